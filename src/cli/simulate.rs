@@ -1,0 +1,10 @@
+//! `phonetree simulate` (placeholder until its owner lands it).
+
+use std::process::ExitCode;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {}
+
+pub fn run(_args: Args) -> anyhow::Result<ExitCode> {
+    anyhow::bail!("`simulate` is not built yet")
+}

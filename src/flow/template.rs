@@ -1,0 +1,259 @@
+//! Precompiled minijinja templates and expressions of one [`Program`](super::program::Program).
+//!
+//! Owns the minijinja `Environment` (strict undefined, no auto-escaping) and hands out
+//! [`TemplateId`]s for text templates (`"It is {{ vars.weather.temp }} degrees"`) and [`ExprId`]s
+//! for expressions (`vars.weather.temp > 30`). Expressions are stored as the template
+//! `{% set __value = (EXPR) %}` and read back from the render state, so they keep their type and
+//! live in the same environment (minijinja's `Expression` borrows the environment, which a shared
+//! `Program` cannot hold).
+//!
+//! The names a template may read are fixed: `call` (`from`, `to`, `id`), `theme`, `digits`,
+//! `vars`, `env`. Building the context value is the call machine's job ([`Context`]).
+
+use std::collections::{BTreeMap, HashSet};
+
+use minijinja::{Environment, UndefinedBehavior, Value};
+
+use crate::flow::program::{ExprId, TemplateId};
+
+/// The top-level names a template may use.
+pub const ROOTS: [&str; 5] = ["call", "theme", "digits", "vars", "env"];
+
+const RESULT: &str = "__value";
+
+/// Templates and expressions of one program.
+pub struct Templates {
+    env: Environment<'static>,
+    texts: u32,
+    exprs: u32,
+    /// Text templates with no template syntax render to themselves without minijinja.
+    literal: Vec<Option<String>>,
+}
+
+/// A compile error in a template or expression, with the 1-based line inside it.
+#[derive(Debug, Clone)]
+pub struct TemplateError {
+    pub message: String,
+    pub line: Option<usize>,
+}
+
+/// The values a template can see during a call.
+#[derive(Debug, Clone, Default)]
+pub struct Context<'a> {
+    pub call_id: &'a str,
+    pub from: &'a str,
+    pub to: &'a str,
+    pub theme: &'a str,
+    pub digits: &'a str,
+    pub vars: Option<&'a BTreeMap<String, Value>>,
+    pub env: Option<&'a BTreeMap<String, String>>,
+}
+
+impl std::fmt::Debug for Templates {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Templates")
+            .field("texts", &self.texts)
+            .field("exprs", &self.exprs)
+            .finish()
+    }
+}
+
+impl Default for Templates {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Templates {
+    pub fn new() -> Self {
+        let mut env = Environment::new();
+        env.set_undefined_behavior(UndefinedBehavior::Strict);
+        env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
+        Templates {
+            env,
+            texts: 0,
+            exprs: 0,
+            literal: Vec::new(),
+        }
+    }
+
+    /// Compiles a text template.
+    pub fn add_text(&mut self, source: &str) -> Result<TemplateId, TemplateError> {
+        let id = TemplateId(self.texts);
+        if !source.contains("{{") && !source.contains("{%") && !source.contains("{#") {
+            self.literal.push(Some(source.to_owned()));
+        } else {
+            self.env
+                .add_template_owned(format!("t{}", id.0), source.to_owned())
+                .map_err(TemplateError::from_minijinja)?;
+            self.literal.push(None);
+        }
+        self.texts += 1;
+        Ok(id)
+    }
+
+    /// Compiles an expression (`vars.tries < 3`).
+    pub fn add_expr(&mut self, source: &str) -> Result<ExprId, TemplateError> {
+        self.env
+            .compile_expression(source)
+            .map_err(TemplateError::from_minijinja)?;
+        let id = ExprId(self.exprs);
+        self.env
+            .add_template_owned(
+                format!("e{}", id.0),
+                format!("{{% set {RESULT} = ({source}) %}}"),
+            )
+            .map_err(TemplateError::from_minijinja)?;
+        self.exprs += 1;
+        Ok(id)
+    }
+
+    /// Renders a text template.
+    pub fn render(&self, id: TemplateId, ctx: &Value) -> Result<String, minijinja::Error> {
+        if let Some(Some(text)) = self.literal.get(id.0 as usize) {
+            return Ok(text.clone());
+        }
+        self.env.get_template(&format!("t{}", id.0))?.render(ctx)
+    }
+
+    /// Evaluates an expression to a value.
+    pub fn eval(&self, id: ExprId, ctx: &Value) -> Result<Value, minijinja::Error> {
+        let tmpl = self.env.get_template(&format!("e{}", id.0))?;
+        let captured = tmpl.render_captured(ctx)?;
+        Ok(captured.state().lookup(RESULT).unwrap_or(Value::UNDEFINED))
+    }
+
+    /// Evaluates an expression for a condition (minijinja truthiness).
+    pub fn test(&self, id: ExprId, ctx: &Value) -> Result<bool, minijinja::Error> {
+        Ok(self.eval(id, ctx)?.is_true())
+    }
+
+    /// Every variable path a template source reads (`vars.weather.temp`, `call.from`), for the
+    /// compiler's "can never be defined" check. Works on source text, before `add_*`.
+    pub fn variables_of_text(source: &str) -> Result<HashSet<String>, TemplateError> {
+        let env = Self::new().env;
+        let tmpl = env
+            .template_from_str(source)
+            .map_err(TemplateError::from_minijinja)?;
+        Ok(tmpl.undeclared_variables(true))
+    }
+
+    /// Like [`Templates::variables_of_text`], for an expression.
+    pub fn variables_of_expr(source: &str) -> Result<HashSet<String>, TemplateError> {
+        let env = Self::new().env;
+        let expr = env
+            .compile_expression(source)
+            .map_err(TemplateError::from_minijinja)?;
+        Ok(expr.undeclared_variables(true))
+    }
+}
+
+impl TemplateError {
+    fn from_minijinja(e: minijinja::Error) -> Self {
+        TemplateError {
+            message: e
+                .detail()
+                .map(str::to_owned)
+                .unwrap_or_else(|| e.to_string()),
+            line: e.line(),
+        }
+    }
+}
+
+impl std::fmt::Display for TemplateError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl Context<'_> {
+    /// Builds the minijinja value the templates render against.
+    pub fn to_value(&self) -> Value {
+        let call: BTreeMap<&str, Value> = BTreeMap::from([
+            ("id", Value::from(self.call_id)),
+            ("from", Value::from(self.from)),
+            ("to", Value::from(self.to)),
+        ]);
+        let vars: BTreeMap<&str, Value> = self
+            .vars
+            .into_iter()
+            .flatten()
+            .map(|(k, v)| (k.as_str(), v.clone()))
+            .collect();
+        let env: BTreeMap<&str, Value> = self
+            .env
+            .into_iter()
+            .flatten()
+            .map(|(k, v)| (k.as_str(), Value::from(v.as_str())))
+            .collect();
+        let root: BTreeMap<&str, Value> = BTreeMap::from([
+            ("call", Value::from(call)),
+            ("theme", Value::from(self.theme)),
+            ("digits", Value::from(self.digits)),
+            ("vars", Value::from(vars)),
+            ("env", Value::from(env)),
+        ]);
+        Value::from(root)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ctx_with(vars: &BTreeMap<String, Value>) -> Value {
+        Context {
+            call_id: "c1",
+            from: "+100",
+            to: "5000",
+            theme: "bunny",
+            digits: "12",
+            vars: Some(vars),
+            env: None,
+        }
+        .to_value()
+    }
+
+    #[test]
+    fn renders_text_and_literal() {
+        let mut t = Templates::new();
+        let a = t.add_text("Hi {{ call.from }} in {{ theme }}").unwrap();
+        let b = t.add_text("plain").unwrap();
+        let vars = BTreeMap::new();
+        assert_eq!(t.render(a, &ctx_with(&vars)).unwrap(), "Hi +100 in bunny");
+        assert_eq!(t.render(b, &ctx_with(&vars)).unwrap(), "plain");
+    }
+
+    #[test]
+    fn strict_undefined_is_an_error() {
+        let mut t = Templates::new();
+        let a = t.add_text("{{ vars.nope }}").unwrap();
+        assert!(t.render(a, &ctx_with(&BTreeMap::new())).is_err());
+    }
+
+    #[test]
+    fn expressions_keep_type() {
+        let mut t = Templates::new();
+        let e = t.add_expr("vars.tries + 1").unwrap();
+        let c = t.add_expr("vars.tries > 3").unwrap();
+        let vars = BTreeMap::from([("tries".to_string(), Value::from(4))]);
+        let v = t.eval(e, &ctx_with(&vars)).unwrap();
+        assert_eq!(v, Value::from(5));
+        assert!(t.test(c, &ctx_with(&vars)).unwrap());
+    }
+
+    #[test]
+    fn syntax_errors_carry_a_line() {
+        let mut t = Templates::new();
+        let err = t.add_text("ok\n{{ broken ").unwrap_err();
+        assert_eq!(err.line, Some(2));
+        assert!(t.add_expr("1 +").is_err());
+    }
+
+    #[test]
+    fn lists_variables() {
+        let v = Templates::variables_of_text("{{ vars.weather.temp }} {{ call.from }}").unwrap();
+        assert!(v.contains("vars.weather.temp"));
+        assert!(v.contains("call.from"));
+    }
+}

@@ -1,0 +1,7 @@
+//! phonetree: an IVR engine. YAML call flows are validated, compiled into [`flow::program::Program`]s
+//! and run per call by the sans-IO [`machine`]; runtime layers (simulator, live reload, SIP/RTP)
+//! pump that machine. See ARCHITECTURE.md for the map.
+
+pub mod cli;
+pub mod flow;
+pub mod machine;

@@ -1,0 +1,217 @@
+//! What goes into and comes out of the call machine.
+//!
+//! Every integration is a pair: an [`Action`] with an id (`Http { id, .. }`) that the driver
+//! executes, and an [`Input`] carrying the same id back (`HttpResponse { id, .. }`). Ids are
+//! per-call counters, so a late answer to an abandoned request is recognised and ignored.
+//! Time is never read here: the driver passes `now` to `handle` and asks `poll_timeout`.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::flow::digit::Digit;
+use crate::flow::program::HttpMethod;
+
+/// Identifies one request the machine made (playback, http, listen, agent, stream, record,
+/// transfer). Unique within a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RequestId(pub u64);
+
+/// Facts about the call, fixed at its start.
+#[derive(Debug, Clone, Default)]
+pub struct CallInfo {
+    pub id: String,
+    pub from: String,
+    pub to: String,
+    /// Values of the flow's allow-listed environment variables (others are never passed in).
+    pub env: BTreeMap<String, String>,
+}
+
+/// An event for the machine.
+#[derive(Debug, Clone)]
+pub enum Input {
+    /// The call is up; the flow starts.
+    Answered,
+    /// A key from the caller (any transport; the engine de-duplicates).
+    Dtmf(Digit),
+    /// A `Play`/`Say` finished on its own (not stopped).
+    PlaybackFinished(RequestId),
+    /// Playback could not start or broke (missing remote stream, TTS failure): treated as finished.
+    PlaybackFailed { id: RequestId, reason: String },
+    /// `now` reached the deadline returned by `poll_timeout`.
+    Timeout,
+    HttpResponse {
+        id: RequestId,
+        result: Result<HttpReply, String>,
+    },
+    /// A speech recognition result for a `Listen`.
+    Speech {
+        id: RequestId,
+        result: Result<String, String>,
+    },
+    /// A voice agent session ended; `vars` are values it reported (saved under the node's `save`).
+    AgentEnded {
+        id: RequestId,
+        result: Result<serde_json::Value, String>,
+    },
+    /// A bot websocket session ended.
+    StreamEnded {
+        id: RequestId,
+        result: Result<serde_json::Value, String>,
+    },
+    /// A recording finished; `path` is where it was stored.
+    RecordFinished {
+        id: RequestId,
+        result: Result<RecordingInfo, String>,
+    },
+    /// Outcome of a transfer (REFER accepted and NOTIFY 200, or a failure code).
+    TransferResult {
+        id: RequestId,
+        result: Result<(), String>,
+    },
+    /// The far end hung up.
+    Hangup,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct HttpReply {
+    pub status: u16,
+    /// Parsed JSON body, or `Null` when the body was empty or not JSON.
+    pub body: serde_json::Value,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordingInfo {
+    pub path: String,
+    pub duration: Duration,
+}
+
+/// Something the driver must do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// Play a prompt; report `PlaybackFinished(id)` when it ends.
+    Play {
+        id: RequestId,
+        media: Media,
+    },
+    /// Speak text with TTS; report `PlaybackFinished(id)` when it ends.
+    Say {
+        id: RequestId,
+        text: String,
+        voice: Option<String>,
+    },
+    /// Stop a playback (barge-in or leaving the node); no `PlaybackFinished` follows.
+    Stop {
+        id: RequestId,
+    },
+    /// The theme changed (for logs/dashboard; prompts already resolve to the new theme).
+    Theme {
+        name: String,
+    },
+    Http(HttpRequest),
+    /// Start speech recognition; report `Speech { id, .. }`.
+    Listen {
+        id: RequestId,
+        timeout: Duration,
+        language: Option<String>,
+    },
+    /// Abandon a listen/agent/stream/record session.
+    Cancel {
+        id: RequestId,
+    },
+    Agent {
+        id: RequestId,
+        provider: String,
+        model: String,
+        voice: Option<String>,
+        instructions: String,
+    },
+    Stream {
+        id: RequestId,
+        url: String,
+    },
+    Record {
+        id: RequestId,
+        max: Duration,
+        beep: bool,
+    },
+    Transfer {
+        id: RequestId,
+        target: String,
+    },
+    /// End the call. Always the last action.
+    Hangup {
+        reason: HangupReason,
+    },
+    /// A runtime problem the flow author should see (template error, bad webhook JSON...).
+    Warn {
+        node: String,
+        message: String,
+    },
+}
+
+/// What a `Play` plays.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Media {
+    /// A local file, already resolved for the current theme.
+    File(PathBuf),
+    /// A remote stream.
+    Url(String),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct HttpRequest {
+    pub id: RequestId,
+    pub method: HttpMethod,
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Option<serde_json::Value>,
+    pub timeout: Duration,
+}
+
+/// Why a call ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HangupReason {
+    /// A `hangup` node (with its optional reason).
+    Flow(Option<String>),
+    /// The caller hung up.
+    Remote,
+    /// The call was transferred away.
+    Transferred,
+    /// A `gather`/`listen` ran out of tries with no `on_fail`.
+    Failed,
+    /// `return` at top level.
+    Returned,
+    /// Too many nodes without waiting (guard against loops the compiler could not rule out).
+    Loop,
+    /// An error the flow has no branch for.
+    Error(String),
+}
+
+impl HangupReason {
+    /// Short machine-readable name (`simulate` prints it).
+    pub fn as_str(&self) -> &str {
+        match self {
+            HangupReason::Flow(Some(r)) => r,
+            HangupReason::Flow(None) => "flow",
+            HangupReason::Remote => "remote",
+            HangupReason::Transferred => "transferred",
+            HangupReason::Failed => "failed",
+            HangupReason::Returned => "returned",
+            HangupReason::Loop => "loop",
+            HangupReason::Error(_) => "error",
+        }
+    }
+}
+
+impl HttpMethod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HttpMethod::Get => "GET",
+            HttpMethod::Post => "POST",
+            HttpMethod::Put => "PUT",
+            HttpMethod::Patch => "PATCH",
+            HttpMethod::Delete => "DELETE",
+        }
+    }
+}
