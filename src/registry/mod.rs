@@ -1,0 +1,229 @@
+//! The flows registry: which compiled [`Program`] answers a dialled number right now.
+//!
+//! Owns the table of loaded flows (one [`FlowEntry`] per flow file, with its version hash, load
+//! time and last diagnostics) and the route index built from it. Readers take a cheap
+//! [`Snapshot`] (`ArcSwap`, no lock on the call path); a call keeps the `Arc<Program>` it started
+//! with, so a reload never changes a running call.
+//!
+//! Reload rule: every flow file is recompiled on a change (compiling is ~µs-ms per file, and a
+//! subflow or prompt change can change any flow). A file whose new compile has errors keeps its
+//! old version and only its diagnostics change; a file that compiles cleanly replaces the old
+//! version when its content hash changed or when the change touched a file other than the flow
+//! itself (a subflow or a prompt); a removed file drops its routes.
+//!
+//! The decision is the pure function [`plan_reload`]; [`Registry`] applies it, and
+//! `watch` (the only part that touches the file system's events) calls it.
+
+pub mod watch;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+use arc_swap::ArcSwap;
+
+use crate::flow::diag::{Diagnostic, Severity};
+use crate::flow::load::{load_paths, FlowSet, LoadOptions};
+use crate::flow::program::Program;
+
+/// One flow file as the registry holds it.
+#[derive(Debug, Clone)]
+pub struct FlowEntry {
+    pub path: PathBuf,
+    /// The version in effect; `None` if the file never compiled cleanly.
+    pub program: Option<Arc<Program>>,
+    /// When `program` was loaded.
+    pub loaded_at: Option<SystemTime>,
+    /// Diagnostics of the latest compile (errors here mean the file on disk is not in effect).
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+/// An immutable view of all flows and their routes.
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    pub flows: Vec<FlowEntry>,
+    by_route: HashMap<String, usize>,
+    default: Option<usize>,
+}
+
+/// What a reload did, for logs and the dashboard.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RegistryEvent {
+    Loaded {
+        path: PathBuf,
+        name: String,
+        hash: String,
+    },
+    /// The file has errors; the previous version (if any) stays in effect.
+    Rejected {
+        path: PathBuf,
+        errors: usize,
+        kept_previous: bool,
+    },
+    Removed {
+        path: PathBuf,
+    },
+}
+
+/// The live registry over one flows directory.
+pub struct Registry {
+    dir: PathBuf,
+    opts: LoadOptions,
+    current: ArcSwap<Snapshot>,
+    /// Serialises reloads (the watcher and an explicit reload may race).
+    reload_lock: Mutex<()>,
+}
+
+impl Registry {
+    /// Loads every flow under `dir` once.
+    pub fn open(dir: &Path, opts: LoadOptions) -> (Registry, Vec<RegistryEvent>) {
+        // Absolute, so the watcher's paths and the loader's paths compare equal.
+        let dir = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
+        let reg = Registry {
+            dir,
+            opts,
+            current: ArcSwap::from_pointee(Snapshot::default()),
+            reload_lock: Mutex::new(()),
+        };
+        let events = reg.reload(&[]);
+        (reg, events)
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The flows in effect now.
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.current.load_full()
+    }
+
+    /// The program a call to `user` should run: an exact route, else the default flow.
+    pub fn route(&self, user: &str) -> Option<Arc<Program>> {
+        self.current.load().route(user)
+    }
+
+    /// Recompiles every flow; `changed` are the paths the file watcher reported (may be empty).
+    pub fn reload(&self, changed: &[PathBuf]) -> Vec<RegistryEvent> {
+        let _guard = self
+            .reload_lock
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let set = load_paths(std::slice::from_ref(&self.dir), &self.opts);
+        let old = self.current.load_full();
+        let (next, events) = plan_reload(&old, set, changed, SystemTime::now());
+        self.current.store(Arc::new(next));
+        events
+    }
+}
+
+impl Snapshot {
+    pub fn route(&self, user: &str) -> Option<Arc<Program>> {
+        let idx = self.by_route.get(user).copied().or(self.default)?;
+        self.flows[idx].program.clone()
+    }
+
+    pub fn entry(&self, path: &Path) -> Option<&FlowEntry> {
+        self.flows.iter().find(|e| e.path == path)
+    }
+
+    fn index(flows: Vec<FlowEntry>) -> Snapshot {
+        let mut by_route = HashMap::new();
+        let mut default = None;
+        for (i, e) in flows.iter().enumerate() {
+            let Some(p) = &e.program else { continue };
+            for r in &p.routes {
+                by_route.entry(r.clone()).or_insert(i);
+            }
+            if p.default && default.is_none() {
+                default = Some(i);
+            }
+        }
+        Snapshot {
+            flows,
+            by_route,
+            default,
+        }
+    }
+}
+
+/// Decides the next snapshot from the old one and a fresh compile of every flow.
+pub fn plan_reload(
+    old: &Snapshot,
+    set: FlowSet,
+    changed: &[PathBuf],
+    now: SystemTime,
+) -> (Snapshot, Vec<RegistryEvent>) {
+    let mut events = Vec::new();
+    let mut flows = Vec::with_capacity(set.flows.len());
+    let touched_other = changed
+        .iter()
+        .any(|c| !set.flows.iter().any(|(p, _)| same_file(p, c)));
+    for (path, program) in set.flows {
+        let diagnostics: Vec<Diagnostic> = set
+            .diagnostics
+            .iter()
+            .filter(|d| same_file(&d.path, &path))
+            .cloned()
+            .collect();
+        let errors = diagnostics
+            .iter()
+            .filter(|d| d.severity == Severity::Error)
+            .count();
+        let previous = old.entry(&path);
+        let entry = match program {
+            Some(program) if errors == 0 => {
+                let unchanged = previous
+                    .and_then(|e| e.program.as_ref())
+                    .is_some_and(|p| p.hash == program.hash)
+                    && !touched_other;
+                if unchanged {
+                    FlowEntry {
+                        diagnostics,
+                        ..previous.expect("unchanged implies a previous entry").clone()
+                    }
+                } else {
+                    events.push(RegistryEvent::Loaded {
+                        path: path.clone(),
+                        name: program.name.clone(),
+                        hash: program.hash.clone(),
+                    });
+                    FlowEntry {
+                        path,
+                        program: Some(Arc::new(program)),
+                        loaded_at: Some(now),
+                        diagnostics,
+                    }
+                }
+            }
+            _ => {
+                let kept = previous.and_then(|e| e.program.clone());
+                events.push(RegistryEvent::Rejected {
+                    path: path.clone(),
+                    errors: errors.max(1),
+                    kept_previous: kept.is_some(),
+                });
+                FlowEntry {
+                    path,
+                    loaded_at: previous.and_then(|e| e.loaded_at),
+                    program: kept,
+                    diagnostics,
+                }
+            }
+        };
+        flows.push(entry);
+    }
+    for e in &old.flows {
+        if !flows.iter().any(|f| f.path == e.path) {
+            events.push(RegistryEvent::Removed {
+                path: e.path.clone(),
+            });
+        }
+    }
+    (Snapshot::index(flows), events)
+}
+
+fn same_file(a: &Path, b: &Path) -> bool {
+    a == b
+}
