@@ -4,3 +4,7 @@
 pub mod digit;
 pub mod program;
 pub mod template;
+pub mod diag;
+pub mod duration;
+pub mod source;
+pub mod schema;
