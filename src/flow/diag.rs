@@ -53,15 +53,31 @@ impl Severity {
 }
 
 impl Diagnostic {
-    pub fn error(path: impl Into<PathBuf>, pos: Pos, code: &'static str, message: impl Into<String>) -> Self {
+    pub fn error(
+        path: impl Into<PathBuf>,
+        pos: Pos,
+        code: &'static str,
+        message: impl Into<String>,
+    ) -> Self {
         Self::new(path.into(), pos, Severity::Error, code, message.into())
     }
 
-    pub fn warning(path: impl Into<PathBuf>, pos: Pos, code: &'static str, message: impl Into<String>) -> Self {
+    pub fn warning(
+        path: impl Into<PathBuf>,
+        pos: Pos,
+        code: &'static str,
+        message: impl Into<String>,
+    ) -> Self {
         Self::new(path.into(), pos, Severity::Warning, code, message.into())
     }
 
-    fn new(path: PathBuf, pos: Pos, severity: Severity, code: &'static str, message: String) -> Self {
+    fn new(
+        path: PathBuf,
+        pos: Pos,
+        severity: Severity,
+        code: &'static str,
+        message: String,
+    ) -> Self {
         Diagnostic {
             path,
             line: pos.line,
@@ -90,12 +106,22 @@ impl Diagnostic {
     }
 
     pub fn pos(&self) -> Pos {
-        Pos { line: self.line, col: self.col }
+        Pos {
+            line: self.line,
+            col: self.col,
+        }
     }
 
     /// Order: file, line, column, then errors before warnings, then code and message.
     fn sort_key(&self) -> impl Ord + '_ {
-        (&self.path, self.line, self.col, self.severity, self.code, &self.message)
+        (
+            &self.path,
+            self.line,
+            self.col,
+            self.severity,
+            self.code,
+            &self.message,
+        )
     }
 }
 
@@ -131,7 +157,10 @@ pub fn has_errors(diags: &[Diagnostic]) -> bool {
 }
 
 /// The closest candidate to `word` (for did-you-mean hints), if any is close enough.
-pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub fn did_you_mean<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
     let mut best: Option<(f64, &str)> = None;
     for c in candidates {
         let score = strsim::jaro_winkler(&word.to_lowercase(), &c.to_lowercase());
@@ -148,8 +177,13 @@ mod tests {
 
     #[test]
     fn renders_text_with_hint() {
-        let d = Diagnostic::error("flows/a.yaml", Pos { line: 3, col: 5 }, "flow.unknown_node", "no node `mnu`")
-            .with_hint("did you mean `menu`?");
+        let d = Diagnostic::error(
+            "flows/a.yaml",
+            Pos { line: 3, col: 5 },
+            "flow.unknown_node",
+            "no node `mnu`",
+        )
+        .with_hint("did you mean `menu`?");
         assert_eq!(
             d.to_string(),
             "flows/a.yaml:3:5: error[flow.unknown_node]: no node `mnu`\n  = hint: did you mean `menu`?"

@@ -17,7 +17,9 @@ pub enum DurationError {
 impl std::fmt::Display for DurationError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            DurationError::Syntax => f.write_str("expected a duration such as `200ms`, `5s` or `2m`"),
+            DurationError::Syntax => {
+                f.write_str("expected a duration such as `200ms`, `5s` or `2m`")
+            }
             DurationError::TooLarge => f.write_str("duration too large"),
         }
     }
@@ -27,7 +29,9 @@ impl std::error::Error for DurationError {}
 
 /// Parses `200ms`, `5s` or `2m`.
 pub fn parse_duration(s: &str) -> Result<Duration, DurationError> {
-    let split = s.find(|c: char| !c.is_ascii_digit()).ok_or(DurationError::Syntax)?;
+    let split = s
+        .find(|c: char| !c.is_ascii_digit())
+        .ok_or(DurationError::Syntax)?;
     let (digits, unit) = s.split_at(split);
     if digits.is_empty() {
         return Err(DurationError::Syntax);
@@ -63,7 +67,13 @@ mod tests {
 
     #[test]
     fn rejects_overflow() {
-        assert_eq!(parse_duration("99999999999999999999s"), Err(DurationError::TooLarge));
-        assert_eq!(parse_duration("18446744073709551615m"), Err(DurationError::TooLarge));
+        assert_eq!(
+            parse_duration("99999999999999999999s"),
+            Err(DurationError::TooLarge)
+        );
+        assert_eq!(
+            parse_duration("18446744073709551615m"),
+            Err(DurationError::TooLarge)
+        );
     }
 }

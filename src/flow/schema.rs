@@ -22,17 +22,19 @@ pub const SCHEMA_TEXT: &str = include_str!("../../schema/flow.schema.json");
 
 /// The node kinds, in schema order.
 pub const NODE_KINDS: [&str; 15] = [
-    "play", "say", "gather", "listen", "http", "switch", "set", "goto", "subflow", "pause", "record", "agent",
-    "stream", "transfer", "hangup",
+    "play", "say", "gather", "listen", "http", "switch", "set", "goto", "subflow", "pause",
+    "record", "agent", "stream", "transfer", "hangup",
 ];
 
 const DURATION_PATTERN: &str = "^[0-9]+(ms|s|m)$";
 
-static SCHEMA: LazyLock<Value> =
-    LazyLock::new(|| serde_json::from_str(SCHEMA_TEXT).expect("the embedded schema is valid JSON (tested)"));
+static SCHEMA: LazyLock<Value> = LazyLock::new(|| {
+    serde_json::from_str(SCHEMA_TEXT).expect("the embedded schema is valid JSON (tested)")
+});
 
 static VALIDATOR: LazyLock<Validator> = LazyLock::new(|| {
-    jsonschema::draft202012::new(&SCHEMA).expect("the embedded schema is a valid 2020-12 schema (tested)")
+    jsonschema::draft202012::new(&SCHEMA)
+        .expect("the embedded schema is a valid 2020-12 schema (tested)")
 });
 
 /// One schema violation: where it is (a JSON pointer) and how it is reported.
@@ -44,7 +46,12 @@ pub struct Violation {
 
 /// Validates a flow value; returns one violation per problem, in document order.
 pub fn validate(value: &Value, spans: &SpanMap, path: &Path) -> Vec<Violation> {
-    let mut out = Mapper { spans, path, out: Vec::new(), kind_conflicts: HashSet::new() };
+    let mut out = Mapper {
+        spans,
+        path,
+        out: Vec::new(),
+        kind_conflicts: HashSet::new(),
+    };
     for error in VALIDATOR.iter_errors(value) {
         out.map(&error);
     }
@@ -62,9 +69,19 @@ struct Mapper<'a> {
 }
 
 impl Mapper<'_> {
-    fn push(&mut self, pointer: &str, pos: Pos, code: &'static str, message: String, hint: Option<String>) {
+    fn push(
+        &mut self,
+        pointer: &str,
+        pos: Pos,
+        code: &'static str,
+        message: String,
+        hint: Option<String>,
+    ) {
         let diagnostic = Diagnostic::error(self.path, pos, code, message).with_hint_opt(hint);
-        self.out.push(Violation { pointer: pointer.to_owned(), diagnostic });
+        self.out.push(Violation {
+            pointer: pointer.to_owned(),
+            diagnostic,
+        });
     }
 
     fn map(&mut self, e: &ValidationError<'_>) {
@@ -86,7 +103,12 @@ impl Mapper<'_> {
                         }
                         let kinds: Vec<&str> = instance
                             .as_object()
-                            .map(|o| o.keys().map(String::as_str).filter(|k| NODE_KINDS.contains(k)).collect())
+                            .map(|o| {
+                                o.keys()
+                                    .map(String::as_str)
+                                    .filter(|k| NODE_KINDS.contains(k))
+                                    .collect()
+                            })
                             .unwrap_or_default();
                         self.push(
                             ptr,
@@ -102,13 +124,24 @@ impl Mapper<'_> {
                         None if allowed.is_empty() => "remove it".to_owned(),
                         None => format!("allowed here: {}", allowed.join(", ")),
                     };
-                    self.push(&child, pos, "schema.unknown_key", format!("unknown key `{key}` in {what}"), Some(hint));
+                    self.push(
+                        &child,
+                        pos,
+                        "schema.unknown_key",
+                        format!("unknown key `{key}` in {what}"),
+                        Some(hint),
+                    );
                 }
             }
             ValidationErrorKind::AnyOf { .. } if is_node_pointer(ptr) => {
                 let unknown: Vec<&str> = instance
                     .as_object()
-                    .map(|o| o.keys().map(String::as_str).filter(|k| !is_routing_key(k)).collect())
+                    .map(|o| {
+                        o.keys()
+                            .map(String::as_str)
+                            .filter(|k| !is_routing_key(k))
+                            .collect()
+                    })
                     .unwrap_or_default();
                 let kinds = NODE_KINDS.join(", ");
                 match unknown.first() {
@@ -119,7 +152,13 @@ impl Mapper<'_> {
                             Some(s) => format!("did you mean `{s}`? node kinds: {kinds}"),
                             None => format!("node kinds: {kinds}"),
                         };
-                        self.push(ptr, self.spans.key_or_value(&child), "schema.unknown_kind", format!("unknown node kind `{k}` in {what}"), Some(hint));
+                        self.push(
+                            ptr,
+                            self.spans.key_or_value(&child),
+                            "schema.unknown_kind",
+                            format!("unknown node kind `{k}` in {what}"),
+                            Some(hint),
+                        );
                     }
                     None => self.push(
                         ptr,
@@ -134,33 +173,53 @@ impl Mapper<'_> {
                 let prop = property.as_str().unwrap_or_default();
                 let pos = self.spans.key_or_value(ptr);
                 if ptr.is_empty() && prop == "start" {
-                    let first = instance.get("nodes").and_then(Value::as_object).and_then(|n| n.keys().next().cloned());
+                    let first = instance
+                        .get("nodes")
+                        .and_then(Value::as_object)
+                        .and_then(|n| n.keys().next().cloned());
                     let hint = match first {
                         Some(n) => format!("add `start: {n}` (the node a call begins in)"),
                         None => "add `start: <node>` (the node a call begins in)".to_owned(),
                     };
-                    self.push(ptr, pos, "flow.missing_start", "the flow has no `start`".into(), Some(hint));
+                    self.push(
+                        ptr,
+                        pos,
+                        "flow.missing_start",
+                        "the flow has no `start`".into(),
+                        Some(hint),
+                    );
                 } else {
                     self.push(
                         ptr,
                         pos,
                         "schema.missing_key",
                         format!("{what} needs `{prop}`"),
-                        Some(format!("add `{prop}:` {}", field_help(e.schema_path().as_str(), prop))),
+                        Some(format!(
+                            "add `{prop}:` {}",
+                            field_help(e.schema_path().as_str(), prop)
+                        )),
                     );
                 }
             }
             ValidationErrorKind::Type { kind } => {
                 let expected = type_names(kind);
                 let found = json_type(instance);
-                let hint = if expected.contains("string") && matches!(instance, Value::Number(_) | Value::Bool(_)) {
+                let hint = if expected.contains("string")
+                    && matches!(instance, Value::Number(_) | Value::Bool(_))
+                {
                     Some(format!("quote it: \"{instance}\""))
                 } else if expected.contains("mapping") && instance.is_null() {
                     Some("write `{}` for an empty mapping".to_owned())
                 } else {
                     None
                 };
-                self.push(ptr, self.spans.value(ptr), "schema.type", format!("{what} must be {expected}, found {found}"), hint);
+                self.push(
+                    ptr,
+                    self.spans.value(ptr),
+                    "schema.type",
+                    format!("{what} must be {expected}, found {found}"),
+                    hint,
+                );
             }
             ValidationErrorKind::Pattern { pattern } if pattern == DURATION_PATTERN => {
                 self.push(
@@ -172,19 +231,35 @@ impl Mapper<'_> {
                 );
             }
             ValidationErrorKind::Enum { options } => {
-                let opts: Vec<String> = options.as_array().into_iter().flatten().map(|o| o.to_string()).collect();
-                let hint = instance
-                    .as_str()
-                    .and_then(|s| {
-                        let names: Vec<&str> = options.as_array()?.iter().filter_map(Value::as_str).collect();
-                        names
-                            .iter()
-                            .copied()
-                            .find(|n| n.eq_ignore_ascii_case(s))
-                            .or_else(|| did_you_mean(s, names.iter().copied()))
-                            .map(|s| format!("did you mean `{s}`?"))
-                    });
-                self.push(ptr, self.spans.value(ptr), "schema.enum", format!("{what} must be one of {}, found {instance}", opts.join(", ")), hint);
+                let opts: Vec<String> = options
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|o| o.to_string())
+                    .collect();
+                let hint = instance.as_str().and_then(|s| {
+                    let names: Vec<&str> = options
+                        .as_array()?
+                        .iter()
+                        .filter_map(Value::as_str)
+                        .collect();
+                    names
+                        .iter()
+                        .copied()
+                        .find(|n| n.eq_ignore_ascii_case(s))
+                        .or_else(|| did_you_mean(s, names.iter().copied()))
+                        .map(|s| format!("did you mean `{s}`?"))
+                });
+                self.push(
+                    ptr,
+                    self.spans.value(ptr),
+                    "schema.enum",
+                    format!(
+                        "{what} must be one of {}, found {instance}",
+                        opts.join(", ")
+                    ),
+                    hint,
+                );
             }
             ValidationErrorKind::PropertyNames { error } => {
                 let name = error.instance().as_str().unwrap_or_default().to_owned();
@@ -198,11 +273,17 @@ impl Mapper<'_> {
                 };
                 self.push(&child, pos, "schema.bad_name", message, Some("use letters, digits, `_`, `-` and `.`, starting with a letter, digit or `_`".into()));
             }
-            ValidationErrorKind::OneOfNotValid { context } | ValidationErrorKind::AnyOf { context } => {
+            ValidationErrorKind::OneOfNotValid { context }
+            | ValidationErrorKind::AnyOf { context } => {
                 // Keep the branches whose top-level type matched: those are what the author meant.
                 let meant: Vec<&Vec<ValidationError<'static>>> = context
                     .iter()
-                    .filter(|branch| !branch.iter().any(|b| b.instance_path().as_str() == ptr && matches!(b.kind(), ValidationErrorKind::Type { .. })))
+                    .filter(|branch| {
+                        !branch.iter().any(|b| {
+                            b.instance_path().as_str() == ptr
+                                && matches!(b.kind(), ValidationErrorKind::Type { .. })
+                        })
+                    })
                     .collect();
                 if meant.len() == 1 {
                     for b in meant[0] {
@@ -212,13 +293,29 @@ impl Mapper<'_> {
                     let expected = schema_at(e.schema_path().as_str())
                         .and_then(|s| s.get("description"))
                         .and_then(Value::as_str)
-                        .or_else(|| parent_schema(e.schema_path().as_str()).and_then(|s| s.get("description")).and_then(Value::as_str))
+                        .or_else(|| {
+                            parent_schema(e.schema_path().as_str())
+                                .and_then(|s| s.get("description"))
+                                .and_then(Value::as_str)
+                        })
                         .unwrap_or("a different value");
-                    self.push(ptr, self.spans.value(ptr), "schema.invalid", format!("{what} is not valid: found {}", json_type(instance)), Some(format!("expected: {expected}")));
+                    self.push(
+                        ptr,
+                        self.spans.value(ptr),
+                        "schema.invalid",
+                        format!("{what} is not valid: found {}", json_type(instance)),
+                        Some(format!("expected: {expected}")),
+                    );
                 }
             }
             _ => {
-                self.push(ptr, self.spans.value(ptr), "schema.invalid", format!("{what}: {e}"), None);
+                self.push(
+                    ptr,
+                    self.spans.value(ptr),
+                    "schema.invalid",
+                    format!("{what}: {e}"),
+                    None,
+                );
             }
         }
     }
@@ -236,7 +333,10 @@ fn is_routing_key(k: &str) -> bool {
 
 /// Unescaped segments of a JSON pointer.
 pub fn segments(ptr: &str) -> Vec<String> {
-    ptr.split('/').skip(1).map(|s| s.replace("~1", "/").replace("~0", "~")).collect()
+    ptr.split('/')
+        .skip(1)
+        .map(|s| s.replace("~1", "/").replace("~0", "~"))
+        .collect()
 }
 
 /// A human name for the place a pointer designates.
@@ -274,7 +374,14 @@ fn field_help(schema_path: &str, prop: &str) -> String {
     let desc = parent_schema(schema_path)
         .and_then(|s| s.get("properties"))
         .and_then(|p| p.get(prop))
-        .and_then(|p| p.get("description").or_else(|| p.get("$ref").and_then(Value::as_str).and_then(|r| SCHEMA.pointer(r.trim_start_matches('#'))).and_then(|s| s.get("description"))))
+        .and_then(|p| {
+            p.get("description").or_else(|| {
+                p.get("$ref")
+                    .and_then(Value::as_str)
+                    .and_then(|r| SCHEMA.pointer(r.trim_start_matches('#')))
+                    .and_then(|s| s.get("description"))
+            })
+        })
         .and_then(Value::as_str);
     desc.map(|d| format!("({d})")).unwrap_or_default()
 }
@@ -282,7 +389,11 @@ fn field_help(schema_path: &str, prop: &str) -> String {
 fn type_names(kind: &TypeKind) -> String {
     match kind {
         TypeKind::Single(t) => article(&t.to_string()),
-        TypeKind::Multiple(set) => set.iter().map(|t| article(&t.to_string())).collect::<Vec<_>>().join(" or "),
+        TypeKind::Multiple(set) => set
+            .iter()
+            .map(|t| article(&t.to_string()))
+            .collect::<Vec<_>>()
+            .join(" or "),
     }
 }
 
@@ -314,19 +425,27 @@ mod tests {
 
     fn check(text: &str) -> Vec<Diagnostic> {
         let p = source::parse(text, Path::new("t.yaml"));
-        validate(&p.value.unwrap(), &p.spans, Path::new("t.yaml")).into_iter().map(|v| v.diagnostic).collect()
+        validate(&p.value.unwrap(), &p.spans, Path::new("t.yaml"))
+            .into_iter()
+            .map(|v| v.diagnostic)
+            .collect()
     }
 
     #[test]
     fn embedded_schema_compiles() {
-        assert!(VALIDATOR.is_valid(&serde_json::json!({"start": "a", "nodes": {"a": {"hangup": {}}}})));
+        assert!(
+            VALIDATOR.is_valid(&serde_json::json!({"start": "a", "nodes": {"a": {"hangup": {}}}}))
+        );
     }
 
     #[test]
     fn unknown_key_suggests() {
         let d = check("start: a\nnodes:\n  a: { play: x.wav, nxt: b }\n");
         assert_eq!(d.len(), 1);
-        assert_eq!((d[0].code, d[0].line, d[0].col), ("schema.unknown_key", 3, 21));
+        assert_eq!(
+            (d[0].code, d[0].line, d[0].col),
+            ("schema.unknown_key", 3, 21)
+        );
         assert_eq!(d[0].hint.as_deref(), Some("did you mean `next`?"));
     }
 
@@ -334,8 +453,15 @@ mod tests {
     fn unknown_kind_lists_kinds() {
         let d = check("start: a\nnodes:\n  a:\n    plya: x.wav\n");
         assert_eq!(d.len(), 1);
-        assert_eq!((d[0].code, d[0].line, d[0].col), ("schema.unknown_kind", 4, 5));
-        assert!(d[0].hint.as_deref().unwrap().starts_with("did you mean `play`?"));
+        assert_eq!(
+            (d[0].code, d[0].line, d[0].col),
+            ("schema.unknown_kind", 4, 5)
+        );
+        assert!(d[0]
+            .hint
+            .as_deref()
+            .unwrap()
+            .starts_with("did you mean `play`?"));
     }
 
     #[test]
@@ -363,7 +489,10 @@ mod tests {
         assert!(codes.contains(&"schema.duration"));
         assert!(codes.contains(&"schema.enum"));
         assert!(codes.contains(&"schema.missing_key"));
-        let quoted = d.iter().find(|d| d.code == "schema.type" && d.line == 5).unwrap();
+        let quoted = d
+            .iter()
+            .find(|d| d.code == "schema.type" && d.line == 5)
+            .unwrap();
         assert_eq!(quoted.hint.as_deref(), Some("quote it: \"5000\""));
     }
 }

@@ -110,18 +110,29 @@ pub fn parse(text: &str, path: &Path) -> Parsed {
                 b.diagnostics.push(
                     Diagnostic::error(
                         path,
-                        Pos { line: m.line().max(1), col: m.col() + 1 },
+                        Pos {
+                            line: m.line().max(1),
+                            col: m.col() + 1,
+                        },
                         "yaml.syntax",
                         format!("YAML syntax error: {}", e.info()),
                     )
                     .with_hint("check the indentation and quoting around this place"),
                 );
-                return Parsed { value: None, spans: b.spans, diagnostics: b.diagnostics };
+                return Parsed {
+                    value: None,
+                    spans: b.spans,
+                    diagnostics: b.diagnostics,
+                };
             }
         }
     }
     let value = Some(b.root.unwrap_or(Value::Null));
-    Parsed { value, spans: b.spans, diagnostics: b.diagnostics }
+    Parsed {
+        value,
+        spans: b.spans,
+        diagnostics: b.diagnostics,
+    }
 }
 
 struct Builder<'p> {
@@ -137,8 +148,19 @@ struct Builder<'p> {
 }
 
 enum Frame {
-    Seq { items: Vec<Value>, ptr: String, anchor: usize, start: usize },
-    Map { map: Map<String, Value>, ptr: String, anchor: usize, key: KeyState, start: usize },
+    Seq {
+        items: Vec<Value>,
+        ptr: String,
+        anchor: usize,
+        start: usize,
+    },
+    Map {
+        map: Map<String, Value>,
+        ptr: String,
+        anchor: usize,
+        key: KeyState,
+        start: usize,
+    },
     /// A subtree being thrown away (too deep, or used as a key); counts nesting.
     Skip { depth: usize, as_key: bool },
 }
@@ -152,7 +174,8 @@ enum KeyState {
 
 impl Builder<'_> {
     fn error(&mut self, span: Span, code: &'static str, message: String, hint: &str) {
-        self.diagnostics.push(Diagnostic::error(self.path, pos(span), code, message).with_hint(hint));
+        self.diagnostics
+            .push(Diagnostic::error(self.path, pos(span), code, message).with_hint(hint));
     }
 
     /// Handles one event; `false` stops parsing.
@@ -204,7 +227,12 @@ impl Builder<'_> {
                     return true;
                 }
                 let Some((value, size)) = self.anchors.get(&id).cloned() else {
-                    self.error(span, "yaml.alias", "alias to an unknown anchor".into(), "define the anchor (`&name`) before using it");
+                    self.error(
+                        span,
+                        "yaml.alias",
+                        "alias to an unknown anchor".into(),
+                        "define the anchor (`&name`) before using it",
+                    );
                     return self.finish(Value::Null, 0, span);
                 };
                 self.finish(value, size, span)
@@ -219,8 +247,16 @@ impl Builder<'_> {
                             let message = format!("duplicate key `{text}`");
                             *key = KeyState::Have(None);
                             self.diagnostics.push(
-                                Diagnostic::error(self.path, pos(span), "yaml.duplicate_key", message)
-                                    .with_hint(format!("first defined at line {}; remove one of them", first.line)),
+                                Diagnostic::error(
+                                    self.path,
+                                    pos(span),
+                                    "yaml.duplicate_key",
+                                    message,
+                                )
+                                .with_hint(format!(
+                                    "first defined at line {}; remove one of them",
+                                    first.line
+                                )),
                             );
                         } else {
                             self.spans.keys.insert(child, pos(span));
@@ -239,7 +275,10 @@ impl Builder<'_> {
                 let is_map = matches!(kind_of_start, Some(true));
                 if self.expecting_key() {
                     self.bad_key(span);
-                    self.stack.push(Frame::Skip { depth: 1, as_key: true });
+                    self.stack.push(Frame::Skip {
+                        depth: 1,
+                        as_key: true,
+                    });
                     return true;
                 }
                 self.check_collection_tag(tag.as_deref(), span);
@@ -251,7 +290,10 @@ impl Builder<'_> {
                         format!("nesting deeper than {MAX_DEPTH} levels"),
                         "flatten this structure",
                     );
-                    self.stack.push(Frame::Skip { depth: 1, as_key: false });
+                    self.stack.push(Frame::Skip {
+                        depth: 1,
+                        as_key: false,
+                    });
                     return true;
                 }
                 if let Some(ptr) = &ptr {
@@ -260,16 +302,34 @@ impl Builder<'_> {
                 let ptr = ptr.unwrap_or_default();
                 let start = self.values;
                 self.stack.push(if is_map {
-                    Frame::Map { map: Map::new(), ptr, anchor, key: KeyState::Expect, start }
+                    Frame::Map {
+                        map: Map::new(),
+                        ptr,
+                        anchor,
+                        key: KeyState::Expect,
+                        start,
+                    }
                 } else {
-                    Frame::Seq { items: Vec::new(), ptr, anchor, start }
+                    Frame::Seq {
+                        items: Vec::new(),
+                        ptr,
+                        anchor,
+                        start,
+                    }
                 });
                 true
             }
             Event::SequenceEnd | Event::MappingEnd => {
                 let (value, anchor, start) = match self.stack.pop() {
-                    Some(Frame::Seq { items, anchor, start, .. }) => (Value::Array(items), anchor, start),
-                    Some(Frame::Map { map, anchor, start, .. }) => (Value::Object(map), anchor, start),
+                    Some(Frame::Seq {
+                        items,
+                        anchor,
+                        start,
+                        ..
+                    }) => (Value::Array(items), anchor, start),
+                    Some(Frame::Map {
+                        map, anchor, start, ..
+                    }) => (Value::Object(map), anchor, start),
                     _ => return true,
                 };
                 let size = self.values - start + 1;
@@ -283,7 +343,13 @@ impl Builder<'_> {
     }
 
     fn expecting_key(&self) -> bool {
-        matches!(self.stack.last(), Some(Frame::Map { key: KeyState::Expect, .. }))
+        matches!(
+            self.stack.last(),
+            Some(Frame::Map {
+                key: KeyState::Expect,
+                ..
+            })
+        )
     }
 
     fn bad_key(&mut self, span: Span) {
@@ -306,7 +372,11 @@ impl Builder<'_> {
                 p.push_str(&items.len().to_string());
                 Some(p)
             }
-            Some(Frame::Map { ptr, key: KeyState::Have(Some(k)), .. }) => {
+            Some(Frame::Map {
+                ptr,
+                key: KeyState::Have(Some(k)),
+                ..
+            }) => {
                 let mut p = ptr.clone();
                 push_segment(&mut p, k);
                 Some(p)
@@ -353,7 +423,8 @@ impl Builder<'_> {
 
     fn check_collection_tag(&mut self, tag: Option<&Tag>, span: Span) {
         if let Some(tag) = tag {
-            let core = tag.is_yaml_core_schema() && matches!(tag.suffix.as_str(), "map" | "seq" | "omap");
+            let core =
+                tag.is_yaml_core_schema() && matches!(tag.suffix.as_str(), "map" | "seq" | "omap");
             if !core {
                 self.unsupported_tag(tag, span);
             }
@@ -369,7 +440,13 @@ impl Builder<'_> {
         );
     }
 
-    fn scalar(&mut self, text: Cow<'_, str>, style: ScalarStyle, tag: Option<Cow<'_, Tag>>, span: Span) -> Value {
+    fn scalar(
+        &mut self,
+        text: Cow<'_, str>,
+        style: ScalarStyle,
+        tag: Option<Cow<'_, Tag>>,
+        span: Span,
+    ) -> Value {
         if let Some(tag) = tag {
             if tag.is_yaml_core_schema() {
                 let resolved = match tag.suffix.as_str() {
@@ -401,7 +478,10 @@ impl Builder<'_> {
 }
 
 fn pos(span: Span) -> Pos {
-    Pos { line: span.start.line().max(1), col: span.start.col() + 1 }
+    Pos {
+        line: span.start.line().max(1),
+        col: span.start.col() + 1,
+    }
 }
 
 /// YAML 1.2 core schema resolution of a plain scalar.
@@ -453,7 +533,9 @@ fn resolve_int(text: &str) -> Option<Value> {
     if digits.is_empty() {
         return None;
     }
-    u64::from_str_radix(digits, radix).ok().map(|u| Value::Number(u.into()))
+    u64::from_str_radix(digits, radix)
+        .ok()
+        .map(|u| Value::Number(u.into()))
 }
 
 fn resolve_float(text: &str) -> Option<Value> {
@@ -461,7 +543,10 @@ fn resolve_float(text: &str) -> Option<Value> {
     if !(first.is_ascii_digit() || matches!(first, b'-' | b'+' | b'.')) {
         return None;
     }
-    if !text.bytes().all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'-' | b'+')) {
+    if !text
+        .bytes()
+        .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'-' | b'+'))
+    {
         return None;
     }
     if !text.bytes().any(|b| b.is_ascii_digit()) {
@@ -484,12 +569,18 @@ mod tests {
     }
 
     fn codes(text: &str) -> Vec<&'static str> {
-        parse(text, Path::new("t.yaml")).diagnostics.iter().map(|d| d.code).collect()
+        parse(text, Path::new("t.yaml"))
+            .diagnostics
+            .iter()
+            .map(|d| d.code)
+            .collect()
     }
 
     #[test]
     fn builds_value_and_spans() {
-        let p = ok("start: greet\nnodes:\n  greet: { play: a.wav, next: end }\n  end:\n    hangup: {}\n");
+        let p = ok(
+            "start: greet\nnodes:\n  greet: { play: a.wav, next: end }\n  end:\n    hangup: {}\n",
+        );
         assert_eq!(
             p.value.unwrap(),
             json!({"start": "greet", "nodes": {"greet": {"play": "a.wav", "next": "end"}, "end": {"hangup": {}}}})
@@ -497,9 +588,15 @@ mod tests {
         assert_eq!(p.spans.value("/start"), Pos { line: 1, col: 8 });
         assert_eq!(p.spans.key("/nodes/greet"), Some(Pos { line: 3, col: 3 }));
         assert_eq!(p.spans.value("/nodes/greet/next"), Pos { line: 3, col: 31 });
-        assert_eq!(p.spans.key("/nodes/end/hangup"), Some(Pos { line: 5, col: 5 }));
+        assert_eq!(
+            p.spans.key("/nodes/end/hangup"),
+            Some(Pos { line: 5, col: 5 })
+        );
         // Unknown pointers fall back to their closest ancestor.
-        assert_eq!(p.spans.value("/nodes/greet/next/x/y"), Pos { line: 3, col: 31 });
+        assert_eq!(
+            p.spans.value("/nodes/greet/next/x/y"),
+            Pos { line: 3, col: 31 }
+        );
     }
 
     #[test]
@@ -540,7 +637,10 @@ mod tests {
     #[test]
     fn aliases_expand_and_bombs_stop() {
         let p = ok("base: &b { x: 1 }\nother: *b\n");
-        assert_eq!(p.value.unwrap(), json!({"base": {"x": 1}, "other": {"x": 1}}));
+        assert_eq!(
+            p.value.unwrap(),
+            json!({"base": {"x": 1}, "other": {"x": 1}})
+        );
         let mut bomb = String::from("a: &a [1,1,1,1,1,1,1,1,1,1]\n");
         let mut prev = 'a';
         for c in 'b'..='k' {
@@ -555,23 +655,46 @@ mod tests {
         let deep = "[".repeat(10_000) + &"]".repeat(10_000);
         // saphyr stops very deep flow collections itself; either way it is one error.
         assert_eq!(codes(&deep).len(), 1);
-        assert_eq!(codes(&("[".repeat(100) + &"]".repeat(100))), vec!["yaml.too_deep"]);
-        let deep_map = (0..200).map(|i| format!("{}k:\n", "  ".repeat(i))).collect::<String>();
+        assert_eq!(
+            codes(&("[".repeat(100) + &"]".repeat(100))),
+            vec!["yaml.too_deep"]
+        );
+        let deep_map = (0..200)
+            .map(|i| format!("{}k:\n", "  ".repeat(i)))
+            .collect::<String>();
         assert!(codes(&deep_map).contains(&"yaml.too_deep"));
     }
 
     #[test]
     fn odd_input_never_panics() {
         for text in [
-            "", "---\n", "--- a\n--- b\n", "? [a]\n: 1\n", "!!int x: 1\n", "a: !custom 1\n", "*x\n",
-            "a: !!int nope\n", "\t", "a:\n- b\n-c", "{a: 1, a: 2}", "[*a]", "a: &x\nb: *x\n",
-            "? |\n  k\n: v\n", "\u{feff}a: 1", "a: 0x\nb: 0o9\n", "- - - - -\n", "{[1]: 2}",
+            "",
+            "---\n",
+            "--- a\n--- b\n",
+            "? [a]\n: 1\n",
+            "!!int x: 1\n",
+            "a: !custom 1\n",
+            "*x\n",
+            "a: !!int nope\n",
+            "\t",
+            "a:\n- b\n-c",
+            "{a: 1, a: 2}",
+            "[*a]",
+            "a: &x\nb: *x\n",
+            "? |\n  k\n: v\n",
+            "\u{feff}a: 1",
+            "a: 0x\nb: 0o9\n",
+            "- - - - -\n",
+            "{[1]: 2}",
         ] {
             let _ = parse(text, Path::new("t.yaml"));
         }
         assert_eq!(codes("--- a\n--- b\n"), vec!["yaml.multiple_documents"]);
         assert_eq!(codes("a: !custom 1\n"), vec!["yaml.unsupported_tag"]);
         assert_eq!(codes("{[1]: 2, b: 3}"), vec!["yaml.complex_key"]);
-        assert_eq!(parse("{[1]: 2, b: 3}", Path::new("t")).value.unwrap(), json!({"b": 3}));
+        assert_eq!(
+            parse("{[1]: 2, b: 3}", Path::new("t")).value.unwrap(),
+            json!({"b": 3})
+        );
     }
 }
