@@ -383,7 +383,8 @@ fn field_help(schema_path: &str, prop: &str) -> String {
             })
         })
         .and_then(Value::as_str);
-    desc.map(|d| format!("({d})")).unwrap_or_default()
+    desc.map(|d| format!("— {}", d.trim_end_matches('.')))
+        .unwrap_or_default()
 }
 
 fn type_names(kind: &TypeKind) -> String {

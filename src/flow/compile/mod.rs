@@ -324,6 +324,10 @@ struct Builder<'a> {
     subflows: HashMap<PathBuf, (usize, Option<NodeId>)>,
     /// Files being compiled, outermost first (for subflow cycles).
     stack: Vec<PathBuf>,
+    /// The slot being lowered.
+    current: usize,
+    /// Subflow nodes whose file could not be inlined (their entry is a placeholder).
+    dangling: HashSet<usize>,
     diags: Vec<Diagnostic>,
 }
 
@@ -346,6 +350,8 @@ impl<'a> Builder<'a> {
             global_keys: Default::default(),
             subflows: HashMap::new(),
             stack: Vec::new(),
+            current: 0,
+            dangling: HashSet::new(),
             diags: Vec::new(),
         }
     }
@@ -406,6 +412,7 @@ impl<'a> Builder<'a> {
         for (name, parts) in nodes {
             let Some((kind, links)) = parts else { continue };
             let id = self.units[unit].names[&name];
+            self.current = id.0 as usize;
             let kind = self.lower_node(unit, &name, kind, links);
             self.slots[id.0 as usize].kind = Some(kind);
         }

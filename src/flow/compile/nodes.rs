@@ -115,6 +115,9 @@ impl Builder<'_> {
                     ast::SubflowDoc::Full { .. } => at.p(&[k, "flow"]),
                 };
                 let entry = self.subflow(unit, s.file(), &ptr, next);
+                if entry.is_none() {
+                    self.dangling.insert(self.current);
+                }
                 NodeKind::Subflow(Subflow {
                     entry: entry.unwrap_or(NodeId(0)),
                     next,
