@@ -482,3 +482,40 @@ fn schema_command_prints_the_schema_file_byte_for_byte() {
     let file = std::fs::read_to_string("schema/flow.schema.json").unwrap();
     assert_eq!(out, file);
 }
+
+/// A flow of `n` nodes mixing every common kind (the bench uses the same shape).
+fn generated_flow(n: usize) -> String {
+    let mut s = String::from("env: [API]\nvars: { count: 0 }\nthemes: { list: [bunny, robot] }\nkeys:\n  \"#\": { theme: next, goto: n0 }\nstart: n0\nnodes:\n");
+    for i in 0..n {
+        let next = format!("n{}", (i + 1) % n);
+        let node = match i % 6 {
+            0 => format!("  n{i}: {{ play: [greeting.wav, menu.wav], next: {next} }}\n"),
+            1 => format!("  n{i}:\n    gather: {{ prompt: menu.wav, timeout: 5s, invalid: invalid.wav }}\n    routes: {{ \"1\": {next}, \"2\": n0 }}\n    on_fail: n0\n"),
+            2 => format!("  n{i}: {{ say: \"Count {{{{ vars.count }}}} for {{{{ call.from }}}}\", next: {next} }}\n"),
+            3 => format!("  n{i}: {{ set: {{ count: \"{{{{ vars.count + 1 }}}}\" }}, next: {next} }}\n"),
+            4 => format!("  n{i}:\n    http: {{ method: POST, url: \"{{{{ env.API }}}}/x\", json: {{ n: \"{{{{ vars.count }}}}\" }}, save: r{i} }}\n    on_success: {next}\n    on_error: {next}\n"),
+            _ => format!("  n{i}:\n    switch:\n      - {{ when: \"vars.count > {i}\", goto: {next} }}\n      - {{ goto: n0 }}\n"),
+        };
+        s.push_str(&node);
+    }
+    s
+}
+
+#[test]
+fn thousand_node_flow_compiles() {
+    let text = generated_flow(1000);
+    let t0 = std::time::Instant::now();
+    let c = phonetree::flow::load::compile_text(
+        &text,
+        Path::new("tests/fixtures/valid/generated.yaml"),
+        &LoadOptions::default(),
+    );
+    let took = t0.elapsed();
+    assert!(
+        c.diagnostics.is_empty(),
+        "{:?}",
+        &c.diagnostics[..c.diagnostics.len().min(5)]
+    );
+    assert_eq!(c.program.unwrap().nodes.len(), 1000);
+    eprintln!("1000-node flow compiled in {took:?} (debug build)");
+}

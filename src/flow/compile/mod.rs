@@ -314,6 +314,8 @@ struct Builder<'a> {
     /// Per prompt name: the themes it is missing in (empty: found everywhere).
     prompt_missing: HashMap<String, Vec<String>>,
     templates: Templates,
+    /// Scans template sources for syntax errors and variables.
+    scan_env: minijinja::Environment<'static>,
     uses: Vec<VarUse>,
     defined: HashSet<String>,
     env: Vec<String>,
@@ -342,6 +344,7 @@ impl<'a> Builder<'a> {
             prompt_ids: HashMap::new(),
             prompt_missing: HashMap::new(),
             templates: Templates::new(),
+            scan_env: templates::scan_env(),
             uses: Vec::new(),
             defined: HashSet::new(),
             env: Vec::new(),

@@ -110,3 +110,30 @@ fn set_values_keep_their_shape() {
         crate::flow::program::SetValue::Literal(_)
     ));
 }
+
+const SAMPLE: &str = include_str!("../../../tests/fixtures/valid/characters.yaml");
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 256, ..Default::default() })]
+
+    /// Any edit of a real flow (cut, insert, overwrite) compiles to diagnostics, never a panic,
+    /// and a program exactly when there is no error.
+    #[test]
+    fn mutated_flows_never_panic(at in 0usize..4000, len in 0usize..40, insert in "[ -~\n\t]{0,12}") {
+        let chars: Vec<char> = SAMPLE.chars().collect();
+        let at = at.min(chars.len());
+        let end = (at + len).min(chars.len());
+        let text: String = chars[..at].iter().chain(insert.chars().collect::<Vec<_>>().iter()).chain(chars[end..].iter()).collect();
+        let c = run(&text);
+        proptest::prop_assert_eq!(c.program.is_some(), !crate::flow::diag::has_errors(&c.diagnostics));
+        for d in &c.diagnostics {
+            proptest::prop_assert!(d.line >= 1 && d.col >= 1);
+        }
+    }
+
+    /// Arbitrary text never panics either.
+    #[test]
+    fn arbitrary_text_never_panics(text in "\\PC{0,200}") {
+        let _ = run(&text);
+    }
+}
