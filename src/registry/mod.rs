@@ -181,7 +181,9 @@ pub fn plan_reload(
                 if unchanged {
                     FlowEntry {
                         diagnostics,
-                        ..previous.expect("unchanged implies a previous entry").clone()
+                        ..previous
+                            .expect("unchanged implies a previous entry")
+                            .clone()
                     }
                 } else {
                     events.push(RegistryEvent::Loaded {
@@ -226,4 +228,149 @@ pub fn plan_reload(
 
 fn same_file(a: &Path, b: &Path) -> bool {
     a == b
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::flow::load::compile_text;
+
+    fn flow(route: &str, text: &str) -> String {
+        format!(
+            "routes: [\"{route}\"]\nstart: hi\nnodes:\n  hi: {{ say: \"{text}\", next: bye }}\n  bye: {{ hangup: {{}} }}\n"
+        )
+    }
+
+    fn set_of(files: &[(&str, String)]) -> FlowSet {
+        let opts = LoadOptions::default();
+        let mut set = FlowSet::default();
+        for (path, text) in files {
+            let c = compile_text(text, Path::new(path), &opts);
+            set.diagnostics.extend(c.diagnostics);
+            set.flows.push((PathBuf::from(path), c.program));
+        }
+        set
+    }
+
+    fn t(s: u64) -> SystemTime {
+        SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(s)
+    }
+
+    #[test]
+    fn first_load_indexes_routes() {
+        let (snap, events) = plan_reload(
+            &Snapshot::default(),
+            set_of(&[("/f/a.yaml", flow("5000", "a"))]),
+            &[],
+            t(1),
+        );
+        assert!(matches!(&events[..], [RegistryEvent::Loaded { name, .. }] if name == "a"));
+        assert_eq!(snap.route("5000").unwrap().name, "a");
+        assert!(snap.route("5001").is_none(), "no default flow");
+    }
+
+    #[test]
+    fn unchanged_file_keeps_the_same_arc_and_time() {
+        let files = [("/f/a.yaml", flow("5000", "a"))];
+        let (s1, _) = plan_reload(&Snapshot::default(), set_of(&files), &[], t(1));
+        let (s2, events) = plan_reload(&s1, set_of(&files), &[], t(2));
+        assert!(events.is_empty());
+        assert!(Arc::ptr_eq(
+            &s1.route("5000").unwrap(),
+            &s2.route("5000").unwrap()
+        ));
+        assert_eq!(s2.flows[0].loaded_at, Some(t(1)));
+    }
+
+    #[test]
+    fn edited_file_replaces_version_but_old_arc_lives_on() {
+        let (s1, _) = plan_reload(
+            &Snapshot::default(),
+            set_of(&[("/f/a.yaml", flow("5000", "one"))]),
+            &[],
+            t(1),
+        );
+        let running_call = s1.route("5000").unwrap();
+        let (s2, events) = plan_reload(
+            &s1,
+            set_of(&[("/f/a.yaml", flow("5000", "two"))]),
+            &[PathBuf::from("/f/a.yaml")],
+            t(2),
+        );
+        assert_eq!(events.len(), 1);
+        let new = s2.route("5000").unwrap();
+        assert_ne!(new.hash, running_call.hash);
+        // The running call's program is untouched.
+        assert_eq!(
+            running_call.hash,
+            s1.flows[0].program.as_ref().unwrap().hash
+        );
+    }
+
+    #[test]
+    fn broken_save_keeps_previous_version() {
+        let (s1, _) = plan_reload(
+            &Snapshot::default(),
+            set_of(&[("/f/a.yaml", flow("5000", "one"))]),
+            &[],
+            t(1),
+        );
+        let broken = "routes: [\"5000\"]\nstart: nowhere\nnodes:\n  hi: { say: x, next: bye }\n";
+        let (s2, events) = plan_reload(
+            &s1,
+            set_of(&[("/f/a.yaml", broken.to_string())]),
+            &[PathBuf::from("/f/a.yaml")],
+            t(2),
+        );
+        assert!(matches!(
+            &events[..],
+            [RegistryEvent::Rejected {
+                kept_previous: true,
+                ..
+            }]
+        ));
+        assert_eq!(
+            s2.route("5000").unwrap().hash,
+            s1.route("5000").unwrap().hash
+        );
+        assert!(!s2.flows[0].diagnostics.is_empty());
+    }
+
+    #[test]
+    fn removed_file_drops_its_routes() {
+        let (s1, _) = plan_reload(
+            &Snapshot::default(),
+            set_of(&[
+                ("/f/a.yaml", flow("5000", "a")),
+                ("/f/b.yaml", flow("6000", "b")),
+            ]),
+            &[],
+            t(1),
+        );
+        let (s2, events) = plan_reload(
+            &s1,
+            set_of(&[("/f/a.yaml", flow("5000", "a"))]),
+            &[PathBuf::from("/f/b.yaml")],
+            t(2),
+        );
+        assert!(events.contains(&RegistryEvent::Removed {
+            path: PathBuf::from("/f/b.yaml")
+        }));
+        assert!(s2.route("6000").is_none());
+        assert!(s2.route("5000").is_some());
+    }
+
+    #[test]
+    fn default_flow_catches_unmatched_numbers() {
+        let mut text = flow("5000", "a");
+        text.insert_str(0, "default: true\n");
+        let (snap, _) = plan_reload(
+            &Snapshot::default(),
+            set_of(&[("/f/a.yaml", text), ("/f/b.yaml", flow("6000", "b"))]),
+            &[],
+            t(1),
+        );
+        assert_eq!(snap.route("12345").unwrap().name, "a");
+        assert_eq!(snap.route("6000").unwrap().name, "b");
+    }
 }
