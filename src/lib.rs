@@ -5,4 +5,6 @@
 pub mod audio;
 pub mod cli;
 pub mod flow;
+pub mod graph;
+pub mod import;
 pub mod machine;

@@ -181,8 +181,8 @@ fn frames_to_duration(path: &Path, frames: u64, rate: u32) -> Result<Duration, A
 }
 
 fn ticks_to_duration(ticks: u64, tb: TimeBase) -> Duration {
-    let nanos = u128::from(ticks) * u128::from(tb.numer.get()) * NANOS_PER_SEC
-        / u128::from(tb.denom.get());
+    let nanos =
+        u128::from(ticks) * u128::from(tb.numer.get()) * NANOS_PER_SEC / u128::from(tb.denom.get());
     nanos_to_duration(nanos)
 }
 
@@ -200,10 +200,9 @@ fn classify(path: &Path, e: SymError, stage: &str) -> AudioError {
             path,
             detail: format!("{what} ({stage})"),
         },
-        SymError::IoError(io) if io.kind() != ErrorKind::UnexpectedEof => AudioError::Io {
-            path,
-            source: io,
-        },
+        SymError::IoError(io) if io.kind() != ErrorKind::UnexpectedEof => {
+            AudioError::Io { path, source: io }
+        }
         other => AudioError::Corrupt {
             path,
             detail: format!("{other} ({stage})"),
