@@ -329,4 +329,58 @@ mod tests {
             }
         }
     }
+
+    fn fixture(name: &str) -> std::path::PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/audio")
+            .join(name)
+    }
+
+    /// Half a second of 440 Hz made by `sox -n -r 8000 -c 1 beep.EXT synth 0.5 sine 440`.
+    #[test]
+    fn compressed_formats_have_their_length() {
+        for name in ["beep.mp3", "beep.ogg", "beep.flac"] {
+            let d = duration_of(&fixture(name)).unwrap();
+            let ms = d.as_millis();
+            // MP3 frames are 576 samples at 8 kHz (72 ms), so the encoder pads up to a frame.
+            assert!((450..=650).contains(&ms), "{name}: {ms} ms");
+        }
+    }
+
+    #[test]
+    fn truncated_compressed_files_never_panic() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in ["beep.mp3", "beep.ogg", "beep.flac"] {
+            let full = std::fs::read(fixture(name)).unwrap();
+            for cut in (0..full.len()).step_by(37) {
+                let p = write(&dir, name, &full[..cut]);
+                if let Ok(d) = duration_of(&p) {
+                    assert!(d <= Duration::from_secs(1), "{name} cut at {cut}: {d:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn every_committed_prompt_is_a_readable_8khz_wav() {
+        let sound = Path::new(env!("CARGO_MANIFEST_DIR")).join("sound");
+        let mut seen = 0;
+        let mut stack = vec![sound];
+        while let Some(dir) = stack.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    stack.push(path);
+                } else if path.extension().is_some_and(|e| e == "wav") {
+                    let d = duration_of(&path).unwrap();
+                    assert!(d > Duration::from_millis(500), "{}: {d:?}", path.display());
+                    let header = std::fs::read(&path).unwrap();
+                    let rate = u32::from_le_bytes([header[24], header[25], header[26], header[27]]);
+                    assert_eq!(rate, 8000, "{}", path.display());
+                    seen += 1;
+                }
+            }
+        }
+        assert!(seen >= 20, "only {seen} prompts under sound/");
+    }
 }
