@@ -15,6 +15,11 @@ fn render(g: &Graph) -> String {
     // Writing to a String cannot fail.
     let _ = writeln!(out, "digraph {} {{", quote(&g.name));
     out.push_str("  rankdir=LR;\n");
+    let _ = writeln!(
+        out,
+        "  label={}; labelloc=t; fontname=\"Helvetica\";",
+        quote(&g.title)
+    );
     out.push_str("  node [fontname=\"Helvetica\", fontsize=11];\n");
     out.push_str("  edge [fontname=\"Helvetica\", fontsize=10];\n");
     for v in &g.vertices {

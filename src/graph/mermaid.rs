@@ -13,7 +13,7 @@ pub fn to_mermaid(p: &Program) -> String {
 fn render(g: &Graph) -> String {
     let mut out = String::new();
     // Writing to a String cannot fail.
-    let _ = writeln!(out, "%% {}", g.name.replace('\n', " "));
+    let _ = writeln!(out, "%% {}", g.title.replace('\n', " "));
     out.push_str("flowchart LR\n");
     for v in &g.vertices {
         let label = v

@@ -23,6 +23,8 @@ const MAX_TEXT: usize = 40;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Graph {
     pub name: String,
+    /// A caption: the flow's name and its themes.
+    pub title: String,
     pub vertices: Vec<Vertex>,
     pub edges: Vec<Edge>,
 }
@@ -110,8 +112,21 @@ impl Graph {
                 shape: Shape::Pseudo,
             });
         }
+        let named: Vec<&str> = p
+            .themes
+            .names
+            .iter()
+            .map(String::as_str)
+            .filter(|n| !n.is_empty())
+            .collect();
+        let title = if named.is_empty() {
+            p.name.clone()
+        } else {
+            format!("{} (themes: {})", p.name, named.join(", "))
+        };
         Graph {
             name: p.name.clone(),
+            title,
             vertices,
             edges,
         }

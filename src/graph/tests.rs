@@ -236,6 +236,7 @@ fn dot_output_is_deterministic_and_escaped() {
     assert_eq!(dot, to_dot(&p));
     assert!(dot.starts_with("digraph \"sample\" {\n"), "{dot}");
     assert!(dot.ends_with("}\n"));
+    assert!(dot.contains("  label=\"sample (themes: bunny, robot)\"; labelloc=t;"));
     assert!(dot.contains("  n0 [label=\"greet\\nplay greeting.wav\", shape=box, style=rounded];"));
     assert!(dot.contains("  start -> n0;\n"));
     assert!(dot.contains("  n1 -> n2 [label=\"1\"];\n"));
@@ -250,7 +251,10 @@ fn mermaid_output_is_deterministic_and_escaped() {
     let p = sample();
     let m = to_mermaid(&p);
     assert_eq!(m, to_mermaid(&p));
-    assert!(m.starts_with("%% sample\nflowchart LR\n"), "{m}");
+    assert!(
+        m.starts_with("%% sample (themes: bunny, robot)\nflowchart LR\n"),
+        "{m}"
+    );
     assert!(m.contains("  n0(\"greet<br/>play greeting.wav\")\n"));
     assert!(m.contains("  n4{\"check<br/>switch\"}\n"));
     assert!(m.contains("  start --> n0\n"));
