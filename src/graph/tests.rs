@@ -224,9 +224,13 @@ fn no_keys_means_no_any_node_and_no_return_without_return() {
         name: "end".into(),
         kind: NodeKind::Hangup(Hangup { reason: None }),
     }];
-    let g = Graph::of(&program("tiny", nodes, vec![], t));
+    let mut p = program("tiny", nodes, vec![], t);
+    // A flow without themes has the one unnamed theme; the caption does not list it.
+    p.themes.names = vec![String::new()];
+    let g = Graph::of(&p);
     let ends: Vec<End> = g.vertices.iter().map(|v| v.end).collect();
     assert_eq!(ends, vec![End::Start, End::Node(NodeId(0))]);
+    assert_eq!(g.title, "tiny");
 }
 
 #[test]
