@@ -6,3 +6,4 @@ pub mod cli;
 pub mod flow;
 pub mod machine;
 pub mod media;
+pub mod sdp;

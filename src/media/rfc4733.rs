@@ -350,7 +350,10 @@ mod tests {
         // 2 s at 48 kHz overflows 16 bits: capped.
         let long = send_digit(d('1'), t0, 0, 48000, Duration::from_secs(2), 10);
         let durs: Vec<u16> = long.iter().map(|p| p.payload.duration).collect();
-        assert!(durs.windows(2).all(|w| w[0] <= w[1]), "durations never wrap: {durs:?}");
+        assert!(
+            durs.windows(2).all(|w| w[0] <= w[1]),
+            "durations never wrap: {durs:?}"
+        );
         assert_eq!(long.last().unwrap().payload.duration, u16::MAX);
     }
 
