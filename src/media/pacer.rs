@@ -92,7 +92,9 @@ struct Talkspurt {
 }
 
 impl Pacer {
-    pub fn new(cfg: PacerConfig) -> Pacer {
+    /// A `ptime` under 1 ms is raised to 1 ms (a zero interval would make every packet due).
+    pub fn new(mut cfg: PacerConfig) -> Pacer {
+        cfg.ptime = cfg.ptime.max(Duration::from_millis(1));
         Pacer {
             cfg,
             next_sequence: cfg.initial_sequence,

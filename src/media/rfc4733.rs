@@ -102,8 +102,18 @@ const HISTORY: usize = 16;
 /// Turns received telephone-event packets into presses. One per call (per SSRC is handled).
 #[derive(Debug, Clone, Default)]
 pub struct DtmfReceiver {
-    /// Recent events, newest last: (ssrc, timestamp, event code).
-    recent: Vec<(u32, u32, u8)>,
+    /// Recent events, newest last.
+    recent: Vec<SeenEvent>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct SeenEvent {
+    ssrc: u32,
+    timestamp: u32,
+    event: u8,
+    /// Longest duration seen and whether an end packet arrived (to spot continuations).
+    duration: u16,
+    ended: bool,
 }
 
 impl DtmfReceiver {
@@ -113,7 +123,9 @@ impl DtmfReceiver {
 
     /// Handles one telephone-event RTP packet (already matched on the negotiated payload type).
     /// Returns the press on the first packet of a new DTMF event; `None` for updates,
-    /// retransmissions, non-DTMF events, and (as `Err`) payloads too short to read.
+    /// retransmissions, continuation segments of a long event (RFC 4733 §2.5.1.3: a key held
+    /// past the 16-bit duration, 1.36 s at 48 kHz, goes on under a new timestamp), non-DTMF
+    /// events, and (as `Err`) payloads too short to read.
     pub fn receive(
         &mut self,
         ssrc: u32,
@@ -124,15 +136,33 @@ impl DtmfReceiver {
         let Some(digit) = ev.digit() else {
             return Ok(None);
         };
-        let key = (ssrc, timestamp, ev.event);
-        if self.recent.contains(&key) {
+        let same = |e: &SeenEvent| e.ssrc == ssrc && e.event == ev.event;
+        if let Some(seen) = self
+            .recent
+            .iter_mut()
+            .find(|e| same(e) && e.timestamp == timestamp)
+        {
+            seen.duration = seen.duration.max(ev.duration);
+            seen.ended |= ev.end;
             return Ok(None);
         }
+        let continuation = self.recent.last().is_some_and(|e| {
+            same(e)
+                && !e.ended
+                && e.duration == u16::MAX
+                && timestamp == e.timestamp.wrapping_add(u32::from(u16::MAX))
+        });
         if self.recent.len() == HISTORY {
             self.recent.remove(0);
         }
-        self.recent.push(key);
-        Ok(Some(DtmfPress {
+        self.recent.push(SeenEvent {
+            ssrc,
+            timestamp,
+            event: ev.event,
+            duration: ev.duration,
+            ended: ev.end,
+        });
+        Ok((!continuation).then_some(DtmfPress {
             digit,
             timestamp,
             volume: ev.volume,
@@ -204,6 +234,7 @@ pub fn send_digit(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     fn d(c: char) -> Digit {
         Digit::from_char(c).unwrap()
@@ -313,6 +344,24 @@ mod tests {
     }
 
     #[test]
+    fn a_key_held_past_the_duration_field_is_one_press() {
+        // 48 kHz: the first segment ends at 65535 units, the next starts 65535 later.
+        let mut rx = DtmfReceiver::new();
+        let t = u32::MAX - 1000; // and the timestamp wraps on the way
+        assert!(rx.receive(1, t, &payload(3, false, 960)).unwrap().is_some());
+        assert_eq!(rx.receive(1, t, &payload(3, false, u16::MAX)), Ok(None));
+        let next = t.wrapping_add(65535);
+        assert_eq!(rx.receive(1, next, &payload(3, false, 2400)), Ok(None));
+        assert_eq!(rx.receive(1, next, &payload(3, true, 4800)), Ok(None));
+        // After it ended, the same key at the next timestamp is a new press.
+        let again = next.wrapping_add(4800 + 960);
+        assert!(rx
+            .receive(1, again, &payload(3, false, 960))
+            .unwrap()
+            .is_some());
+    }
+
+    #[test]
     fn history_is_bounded() {
         let mut rx = DtmfReceiver::new();
         for i in 0..100u32 {
@@ -370,5 +419,21 @@ mod tests {
             }
         }
         assert_eq!(presses, [d('1'), d('2'), d('#')]);
+    }
+
+    proptest! {
+        #[test]
+        fn receiver_never_panics_and_reports_each_timestamp_at_most_once(
+            packets in proptest::collection::vec((0u32..4, proptest::collection::vec(any::<u8>(), 0..8)), 0..60)
+        ) {
+            let mut rx = DtmfReceiver::new();
+            let mut reported = Vec::new();
+            for (ts, bytes) in packets {
+                if let Ok(Some(p)) = rx.receive(9, ts * 1000, &bytes) {
+                    prop_assert!(!reported.contains(&(ts, p.digit)), "reported twice");
+                    reported.push((ts, p.digit));
+                }
+            }
+        }
     }
 }

@@ -261,6 +261,22 @@ mod tests {
         }
 
         #[test]
+        fn never_panics_on_version_2_garbage(
+            first in 0u8..64,
+            rest in proptest::collection::vec(any::<u8>(), 0..80),
+        ) {
+            // Version 2 with random P/X/CC bits: exercises the CSRC, extension and padding paths.
+            let mut bytes = vec![0x80 | first];
+            bytes.extend(rest);
+            if let Ok(p) = parse(&bytes) {
+                let used = RtpHeader::LEN + 4 * usize::from(p.csrc_count)
+                    + p.extension.map_or(0, |(_, e)| 4 + e.len())
+                    + p.payload.len() + usize::from(p.padding);
+                prop_assert_eq!(used, bytes.len());
+            }
+        }
+
+        #[test]
         fn header_fields_round_trip(pt in 0u8..128, m: bool, seq: u16, ts: u32, ssrc: u32,
                                     payload in proptest::collection::vec(any::<u8>(), 0..200)) {
             let h = RtpHeader { payload_type: PayloadType::new(pt).unwrap(), marker: m, sequence: seq, timestamp: ts, ssrc };

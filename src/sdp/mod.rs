@@ -34,7 +34,8 @@ pub struct SessionDescription {
     pub timing: (u64, u64),
     /// Session-level direction (`a=sendrecv|sendonly|recvonly|inactive`), the default for media.
     pub direction: Option<Direction>,
-    /// Other session-level lines (`b=`, `a=` ...) in their original order, as `(type, value)`.
+    /// Other session-level lines (`b=`, `a=` ...) as `(type, value)`, in their original order
+    /// (written back in RFC 4566 order).
     pub extra: Vec<(char, String)>,
     pub media: Vec<MediaDescription>,
 }
@@ -212,7 +213,7 @@ pub struct MediaDescription {
     pub maxptime: Option<u32>,
     pub direction: Option<Direction>,
     /// Other lines of this section (`b=`, `a=rtcp:` ...) as `(type, value)`: other line types
-    /// first, then attributes, each in their original order.
+    /// first, then attributes, each in their original order (written back in RFC 4566 order).
     pub extra: Vec<(char, String)>,
 }
 
@@ -249,8 +250,22 @@ impl MediaDescription {
     }
 }
 
+/// Writes the `extra` lines whose type is in `types`, in their original order.
+fn write_extra(f: &mut fmt::Formatter<'_>, extra: &[(char, String)], types: &str) -> fmt::Result {
+    for (t, v) in extra.iter().filter(|(t, _)| types.contains(*t)) {
+        write!(f, "{t}={v}\r\n")?;
+    }
+    Ok(())
+}
+
+/// Line types RFC 4566 §5 places around the ones we model; anything unknown goes last.
+const SESSION_BEFORE_C: &str = "iuep";
+const SESSION_BEFORE_T: &str = "b";
+const KNOWN_SESSION: &str = "iuepb";
+const MEDIA_BEFORE_C: &str = "i";
+
 impl fmt::Display for SessionDescription {
-    /// The description as SDP text with CRLF line ends.
+    /// The description as SDP text with CRLF line ends, lines in RFC 4566 order.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let o = &self.origin;
         write!(f, "v=0\r\n")?;
@@ -260,11 +275,17 @@ impl fmt::Display for SessionDescription {
             o.username, o.session_id, o.session_version, o.address
         )?;
         write!(f, "s={}\r\n", self.session_name)?;
+        write_extra(f, &self.extra, SESSION_BEFORE_C)?;
         if let Some(c) = &self.connection {
             write!(f, "c={c}\r\n")?;
         }
+        write_extra(f, &self.extra, SESSION_BEFORE_T)?;
         write!(f, "t={} {}\r\n", self.timing.0, self.timing.1)?;
-        for (t, v) in &self.extra {
+        for (t, v) in self
+            .extra
+            .iter()
+            .filter(|(t, _)| !KNOWN_SESSION.contains(*t))
+        {
             write!(f, "{t}={v}\r\n")?;
         }
         if let Some(d) = self.direction {
@@ -288,10 +309,11 @@ impl fmt::Display for MediaDescription {
             write!(f, " {fmt_}")?;
         }
         write!(f, "\r\n")?;
+        write_extra(f, &self.extra, MEDIA_BEFORE_C)?;
         if let Some(c) = &self.connection {
             write!(f, "c={c}\r\n")?;
         }
-        for (t, v) in self.extra.iter().filter(|(t, _)| *t != 'a') {
+        for (t, v) in self.extra.iter().filter(|(t, _)| *t != 'a' && *t != 'i') {
             write!(f, "{t}={v}\r\n")?;
         }
         for m in &self.rtpmaps {
@@ -306,9 +328,7 @@ impl fmt::Display for MediaDescription {
         if let Some(p) = self.maxptime {
             write!(f, "a=maxptime:{p}\r\n")?;
         }
-        for (_, v) in self.extra.iter().filter(|(t, _)| *t == 'a') {
-            write!(f, "a={v}\r\n")?;
-        }
+        write_extra(f, &self.extra, "a")?;
         if let Some(d) = self.direction {
             write!(f, "a={d}\r\n")?;
         }

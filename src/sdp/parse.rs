@@ -125,6 +125,19 @@ pub fn parse(text: &str) -> Result<SessionDescription, SdpError> {
             _ => extra.push((kind, value.to_string())),
         }
     }
+    // Canonical order (the order `Display` writes), so a description survives a round trip.
+    extra.sort_by_key(|(t, _)| match t {
+        'i' | 'u' | 'e' | 'p' => 0,
+        'b' => 1,
+        _ => 2,
+    });
+    for m in &mut media {
+        m.extra.sort_by_key(|(t, _)| match t {
+            'i' => 0,
+            'a' => 2,
+            _ => 1,
+        });
+    }
     Ok(SessionDescription {
         origin: origin.ok_or(err(0, SdpErrorKind::MissingOrigin))?,
         session_name,
@@ -399,6 +412,16 @@ mod tests {
         #[test]
         fn never_panics(text in "(v=0\r\n)?([a-z]=[ -~]{0,30}\r?\n){0,12}") {
             let _ = parse(&text);
+        }
+
+        #[test]
+        fn an_inserted_line_anywhere_round_trips(at in 1usize..30, line in "[a-z]=[ -~]{0,24}") {
+            let mut lines: Vec<&str> = LINPHONE.split("\r\n").collect();
+            lines.insert(at.min(lines.len()), &line);
+            let text = lines.join("\r\n");
+            if let Ok(s) = parse(&text) {
+                prop_assert_eq!(parse(&s.to_string()).ok(), Some(s));
+            }
         }
 
         #[test]
