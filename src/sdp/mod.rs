@@ -15,12 +15,13 @@
 use std::fmt;
 
 mod negotiate;
+mod offer;
 mod parse;
 
 pub use negotiate::{
-    create_offer, negotiate, process_answer, Answer, Codec, LocalMedia, Negotiated,
-    NegotiationError, TelephoneEvent,
+    negotiate, Answer, Codec, LocalMedia, Negotiated, NegotiationError, TelephoneEvent,
 };
+pub use offer::{create_offer, process_answer};
 pub use parse::{parse, SdpError, SdpErrorKind};
 
 /// A parsed session description.

@@ -8,7 +8,7 @@
 //! RFC 4733 durations use it. The answer's direction mirrors the offer's (sendonly → recvonly:
 //! the caller put us on hold). Nothing in common is a [`NegotiationError`] for a 488.
 //!
-//! Offering (INVITE without SDP, answered in the ACK): [`create_offer`] and [`process_answer`].
+//! Offering (INVITE without SDP, answered in the ACK) is in `offer.rs`, sharing these rules.
 //! The session version in [`LocalMedia`] is the caller's to bump on every new description.
 
 use std::fmt;
@@ -60,7 +60,7 @@ impl Codec {
     }
 
     /// Our `a=fmtp` for this codec, if any.
-    fn fmtp(self) -> Option<&'static str> {
+    pub(super) fn fmtp(self) -> Option<&'static str> {
         match self {
             Codec::Opus => Some("useinbandfec=1"),
             _ => None,
@@ -85,7 +85,7 @@ impl Codec {
             && (self != Codec::Opus || matches!(map.channels, None | Some(2)))
     }
 
-    fn rtpmap(self, payload_type: u8) -> RtpMap {
+    pub(super) fn rtpmap(self, payload_type: u8) -> RtpMap {
         RtpMap {
             payload_type,
             encoding: self.encoding().to_string(),
@@ -182,6 +182,8 @@ pub enum NegotiationError {
     },
     /// The accepted stream has no `c=` address (neither media- nor session-level).
     NoConnection,
+    /// Our own codec list is empty (a configuration error), so there is nothing to offer.
+    NoCodecsConfigured,
 }
 
 impl fmt::Display for NegotiationError {
@@ -201,6 +203,7 @@ impl fmt::Display for NegotiationError {
                 supported.join(", ")
             ),
             NegotiationError::NoConnection => f.write_str("audio stream has no c= address"),
+            NegotiationError::NoCodecsConfigured => f.write_str("no codecs configured"),
         }
     }
 }
@@ -268,7 +271,13 @@ pub fn negotiate(
         .enumerate()
         .map(|(i, om)| {
             if i == index {
-                our_media(local, &om.proto, codec, pt, telephone_event, direction)
+                our_media(
+                    local,
+                    &om.proto,
+                    &[(codec, pt)],
+                    telephone_event.as_slice(),
+                    direction,
+                )
             } else {
                 declined(om)
             }
@@ -289,98 +298,7 @@ pub fn negotiate(
     })
 }
 
-/// Our offer: one audio stream with every codec we support and telephone-event at each clock
-/// rate in use.
-pub fn create_offer(local: &LocalMedia) -> SessionDescription {
-    let mut m = our_media(
-        local,
-        "RTP/AVP",
-        local.codecs[0],
-        0,
-        None,
-        Direction::SendRecv,
-    );
-    m.formats.clear();
-    m.rtpmaps.clear();
-    m.fmtps.clear();
-    for &c in &local.codecs {
-        let pt = c.default_payload_type();
-        m.formats.push(pt.to_string());
-        m.rtpmaps.push(c.rtpmap(pt));
-        if let Some(p) = c.fmtp() {
-            m.fmtps.push((pt.to_string(), p.to_string()));
-        }
-    }
-    let (te8, te48) = local.telephone_event_pts;
-    let mut rates: Vec<u32> = local.codecs.iter().map(|c| c.clock_rate()).collect();
-    rates.dedup();
-    rates.sort_unstable();
-    rates.dedup();
-    for rate in rates {
-        let pt = if rate == 8000 { te8 } else { te48 };
-        m.formats.push(pt.to_string());
-        m.rtpmaps.push(telephone_event_map(pt, rate));
-        m.fmtps.push((pt.to_string(), "0-15".to_string()));
-    }
-    session(local, vec![m])
-}
-
-/// Reads the answer to our [`create_offer`]: the first codec of the answer's accepted audio
-/// line that we support.
-pub fn process_answer(
-    answer: &SessionDescription,
-    local: &LocalMedia,
-) -> Result<Negotiated, NegotiationError> {
-    // We offered one stream, so the answer's first m= line is ours.
-    let Some(m) = answer.media.first().filter(|m| is_usable_audio(m)) else {
-        return Err(NegotiationError::NoAudio {
-            offered: answer
-                .media
-                .iter()
-                .map(|m| format!("{} {}", m.media, m.proto))
-                .collect(),
-        });
-    };
-    let pick = m.payload_types().find_map(|pt| {
-        let map = m.rtpmap(pt)?;
-        local
-            .codecs
-            .iter()
-            .find(|c| c.matches(&map))
-            .map(|&c| (c, pt))
-    });
-    let Some((codec, pt)) = pick else {
-        return Err(NegotiationError::NoCommonCodec {
-            offered: m.payload_types().map(|pt| describe(m, pt)).collect(),
-            supported: local.codecs.iter().map(Codec::to_string).collect(),
-        });
-    };
-    let connection = m
-        .connection
-        .as_ref()
-        .or(answer.connection.as_ref())
-        .ok_or(NegotiationError::NoConnection)?;
-    let their = m
-        .direction
-        .or(answer.direction)
-        .unwrap_or(Direction::SendRecv);
-    Ok(Negotiated {
-        codec,
-        payload_type: pt,
-        telephone_event: choose_telephone_event(m, codec.clock_rate()),
-        remote: connection
-            .ip()
-            .filter(|ip| !ip.is_unspecified())
-            .map(|ip| SocketAddr::new(ip, m.port)),
-        // Their answer's direction, seen from our side.
-        direction: Direction::from_flags(their.receives(), their.sends()),
-        remote_ptime: m.ptime,
-        remote_fmtp: m.fmtp(pt).map(str::to_string),
-        media_index: 0,
-    })
-}
-
-fn is_usable_audio(m: &MediaDescription) -> bool {
+pub(super) fn is_usable_audio(m: &MediaDescription) -> bool {
     m.media.eq_ignore_ascii_case("audio") && m.port != 0 && m.is_plain_rtp()
 }
 
@@ -394,7 +312,7 @@ fn choose_codec(m: &MediaDescription, ours: &[Codec]) -> Option<(Codec, u8)> {
 }
 
 /// telephone-event at `rate` if offered, else at any rate offered (first listed).
-fn choose_telephone_event(m: &MediaDescription, rate: u32) -> Option<TelephoneEvent> {
+pub(super) fn choose_telephone_event(m: &MediaDescription, rate: u32) -> Option<TelephoneEvent> {
     let events: Vec<TelephoneEvent> = m
         .payload_types()
         .filter_map(|pt| m.rtpmap(pt))
@@ -411,7 +329,7 @@ fn choose_telephone_event(m: &MediaDescription, rate: u32) -> Option<TelephoneEv
         .copied()
 }
 
-fn describe(m: &MediaDescription, pt: u8) -> String {
+pub(super) fn describe(m: &MediaDescription, pt: u8) -> String {
     m.rtpmap(pt)
         .map(|map| map.to_string())
         .unwrap_or_else(|| format!("PT {pt}"))
@@ -426,21 +344,24 @@ fn telephone_event_map(pt: u8, rate: u32) -> RtpMap {
     }
 }
 
-fn our_media(
+pub(super) fn our_media(
     local: &LocalMedia,
     proto: &str,
-    codec: Codec,
-    pt: u8,
-    te: Option<TelephoneEvent>,
+    codecs: &[(Codec, u8)],
+    events: &[TelephoneEvent],
     direction: Direction,
 ) -> MediaDescription {
-    let mut formats = vec![pt.to_string()];
-    let mut rtpmaps = vec![codec.rtpmap(pt)];
+    let mut formats = Vec::new();
+    let mut rtpmaps = Vec::new();
     let mut fmtps = Vec::new();
-    if let Some(p) = codec.fmtp() {
-        fmtps.push((pt.to_string(), p.to_string()));
+    for &(codec, pt) in codecs {
+        formats.push(pt.to_string());
+        rtpmaps.push(codec.rtpmap(pt));
+        if let Some(p) = codec.fmtp() {
+            fmtps.push((pt.to_string(), p.to_string()));
+        }
     }
-    if let Some(te) = te {
+    for te in events {
         formats.push(te.payload_type.to_string());
         rtpmaps.push(telephone_event_map(te.payload_type, te.clock_rate));
         fmtps.push((te.payload_type.to_string(), "0-15".to_string()));
@@ -479,7 +400,7 @@ fn declined(om: &MediaDescription) -> MediaDescription {
     }
 }
 
-fn session(local: &LocalMedia, media: Vec<MediaDescription>) -> SessionDescription {
+pub(super) fn session(local: &LocalMedia, media: Vec<MediaDescription>) -> SessionDescription {
     let address = Address::from(local.address);
     SessionDescription {
         origin: Origin {
@@ -741,41 +662,6 @@ mod tests {
             let a = answer(sdp, &OPUS_FIRST).unwrap();
             assert_eq!(parse(&a.sdp.to_string()).unwrap(), a.sdp);
         }
-    }
-
-    #[test]
-    fn our_offer_and_a_peers_answer() {
-        let l = local(&OPUS_FIRST);
-        let offer = create_offer(&l);
-        let text = offer.to_string();
-        assert!(
-            text.contains("m=audio 30000 RTP/AVP 111 0 8 101 102\r\n"),
-            "{text}"
-        );
-        assert!(text.contains("a=rtpmap:102 telephone-event/48000\r\n"));
-        // A peer that answers with our own rules picks Opus and the 48 kHz events.
-        let peer = LocalMedia::new("203.0.113.5".parse().unwrap(), 5000, 1);
-        let a = negotiate(&parse(&text).unwrap(), &local(&OPUS_FIRST)).unwrap();
-        assert_eq!(a.negotiated.telephone_event, te(102, 48000));
-        let peer_answer = negotiate(&offer, &peer).unwrap().sdp; // PCMU first for the peer
-        let n = process_answer(&peer_answer, &l).unwrap();
-        assert_eq!((n.codec, n.payload_type), (Codec::Pcmu, 0));
-        assert_eq!(n.telephone_event, te(101, 8000));
-        assert_eq!(n.remote, Some("203.0.113.5:5000".parse().unwrap()));
-        assert_eq!(n.direction, Direction::SendRecv);
-        // An answer that holds us: their sendonly is our recvonly.
-        let mut held = peer_answer.clone();
-        held.media[0].direction = Some(Direction::SendOnly);
-        assert_eq!(
-            process_answer(&held, &l).unwrap().direction,
-            Direction::RecvOnly
-        );
-        // An answer that declined the stream.
-        held.media[0].port = 0;
-        assert!(matches!(
-            process_answer(&held, &l),
-            Err(NegotiationError::NoAudio { .. })
-        ));
     }
 
     #[test]
