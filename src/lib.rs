@@ -8,4 +8,6 @@ pub mod flow;
 pub mod graph;
 pub mod import;
 pub mod machine;
+pub mod media;
 pub mod registry;
+pub mod sdp;
