@@ -1,8 +1,9 @@
 //! The media primitives wired together the way the runtime will: an SDP offer from a phone is
 //! answered, the "phone" sends G.711 audio and keys (RFC 4733 and in-band tones at once) through
-//! a network that reorders and duplicates packets, and our receive path (RTP parse → reorder
-//! buffer → telephone-event receiver / G.711 decode + Goertzel → DTMF merger) reports each press
-//! once, with the method that delivered it. No sockets, no clocks: virtual time throughout.
+//! a network that reorders and duplicates packets, and our receive path reports each press once,
+//! with the method that delivered it: RTP parse → telephone-event packets straight to the RFC 4733
+//! receiver (first packet counts, whatever the order), audio through the reorder buffer → G.711
+//! decode → Goertzel; both into the DTMF merger. No sockets, no clocks: virtual time throughout.
 
 use std::f32::consts::PI;
 use std::time::{Duration, Instant};
@@ -128,24 +129,23 @@ fn a_call_receives_each_press_once_with_its_method() {
     let mut pcm = Vec::new();
     for d in network(phone_sends(t0, pt, te_pt)) {
         let packet = rtp::parse(&d.bytes).expect("well-formed RTP");
-        jitter.push(
-            packet.header.sequence,
-            (packet.header, packet.payload.to_vec()),
-        );
-        while let Some((_, (header, payload))) = jitter.pop() {
-            if header.payload_type == te_pt {
-                if let Some(press) = events
-                    .receive(header.ssrc, header.timestamp, &payload)
-                    .unwrap()
-                {
-                    accepted.extend(merger.report(press.digit, DtmfMethod::Rfc4733, d.at));
-                }
-            } else if header.payload_type == pt {
-                pcm.clear();
-                Law::A.decode(&payload, &mut pcm);
-                for digit in detector.push(&pcm) {
-                    accepted.extend(merger.report(digit, DtmfMethod::InBand, d.at));
-                }
+        let h = packet.header;
+        if h.payload_type == te_pt {
+            // Events are order-independent: react on arrival, and leave a placeholder so the
+            // audio reorder buffer sees no gap in the shared sequence numbers.
+            if let Some(press) = events.receive(h.ssrc, h.timestamp, packet.payload).unwrap() {
+                accepted.extend(merger.report(press.digit, DtmfMethod::Rfc4733, d.at));
+            }
+            jitter.push(h.sequence, None);
+        } else if h.payload_type == pt {
+            jitter.push(h.sequence, Some(packet.payload.to_vec()));
+        }
+        while let Some((_, frame)) = jitter.pop() {
+            let Some(payload) = frame else { continue };
+            pcm.clear();
+            Law::A.decode(&payload, &mut pcm);
+            for digit in detector.push(&pcm) {
+                accepted.extend(merger.report(digit, DtmfMethod::InBand, d.at));
             }
         }
     }
