@@ -262,9 +262,10 @@ mod tests {
     fn every_key_is_detected_at_minus_20_dbfs_with_noise() {
         for (i, key) in Digit::ALL.into_iter().enumerate() {
             let mut s = silence(20);
-            s.extend(tone(key, 80, -23.0, Some(-45.0), i as u32 + 7));
+            // Each tone at -23 dBFS (the pair at -20 dBFS); noise peaks at -35 dBFS (~12 dB SNR).
+            s.extend(tone(key, 80, -23.0, Some(-35.0), i as u32 + 7));
             let mut noise = Noise(99);
-            s.extend((0..400).map(|_| (amp(-45.0) * noise.next()) as i16));
+            s.extend((0..400).map(|_| (amp(-35.0) * noise.next()) as i16));
             assert_eq!(detect(&s), key.to_string(), "key {key}");
         }
     }

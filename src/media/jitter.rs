@@ -8,7 +8,9 @@
 //! packets far behind (the sender restarted its sequence), resynchronises the buffer. Time-based
 //! playout (how long to wait for a missing packet) is the caller's: it can call
 //! [`JitterBuffer::pop_any`] when its playout clock needs a frame. Generic over the item so it
-//! stores whatever the caller parsed (payload and timestamp).
+//! stores whatever the caller parsed (payload and timestamp). RFC 4733 events share the audio
+//! stream's sequence numbers but need no reordering: hand them to the event receiver on arrival
+//! and push a placeholder (`JitterBuffer<Option<Frame>>`, `None`) so the audio sees no gap.
 
 use std::collections::BTreeMap;
 

@@ -14,6 +14,8 @@
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 
+use crate::media::g711::Law;
+
 use super::{Address, Direction, MediaDescription, Origin, RtpMap, SessionDescription};
 
 /// A codec phonetree can send and receive.
@@ -74,6 +76,15 @@ impl Codec {
             "pcma" | "g711a" | "alaw" => Some(Codec::Pcma),
             "opus" => Some(Codec::Opus),
             _ => None,
+        }
+    }
+
+    /// The G.711 law for PCMU/PCMA (`None` for Opus).
+    pub fn g711_law(self) -> Option<Law> {
+        match self {
+            Codec::Pcmu => Some(Law::Mu),
+            Codec::Pcma => Some(Law::A),
+            Codec::Opus => None,
         }
     }
 
@@ -671,5 +682,7 @@ mod tests {
         assert_eq!(Codec::from_name("Opus"), Some(Codec::Opus));
         assert_eq!(Codec::from_name("G729"), None);
         assert_eq!(Codec::Opus.to_string(), "opus/48000/2");
+        assert_eq!(Codec::Pcma.g711_law(), Some(Law::A));
+        assert_eq!(Codec::Opus.g711_law(), None);
     }
 }

@@ -101,7 +101,15 @@ pub fn parse(text: &str) -> Result<SessionDescription, SdpError> {
                     m.connection =
                         Some(parse_address(value).ok_or(err(n, SdpErrorKind::BadConnection))?)
                 }
-                'a' => media_attribute(m, value).map_err(|k| err(n, k))?,
+                'a' => match media_attribute(m, value) {
+                    Ok(()) => {}
+                    // A malformed attribute on a stream we will decline anyway (video...) is
+                    // kept verbatim rather than failing the whole call.
+                    Err(_) if !m.media.eq_ignore_ascii_case("audio") => {
+                        m.extra.push(('a', value.to_string()))
+                    }
+                    Err(k) => return Err(err(n, k)),
+                },
                 _ => {
                     // Keep non-attribute lines (b=, i=, k=) ahead of attributes, as written.
                     let at = m.extra.iter().position(|(t, _)| *t == 'a');
@@ -331,6 +339,20 @@ mod tests {
         assert_eq!(s.connection.unwrap().host, "224.2.1.1");
         assert_eq!(s.media[0].port_count, Some(2));
         assert_eq!(s.media[0].ptime, Some(20));
+    }
+
+    #[test]
+    fn a_malformed_attribute_on_a_video_line_is_kept_not_fatal() {
+        let text = LINPHONE.replace("a=rtpmap:97 H264/90000", "a=rtpmap:97 H264");
+        let s = parse(&text).unwrap();
+        assert!(s.media[1]
+            .extra
+            .contains(&('a', "rtpmap:97 H264".to_string())));
+        let broken_audio = LINPHONE.replace("a=rtpmap:96 opus/48000/2", "a=rtpmap:96 opus");
+        assert_eq!(
+            parse(&broken_audio).unwrap_err().kind,
+            SdpErrorKind::BadRtpmap
+        );
     }
 
     #[test]
