@@ -158,7 +158,8 @@ pub fn is_flow_file(path: &Path) -> bool {
         && !name.ends_with(".test.yml")
 }
 
-/// Expands paths (files as given; folders to their flow files, sorted) without compiling.
+/// Expands paths (files as given, except `*.test.yaml`; folders to their flow files, sorted)
+/// without compiling.
 pub fn flow_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, LoadError> {
     let mut out = Vec::new();
     for p in paths {
@@ -178,7 +179,7 @@ pub fn flow_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, LoadError> {
                 .collect();
             files.sort();
             out.extend(files);
-        } else {
+        } else if !is_test_file(p) {
             out.push(p.clone());
         }
     }
