@@ -153,9 +153,16 @@ pub fn is_flow_file(path: &Path) -> bool {
         .file_name()
         .map(|n| n.to_string_lossy())
         .unwrap_or_default();
-    (name.ends_with(".yaml") || name.ends_with(".yml"))
-        && !name.ends_with(".test.yaml")
-        && !name.ends_with(".test.yml")
+    (name.ends_with(".yaml") || name.ends_with(".yml")) && !is_test_file(path)
+}
+
+/// Whether a path names a test file (`*.test.yaml`): never a flow, even when named explicitly.
+pub fn is_test_file(path: &Path) -> bool {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_default();
+    name.ends_with(".test.yaml") || name.ends_with(".test.yml")
 }
 
 /// Expands paths (files as given, except `*.test.yaml`; folders to their flow files, sorted)
@@ -163,6 +170,9 @@ pub fn is_flow_file(path: &Path) -> bool {
 pub fn flow_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, LoadError> {
     let mut out = Vec::new();
     for p in paths {
+        if is_test_file(p) {
+            continue;
+        }
         let meta = std::fs::metadata(p).map_err(|error| LoadError {
             path: p.clone(),
             error,
@@ -179,7 +189,7 @@ pub fn flow_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, LoadError> {
                 .collect();
             files.sort();
             out.extend(files);
-        } else if !is_test_file(p) {
+        } else {
             out.push(p.clone());
         }
     }
@@ -304,6 +314,15 @@ mod tests {
         assert!(is_flow_file(Path::new("flows/a.yaml")));
         assert!(!is_flow_file(Path::new("flows/a.test.yaml")));
         assert!(!is_flow_file(Path::new("flows/readme.md")));
+        assert!(is_test_file(Path::new("a.test.yaml")));
+        let files = flow_files(&[
+            PathBuf::from("tests/fixtures/valid/characters.yaml"),
+            PathBuf::from("x.test.yaml"),
+        ]);
+        assert_eq!(
+            files.unwrap(),
+            [PathBuf::from("tests/fixtures/valid/characters.yaml")]
+        );
     }
 
     #[test]
