@@ -601,7 +601,13 @@ impl Builder<'_> {
                 self.vars.push((k.to_owned(), v.clone()));
             }
         }
-        let sub = self.add_unit(path.clone(), front.spans, prefix, &front.nodes);
+        let sub = self.add_unit(
+            path.clone(),
+            front.spans,
+            prefix,
+            &front.nodes,
+            &front.broken,
+        );
         self.units[sub].callers_next.push((unit, next));
         self.subflows.insert(path.clone(), (sub, None));
         self.stack.push(path.clone());
