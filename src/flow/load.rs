@@ -124,27 +124,8 @@ impl SubflowResolver for FsResolver {
     fn read(&self, from: &Path, file: &str) -> std::io::Result<(PathBuf, String)> {
         let path = from.parent().unwrap_or(Path::new("")).join(file);
         let text = std::fs::read_to_string(&path)?;
-        // One spelling per file, so the same subflow reached two ways is inlined once.
-        Ok((normalize(&path), text))
+        Ok((path, text))
     }
-}
-
-/// Removes `.` and resolvable `..` components without touching the file system.
-fn normalize(path: &Path) -> PathBuf {
-    use std::path::Component;
-    let mut out = PathBuf::new();
-    for c in path.components() {
-        match c {
-            Component::CurDir => {}
-            Component::ParentDir => {
-                if !out.pop() {
-                    out.push("..");
-                }
-            }
-            other => out.push(other.as_os_str()),
-        }
-    }
-    out
 }
 
 /// Whether a path names a flow file (`*.yaml`/`*.yml`, not `*.test.yaml`).
@@ -322,14 +303,6 @@ mod tests {
         assert_eq!(
             files.unwrap(),
             [PathBuf::from("tests/fixtures/valid/characters.yaml")]
-        );
-    }
-
-    #[test]
-    fn normalizes_relative_paths() {
-        assert_eq!(
-            normalize(Path::new("flows/./sub/../x.yaml")),
-            PathBuf::from("flows/x.yaml")
         );
     }
 

@@ -125,7 +125,7 @@ pub fn compile(
         &front.nodes,
         &front.broken,
     );
-    b.stack.push(path.to_path_buf());
+    b.stack.push(normalize_path(path));
     b.lower_unit(unit, front.nodes);
     b.stack.pop();
     let start = b.start_of(unit, doc.start.as_deref());
@@ -163,6 +163,25 @@ pub fn compile(
         diagnostics,
         claims,
     }
+}
+
+/// Removes `.` and resolvable `..` components, lexically (no file system access), so one file
+/// reached by two spellings is recognised.
+pub fn normalize_path(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                if !out.pop() {
+                    out.push("..");
+                }
+            }
+            other => out.push(other.as_os_str()),
+        }
+    }
+    out
 }
 
 /// Hex SHA-256 of a text.
@@ -435,7 +454,9 @@ impl<'a> Builder<'a> {
     fn lower_unit(&mut self, unit: usize, nodes: Vec<(String, Option<(KindDoc, Links)>)>) {
         for (name, parts) in nodes {
             let Some((kind, links)) = parts else { continue };
-            let id = self.units[unit].names[&name];
+            let Some(&id) = self.units[unit].names.get(&name) else {
+                continue;
+            };
             self.current = id.0 as usize;
             let kind = self.lower_node(unit, &name, kind, links);
             self.slots[id.0 as usize].kind = Some(kind);

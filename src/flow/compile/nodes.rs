@@ -538,7 +538,7 @@ impl Builder<'_> {
     fn subflow(&mut self, unit: usize, file: &str, ptr: &str, next: Target) -> Option<NodeId> {
         let from = self.units[unit].path.clone();
         let (path, text) = match self.resolver.read(&from, file) {
-            Ok(r) => r,
+            Ok((path, text)) => (super::normalize_path(&path), text),
             Err(e) => {
                 let pos = self.value_pos(unit, ptr);
                 self.error(

@@ -148,3 +148,12 @@ proptest::proptest! {
         let _ = run(&text);
     }
 }
+
+#[test]
+fn normalizes_paths_lexically() {
+    assert_eq!(
+        normalize_path(Path::new("flows/./sub/../x.yaml")),
+        Path::new("flows/x.yaml")
+    );
+    assert_eq!(normalize_path(Path::new("../a/./b")), Path::new("../a/b"));
+}
