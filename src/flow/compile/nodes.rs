@@ -401,6 +401,7 @@ impl Builder<'_> {
                         .last()
                         .unwrap_or_default()
                         .trim()
+                        .trim_start_matches("error: ")
                         .to_owned();
                     self.error(
                         unit,
