@@ -530,6 +530,46 @@ mod tests {
     }
 
     #[test]
+    fn schema_is_valid_against_its_meta_schema_and_documents_every_field() {
+        jsonschema::meta::validate(&SCHEMA).unwrap();
+        // Every property of every object schema has a description (directly or via its $ref).
+        fn walk(v: &Value, at: &str, missing: &mut Vec<String>) {
+            if let Some(props) = v.get("properties").and_then(Value::as_object) {
+                for (k, p) in props {
+                    let described = p.get("description").is_some()
+                        || p.get("$ref")
+                            .and_then(Value::as_str)
+                            .and_then(|r| SCHEMA.pointer(r.trim_start_matches('#')))
+                            .is_some_and(|t| t.get("description").is_some());
+                    if !described && k != "$schema" {
+                        missing.push(format!("{at}/{k}"));
+                    }
+                }
+            }
+            match v {
+                Value::Object(o) => o
+                    .iter()
+                    .for_each(|(k, c)| walk(c, &format!("{at}/{k}"), missing)),
+                Value::Array(a) => a
+                    .iter()
+                    .enumerate()
+                    .for_each(|(i, c)| walk(c, &format!("{at}/{i}"), missing)),
+                _ => {}
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&SCHEMA, "", &mut missing);
+        assert!(missing.is_empty(), "{missing:?}");
+        let kinds: Vec<&str> = SCHEMA["$defs"]["node"]["anyOf"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["required"][0].as_str().unwrap())
+            .collect();
+        assert_eq!(kinds, NODE_KINDS);
+    }
+
+    #[test]
     fn embedded_schema_compiles() {
         assert!(
             VALIDATOR.is_valid(&serde_json::json!({"start": "a", "nodes": {"a": {"hangup": {}}}}))
