@@ -244,14 +244,16 @@ fn digit_counts_that_make_no_sense() {
 }
 
 #[test]
-fn gather_without_exit() {
+fn gather_or_listen_without_exit() {
     assert_exactly(
-        "gather_no_exit.yaml",
-        &[
-            err("flow.gather_no_exit", 4, 5),
-            warn("flow.unreachable", 5, 3),
-        ],
+        "no_exit.yaml",
+        &[err("flow.no_exit", 7, 5), err("flow.no_exit", 10, 5), warn("flow.unreachable", 11, 3)],
     );
+}
+
+#[test]
+fn gather_next_ignored_beside_routes() {
+    assert_exactly("ignored_next.yaml", &[warn("flow.ignored_next", 6, 5)]);
 }
 
 #[test]
