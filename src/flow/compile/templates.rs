@@ -145,6 +145,8 @@ impl Builder<'_> {
                     )),
                     _ => None,
                 },
+                "vars" if self.lenient.contains("vars") => None,
+                "env" if self.lenient.contains("env") => None,
                 "vars" => match field {
                     Some(v) if !self.defined.contains(v) => Some((
                         format!("`vars.{v}` is never defined"),

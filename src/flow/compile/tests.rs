@@ -62,6 +62,17 @@ fn broken_node_does_not_hide_other_problems() {
 }
 
 #[test]
+fn a_rejected_section_does_not_cascade() {
+    let c = run("vars: [x]\nenv: 3\nthemes: { list: bunny }\nkeys: { \"#\": { theme: bunny } }\nstart: a\nnodes:\n  a: { say: \"{{ vars.x }} {{ env.Y }}\" }\n");
+    assert_eq!(
+        codes(&c).iter().map(|c| c.0).collect::<Vec<_>>(),
+        ["schema.type", "schema.type", "schema.type"]
+    );
+    let c = run("start: a\nnodes: [a]\n");
+    assert_eq!(codes(&c), vec![("schema.type", 2, 8)]);
+}
+
+#[test]
 fn missing_prompt_names_the_themes() {
     let c = run("themes: { list: [bunny, robot] }\nstart: a\nnodes:\n  a: { play: c.wav }\n");
     assert_eq!(codes(&c), vec![("flow.missing_prompt", 4, 14)]);
@@ -136,4 +147,13 @@ proptest::proptest! {
     fn arbitrary_text_never_panics(text in "\\PC{0,200}") {
         let _ = run(&text);
     }
+}
+
+#[test]
+fn normalizes_paths_lexically() {
+    assert_eq!(
+        normalize_path(Path::new("flows/./sub/../x.yaml")),
+        Path::new("flows/x.yaml")
+    );
+    assert_eq!(normalize_path(Path::new("../a/./b")), Path::new("../a/b"));
 }
