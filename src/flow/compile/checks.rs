@@ -31,8 +31,12 @@ impl Builder<'_> {
                 }
             }
             if let NodeKind::Subflow(s) = kind {
-                all[i].push(s.entry.0 as usize);
-                instant[i].push(s.entry.0 as usize);
+                // Reachability does not depend on the subflow returning.
+                all[i].push(v(s.next));
+                if !self.dangling.contains(&i) {
+                    all[i].push(s.entry.0 as usize);
+                    instant[i].push(s.entry.0 as usize);
+                }
             }
         }
         for (u, unit) in self.units.iter().enumerate().skip(1) {
@@ -52,6 +56,10 @@ impl Builder<'_> {
 
     fn check_reachable(&mut self, start: Option<NodeId>, keys: &[KeyBinding], all: &[Vec<usize>]) {
         let Some(start) = start else { return };
+        // A node the schema rejected has unknown edges: guessing would only add noise.
+        if self.slots.iter().any(|s| s.unit == 0 && s.kind.is_none()) {
+            return;
+        }
         let mut seen = vec![false; all.len()];
         let mut queue = VecDeque::new();
         let roots =
