@@ -280,3 +280,67 @@ fn long_text_is_cut_to_one_short_line() {
     assert!(!s.contains('\n'));
     assert_eq!(cut("short"), "short");
 }
+
+/// A flow calling a subflow: its inlined nodes are named `verify/...`.
+fn with_subflow() -> Program {
+    use crate::flow::program::Subflow;
+    let n = |i| Target::Node(NodeId(i));
+    let nodes = vec![
+        Node {
+            name: "main".into(),
+            kind: NodeKind::Subflow(Subflow {
+                entry: NodeId(2),
+                next: n(1),
+            }),
+        },
+        Node {
+            name: "end".into(),
+            kind: NodeKind::Hangup(Hangup { reason: None }),
+        },
+        Node {
+            name: "verify/ask".into(),
+            kind: NodeKind::Play(Play {
+                prompts: vec![PromptId(0)],
+                next: n(3),
+            }),
+        },
+        Node {
+            name: "verify/done".into(),
+            kind: NodeKind::Goto(Target::Return),
+        },
+    ];
+    program("outer", nodes, vec![prompt("pin.wav")], Templates::new())
+}
+
+#[test]
+fn subflow_nodes_are_grouped_and_return_is_drawn() {
+    let p = with_subflow();
+    let g = Graph::of(&p);
+    let groups = g.groups();
+    assert_eq!(groups.len(), 1);
+    assert_eq!(groups[0].0, "verify");
+    assert_eq!(groups[0].1.len(), 2);
+    assert_eq!(
+        labels_from(&g, End::Node(NodeId(0))),
+        vec![
+            ("call".into(), End::Node(NodeId(2))),
+            ("returned".into(), End::Node(NodeId(1)))
+        ]
+    );
+    assert_eq!(
+        labels_from(&g, End::Node(NodeId(3))),
+        vec![("next".into(), End::Return)]
+    );
+
+    assert_eq!(g.vertices[1].lines, vec!["main", "subflow verify"]);
+    let dot = to_dot(&p);
+    assert!(
+        dot.contains("  subgraph cluster_0 {\n    label=\"verify\"; style=dashed;\n    n2 [label=\"verify/ask\\nplay pin.wav\""),
+        "{dot}"
+    );
+    let m = to_mermaid(&p);
+    assert!(
+        m.contains("  subgraph sub0 [\"verify\"]\n    n2(\"verify/ask<br/>play pin.wav\")\n    n3[\"verify/done<br/>goto\"]\n  end\n"),
+        "{m}"
+    );
+}
