@@ -5,3 +5,4 @@
 pub mod cli;
 pub mod flow;
 pub mod machine;
+pub mod sip;
