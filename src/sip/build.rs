@@ -13,8 +13,9 @@ use super::message::{Inbound, Salvage};
 
 /// What we put in Server / User-Agent.
 pub const PRODUCT: &str = concat!("phonetree/", env!("CARGO_PKG_VERSION"));
-/// Methods we accept (Allow, RFC 3261 §20.5).
-pub const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, REFER, NOTIFY";
+/// Methods we accept (Allow, RFC 3261 §20.5). We send REFER but do not accept one, so it is
+/// not listed (RFC 3515 §2.4.1).
+pub const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, NOTIFY";
 /// Bodies we accept (OPTIONS answers, 415).
 pub const ACCEPT: &str =
     "application/sdp, application/dtmf-relay, application/dtmf, message/sipfrag";

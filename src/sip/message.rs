@@ -213,6 +213,35 @@ impl Via {
         Ok(via)
     }
 
+    /// RFC 3261 §18.2.1 and RFC 3581 §4 on receipt: add `received` when the sent-by host is not
+    /// the packet's source address (always when `rport` was asked for) and fill `rport` with the
+    /// source port. Updates `raw`, which responses echo.
+    pub fn stamp(&mut self, source: SocketAddr) {
+        let ip = source.ip().to_string();
+        let same_host = self.host.trim_matches(['[', ']']) == ip;
+        let wants_rport = self.rport.is_some();
+        if same_host && !wants_rport {
+            return;
+        }
+        let mut parts = self.raw.split(';');
+        let mut raw = parts.next().unwrap_or_default().to_string();
+        for p in parts {
+            let k = p.split('=').next().unwrap_or_default().trim();
+            if k.eq_ignore_ascii_case("received") || k.eq_ignore_ascii_case("rport") {
+                continue;
+            }
+            raw.push(';');
+            raw.push_str(p);
+        }
+        raw.push_str(&format!(";received={ip}"));
+        self.received = Some(ip);
+        if wants_rport {
+            raw.push_str(&format!(";rport={}", source.port()));
+            self.rport = Some(Some(source.port()));
+        }
+        self.raw = raw;
+    }
+
     /// Where a response to a request carrying this Via goes (RFC 3261 §18.2.2, RFC 3581 §4):
     /// over UDP to the packet's source (`received` + `rport`) when rport was asked for, else to
     /// `received`/sent-by with the sent-by port; over TCP back on the connection (the source).

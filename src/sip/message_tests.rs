@@ -218,3 +218,27 @@ mod prop {
         }
     }
 }
+
+#[test]
+fn stamping_received_and_rport() {
+    let src: SocketAddr = "203.0.113.7:40000".parse().expect("addr");
+    let mut v = Via::parse("SIP/2.0/UDP 192.168.1.5:5060;rport;branch=z9hG4bK1").expect("via");
+    v.stamp(src);
+    assert_eq!(
+        v.raw,
+        "SIP/2.0/UDP 192.168.1.5:5060;branch=z9hG4bK1;received=203.0.113.7;rport=40000"
+    );
+    assert_eq!(
+        Via::parse(&v.raw).expect("reparses").rport,
+        Some(Some(40000))
+    );
+    let mut same = Via::parse("SIP/2.0/UDP 203.0.113.7:5060;branch=z9hG4bK2").expect("via");
+    same.stamp(src);
+    assert_eq!(
+        same.raw, "SIP/2.0/UDP 203.0.113.7:5060;branch=z9hG4bK2",
+        "nothing to add"
+    );
+    let mut other = Via::parse("SIP/2.0/UDP pbx.local:5060;branch=z9hG4bK3").expect("via");
+    other.stamp(src);
+    assert!(other.raw.ends_with(";received=203.0.113.7"));
+}

@@ -38,6 +38,8 @@
 //! - [`call`]: the UAS call machine (answer, BYE both ways, CANCEL, re-INVITE, INFO, REFER).
 //! - [`digest`]: HTTP digest (RFC 7616/2617) with a redacting [`digest::Secret`].
 //! - [`register`]: the registration client (refresh, backoff, unregister).
+//! - [`event`]: what the app is told ([`event::Event`]).
+//! - [`tu`]: the contract between transaction users (call, register) and the endpoint.
 //! - [`endpoint`]: the router the runtime pumps.
 
 pub mod build;
@@ -45,17 +47,19 @@ pub mod call;
 pub mod dialog;
 pub mod digest;
 pub mod endpoint;
+pub mod event;
 pub mod ids;
 pub mod info;
 pub mod message;
 pub mod register;
 pub mod timer;
 pub mod transaction;
+pub mod tu;
 
 use std::fmt;
 use std::net::SocketAddr;
 
-// pub use endpoint::{Endpoint, EndpointConfig, Event};
+pub use endpoint::{Endpoint, EndpointConfig, Event};
 
 /// The transport a message travels on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
