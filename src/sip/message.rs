@@ -78,6 +78,17 @@ impl Inbound {
         header_value(self.msg.headers(), name)
     }
 
+    /// Every occurrence of a header, values unsplit (for headers whose values contain commas,
+    /// like WWW-Authenticate).
+    pub fn header_all(&self, name: &str) -> Vec<&str> {
+        self.msg
+            .headers()
+            .iter()
+            .filter(|h| h.name().eq_ignore_ascii_case(name))
+            .map(|h| h.value())
+            .collect()
+    }
+
     /// All values of a header, comma lists split (for Via, Route, Record-Route…).
     pub fn header_list(&self, name: &str) -> Vec<String> {
         header_list(self.msg.headers(), name)

@@ -290,8 +290,8 @@ impl Registration {
             "WWW-Authenticate"
         };
         let challenge = resp
-            .header_list(header)
-            .iter()
+            .header_all(header)
+            .into_iter()
             .find_map(|v| Challenge::parse(v).ok())
             .ok_or_else(|| match resp.header(header).map(Challenge::parse) {
                 Some(Err(e)) => RegisterFailure::BadChallenge(e),
