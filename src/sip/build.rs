@@ -19,9 +19,10 @@ pub const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, NOTIFY";
 /// Bodies we accept (OPTIONS answers, 415).
 pub const ACCEPT: &str =
     "application/sdp, application/dtmf-relay, application/dtmf, message/sipfrag";
-/// Option tags we support. We implement none of the optional extensions (no 100rel, no session
-/// timers), and say so honestly rather than advertising them.
-pub const SUPPORTED: &str = "";
+/// We send no `Supported` header: we implement none of the optional extensions (no 100rel, no
+/// session timers, no Replaces), and advertising them would make peers rely on them. A request
+/// that *requires* one is answered 420 with `Unsupported` (RFC 3261 §8.2.2.3).
+pub const SUPPORTED_OPTION_TAGS: &[&str] = &[];
 
 /// An outgoing message being assembled.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -95,11 +96,13 @@ pub fn reason_phrase(code: u16) -> &'static str {
         407 => "Proxy Authentication Required",
         408 => "Request Timeout",
         415 => "Unsupported Media Type",
+        420 => "Bad Extension",
         480 => "Temporarily Unavailable",
         481 => "Call/Transaction Does Not Exist",
         486 => "Busy Here",
         487 => "Request Terminated",
         488 => "Not Acceptable Here",
+        489 => "Bad Event",
         491 => "Request Pending",
         500 => "Server Internal Error",
         501 => "Not Implemented",

@@ -3,7 +3,8 @@
 //! Owns the call's signalling decisions: 100 is already sent by the INVITE transaction; the app
 //! answers (200 + SDP answer, with Contact, Record-Route, Allow) or rejects (486/488/503/404…);
 //! the ACK confirms; BYE either way; CANCEL before the final response (487 to the INVITE);
-//! re-INVITEs surfaced as [`Event::Reoffer`] (491 while one is pending); INFO DTMF; OPTIONS;
+//! re-INVITEs (hold/resume, new offers, session-timer refreshes) surfaced as [`Event::Reoffer`]
+//! (500 + Retry-After while one is pending); INFO DTMF; OPTIONS;
 //! REFER (blind transfer) and the NOTIFY `message/sipfrag` progress it brings. Requests with an
 //! out-of-order CSeq get 500, unknown in-dialog methods 405.
 //!
@@ -357,9 +358,13 @@ impl Call {
 
     fn on_reinvite(&mut self, req: &Inbound, key: TxKey, ctx: &mut Ctx<'_>) {
         if self.reoffer.is_some() || self.state != CallState::Confirmed {
-            // RFC 3261 §14.2: a re-INVITE while one is in progress gets 491.
-            let msg = self.response(req, 491, ctx);
-            return self.send(key, 491, msg, ctx);
+            // RFC 3261 §14.2: a second INVITE before our final response to the first gets 500
+            // with Retry-After (491 is for glare, and we never send re-INVITEs ourselves).
+            let wait = ctx.ids.next_u64() % 10;
+            let msg = self
+                .response(req, 500, ctx)
+                .header("Retry-After", wait.to_string());
+            return self.send(key, 500, msg, ctx);
         }
         if let Some(contact) = req.header("Contact") {
             if let Ok(c) = super::message::NameAddr::parse(contact, "Contact") {
@@ -438,6 +443,10 @@ impl Call {
     }
 
     fn end(&mut self, reason: EndReason, ctx: &mut Ctx<'_>) {
+        // Stop retransmitting 2xx responses nobody will acknowledge any more.
+        for (_, key) in self.awaiting_ack.drain(..) {
+            ctx.out.push(TuOutput::Acked { key });
+        }
         if self.state != CallState::Ended {
             self.state = CallState::Ended;
             ctx.emit(Event::Ended {

@@ -358,6 +358,22 @@ impl Endpoint {
         self.server
             .insert(key.clone(), ServerEntry { tx, call: None });
 
+        let unsupported: Vec<String> = inb
+            .header_list("Require")
+            .into_iter()
+            .filter(|t| {
+                !build::SUPPORTED_OPTION_TAGS
+                    .iter()
+                    .any(|s| s.eq_ignore_ascii_case(t))
+            })
+            .collect();
+        if !unsupported.is_empty() {
+            // RFC 3261 §8.2.2.3: we implement no extensions a request may require.
+            let msg = build::response(&inb, 420, Some(&self.ids.tag()))
+                .header("Unsupported", unsupported.join(", "));
+            return self.respond(&key, 420, msg, now);
+        }
+
         if let Some(to_tag) = inb.core.to.tag.clone() {
             let found = self
                 .dialogs
@@ -615,3 +631,7 @@ impl Endpoint {
 #[cfg(test)]
 #[path = "endpoint_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "endpoint_more_tests.rs"]
+mod more_tests;

@@ -562,7 +562,7 @@ fn baresip_info_fixture_reaches_its_dialog() {
 }
 
 #[test]
-fn reinvite_surfaces_a_reoffer_and_491_while_pending() {
+fn reinvite_surfaces_a_reoffer_and_500_retry_after_while_pending() {
     let mut h = Harness::new();
     let (call, tag) = confirmed_call(&mut h);
     h.sent();
@@ -590,8 +590,10 @@ fn reinvite_surfaces_a_reoffer_and_491_while_pending() {
         &request("INVITE", "z9hG4bK-re2", Some(&tag), 3, sdp, "v=0\r\n"),
         SIPP,
     );
-    let codes: Vec<u16> = h.sent().iter().map(|(_, m)| status(m)).collect();
-    assert_eq!(codes, vec![100, 491]);
+    let sent = h.sent();
+    let codes: Vec<u16> = sent.iter().map(|(_, m)| status(m)).collect();
+    assert_eq!(codes, vec![100, 500]);
+    assert!(sent[1].1.header("Retry-After").is_some());
     h.ep.answer_reoffer(call, "v=0\r\na=recvonly\r\n", h.now)
         .expect("answer reoffer");
     let ok = h.sent().remove(0).1;
@@ -601,7 +603,7 @@ fn reinvite_surfaces_a_reoffer_and_491_while_pending() {
         &request("ACK", "z9hG4bK-re1ack", Some(&tag), 2, "", ""),
         SIPP,
     );
-    h.recv(&request("ACK", "z9hG4bK-re2", Some(&tag), 3, "", ""), SIPP); // for the 491
+    h.recv(&request("ACK", "z9hG4bK-re2", Some(&tag), 3, "", ""), SIPP); // for the 500
     h.advance_to(Duration::from_secs(40));
     assert!(
         h.sent().is_empty(),

@@ -71,7 +71,10 @@ pub enum Event {
     },
     /// The caller acknowledged our 2xx: media may flow both ways.
     CallConfirmed { call: CallId },
-    /// A re-INVITE arrived (hold, resume, new offer); answer with `Endpoint::answer_reoffer`.
+    /// A re-INVITE arrived (hold, resume, new offer, or a peer's session-timer refresh); answer
+    /// with `Endpoint::answer_reoffer` (the current SDP when nothing changed) or
+    /// `reject_reoffer`. `sdp_offer` is `None` for an offerless re-INVITE: the answer's SDP is
+    /// then our offer.
     Reoffer {
         call: CallId,
         sdp_offer: Option<String>,

@@ -404,6 +404,46 @@ pub fn parse(bytes: &[u8]) -> Result<Inbound, (ParseError, Option<Salvage>)> {
     }
 }
 
+/// Largest header section accepted on a stream before giving up on framing.
+pub const MAX_HEADER_BYTES: usize = 64 * 1024;
+
+/// Stream framing (TCP, RFC 3261 §18.3): the length of the first complete message at the start
+/// of `buf`, `Ok(None)` when more bytes are needed. Leading CRLFs (keep-alives, RFC 5626 §3.5.1)
+/// form a frame of their own, which `Endpoint::handle_datagram` ignores. A missing
+/// Content-Length counts as 0.
+pub fn frame_len(buf: &[u8]) -> Result<Option<usize>, ParseError> {
+    let crlfs = buf
+        .iter()
+        .take_while(|b| **b == b'\r' || **b == b'\n')
+        .count();
+    if crlfs > 0 {
+        return Ok(Some(crlfs));
+    }
+    let Some(head_end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return if buf.len() > MAX_HEADER_BYTES {
+            Err(ParseError::Syntax("header section too long".into()))
+        } else {
+            Ok(None)
+        };
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]);
+    let mut content_length = 0usize;
+    for line in head.split("\r\n").skip(1) {
+        let Some((name, value)) = line.split_once(':') else {
+            continue;
+        };
+        let name = name.trim();
+        if name.eq_ignore_ascii_case("Content-Length") || name.eq_ignore_ascii_case("l") {
+            content_length = value.trim().parse().map_err(|_| ParseError::BadHeader {
+                name: "Content-Length",
+                value: value.trim().to_string(),
+            })?;
+        }
+    }
+    let total = head_end + 4 + content_length;
+    Ok((buf.len() >= total).then_some(total))
+}
+
 fn parse_core(headers: &rsipstack::sip::Headers) -> Result<Core, ParseError> {
     let vias = header_list(headers, "Via")
         .iter()

@@ -242,3 +242,22 @@ fn stamping_received_and_rport() {
     other.stamp(src);
     assert!(other.raw.ends_with(";received=203.0.113.7"));
 }
+
+#[test]
+fn stream_framing_splits_back_to_back_messages() {
+    let a = fixture!("sipp_invite");
+    let b = fixture!("sipp_bye");
+    let mut stream = b"\r\n\r\n".to_vec();
+    stream.extend_from_slice(a);
+    stream.extend_from_slice(b);
+    assert_eq!(frame_len(&stream), Ok(Some(4)), "keep-alive CRLFs first");
+    let rest = &stream[4..];
+    assert_eq!(frame_len(rest), Ok(Some(a.len())));
+    assert_eq!(frame_len(&rest[a.len()..]), Ok(Some(b.len())));
+    assert_eq!(frame_len(&a[..a.len() - 1]), Ok(None), "body incomplete");
+    assert_eq!(frame_len(&a[..40]), Ok(None), "headers incomplete");
+    let compact = fixture!("compact_invite");
+    assert_eq!(frame_len(compact), Ok(Some(compact.len())), "compact l:");
+    assert!(frame_len(b"INVITE x SIP/2.0\r\nContent-Length: x\r\n\r\n").is_err());
+    assert!(frame_len(&vec![b'a'; MAX_HEADER_BYTES + 1]).is_err());
+}

@@ -1,0 +1,168 @@
+//! Endpoint scenarios beyond a single UDP call: TCP (no retransmissions), registration routed by
+//! branch, unregister on shutdown, required extensions, wrong-method responses.
+
+use std::time::Duration;
+
+use super::tests::{status, Harness};
+use super::*;
+use crate::sip::digest::Secret;
+use crate::sip::event::EndReason;
+
+const INVITE: &[u8] = include_bytes!("testdata/sipp_invite.sip");
+
+#[test]
+fn tcp_call_has_no_retransmissions_and_tcp_contact() {
+    let mut h = Harness::new();
+    let src: SocketAddr = "127.0.0.1:40001".parse().expect("addr");
+    let inv = String::from_utf8(INVITE.to_vec())
+        .expect("utf8")
+        .replace("SIP/2.0/UDP", "SIP/2.0/TCP");
+    h.ep.handle_datagram(inv.as_bytes(), src, Transport::Tcp, h.now);
+    let sent: Vec<Transmit> = std::iter::from_fn(|| h.ep.poll_transmit()).collect();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(
+        (sent[0].dest, sent[0].transport),
+        (src, Transport::Tcp),
+        "back on the connection"
+    );
+    let call = match h.events().as_slice() {
+        [Event::IncomingCall { call, .. }] => *call,
+        other => panic!("{other:?}"),
+    };
+    h.ep.answer(call, "v=0\r\n", h.now).expect("answer");
+    let ok = h.sent().remove(0).1;
+    assert!(ok
+        .header("Contact")
+        .is_some_and(|c| c.contains("transport=tcp")));
+    h.advance_to(Duration::from_secs(10));
+    assert!(h.sent().is_empty(), "no Timer G over TCP");
+    // Timer H still guards the missing ACK.
+    h.advance_to(Duration::from_secs(33));
+    let bye = h.sent().remove(0).1;
+    assert_eq!(bye.request().map(|r| r.method), Some(Method::Bye));
+    assert_eq!(bye.core.top_via().transport, Transport::Tcp);
+    assert_eq!(
+        h.events(),
+        vec![Event::Ended {
+            call,
+            reason: EndReason::AckTimeout
+        }]
+    );
+}
+
+#[test]
+fn require_of_an_unsupported_extension_gets_420() {
+    let mut h = Harness::new();
+    let inv = String::from_utf8(INVITE.to_vec()).expect("utf8").replace(
+        "Max-Forwards: 70\r\n",
+        "Max-Forwards: 70\r\nRequire: 100rel, timer\r\n",
+    );
+    h.recv(inv.as_bytes(), "127.0.0.1:5061");
+    let sent = h.sent();
+    let codes: Vec<u16> = sent.iter().map(|(_, m)| status(m)).collect();
+    assert_eq!(codes, vec![100, 420]);
+    assert_eq!(sent[1].1.header("Unsupported"), Some("100rel, timer"));
+    assert!(h.events().is_empty(), "no call for the app");
+}
+
+#[test]
+fn registration_through_the_endpoint_and_unregister_on_shutdown() {
+    let mut h = Harness::new();
+    let registrar: SocketAddr = "127.0.0.1:5070".parse().expect("addr");
+    let cfg = RegistrationConfig::new(registrar, "127.0.0.1:5070", "1001", Secret::new("secret"));
+    let reg = h.ep.register(cfg, h.now);
+    let (dest, first) = h.sent().remove(0);
+    assert_eq!(dest, registrar);
+    assert_eq!(first.request().map(|r| r.method), Some(Method::Register));
+    let reply = |req: &Inbound, status: u16, method: &str, extra: &str| {
+        format!(
+            "SIP/2.0 {status} X\r\nVia: {}\r\nFrom: {}\r\nTo: {};tag=k\r\nCall-ID: {}\r\nCSeq: {} {method}\r\n{extra}Content-Length: 0\r\n\r\n",
+            req.core.top_via().raw, req.core.from.raw, req.core.to.raw, req.core.call_id, req.core.cseq.seq
+        )
+    };
+    // A response whose CSeq method does not match the transaction is ignored.
+    h.recv(
+        reply(&first, 200, "OPTIONS", "").as_bytes(),
+        "127.0.0.1:5070",
+    );
+    assert_eq!(
+        h.ep.registration_state(reg),
+        Some(&RegistrationState::Registering)
+    );
+    // Unanswered REGISTER is retransmitted on Timer E.
+    h.advance_to(Duration::from_millis(500));
+    assert_eq!(h.sent().len(), 1);
+    h.recv(
+        reply(
+            &first,
+            401,
+            "REGISTER",
+            "WWW-Authenticate: Digest realm=\"127.0.0.1\", nonce=\"n0nce\", qop=\"auth\"\r\n",
+        )
+        .as_bytes(),
+        "127.0.0.1:5070",
+    );
+    let (_, second) = h.sent().remove(0);
+    assert!(second
+        .header("Authorization")
+        .is_some_and(|a| a.contains("nc=00000001")));
+    h.recv(
+        reply(&second, 200, "REGISTER", "Expires: 60\r\n").as_bytes(),
+        "127.0.0.1:5070",
+    );
+    let until = h.now + Duration::from_secs(60);
+    assert_eq!(
+        h.ep.registration_state(reg),
+        Some(&RegistrationState::Registered { until })
+    );
+    assert!(h.events().contains(&Event::Registration {
+        reg,
+        state: RegistrationState::Registered { until }
+    }));
+    // A retransmitted 200 is absorbed by the client transaction.
+    h.recv(
+        reply(&second, 200, "REGISTER", "Expires: 60\r\n").as_bytes(),
+        "127.0.0.1:5070",
+    );
+    assert!(h.events().is_empty());
+    // Refresh at 85 % of 60 s = 51 s.
+    h.advance_to(Duration::from_secs(50));
+    assert!(h.sent().is_empty());
+    h.advance_to(Duration::from_millis(51_600));
+    let refresh = h.sent();
+    assert_eq!(refresh.len(), 1);
+    // We keep asking for what is configured; the registrar decides again.
+    assert_eq!(refresh[0].1.header("Expires"), Some("3600"));
+    assert!(refresh[0]
+        .1
+        .header("Authorization")
+        .is_some_and(|a| a.contains("nc=00000002")));
+    h.recv(
+        reply(&refresh[0].1, 200, "REGISTER", "Expires: 60\r\n").as_bytes(),
+        "127.0.0.1:5070",
+    );
+    h.events();
+
+    // Shutdown: stop taking calls, unregister.
+    h.ep.set_accepting(false);
+    assert_eq!(h.ep.unregister_all(h.now), 1);
+    let (_, bye) = h.sent().remove(0);
+    assert_eq!(bye.header("Expires"), Some("0"));
+    assert_eq!(
+        h.ep.registration_state(reg),
+        Some(&RegistrationState::Unregistering)
+    );
+    h.recv(
+        reply(&bye, 200, "REGISTER", "").as_bytes(),
+        "127.0.0.1:5070",
+    );
+    assert_eq!(
+        h.ep.registration_state(reg),
+        Some(&RegistrationState::Unregistered)
+    );
+    h.advance_to(Duration::from_secs(600));
+    assert!(
+        h.sent().iter().all(|(_, m)| m.request().is_none()),
+        "no REGISTER after unregistering"
+    );
+}
