@@ -147,6 +147,11 @@ impl Endpoint {
         self.calls.len()
     }
 
+    /// A live call (its dialog identifiers, for logs), if it exists.
+    pub fn call(&self, call: CallId) -> Option<&Call> {
+        self.calls.get(&call)
+    }
+
     /// The state of a call, if it exists.
     pub fn call_state(&self, call: CallId) -> Option<CallState> {
         self.calls.get(&call).map(Call::state)
@@ -195,37 +200,67 @@ impl Endpoint {
         }
     }
 
-    /// Fires every timer due at `now`.
+    /// Fires every timer due at `now`, in deadline order (then by branch), so that runs with
+    /// the same inputs emit the same datagrams in the same order.
     pub fn handle_timeout(&mut self, now: Instant) {
+        let mut due: Vec<(Instant, TxKey)> = self
+            .server
+            .iter()
+            .filter_map(|(k, e)| {
+                let at = match &e.tx {
+                    ServerTx::Invite(t) => t.poll_timeout(),
+                    ServerTx::NonInvite(t) => t.poll_timeout(),
+                }?;
+                (at <= now).then(|| (at, k.clone()))
+            })
+            .collect();
+        due.sort_by(|a, b| (a.0, &a.1.branch).cmp(&(b.0, &b.1.branch)));
         let mut ack_timeouts = Vec::new();
-        for (key, e) in self.server.iter_mut() {
-            match &mut e.tx {
+        for (_, key) in due {
+            let Some(e) = self.server.get_mut(&key) else {
+                continue;
+            };
+            let terminated = match &mut e.tx {
                 ServerTx::Invite(t) => {
-                    if t.poll_timeout().is_some_and(|at| at <= now)
-                        && t.handle_timeout(now, &mut self.transmits)
-                            == Some(InviteServerEvent::AckTimeout)
+                    if t.handle_timeout(now, &mut self.transmits)
+                        == Some(InviteServerEvent::AckTimeout)
                     {
                         if let Some(call) = e.call {
                             ack_timeouts.push((call, key.clone()));
                         }
                     }
+                    t.is_terminated()
                 }
-                ServerTx::NonInvite(t) => t.handle_timeout(now),
+                ServerTx::NonInvite(t) => {
+                    t.handle_timeout(now);
+                    t.is_terminated()
+                }
+            };
+            if terminated {
+                self.server.remove(&key);
             }
         }
-        self.server.retain(|_, e| match &e.tx {
-            ServerTx::Invite(t) => !t.is_terminated(),
-            ServerTx::NonInvite(t) => !t.is_terminated(),
-        });
+        let mut due: Vec<(Instant, String)> = self
+            .client
+            .iter()
+            .filter_map(|(b, e)| {
+                let at = e.tx.poll_timeout()?;
+                (at <= now).then(|| (at, b.clone()))
+            })
+            .collect();
+        due.sort();
         let mut client_timeouts = Vec::new();
-        for e in self.client.values_mut() {
-            if e.tx.poll_timeout().is_some_and(|at| at <= now)
-                && e.tx.handle_timeout(now, &mut self.transmits) == Some(ClientEvent::Timeout)
-            {
+        for (_, branch) in due {
+            let Some(e) = self.client.get_mut(&branch) else {
+                continue;
+            };
+            if e.tx.handle_timeout(now, &mut self.transmits) == Some(ClientEvent::Timeout) {
                 client_timeouts.push((e.owner, e.purpose));
             }
+            if e.tx.is_terminated() {
+                self.client.remove(&branch);
+            }
         }
-        self.client.retain(|_, e| !e.tx.is_terminated());
         for (call, key) in ack_timeouts {
             let _ = self.with_call(call, now, |c, ctx| c.on_ack_timeout(&key, ctx));
         }

@@ -10,6 +10,33 @@
 //! resolves names and hands us `SocketAddr`s). Identifiers come from a caller-seeded
 //! [`ids::IdGen`], so tests are deterministic.
 //!
+//! ```no_run
+//! # use std::time::Instant;
+//! # use phonetree::sip::{Endpoint, EndpointConfig, Event, Transport};
+//! # fn recv() -> (Vec<u8>, std::net::SocketAddr) { unimplemented!() }
+//! # fn send(_: &[u8], _: std::net::SocketAddr, _: Transport) {}
+//! # fn sdp_answer(_: Option<&str>) -> String { String::new() }
+//! let mut ep = Endpoint::new(EndpointConfig::new("192.0.2.1:5060".parse()?, 0x5eed));
+//! loop {
+//!     // …wait for a datagram or until `ep.poll_timeout()`…
+//!     let (bytes, source) = recv();
+//!     ep.handle_datagram(&bytes, source, Transport::Udp, Instant::now());
+//!     ep.handle_timeout(Instant::now());
+//!     while let Some(ev) = ep.poll_event() {
+//!         if let Event::IncomingCall { call, sdp_offer, .. } = ev {
+//!             ep.answer(call, &sdp_answer(sdp_offer.as_deref()), Instant::now())?;
+//!         }
+//!     }
+//!     while let Some(t) = ep.poll_transmit() {
+//!         send(&t.bytes, t.dest, t.transport);
+//!     }
+//! }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//! Over TCP the runtime frames the stream with [`message::frame_len`] and passes each message
+//! to `handle_datagram` with `Transport::Tcp`; `Transmit`s with `Transport::Tcp` go back on the
+//! connection to `dest`.
+//!
 //! # Parser crate decision
 //! We use `rsipstack` (pinned `=0.7.14`, `default-features = false`) **only** for its message
 //! parser, `rsipstack::sip` (the continuation of rsip's parser), and write transactions, dialogs,
