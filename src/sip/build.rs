@@ -128,7 +128,7 @@ pub fn response(req: &Inbound, code: u16, to_tag: Option<&str>) -> OutMessage {
         headers: Vec::with_capacity(10),
         body: Vec::new(),
     };
-    for via in &core.vias {
+    for via in core.vias() {
         m.headers.push(("Via".into(), via.raw.clone()));
     }
     m.header("From", core.from.raw.clone())
@@ -211,7 +211,7 @@ mod tests {
         let req = parse(INVITE).expect("fixture parses");
         let r = response(&req, 200, Some("abc"));
         assert_eq!(r.start_line, "SIP/2.0 200 OK");
-        assert_eq!(r.get("Via"), Some(req.core.vias[0].raw.as_str()));
+        assert_eq!(r.get("Via"), Some(req.core.vias()[0].raw.as_str()));
         assert_eq!(r.get("To"), Some("<sip:ivr@127.0.0.1>;tag=abc"));
         assert_eq!(r.get("From"), Some(req.core.from.raw.as_str()));
         assert_eq!(

@@ -168,9 +168,7 @@ impl Endpoint {
         match message::parse(bytes) {
             Ok(mut inbound) => {
                 if inbound.request().is_some() {
-                    if let Some(top) = inbound.core.vias.first_mut() {
-                        top.stamp(source);
-                    }
+                    inbound.core.stamp_top_via(source);
                     self.on_request(inbound, source, transport, now);
                 } else {
                     self.on_response(inbound, now);
@@ -186,10 +184,11 @@ impl Endpoint {
                     message::ParseError::UnknownMethod(_) => 501,
                     _ => 400,
                 };
-                if let Some(top) = s.vias.first_mut() {
-                    top.stamp(source);
-                }
-                let dest = s.vias[0].response_dest(source, transport);
+                let Some(top) = s.vias.first_mut() else {
+                    return;
+                };
+                top.stamp(source);
+                let dest = top.response_dest(source, transport);
                 let msg = build::salvage_response(&s, code, &err.to_string());
                 self.transmits.push_back(Transmit {
                     dest,

@@ -296,7 +296,7 @@ fn we_hang_up_with_bye_via_route_set_and_cseq_increment() {
         ok.header_list("Record-Route"),
         vec!["<sip:127.0.0.1:5070;lr>".to_string()]
     );
-    assert_eq!(ok.core.vias.len(), 2, "both Vias echoed");
+    assert_eq!(ok.core.vias().len(), 2, "both Vias echoed");
     let tag = ok.core.to.tag.clone().expect("tag");
     // Hang up before the ACK: the BYE waits for it (RFC 3261 §15).
     h.ep.hangup(call, h.now).expect("hangup");
@@ -780,7 +780,7 @@ fn compact_form_invite_creates_a_call() {
     );
     let sent = h.sent();
     assert_eq!(status(&sent[0].1), 100);
-    assert_eq!(sent[0].1.core.vias.len(), 2);
+    assert_eq!(sent[0].1.core.vias().len(), 2);
     assert!(
         matches!(h.events().as_slice(), [Event::IncomingCall { from_display: Some(d), .. }] if d == "Bob")
     );

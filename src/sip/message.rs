@@ -109,8 +109,9 @@ impl Inbound {
 /// The fields of RFC 3261 §8.1.1 that transactions and dialogs key on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Core {
-    /// Via stack, topmost first (comma lists split).
-    pub vias: Vec<Via>,
+    /// Via stack, topmost first (comma lists split). Never empty: only `parse` builds a
+    /// `Core`, and it refuses a message without Via.
+    vias: Vec<Via>,
     pub call_id: String,
     pub from: NameAddr,
     pub to: NameAddr,
@@ -118,10 +119,22 @@ pub struct Core {
 }
 
 impl Core {
-    /// The topmost Via (there is always one: parsing requires it).
+    /// The topmost Via.
     pub fn top_via(&self) -> &Via {
-        // `parse_core` refuses a message with no Via, so index 0 exists.
+        // Invariant: `vias` is non-empty (see the field), so index 0 exists.
         &self.vias[0]
+    }
+
+    /// The whole Via stack, topmost first.
+    pub fn vias(&self) -> &[Via] {
+        &self.vias
+    }
+
+    /// Stamps `received`/`rport` on the top Via (see [`Via::stamp`]).
+    pub fn stamp_top_via(&mut self, source: SocketAddr) {
+        if let Some(top) = self.vias.first_mut() {
+            top.stamp(source);
+        }
     }
 
     /// The transaction key of RFC 3261 §17.2.3 for this message (`method` is the CSeq method,

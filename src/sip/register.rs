@@ -32,7 +32,7 @@ pub struct RegistrationConfig {
     pub registrar: SocketAddr,
     pub transport: Transport,
     /// The SIP domain, optionally with a port (`pbx.example.com:5070`): Request-URI
-    /// `sip:<domain>`, address of record `sip:<username>@<domain>`.
+    /// `sip:<domain>` (port kept), address of record `sip:<username>@<host>` (port dropped).
     pub domain: String,
     pub username: String,
     /// The digest user name when it differs from `username`.
@@ -351,7 +351,7 @@ impl Registration {
         }
         self.cseq += 1;
         let branch = ctx.ids.branch();
-        let aor = format!("<sip:{}@{}>", self.cfg.username, self.cfg.domain);
+        let aor = format!("<sip:{}@{}>", self.cfg.username, aor_host(&self.cfg.domain));
         let request_uri = format!("sip:{}", self.cfg.domain);
         let contact = self.contact_uri(&ctx.sent_by());
         let mut msg = build::request(
@@ -409,6 +409,19 @@ impl Registration {
                 state,
             });
         }
+    }
+}
+
+/// The address-of-record host: the domain without a port (`pbx.example.com:5070` →
+/// `pbx.example.com`, `[2001:db8::1]:5070` → `[2001:db8::1]`); the port stays in the
+/// Request-URI only.
+fn aor_host(domain: &str) -> &str {
+    if let Some(end) = domain.find(']') {
+        return &domain[..=end];
+    }
+    match domain.rsplit_once(':') {
+        Some((host, port)) if port.bytes().all(|b| b.is_ascii_digit()) => host,
+        _ => domain,
     }
 }
 

@@ -358,3 +358,18 @@ fn password_never_in_debug_or_requests() {
         }
     ));
 }
+
+#[test]
+fn domain_port_stays_in_request_uri_only() {
+    assert_eq!(aor_host("pbx.example.com:5070"), "pbx.example.com");
+    assert_eq!(aor_host("[2001:db8::1]:5070"), "[2001:db8::1]");
+    assert_eq!(aor_host("10.0.0.1"), "10.0.0.1");
+    let mut r = Rig::new();
+    r.reg.cfg.domain = "pbx.example.com:5070".into();
+    r.run(|reg, ctx| reg.start(ctx));
+    assert!(r
+        .last()
+        .start_line
+        .starts_with("REGISTER sip:pbx.example.com:5070 SIP/2.0"));
+    assert_eq!(r.last().get("To"), Some("<sip:1001@pbx.example.com>"));
+}
