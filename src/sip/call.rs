@@ -265,6 +265,9 @@ impl Call {
         };
         let (_, key) = self.awaiting_ack.swap_remove(i);
         ctx.out.push(TuOutput::Acked { key });
+        if let Some(sdp) = sdp_of(ack) {
+            ctx.emit(Event::SdpAnswer { call: self.id, sdp });
+        }
         if self.state == CallState::Answered {
             self.state = CallState::Confirmed;
             ctx.emit(Event::CallConfirmed { call: self.id });

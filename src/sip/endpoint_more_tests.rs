@@ -166,3 +166,62 @@ fn registration_through_the_endpoint_and_unregister_on_shutdown() {
         "no REGISTER after unregistering"
     );
 }
+
+#[test]
+fn offerless_invite_gets_its_answer_in_the_ack() {
+    let mut h = Harness::new();
+    let inv = b"INVITE sip:ivr@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5061;branch=z9hG4bK-nosdp\r\nFrom: <sip:a@127.0.0.1>;tag=a1\r\nTo: <sip:ivr@127.0.0.1>\r\nCall-ID: nosdp\r\nCSeq: 1 INVITE\r\nContact: <sip:a@127.0.0.1:5061>\r\nContent-Length: 0\r\n\r\n";
+    h.recv(inv, "127.0.0.1:5061");
+    let call = match h.events().as_slice() {
+        [Event::IncomingCall {
+            call,
+            sdp_offer: None,
+            ..
+        }] => *call,
+        other => panic!("{other:?}"),
+    };
+    h.ep.answer(call, "v=0\r\no=offer\r\n", h.now)
+        .expect("answer with our offer");
+    let tag = h.sent().pop().expect("200").1.core.to.tag.expect("tag");
+    let ack = format!(
+        "ACK sip:ivr@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5061;branch=z9hG4bK-nosdp-ack\r\nFrom: <sip:a@127.0.0.1>;tag=a1\r\nTo: <sip:ivr@127.0.0.1>;tag={tag}\r\nCall-ID: nosdp\r\nCSeq: 1 ACK\r\nContent-Type: application/sdp\r\nContent-Length: 14\r\n\r\nv=0\r\no=answer"
+    );
+    h.recv(ack.as_bytes(), "127.0.0.1:5061");
+    assert_eq!(
+        h.events(),
+        vec![
+            Event::SdpAnswer {
+                call,
+                sdp: "v=0\r\no=answer".into()
+            },
+            Event::CallConfirmed { call }
+        ]
+    );
+}
+
+#[test]
+fn ringing_then_hangup_before_answer_sends_480() {
+    let mut h = Harness::new();
+    h.recv(INVITE, "127.0.0.1:5061");
+    let call = match h.events().as_slice() {
+        [Event::IncomingCall { call, .. }] => *call,
+        other => panic!("{other:?}"),
+    };
+    h.ep.ringing(call, h.now).expect("ringing");
+    h.ep.hangup(call, h.now).expect("hangup");
+    let sent = h.sent();
+    let codes: Vec<u16> = sent.iter().map(|(_, m)| status(m)).collect();
+    assert_eq!(codes, vec![100, 180, 480]);
+    assert_eq!(
+        sent[1].1.core.to.tag, sent[2].1.core.to.tag,
+        "one To tag for the dialog"
+    );
+    assert_eq!(
+        h.events(),
+        vec![Event::Ended {
+            call,
+            reason: EndReason::Rejected(480)
+        }]
+    );
+    assert_eq!(h.ep.hangup(call, h.now), Err(CallError::UnknownCall(call)));
+}

@@ -71,6 +71,9 @@ pub enum Event {
     },
     /// The caller acknowledged our 2xx: media may flow both ways.
     CallConfirmed { call: CallId },
+    /// An ACK carried SDP: the answer to the offer we made in a 2xx, when the INVITE or
+    /// re-INVITE had no offer (RFC 3264 §4, RFC 3261 §13.2.1).
+    SdpAnswer { call: CallId, sdp: String },
     /// A re-INVITE arrived (hold, resume, new offer, or a peer's session-timer refresh); answer
     /// with `Endpoint::answer_reoffer` (the current SDP when nothing changed) or
     /// `reject_reoffer`. `sdp_offer` is `None` for an offerless re-INVITE: the answer's SDP is
