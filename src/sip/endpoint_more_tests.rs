@@ -225,3 +225,88 @@ fn ringing_then_hangup_before_answer_sends_480() {
     );
     assert_eq!(h.ep.hangup(call, h.now), Err(CallError::UnknownCall(call)));
 }
+
+/// Mutated real messages, in-dialog requests with guessed tags and random app commands, on
+/// virtual time: the endpoint must never panic and must keep answering.
+#[test]
+fn fuzzed_traffic_and_commands_never_panic() {
+    const SEEDS: &[&[u8]] = &[
+        include_bytes!("testdata/sipp_invite.sip"),
+        include_bytes!("testdata/sipp_bye.sip"),
+        include_bytes!("testdata/baresip_invite.sip"),
+        include_bytes!("testdata/baresip_info_dtmf.sip"),
+        include_bytes!("testdata/pjsua_invite.sip"),
+        include_bytes!("testdata/pjsua_notify_sipfrag.sip"),
+        include_bytes!("testdata/asterisk_invite.sip"),
+        include_bytes!("testdata/asterisk_401.sip"),
+        include_bytes!("testdata/linphone_invite_via_kamailio.sip"),
+        include_bytes!("testdata/compact_invite.sip"),
+        include_bytes!("testdata/kamailio_options.sip"),
+    ];
+    let mut rng = crate::sip::ids::IdGen::new(2024);
+    let mut h = Harness::new();
+    let cfg = RegistrationConfig::new(
+        "127.0.0.1:5070".parse().expect("addr"),
+        "127.0.0.1",
+        "1001",
+        Secret::new("pw"),
+    );
+    h.ep.register(cfg, h.now);
+    let mut calls = Vec::new();
+    let mut transmits = 0;
+    for step in 0..3000u64 {
+        let r = rng.next_u64();
+        match r % 10 {
+            0..=5 => {
+                let mut m = SEEDS[(r >> 8) as usize % SEEDS.len()].to_vec();
+                for _ in 0..(r >> 16) % 4 {
+                    let x = rng.next_u64();
+                    let pos = (x >> 8) as usize % m.len().max(1);
+                    match x % 4 {
+                        0 if pos < m.len() => m[pos] = (x >> 32) as u8,
+                        1 => m.truncate(pos),
+                        2 => m.insert(pos, b';'),
+                        _ => m.insert(pos, b','),
+                    }
+                }
+                let src = format!("127.0.0.{}:{}", 1 + r % 3, 5000 + (r >> 40) % 5);
+                h.recv(&m, &src);
+            }
+            6 => h.advance_to(h.now - h.t0 + std::time::Duration::from_millis((r >> 8) % 5000)),
+            _ => {
+                let call = calls
+                    .get((r >> 8) as usize % calls.len().max(1))
+                    .copied()
+                    .unwrap_or(CallId(step % 5));
+                let _ = match (r >> 20) % 8 {
+                    0 => h.ep.answer(call, "v=0\r\n", h.now),
+                    1 => h.ep.reject(call, 300 + ((r >> 30) % 400) as u16, h.now),
+                    2 => h.ep.hangup(call, h.now),
+                    3 => h.ep.transfer(call, "sip:x@y", h.now),
+                    4 => h.ep.answer_reoffer(call, "v=0\r\n", h.now),
+                    5 => h.ep.ringing(call, h.now),
+                    6 => h.ep.reject_reoffer(call, 488, h.now),
+                    _ => {
+                        h.ep.set_accepting(r % 2 == 0);
+                        Ok(())
+                    }
+                };
+            }
+        }
+        for ev in h.events() {
+            if let Event::IncomingCall { call, .. } = ev {
+                calls.push(call);
+            }
+        }
+        transmits += h.sent_raw().len();
+    }
+    assert!(
+        calls.len() > 20,
+        "the fuzz reached real calls: {}",
+        calls.len()
+    );
+    assert!(transmits > 500, "and answered: {transmits}");
+    h.advance_to(h.now - h.t0 + std::time::Duration::from_secs(120));
+    h.ep.unregister_all(h.now);
+    let _ = h.sent_raw();
+}

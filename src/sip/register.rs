@@ -110,6 +110,10 @@ impl fmt::Display for RegisterFailure {
     }
 }
 
+/// The largest expiry we believe (RFC 3261 §20.19: 2³²−1 s), so that no registrar can make
+/// `now + expiry` overflow.
+const MAX_EXPIRES: u64 = u32::MAX as u64;
+
 /// Registration timers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum RegTimer {
@@ -249,7 +253,7 @@ impl Registration {
                 let min = resp
                     .header("Min-Expires")
                     .and_then(|v| v.trim().parse::<u64>().ok())
-                    .map(Duration::from_secs);
+                    .map(|s| Duration::from_secs(s.min(MAX_EXPIRES)));
                 match min {
                     Some(m) if m > self.requested => {
                         self.requested = m;
@@ -275,7 +279,11 @@ impl Registration {
     /// Backoff before retry number `failures` (1-based): base·2^(n-1), capped.
     pub fn backoff(&self, failures: u32) -> Duration {
         let exp = failures.saturating_sub(1).min(16);
-        (self.cfg.backoff_base * (1u32 << exp)).min(self.cfg.backoff_max)
+        self.cfg
+            .backoff_base
+            .checked_mul(1u32 << exp)
+            .unwrap_or(self.cfg.backoff_max)
+            .min(self.cfg.backoff_max)
     }
 
     fn answer_challenge(
@@ -334,7 +342,8 @@ impl Registration {
                 .and_then(|(_, v)| v.trim().parse::<u64>().ok())
         });
         let header = resp.header("Expires").and_then(|v| v.trim().parse().ok());
-        Duration::from_secs(from_contact.or(header).unwrap_or(self.requested.as_secs()))
+        let secs = from_contact.or(header).unwrap_or(self.requested.as_secs());
+        Duration::from_secs(secs.min(MAX_EXPIRES))
     }
 
     fn contact_uri(&self, sent_by: &str) -> String {

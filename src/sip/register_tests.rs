@@ -373,3 +373,22 @@ fn domain_port_stays_in_request_uri_only() {
         .starts_with("REGISTER sip:pbx.example.com:5070 SIP/2.0"));
     assert_eq!(r.last().get("To"), Some("<sip:1001@pbx.example.com>"));
 }
+
+#[test]
+fn absurd_expiry_values_do_not_overflow() {
+    let mut r = Rig::new();
+    r.run(|reg, ctx| reg.start(ctx));
+    r.reply(200, "Expires: 18446744073709551615\r\n");
+    assert!(matches!(
+        r.reg.state(),
+        RegistrationState::Registered { .. }
+    ));
+    let mut r = Rig::new();
+    r.run(|reg, ctx| reg.start(ctx));
+    r.reply(423, "Min-Expires: 99999999999999999999\r\n"); // does not even parse as u64
+    assert!(matches!(r.reg.state(), RegistrationState::Failed { .. }));
+    let mut r = Rig::new();
+    r.reg.cfg.backoff_base = Duration::from_secs(u64::MAX / 2);
+    r.reg.cfg.backoff_max = Duration::from_secs(60);
+    assert_eq!(r.reg.backoff(17), Duration::from_secs(60));
+}
