@@ -1,5 +1,5 @@
-//! RFC 3261 §17 transactions as sans-IO state machines: INVITE server, non-INVITE server and
-//! non-INVITE client.
+//! RFC 3261 §17 transactions as sans-IO state machines: INVITE server, non-INVITE server,
+//! non-INVITE client and INVITE client.
 //!
 //! Owns retransmission and absorption: resending the last response to a retransmitted request,
 //! retransmitting final INVITE responses (2xx included, RFC 3261 §13.3.1.4 / RFC 6026) on Timer G
@@ -8,8 +8,8 @@
 //! retransmission timers are never armed and the wait timers (I, J, K) are zero.
 //!
 //! Does not own: matching messages to transactions (the endpoint keys them by [`TxKey`]) or the
-//! meaning of responses (the call and registration layers). We only ever *receive* INVITEs, so
-//! there is no INVITE client transaction.
+//! meaning of responses (the call and registration layers). The INVITE client transaction
+//! (Timers A, B, D, M) is implemented and tested but not yet used: phonetree only answers calls.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -425,6 +425,167 @@ impl ClientTx {
 
     pub fn is_terminated(&self) -> bool {
         self.state == ClientState::Terminated
+    }
+}
+
+/// INVITE client transaction states (RFC 3261 Figure 5, with RFC 6026 "Accepted").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InviteClientState {
+    Calling,
+    Proceeding,
+    /// A 2xx arrived; further 2xx retransmissions still go to the TU (which ACKs each) until
+    /// Timer M.
+    Accepted,
+    /// A 3xx-6xx arrived and was ACKed; retransmissions of it are ACKed again until Timer D.
+    Completed,
+    Terminated,
+}
+
+/// INVITE client transaction timers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InviteClientTimer {
+    /// INVITE retransmission (UDP only): T1, doubling without cap.
+    A,
+    /// Transaction timeout, 64·T1.
+    B,
+    /// Absorb final-response retransmissions after a 3xx-6xx: 32 s on UDP, 0 on TCP.
+    D,
+    /// Stay in Accepted for 2xx retransmissions, 64·T1.
+    M,
+}
+
+/// What an INVITE client transaction does with a response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InviteClientVerdict {
+    /// Pass the response to the TU.
+    ToTu,
+    /// Absorbed (a retransmission the transaction handled itself).
+    Absorbed,
+}
+
+/// The INVITE client transaction: for INVITEs we send (outbound calls and re-INVITEs are
+/// future features; the state machine is here so that they start from a tested base).
+#[derive(Debug, Clone)]
+pub struct InviteClientTx {
+    peer: Peer,
+    cfg: TimerConfig,
+    state: InviteClientState,
+    request: Vec<u8>,
+    ack: Option<Vec<u8>>,
+    timers: TimerTable<InviteClientTimer>,
+    a_interval: Duration,
+}
+
+impl InviteClientTx {
+    /// Creates the transaction and sends the INVITE at once.
+    pub fn new(
+        peer: Peer,
+        cfg: TimerConfig,
+        request: Vec<u8>,
+        now: Instant,
+        out: &mut VecDeque<Transmit>,
+    ) -> InviteClientTx {
+        peer.send(out, &request);
+        let mut timers = TimerTable::default();
+        if !peer.transport.is_reliable() {
+            timers.set(InviteClientTimer::A, now + cfg.t1);
+        }
+        timers.set(InviteClientTimer::B, now + cfg.t64());
+        InviteClientTx {
+            peer,
+            cfg,
+            state: InviteClientState::Calling,
+            request,
+            ack: None,
+            timers,
+            a_interval: cfg.t1,
+        }
+    }
+
+    pub fn state(&self) -> InviteClientState {
+        self.state
+    }
+
+    /// A response with `status`. For a 3xx-6xx the transaction sends the ACK built by
+    /// `make_ack` (RFC 3261 §17.1.1.3) and resends it for each retransmission.
+    pub fn on_response(
+        &mut self,
+        status: u16,
+        now: Instant,
+        out: &mut VecDeque<Transmit>,
+        make_ack: impl FnOnce() -> Vec<u8>,
+    ) -> InviteClientVerdict {
+        use InviteClientState as S;
+        match (self.state, status) {
+            (S::Calling | S::Proceeding, 100..=199) => {
+                self.state = S::Proceeding;
+                self.timers.stop(InviteClientTimer::A);
+                InviteClientVerdict::ToTu
+            }
+            (S::Calling | S::Proceeding, 200..=299) => {
+                self.state = S::Accepted;
+                self.timers.clear();
+                self.timers.set(InviteClientTimer::M, now + self.cfg.t64());
+                InviteClientVerdict::ToTu
+            }
+            (S::Calling | S::Proceeding, _) => {
+                self.state = S::Completed;
+                let ack = make_ack();
+                self.peer.send(out, &ack);
+                self.ack = Some(ack);
+                self.timers.clear();
+                let wait = if self.peer.transport.is_reliable() {
+                    Duration::ZERO
+                } else {
+                    Duration::from_secs(32)
+                };
+                self.timers.set(InviteClientTimer::D, now + wait);
+                InviteClientVerdict::ToTu
+            }
+            (S::Accepted, 200..=299) => InviteClientVerdict::ToTu,
+            (S::Completed, 300..) => {
+                if let Some(ack) = &self.ack {
+                    self.peer.send(out, ack);
+                }
+                InviteClientVerdict::Absorbed
+            }
+            _ => InviteClientVerdict::Absorbed,
+        }
+    }
+
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.timers.next()
+    }
+
+    /// Fires due timers; `Some(ClientEvent::Timeout)` when Timer B expires.
+    pub fn handle_timeout(
+        &mut self,
+        now: Instant,
+        out: &mut VecDeque<Transmit>,
+    ) -> Option<ClientEvent> {
+        while let Some(t) = self.timers.pop_expired(now) {
+            match t {
+                InviteClientTimer::A => {
+                    self.peer.send(out, &self.request);
+                    self.a_interval *= 2;
+                    self.timers.set(InviteClientTimer::A, now + self.a_interval);
+                }
+                InviteClientTimer::B => {
+                    self.state = InviteClientState::Terminated;
+                    self.timers.clear();
+                    return Some(ClientEvent::Timeout);
+                }
+                InviteClientTimer::D | InviteClientTimer::M => {
+                    self.state = InviteClientState::Terminated;
+                    self.timers.clear();
+                }
+            }
+        }
+        None
+    }
+
+    pub fn is_terminated(&self) -> bool {
+        self.state == InviteClientState::Terminated
     }
 }
 

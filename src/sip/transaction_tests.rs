@@ -225,3 +225,93 @@ fn client_over_tcp_never_retransmits() {
     );
     assert_eq!(out.len(), 1);
 }
+
+#[test]
+fn invite_client_timer_a_doubles_uncapped_until_timer_b() {
+    let t0 = Instant::now();
+    let mut out = VecDeque::new();
+    let mut tx = InviteClientTx::new(
+        peer(Transport::Udp),
+        TimerConfig::default(),
+        b"INVITE".to_vec(),
+        t0,
+        &mut out,
+    );
+    out.clear();
+    let mut sends = Vec::new();
+    let mut timeout = None;
+    while let Some(at) = tx.poll_timeout() {
+        if tx.handle_timeout(at, &mut out) == Some(ClientEvent::Timeout) {
+            timeout = Some(at - t0);
+        }
+        sends.extend(out.drain(..).map(|_| (at - t0).as_millis() as u64));
+    }
+    assert_eq!(sends, vec![500, 1500, 3500, 7500, 15500, 31500]);
+    assert_eq!(timeout, Some(Duration::from_secs(32)));
+}
+
+#[test]
+fn invite_client_acks_a_failure_and_its_retransmissions() {
+    let t0 = Instant::now();
+    let mut out = VecDeque::new();
+    let mut tx = InviteClientTx::new(
+        peer(Transport::Udp),
+        TimerConfig::default(),
+        b"INVITE".to_vec(),
+        t0,
+        &mut out,
+    );
+    out.clear();
+    assert_eq!(
+        tx.on_response(180, t0, &mut out, Vec::new),
+        InviteClientVerdict::ToTu
+    );
+    assert_eq!(
+        tx.poll_timeout(),
+        Some(t0 + Duration::from_secs(32)),
+        "Timer A stopped"
+    );
+    assert_eq!(
+        tx.on_response(486, t0, &mut out, || b"ACK".to_vec()),
+        InviteClientVerdict::ToTu
+    );
+    assert_eq!(
+        tx.on_response(486, t0, &mut out, || b"other".to_vec()),
+        InviteClientVerdict::Absorbed
+    );
+    let acks: Vec<_> = out.drain(..).map(|t| t.bytes).collect();
+    assert_eq!(acks, vec![b"ACK".to_vec(), b"ACK".to_vec()]);
+    assert_eq!(
+        tx.poll_timeout(),
+        Some(t0 + Duration::from_secs(32)),
+        "Timer D"
+    );
+    tx.handle_timeout(t0 + Duration::from_secs(32), &mut out);
+    assert!(tx.is_terminated());
+}
+
+#[test]
+fn invite_client_passes_2xx_retransmissions_up_until_timer_m() {
+    let t0 = Instant::now();
+    let mut out = VecDeque::new();
+    let mut tx = InviteClientTx::new(
+        peer(Transport::Tcp),
+        TimerConfig::default(),
+        b"INVITE".to_vec(),
+        t0,
+        &mut out,
+    );
+    assert_eq!(
+        tx.on_response(200, t0, &mut out, Vec::new),
+        InviteClientVerdict::ToTu
+    );
+    assert_eq!(tx.state(), InviteClientState::Accepted);
+    assert_eq!(
+        tx.on_response(200, t0, &mut out, Vec::new),
+        InviteClientVerdict::ToTu,
+        "the TU ACKs each 2xx"
+    );
+    assert_eq!(out.len(), 1, "the transaction itself never ACKs a 2xx");
+    tx.handle_timeout(t0 + Duration::from_secs(32), &mut out);
+    assert!(tx.is_terminated());
+}
