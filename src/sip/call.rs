@@ -131,6 +131,11 @@ impl Call {
         self.state == CallState::Ended
     }
 
+    /// The CSeq number of the INVITE that created the call.
+    pub fn invite_cseq(&self) -> u32 {
+        self.invite.core.cseq.seq
+    }
+
     /// The INVITE transaction that created the call.
     pub fn invite_key(&self) -> &TxKey {
         &self.invite_key

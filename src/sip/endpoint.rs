@@ -435,6 +435,11 @@ impl Endpoint {
                     build::response(&inb, 503, Some(&self.ids.tag())).header("Retry-After", "60");
                 self.respond(&key, 503, msg, now);
             }
+            Method::Invite if self.is_merged(&inb) => {
+                // RFC 3261 §8.2.2.2: the same INVITE arrived by another path (new branch).
+                let msg = build::response(&inb, 482, Some(&self.ids.tag()));
+                self.respond(&key, 482, msg, now);
+            }
             Method::Invite => {
                 let id = CallId(self.next_call);
                 self.next_call += 1;
@@ -473,6 +478,16 @@ impl Endpoint {
                 self.respond(&key, 405, msg, now);
             }
         }
+    }
+
+    /// Whether an out-of-dialog INVITE duplicates a live call's (same Call-ID, From tag, CSeq).
+    fn is_merged(&self, inb: &Inbound) -> bool {
+        self.calls.values().any(|c| {
+            let d = c.dialog();
+            d.call_id == inb.core.call_id
+                && d.remote_tag == inb.core.from.tag
+                && c.invite_cseq() == inb.core.cseq.seq
+        })
     }
 
     fn on_ack(&mut self, inb: Inbound, now: Instant) {

@@ -310,3 +310,16 @@ fn fuzzed_traffic_and_commands_never_panic() {
     h.ep.unregister_all(h.now);
     let _ = h.sent_raw();
 }
+
+#[test]
+fn the_same_invite_by_another_path_gets_482() {
+    let mut h = Harness::new();
+    h.recv(INVITE, "127.0.0.1:5061");
+    let forked = String::from_utf8(INVITE.to_vec())
+        .expect("utf8")
+        .replace("branch=z9hG4bK-3377-1-0", "branch=z9hG4bK-other-path");
+    h.recv(forked.as_bytes(), "127.0.0.1:5061");
+    let codes: Vec<u16> = h.sent().iter().map(|(_, m)| status(m)).collect();
+    assert_eq!(codes, vec![100, 100, 482]);
+    assert_eq!(h.events().len(), 1, "one call");
+}
