@@ -7,7 +7,7 @@
 //! transaction has a closed timer enum in a [`TimerTable`]; over a reliable transport the
 //! retransmission timers are never armed and the wait timers (I, J, K) are zero.
 //!
-//! Does not own: matching messages to transactions (the endpoint keys them by [`TxKey`]) or the
+//! Does not own: matching messages to transactions (the endpoint keys them by [`TxKey`](super::message::TxKey)) or the
 //! meaning of responses (the call and registration layers). The INVITE client transaction
 //! (Timers A, B, D, M) is implemented and tested but not yet used: phonetree only answers calls.
 
