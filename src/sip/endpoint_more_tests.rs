@@ -323,3 +323,70 @@ fn the_same_invite_by_another_path_gets_482() {
     assert_eq!(codes, vec![100, 100, 482]);
     assert_eq!(h.events().len(), 1, "one call");
 }
+
+/// Replays Kamailio's real answers (captured on loopback) to our REGISTERs, with the branch
+/// swapped for the one this run generated.
+#[test]
+fn registers_against_captured_kamailio_answers() {
+    let t0 = std::time::Instant::now();
+    let mut ep = Endpoint::new(EndpointConfig::new(
+        "127.0.0.1:5062".parse().expect("addr"),
+        3,
+    ));
+    let kam: SocketAddr = "127.0.0.1:5070".parse().expect("addr");
+    let cfg = RegistrationConfig::new(kam, "127.0.0.1:5070", "1001", Secret::new("secret"));
+    let reg = ep.register(cfg, t0);
+    let next_branch = |ep: &mut Endpoint| {
+        let t = ep.poll_transmit().expect("a REGISTER");
+        let m = message::parse(&t.bytes).expect("parses");
+        (m.core.top_via().branch.clone().expect("branch"), m)
+    };
+    let (b1, _) = next_branch(&mut ep);
+    let c401 = String::from_utf8(include_bytes!("testdata/kamailio_401_captured.sip").to_vec())
+        .expect("utf8")
+        .replace("z9hG4bK7e13569147f80e6315d7", &b1);
+    ep.handle_datagram(c401.as_bytes(), kam, Transport::Udp, t0);
+    let (b2, second) = next_branch(&mut ep);
+    let auth = second.header("Authorization").expect("credentials");
+    assert!(
+        auth.contains("nonce=\"awE6WWsBOS2+mRkUv8bT7/YBlfcFfLlx\"") && auth.contains("nc=00000001")
+    );
+    assert!(auth.contains("realm=\"127.0.0.1\"") && auth.contains("qop=auth"));
+    let c200 =
+        String::from_utf8(include_bytes!("testdata/kamailio_register_200_captured.sip").to_vec())
+            .expect("utf8")
+            .replace("z9hG4bKb4c8b6bd27d5d6e990f4", &b2);
+    ep.handle_datagram(c200.as_bytes(), kam, Transport::Udp, t0);
+    assert_eq!(
+        ep.registration_state(reg),
+        Some(&RegistrationState::Registered {
+            until: t0 + Duration::from_secs(600)
+        }),
+        "Kamailio granted 600 s in the Contact's expires"
+    );
+}
+
+#[test]
+fn captured_kamailio_relayed_invite_is_answered_through_the_proxy() {
+    let mut h = Harness::new();
+    h.recv(
+        include_bytes!("testdata/kamailio_relayed_sipp_invite_captured.sip"),
+        "127.0.0.1:5070",
+    );
+    let call = match h.events().as_slice() {
+        [Event::IncomingCall { call, to_user, .. }] => {
+            assert_eq!(to_user.as_deref(), Some("1001"));
+            *call
+        }
+        other => panic!("{other:?}"),
+    };
+    h.ep.answer(call, "v=0\r\n", h.now).expect("answer");
+    let sent = h.sent();
+    let (dest, ok) = sent.last().expect("200");
+    assert_eq!(dest.to_string(), "127.0.0.1:5070");
+    assert_eq!(
+        ok.header("Record-Route"),
+        Some("<sip:127.0.0.1:5070;lr=on;ftag=27344SIPpTag001>")
+    );
+    assert_eq!(ok.core.vias().len(), 2);
+}

@@ -24,6 +24,16 @@ const ALL: &[(&str, &[u8])] = &[
     ),
     ("compact_invite", fixture!("compact_invite")),
     ("kamailio_options", fixture!("kamailio_options")),
+    // Captured from real Kamailio 5.6.3 / sipp 3.7 traffic on loopback (see `mod.rs`).
+    ("kamailio_401_captured", fixture!("kamailio_401_captured")),
+    (
+        "kamailio_register_200_captured",
+        fixture!("kamailio_register_200_captured"),
+    ),
+    (
+        "kamailio_relayed_sipp_invite_captured",
+        fixture!("kamailio_relayed_sipp_invite_captured"),
+    ),
 ];
 
 #[test]
