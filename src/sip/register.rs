@@ -216,7 +216,8 @@ impl Registration {
     pub fn on_response(&mut self, purpose: Purpose, resp: &Inbound, ctx: &mut Ctx<'_>) {
         let Some(r) = resp.response() else { return };
         let status = r.status_code.code();
-        if status < 200 {
+        if status < 200 || (self.stopping && purpose == Purpose::Register) {
+            // A late answer to a REGISTER sent before `unregister` must not re-arm refreshes.
             return;
         }
         if purpose == Purpose::Unregister {
@@ -271,7 +272,7 @@ impl Registration {
     pub fn on_timeout(&mut self, purpose: Purpose, ctx: &mut Ctx<'_>) {
         if purpose == Purpose::Unregister {
             self.set_state(RegistrationState::Unregistered, ctx);
-        } else {
+        } else if !self.stopping {
             self.fail(RegisterFailure::Timeout, ctx);
         }
     }

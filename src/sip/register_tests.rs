@@ -392,3 +392,25 @@ fn absurd_expiry_values_do_not_overflow() {
     r.reg.cfg.backoff_max = Duration::from_secs(60);
     assert_eq!(r.reg.backoff(17), Duration::from_secs(60));
 }
+
+#[test]
+fn late_answer_to_a_register_sent_before_unregister_is_ignored() {
+    let mut r = Rig::new();
+    r.run(|reg, ctx| reg.start(ctx));
+    let in_flight = r.last().clone();
+    let mut sent = false;
+    r.run(|reg, ctx| sent = reg.unregister(ctx));
+    assert!(sent, "a REGISTER was in flight, so unregister");
+    // The registrar answers the old REGISTER after the unregister went out.
+    let req = parse(&in_flight.to_bytes()).expect("parses");
+    let late = format!(
+        "SIP/2.0 200 OK\r\nVia: {}\r\nFrom: {}\r\nTo: {};tag=x\r\nCall-ID: {}\r\nCSeq: {} REGISTER\r\nExpires: 3600\r\nContent-Length: 0\r\n\r\n",
+        req.core.top_via().raw, req.core.from.raw, req.core.to.raw, req.core.call_id, req.core.cseq.seq
+    );
+    let late = parse(late.as_bytes()).expect("parses");
+    r.run(|reg, ctx| reg.on_response(Purpose::Register, &late, ctx));
+    assert_eq!(r.reg.state(), &RegistrationState::Unregistering);
+    assert_eq!(r.reg.poll_timeout(), None, "no refresh armed");
+    r.run(|reg, ctx| reg.on_timeout(Purpose::Register, ctx));
+    assert_eq!(r.reg.poll_timeout(), None, "no retry armed");
+}
