@@ -390,3 +390,78 @@ fn captured_kamailio_relayed_invite_is_answered_through_the_proxy() {
     );
     assert_eq!(ok.core.vias().len(), 2);
 }
+
+/// The whole wire ladder of one call (answer, INFO, REFER/NOTIFY, our BYE) against a golden
+/// transcript, so any change in what we put on the wire shows up in review. Refresh with
+/// `UPDATE_EXPECT=1 cargo test --lib sip::endpoint`.
+#[test]
+fn call_ladder_matches_golden_transcript() {
+    use super::tests::request;
+    let mut h = Harness::new();
+    let mut transcript = String::new();
+    let log = |h: &mut Harness, what: &str, transcript: &mut String| {
+        transcript.push_str(&format!("### {what}\n"));
+        for (dest, text) in h.sent_raw() {
+            let text = text.replace(crate::sip::build::PRODUCT, "phonetree/VERSION");
+            transcript.push_str(&format!("--> {dest}\n{}\n", text.replace("\r\n", "\n")));
+        }
+    };
+    h.recv(INVITE, "127.0.0.1:5061");
+    log(&mut h, "INVITE from sipp", &mut transcript);
+    let call = match h.events().as_slice() {
+        [Event::IncomingCall { call, .. }] => *call,
+        other => panic!("{other:?}"),
+    };
+    h.ep.answer(call, "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\n", h.now)
+        .expect("answer");
+    let ok = h.sent().pop().expect("200").1;
+    let tag = ok.core.to.tag.clone().expect("tag");
+    // Re-send the 200 into the transcript by letting Timer G fire once.
+    h.advance_to(Duration::from_millis(500));
+    log(
+        &mut h,
+        "200 OK (Timer G retransmission at 500 ms)",
+        &mut transcript,
+    );
+    h.recv(
+        &request("ACK", "z9hG4bK-ack", Some(&tag), 1, "", ""),
+        "127.0.0.1:5061",
+    );
+    let relay = "Content-Type: application/dtmf-relay\r\n";
+    h.recv(
+        &request(
+            "INFO",
+            "z9hG4bK-info",
+            Some(&tag),
+            2,
+            relay,
+            "Signal=5\r\nDuration=160\r\n",
+        ),
+        "127.0.0.1:5061",
+    );
+    log(&mut h, "INFO DTMF", &mut transcript);
+    h.ep.transfer(call, "sip:operator@pbx.example.com", h.now)
+        .expect("transfer");
+    log(&mut h, "REFER", &mut transcript);
+    h.ep.hangup(call, h.now).expect("hangup");
+    log(&mut h, "BYE", &mut transcript);
+
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/src/sip/testdata/golden/call_ladder.txt"
+    );
+    if std::env::var_os("UPDATE_EXPECT").is_some() {
+        std::fs::create_dir_all(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/src/sip/testdata/golden"
+        ))
+        .expect("create golden dir");
+        std::fs::write(path, &transcript).expect("write golden");
+    }
+    let expected =
+        std::fs::read_to_string(path).expect("golden file exists (UPDATE_EXPECT=1 creates it)");
+    assert_eq!(
+        transcript, expected,
+        "wire ladder changed; review and UPDATE_EXPECT=1"
+    );
+}
