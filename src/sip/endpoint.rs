@@ -69,6 +69,7 @@ struct ServerEntry {
 enum Owner {
     Call(CallId),
     Reg(RegId),
+    Ping(u64),
 }
 
 #[derive(Debug)]
@@ -92,6 +93,7 @@ pub struct Endpoint {
     regs: BTreeMap<RegId, Registration>,
     next_call: u64,
     next_reg: u32,
+    next_ping: u64,
     accepting: bool,
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
@@ -109,6 +111,7 @@ impl Endpoint {
             regs: BTreeMap::new(),
             next_call: 1,
             next_reg: 1,
+            next_ping: 1,
             accepting: true,
             transmits: VecDeque::new(),
             events: VecDeque::new(),
@@ -269,6 +272,9 @@ impl Endpoint {
                     let _ = self.with_call(id, now, |c, ctx| c.on_client_timeout(purpose, ctx));
                 }
                 Owner::Reg(id) => self.with_reg(id, now, |r, ctx| r.on_timeout(purpose, ctx)),
+                Owner::Ping(ping) => self
+                    .events
+                    .push_back(Event::OptionsResult { ping, status: None }),
             }
         }
         let due: Vec<RegId> = self
@@ -348,6 +354,43 @@ impl Endpoint {
             sent += usize::from(did);
         }
         sent
+    }
+
+    /// Sends an out-of-dialog OPTIONS to `dest` (trunk health check, NAT keep-alive); the answer
+    /// comes as [`Event::OptionsResult`] with the returned id.
+    pub fn send_options(
+        &mut self,
+        dest: SocketAddr,
+        transport: Transport,
+        request_uri: &str,
+        now: Instant,
+    ) -> u64 {
+        let ping = self.next_ping;
+        self.next_ping += 1;
+        let branch = self.ids.branch();
+        let local = self.cfg.local_addr.to_string();
+        let call_id = self.ids.call_id(&self.cfg.local_addr.ip().to_string());
+        let from = format!("<sip:phonetree@{local}>;tag={}", self.ids.tag());
+        let msg = build::request(
+            Method::Options,
+            request_uri,
+            &local,
+            transport,
+            &branch,
+            &from,
+            &format!("<{request_uri}>"),
+            &call_id,
+            1,
+        )
+        .header("Accept", build::ACCEPT);
+        let out = vec![TuOutput::Request {
+            msg,
+            branch,
+            peer: Peer { dest, transport },
+            purpose: Purpose::Options,
+        }];
+        self.apply(Owner::Ping(ping), out, now);
+        ping
     }
 
     /// A registration's current state.
@@ -562,6 +605,11 @@ impl Endpoint {
                 let _ = self.with_call(id, now, |c, ctx| c.on_response(purpose, &inb, ctx));
             }
             Owner::Reg(id) => self.with_reg(id, now, |r, ctx| r.on_response(purpose, &inb, ctx)),
+            Owner::Ping(ping) if status >= 200 => self.events.push_back(Event::OptionsResult {
+                ping,
+                status: Some(status),
+            }),
+            Owner::Ping(_) => {}
         }
     }
 

@@ -465,3 +465,41 @@ fn call_ladder_matches_golden_transcript() {
         "wire ladder changed; review and UPDATE_EXPECT=1"
     );
 }
+
+#[test]
+fn options_ping_reports_status_or_timeout() {
+    let mut h = Harness::new();
+    let dest: SocketAddr = "127.0.0.1:5070".parse().expect("addr");
+    let ping =
+        h.ep.send_options(dest, Transport::Udp, "sip:127.0.0.1:5070", h.now);
+    let (to, req) = h.sent().remove(0);
+    assert_eq!(to, dest);
+    assert_eq!(req.request().map(|r| r.method), Some(Method::Options));
+    let resp = format!(
+        "SIP/2.0 200 OK\r\nVia: {}\r\nFrom: {}\r\nTo: {};tag=k\r\nCall-ID: {}\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n",
+        req.core.top_via().raw, req.core.from.raw, req.core.to.raw, req.core.call_id
+    );
+    h.recv(resp.as_bytes(), "127.0.0.1:5070");
+    assert_eq!(
+        h.events(),
+        vec![Event::OptionsResult {
+            ping,
+            status: Some(200)
+        }]
+    );
+    let lost =
+        h.ep.send_options(dest, Transport::Udp, "sip:127.0.0.1:5070", h.now);
+    h.advance_to(Duration::from_secs(40));
+    assert_eq!(
+        h.events(),
+        vec![Event::OptionsResult {
+            ping: lost,
+            status: None
+        }]
+    );
+    assert_eq!(
+        h.sent().len(),
+        11,
+        "the request, then 10 Timer E retransmissions"
+    );
+}

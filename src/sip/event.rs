@@ -95,6 +95,8 @@ pub enum Event {
     },
     /// The call is over; the handle is no longer valid.
     Ended { call: CallId, reason: EndReason },
+    /// The answer to `Endpoint::send_options`: the final status, or `None` on timeout (Timer F).
+    OptionsResult { ping: u64, status: Option<u16> },
     /// A registration changed state.
     Registration {
         reg: RegId,

@@ -21,6 +21,8 @@ pub enum Purpose {
     Register,
     /// A REGISTER with `Expires: 0`.
     Unregister,
+    /// An out-of-dialog OPTIONS (keep-alive / health check).
+    Options,
 }
 
 /// What a TU asks the endpoint to do.
