@@ -11,3 +11,4 @@ pub mod machine;
 pub mod media;
 pub mod registry;
 pub mod sdp;
+pub mod sip;

@@ -1,0 +1,130 @@
+//! Dialog state of a UAS call (RFC 3261 §12): identifiers, route set, remote target, CSeqs, and
+//! building in-dialog requests.
+//!
+//! Owns: creating the dialog from an INVITE, matching in-dialog messages (Call-ID + tags),
+//! the remote CSeq ordering check, and in-dialog requests (Route set from Record-Route,
+//! Request-URI = remote target, CSeq incremented). In-dialog requests go to where the INVITE
+//! came from (the proxy, or the NATed phone's public address) rather than resolving the Contact:
+//! that is what reaches phones behind NAT, and with a record-routing proxy it is the proxy.
+//!
+//! Does not own the call's life cycle (see `call`) nor transactions.
+
+use std::fmt::Write as _;
+
+use rsipstack::sip::Method;
+
+use super::build::{self, OutMessage};
+use super::message::{Core, Inbound, NameAddr};
+use super::transaction::Peer;
+use super::tu::Ctx;
+
+/// One dialog, seen from the UAS.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dialog {
+    pub call_id: String,
+    pub local_tag: String,
+    /// The caller's From tag (`None` for an RFC 2543 peer).
+    pub remote_tag: Option<String>,
+    /// Our URI (the INVITE's To).
+    pub local_uri: String,
+    /// The caller's From, as received (with its tag).
+    pub remote: NameAddr,
+    /// Where requests go: the caller's Contact URI (falls back to its From URI).
+    pub remote_target: String,
+    /// Record-Route of the INVITE, in order (a UAS uses it as is, RFC 3261 §12.1.1).
+    pub route_set: Vec<String>,
+    pub local_cseq: u32,
+    pub remote_cseq: u32,
+    /// Where the dialog's requests are sent.
+    pub peer: Peer,
+}
+
+impl Dialog {
+    /// The dialog an INVITE creates when we answer it with `local_tag`.
+    pub fn from_invite(invite: &Inbound, local_tag: String, peer: Peer, first_cseq: u32) -> Dialog {
+        let core = &invite.core;
+        let remote_target = invite
+            .header("Contact")
+            .and_then(|c| NameAddr::parse(c, "Contact").ok())
+            .map(|c| c.uri)
+            .unwrap_or_else(|| core.from.uri.clone());
+        Dialog {
+            call_id: core.call_id.clone(),
+            local_tag,
+            remote_tag: core.from.tag.clone(),
+            local_uri: core.to.uri.clone(),
+            remote: core.from.clone(),
+            remote_target,
+            route_set: invite.header_list("Record-Route"),
+            local_cseq: first_cseq,
+            remote_cseq: core.cseq.seq,
+            peer,
+        }
+    }
+
+    /// Whether a request belongs to this dialog (Call-ID, To tag = ours, From tag = theirs).
+    pub fn matches(&self, core: &Core) -> bool {
+        core.call_id == self.call_id
+            && core.to.tag.as_deref() == Some(self.local_tag.as_str())
+            && core.from.tag == self.remote_tag
+    }
+
+    /// RFC 3261 §12.2.2: a request with a lower CSeq than the last one is out of order (500).
+    /// Updates the remote CSeq when in order.
+    pub fn accept_remote_cseq(&mut self, seq: u32) -> bool {
+        if seq < self.remote_cseq {
+            return false;
+        }
+        self.remote_cseq = seq;
+        true
+    }
+
+    /// Our To header value with tag, as sent in responses and From of our requests.
+    pub fn local_name_addr(&self) -> String {
+        format!("<{}>;tag={}", self.local_uri, self.local_tag)
+    }
+
+    /// A new in-dialog request (CSeq incremented); returns it and its branch.
+    pub fn request(&mut self, method: Method, ctx: &mut Ctx<'_>) -> (OutMessage, String) {
+        self.local_cseq += 1;
+        let branch = ctx.ids.branch();
+        let mut to = format!("<{}>", self.remote.uri);
+        if let Some(tag) = &self.remote_tag {
+            let _ = write!(to, ";tag={tag}");
+        }
+        let mut msg = build::request(
+            method,
+            &self.remote_target,
+            &ctx.sent_by(),
+            self.peer.transport,
+            &branch,
+            &self.local_name_addr(),
+            &to,
+            &self.call_id,
+            self.local_cseq,
+        );
+        for route in &self.route_set {
+            msg = msg.header("Route", route.clone());
+        }
+        (msg.header("Contact", self.contact(ctx)), branch)
+    }
+
+    /// Our Contact for this dialog.
+    pub fn contact(&self, ctx: &Ctx<'_>) -> String {
+        contact_for(&self.local_uri, self.peer.transport, ctx)
+    }
+}
+
+/// `<sip:user@ip:port;transport=tcp>` using the user part of `uri` and our address.
+pub fn contact_for(uri: &str, transport: super::Transport, ctx: &Ctx<'_>) -> String {
+    let user = super::message::uri_user(uri).filter(|u| !u.is_empty());
+    let mut c = match user {
+        Some(u) if !u.starts_with('+') || u.len() > 1 => format!("<sip:{u}@{}", ctx.sent_by()),
+        _ => format!("<sip:{}", ctx.sent_by()),
+    };
+    if transport.is_reliable() {
+        c.push_str(";transport=tcp");
+    }
+    c.push('>');
+    c
+}

@@ -1,0 +1,734 @@
+//! The SIP endpoint: the one object the runtime pumps.
+//!
+//! Owns routing: parse each datagram (a broken request is answered 400, or 501 for an unknown
+//! method, when its Via is readable; anything else is dropped with a log line), stamp
+//! `received`/`rport` on the top Via, match server transactions (branch + sent-by + method),
+//! client transactions (branch + CSeq method), dialogs (Call-ID + tags), create calls for
+//! out-of-dialog INVITEs, answer OPTIONS, 481 for requests matching nothing, 405 for methods we
+//! do not take, 503 for new calls in drain mode. Holds all transactions, calls and
+//! registrations, and turns their [`TuOutput`]s into datagrams and events.
+//!
+//! Runtime contract (sans-IO): feed `handle_datagram(bytes, source, transport, now)`, app
+//! commands and `handle_timeout(now)` when `poll_timeout()` is reached; drain `poll_transmit()`
+//! and `poll_event()` after each input. Never reads a clock, never does I/O.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use rsipstack::sip::Method;
+
+use super::build;
+use super::call::{options_response, Call, CallError, CallState};
+use super::event::{CallId, RegId};
+use super::ids::IdGen;
+use super::message::{self, Inbound, TxKey};
+use super::register::{Registration, RegistrationConfig, RegistrationState};
+use super::timer::TimerConfig;
+use super::transaction::{
+    ClientEvent, ClientTx, InviteServerEvent, InviteServerTx, NonInviteServerTx, Peer,
+};
+use super::tu::{Ctx, Purpose, TuOutput};
+use super::{Transmit, Transport};
+
+pub use super::event::Event;
+
+/// Endpoint settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EndpointConfig {
+    /// The address we advertise in Via and Contact (the runtime's bound or public address).
+    pub local_addr: SocketAddr,
+    pub timers: TimerConfig,
+    /// Seed for tags, branches, Call-IDs and cnonces (the runtime passes OS randomness).
+    pub seed: u64,
+}
+
+impl EndpointConfig {
+    pub fn new(local_addr: SocketAddr, seed: u64) -> EndpointConfig {
+        EndpointConfig {
+            local_addr,
+            timers: TimerConfig::default(),
+            seed,
+        }
+    }
+}
+
+#[derive(Debug)]
+enum ServerTx {
+    Invite(InviteServerTx),
+    NonInvite(NonInviteServerTx),
+}
+
+#[derive(Debug)]
+struct ServerEntry {
+    tx: ServerTx,
+    call: Option<CallId>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Owner {
+    Call(CallId),
+    Reg(RegId),
+    Ping(u64),
+}
+
+#[derive(Debug)]
+struct ClientEntry {
+    tx: ClientTx,
+    owner: Owner,
+    purpose: Purpose,
+    method: Method,
+}
+
+/// The SIP endpoint.
+#[derive(Debug)]
+pub struct Endpoint {
+    cfg: EndpointConfig,
+    ids: IdGen,
+    server: HashMap<TxKey, ServerEntry>,
+    client: HashMap<String, ClientEntry>,
+    calls: BTreeMap<CallId, Call>,
+    /// (Call-ID, our tag) → call.
+    dialogs: HashMap<(String, String), CallId>,
+    regs: BTreeMap<RegId, Registration>,
+    next_call: u64,
+    next_reg: u32,
+    next_ping: u64,
+    accepting: bool,
+    transmits: VecDeque<Transmit>,
+    events: VecDeque<Event>,
+}
+
+impl Endpoint {
+    pub fn new(cfg: EndpointConfig) -> Endpoint {
+        Endpoint {
+            ids: IdGen::new(cfg.seed),
+            cfg,
+            server: HashMap::new(),
+            client: HashMap::new(),
+            calls: BTreeMap::new(),
+            dialogs: HashMap::new(),
+            regs: BTreeMap::new(),
+            next_call: 1,
+            next_reg: 1,
+            next_ping: 1,
+            accepting: true,
+            transmits: VecDeque::new(),
+            events: VecDeque::new(),
+        }
+    }
+
+    /// Next datagram to send.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.transmits.pop_front()
+    }
+
+    /// Next event for the app.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// When `handle_timeout` is next due.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let s = self.server.values().filter_map(|e| match &e.tx {
+            ServerTx::Invite(t) => t.poll_timeout(),
+            ServerTx::NonInvite(t) => t.poll_timeout(),
+        });
+        let c = self.client.values().filter_map(|e| e.tx.poll_timeout());
+        let r = self.regs.values().filter_map(Registration::poll_timeout);
+        s.chain(c).chain(r).min()
+    }
+
+    /// Whether new calls are taken; `false` answers new INVITEs (and OPTIONS) with 503 while
+    /// running calls continue (drain on shutdown).
+    pub fn set_accepting(&mut self, accepting: bool) {
+        self.accepting = accepting;
+    }
+
+    /// Calls not yet ended.
+    pub fn active_calls(&self) -> usize {
+        self.calls.len()
+    }
+
+    /// A live call (its dialog identifiers, for logs), if it exists.
+    pub fn call(&self, call: CallId) -> Option<&Call> {
+        self.calls.get(&call)
+    }
+
+    /// The state of a call, if it exists.
+    pub fn call_state(&self, call: CallId) -> Option<CallState> {
+        self.calls.get(&call).map(Call::state)
+    }
+
+    /// One datagram (or one framed TCP message) from `source`.
+    pub fn handle_datagram(
+        &mut self,
+        bytes: &[u8],
+        source: SocketAddr,
+        transport: Transport,
+        now: Instant,
+    ) {
+        match message::parse(bytes) {
+            Ok(mut inbound) => {
+                if inbound.request().is_some() {
+                    inbound.core.stamp_top_via(source);
+                    self.on_request(inbound, source, transport, now);
+                } else {
+                    self.on_response(inbound, now);
+                }
+            }
+            Err((err, salvage)) => {
+                tracing::debug!(%source, %err, "dropping unusable SIP message");
+                let Some(mut s) = salvage else { return };
+                if s.method.eq_ignore_ascii_case("ACK") {
+                    return; // never answer an ACK
+                }
+                let code = match err {
+                    message::ParseError::UnknownMethod(_) => 501,
+                    _ => 400,
+                };
+                let Some(top) = s.vias.first_mut() else {
+                    return;
+                };
+                top.stamp(source);
+                let dest = top.response_dest(source, transport);
+                let msg = build::salvage_response(&s, code, &err.to_string());
+                self.transmits.push_back(Transmit {
+                    dest,
+                    transport,
+                    bytes: msg.to_bytes(),
+                });
+            }
+        }
+    }
+
+    /// Fires every timer due at `now`, in deadline order (then by branch), so that runs with
+    /// the same inputs emit the same datagrams in the same order.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let mut due: Vec<(Instant, TxKey)> = self
+            .server
+            .iter()
+            .filter_map(|(k, e)| {
+                let at = match &e.tx {
+                    ServerTx::Invite(t) => t.poll_timeout(),
+                    ServerTx::NonInvite(t) => t.poll_timeout(),
+                }?;
+                (at <= now).then(|| (at, k.clone()))
+            })
+            .collect();
+        due.sort_by(|a, b| (a.0, &a.1.branch).cmp(&(b.0, &b.1.branch)));
+        let mut ack_timeouts = Vec::new();
+        for (_, key) in due {
+            let Some(e) = self.server.get_mut(&key) else {
+                continue;
+            };
+            let terminated = match &mut e.tx {
+                ServerTx::Invite(t) => {
+                    if t.handle_timeout(now, &mut self.transmits)
+                        == Some(InviteServerEvent::AckTimeout)
+                    {
+                        if let Some(call) = e.call {
+                            ack_timeouts.push((call, key.clone()));
+                        }
+                    }
+                    t.is_terminated()
+                }
+                ServerTx::NonInvite(t) => {
+                    t.handle_timeout(now);
+                    t.is_terminated()
+                }
+            };
+            if terminated {
+                self.server.remove(&key);
+            }
+        }
+        let mut due: Vec<(Instant, String)> = self
+            .client
+            .iter()
+            .filter_map(|(b, e)| {
+                let at = e.tx.poll_timeout()?;
+                (at <= now).then(|| (at, b.clone()))
+            })
+            .collect();
+        due.sort();
+        let mut client_timeouts = Vec::new();
+        for (_, branch) in due {
+            let Some(e) = self.client.get_mut(&branch) else {
+                continue;
+            };
+            if e.tx.handle_timeout(now, &mut self.transmits) == Some(ClientEvent::Timeout) {
+                client_timeouts.push((e.owner, e.purpose));
+            }
+            if e.tx.is_terminated() {
+                self.client.remove(&branch);
+            }
+        }
+        for (call, key) in ack_timeouts {
+            let _ = self.with_call(call, now, |c, ctx| c.on_ack_timeout(&key, ctx));
+        }
+        for (owner, purpose) in client_timeouts {
+            match owner {
+                Owner::Call(id) => {
+                    let _ = self.with_call(id, now, |c, ctx| c.on_client_timeout(purpose, ctx));
+                }
+                Owner::Reg(id) => self.with_reg(id, now, |r, ctx| r.on_timeout(purpose, ctx)),
+                Owner::Ping(ping) => self
+                    .events
+                    .push_back(Event::OptionsResult { ping, status: None }),
+            }
+        }
+        let due: Vec<RegId> = self
+            .regs
+            .values()
+            .filter(|r| r.poll_timeout().is_some_and(|at| at <= now))
+            .map(Registration::id)
+            .collect();
+        for id in due {
+            self.with_reg(id, now, |r, ctx| r.handle_timeout(ctx));
+        }
+    }
+
+    // ---- app commands -------------------------------------------------------------------
+
+    /// Sends 180 Ringing.
+    pub fn ringing(&mut self, call: CallId, now: Instant) -> Result<(), CallError> {
+        self.with_call(call, now, |c, ctx| c.ringing(ctx))?
+    }
+
+    /// Answers with 200 OK and the media layer's SDP answer.
+    pub fn answer(&mut self, call: CallId, sdp: &str, now: Instant) -> Result<(), CallError> {
+        self.with_call(call, now, |c, ctx| c.answer(sdp, ctx))?
+    }
+
+    /// Rejects a call not yet answered (486, 488, 503, 404…).
+    pub fn reject(&mut self, call: CallId, status: u16, now: Instant) -> Result<(), CallError> {
+        self.with_call(call, now, |c, ctx| c.reject(status, ctx))?
+    }
+
+    /// Hangs up (BYE, or 480 before answering).
+    pub fn hangup(&mut self, call: CallId, now: Instant) -> Result<(), CallError> {
+        self.with_call(call, now, |c, ctx| c.hangup(ctx))?
+    }
+
+    /// Answers a pending re-INVITE ([`Event::Reoffer`]).
+    pub fn answer_reoffer(
+        &mut self,
+        call: CallId,
+        sdp: &str,
+        now: Instant,
+    ) -> Result<(), CallError> {
+        self.with_call(call, now, |c, ctx| c.answer_reoffer(sdp, ctx))?
+    }
+
+    /// Refuses a pending re-INVITE (e.g. 488).
+    pub fn reject_reoffer(
+        &mut self,
+        call: CallId,
+        status: u16,
+        now: Instant,
+    ) -> Result<(), CallError> {
+        self.with_call(call, now, |c, ctx| c.reject_reoffer(status, ctx))?
+    }
+
+    /// Blind transfer to `target` (a SIP URI) with REFER; progress comes as [`Event::Transfer`].
+    pub fn transfer(&mut self, call: CallId, target: &str, now: Instant) -> Result<(), CallError> {
+        self.with_call(call, now, |c, ctx| c.transfer(target, ctx))?
+    }
+
+    /// Starts registering an account.
+    pub fn register(&mut self, cfg: RegistrationConfig, now: Instant) -> RegId {
+        let id = RegId(self.next_reg);
+        self.next_reg += 1;
+        self.regs.insert(id, Registration::new(id, cfg));
+        self.with_reg(id, now, |r, ctx| r.start(ctx));
+        id
+    }
+
+    /// Unregisters every account (shutdown). Returns how many REGISTERs with `Expires: 0` went out.
+    pub fn unregister_all(&mut self, now: Instant) -> usize {
+        let ids: Vec<RegId> = self.regs.keys().copied().collect();
+        let mut sent = 0;
+        for id in ids {
+            let mut did = false;
+            self.with_reg(id, now, |r, ctx| did = r.unregister(ctx));
+            sent += usize::from(did);
+        }
+        sent
+    }
+
+    /// Sends an out-of-dialog OPTIONS to `dest` (trunk health check, NAT keep-alive); the answer
+    /// comes as [`Event::OptionsResult`] with the returned id.
+    pub fn send_options(
+        &mut self,
+        dest: SocketAddr,
+        transport: Transport,
+        request_uri: &str,
+        now: Instant,
+    ) -> u64 {
+        let ping = self.next_ping;
+        self.next_ping += 1;
+        let branch = self.ids.branch();
+        let local = self.cfg.local_addr.to_string();
+        let call_id = self.ids.call_id(&self.cfg.local_addr.ip().to_string());
+        let from = format!("<sip:phonetree@{local}>;tag={}", self.ids.tag());
+        let msg = build::request(
+            Method::Options,
+            request_uri,
+            &local,
+            transport,
+            &branch,
+            &from,
+            &format!("<{request_uri}>"),
+            &call_id,
+            1,
+        )
+        .header("Accept", build::ACCEPT);
+        let out = vec![TuOutput::Request {
+            msg,
+            branch,
+            peer: Peer { dest, transport },
+            purpose: Purpose::Options,
+        }];
+        self.apply(Owner::Ping(ping), out, now);
+        ping
+    }
+
+    /// A registration's current state.
+    pub fn registration_state(&self, reg: RegId) -> Option<&RegistrationState> {
+        self.regs.get(&reg).map(Registration::state)
+    }
+
+    // ---- routing ------------------------------------------------------------------------
+
+    fn on_request(&mut self, inb: Inbound, source: SocketAddr, transport: Transport, now: Instant) {
+        let Some(method) = inb.request().map(|r| r.method) else {
+            return;
+        };
+        let peer = Peer {
+            dest: inb.core.top_via().response_dest(source, transport),
+            transport,
+        };
+        match method {
+            Method::Ack => return self.on_ack(inb, now),
+            Method::Cancel => return self.on_cancel(inb, peer, now),
+            _ => {}
+        }
+        let key = inb.core.tx_key(method);
+        if let Some(e) = self.server.get_mut(&key) {
+            match &mut e.tx {
+                ServerTx::Invite(t) => t.on_retransmit(&mut self.transmits),
+                ServerTx::NonInvite(t) => t.on_retransmit(&mut self.transmits),
+            }
+            return;
+        }
+        let tx = if method == Method::Invite {
+            let trying = build::response(&inb, 100, None).to_bytes();
+            ServerTx::Invite(InviteServerTx::new(
+                peer,
+                self.cfg.timers,
+                trying,
+                &mut self.transmits,
+            ))
+        } else {
+            ServerTx::NonInvite(NonInviteServerTx::new(peer, self.cfg.timers))
+        };
+        self.server
+            .insert(key.clone(), ServerEntry { tx, call: None });
+
+        let unsupported: Vec<String> = inb
+            .header_list("Require")
+            .into_iter()
+            .filter(|t| {
+                !build::SUPPORTED_OPTION_TAGS
+                    .iter()
+                    .any(|s| s.eq_ignore_ascii_case(t))
+            })
+            .collect();
+        if !unsupported.is_empty() {
+            // RFC 3261 §8.2.2.3: we implement no extensions a request may require.
+            let msg = build::response(&inb, 420, Some(&self.ids.tag()))
+                .header("Unsupported", unsupported.join(", "));
+            return self.respond(&key, 420, msg, now);
+        }
+
+        if let Some(to_tag) = inb.core.to.tag.clone() {
+            let found = self
+                .dialogs
+                .get(&(inb.core.call_id.clone(), to_tag))
+                .copied()
+                .filter(|id| {
+                    self.calls
+                        .get(id)
+                        .is_some_and(|c| c.dialog().matches(&inb.core))
+                });
+            match found {
+                Some(id) => {
+                    if let Some(e) = self.server.get_mut(&key) {
+                        e.call = Some(id);
+                    }
+                    let _ = self.with_call(id, now, |c, ctx| c.on_request(&inb, key, ctx));
+                }
+                None => self.respond_stateless(&inb, &key, 481, now),
+            }
+            return;
+        }
+        match method {
+            Method::Invite if !self.accepting => {
+                let msg =
+                    build::response(&inb, 503, Some(&self.ids.tag())).header("Retry-After", "60");
+                self.respond(&key, 503, msg, now);
+            }
+            Method::Invite if self.is_merged(&inb) => {
+                // RFC 3261 §8.2.2.2: the same INVITE arrived by another path (new branch).
+                let msg = build::response(&inb, 482, Some(&self.ids.tag()));
+                self.respond(&key, 482, msg, now);
+            }
+            Method::Invite => {
+                let id = CallId(self.next_call);
+                self.next_call += 1;
+                let call_peer = Peer {
+                    dest: source,
+                    transport,
+                };
+                let call_id = inb.core.call_id.clone();
+                let mut out = Vec::new();
+                let mut ctx = Ctx {
+                    now,
+                    ids: &mut self.ids,
+                    out: &mut out,
+                    local: self.cfg.local_addr,
+                };
+                let call = Call::new(id, inb, key.clone(), call_peer, &mut ctx);
+                self.dialogs
+                    .insert((call_id, call.dialog().local_tag.clone()), id);
+                self.calls.insert(id, call);
+                if let Some(e) = self.server.get_mut(&key) {
+                    e.call = Some(id);
+                }
+                self.apply(Owner::Call(id), out, now);
+            }
+            Method::Options => {
+                let status = if self.accepting { 200 } else { 503 };
+                let msg = options_response(build::response(&inb, status, Some(&self.ids.tag())));
+                self.respond(&key, status, msg, now);
+            }
+            Method::Bye | Method::Info | Method::Notify | Method::Update | Method::PRack => {
+                self.respond_stateless(&inb, &key, 481, now)
+            }
+            _ => {
+                let msg =
+                    build::response(&inb, 405, Some(&self.ids.tag())).header("Allow", build::ALLOW);
+                self.respond(&key, 405, msg, now);
+            }
+        }
+    }
+
+    /// Whether an out-of-dialog INVITE duplicates a live call's (same Call-ID, From tag, CSeq).
+    fn is_merged(&self, inb: &Inbound) -> bool {
+        self.calls.values().any(|c| {
+            let d = c.dialog();
+            d.call_id == inb.core.call_id
+                && d.remote_tag == inb.core.from.tag
+                && c.invite_cseq() == inb.core.cseq.seq
+        })
+    }
+
+    fn on_ack(&mut self, inb: Inbound, now: Instant) {
+        let key = inb.core.tx_key(Method::Invite);
+        if let Some(ServerEntry {
+            tx: ServerTx::Invite(t),
+            ..
+        }) = self.server.get_mut(&key)
+        {
+            t.on_ack(now); // ACK for a 3xx-6xx: same transaction
+            return;
+        }
+        let Some(tag) = inb.core.to.tag.clone() else {
+            return;
+        };
+        if let Some(&id) = self.dialogs.get(&(inb.core.call_id.clone(), tag)) {
+            let _ = self.with_call(id, now, |c, ctx| c.on_ack(&inb, ctx));
+        }
+    }
+
+    fn on_cancel(&mut self, inb: Inbound, peer: Peer, now: Instant) {
+        let key = inb.core.tx_key(Method::Cancel);
+        if let Some(ServerEntry {
+            tx: ServerTx::NonInvite(t),
+            ..
+        }) = self.server.get_mut(&key)
+        {
+            return t.on_retransmit(&mut self.transmits);
+        }
+        self.server.insert(
+            key.clone(),
+            ServerEntry {
+                tx: ServerTx::NonInvite(NonInviteServerTx::new(peer, self.cfg.timers)),
+                call: None,
+            },
+        );
+        let invite_key = inb.core.tx_key(Method::Invite);
+        // RFC 3261 §9.2: a CANCEL matching an INVITE transaction gets 200 even when the INVITE
+        // was already answered (it then has no effect); only an unmatched one gets 481.
+        let call = self.server.get(&invite_key).and_then(|e| match &e.tx {
+            ServerTx::Invite(_) => e.call,
+            ServerTx::NonInvite(_) => None,
+        });
+        match call {
+            Some(id) => {
+                let tag = self.calls.get(&id).map(|c| c.dialog().local_tag.clone());
+                let msg = build::response(&inb, 200, tag.as_deref());
+                self.respond(&key, 200, msg, now);
+                let _ = self.with_call(id, now, |c, ctx| c.on_cancel(&invite_key, ctx));
+            }
+            None => self.respond_stateless(&inb, &key, 481, now),
+        }
+    }
+
+    fn on_response(&mut self, inb: Inbound, now: Instant) {
+        let Some(status) = inb.response().map(|r| r.status_code.code()) else {
+            return;
+        };
+        let Some(branch) = inb.core.top_via().branch.clone() else {
+            return;
+        };
+        let Some(e) = self.client.get_mut(&branch) else {
+            tracing::debug!(status, "response matches no transaction");
+            return;
+        };
+        if e.method != inb.core.cseq.method || !e.tx.on_response(status, now) {
+            return;
+        }
+        let (owner, purpose) = (e.owner, e.purpose);
+        match owner {
+            Owner::Call(id) => {
+                let _ = self.with_call(id, now, |c, ctx| c.on_response(purpose, &inb, ctx));
+            }
+            Owner::Reg(id) => self.with_reg(id, now, |r, ctx| r.on_response(purpose, &inb, ctx)),
+            Owner::Ping(ping) if status >= 200 => self.events.push_back(Event::OptionsResult {
+                ping,
+                status: Some(status),
+            }),
+            Owner::Ping(_) => {}
+        }
+    }
+
+    fn respond_stateless(&mut self, inb: &Inbound, key: &TxKey, status: u16, now: Instant) {
+        let msg = build::response(inb, status, Some(&self.ids.tag()));
+        self.respond(key, status, msg, now);
+    }
+
+    fn respond(&mut self, key: &TxKey, status: u16, msg: build::OutMessage, now: Instant) {
+        if let Some(e) = self.server.get_mut(key) {
+            let bytes = msg.to_bytes();
+            match &mut e.tx {
+                ServerTx::Invite(t) => t.respond(status, bytes, now, &mut self.transmits),
+                ServerTx::NonInvite(t) => t.respond(status, bytes, now, &mut self.transmits),
+            }
+        }
+    }
+
+    fn with_call<R>(
+        &mut self,
+        id: CallId,
+        now: Instant,
+        f: impl FnOnce(&mut Call, &mut Ctx<'_>) -> R,
+    ) -> Result<R, CallError> {
+        let call = self.calls.get_mut(&id).ok_or(CallError::UnknownCall(id))?;
+        let mut out = Vec::new();
+        let mut ctx = Ctx {
+            now,
+            ids: &mut self.ids,
+            out: &mut out,
+            local: self.cfg.local_addr,
+        };
+        let r = f(call, &mut ctx);
+        self.apply(Owner::Call(id), out, now);
+        Ok(r)
+    }
+
+    fn with_reg(
+        &mut self,
+        id: RegId,
+        now: Instant,
+        f: impl FnOnce(&mut Registration, &mut Ctx<'_>),
+    ) {
+        let Some(reg) = self.regs.get_mut(&id) else {
+            return;
+        };
+        let mut out = Vec::new();
+        let mut ctx = Ctx {
+            now,
+            ids: &mut self.ids,
+            out: &mut out,
+            local: self.cfg.local_addr,
+        };
+        f(reg, &mut ctx);
+        self.apply(Owner::Reg(id), out, now);
+    }
+
+    /// Executes what a TU asked for.
+    fn apply(&mut self, owner: Owner, out: Vec<TuOutput>, now: Instant) {
+        for o in out {
+            match o {
+                TuOutput::Respond { key, status, msg } => self.respond(&key, status, msg, now),
+                TuOutput::Request {
+                    msg,
+                    branch,
+                    peer,
+                    purpose,
+                } => {
+                    let method = msg
+                        .start_line
+                        .split(' ')
+                        .next()
+                        .and_then(|m| m.parse().ok())
+                        .unwrap_or(Method::Options);
+                    let tx = ClientTx::new(
+                        peer,
+                        self.cfg.timers,
+                        msg.to_bytes(),
+                        now,
+                        &mut self.transmits,
+                    );
+                    self.client.insert(
+                        branch,
+                        ClientEntry {
+                            tx,
+                            owner,
+                            purpose,
+                            method,
+                        },
+                    );
+                }
+                TuOutput::Acked { key } => {
+                    if let Some(ServerEntry {
+                        tx: ServerTx::Invite(t),
+                        ..
+                    }) = self.server.get_mut(&key)
+                    {
+                        t.on_ack(now);
+                    }
+                }
+                TuOutput::Event(e) => {
+                    if let Event::Ended { call, .. } = &e {
+                        if let Some(c) = self.calls.remove(call) {
+                            let d = c.dialog();
+                            self.dialogs
+                                .remove(&(d.call_id.clone(), d.local_tag.clone()));
+                        }
+                    }
+                    self.events.push_back(e);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "endpoint_tests.rs"]
+mod tests;
+
+#[cfg(test)]
+#[path = "endpoint_more_tests.rs"]
+mod more_tests;

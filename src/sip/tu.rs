@@ -1,0 +1,68 @@
+//! The contract between the transaction users (`call`, `register`) and the endpoint.
+//!
+//! Owns [`TuOutput`] (respond on a server transaction, send a request on a new client
+//! transaction, signal an ACK, emit an app event) and the [`Ctx`] a TU receives with every
+//! input. Keeps the TUs free of transaction tables: they only name transactions by key/branch.
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use super::build::OutMessage;
+use super::event::Event;
+use super::ids::IdGen;
+use super::message::TxKey;
+use super::transaction::Peer;
+
+/// Why a client transaction was started, so its response finds its way back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    Bye,
+    Refer,
+    Register,
+    /// A REGISTER with `Expires: 0`.
+    Unregister,
+    /// An out-of-dialog OPTIONS (keep-alive / health check).
+    Options,
+}
+
+/// What a TU asks the endpoint to do.
+#[derive(Debug, Clone)]
+pub enum TuOutput {
+    /// Send `msg` (a response with `status`) on the server transaction `key`.
+    Respond {
+        key: TxKey,
+        status: u16,
+        msg: OutMessage,
+    },
+    /// Start a client transaction for `msg` (whose top Via carries `branch`).
+    Request {
+        msg: OutMessage,
+        branch: String,
+        peer: Peer,
+        purpose: Purpose,
+    },
+    /// The ACK for the 2xx sent on INVITE transaction `key` arrived.
+    Acked { key: TxKey },
+    /// An application event.
+    Event(Event),
+}
+
+/// What a TU gets with each input.
+pub struct Ctx<'a> {
+    pub now: Instant,
+    pub ids: &'a mut IdGen,
+    pub out: &'a mut Vec<TuOutput>,
+    /// Our advertised address (Via sent-by, Contact).
+    pub local: SocketAddr,
+}
+
+impl Ctx<'_> {
+    pub fn emit(&mut self, e: Event) {
+        self.out.push(TuOutput::Event(e));
+    }
+
+    /// `ip:port` for Via and Contact (IPv6 in brackets).
+    pub fn sent_by(&self) -> String {
+        self.local.to_string()
+    }
+}
