@@ -108,6 +108,11 @@ impl Templates {
         Ok(id)
     }
 
+    /// The text of a template without template syntax (rendering it needs no context).
+    pub fn as_literal(&self, id: TemplateId) -> Option<&str> {
+        self.literal.get(id.0 as usize)?.as_deref()
+    }
+
     /// Renders a text template.
     pub fn render(&self, id: TemplateId, ctx: &Value) -> Result<String, minijinja::Error> {
         if let Some(Some(text)) = self.literal.get(id.0 as usize) {

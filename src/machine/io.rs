@@ -135,6 +135,10 @@ pub enum Action {
         max: Duration,
         beep: bool,
     },
+    /// End a recording early (its `finish_on` key); `RecordFinished` follows as usual.
+    FinishRecording {
+        id: RequestId,
+    },
     Transfer {
         id: RequestId,
         target: String,
