@@ -2,6 +2,9 @@
 //! and run per call by the sans-IO [`machine`]; runtime layers (simulator, live reload, SIP/RTP)
 //! pump that machine. See ARCHITECTURE.md for the map.
 
+pub mod audio;
 pub mod cli;
 pub mod flow;
+pub mod graph;
+pub mod import;
 pub mod machine;

@@ -28,6 +28,9 @@ pub struct Templates {
     exprs: u32,
     /// Text templates with no template syntax render to themselves without minijinja.
     literal: Vec<Option<String>>,
+    /// Source text of every template and expression, for tools (`graph`), by id.
+    text_sources: Vec<String>,
+    expr_sources: Vec<String>,
 }
 
 /// A compile error in a template or expression, with the 1-based line inside it.
@@ -74,6 +77,8 @@ impl Templates {
             texts: 0,
             exprs: 0,
             literal: Vec::new(),
+            text_sources: Vec::new(),
+            expr_sources: Vec::new(),
         }
     }
 
@@ -88,6 +93,7 @@ impl Templates {
                 .map_err(TemplateError::from_minijinja)?;
             self.literal.push(None);
         }
+        self.text_sources.push(source.to_owned());
         self.texts += 1;
         Ok(id)
     }
@@ -104,6 +110,7 @@ impl Templates {
                 format!("{{% set {RESULT} = ({source}) %}}"),
             )
             .map_err(TemplateError::from_minijinja)?;
+        self.expr_sources.push(source.to_owned());
         self.exprs += 1;
         Ok(id)
     }
@@ -111,6 +118,16 @@ impl Templates {
     /// The text of a template without template syntax (rendering it needs no context).
     pub fn as_literal(&self, id: TemplateId) -> Option<&str> {
         self.literal.get(id.0 as usize)?.as_deref()
+    }
+
+    /// The source text of a text template, as written in the flow (for tools such as `graph`).
+    pub fn text_source(&self, id: TemplateId) -> Option<&str> {
+        self.text_sources.get(id.0 as usize).map(String::as_str)
+    }
+
+    /// The source text of an expression, as written in the flow (`vars.tries < 3`).
+    pub fn expr_source(&self, id: ExprId) -> Option<&str> {
+        self.expr_sources.get(id.0 as usize).map(String::as_str)
     }
 
     /// Renders a text template.
@@ -253,6 +270,18 @@ mod tests {
         let err = t.add_text("ok\n{{ broken ").unwrap_err();
         assert_eq!(err.line, Some(2));
         assert!(t.add_expr("1 +").is_err());
+    }
+
+    #[test]
+    fn keeps_sources_for_tools() {
+        let mut t = Templates::new();
+        let a = t.add_text("Hi {{ call.from }}").unwrap();
+        let b = t.add_text("plain").unwrap();
+        let e = t.add_expr("vars.tries > 3").unwrap();
+        assert_eq!(t.text_source(a), Some("Hi {{ call.from }}"));
+        assert_eq!(t.text_source(b), Some("plain"));
+        assert_eq!(t.expr_source(e), Some("vars.tries > 3"));
+        assert_eq!(t.expr_source(ExprId(9)), None);
     }
 
     #[test]
