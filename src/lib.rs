@@ -8,3 +8,4 @@ pub mod flow;
 pub mod graph;
 pub mod import;
 pub mod machine;
+pub mod sim;

@@ -176,6 +176,11 @@ impl Call {
         self.current
     }
 
+    /// Facts about the call given at its start.
+    pub fn info(&self) -> &CallInfo {
+        &self.info
+    }
+
     /// The current theme's name.
     pub fn theme(&self) -> &str {
         self.program

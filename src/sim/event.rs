@@ -16,13 +16,16 @@ pub struct Event {
     pub kind: EventKind,
 }
 
-/// What a `play`/`stop` is about: a local file (path as shown) or a remote stream.
+/// What a `play`/`stop` is about: a local file (path as shown), a remote stream, or (for a
+/// stopped `say`) the text being spoken.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub enum MediaRef {
     #[serde(rename = "file")]
     File(String),
     #[serde(rename = "url")]
     Url(String),
+    #[serde(rename = "text")]
+    Text(String),
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
