@@ -1,10 +1,104 @@
-//! `phonetree validate` (placeholder until its owner lands it).
+//! `phonetree validate [PATH ...]`: compiles every flow under the paths and prints every
+//! diagnostic (text or JSON) and a summary. Exit 0 without errors, 1 with errors, 2 when a path
+//! cannot be read.
 
+use std::io::Write;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-#[derive(clap::Args, Debug)]
-pub struct Args {}
+use crate::flow::diag::Severity;
+use crate::flow::load::{self, FlowSet, LoadOptions};
 
-pub fn run(_args: Args) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`validate` is not built yet")
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Flow files or folders (default: `flows/`).
+    pub paths: Vec<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// Sound folder prompts resolve under (default: `sound/` beside each flow's folder).
+    #[arg(long, value_name = "DIR")]
+    pub sound: Option<PathBuf>,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let paths = if args.paths.is_empty() {
+        vec![PathBuf::from("flows")]
+    } else {
+        args.paths.clone()
+    };
+    if let Err(e) = load::flow_files(&paths) {
+        eprintln!("error: {e}");
+        return Ok(ExitCode::from(2));
+    }
+    let opts = LoadOptions {
+        sound_dir: args.sound.clone(),
+    };
+    let set = load::load_paths(&paths, &opts);
+    let mut out = std::io::stdout().lock();
+    match args.format {
+        Format::Text => write!(out, "{}", render_text(&set))?,
+        Format::Json => writeln!(out, "{}", render_json(&set))?,
+    }
+    Ok(ExitCode::from(if set.has_errors() { 1 } else { 0 }))
+}
+
+/// Every diagnostic, then a summary line.
+pub fn render_text(set: &FlowSet) -> String {
+    let mut s = String::new();
+    for d in &set.diagnostics {
+        s.push_str(&d.to_string());
+        s.push('\n');
+    }
+    s.push_str(&summary(set));
+    s.push('\n');
+    s
+}
+
+/// `{"files": N, "errors": N, "warnings": N, "diagnostics": [...]}`.
+pub fn render_json(set: &FlowSet) -> String {
+    let (errors, warnings) = counts(set);
+    serde_json::json!({
+        "files": set.flows.len(),
+        "errors": errors,
+        "warnings": warnings,
+        "diagnostics": set.diagnostics,
+    })
+    .to_string()
+}
+
+fn counts(set: &FlowSet) -> (usize, usize) {
+    let errors = set
+        .diagnostics
+        .iter()
+        .filter(|d| d.severity == Severity::Error)
+        .count();
+    (errors, set.diagnostics.len() - errors)
+}
+
+fn summary(set: &FlowSet) -> String {
+    let (errors, warnings) = counts(set);
+    let files = set.flows.len();
+    let plural = |n: usize, w: &str| {
+        if n == 1 {
+            format!("{n} {w}")
+        } else {
+            format!("{n} {w}s")
+        }
+    };
+    let ok = set.flows.iter().filter(|(_, p)| p.is_some()).count();
+    format!(
+        "{}: {}, {} ({} of {} compiled)",
+        if errors == 0 { "ok" } else { "failed" },
+        plural(errors, "error"),
+        plural(warnings, "warning"),
+        ok,
+        plural(files, "flow")
+    )
 }
