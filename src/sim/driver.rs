@@ -66,7 +66,7 @@ enum Pending {
     /// A completion for the machine, with the event to log when it is delivered.
     Machine {
         input: Input,
-        event: Option<EventKind>,
+        event: Option<Box<EventKind>>,
     },
     Caller(CallerInput),
 }
@@ -244,7 +244,7 @@ impl<L: PromptLengths> Sim<L> {
                     }
                 }
                 if let Some(event) = event {
-                    self.log(event);
+                    self.log(*event);
                 }
                 self.handle(input);
             }
@@ -328,7 +328,13 @@ impl<L: PromptLengths> Sim<L> {
                     Err(e) => EventKind::HttpError { error: e.clone() },
                 };
                 let input = Input::HttpResponse { id: req.id, result };
-                self.push(at, Pending::Machine { input, event: Some(event) });
+                self.push(
+                    at,
+                    Pending::Machine {
+                        input,
+                        event: Some(Box::new(event)),
+                    },
+                );
             }
             Action::Listen { id, .. } => self.listen(id),
             Action::Cancel { id } => {
@@ -336,7 +342,11 @@ impl<L: PromptLengths> Sim<L> {
                     self.listen = None;
                 }
                 if let Some(Inflight::Http { sent, timeout }) = self.take_inflight(id) {
-                    let error = if now >= sent + timeout { "timeout" } else { "cancelled" };
+                    let error = if now >= sent + timeout {
+                        "timeout"
+                    } else {
+                        "cancelled"
+                    };
                     self.log(EventKind::HttpError {
                         error: error.into(),
                     });
@@ -432,6 +442,8 @@ impl<L: PromptLengths> Sim<L> {
         };
         match length {
             Ok(length) => {
+                // Whole milliseconds, so that printed starts and lengths add up.
+                let length = Duration::from_millis(length.as_millis() as u64);
                 self.log(EventKind::Play {
                     node: node.clone(),
                     media: shown.clone(),
@@ -463,7 +475,10 @@ impl<L: PromptLengths> Sim<L> {
         self.listen = Some(id);
         self.inflight.push((id, Inflight::Other));
         if let Some(text) = self.held_speech.pop_front() {
-            let input = Input::Speech { id, result: Ok(text) };
+            let input = Input::Speech {
+                id,
+                result: Ok(text),
+            };
             self.push(self.now, Pending::Machine { input, event: None });
             return;
         }
@@ -485,8 +500,17 @@ impl<L: PromptLengths> Sim<L> {
             .cloned();
         if let Some(text) = text {
             let event = EventKind::Speech { text: text.clone() };
-            let input = Input::Speech { id, result: Ok(text) };
-            self.push(self.now + SPEECH_DELAY, Pending::Machine { input, event: Some(event) });
+            let input = Input::Speech {
+                id,
+                result: Ok(text),
+            };
+            self.push(
+                self.now + SPEECH_DELAY,
+                Pending::Machine {
+                    input,
+                    event: Some(Box::new(event)),
+                },
+            );
         }
     }
 
@@ -502,12 +526,21 @@ impl<L: PromptLengths> Sim<L> {
             Some(m) => {
                 let at = self.now + m.duration.map_or(SESSION_LENGTH, |d| d.0);
                 match m.error {
-                    Some(e) => (self.now + m.duration.map_or(Duration::ZERO, |d| d.0), Err(e)),
+                    Some(e) => (
+                        self.now + m.duration.map_or(Duration::ZERO, |d| d.0),
+                        Err(e),
+                    ),
                     None => (at, Ok(m.result.unwrap_or_default())),
                 }
             }
         };
-        self.push(at, Pending::Machine { input: ended(id, result), event: None });
+        self.push(
+            at,
+            Pending::Machine {
+                input: ended(id, result),
+                event: None,
+            },
+        );
     }
 
     fn record_done(&mut self, id: RequestId, length: Duration, at: Duration) {
@@ -515,7 +548,10 @@ impl<L: PromptLengths> Sim<L> {
             path: format!("recordings/{}-{}.wav", self.call_id(), id.0),
             duration: length,
         };
-        let input = Input::RecordFinished { id, result: Ok(info) };
+        let input = Input::RecordFinished {
+            id,
+            result: Ok(info),
+        };
         self.push(at, Pending::Machine { input, event: None });
     }
 
@@ -578,8 +614,7 @@ pub fn display_path(path: &Path) -> String {
         match c {
             Component::CurDir => {}
             Component::ParentDir => {
-                if !matches!(out.components().next_back(), Some(Component::Normal(_)))
-                    || !out.pop()
+                if !matches!(out.components().next_back(), Some(Component::Normal(_))) || !out.pop()
                 {
                     out.push("..");
                 }

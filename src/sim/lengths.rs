@@ -73,7 +73,9 @@ mod tests {
     #[test]
     fn file_lengths_read_real_files_and_report_missing_ones() {
         let mut l = FileLengths::default();
-        let d = l.file_length(Path::new("sound/bunny/greeting.wav")).unwrap();
+        let d = l
+            .file_length(Path::new("sound/bunny/greeting.wav"))
+            .unwrap();
         assert!(d > Duration::from_millis(100), "{d:?}");
         assert!(l.file_length(Path::new("sound/nope.wav")).is_err());
     }

@@ -19,8 +19,9 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
-use crate::sim::script::parse_duration;
-use crate::sim::yaml::{self, YamlError};
+use crate::flow::diag::{self, Diagnostic};
+use crate::flow::duration::parse_duration;
+use crate::flow::source;
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -75,7 +76,8 @@ pub struct MockDuration(pub Duration);
 #[derive(Debug)]
 pub enum MockError {
     Io(std::io::Error),
-    Yaml(YamlError),
+    /// YAML syntax errors, with positions.
+    Yaml(Vec<Diagnostic>),
     Shape(serde_json::Error),
 }
 
@@ -83,8 +85,11 @@ impl Mocks {
     /// Reads a mocks file (YAML).
     pub fn load(path: &Path) -> Result<Mocks, MockError> {
         let text = std::fs::read_to_string(path).map_err(MockError::Io)?;
-        let value = yaml::parse(&text).map_err(MockError::Yaml)?;
-        Mocks::from_value(value).map_err(MockError::Shape)
+        let parsed = source::parse(&text, path);
+        if diag::has_errors(&parsed.diagnostics) {
+            return Err(MockError::Yaml(parsed.diagnostics));
+        }
+        Mocks::from_value(parsed.value.unwrap_or_default()).map_err(MockError::Shape)
     }
 
     /// From an already parsed value (`null` is no mocks).
@@ -148,7 +153,12 @@ impl fmt::Display for MockError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             MockError::Io(e) => write!(f, "{e}"),
-            MockError::Yaml(e) => write!(f, "{e}"),
+            MockError::Yaml(diags) => {
+                for d in diags {
+                    writeln!(f, "{d}")?;
+                }
+                Ok(())
+            }
             MockError::Shape(e) => write!(f, "not a mocks file: {e}"),
         }
     }
@@ -163,9 +173,11 @@ mod tests {
 
     #[test]
     fn parses_the_contract_example() {
-        let v = yaml::parse(
+        let v = source::parse(
             "http:\n  weather: { status: 200, json: { temp: 35 }, delay: 300ms }\n  lookup: { error: \"connection refused\" }\nlisten:\n  ask: [\"yes please\"]\n  other: \"no\"\nagent:\n  agent: { result: { intent: billing }, duration: 20s }\ntransfer:\n  operator: { ok: false, reason: \"486 Busy Here\" }\n",
+            Path::new("m.yaml"),
         )
+        .value
         .unwrap();
         let m = Mocks::from_value(v).unwrap();
         assert_eq!(m.http["weather"].json, Some(json!({"temp": 35})));

@@ -1,6 +1,6 @@
-//! Scripted caller input and the duration syntax shared by the simulator's inputs.
+//! Scripted caller input: `--dtmf` and `--speech` of `phonetree simulate`.
 //!
-//! Durations are written like in flows: `250ms`, `4s`, `1.5s`, `2m`, `1h`. `--dtmf "1@4s,#@9s"`
+//! Times are durations as flows write them (`250ms`, `4s`, `2m`). `--dtmf "1@4s,#@9s"`
 //! sends keys at times after answer (several keys in one entry, `12#@4s`, go
 //! [`KEY_GAP`] apart); `--speech "yes@6s"` says a transcript at a time.
 
@@ -8,6 +8,7 @@ use std::fmt;
 use std::time::Duration;
 
 use crate::flow::digit::{parse_digits, Digit};
+use crate::flow::duration::parse_duration;
 
 /// Time between the keys of one entry (`12#`), as a fast caller types.
 pub const KEY_GAP: Duration = Duration::from_millis(100);
@@ -31,7 +32,7 @@ pub struct Scheduled {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ScriptError {
     pub input: String,
-    pub reason: &'static str,
+    pub reason: String,
 }
 
 impl fmt::Display for ScriptError {
@@ -42,34 +43,6 @@ impl fmt::Display for ScriptError {
 
 impl std::error::Error for ScriptError {}
 
-/// Parses `250ms`, `4s`, `1.5s`, `2m`, `1h` (a bare number is seconds).
-pub fn parse_duration(s: &str) -> Result<Duration, ScriptError> {
-    let err = |reason| ScriptError {
-        input: s.to_owned(),
-        reason,
-    };
-    let t = s.trim();
-    let split = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let value: f64 = num
-        .parse()
-        .map_err(|_| err("expected a number followed by ms, s, m or h"))?;
-    let scale = match unit.trim() {
-        "ms" => 0.001,
-        "" | "s" => 1.0,
-        "m" => 60.0,
-        "h" => 3600.0,
-        _ => return Err(err("unknown unit (use ms, s, m or h)")),
-    };
-    let secs = value * scale;
-    if !secs.is_finite() || !(0.0..=86_400.0 * 365.0).contains(&secs) {
-        return Err(err("duration out of range"));
-    }
-    Ok(Duration::from_millis((secs * 1000.0).round() as u64))
-}
-
 /// Parses `--dtmf "1@4s,#@9s,12#@20s"`.
 pub fn parse_dtmf_script(s: &str) -> Result<Vec<Scheduled>, ScriptError> {
     let mut out = Vec::new();
@@ -79,7 +52,7 @@ pub fn parse_dtmf_script(s: &str) -> Result<Vec<Scheduled>, ScriptError> {
             .filter(|d| !d.is_empty())
             .ok_or_else(|| ScriptError {
                 input: entry.to_owned(),
-                reason: "keys must be 0-9, *, #, A-D",
+                reason: "keys must be 0-9, *, #, A-D".into(),
             })?;
         for (i, d) in digits.into_iter().enumerate() {
             out.push(Scheduled {
@@ -109,25 +82,18 @@ pub fn parse_speech_script(s: &str) -> Result<Vec<Scheduled>, ScriptError> {
 fn split_at_sign(entry: &str) -> Result<(&str, Duration), ScriptError> {
     let (what, at) = entry.rsplit_once('@').ok_or_else(|| ScriptError {
         input: entry.to_owned(),
-        reason: "expected WHAT@TIME, e.g. 1@4s",
+        reason: "expected WHAT@TIME, e.g. 1@4s".into(),
     })?;
-    Ok((what.trim(), parse_duration(at)?))
+    let at = parse_duration(at.trim()).map_err(|e| ScriptError {
+        input: entry.to_owned(),
+        reason: e.to_string(),
+    })?;
+    Ok((what.trim(), at))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
-        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
-        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
-        assert_eq!(parse_duration("3"), Ok(Duration::from_secs(3)));
-        assert!(parse_duration("3 days").is_err());
-        assert!(parse_duration("s").is_err());
-        assert!(parse_duration("-1s").is_err());
-    }
 
     #[test]
     fn dtmf_and_speech_scripts() {
@@ -136,9 +102,18 @@ mod tests {
         assert_eq!(
             s,
             vec![
-                Scheduled { at: Duration::from_secs(4), input: d('1') },
-                Scheduled { at: Duration::from_secs(9), input: d('2') },
-                Scheduled { at: Duration::from_millis(9100), input: d('#') },
+                Scheduled {
+                    at: Duration::from_secs(4),
+                    input: d('1')
+                },
+                Scheduled {
+                    at: Duration::from_secs(9),
+                    input: d('2')
+                },
+                Scheduled {
+                    at: Duration::from_millis(9100),
+                    input: d('#')
+                },
             ]
         );
         assert!(parse_dtmf_script("x@1s").is_err());
