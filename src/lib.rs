@@ -9,3 +9,4 @@ pub mod graph;
 pub mod import;
 pub mod machine;
 pub mod sim;
+pub mod testrun;

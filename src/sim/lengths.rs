@@ -25,6 +25,12 @@ pub trait PromptLengths {
     fn file_length(&mut self, path: &Path) -> Result<Duration, AudioError>;
 }
 
+impl<T: PromptLengths + ?Sized> PromptLengths for &mut T {
+    fn file_length(&mut self, path: &Path) -> Result<Duration, AudioError> {
+        (**self).file_length(path)
+    }
+}
+
 /// Reads lengths from the files themselves, once per path.
 #[derive(Debug, Default)]
 pub struct FileLengths {

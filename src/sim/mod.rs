@@ -22,7 +22,9 @@ use crate::machine::io::CallInfo;
 pub const DEFAULT_FROM: &str = "+15550000";
 
 /// The facts of a simulated call: `to` defaults to the flow's first route, and only the flow's
-/// allow-listed environment variables are looked up (with `lookup`, e.g. `std::env::var`).
+/// allow-listed environment variables are looked up (with `lookup`, e.g. `std::env::var`). One
+/// that is not set reads as the text `${NAME}`, so a simulated webhook shows which variable
+/// its URL needs instead of failing to render.
 pub fn call_info(
     program: &Program,
     id: &str,
@@ -40,7 +42,10 @@ pub fn call_info(
         env: program
             .env
             .iter()
-            .filter_map(|name| Some((name.clone(), lookup(name)?)))
+            .map(|name| {
+                let value = lookup(name).unwrap_or_else(|| format!("${{{name}}}"));
+                (name.clone(), value)
+            })
             .collect(),
     }
 }
