@@ -424,6 +424,17 @@ impl Call {
         }
     }
 
+    /// Where a gather or listen goes when its tries are exhausted: `on_fail`; without one, back
+    /// to the calling flow from inside a subflow (the schema's default `return`), or at top level
+    /// the call ends with [`HangupReason::Failed`].
+    pub(super) fn exhausted(&self, on_fail: Option<Target>) -> Step {
+        match on_fail {
+            Some(target) => Step::Goto(target),
+            None if !self.stack.is_empty() => Step::Goto(Target::Return),
+            None => Step::End(HangupReason::Failed),
+        }
+    }
+
     fn end(&mut self, reason: HangupReason) {
         self.timers.clear();
         self.stack.clear();

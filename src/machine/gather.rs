@@ -10,8 +10,8 @@
 //! than `min` digits): play `invalid`; or no digit before `timeout`: play `no_input`. Each counts
 //! a try. While tries remain, the feedback is followed by the prompt again (a digit during either
 //! starts the next attempt). After `tries` failures the feedback plays to its end (digits other
-//! than global keys are ignored) and the call goes to `on_fail`, or hangs up with
-//! [`HangupReason::Failed`].
+//! than global keys are ignored) and the call goes to `on_fail` (default: return from a subflow,
+//! or hang up with [`HangupReason::Failed`](crate::machine::io::HangupReason::Failed)).
 
 use std::time::Instant;
 
@@ -20,7 +20,7 @@ use minijinja::Value;
 use crate::flow::digit::Digit;
 use crate::flow::program::{Gather, NodeId, NodeKind, Program};
 use crate::machine::call::{Call, State, Step};
-use crate::machine::io::{Action, HangupReason, RequestId};
+use crate::machine::io::{Action, RequestId};
 use crate::machine::playlist::{List, Playlist};
 use crate::machine::timers::Timer;
 
@@ -179,10 +179,7 @@ impl Call {
             return Step::Wait;
         }
         if exhausted {
-            return match cfg.on_fail {
-                Some(target) => Step::Goto(target),
-                None => Step::End(HangupReason::Failed),
-            };
+            return self.exhausted(cfg.on_fail);
         }
         g.phase = Phase::Waiting;
         self.timers.set(Timer::NoInput, now + cfg.timeout);

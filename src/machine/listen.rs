@@ -2,10 +2,11 @@
 //!
 //! An attempt plays the prompt (a digit skips it), then emits [`Action::Listen`] and arms
 //! `ListenDeadline` at the node's `timeout`. A transcript is saved to `save` (as a string) and
-//! matched against the routes' case-insensitive patterns in order; with no routes it goes to
-//! `next`. No speech (an error, an empty transcript, or the deadline, which cancels the
-//! recognizer) or no matching route counts a try; while tries remain the prompt plays again,
-//! then the call goes to `on_fail` or hangs up with [`HangupReason::Failed`].
+//! matched against the routes' case-insensitive patterns in order; a transcript no route takes
+//! goes to `next` when there is one. No speech (an error, an empty transcript, or the deadline,
+//! which cancels the recognizer) or an unmatched transcript without `next` counts a try; while
+//! tries remain the prompt plays again, then the call goes to `on_fail` (default: return from a
+//! subflow, or hang up with [`HangupReason::Failed`](crate::machine::io::HangupReason::Failed)).
 
 use std::time::Instant;
 
@@ -13,7 +14,7 @@ use minijinja::Value;
 
 use crate::flow::program::{Listen, NodeId, NodeKind, Program};
 use crate::machine::call::{Call, State, Step};
-use crate::machine::io::{Action, HangupReason, RequestId};
+use crate::machine::io::{Action, RequestId};
 use crate::machine::playlist::{List, Playlist};
 use crate::machine::timers::Timer;
 
@@ -121,9 +122,9 @@ impl Call {
         if let Some((_, target)) = cfg.routes.iter().find(|(re, _)| re.is_match(&text)) {
             return Step::Goto(*target);
         }
-        match (cfg.routes.is_empty(), cfg.next) {
-            (true, Some(next)) => Step::Goto(next),
-            _ => self.listen_fail(&program, l, cfg, now),
+        match cfg.next {
+            Some(next) => Step::Goto(next),
+            None => self.listen_fail(&program, l, cfg, now),
         }
     }
 
@@ -182,10 +183,7 @@ impl Call {
     ) -> Step {
         l.failures = l.failures.saturating_add(1);
         if l.failures >= cfg.tries.max(1) {
-            return match cfg.on_fail {
-                Some(target) => Step::Goto(target),
-                None => Step::End(HangupReason::Failed),
-            };
+            return self.exhausted(cfg.on_fail);
         }
         self.listen_prompt(program, l, cfg, Playlist::of(List::Main), now)
     }

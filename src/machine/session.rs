@@ -5,8 +5,9 @@
 //!   emits [`Action::FinishRecording`]. `RecordFinished` saves `{path, duration_ms}` under `save`
 //!   and goes to `next`; a failed recording warns and goes to `next` too.
 //! - agent / stream: emit the session action; when it ends its result is saved under `save` and
-//!   the call goes to `next`; an error goes to `on_error` (or hangs up with
-//!   [`HangupReason::Error`]). An agent's `max_duration` cancels the session and goes to `next`.
+//!   the call goes to `next`; an error (or a template that cannot be rendered) goes to
+//!   `on_error`, which defaults to `next`. An agent's `max_duration` cancels the session and goes
+//!   to `next`.
 //! - transfer: emits [`Action::Transfer`]; success ends the call ([`HangupReason::Transferred`]),
 //!   failure goes to `on_fail` (or hangs up with [`HangupReason::Error`]).
 
@@ -136,7 +137,7 @@ impl Call {
             Ok(text) => text,
             Err(e) => {
                 self.warn(node, format!("agent instructions: {}", describe(&e)));
-                return fail_to(cfg.on_error, "agent instructions could not be rendered");
+                return Step::Goto(cfg.on_error.unwrap_or(cfg.next));
             }
         };
         let id = self.request_id();
@@ -161,7 +162,7 @@ impl Call {
             Ok(url) => url,
             Err(e) => {
                 self.warn(node, format!("stream url: {}", describe(&e)));
-                return fail_to(cfg.on_error, "stream url could not be rendered");
+                return Step::Goto(cfg.on_error.unwrap_or(cfg.next));
             }
         };
         let id = self.request_id();
@@ -198,7 +199,7 @@ impl Call {
             }
             Err(e) => {
                 self.warn(s.node, format!("session ended with an error: {e}"));
-                fail_to(on_error, &e)
+                Step::Goto(on_error.unwrap_or(next))
             }
         }
     }
