@@ -22,4 +22,6 @@ mod timers;
 pub use call::{Call, MAX_INSTANT_STEPS};
 
 #[cfg(test)]
+mod gather_props;
+#[cfg(test)]
 pub(crate) mod testkit;
