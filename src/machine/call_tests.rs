@@ -689,3 +689,59 @@ fn pause_waits_its_duration() {
     h.wait(1);
     assert_eq!(h.take(), ["hangup done"]);
 }
+
+#[test]
+fn exhausted_gather_without_on_fail_returns_from_a_subflow() {
+    let mut b = Builder::new(&[]);
+    let (entry, after) = (b.id("sub/ask"), b.t("after"));
+    b.def("main", NodeKind::Subflow(Subflow { entry, next: after }));
+    let prompt = b.prompts(&["menu.wav"]);
+    b.def(
+        "sub/ask",
+        NodeKind::Gather(Box::new(Gather {
+            prompt,
+            min_digits: 1,
+            max_digits: 1,
+            finish_on: None,
+            timeout: secs(1),
+            inter_digit_timeout: secs(1),
+            tries: 1,
+            invalid: vec![],
+            no_input: vec![],
+            routes: vec![],
+            save: None,
+            next: Some(Target::Return),
+            on_fail: None,
+        })),
+    );
+    let k = play(&mut b, &["after.wav"], "end");
+    b.def("after", k);
+    b.def("end", hangup());
+    let mut h = Harness::new(b.build("main"));
+    h.answer();
+    h.finish();
+    h.wait(1000);
+    assert_eq!(h.take(), ["play menu.wav", "play after.wav"]);
+}
+
+#[test]
+fn a_barge_in_digit_is_dropped_by_a_node_that_is_not_a_gather() {
+    let mut b = Builder::new(&[]);
+    let k = play(&mut b, &["one.wav"], "two");
+    b.def("one", k);
+    let k = play(&mut b, &["two.wav"], "menu");
+    b.def("two", k);
+    let k = menu(&mut b, None);
+    b.def("menu", k);
+    b.def("story", hangup());
+    b.def("song", hangup());
+    let mut h = Harness::new(b.build("one"));
+    h.answer();
+    h.dtmf("1");
+    h.finish();
+    assert_eq!(
+        h.take(),
+        ["play one.wav", "stop", "play two.wav", "play menu.wav"],
+        "the digit skipped one.wav but did not reach the menu"
+    );
+}

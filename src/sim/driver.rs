@@ -94,13 +94,13 @@ impl<L: PromptLengths> Sim<L> {
             max: DEFAULT_MAX,
             lengths,
             mocks,
-            queue: BinaryHeap::new(),
+            queue: BinaryHeap::with_capacity(8),
             seq: 0,
-            inflight: Vec::new(),
+            inflight: Vec::with_capacity(4),
             listen: None,
             held_speech: VecDeque::new(),
             listen_attempts: Vec::new(),
-            events: Vec::new(),
+            events: Vec::with_capacity(32),
             max_reached: false,
             ended: false,
         }
@@ -609,6 +609,12 @@ fn request_of(input: &Input) -> Option<RequestId> {
 
 /// A path as events show it: `flows/../sound/x.wav` becomes `sound/x.wav`.
 pub fn display_path(path: &Path) -> String {
+    let plain = path
+        .components()
+        .all(|c| !matches!(c, Component::CurDir | Component::ParentDir));
+    if plain {
+        return path.to_string_lossy().replace('\\', "/");
+    }
     let mut out = PathBuf::new();
     for c in path.components() {
         match c {
