@@ -39,6 +39,8 @@ pub struct TestFile {
     pub path: PathBuf,
     /// The flow under test, resolved against the test file's folder.
     pub flow: PathBuf,
+    /// Where `flow:` is written (the file's start when it is implied).
+    pub flow_pos: Pos,
     pub env: BTreeMap<String, String>,
     pub cases: Vec<TestCase>,
 }
@@ -177,6 +179,7 @@ pub fn parse(text: &str, path: &Path) -> Result<TestFile, TestFileError> {
     Ok(TestFile {
         path: path.to_owned(),
         flow: dir.join(flow),
+        flow_pos: parsed.spans.value("/flow"),
         env: raw.env,
         cases,
     })

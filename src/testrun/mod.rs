@@ -28,7 +28,7 @@ pub struct CaseReport {
 /// Why a test file's cases could not run.
 #[derive(Debug)]
 pub enum FileProblem {
-    /// The test file is unreadable or malformed.
+    /// The test file is unreadable or malformed, or its flow file is missing.
     TestFile(TestFileError),
     /// The flow under test does not compile (its diagnostics).
     Flow {
@@ -82,6 +82,13 @@ pub fn run_file(
     mut on_case: impl FnMut(&CaseReport),
 ) -> Result<Vec<CaseReport>, FileProblem> {
     let file = file::load(path).map_err(FileProblem::TestFile)?;
+    if !file.flow.is_file() {
+        return Err(FileProblem::TestFile(TestFileError {
+            path: path.to_owned(),
+            pos: file.flow_pos,
+            message: format!("the flow file {} does not exist", file.flow.display()),
+        }));
+    }
     let compiled = load_file(&file.flow, opts);
     let Some(program) = compiled.program else {
         return Err(FileProblem::Flow {
