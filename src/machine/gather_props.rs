@@ -3,7 +3,8 @@
 //! `gather.rs` (min/max, terminator, inter-digit and first-digit timeouts, barge-in, retries).
 //!
 //! Ties at one instant resolve as in the simulator: timers fire first, then the caller's keys,
-//! then playback ends.
+//! then playback ends. A last property feeds the machine arbitrary inputs (unknown ids, repeated
+//! answers, late replies) and checks it never panics nor acts after its hangup.
 
 use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
@@ -391,4 +392,79 @@ fn model_sanity_menu_digit_after_prompt() {
     );
     assert_eq!(digits, "1");
     assert_eq!(run_machine(&c, &[(1500, '1')]).0, log);
+}
+
+/// Any input, including ids the machine never issued.
+fn any_input() -> impl Strategy<Value = crate::machine::io::Input> {
+    use crate::machine::io::{HttpReply, Input, RequestId};
+    let id = (0u64..12).prop_map(RequestId);
+    prop_oneof![
+        Just(Input::Answered),
+        prop::sample::select(Digit::ALL.to_vec())
+            .prop_map(|c| Input::Dtmf(Digit::from_char(c).expect("a DTMF key"))),
+        id.clone().prop_map(Input::PlaybackFinished),
+        id.clone().prop_map(|id| Input::PlaybackFailed {
+            id,
+            reason: "x".into()
+        }),
+        Just(Input::Timeout),
+        (id.clone(), 100u16..600).prop_map(|(id, status)| Input::HttpResponse {
+            id,
+            result: Ok(HttpReply {
+                status,
+                body: serde_json::json!({"temp": 40})
+            }),
+        }),
+        id.clone().prop_map(|id| Input::Speech {
+            id,
+            result: Ok("yes".into())
+        }),
+        id.clone().prop_map(|id| Input::AgentEnded {
+            id,
+            result: Err("x".into())
+        }),
+        id.prop_map(|id| Input::TransferResult { id, result: Ok(()) }),
+        Just(Input::Hangup),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    /// Whatever arrives in whatever order, the machine never panics, never acts after its
+    /// hangup, and an ended call has no timer.
+    #[test]
+    fn arbitrary_inputs_never_break_the_machine(
+        inputs in proptest::collection::vec((any_input(), 0u64..3000), 0..60)
+    ) {
+        use crate::machine::io::Action;
+        let mut b = Builder::new(&["a", "b"]);
+        let routes = vec![("1".to_string(), b.t("g"))];
+        let prompt = b.prompts(&["menu.wav"]);
+        b.def("g", NodeKind::Gather(Box::new(Gather {
+            prompt, min_digits: 1, max_digits: 2, finish_on: Digit::from_char('#'),
+            timeout: Duration::from_secs(1), inter_digit_timeout: Duration::from_millis(500),
+            tries: 2, invalid: vec![], no_input: vec![], routes, save: None, next: None,
+            on_fail: None,
+        })));
+        b.key('*', Some(crate::flow::program::ThemeStep::Next), None);
+        let mut call = crate::machine::Call::new(b.build("g"), CallInfo::default());
+        let t0 = Instant::now();
+        let mut now = t0;
+        let mut ended = false;
+        for (input, dt) in inputs {
+            now += Duration::from_millis(dt);
+            call.handle(input, now);
+            while let Some(a) = call.poll_action() {
+                prop_assert!(!ended, "an action after hangup: {:?}", a);
+                if matches!(a, Action::Hangup { .. }) {
+                    ended = true;
+                }
+            }
+            prop_assert_eq!(ended, call.is_ended());
+            if ended {
+                prop_assert_eq!(call.poll_timeout(), None);
+            }
+        }
+    }
 }

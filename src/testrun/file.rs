@@ -287,4 +287,11 @@ mod tests {
         assert!(p("tests: []\n").is_err());
         assert!(p("tests:\n  - name: a\n    steps:\n      - wait: soon\n").is_err());
     }
+
+    proptest::proptest! {
+        #[test]
+        fn never_panics_on_garbage(text in "(tests|steps|expect|dtmf|wait|name|flow|mocks|[:\\-\\[\\]{}\"' \n#*0-9a-z]){0,80}") {
+            let _ = p(&text);
+        }
+    }
 }
