@@ -244,14 +244,16 @@ fn digit_counts_that_make_no_sense() {
 }
 
 #[test]
-fn gather_without_exit() {
+fn gather_or_listen_without_exit() {
     assert_exactly(
-        "gather_no_exit.yaml",
-        &[
-            err("flow.gather_no_exit", 4, 5),
-            warn("flow.unreachable", 5, 3),
-        ],
+        "no_exit.yaml",
+        &[err("flow.no_exit", 7, 5), err("flow.no_exit", 10, 5), warn("flow.unreachable", 11, 3)],
     );
+}
+
+#[test]
+fn gather_next_ignored_beside_routes() {
+    assert_exactly("ignored_next.yaml", &[warn("flow.ignored_next", 6, 5)]);
 }
 
 #[test]
@@ -481,4 +483,148 @@ fn schema_command_prints_the_schema_file_byte_for_byte() {
     assert_eq!(code, 0);
     let file = std::fs::read_to_string("schema/flow.schema.json").unwrap();
     assert_eq!(out, file);
+}
+
+/// A flow of `n` nodes mixing every common kind (the bench uses the same shape).
+fn generated_flow(n: usize) -> String {
+    let mut s = String::from("env: [API]\nvars: { count: 0 }\nthemes: { list: [bunny, robot] }\nkeys:\n  \"#\": { theme: next, goto: n0 }\nstart: n0\nnodes:\n");
+    for i in 0..n {
+        let next = format!("n{}", (i + 1) % n);
+        let node = match i % 6 {
+            0 => format!("  n{i}: {{ play: [greeting.wav, menu.wav], next: {next} }}\n"),
+            1 => format!("  n{i}:\n    gather: {{ prompt: menu.wav, timeout: 5s, invalid: invalid.wav }}\n    routes: {{ \"1\": {next}, \"2\": n0 }}\n    on_fail: n0\n"),
+            2 => format!("  n{i}: {{ say: \"Count {{{{ vars.count }}}} for {{{{ call.from }}}}\", next: {next} }}\n"),
+            3 => format!("  n{i}: {{ set: {{ count: \"{{{{ vars.count + 1 }}}}\" }}, next: {next} }}\n"),
+            4 => format!("  n{i}:\n    http: {{ method: POST, url: \"{{{{ env.API }}}}/x\", json: {{ n: \"{{{{ vars.count }}}}\" }}, save: r{i} }}\n    on_success: {next}\n    on_error: {next}\n"),
+            _ => format!("  n{i}:\n    switch:\n      - {{ when: \"vars.count > {i}\", goto: {next} }}\n      - {{ goto: n0 }}\n"),
+        };
+        s.push_str(&node);
+    }
+    s
+}
+
+#[test]
+fn thousand_node_flow_compiles() {
+    let text = generated_flow(1000);
+    let t0 = std::time::Instant::now();
+    let c = phonetree::flow::load::compile_text(
+        &text,
+        Path::new("tests/fixtures/valid/generated.yaml"),
+        &LoadOptions::default(),
+    );
+    let took = t0.elapsed();
+    assert!(
+        c.diagnostics.is_empty(),
+        "{:?}",
+        &c.diagnostics[..c.diagnostics.len().min(5)]
+    );
+    assert_eq!(c.program.unwrap().nodes.len(), 1000);
+    eprintln!("1000-node flow compiled in {took:?} (debug build)");
+}
+
+/// The whole text report for the invalid fixtures, as a golden file (`UPDATE_EXPECT=1` refreshes it).
+#[test]
+fn invalid_fixtures_report_matches_golden_file() {
+    let set = load_paths(
+        &[PathBuf::from(INVALID), PathBuf::from(INVALID).join("dup")],
+        &LoadOptions::default(),
+    );
+    let got = phonetree::cli::validate::render_text(&set);
+    let golden = Path::new("tests/fixtures/invalid.expected.txt");
+    if std::env::var_os("UPDATE_EXPECT").is_some() {
+        std::fs::write(golden, &got).unwrap();
+    }
+    let want = std::fs::read_to_string(golden).unwrap_or_default();
+    assert!(
+        got == want,
+        "report changed; rerun with UPDATE_EXPECT=1 and review the diff\n--- got ---\n{got}"
+    );
+}
+
+#[test]
+fn every_node_kind_lowers_to_the_program() {
+    use phonetree::flow::program::{AgentProvider, BodyTemplate, HttpMethod, PromptSource};
+    use std::time::Duration;
+    let p = load_file(
+        Path::new("tests/fixtures/valid/characters.yaml"),
+        &LoadOptions::default(),
+    )
+    .program
+    .expect("compiles");
+    let node = |n: &str| &p.node(p.node_by_name(n).unwrap()).kind;
+    assert_eq!(p.routes, ["5000"]);
+    assert!(p.default);
+    assert_eq!(p.env, ["WEATHER_URL"]);
+    assert_eq!(p.themes.names, ["bunny", "robot"]);
+    assert_eq!(p.keys.len(), 2);
+    let NodeKind::Gather(g) = node("menu") else {
+        panic!("gather")
+    };
+    assert_eq!((g.min_digits, g.max_digits, g.tries), (1, 1, 3));
+    assert_eq!(
+        (g.timeout, g.inter_digit_timeout),
+        (Duration::from_secs(5), Duration::from_secs(2))
+    );
+    assert_eq!(
+        g.routes.iter().map(|r| r.0.as_str()).collect::<Vec<_>>(),
+        ["1", "2", "9", "3", "4", "0"]
+    );
+    assert_eq!(
+        g.on_fail,
+        Some(Target::Node(p.node_by_name("goodbye").unwrap()))
+    );
+    assert_eq!((g.invalid.len(), g.no_input.len()), (1, 1));
+    let NodeKind::Play(song) = node("song") else {
+        panic!("play")
+    };
+    assert!(
+        matches!(&p.prompt(song.prompts[0]).source, PromptSource::Url(u) if u == "https://example.com/stream.mp3")
+    );
+    let NodeKind::Http(h) = node("weather") else {
+        panic!("http")
+    };
+    assert_eq!(
+        (h.method, h.retries, h.timeout),
+        (HttpMethod::Post, 2, Duration::from_secs(2))
+    );
+    assert_eq!(h.save.as_deref(), Some("weather"));
+    assert!(matches!(&h.body, Some(BodyTemplate::Object(fields)) if fields[0].0 == "from"));
+    let NodeKind::Switch(s) = node("hot_or_not") else {
+        panic!("switch")
+    };
+    assert!(s.arms[0].0.is_some() && s.arms[1].0.is_none());
+    let NodeKind::Listen(l) = node("ask") else {
+        panic!("listen")
+    };
+    assert!(l.routes[0].0.is_match("YEAH sure"), "case-insensitive");
+    assert_eq!(l.save.as_deref(), Some("answer"));
+    let NodeKind::Agent(a) = node("agent") else {
+        panic!("agent")
+    };
+    assert_eq!(
+        (a.provider, a.model.as_str(), a.voice.as_deref()),
+        (AgentProvider::OpenAi, "gpt-realtime", Some("marin"))
+    );
+    assert!(matches!(node("bot"), NodeKind::Stream(_)));
+    let NodeKind::Transfer(t) = node("operator") else {
+        panic!("transfer")
+    };
+    assert_eq!(
+        t.on_fail,
+        Some(Target::Node(p.node_by_name("sorry").unwrap()))
+    );
+    assert!(matches!(node("end"), NodeKind::Hangup(h) if h.reason.is_none()));
+    let vars = std::collections::BTreeMap::new();
+    let ctx = phonetree::flow::template::Context {
+        theme: "robot",
+        vars: Some(&vars),
+        ..Default::default()
+    };
+    let NodeKind::Agent(a) = node("agent") else {
+        panic!("agent")
+    };
+    assert_eq!(
+        p.templates.render(a.instructions, &ctx.to_value()).unwrap(),
+        "You are robot."
+    );
 }

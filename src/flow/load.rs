@@ -124,27 +124,8 @@ impl SubflowResolver for FsResolver {
     fn read(&self, from: &Path, file: &str) -> std::io::Result<(PathBuf, String)> {
         let path = from.parent().unwrap_or(Path::new("")).join(file);
         let text = std::fs::read_to_string(&path)?;
-        // One spelling per file, so the same subflow reached two ways is inlined once.
-        Ok((normalize(&path), text))
+        Ok((path, text))
     }
-}
-
-/// Removes `.` and resolvable `..` components without touching the file system.
-fn normalize(path: &Path) -> PathBuf {
-    use std::path::Component;
-    let mut out = PathBuf::new();
-    for c in path.components() {
-        match c {
-            Component::CurDir => {}
-            Component::ParentDir => {
-                if !out.pop() {
-                    out.push("..");
-                }
-            }
-            other => out.push(other.as_os_str()),
-        }
-    }
-    out
 }
 
 /// Whether a path names a flow file (`*.yaml`/`*.yml`, not `*.test.yaml`).
@@ -153,15 +134,26 @@ pub fn is_flow_file(path: &Path) -> bool {
         .file_name()
         .map(|n| n.to_string_lossy())
         .unwrap_or_default();
-    (name.ends_with(".yaml") || name.ends_with(".yml"))
-        && !name.ends_with(".test.yaml")
-        && !name.ends_with(".test.yml")
+    (name.ends_with(".yaml") || name.ends_with(".yml")) && !is_test_file(path)
 }
 
-/// Expands paths (files as given; folders to their flow files, sorted) without compiling.
+/// Whether a path names a test file (`*.test.yaml`): never a flow, even when named explicitly.
+pub fn is_test_file(path: &Path) -> bool {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_default();
+    name.ends_with(".test.yaml") || name.ends_with(".test.yml")
+}
+
+/// Expands paths (files as given, except `*.test.yaml`; folders to their flow files, sorted)
+/// without compiling.
 pub fn flow_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, LoadError> {
     let mut out = Vec::new();
     for p in paths {
+        if is_test_file(p) {
+            continue;
+        }
         let meta = std::fs::metadata(p).map_err(|error| LoadError {
             path: p.clone(),
             error,
@@ -303,13 +295,14 @@ mod tests {
         assert!(is_flow_file(Path::new("flows/a.yaml")));
         assert!(!is_flow_file(Path::new("flows/a.test.yaml")));
         assert!(!is_flow_file(Path::new("flows/readme.md")));
-    }
-
-    #[test]
-    fn normalizes_relative_paths() {
+        assert!(is_test_file(Path::new("a.test.yaml")));
+        let files = flow_files(&[
+            PathBuf::from("tests/fixtures/valid/characters.yaml"),
+            PathBuf::from("x.test.yaml"),
+        ]);
         assert_eq!(
-            normalize(Path::new("flows/./sub/../x.yaml")),
-            PathBuf::from("flows/x.yaml")
+            files.unwrap(),
+            [PathBuf::from("tests/fixtures/valid/characters.yaml")]
         );
     }
 

@@ -47,6 +47,7 @@ pub struct Violation {
 /// Validates a flow value; returns one violation per problem, in document order.
 pub fn validate(value: &Value, spans: &SpanMap, path: &Path) -> Vec<Violation> {
     let mut out = Mapper {
+        root: value,
         spans,
         path,
         out: Vec::new(),
@@ -61,6 +62,7 @@ pub fn validate(value: &Value, spans: &SpanMap, path: &Path) -> Vec<Violation> {
 }
 
 struct Mapper<'a> {
+    root: &'a Value,
     spans: &'a SpanMap,
     path: &'a Path,
     out: Vec<Violation>,
@@ -87,7 +89,7 @@ impl Mapper<'_> {
     fn map(&mut self, e: &ValidationError<'_>) {
         let ptr = e.instance_path().as_str();
         let instance: &Value = e.instance();
-        let what = describe(ptr);
+        let what = describe(ptr, self.root);
         match e.kind() {
             ValidationErrorKind::AdditionalProperties { unexpected } => {
                 let allowed = allowed_keys(e.schema_path().as_str());
@@ -208,6 +210,8 @@ impl Mapper<'_> {
                     && matches!(instance, Value::Number(_) | Value::Bool(_))
                 {
                     Some(format!("quote it: \"{instance}\""))
+                } else if ptr.is_empty() {
+                    Some("a flow is a mapping with at least `start:` and `nodes:`".to_owned())
                 } else if expected.contains("mapping") && instance.is_null() {
                     Some("write `{}` for an empty mapping".to_owned())
                 } else {
@@ -308,6 +312,56 @@ impl Mapper<'_> {
                     );
                 }
             }
+            ValidationErrorKind::MinItems { .. }
+            | ValidationErrorKind::MinLength { .. }
+            | ValidationErrorKind::MinProperties { .. } => {
+                let hint = if schema_path_ends(e, "key_binding/minProperties") {
+                    "give it `theme:` and/or `goto:`".to_owned()
+                } else {
+                    "give it a value or remove it".to_owned()
+                };
+                self.push(
+                    ptr,
+                    self.spans.value(ptr),
+                    "schema.empty",
+                    format!("{what} must not be empty"),
+                    Some(hint),
+                );
+            }
+            ValidationErrorKind::Minimum { limit } => {
+                self.push(
+                    ptr,
+                    self.spans.value(ptr),
+                    "schema.range",
+                    format!("{what} must be at least {limit}, found {instance}"),
+                    None,
+                );
+            }
+            ValidationErrorKind::Maximum { limit } => {
+                self.push(
+                    ptr,
+                    self.spans.value(ptr),
+                    "schema.range",
+                    format!("{what} must be at most {limit}, found {instance}"),
+                    None,
+                );
+            }
+            ValidationErrorKind::Pattern { .. } => {
+                let desc = parent_schema(e.schema_path().as_str())
+                    .and_then(|s| s.get("description"))
+                    .and_then(Value::as_str)
+                    .unwrap_or("a different value");
+                self.push(
+                    ptr,
+                    self.spans.value(ptr),
+                    "schema.pattern",
+                    format!("{what}: {instance} is not valid here"),
+                    Some(format!(
+                        "expected {}",
+                        lower_first(desc.trim_end_matches('.'))
+                    )),
+                );
+            }
             _ => {
                 self.push(
                     ptr,
@@ -340,14 +394,57 @@ pub fn segments(ptr: &str) -> Vec<String> {
 }
 
 /// A human name for the place a pointer designates.
-fn describe(ptr: &str) -> String {
+fn describe(ptr: &str, root: &Value) -> String {
     let s = segments(ptr);
     match s.as_slice() {
         [] => "the flow".to_owned(),
         [n, name] if n == "nodes" => format!("node `{name}`"),
-        [n, name, rest @ ..] if n == "nodes" => format!("`{}` of node `{name}`", rest.join(".")),
-        rest => format!("`{}`", rest.join(".")),
+        [n, name, rest @ ..] if n == "nodes" => {
+            format!(
+                "`{}` of node `{name}`",
+                dotted(rest, root.get("nodes").and_then(|n| n.get(name)))
+            )
+        }
+        rest => format!("`{}`", dotted(rest, Some(root))),
     }
+}
+
+/// `["switch", "0", "when"]` → `switch[0].when`; keys that are not identifiers are quoted.
+fn dotted(segs: &[String], mut value: Option<&Value>) -> String {
+    let mut out = String::new();
+    for s in segs {
+        match value {
+            Some(Value::Array(items)) => {
+                out.push_str(&format!("[{s}]"));
+                value = s.parse::<usize>().ok().and_then(|i| items.get(i));
+            }
+            other => {
+                if s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                    && !s.starts_with(|c: char| c.is_ascii_digit())
+                {
+                    if !out.is_empty() {
+                        out.push('.');
+                    }
+                    out.push_str(s);
+                } else {
+                    out.push_str(&format!("[\"{s}\"]"));
+                }
+                value = other.and_then(|v| v.get(s));
+            }
+        }
+    }
+    out
+}
+
+fn lower_first(s: &str) -> String {
+    let mut c = s.chars();
+    c.next()
+        .map(|f| f.to_lowercase().chain(c).collect())
+        .unwrap_or_default()
+}
+
+fn schema_path_ends(e: &ValidationError<'_>, suffix: &str) -> bool {
+    e.schema_path().as_str().ends_with(suffix)
 }
 
 fn schema_at(schema_path: &str) -> Option<&'static Value> {
@@ -433,6 +530,46 @@ mod tests {
     }
 
     #[test]
+    fn schema_is_valid_against_its_meta_schema_and_documents_every_field() {
+        jsonschema::meta::validate(&SCHEMA).unwrap();
+        // Every property of every object schema has a description (directly or via its $ref).
+        fn walk(v: &Value, at: &str, missing: &mut Vec<String>) {
+            if let Some(props) = v.get("properties").and_then(Value::as_object) {
+                for (k, p) in props {
+                    let described = p.get("description").is_some()
+                        || p.get("$ref")
+                            .and_then(Value::as_str)
+                            .and_then(|r| SCHEMA.pointer(r.trim_start_matches('#')))
+                            .is_some_and(|t| t.get("description").is_some());
+                    if !described && k != "$schema" {
+                        missing.push(format!("{at}/{k}"));
+                    }
+                }
+            }
+            match v {
+                Value::Object(o) => o
+                    .iter()
+                    .for_each(|(k, c)| walk(c, &format!("{at}/{k}"), missing)),
+                Value::Array(a) => a
+                    .iter()
+                    .enumerate()
+                    .for_each(|(i, c)| walk(c, &format!("{at}/{i}"), missing)),
+                _ => {}
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&SCHEMA, "", &mut missing);
+        assert!(missing.is_empty(), "{missing:?}");
+        let kinds: Vec<&str> = SCHEMA["$defs"]["node"]["anyOf"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["required"][0].as_str().unwrap())
+            .collect();
+        assert_eq!(kinds, NODE_KINDS);
+    }
+
+    #[test]
     fn embedded_schema_compiles() {
         assert!(
             VALIDATOR.is_valid(&serde_json::json!({"start": "a", "nodes": {"a": {"hangup": {}}}}))
@@ -495,5 +632,48 @@ mod tests {
             .find(|d| d.code == "schema.type" && d.line == 5)
             .unwrap();
         assert_eq!(quoted.hint.as_deref(), Some("quote it: \"5000\""));
+        assert_eq!(
+            quoted.message,
+            "`routes[0]` must be a string, found a number"
+        );
+    }
+
+    #[test]
+    fn empties_ranges_and_names_read_well() {
+        let d = check("start: a\nkeys: { \"1\": {} }\nthemes: { list: [] }\nvars: { 9x: 1 }\nnodes:\n  a: { gather: { tries: 0 }, next: a }\n  b: { switch: [] }\n");
+        let got: Vec<_> = d
+            .iter()
+            .map(|d| (d.code, d.line, d.message.as_str()))
+            .collect();
+        assert!(
+            got.contains(&("schema.empty", 2, "`keys[\"1\"]` must not be empty")),
+            "{got:?}"
+        );
+        assert!(
+            got.contains(&("schema.empty", 3, "`themes.list` must not be empty")),
+            "{got:?}"
+        );
+        assert!(
+            got.contains(&(
+                "schema.range",
+                6,
+                "`gather.tries` of node `a` must be at least 1, found 0"
+            )),
+            "{got:?}"
+        );
+        assert!(
+            got.contains(&("schema.empty", 7, "`switch` of node `b` must not be empty")),
+            "{got:?}"
+        );
+        assert!(
+            d.iter().any(|d| d.code == "schema.bad_name" && d.line == 4),
+            "{got:?}"
+        );
+        let empty = check("");
+        assert_eq!(empty.len(), 1);
+        assert_eq!(
+            empty[0].message,
+            "the flow must be a mapping, found nothing"
+        );
     }
 }

@@ -40,6 +40,7 @@ impl Builder<'_> {
             let theme = binding.theme.as_deref().and_then(|t| match t {
                 "next" => Some(ThemeStep::Next),
                 "prev" => Some(ThemeStep::Prev),
+                _ if self.lenient.contains("themes") => None,
                 name => match self.theme_names.iter().position(|n| n == name) {
                     Some(i) if !name.is_empty() => Some(ThemeStep::To(ThemeId(i as u32))),
                     _ => {

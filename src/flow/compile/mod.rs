@@ -20,6 +20,7 @@ mod templates;
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
+use serde::Deserialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
@@ -117,8 +118,14 @@ pub fn compile(
     let key_digits = b.key_digits(&doc, path, &front.spans);
     b.global_keys = key_digits;
 
-    let unit = b.add_unit(path.to_path_buf(), front.spans, String::new(), &front.nodes);
-    b.stack.push(path.to_path_buf());
+    let unit = b.add_unit(
+        path.to_path_buf(),
+        front.spans,
+        String::new(),
+        &front.nodes,
+        &front.broken,
+    );
+    b.stack.push(normalize_path(path));
     b.lower_unit(unit, front.nodes);
     b.stack.pop();
     let start = b.start_of(unit, doc.start.as_deref());
@@ -158,6 +165,25 @@ pub fn compile(
     }
 }
 
+/// Removes `.` and resolvable `..` components, lexically (no file system access), so one file
+/// reached by two spellings is recognised.
+pub fn normalize_path(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                if !out.pop() {
+                    out.push("..");
+                }
+            }
+            other => out.push(other.as_os_str()),
+        }
+    }
+    out
+}
+
 /// Hex SHA-256 of a text.
 pub fn hex_sha256(text: &str) -> String {
     let digest = Sha256::digest(text.as_bytes());
@@ -186,6 +212,8 @@ fn claims_of(doc: &FlowDoc, spans: &SpanMap) -> Claims {
 /// nodes (`None` when a node broke the schema) and positions.
 struct Front {
     doc: Option<FlowDoc>,
+    /// Top-level keys the schema rejected (left out of `doc`; checks that depend on them stay quiet).
+    broken: HashSet<String>,
     nodes: Vec<(String, Option<(KindDoc, Links)>)>,
     spans: SpanMap,
     diags: Vec<Diagnostic>,
@@ -198,6 +226,7 @@ fn front(text: &str, path: &Path) -> Front {
     let Some(mut value) = parsed.value else {
         return Front {
             doc: None,
+            broken: HashSet::new(),
             nodes: Vec::new(),
             spans,
             diags,
@@ -222,6 +251,7 @@ fn front(text: &str, path: &Path) -> Front {
     let Some(obj) = value.as_object_mut() else {
         return Front {
             doc: None,
+            broken: HashSet::new(),
             nodes: Vec::new(),
             spans,
             diags,
@@ -230,7 +260,7 @@ fn front(text: &str, path: &Path) -> Front {
     for k in &broken_top {
         obj.remove(k);
     }
-    let doc: FlowDoc = match serde_json::from_value(Value::Object(obj.clone())) {
+    let doc: FlowDoc = match serde_json::from_value(value) {
         Ok(d) => d,
         Err(e) => {
             diags.push(Diagnostic::error(
@@ -241,6 +271,7 @@ fn front(text: &str, path: &Path) -> Front {
             ));
             return Front {
                 doc: None,
+                broken: HashSet::new(),
                 nodes: Vec::new(),
                 spans,
                 diags,
@@ -252,7 +283,7 @@ fn front(text: &str, path: &Path) -> Front {
         let parts = if broken_nodes.contains(name) {
             None
         } else {
-            match serde_json::from_value::<NodeDoc>(raw.clone()).map(NodeDoc::into_parts) {
+            match NodeDoc::deserialize(raw).map(NodeDoc::into_parts) {
                 Ok(Some(p)) => Some(p),
                 Ok(None) | Err(_) => {
                     let ptr = source::pointer(["nodes", name.as_str()]);
@@ -270,6 +301,7 @@ fn front(text: &str, path: &Path) -> Front {
     }
     Front {
         doc: Some(doc),
+        broken: broken_top,
         nodes,
         spans,
         diags,
@@ -285,6 +317,8 @@ struct Unit {
     order: Vec<String>,
     /// Where a `return` inside this unit goes: the `next` of every subflow node calling it.
     callers_next: Vec<(usize, Target)>,
+    /// The schema rejected `nodes` as a whole.
+    nodes_broken: bool,
 }
 
 /// A node being compiled.
@@ -314,6 +348,8 @@ struct Builder<'a> {
     /// Per prompt name: the themes it is missing in (empty: found everywhere).
     prompt_missing: HashMap<String, Vec<String>>,
     templates: Templates,
+    /// Scans template sources for syntax errors and variables.
+    scan_env: minijinja::Environment<'static>,
     uses: Vec<VarUse>,
     defined: HashSet<String>,
     env: Vec<String>,
@@ -326,6 +362,8 @@ struct Builder<'a> {
     stack: Vec<PathBuf>,
     /// The slot being lowered.
     current: usize,
+    /// Top-level keys the schema rejected in any file (see [`Front::broken`]).
+    lenient: HashSet<String>,
     /// Subflow nodes whose file could not be inlined (their entry is a placeholder).
     dangling: HashSet<usize>,
     diags: Vec<Diagnostic>,
@@ -342,6 +380,7 @@ impl<'a> Builder<'a> {
             prompt_ids: HashMap::new(),
             prompt_missing: HashMap::new(),
             templates: Templates::new(),
+            scan_env: templates::scan_env(),
             uses: Vec::new(),
             defined: HashSet::new(),
             env: Vec::new(),
@@ -351,6 +390,7 @@ impl<'a> Builder<'a> {
             subflows: HashMap::new(),
             stack: Vec::new(),
             current: 0,
+            lenient: HashSet::new(),
             dangling: HashSet::new(),
             diags: Vec::new(),
         }
@@ -382,8 +422,10 @@ impl<'a> Builder<'a> {
         spans: SpanMap,
         prefix: String,
         nodes: &[(String, Option<(KindDoc, Links)>)],
+        broken: &HashSet<String>,
     ) -> usize {
         let unit = self.units.len();
+        self.lenient.extend(broken.iter().cloned());
         let mut names = HashMap::with_capacity(nodes.len());
         let mut order = Vec::with_capacity(nodes.len());
         for (name, _) in nodes {
@@ -404,6 +446,7 @@ impl<'a> Builder<'a> {
             names,
             order,
             callers_next: Vec::new(),
+            nodes_broken: broken.contains("nodes"),
         });
         unit
     }
@@ -411,7 +454,9 @@ impl<'a> Builder<'a> {
     fn lower_unit(&mut self, unit: usize, nodes: Vec<(String, Option<(KindDoc, Links)>)>) {
         for (name, parts) in nodes {
             let Some((kind, links)) = parts else { continue };
-            let id = self.units[unit].names[&name];
+            let Some(&id) = self.units[unit].names.get(&name) else {
+                continue;
+            };
             self.current = id.0 as usize;
             let kind = self.lower_node(unit, &name, kind, links);
             self.slots[id.0 as usize].kind = Some(kind);
@@ -482,8 +527,11 @@ impl<'a> Builder<'a> {
 
     /// The `start` node of a unit; reports a missing or unknown one.
     fn start_of(&mut self, unit: usize, start: Option<&str>) -> Option<NodeId> {
-        // A missing `start` is reported by the schema.
+        // A missing `start` is reported by the schema, and so are unreadable `nodes`.
         let start = start?;
+        if self.units[unit].nodes_broken {
+            return None;
+        }
         if let Some(id) = self.units[unit].names.get(start) {
             return Some(*id);
         }

@@ -70,7 +70,9 @@ impl Builder<'_> {
             KindDoc::Gather(g) => {
                 NodeKind::Gather(Box::new(self.gather(unit, name, g, links, &at)))
             }
-            KindDoc::Listen(l) => NodeKind::Listen(Box::new(self.listen(unit, l, links, &at))),
+            KindDoc::Listen(l) => {
+                NodeKind::Listen(Box::new(self.listen(unit, name, l, links, &at)))
+            }
             KindDoc::Http(h) => NodeKind::Http(Box::new(self.http(unit, h, links, &at))),
             KindDoc::Switch(arms) => {
                 let mut out = Vec::with_capacity(arms.len());
@@ -334,12 +336,22 @@ impl Builder<'_> {
             }
         }
         let next = self.opt_target(unit, links.next.as_deref(), &at.p(&["next"]));
+        if !routes.is_empty() && next.is_some() {
+            let pos = self.key_pos(unit, &at.p(&["next"]));
+            self.warning(
+                unit,
+                pos,
+                "flow.ignored_next",
+                format!("`next` of gather node `{name}` is never taken: it has `routes`"),
+                Some("an entry no route matches plays `invalid` and asks again; remove `next`, or remove `routes` to accept any entry".into()),
+            );
+        }
         if routes.is_empty() && next.is_none() {
             let pos = self.key_pos(unit, &at.p(&[k]));
             self.error(
                 unit,
                 pos,
-                "flow.gather_no_exit",
+                "flow.no_exit",
                 format!("gather node `{name}` has neither `routes` nor `next`"),
                 Some("add `routes: {\"1\": node}`, or `next:` to take any entry".into()),
             );
@@ -364,7 +376,14 @@ impl Builder<'_> {
         }
     }
 
-    fn listen(&mut self, unit: usize, l: ast::ListenDoc, links: Links, at: &At) -> Listen {
+    fn listen(
+        &mut self,
+        unit: usize,
+        name: &str,
+        l: ast::ListenDoc,
+        links: Links,
+        at: &At,
+    ) -> Listen {
         let k = "listen";
         let prompt = self.opt_prompts(unit, l.prompt.as_ref(), &at.p(&[k, "prompt"]));
         let timeout = match &l.timeout {
@@ -401,6 +420,7 @@ impl Builder<'_> {
                         .last()
                         .unwrap_or_default()
                         .trim()
+                        .trim_start_matches("error: ")
                         .to_owned();
                     self.error(
                         unit,
@@ -417,6 +437,18 @@ impl Builder<'_> {
         if let Some(s) = &l.save {
             self.defined.insert(s.clone());
         }
+        let next = self.opt_target(unit, links.next.as_deref(), &at.p(&["next"]));
+        if routes.is_empty() && next.is_none() && links.routes.as_ref().is_none_or(|r| r.is_empty())
+        {
+            let pos = self.key_pos(unit, &at.p(&[k]));
+            self.error(
+                unit,
+                pos,
+                "flow.no_exit",
+                format!("listen node `{name}` has neither `routes` nor `next`"),
+                Some("add `routes: {\"yes|yeah\": node}`, or `next:` to take any answer".into()),
+            );
+        }
         Listen {
             prompt,
             timeout,
@@ -424,7 +456,7 @@ impl Builder<'_> {
             language: l.language,
             save: l.save,
             routes,
-            next: self.opt_target(unit, links.next.as_deref(), &at.p(&["next"])),
+            next,
             on_fail: self.opt_target(unit, links.on_fail.as_deref(), &at.p(&["on_fail"])),
         }
     }
@@ -538,7 +570,7 @@ impl Builder<'_> {
     fn subflow(&mut self, unit: usize, file: &str, ptr: &str, next: Target) -> Option<NodeId> {
         let from = self.units[unit].path.clone();
         let (path, text) = match self.resolver.read(&from, file) {
-            Ok(r) => r,
+            Ok((path, text)) => (super::normalize_path(&path), text),
             Err(e) => {
                 let pos = self.value_pos(unit, ptr);
                 self.error(
@@ -601,7 +633,13 @@ impl Builder<'_> {
                 self.vars.push((k.to_owned(), v.clone()));
             }
         }
-        let sub = self.add_unit(path.clone(), front.spans, prefix, &front.nodes);
+        let sub = self.add_unit(
+            path.clone(),
+            front.spans,
+            prefix,
+            &front.nodes,
+            &front.broken,
+        );
         self.units[sub].callers_next.push((unit, next));
         self.subflows.insert(path.clone(), (sub, None));
         self.stack.push(path.clone());

@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use crate::flow::diag::did_you_mean;
 use crate::flow::program::{BodyTemplate, ExprId, SetValue, TemplateId};
-use crate::flow::template::{TemplateError, Templates, ROOTS};
+use crate::flow::template::{TemplateError, ROOTS};
 
 use super::{Builder, VarUse};
 
@@ -17,7 +17,11 @@ impl Builder<'_> {
     /// Compiles a text template written at `ptr`.
     pub(super) fn text(&mut self, unit: usize, source: &str, ptr: &str) -> TemplateId {
         if has_syntax(source) {
-            match Templates::variables_of_text(source) {
+            let scanned = self
+                .scan_env
+                .template_from_str(source)
+                .map(|t| t.undeclared_variables(true));
+            match scanned.map_err(scan_error) {
                 Ok(vars) => self.record_uses(unit, ptr, vars),
                 Err(e) => {
                     self.template_error(unit, ptr, &e, source);
@@ -36,7 +40,11 @@ impl Builder<'_> {
 
     /// Compiles an expression written at `ptr`.
     pub(super) fn expr(&mut self, unit: usize, source: &str, ptr: &str) -> ExprId {
-        match Templates::variables_of_expr(source) {
+        let scanned = self
+            .scan_env
+            .compile_expression(source)
+            .map(|e| e.undeclared_variables(true));
+        match scanned.map_err(scan_error) {
             Ok(vars) => self.record_uses(unit, ptr, vars),
             Err(e) => {
                 self.template_error(unit, ptr, &e, source);
@@ -137,6 +145,8 @@ impl Builder<'_> {
                     )),
                     _ => None,
                 },
+                "vars" if self.lenient.contains("vars") => None,
+                "env" if self.lenient.contains("env") => None,
                 "vars" => match field {
                     Some(v) if !self.defined.contains(v) => Some((
                         format!("`vars.{v}` is never defined"),
@@ -168,6 +178,24 @@ impl Builder<'_> {
             }
         }
     }
+}
+
+/// A minijinja error as the program's template error (message and line inside the template).
+fn scan_error(e: minijinja::Error) -> TemplateError {
+    TemplateError {
+        message: e
+            .detail()
+            .map(str::to_owned)
+            .unwrap_or_else(|| e.to_string()),
+        line: e.line(),
+    }
+}
+
+/// The environment used only to scan sources for syntax and variables (built once per compile).
+pub(super) fn scan_env() -> minijinja::Environment<'static> {
+    let mut env = minijinja::Environment::new();
+    env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+    env
 }
 
 fn has_syntax(s: &str) -> bool {

@@ -62,6 +62,17 @@ fn broken_node_does_not_hide_other_problems() {
 }
 
 #[test]
+fn a_rejected_section_does_not_cascade() {
+    let c = run("vars: [x]\nenv: 3\nthemes: { list: bunny }\nkeys: { \"#\": { theme: bunny } }\nstart: a\nnodes:\n  a: { say: \"{{ vars.x }} {{ env.Y }}\" }\n");
+    assert_eq!(
+        codes(&c).iter().map(|c| c.0).collect::<Vec<_>>(),
+        ["schema.type", "schema.type", "schema.type"]
+    );
+    let c = run("start: a\nnodes: [a]\n");
+    assert_eq!(codes(&c), vec![("schema.type", 2, 8)]);
+}
+
+#[test]
 fn missing_prompt_names_the_themes() {
     let c = run("themes: { list: [bunny, robot] }\nstart: a\nnodes:\n  a: { play: c.wav }\n");
     assert_eq!(codes(&c), vec![("flow.missing_prompt", 4, 14)]);
@@ -109,4 +120,40 @@ fn set_values_keep_their_shape() {
         s.assign[2].1,
         crate::flow::program::SetValue::Literal(_)
     ));
+}
+
+const SAMPLE: &str = include_str!("../../../tests/fixtures/valid/characters.yaml");
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 256, ..Default::default() })]
+
+    /// Any edit of a real flow (cut, insert, overwrite) compiles to diagnostics, never a panic,
+    /// and a program exactly when there is no error.
+    #[test]
+    fn mutated_flows_never_panic(at in 0usize..4000, len in 0usize..40, insert in "[ -~\n\t]{0,12}") {
+        let chars: Vec<char> = SAMPLE.chars().collect();
+        let at = at.min(chars.len());
+        let end = (at + len).min(chars.len());
+        let text: String = chars[..at].iter().chain(insert.chars().collect::<Vec<_>>().iter()).chain(chars[end..].iter()).collect();
+        let c = run(&text);
+        proptest::prop_assert_eq!(c.program.is_some(), !crate::flow::diag::has_errors(&c.diagnostics));
+        for d in &c.diagnostics {
+            proptest::prop_assert!(d.line >= 1 && d.col >= 1);
+        }
+    }
+
+    /// Arbitrary text never panics either.
+    #[test]
+    fn arbitrary_text_never_panics(text in "\\PC{0,200}") {
+        let _ = run(&text);
+    }
+}
+
+#[test]
+fn normalizes_paths_lexically() {
+    assert_eq!(
+        normalize_path(Path::new("flows/./sub/../x.yaml")),
+        Path::new("flows/x.yaml")
+    );
+    assert_eq!(normalize_path(Path::new("../a/./b")), Path::new("../a/b"));
 }
