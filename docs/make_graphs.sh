@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Renders the demo flow's graph for README.md: docs/characters.svg and docs/characters.png.
+# Renders the demo flows' graphs: docs/<flow>.svg for each demo flow, and docs/characters.png
+# (the picture in README.md).
 #
 #   docs/make_graphs.sh        # from the repository root or anywhere
 #
@@ -13,10 +14,14 @@ command -v dot >/dev/null || { echo "make_graphs.sh: graphviz (dot) is not insta
 phonetree="${PHONETREE:-target/debug/phonetree}"
 [[ -x "$phonetree" ]] || cargo build --quiet --bin phonetree
 
-for flow in characters; do
-  "$phonetree" graph "flows/$flow.yaml" --format dot > "docs/$flow.dot"
-  dot -Tsvg "docs/$flow.dot" -o "docs/$flow.svg"
-  dot -Tpng -Gdpi=110 "docs/$flow.dot" -o "docs/$flow.png"
-  rm "docs/$flow.dot"
-  echo "wrote docs/$flow.svg docs/$flow.png"
+tmp="$(mktemp)"
+trap 'rm -f "$tmp"' EXIT
+for flow in characters main-menu agent; do
+  "$phonetree" graph "flows/$flow.yaml" --format dot > "$tmp"
+  dot -Tsvg "$tmp" -o "docs/$flow.svg"
+  echo "wrote docs/$flow.svg"
+  if [[ $flow == characters ]]; then
+    dot -Tpng -Gdpi=110 "$tmp" -o "docs/$flow.png"
+    echo "wrote docs/$flow.png"
+  fi
 done

@@ -1,6 +1,7 @@
 //! Reads an audio file's playing time with symphonia.
 //!
-//! Uses the container's frame count and sample rate when it states them (WAV, FLAC, Ogg), else the
+//! Uses the container's frame count and sample rate when it states them (WAV, FLAC, Ogg) and, for
+//! uncompressed PCM, the file is long enough to hold them; else the
 //! track duration in timebase units, else walks the packets (MP3 without a Xing header), and only
 //! as a last resort decodes them to count frames. Any error from symphonia becomes an
 //! [`AudioError`]; nothing here panics on a malformed file.
@@ -14,7 +15,7 @@ use std::io::ErrorKind;
 use std::path::Path;
 use std::time::Duration;
 
-use symphonia::core::codecs::audio::AudioDecoderOptions;
+use symphonia::core::codecs::audio::{well_known, AudioCodecParameters, AudioDecoderOptions};
 use symphonia::core::errors::Error as SymError;
 use symphonia::core::formats::probe::Hint;
 use symphonia::core::formats::{FormatOptions, FormatReader, TrackType};
@@ -55,6 +56,7 @@ fn probe_file(path: &Path) -> Result<Duration, AudioError> {
             source: std::io::Error::new(ErrorKind::InvalidInput, "is a directory"),
         });
     }
+    let file_len = file.metadata().map(|m| m.len()).ok();
     let mss = MediaSourceStream::new(Box::new(file), Default::default());
     let mut hint = Hint::new();
     if let Some(ext) = path.extension().and_then(|e| e.to_str()) {
@@ -79,11 +81,24 @@ fn probe_file(path: &Path) -> Result<Duration, AudioError> {
     let params = track.codec_params.as_ref().and_then(|p| p.audio()).cloned();
     let sample_rate = params.as_ref().and_then(|p| p.sample_rate);
 
-    if let (Some(frames), Some(rate)) = (track.num_frames, sample_rate) {
-        return frames_to_duration(path, frames, rate);
-    }
-    if let (Some(dur), Some(tb)) = (track.duration, time_base) {
-        return Ok(ticks_to_duration(dur.get(), tb));
+    // A PCM header that promises more data than the file holds: count the packets that are there.
+    let truncated = match (&params, track.num_frames) {
+        (Some(p), Some(frames)) => pcm_data_exceeds_file(p, frames, file_len),
+        _ => false,
+    };
+    if truncated {
+        if let (Some(p), Some(rate)) = (&params, sample_rate) {
+            let bytes = count_packet_bytes(path, format.as_mut(), track_id)?;
+            let frames = pcm_frame_bytes(p).map_or(0, |per_frame| bytes / per_frame);
+            return frames_to_duration(path, frames, rate);
+        }
+    } else {
+        if let (Some(frames), Some(rate)) = (track.num_frames, sample_rate) {
+            return frames_to_duration(path, frames, rate);
+        }
+        if let (Some(dur), Some(tb)) = (track.duration, time_base) {
+            return Ok(ticks_to_duration(dur.get(), tb));
+        }
     }
     if let Some(tb) = time_base {
         let ticks = sum_packet_durations(path, format.as_mut(), track_id)?;
@@ -97,6 +112,41 @@ fn probe_file(path: &Path) -> Result<Duration, AudioError> {
         detail: "no audio codec parameters".into(),
     })?;
     decode_and_count(path, format.as_mut(), track_id, &params)
+}
+
+/// Whether uncompressed PCM of `frames` frames needs more bytes than the whole file has (a WAV
+/// cut short: its header still states the original length).
+fn pcm_data_exceeds_file(p: &AudioCodecParameters, frames: u64, file_len: Option<u64>) -> bool {
+    match (pcm_frame_bytes(p), file_len) {
+        (Some(per_frame), Some(len)) => {
+            u128::from(frames) * u128::from(per_frame) > u128::from(len)
+        }
+        _ => false,
+    }
+}
+
+/// Bytes per frame of uncompressed PCM; `None` for compressed codecs or unknown layouts.
+fn pcm_frame_bytes(p: &AudioCodecParameters) -> Option<u64> {
+    let pcm = (well_known::CODEC_ID_PCM_S32LE..=well_known::CODEC_ID_PCM_MULAW).contains(&p.codec);
+    let bits = u64::from(p.bits_per_coded_sample.or(p.bits_per_sample)?);
+    let channels = p.channels.as_ref()?.count() as u64;
+    let per_frame = channels * bits.div_ceil(8);
+    (pcm && per_frame > 0).then_some(per_frame)
+}
+
+/// Sums the payload bytes of every packet of the track (what a truncated PCM file really holds).
+fn count_packet_bytes(
+    path: &Path,
+    format: &mut dyn FormatReader,
+    track_id: u32,
+) -> Result<u64, AudioError> {
+    let mut bytes: u64 = 0;
+    while let Some(packet) = next_packet(path, format)? {
+        if packet.track_id == track_id {
+            bytes = bytes.saturating_add(packet.data.len() as u64);
+        }
+    }
+    Ok(bytes)
 }
 
 /// Sums the stated duration of every packet of the track, in timebase ticks.
@@ -124,7 +174,7 @@ fn decode_and_count(
     path: &Path,
     format: &mut dyn FormatReader,
     track_id: u32,
-    params: &symphonia::core::codecs::audio::AudioCodecParameters,
+    params: &AudioCodecParameters,
 ) -> Result<Duration, AudioError> {
     let mut decoder = symphonia::default::get_codecs()
         .make_audio_decoder(params, &AudioDecoderOptions::default())
@@ -302,6 +352,20 @@ mod tests {
     }
 
     #[test]
+    fn truncated_wav_plays_only_what_is_there() {
+        let dir = tempfile::tempdir().unwrap();
+        let full = wav_bytes(8000, 8000);
+        // 44-byte header + 4000 samples of 2 bytes: half of the second the header promises.
+        let p = write(&dir, "half.wav", &full[..44 + 8000]);
+        assert_eq!(duration_of(&p).unwrap(), Duration::from_millis(500));
+        // A half sample at the end does not count.
+        let p = write(&dir, "odd.wav", &full[..44 + 1001]);
+        assert_eq!(duration_of(&p).unwrap(), Duration::from_micros(62_500));
+        let p = write(&dir, "none.wav", &full[..44]);
+        assert_eq!(duration_of(&p).unwrap(), Duration::ZERO);
+    }
+
+    #[test]
     fn corrupt_header_fields_are_errors() {
         let dir = tempfile::tempdir().unwrap();
         let mut b = wav_bytes(8000, 800);
@@ -328,5 +392,59 @@ mod tests {
                 }
             }
         }
+    }
+
+    fn fixture(name: &str) -> std::path::PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/audio")
+            .join(name)
+    }
+
+    /// Half a second of 440 Hz made by `sox -n -r 8000 -c 1 beep.EXT synth 0.5 sine 440`.
+    #[test]
+    fn compressed_formats_have_their_length() {
+        for name in ["beep.mp3", "beep.ogg", "beep.flac"] {
+            let d = duration_of(&fixture(name)).unwrap();
+            let ms = d.as_millis();
+            // MP3 frames are 576 samples at 8 kHz (72 ms), so the encoder pads up to a frame.
+            assert!((450..=650).contains(&ms), "{name}: {ms} ms");
+        }
+    }
+
+    #[test]
+    fn truncated_compressed_files_never_panic() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in ["beep.mp3", "beep.ogg", "beep.flac"] {
+            let full = std::fs::read(fixture(name)).unwrap();
+            for cut in (0..full.len()).step_by(37) {
+                let p = write(&dir, name, &full[..cut]);
+                if let Ok(d) = duration_of(&p) {
+                    assert!(d <= Duration::from_secs(1), "{name} cut at {cut}: {d:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn every_committed_prompt_is_a_readable_8khz_wav() {
+        let sound = Path::new(env!("CARGO_MANIFEST_DIR")).join("sound");
+        let mut seen = 0;
+        let mut stack = vec![sound];
+        while let Some(dir) = stack.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    stack.push(path);
+                } else if path.extension().is_some_and(|e| e == "wav") {
+                    let d = duration_of(&path).unwrap();
+                    assert!(d > Duration::from_millis(500), "{}: {d:?}", path.display());
+                    let header = std::fs::read(&path).unwrap();
+                    let rate = u32::from_le_bytes([header[24], header[25], header[26], header[27]]);
+                    assert_eq!(rate, 8000, "{}", path.display());
+                    seen += 1;
+                }
+            }
+        }
+        assert!(seen >= 20, "only {seen} prompts under sound/");
     }
 }

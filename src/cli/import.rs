@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 
+use crate::flow::load::{load_file, LoadOptions};
 use crate::import::siptunes;
 
 #[derive(clap::Subcommand, Debug)]
@@ -72,11 +73,29 @@ fn run_siptunes(a: SiptunesArgs) -> anyhow::Result<ExitCode> {
     }
     std::fs::write(&a.out, &imported.yaml)
         .with_context(|| format!("writing {}", a.out.display()))?;
+    // The written flow goes through the same loader as a hand-written one.
+    let compiled = load_file(
+        &a.out,
+        &LoadOptions {
+            sound_dir: Some(a.sound_dir.clone()),
+        },
+    );
+    for d in &compiled.diagnostics {
+        eprintln!("{d}");
+    }
     eprintln!(
-        "wrote {} (check it with `phonetree validate {}`; prompts are under {})",
+        "wrote {} ({} themes); prompts resolve under {}: pass `--sound {}` or copy them to sound/",
         a.out.display(),
-        a.out.display(),
+        compiled
+            .program
+            .as_ref()
+            .map_or(0, |p| p.themes.names.len()),
+        a.sound_dir.display(),
         a.sound_dir.display()
     );
-    Ok(ExitCode::SUCCESS)
+    Ok(if compiled.program.is_some() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }

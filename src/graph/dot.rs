@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use super::{End, Graph, Shape};
+use super::{End, Graph, Shape, Vertex};
 use crate::flow::program::Program;
 
 /// The program as a DOT digraph, left to right.
@@ -15,21 +15,23 @@ fn render(g: &Graph) -> String {
     // Writing to a String cannot fail.
     let _ = writeln!(out, "digraph {} {{", quote(&g.name));
     out.push_str("  rankdir=LR;\n");
+    let _ = writeln!(
+        out,
+        "  label={}; labelloc=t; fontname=\"Helvetica\";",
+        quote(&g.title)
+    );
     out.push_str("  node [fontname=\"Helvetica\", fontsize=11];\n");
     out.push_str("  edge [fontname=\"Helvetica\", fontsize=10];\n");
-    for v in &g.vertices {
-        let label = v
-            .lines
-            .iter()
-            .map(|l| escape(l))
-            .collect::<Vec<_>>()
-            .join("\\n");
-        let _ = writeln!(
-            out,
-            "  {} [label=\"{label}\", {}];",
-            id(v.end),
-            style(v.shape)
-        );
+    for v in g.vertices.iter().filter(|v| v.group.is_none()) {
+        vertex(&mut out, "  ", v);
+    }
+    for (i, (name, members)) in g.groups().into_iter().enumerate() {
+        let _ = writeln!(out, "  subgraph cluster_{i} {{");
+        let _ = writeln!(out, "    label={}; style=dashed;", quote(name));
+        for v in members {
+            vertex(&mut out, "    ", v);
+        }
+        out.push_str("  }\n");
     }
     for e in &g.edges {
         let mut attrs = Vec::new();
@@ -48,6 +50,21 @@ fn render(g: &Graph) -> String {
     }
     out.push_str("}\n");
     out
+}
+
+fn vertex(out: &mut String, indent: &str, v: &Vertex) {
+    let label = v
+        .lines
+        .iter()
+        .map(|l| escape(l))
+        .collect::<Vec<_>>()
+        .join("\\n");
+    let _ = writeln!(
+        out,
+        "{indent}{} [label=\"{label}\", {}];",
+        id(v.end),
+        style(v.shape)
+    );
 }
 
 fn id(end: End) -> String {

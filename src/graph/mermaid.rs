@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use super::{End, Graph, Shape};
+use super::{End, Graph, Shape, Vertex};
 use crate::flow::program::Program;
 
 /// The program as a Mermaid `flowchart LR`.
@@ -13,17 +13,17 @@ pub fn to_mermaid(p: &Program) -> String {
 fn render(g: &Graph) -> String {
     let mut out = String::new();
     // Writing to a String cannot fail.
-    let _ = writeln!(out, "%% {}", g.name.replace('\n', " "));
+    let _ = writeln!(out, "%% {}", g.title.replace('\n', " "));
     out.push_str("flowchart LR\n");
-    for v in &g.vertices {
-        let label = v
-            .lines
-            .iter()
-            .map(|l| escape(l))
-            .collect::<Vec<_>>()
-            .join("<br/>");
-        let (open, close) = brackets(v.shape);
-        let _ = writeln!(out, "  {}{open}\"{label}\"{close}", id(v.end));
+    for v in g.vertices.iter().filter(|v| v.group.is_none()) {
+        vertex(&mut out, "  ", v);
+    }
+    for (i, (name, members)) in g.groups().into_iter().enumerate() {
+        let _ = writeln!(out, "  subgraph sub{i} [\"{}\"]", escape(name));
+        for v in members {
+            vertex(&mut out, "    ", v);
+        }
+        out.push_str("  end\n");
     }
     for e in &g.edges {
         let arrow = if e.dashed { "-.->" } else { "-->" };
@@ -40,6 +40,17 @@ fn render(g: &Graph) -> String {
         }
     }
     out
+}
+
+fn vertex(out: &mut String, indent: &str, v: &Vertex) {
+    let label = v
+        .lines
+        .iter()
+        .map(|l| escape(l))
+        .collect::<Vec<_>>()
+        .join("<br/>");
+    let (open, close) = brackets(v.shape);
+    let _ = writeln!(out, "{indent}{}{open}\"{label}\"{close}", id(v.end));
 }
 
 fn id(end: End) -> String {

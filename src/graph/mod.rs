@@ -23,6 +23,8 @@ const MAX_TEXT: usize = 40;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Graph {
     pub name: String,
+    /// A caption: the flow's name and its themes.
+    pub title: String,
     pub vertices: Vec<Vertex>,
     pub edges: Vec<Edge>,
 }
@@ -34,6 +36,8 @@ pub struct Vertex {
     /// Lines of the label: the node's name, then its kind and main argument.
     pub lines: Vec<String>,
     pub shape: Shape,
+    /// The inlined subflow a node belongs to (`verify` for `verify/ask`); drawn as a cluster.
+    pub group: Option<String>,
 }
 
 /// An edge endpoint.
@@ -90,31 +94,65 @@ impl Graph {
             end: End::Start,
             lines: vec!["start".into()],
             shape: Shape::Pseudo,
+            group: None,
         }];
         if !p.keys.is_empty() {
             vertices.push(Vertex {
                 end: End::Any,
                 lines: vec!["any node".into()],
                 shape: Shape::Pseudo,
+                group: None,
             });
         }
         vertices.extend(p.nodes.iter().enumerate().map(|(i, n)| Vertex {
             end: End::Node(NodeId(i as u32)),
             lines: node_lines(p, n),
             shape: shape_of(&n.kind),
+            group: n.name.rsplit_once('/').map(|(g, _)| g.to_owned()),
         }));
         if edges.iter().any(|e| e.to == End::Return) {
             vertices.push(Vertex {
                 end: End::Return,
                 lines: vec!["return".into()],
                 shape: Shape::Pseudo,
+                group: None,
             });
         }
+        let named: Vec<&str> = p
+            .themes
+            .names
+            .iter()
+            .map(String::as_str)
+            .filter(|n| !n.is_empty())
+            .collect();
+        let title = if named.is_empty() {
+            p.name.clone()
+        } else {
+            format!("{} (themes: {})", p.name, named.join(", "))
+        };
         Graph {
             name: p.name.clone(),
+            title,
             vertices,
             edges,
         }
+    }
+}
+
+impl Graph {
+    /// The subflow groups in order of first appearance, each with its vertices.
+    pub fn groups(&self) -> Vec<(&str, Vec<&Vertex>)> {
+        let mut groups: Vec<(&str, Vec<&Vertex>)> = Vec::new();
+        for v in &self.vertices {
+            let Some(g) = v.group.as_deref() else {
+                continue;
+            };
+            match groups.iter_mut().find(|(name, _)| *name == g) {
+                Some((_, members)) => members.push(v),
+                None => groups.push((g, vec![v])),
+            }
+        }
+        groups
     }
 }
 
@@ -253,7 +291,14 @@ fn node_lines(p: &Program, node: &Node) -> Vec<String> {
             format!("set {}", names.join(", "))
         }
         NodeKind::Goto(_) => "goto".to_owned(),
-        NodeKind::Subflow(_) => "subflow".to_owned(),
+        NodeKind::Subflow(sf) => match p
+            .nodes
+            .get(sf.entry.0 as usize)
+            .and_then(|n| n.name.rsplit_once('/'))
+        {
+            Some((flow, _)) => format!("subflow {flow}"),
+            None => "subflow".to_owned(),
+        },
         NodeKind::Pause(n) => format!("pause {}ms", n.duration.as_millis()),
         NodeKind::Record(r) => with_prompts("record", p, &r.prompt),
         NodeKind::Agent(a) => format!("agent {}", a.model),

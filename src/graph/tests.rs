@@ -224,9 +224,13 @@ fn no_keys_means_no_any_node_and_no_return_without_return() {
         name: "end".into(),
         kind: NodeKind::Hangup(Hangup { reason: None }),
     }];
-    let g = Graph::of(&program("tiny", nodes, vec![], t));
+    let mut p = program("tiny", nodes, vec![], t);
+    // A flow without themes has the one unnamed theme; the caption does not list it.
+    p.themes.names = vec![String::new()];
+    let g = Graph::of(&p);
     let ends: Vec<End> = g.vertices.iter().map(|v| v.end).collect();
     assert_eq!(ends, vec![End::Start, End::Node(NodeId(0))]);
+    assert_eq!(g.title, "tiny");
 }
 
 #[test]
@@ -236,6 +240,7 @@ fn dot_output_is_deterministic_and_escaped() {
     assert_eq!(dot, to_dot(&p));
     assert!(dot.starts_with("digraph \"sample\" {\n"), "{dot}");
     assert!(dot.ends_with("}\n"));
+    assert!(dot.contains("  label=\"sample (themes: bunny, robot)\"; labelloc=t;"));
     assert!(dot.contains("  n0 [label=\"greet\\nplay greeting.wav\", shape=box, style=rounded];"));
     assert!(dot.contains("  start -> n0;\n"));
     assert!(dot.contains("  n1 -> n2 [label=\"1\"];\n"));
@@ -250,7 +255,10 @@ fn mermaid_output_is_deterministic_and_escaped() {
     let p = sample();
     let m = to_mermaid(&p);
     assert_eq!(m, to_mermaid(&p));
-    assert!(m.starts_with("%% sample\nflowchart LR\n"), "{m}");
+    assert!(
+        m.starts_with("%% sample (themes: bunny, robot)\nflowchart LR\n"),
+        "{m}"
+    );
     assert!(m.contains("  n0(\"greet<br/>play greeting.wav\")\n"));
     assert!(m.contains("  n4{\"check<br/>switch\"}\n"));
     assert!(m.contains("  start --> n0\n"));
@@ -271,4 +279,68 @@ fn long_text_is_cut_to_one_short_line() {
     assert!(s.ends_with('…'));
     assert!(!s.contains('\n'));
     assert_eq!(cut("short"), "short");
+}
+
+/// A flow calling a subflow: its inlined nodes are named `verify/...`.
+fn with_subflow() -> Program {
+    use crate::flow::program::Subflow;
+    let n = |i| Target::Node(NodeId(i));
+    let nodes = vec![
+        Node {
+            name: "main".into(),
+            kind: NodeKind::Subflow(Subflow {
+                entry: NodeId(2),
+                next: n(1),
+            }),
+        },
+        Node {
+            name: "end".into(),
+            kind: NodeKind::Hangup(Hangup { reason: None }),
+        },
+        Node {
+            name: "verify/ask".into(),
+            kind: NodeKind::Play(Play {
+                prompts: vec![PromptId(0)],
+                next: n(3),
+            }),
+        },
+        Node {
+            name: "verify/done".into(),
+            kind: NodeKind::Goto(Target::Return),
+        },
+    ];
+    program("outer", nodes, vec![prompt("pin.wav")], Templates::new())
+}
+
+#[test]
+fn subflow_nodes_are_grouped_and_return_is_drawn() {
+    let p = with_subflow();
+    let g = Graph::of(&p);
+    let groups = g.groups();
+    assert_eq!(groups.len(), 1);
+    assert_eq!(groups[0].0, "verify");
+    assert_eq!(groups[0].1.len(), 2);
+    assert_eq!(
+        labels_from(&g, End::Node(NodeId(0))),
+        vec![
+            ("call".into(), End::Node(NodeId(2))),
+            ("returned".into(), End::Node(NodeId(1)))
+        ]
+    );
+    assert_eq!(
+        labels_from(&g, End::Node(NodeId(3))),
+        vec![("next".into(), End::Return)]
+    );
+
+    assert_eq!(g.vertices[1].lines, vec!["main", "subflow verify"]);
+    let dot = to_dot(&p);
+    assert!(
+        dot.contains("  subgraph cluster_0 {\n    label=\"verify\"; style=dashed;\n    n2 [label=\"verify/ask\\nplay pin.wav\""),
+        "{dot}"
+    );
+    let m = to_mermaid(&p);
+    assert!(
+        m.contains("  subgraph sub0 [\"verify\"]\n    n2(\"verify/ask<br/>play pin.wav\")\n    n3[\"verify/done<br/>goto\"]\n  end\n"),
+        "{m}"
+    );
 }

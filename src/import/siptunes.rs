@@ -419,10 +419,15 @@ fn gather(
     y.push_str(&format!("      prompt: {}\n", quote(&prompt(&t.greeting))));
     y.push_str("      digits: { min: 1, max: 1 }\n");
     y.push_str(&format!("      timeout: {WAIT}\n      tries: {TRIES}\n"));
-    y.push_str(&format!(
-        "    routes: {}\n",
-        map(targets.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-    ));
+    if targets.is_empty() {
+        // A gather needs somewhere to go: with no key mapped, any key replays the greeting.
+        y.push_str("    next: greet\n");
+    } else {
+        y.push_str(&format!(
+            "    routes: {}\n",
+            map(targets.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        ));
+    }
     y.push_str("    on_fail: end\n");
 }
 

@@ -241,3 +241,88 @@ fn a_folder_without_maps_or_with_odd_theme_names_is_refused() {
         ImportError::Io { .. }
     ));
 }
+
+/// Compiles imported YAML with the folder as the sound folder; returns the error diagnostics.
+fn compile_errors(dir: &Path, yaml: &str) -> Vec<String> {
+    use crate::flow::load::{compile_text, LoadOptions};
+    let opts = LoadOptions {
+        sound_dir: Some(dir.to_owned()),
+    };
+    let compiled = compile_text(yaml, &dir.join("flows/siptunes.yaml"), &opts);
+    let errors: Vec<String> = compiled
+        .diagnostics
+        .iter()
+        .filter(|d| d.is_error())
+        .map(|d| d.to_string())
+        .collect();
+    assert_eq!(compiled.program.is_some(), errors.is_empty());
+    errors
+}
+
+#[test]
+fn uniform_import_compiles_with_theme_switching_keys() {
+    let tmp = tempfile::tempdir().unwrap();
+    uniform_fixture(tmp.path());
+    let out = import(tmp.path(), &opts()).unwrap();
+    assert_eq!(compile_errors(tmp.path(), &out.yaml), Vec::<String>::new());
+    use crate::flow::load::{compile_text, LoadOptions};
+    let p = compile_text(
+        &out.yaml,
+        &tmp.path().join("flows/siptunes.yaml"),
+        &LoadOptions {
+            sound_dir: Some(tmp.path().to_owned()),
+        },
+    )
+    .program
+    .unwrap();
+    assert_eq!(p.themes.names, vec!["bunny", "robot"]);
+    let keys: Vec<char> = p.keys.iter().map(|k| k.digit.as_char()).collect();
+    assert_eq!(keys.len(), 2);
+    assert!(keys.contains(&'*') && keys.contains(&'#'));
+    assert!(p.node_by_name("key_2").is_some());
+}
+
+#[test]
+fn per_theme_import_compiles() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    write(
+        d,
+        "dtmf_map_example.json",
+        r#"{ "1": "rhyme.mp3", "2": "https://archive.org/x.mp3", "default": "theme.mp3" }"#,
+    );
+    write(d, "example/rhyme.mp3", "x");
+    write(d, "example/theme.mp3", "x");
+    write(
+        d,
+        "dtmf_map_other.json",
+        r#"{ "3": "shared.wav", "default": "hello.wav" }"#,
+    );
+    write(d, "hello.wav", "x");
+    write(d, "shared.wav", "x");
+    let out = import(d, &opts()).unwrap();
+    assert_eq!(
+        compile_errors(d, &out.yaml),
+        Vec::<String>::new(),
+        "{}",
+        out.yaml
+    );
+}
+
+#[test]
+fn a_map_with_only_a_greeting_compiles() {
+    let tmp = tempfile::tempdir().unwrap();
+    write(
+        tmp.path(),
+        "dtmf_map_solo.json",
+        r#"{ "default": "hi.wav" }"#,
+    );
+    write(tmp.path(), "solo/hi.wav", "x");
+    let out = import(tmp.path(), &opts()).unwrap();
+    assert_eq!(
+        compile_errors(tmp.path(), &out.yaml),
+        Vec::<String>::new(),
+        "{}",
+        out.yaml
+    );
+}

@@ -1,0 +1,125 @@
+//! The `graph` and `import siptunes` subcommands, run as a user runs them.
+
+use std::path::Path;
+use std::process::Command;
+
+fn phonetree() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_phonetree"));
+    c.current_dir(env!("CARGO_MANIFEST_DIR"));
+    c
+}
+
+#[test]
+fn graph_draws_the_demo_flow_as_dot_and_mermaid() {
+    let out = phonetree()
+        .args(["graph", "flows/characters.yaml"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let dot = String::from_utf8(out.stdout).unwrap();
+    assert!(dot.starts_with("digraph \"characters\" {"), "{dot}");
+    assert!(dot.contains("label=\"greet\\nplay greeting.wav\""));
+    assert!(dot.contains("[label=\"# next theme\", style=dashed]"));
+    assert!(dot.contains("[label=\"fail\"]"));
+
+    let out = phonetree()
+        .args(["graph", "flows/main-menu.yaml", "--format", "mermaid"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let m = String::from_utf8(out.stdout).unwrap();
+    assert!(m.contains("flowchart LR"));
+    assert!(m.contains("|\"vars.account.tier == 'premium'\"|"), "{m}");
+    assert!(m.contains("|\"error\"|"));
+}
+
+#[test]
+fn graph_refuses_a_broken_flow_with_its_diagnostics() {
+    let tmp = tempfile::tempdir().unwrap();
+    let flow = tmp.path().join("broken.yaml");
+    std::fs::write(&flow, "start: a\nnodes:\n  a: { goto: nowhere }\n").unwrap();
+    let out = phonetree().arg("graph").arg(&flow).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("nowhere"), "{err}");
+
+    let out = phonetree()
+        .args(["graph", "flows/does-not-exist.yaml"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+fn write(dir: &Path, rel: &str, text: &str) {
+    let p = dir.join(rel);
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(p, text).unwrap();
+}
+
+#[test]
+fn import_siptunes_writes_a_flow_that_validates() {
+    let tmp = tempfile::tempdir().unwrap();
+    let sound = tmp.path().join("sound");
+    for theme in ["kitty", "dino"] {
+        write(
+            &sound,
+            &format!("dtmf_map_{theme}.json"),
+            r#"{ "1": "song.wav", "default": "hello.wav" }"#,
+        );
+        write(&sound, &format!("{theme}/song.wav"), "x");
+        write(&sound, &format!("{theme}/hello.wav"), "x");
+    }
+    let out_file = tmp.path().join("flows/siptunes.yaml");
+    let out = phonetree()
+        .args(["import", "siptunes"])
+        .arg(&sound)
+        .arg("--out")
+        .arg(&out_file)
+        .args(["--themes", "kitty,dino"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    let yaml = std::fs::read_to_string(&out_file).unwrap();
+    assert!(yaml.contains("  list: [\"kitty\", \"dino\"]"), "{yaml}");
+
+    // The sound folder sits beside flows/, so plain `validate` finds the prompts.
+    let out = phonetree().arg("validate").arg(&out_file).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // An existing file is kept unless --force.
+    let again = phonetree()
+        .args(["import", "siptunes"])
+        .arg(&sound)
+        .arg("--out")
+        .arg(&out_file)
+        .output()
+        .unwrap();
+    assert_eq!(again.status.code(), Some(2));
+}
+
+#[test]
+fn import_siptunes_reports_malformed_json_by_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    write(tmp.path(), "dtmf_map_x.json", "{ \"1\": ");
+    let out = phonetree()
+        .args(["import", "siptunes"])
+        .arg(tmp.path())
+        .args(["--out", "-"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("dtmf_map_x.json:1:"), "{err}");
+    assert!(!err.contains("panicked"));
+}
