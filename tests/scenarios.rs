@@ -9,9 +9,10 @@ use std::time::Instant;
 use phonetree::flow::duration::parse_duration;
 use phonetree::flow::load::{load_file, LoadOptions};
 use phonetree::flow::source;
+use phonetree::sim::event::EventKind;
 use phonetree::sim::lengths::FileLengths;
 use phonetree::sim::mocks::Mocks;
-use phonetree::sim::script::{parse_dtmf_script, parse_speech_script, CallerInput};
+use phonetree::sim::script::{parse_dtmf_script, parse_speech_script, CallerInput, Scheduled};
 use phonetree::sim::{call_info, Sim};
 
 const FIXTURES: &str = "tests/fixtures/scenarios";
@@ -57,20 +58,22 @@ fn events_of(s: &Scenario) -> String {
     }
     let mut script = parse_dtmf_script(s.dtmf).expect("scenario dtmf");
     script.extend(parse_speech_script(s.speech).expect("scenario speech"));
-    for item in script {
-        sim.schedule(item.at, item.input);
-    }
     if let Some(at) = s.hangup_at {
-        sim.schedule(
-            parse_duration(at).expect("hangup time"),
-            CallerInput::Hangup,
-        );
+        script.push(Scheduled {
+            at: parse_duration(at).expect("hangup time"),
+            input: CallerInput::Hangup,
+        });
     }
-    sim.answer();
-    sim.run_to_end();
-    assert!(sim.is_ended(), "a simulated call always ends");
+    let events = sim.run_script(script);
+    assert!(
+        matches!(
+            events.last().map(|e| &e.kind),
+            Some(EventKind::Hangup { .. })
+        ),
+        "a simulated call always ends"
+    );
     let mut out = String::new();
-    for e in sim.events() {
+    for e in &events {
         out.push_str(&e.to_json_line());
         out.push('\n');
     }

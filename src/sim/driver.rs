@@ -24,7 +24,7 @@ use crate::machine::Call;
 use crate::sim::event::{Event, EventKind, MediaRef};
 use crate::sim::lengths::{tts_length, PromptLengths, REMOTE_PROMPT};
 use crate::sim::mocks::Mocks;
-use crate::sim::script::CallerInput;
+use crate::sim::script::{CallerInput, Scheduled};
 
 /// Default longest call.
 pub const DEFAULT_MAX: Duration = Duration::from_secs(600);
@@ -110,6 +110,16 @@ impl<L: PromptLengths> Sim<L> {
     pub fn with_max(mut self, max: Duration) -> Self {
         self.max = max;
         self
+    }
+
+    /// Runs a whole scripted call: queues `script`, answers, runs to the end; returns the events.
+    pub fn run_script(mut self, script: impl IntoIterator<Item = Scheduled>) -> Vec<Event> {
+        for s in script {
+            self.schedule(s.at, s.input);
+        }
+        self.answer();
+        self.run_to_end();
+        self.events
     }
 
     /// Answers the call at time zero and runs the flow up to its first wait.
