@@ -2,14 +2,16 @@
 //! nodes, global keys and the instant-step loop.
 //!
 //! Each handler takes the current [`State`] out, decides, and returns a [`Step`]: keep waiting,
-//! go to a target, or end the call. [`Call::run`] follows `Goto`s through instant nodes (set,
+//! go to a target, or end the call. `Call::run` follows `Goto`s through instant nodes (set,
 //! goto, switch, subflow entry, return) until a node waits for something, and ends the call with
 //! [`HangupReason::Loop`] after [`MAX_INSTANT_STEPS`] steps without waiting.
 //!
 //! Digits: a global key (`program.keys`) works in every node and interrupts whatever plays; only
 //! the gather's own `finish_on` key beats it. A digit that interrupts a `play` or `say` node is
 //! carried to the next node: a gather takes it as its first digit (skipping its prompt), any
-//! other waiting node drops it. During a transfer digits are ignored.
+//! other waiting node drops it. A digit skips the prompt of a listen or record; otherwise digits
+//! mean nothing while an http request, a pause, a recognizer or a session runs (a record's
+//! `finish_on` aside), and during a transfer even global keys are ignored.
 //!
 //! Template errors at run time never end a call: `say` skips the text and goes on, `set`
 //! leaves the variable unchanged, a switch arm counts as false; each emits [`Action::Warn`].
