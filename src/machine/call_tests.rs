@@ -745,3 +745,37 @@ fn a_barge_in_digit_is_dropped_by_a_node_that_is_not_a_gather() {
         "the digit skipped one.wav but did not reach the menu"
     );
 }
+
+#[test]
+fn a_global_key_without_goto_cancels_the_wait_and_restarts_the_node() {
+    let mut b = Builder::new(&["a", "b"]);
+    let url = b.text("https://x/{{ theme }}");
+    let (ok, err) = (b.t("end"), b.t("end"));
+    b.def(
+        "hook",
+        NodeKind::Http(Box::new(Http {
+            method: HttpMethod::Get,
+            url,
+            headers: vec![],
+            body: None,
+            timeout: secs(5),
+            retries: 0,
+            save: None,
+            on_success: ok,
+            on_error: err,
+        })),
+    );
+    b.def("end", hangup());
+    b.key('*', Some(ThemeStep::Next), None);
+    let mut h = Harness::new(b.build("hook"));
+    h.answer();
+    h.wait(1000);
+    h.dtmf("5");
+    h.dtmf("*");
+    assert_eq!(
+        h.take(),
+        ["http GET https://x/a", "cancel", "theme b", "http GET https://x/b"]
+    );
+    h.wait(4999);
+    assert!(h.take().is_empty(), "the deadline restarted with the node");
+}
