@@ -774,7 +774,12 @@ fn a_global_key_without_goto_cancels_the_wait_and_restarts_the_node() {
     h.dtmf("*");
     assert_eq!(
         h.take(),
-        ["http GET https://x/a", "cancel", "theme b", "http GET https://x/b"]
+        [
+            "http GET https://x/a",
+            "cancel",
+            "theme b",
+            "http GET https://x/b"
+        ]
     );
     h.wait(4999);
     assert!(h.take().is_empty(), "the deadline restarted with the node");
