@@ -11,4 +11,6 @@ pub mod machine;
 pub mod media;
 pub mod registry;
 pub mod sdp;
+pub mod sim;
 pub mod sip;
+pub mod testrun;

@@ -115,6 +115,11 @@ impl Templates {
         Ok(id)
     }
 
+    /// The text of a template without template syntax (rendering it needs no context).
+    pub fn as_literal(&self, id: TemplateId) -> Option<&str> {
+        self.literal.get(id.0 as usize)?.as_deref()
+    }
+
     /// The source text of a text template, as written in the flow (for tools such as `graph`).
     pub fn text_source(&self, id: TemplateId) -> Option<&str> {
         self.text_sources.get(id.0 as usize).map(String::as_str)

@@ -135,6 +135,10 @@ pub enum Action {
         max: Duration,
         beep: bool,
     },
+    /// End a recording early (its `finish_on` key); `RecordFinished` follows as usual.
+    FinishRecording {
+        id: RequestId,
+    },
     Transfer {
         id: RequestId,
         target: String,
@@ -174,7 +178,8 @@ pub struct HttpRequest {
 pub enum HangupReason {
     /// A `hangup` node (with its optional reason).
     Flow(Option<String>),
-    /// The caller hung up.
+    /// The caller hung up. The machine still emits `Hangup { reason: Remote }` (after stopping or
+    /// cancelling what was in flight), so a driver always sees exactly one end of the call.
     Remote,
     /// The call was transferred away.
     Transferred,

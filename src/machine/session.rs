@@ -1,0 +1,288 @@
+//! Nodes that hand the call to something else for a while: `record`, `agent`, `stream`,
+//! `transfer`.
+//!
+//! - record: plays its prompt (a digit skips it), emits [`Action::Record`]; its `finish_on` key
+//!   emits [`Action::FinishRecording`]. `RecordFinished` saves `{path, duration_ms}` under `save`
+//!   and goes to `next`; a failed recording warns and goes to `next` too.
+//! - agent / stream: emit the session action; when it ends its result is saved under `save` and
+//!   the call goes to `next`; an error (or a template that cannot be rendered) goes to
+//!   `on_error`, which defaults to `next`. An agent's `max_duration` cancels the session and goes
+//!   to `next`.
+//! - transfer: emits [`Action::Transfer`]; success ends the call ([`HangupReason::Transferred`]),
+//!   failure goes to `on_fail` (or hangs up with [`HangupReason::Error`]).
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use minijinja::value::Serde;
+use minijinja::Value;
+
+use crate::flow::digit::Digit;
+use crate::flow::program::{
+    Agent, AgentProvider, NodeId, NodeKind, Program, Record, Stream, Target, Transfer,
+};
+use crate::machine::call::{describe, Call, State, Step};
+use crate::machine::io::{Action, HangupReason, RecordingInfo, RequestId};
+use crate::machine::playlist::{List, Playlist};
+use crate::machine::timers::Timer;
+
+/// A record node in progress.
+pub(crate) struct Recording {
+    node: NodeId,
+    phase: RecordPhase,
+}
+
+enum RecordPhase {
+    Prompt { list: Playlist, id: RequestId },
+    Active { id: RequestId },
+}
+
+/// An agent or stream session in progress.
+pub(crate) struct Session {
+    node: NodeId,
+    pub(crate) id: RequestId,
+}
+
+impl Recording {
+    /// `(playback to stop, recording to cancel)`.
+    pub(crate) fn in_flight(&self) -> (Option<RequestId>, Option<RequestId>) {
+        match self.phase {
+            RecordPhase::Prompt { id, .. } => (Some(id), None),
+            RecordPhase::Active { id } => (None, Some(id)),
+        }
+    }
+}
+
+impl Call {
+    pub(super) fn enter_record(&mut self, program: &Program, node: NodeId, cfg: &Record) -> Step {
+        let r = Recording {
+            node,
+            phase: RecordPhase::Active { id: RequestId(0) },
+        };
+        self.record_prompt(program, r, cfg, Playlist::of(List::Main))
+    }
+
+    pub(super) fn record_playback_done(
+        &mut self,
+        program: &Program,
+        r: Recording,
+        done: RequestId,
+    ) -> Step {
+        let Some(cfg) = record_of(program, r.node) else {
+            return Step::Wait;
+        };
+        match r.phase {
+            RecordPhase::Prompt { list, id } if id == done => {
+                self.record_prompt(program, r, cfg, list)
+            }
+            _ => {
+                self.state = State::Recording(r);
+                Step::Wait
+            }
+        }
+    }
+
+    pub(super) fn record_digit(&mut self, program: &Program, r: Recording, d: Digit) -> Step {
+        let Some(cfg) = record_of(program, r.node) else {
+            return Step::Wait;
+        };
+        match r.phase {
+            RecordPhase::Prompt { id, .. } => {
+                self.push(Action::Stop { id });
+                self.record_start(r, cfg)
+            }
+            RecordPhase::Active { id } => {
+                if cfg.finish_on == Some(d) {
+                    self.push(Action::FinishRecording { id });
+                }
+                self.state = State::Recording(r);
+                Step::Wait
+            }
+        }
+    }
+
+    pub(super) fn on_record_finished(
+        &mut self,
+        id: RequestId,
+        result: Result<RecordingInfo, String>,
+    ) -> Step {
+        let r = match std::mem::replace(&mut self.state, State::Idle) {
+            State::Recording(r) if matches!(r.phase, RecordPhase::Active { id: a } if a == id) => r,
+            other => {
+                self.state = other;
+                return Step::Wait;
+            }
+        };
+        let program = Arc::clone(&self.program);
+        let Some(cfg) = record_of(&program, r.node) else {
+            return Step::Wait;
+        };
+        match result {
+            Ok(info) => {
+                if let Some(name) = &cfg.save {
+                    let value = serde_json::json!({
+                        "path": info.path,
+                        "duration_ms": info.duration.as_millis() as u64,
+                    });
+                    self.vars.insert(name.clone(), Value::from(Serde(&value)));
+                }
+            }
+            Err(e) => self.warn(r.node, format!("record: {e}")),
+        }
+        Step::Goto(cfg.next)
+    }
+
+    pub(super) fn enter_agent(&mut self, node: NodeId, cfg: &Agent, now: Instant) -> Step {
+        let instructions = match self.render(cfg.instructions) {
+            Ok(text) => text,
+            Err(e) => {
+                self.warn(node, format!("agent instructions: {}", describe(&e)));
+                return Step::Goto(cfg.on_error.unwrap_or(cfg.next));
+            }
+        };
+        let id = self.request_id();
+        self.push(Action::Agent {
+            id,
+            provider: match cfg.provider {
+                AgentProvider::OpenAi => "openai".to_owned(),
+            },
+            model: cfg.model.clone(),
+            voice: cfg.voice.clone(),
+            instructions,
+        });
+        if let Some(max) = cfg.max_duration {
+            self.timers.set(Timer::SessionDeadline, now + max);
+        }
+        self.state = State::InSession(Session { node, id });
+        Step::Wait
+    }
+
+    pub(super) fn enter_stream(&mut self, node: NodeId, cfg: &Stream) -> Step {
+        let url = match self.render(cfg.url) {
+            Ok(url) => url,
+            Err(e) => {
+                self.warn(node, format!("stream url: {}", describe(&e)));
+                return Step::Goto(cfg.on_error.unwrap_or(cfg.next));
+            }
+        };
+        let id = self.request_id();
+        self.push(Action::Stream { id, url });
+        self.state = State::InSession(Session { node, id });
+        Step::Wait
+    }
+
+    pub(super) fn on_session_end(
+        &mut self,
+        id: RequestId,
+        result: Result<serde_json::Value, String>,
+    ) -> Step {
+        let s = match std::mem::replace(&mut self.state, State::Idle) {
+            State::InSession(s) if s.id == id => s,
+            other => {
+                self.state = other;
+                return Step::Wait;
+            }
+        };
+        self.timers.stop(Timer::SessionDeadline);
+        let program = Arc::clone(&self.program);
+        let (save, next, on_error) = match &program.node(s.node).kind {
+            NodeKind::Agent(a) => (&a.save, a.next, a.on_error),
+            NodeKind::Stream(st) => (&st.save, st.next, st.on_error),
+            _ => return Step::Wait,
+        };
+        match result {
+            Ok(value) => {
+                if let Some(name) = save {
+                    self.vars.insert(name.clone(), Value::from(Serde(&value)));
+                }
+                Step::Goto(next)
+            }
+            Err(e) => {
+                self.warn(s.node, format!("session ended with an error: {e}"));
+                Step::Goto(on_error.unwrap_or(next))
+            }
+        }
+    }
+
+    pub(super) fn session_deadline(&mut self, s: Session) -> Step {
+        self.push(Action::Cancel { id: s.id });
+        match &self.program.node(s.node).kind {
+            NodeKind::Agent(a) => Step::Goto(a.next),
+            NodeKind::Stream(st) => Step::Goto(st.next),
+            _ => Step::Wait,
+        }
+    }
+
+    pub(super) fn enter_transfer(&mut self, node: NodeId, cfg: &Transfer) -> Step {
+        let target = match self.render(cfg.target) {
+            Ok(t) => t,
+            Err(e) => {
+                self.warn(node, format!("transfer target: {}", describe(&e)));
+                return fail_to(cfg.on_fail, "transfer target could not be rendered");
+            }
+        };
+        let id = self.request_id();
+        self.push(Action::Transfer { id, target });
+        self.state = State::Transferring { node, id };
+        Step::Wait
+    }
+
+    pub(super) fn on_transfer_result(&mut self, id: RequestId, result: Result<(), String>) -> Step {
+        let node = match std::mem::replace(&mut self.state, State::Idle) {
+            State::Transferring { node, id: t } if t == id => node,
+            other => {
+                self.state = other;
+                return Step::Wait;
+            }
+        };
+        match (result, &self.program.node(node).kind) {
+            (Ok(()), _) => Step::End(HangupReason::Transferred),
+            (Err(e), NodeKind::Transfer(t)) => fail_to(t.on_fail, &format!("transfer failed: {e}")),
+            (Err(e), _) => Step::End(HangupReason::Error(e)),
+        }
+    }
+
+    fn record_prompt(
+        &mut self,
+        program: &Program,
+        mut r: Recording,
+        cfg: &Record,
+        mut list: Playlist,
+    ) -> Step {
+        match self.play_next(program, &program.node(r.node).kind, &mut list) {
+            Some(id) => {
+                r.phase = RecordPhase::Prompt { list, id };
+                self.state = State::Recording(r);
+                Step::Wait
+            }
+            None => self.record_start(r, cfg),
+        }
+    }
+
+    fn record_start(&mut self, mut r: Recording, cfg: &Record) -> Step {
+        let id = self.request_id();
+        self.push(Action::Record {
+            id,
+            max: cfg.max,
+            beep: cfg.beep,
+        });
+        r.phase = RecordPhase::Active { id };
+        self.state = State::Recording(r);
+        Step::Wait
+    }
+}
+
+/// Go to `target`, or end the call with an error when the flow has no branch for it.
+fn fail_to(target: Option<Target>, why: &str) -> Step {
+    match target {
+        Some(t) => Step::Goto(t),
+        None => Step::End(HangupReason::Error(why.to_owned())),
+    }
+}
+
+fn record_of(program: &Program, node: NodeId) -> Option<&Record> {
+    match &program.node(node).kind {
+        NodeKind::Record(r) => Some(r),
+        _ => None,
+    }
+}
