@@ -8,3 +8,4 @@ pub mod schema;
 pub mod simulate;
 pub mod test;
 pub mod validate;
+pub mod validate_watch;

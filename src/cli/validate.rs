@@ -19,6 +19,9 @@ pub struct Args {
     /// Sound folder prompts resolve under (default: `sound/` beside each flow's folder).
     #[arg(long, value_name = "DIR")]
     pub sound: Option<PathBuf>,
+    /// Keep running and check again on every save (Ctrl-C to stop).
+    #[arg(long)]
+    pub watch: bool,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -40,6 +43,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let opts = LoadOptions {
         sound_dir: args.sound.clone(),
     };
+    if args.watch {
+        return super::validate_watch::run(&paths, &opts, args.format);
+    }
     let set = load::load_paths(&paths, &opts);
     let mut out = std::io::stdout().lock();
     match args.format {
