@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Runs the benchmarks in release mode and rewrites the flow-language section of BENCHMARKS.md.
+# Usage: bench/run.sh   (takes a release build, ~5 min cold on 2 cores, then ~10 s)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out=$(cargo bench --quiet --bench flow -- --nodes 1000 --calls 10000)
+echo "$out"
+{
+  echo "# Benchmarks"
+  echo
+  echo "Measured with \`bench/run.sh\` on $(date -u +%Y-%m-%d), $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), release build."
+  echo "Every figure is measured beside its baseline in the same run; the ratio column is measured ÷ baseline time."
+  echo "Benchmarks are not tests: nothing asserts on these numbers."
+  echo
+  echo "## Flow language (\`bench/flow.rs\`)"
+  echo
+  echo "$out"
+  echo
+  echo "- *validate + compile*: \`flow::compile::compile\` on a generated flow (menus, plays, templated say, set, switch, pause): YAML with spans → JSON Schema → typed structs → checks (references, reachability, endless loops, templates, prompts) → \`Program\`. Baseline: only scanning the same text with saphyr-parser."
+  echo "- *simulate*: whole calls of \`flows/characters.yaml\` on virtual time (5 keys incl. theme switches, then hang-up) through \`sim::Sim\`, one thread. Baseline: the same calls also rendering every event as the JSON line \`phonetree simulate\` prints."
+  if [ -f bench/ENGINE.md ]; then echo; cat bench/ENGINE.md; fi
+} > BENCHMARKS.md
+echo "wrote BENCHMARKS.md"
