@@ -247,7 +247,11 @@ fn digit_counts_that_make_no_sense() {
 fn gather_or_listen_without_exit() {
     assert_exactly(
         "no_exit.yaml",
-        &[err("flow.no_exit", 7, 5), err("flow.no_exit", 10, 5), warn("flow.unreachable", 11, 3)],
+        &[
+            err("flow.no_exit", 7, 5),
+            err("flow.no_exit", 10, 5),
+            warn("flow.unreachable", 11, 3),
+        ],
     );
 }
 
