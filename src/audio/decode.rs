@@ -329,6 +329,32 @@ mod tests {
     }
 
     #[test]
+    fn truncated_compressed_prompts_never_panic() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/audio");
+        for name in ["beep.mp3", "beep.ogg", "beep.flac"] {
+            let full = std::fs::read(dir.join(name)).unwrap();
+            let ext = name.rsplit('.').next();
+            let whole = decode_file(&dir.join(name), Duration::from_secs(5)).unwrap();
+            assert!(whole.duration() > Duration::from_millis(400), "{name}");
+            for cut in (0..full.len()).step_by(53) {
+                let mut n = 0;
+                let r = decode_reader(
+                    std::io::Cursor::new(full[..cut].to_vec()),
+                    ext,
+                    Path::new(name),
+                    &mut |b, _| {
+                        n += b.len();
+                        ControlFlow::Continue(())
+                    },
+                );
+                if r.is_ok() {
+                    assert!(n <= whole.samples.len() + 2048, "{name} cut {cut}");
+                }
+            }
+        }
+    }
+
+    #[test]
     fn truncated_and_flipped_wavs_never_panic() {
         let samples: Vec<i16> = (0..2000).map(|i| (i * 37 % 2000) as i16).collect();
         let full = wav_bytes(8000, 1, &samples);
