@@ -856,3 +856,34 @@ async fn ports_from_the_allocator_come_back_when_the_session_ends() {
         tokio::task::yield_now().await;
     }
 }
+
+#[tokio::test]
+async fn inband_tones_in_opus_are_detected() {
+    let mut c = call(Codec::Opus, 111, None, MediaConfig::default()).await;
+    // '3': 697 Hz + 1477 Hz for 120 ms at 48 kHz, then silence.
+    let mut pcm: Vec<f32> = (0..5760)
+        .map(|n| {
+            let t = n as f32 / 48000.0;
+            0.25 * ((2.0 * std::f32::consts::PI * 697.0 * t).sin()
+                + (2.0 * std::f32::consts::PI * 1477.0 * t).sin())
+        })
+        .collect();
+    pcm.extend(std::iter::repeat_n(0.0, 9600));
+    let frames =
+        phonetree::engine::media::codec::FrameEncoder::encode_all(Codec::Opus, &pcm).unwrap();
+    for (i, f) in frames.iter().enumerate() {
+        let h = RtpHeader {
+            payload_type: PayloadType::new(111).unwrap(),
+            marker: i == 0,
+            sequence: 500 + i as u16,
+            timestamp: 960 * i as u32,
+            ssrc: 8,
+        };
+        c.send_to_session(&h.to_packet(f.payload())).await;
+    }
+    let e = c.event().await;
+    assert!(
+        matches!(e, MediaEvent::Dtmf { digit, method: DtmfMethod::InBand } if digit == d('3')),
+        "{e:?}"
+    );
+}
