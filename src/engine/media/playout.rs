@@ -33,9 +33,45 @@ pub(super) enum Source {
     Stream {
         rx: mpsc::Receiver<StreamMsg>,
         _task: AbortOnDrop,
+        /// Frames (and the final End/Failed) received before they are due.
+        pending: VecDeque<StreamMsg>,
+        /// Frames to hold before the first is sent (smooths a bursty download).
+        prebuffer: usize,
         started: bool,
-        pending: Option<Frame>,
     },
+}
+
+impl Source {
+    /// A stream waiting for its first `prebuffer` frames.
+    pub fn stream(rx: mpsc::Receiver<StreamMsg>, task: AbortOnDrop, prebuffer: usize) -> Source {
+        Source::Stream {
+            rx,
+            _task: task,
+            pending: VecDeque::with_capacity(prebuffer.max(1)),
+            prebuffer: prebuffer.max(1),
+            started: false,
+        }
+    }
+
+    /// Whether this source can produce a frame (or its end) now.
+    fn ready(&self) -> bool {
+        match self {
+            Source::File { .. } => true,
+            Source::Loading { .. } => false,
+            Source::Stream {
+                pending,
+                prebuffer,
+                started,
+                ..
+            } => {
+                *started
+                    || pending.len() >= *prebuffer
+                    || pending
+                        .back()
+                        .is_some_and(|m| !matches!(m, StreamMsg::Frame(_)))
+            }
+        }
+    }
 }
 
 pub(super) struct Item {
@@ -105,49 +141,30 @@ impl Playout {
 
     /// Whether the head can produce a frame now (so the pacer should run).
     pub fn head_ready(&self) -> bool {
-        match self.queue.front().map(|i| &i.source) {
-            Some(Source::File { .. }) => true,
-            Some(Source::Stream {
-                started, pending, ..
-            }) => *started || pending.is_some(),
-            Some(Source::Loading { .. }) | None => false,
-        }
+        self.queue.front().is_some_and(|i| i.source.ready())
     }
 
-    /// The head's stream receiver, when the head is a stream still waiting for its first frame.
+    /// The head's stream receiver, when the head is a stream still filling its prebuffer.
     pub fn waiting_stream(&mut self) -> Option<&mut mpsc::Receiver<StreamMsg>> {
-        match self.queue.front_mut().map(|i| &mut i.source) {
-            Some(Source::Stream {
-                rx,
-                started: false,
-                pending: None,
-                ..
-            }) => Some(rx),
+        let head = self.queue.front_mut()?;
+        if head.source.ready() {
+            return None;
+        }
+        match &mut head.source {
+            Source::Stream { rx, .. } => Some(rx),
             _ => None,
         }
     }
 
-    /// A message from the waiting head stream (see [`Playout::waiting_stream`]).
-    pub fn stream_message(&mut self, msg: Option<StreamMsg>, events: &mut Vec<MediaEvent>) {
-        let Some(head) = self.queue.front_mut() else {
-            return;
-        };
-        let id = head.id;
-        if let Source::Stream { pending, .. } = &mut head.source {
-            match msg {
-                Some(StreamMsg::Frame(f)) => *pending = Some(f),
-                Some(StreamMsg::End) | None => {
-                    self.queue.pop_front();
-                    events.push(MediaEvent::PlaybackFinished(id));
-                }
-                Some(StreamMsg::Failed(e)) => {
-                    self.queue.pop_front();
-                    events.push(MediaEvent::PlaybackFailed {
-                        id,
-                        reason: PlaybackError::Stream(e),
-                    });
-                }
-            }
+    /// A message from the waiting head stream (see [`Playout::waiting_stream`]); `None` means
+    /// the stream's sender is gone, an end.
+    pub fn stream_message(&mut self, msg: Option<StreamMsg>) {
+        if let Some(Item {
+            source: Source::Stream { pending, .. },
+            ..
+        }) = self.queue.front_mut()
+        {
+            pending.push_back(msg.unwrap_or(StreamMsg::End));
         }
     }
 
@@ -182,8 +199,8 @@ impl Playout {
                     pending,
                     ..
                 } => {
-                    let msg = match pending.take() {
-                        Some(f) => StreamMsg::Frame(f),
+                    let msg = match pending.pop_front() {
+                        Some(m) => m,
                         None => match rx.try_recv() {
                             Ok(m) => m,
                             Err(TryRecvError::Empty) if *started => {
@@ -251,5 +268,151 @@ impl Playout {
             kept.push_back(item);
         }
         self.queue = kept;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::media::codec::FrameEncoder;
+    use std::sync::Arc;
+
+    fn task() -> AbortOnDrop {
+        AbortOnDrop(tokio::spawn(async {}))
+    }
+
+    fn file(id: u64, frames: usize) -> Item {
+        let f = FrameEncoder::encode_all(Codec::Pcmu, &vec![0.1; 160 * frames]).unwrap();
+        Item {
+            id: RequestId(id),
+            path: None,
+            source: Source::File {
+                frames: Arc::from(f),
+                next: 0,
+            },
+        }
+    }
+
+    fn frames(p: &mut Playout, ev: &mut Vec<MediaEvent>) -> Vec<Option<RequestId>> {
+        let mut out = Vec::new();
+        while let Next::Frame { finished, .. } = p.next_frame(Codec::Pcmu, ev) {
+            out.push(finished);
+        }
+        out
+    }
+
+    #[tokio::test]
+    async fn prompts_play_in_order_and_report_with_their_last_frame() {
+        let mut p = Playout::default();
+        p.push(file(1, 2));
+        p.push(file(2, 0));
+        p.push(file(3, 1));
+        let mut ev = Vec::new();
+        let got = frames(&mut p, &mut ev);
+        assert_eq!(got, [None, Some(RequestId(1)), Some(RequestId(3))]);
+        // The empty prompt finished when its turn came, without a frame.
+        assert!(matches!(
+            ev[..],
+            [MediaEvent::PlaybackFinished(RequestId(2))]
+        ));
+        assert!(!p.head_ready());
+    }
+
+    #[tokio::test]
+    async fn stopping_drops_playing_and_queued_prompts_silently() {
+        let mut p = Playout::default();
+        p.push(file(1, 5));
+        p.push(file(2, 5));
+        p.push(file(3, 1));
+        let mut ev = Vec::new();
+        assert!(matches!(
+            p.next_frame(Codec::Pcmu, &mut ev),
+            Next::Frame { .. }
+        ));
+        assert!(p.stop(RequestId(1)));
+        assert!(p.stop(RequestId(2)));
+        assert!(!p.stop(RequestId(9)));
+        assert_eq!(frames(&mut p, &mut ev), [Some(RequestId(3))]);
+        assert!(ev.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_loading_head_blocks_and_a_failed_load_is_reported() {
+        let mut p = Playout::default();
+        for id in [1, 2] {
+            p.push(Item {
+                id: RequestId(id),
+                path: None,
+                source: Source::Loading {
+                    _task: task(),
+                    resume_at: 0,
+                },
+            });
+        }
+        let mut ev = Vec::new();
+        assert!(matches!(p.next_frame(Codec::Pcmu, &mut ev), Next::Idle));
+        p.loaded(
+            RequestId(2),
+            Ok(Arc::from(
+                FrameEncoder::encode_all(Codec::Pcmu, &[0.0; 160]).unwrap(),
+            )),
+            &mut ev,
+        );
+        assert!(!p.head_ready(), "1 is still loading");
+        p.loaded(
+            RequestId(1),
+            Err(Arc::new(super::super::PromptError::Aborted)),
+            &mut ev,
+        );
+        assert!(matches!(
+            ev[..],
+            [MediaEvent::PlaybackFailed {
+                id: RequestId(1),
+                ..
+            }]
+        ));
+        assert!(p.head_ready());
+        assert_eq!(frames(&mut p, &mut ev), [Some(RequestId(2))]);
+    }
+
+    #[tokio::test]
+    async fn a_stream_waits_for_its_prebuffer_then_underruns_with_silence() {
+        let (tx, rx) = mpsc::channel(16);
+        let mut p = Playout::default();
+        p.push(Item {
+            id: RequestId(5),
+            path: None,
+            source: Source::stream(rx, task(), 3),
+        });
+        let frame = FrameEncoder::encode_all(Codec::Pcmu, &[0.5; 160])
+            .unwrap()
+            .remove(0);
+        for _ in 0..2 {
+            assert!(p.waiting_stream().is_some());
+            p.stream_message(Some(StreamMsg::Frame(frame.clone())));
+        }
+        assert!(!p.head_ready());
+        p.stream_message(Some(StreamMsg::Frame(frame.clone())));
+        assert!(p.head_ready() && p.waiting_stream().is_none());
+        let mut ev = Vec::new();
+        let mut sent = Vec::new();
+        for _ in 0..5 {
+            match p.next_frame(Codec::Pcmu, &mut ev) {
+                Next::Frame { frame, .. } => sent.push(frame.payload()[0]),
+                Next::Idle => panic!("a started stream never idles"),
+            }
+        }
+        let silence = silence_frame(Codec::Pcmu).payload()[0];
+        assert_eq!(
+            &sent[3..],
+            [silence, silence],
+            "underrun after three frames"
+        );
+        tx.send(StreamMsg::End).await.unwrap();
+        assert!(matches!(p.next_frame(Codec::Pcmu, &mut ev), Next::Idle));
+        assert!(matches!(
+            ev[..],
+            [MediaEvent::PlaybackFinished(RequestId(5))]
+        ));
     }
 }

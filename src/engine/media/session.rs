@@ -284,7 +284,7 @@ impl Task {
                 Wake::Command(None) => break,
                 Wake::Command(Some(c)) => self.command(c, t),
                 Wake::Loaded((id, r)) => self.playout.loaded(id, r, &mut self.pending_events),
-                Wake::Stream(m) => self.playout.stream_message(m, &mut self.pending_events),
+                Wake::Stream(m) => self.playout.stream_message(m),
                 Wake::Timer => {}
             }
             self.timers(now());
@@ -292,7 +292,10 @@ impl Task {
                 let _ = self.events.send(e);
             }
         }
-        tracing::debug!(methods = ?self.receive.methods_seen(), "media session ended");
+        let methods = self.receive.methods_seen();
+        if !methods.is_empty() {
+            tracing::info!(?methods, "DTMF methods used in this call");
+        }
     }
 
     fn deadline(&self) -> Instant {
@@ -444,12 +447,7 @@ impl Task {
                 self.playout.push(Item {
                     id,
                     path: None,
-                    source: Source::Stream {
-                        rx,
-                        _task: task,
-                        started: false,
-                        pending: None,
-                    },
+                    source: Source::stream(rx, task, self.cfg.stream.prebuffer_frames),
                 });
             }
             Command::Stop(id) => {
