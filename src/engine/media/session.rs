@@ -460,7 +460,14 @@ impl Task {
                 });
             }
             Command::Stop(id) => {
-                self.playout.stop(id);
+                // Barge-in: with nothing ready to follow, the talkspurt ends now, so the
+                // response prompt starts at once (marker set) instead of at the next 20 ms slot.
+                if self.playout.stop(id)
+                    && !self.playout.head_ready()
+                    && self.cfg.idle == IdleAudio::Nothing
+                {
+                    self.pacer.stop();
+                }
             }
             Command::SendDtmf(digit) => self.queue_dtmf(digit, t),
             Command::InfoDigit(digit) => {
