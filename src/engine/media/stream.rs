@@ -129,23 +129,18 @@ pub(super) fn spawn(
     (rx, AbortOnDrop(task))
 }
 
+/// The configured client, else one shared by the process (built with the first caller's
+/// connect timeout; a failed build is reported and tried again next time).
 fn client(cfg: &StreamConfig) -> Result<reqwest::Client, StreamError> {
-    if let Some(c) = &cfg.client {
+    static DEFAULT: OnceLock<reqwest::Client> = OnceLock::new();
+    if let Some(c) = cfg.client.as_ref().or(DEFAULT.get()) {
         return Ok(c.clone());
     }
-    static DEFAULT: OnceLock<Result<reqwest::Client, String>> = OnceLock::new();
-    match DEFAULT.get_or_init(|| {
-        reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(5))
-            .build()
-            .map_err(|e| e.to_string())
-    }) {
-        Ok(c) => Ok(c.clone()),
-        // Building failed once (no TLS provider): try again to get a typed error to report.
-        Err(_) => reqwest::Client::builder()
-            .build()
-            .map_err(StreamError::Client),
-    }
+    let built = reqwest::Client::builder()
+        .connect_timeout(cfg.connect_timeout)
+        .build()
+        .map_err(StreamError::Client)?;
+    Ok(DEFAULT.get_or_init(|| built).clone())
 }
 
 async fn fetch(
