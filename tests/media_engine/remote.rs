@@ -258,9 +258,16 @@ async fn a_slow_download_plays_before_it_is_complete() {
         first < finished_sending,
         "playback waited for the whole body"
     );
-    // 75 frames, plus silence frames if the link ever fell behind (an underrun).
-    assert!((74..=90).contains(&packets.len()), "{}", packets.len());
-    let heard = decode_g711(Law::A, &packets);
-    let (corr, _) = best_correlation(&heard[..4000], &source[..4000], 20);
+    // If the link fell behind (a loaded machine), underruns inserted silence frames: the
+    // audio itself is all there, in order.
+    let silence = Law::A.silence();
+    let audio: Vec<Received> = packets
+        .iter()
+        .filter(|p| p.payload.iter().any(|&b| b != silence))
+        .cloned()
+        .collect();
+    assert_eq!(audio.len(), 75, "{} packets in all", packets.len());
+    let heard = decode_g711(Law::A, &audio);
+    let (corr, _) = best_correlation(&heard, &source, 20);
     assert!(corr > 0.9, "correlation {corr}");
 }

@@ -37,7 +37,7 @@ pub struct StreamConfig {
     pub buffer_chunks: usize,
     /// Encoded frames decoded ahead of playback (50 = 1 s).
     pub buffer_frames: usize,
-    /// Frames held before the first is sent (5 = 100 ms), so a bursty download does not
+    /// Frames held before the first is sent (10 = 200 ms), so a bursty download does not
     /// start with gaps.
     pub prebuffer_frames: usize,
     /// The HTTP client (shared for connection reuse); `None` = a process-wide default.
@@ -52,7 +52,7 @@ impl Default for StreamConfig {
             read_timeout: Duration::from_secs(10),
             buffer_chunks: 16,
             buffer_frames: 50,
-            prebuffer_frames: 5,
+            prebuffer_frames: 10,
             client: None,
         }
     }
