@@ -395,10 +395,13 @@ async fn ports_from_the_allocator_come_back_when_the_session_ends() {
     }
 }
 
-#[tokio::test]
-async fn inband_tones_in_opus_are_detected() {
-    let mut c = call(Codec::Opus, 111, None, MediaConfig::default()).await;
-    // '3': 697 Hz + 1477 Hz for 120 ms at 48 kHz, then silence.
+/// Sends 120 ms of key '3' then silence as Opus; returns the events of the next 500 ms.
+async fn opus_tone_events(te: Option<u8>, inband: InbandDtmf) -> Vec<MediaEvent> {
+    let cfg = MediaConfig {
+        inband_dtmf: inband,
+        ..MediaConfig::default()
+    };
+    let mut c = call(Codec::Opus, 111, te, cfg).await;
     let mut pcm: Vec<f32> = (0..5760)
         .map(|n| {
             let t = n as f32 / 48000.0;
@@ -419,11 +422,20 @@ async fn inband_tones_in_opus_are_detected() {
         };
         c.send_to_session(&h.to_packet(f.payload())).await;
     }
-    let e = c.event().await;
-    assert!(
-        matches!(e, MediaEvent::Dtmf { digit, method: DtmfMethod::InBand } if digit == d('3')),
-        "{e:?}"
-    );
+    c.events_for(Duration::from_millis(500)).await
+}
+
+#[tokio::test]
+async fn inband_tones_in_opus_are_detected_when_wanted() {
+    let is_three = |ev: &[MediaEvent]| matches!(ev, [MediaEvent::Dtmf { digit, method: DtmfMethod::InBand }] if *digit == d('3'));
+    // No telephone-event: in-band is the only way keys can come.
+    let ev = opus_tone_events(None, InbandDtmf::Auto).await;
+    assert!(is_three(&ev), "{ev:?}");
+    let ev = opus_tone_events(Some(101), InbandDtmf::Always).await;
+    assert!(is_three(&ev), "{ev:?}");
+    // With telephone-event negotiated, Auto does not spend CPU decoding Opus.
+    let ev = opus_tone_events(Some(101), InbandDtmf::Auto).await;
+    assert!(ev.is_empty(), "{ev:?}");
 }
 
 #[tokio::test]
