@@ -2,7 +2,7 @@
 # Installs the Debian packages the tests use, only those missing. Quiet and idempotent.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
-pkgs=(pkg-config)
+pkgs=(pkg-config libopus-dev sox libsox-fmt-all)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
