@@ -36,6 +36,7 @@ pub type Layer = BTreeMap<String, Raw>;
 pub const SCALARS: &[(&str, &str)] = &[
     ("sip.listen", "SIP_LISTEN"),
     ("sip.advertise", "SIP_ADVERTISE"),
+    ("sip.answer_delay", "SIP_ANSWER_DELAY"),
     ("http.listen", "HTTP_LISTEN"),
     ("flows", "FLOWS"),
     ("sound", "SOUND"),
@@ -170,7 +171,10 @@ pub fn env_layer(env: &BTreeMap<String, String>) -> Layer {
             set(key, alias, v);
         }
     }
-    if let Some(port) = env.get("SIP_TRANSPORT_PORT").filter(|v| !v.trim().is_empty()) {
+    if let Some(port) = env
+        .get("SIP_TRANSPORT_PORT")
+        .filter(|v| !v.trim().is_empty())
+    {
         // Only the port: keep the default (or configured) listen address.
         set("sip.listen_port", "SIP_TRANSPORT_PORT", port);
     }

@@ -84,6 +84,11 @@ pub async fn run(shared: Arc<Shared>, inc: Incoming) {
         %call, from = %Pii(&inc.from), to = %Pii(&to), flow = %program.name,
         version = %short(&program.hash), "incoming call"
     );
+    let mut inc = inc;
+    if !ring(&shared, &mut inc).await {
+        tracing::info!(%call, "caller gave up while ringing");
+        return;
+    }
     let mut task = CallTask::new(shared, call, program, &inc, local);
     match inc.sdp_offer.as_deref() {
         Some(offer) => match answer_offer(offer, &task.local) {
@@ -111,6 +116,26 @@ pub async fn run(shared: Arc<Shared>, inc: Incoming) {
         },
     }
     task.run(inc.events).await;
+}
+
+/// Sends 180 and waits `answer_delay` (if configured); `false` when the call ended meanwhile
+/// (CANCEL: the endpoint already answered 487).
+async fn ring(shared: &Shared, inc: &mut Incoming) -> bool {
+    let delay = shared.cfg.answer_delay;
+    if delay.is_zero() {
+        return true;
+    }
+    send(shared, inc.call, CallCmd::Ringing);
+    let until = tokio::time::Instant::now() + delay;
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep_until(until) => return true,
+            ev = inc.events.recv() => match ev {
+                Some(Event::Ended { .. }) | None => return false,
+                Some(_) => {}
+            },
+        }
+    }
 }
 
 fn route(shared: &Shared, to: &str) -> Option<Arc<Program>> {

@@ -43,6 +43,7 @@ pub enum Cmd {
 /// A command for one call (see the matching `Endpoint` methods).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CallCmd {
+    Ringing,
     Answer(String),
     Reject(u16),
     Hangup,
@@ -120,6 +121,7 @@ fn apply(ep: &mut Endpoint, cmd: Cmd, now: Instant) {
         } => ep.handle_datagram(&bytes, source, transport, now),
         Cmd::Call(call, c) => {
             let r = match &c {
+                CallCmd::Ringing => ep.ringing(call, now),
                 CallCmd::Answer(sdp) => ep.answer(call, sdp, now),
                 CallCmd::Reject(status) => ep.reject(call, *status, now),
                 CallCmd::Hangup => ep.hangup(call, now),

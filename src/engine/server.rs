@@ -163,7 +163,8 @@ pub async fn serve(cfg: Config, stop: impl Future<Output = ()>) -> Result<(), St
         })?;
     let http_addr = listener.local_addr().unwrap_or(cfg.http_listen);
     // RTP binds where SIP listens (all interfaces for 0.0.0.0).
-    let ports = RtpPortAllocator::new(bound.ip(), cfg.rtp_ports.clone()).map_err(StartError::Rtp)?;
+    let ports =
+        RtpPortAllocator::new(bound.ip(), cfg.rtp_ports.clone()).map_err(StartError::Rtp)?;
 
     let opts = LoadOptions {
         sound_dir: cfg.sound.clone(),
@@ -171,10 +172,13 @@ pub async fn serve(cfg: Config, stop: impl Future<Output = ()>) -> Result<(), St
     let (registry, events) = Registry::open(&cfg.flows, opts);
     let registry = Arc::new(registry);
     reg_watch::log_events(&registry, &events);
-    let sound_dir = cfg
-        .sound
-        .clone()
-        .unwrap_or_else(|| registry.dir().parent().unwrap_or(registry.dir()).join("sound"));
+    let sound_dir = cfg.sound.clone().unwrap_or_else(|| {
+        registry
+            .dir()
+            .parent()
+            .unwrap_or(registry.dir())
+            .join("sound")
+    });
     let _watcher: Option<Watcher> =
         match Watcher::start(registry.clone(), &[sound_dir], reg_watch::DEBOUNCE, None) {
             Ok(w) => Some(w),
@@ -362,9 +366,11 @@ fn warn_unknown_themes(cfg: &Config, registry: &Registry) {
     }
     let snap = registry.snapshot();
     for t in &cfg.themes {
-        let known = snap.flows.iter().filter_map(|e| e.program.as_ref()).any(|p| {
-            p.themes.names.iter().any(|n| n == t)
-        });
+        let known = snap
+            .flows
+            .iter()
+            .filter_map(|e| e.program.as_ref())
+            .any(|p| p.themes.names.iter().any(|n| n == t));
         if !known {
             tracing::warn!(theme = %t, "THEMES names a theme no flow has");
         }

@@ -17,7 +17,10 @@ pub async fn signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
-        match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
+        match (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) {
             (Ok(mut term), Ok(mut int)) => {
                 tokio::select! {
                     _ = term.recv() => tracing::info!("SIGTERM: draining"),
@@ -45,7 +48,10 @@ pub async fn drain(shared: &Shared, hangup_all: watch::Sender<bool>) {
         sleep(POLL).await;
     }
     if shared.active_calls() > 0 {
-        tracing::warn!(calls = shared.active_calls(), "drain timeout: hanging up the calls left");
+        tracing::warn!(
+            calls = shared.active_calls(),
+            "drain timeout: hanging up the calls left"
+        );
         let _ = hangup_all.send(true);
         let deadline = Instant::now() + Duration::from_secs(1);
         while shared.active_calls() > 0 && Instant::now() < deadline {
