@@ -64,10 +64,15 @@ pub struct Incoming {
     pub events: mpsc::UnboundedReceiver<Event>,
 }
 
+/// Called with every new call.
+pub type OnCall = Box<dyn FnMut(Incoming) + Send>;
+/// Called on every registration state change.
+pub type OnRegistration = Box<dyn FnMut(RegId, &RegistrationState) + Send>;
+
 /// What the loop tells the application.
 pub struct Hooks {
-    pub on_call: Box<dyn FnMut(Incoming) + Send>,
-    pub on_registration: Box<dyn FnMut(RegId, &RegistrationState) + Send>,
+    pub on_call: OnCall,
+    pub on_registration: OnRegistration,
 }
 
 /// Runs until every sender of `inbox` is gone.

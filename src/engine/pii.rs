@@ -23,7 +23,7 @@ impl fmt::Display for Pii<'_> {
             None if scheme.is_empty() => (rest, ""),
             None => ("", rest),
         };
-        let keep = user.chars().count().saturating_sub(3).max(0);
+        let keep = user.chars().count().saturating_sub(3);
         let tail: String = user.chars().skip(keep).collect();
         if user.chars().count() <= 3 {
             write!(f, "{scheme}{user}{host}")
