@@ -197,6 +197,9 @@ struct CallTask {
     /// Requests the machine abandoned (a late result is dropped).
     cancelled: HashSet<RequestId>,
     transfer: Option<RequestId>,
+    /// A transfer asked for before the ACK: REFER needs a confirmed dialog.
+    deferred_transfer: Option<String>,
+    confirmed: bool,
     done_tx: mpsc::UnboundedSender<Done>,
     done_rx: mpsc::UnboundedReceiver<Done>,
     /// The SIP dialog is over (BYE sent or received, or never answered).
@@ -244,6 +247,8 @@ impl CallTask {
             pending: VecDeque::new(),
             cancelled: HashSet::new(),
             transfer: None,
+            deferred_transfer: None,
+            confirmed: false,
             done_tx,
             done_rx,
             sip_over: false,
@@ -324,7 +329,13 @@ impl CallTask {
 
     async fn on_sip(&mut self, ev: Event) {
         match ev {
-            Event::CallConfirmed { .. } => tracing::debug!(call = %self.call, "ACK"),
+            Event::CallConfirmed { .. } => {
+                tracing::debug!(call = %self.call, "ACK");
+                self.confirmed = true;
+                if let Some(target) = self.deferred_transfer.take() {
+                    self.cmd(CallCmd::Transfer(target));
+                }
+            }
             Event::SdpAnswer { sdp, .. } => self.on_sdp_answer(&sdp).await,
             Event::Reoffer { sdp_offer, .. } => self.on_reoffer(sdp_offer.as_deref()),
             Event::Dtmf { digit, .. } => match &self.media {
@@ -401,7 +412,8 @@ impl CallTask {
         let Some(id) = self.transfer else { return };
         let result = match progress {
             TransferProgress::Succeeded => Ok(()),
-            TransferProgress::Failed { status, reason } => Err(format!("{status} {reason}")),
+            // `reason` already reads like `486 Busy Here`.
+            TransferProgress::Failed { reason, .. } => Err(reason),
             TransferProgress::Accepted | TransferProgress::Trying { .. } => return,
         };
         self.transfer = None;
@@ -566,7 +578,11 @@ impl CallTask {
             Action::Transfer { id, target } => {
                 tracing::info!(%call, target = %Pii(&target), "blind transfer (REFER)");
                 self.transfer = Some(id);
-                self.cmd(CallCmd::Transfer(target));
+                if self.confirmed {
+                    self.cmd(CallCmd::Transfer(target));
+                } else {
+                    self.deferred_transfer = Some(target);
+                }
             }
             Action::Hangup { reason } => {
                 tracing::info!(%call, reason = %reason.as_str(), "flow ended the call");

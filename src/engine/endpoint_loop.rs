@@ -14,7 +14,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::sleep_until;
 
 use super::sip_transport::SipTransport;
-use crate::sip::event::{CallId, RegId};
+use crate::sip::event::{CallId, RegId, TransferProgress};
 use crate::sip::register::{RegistrationConfig, RegistrationState};
 use crate::sip::{Endpoint, Event, Transport};
 
@@ -93,9 +93,14 @@ pub async fn run(
             () = sleep_opt(deadline) => None,
         };
         let now = Instant::now();
+        let mut failed = Vec::new();
         match cmd {
             None => ep.handle_timeout(now),
-            Some(cmd) => apply(&mut ep, cmd, now),
+            Some(cmd) => apply(&mut ep, cmd, now, &mut failed),
+        }
+        for (call, reason) in failed {
+            let progress = TransferProgress::Failed { status: 0, reason };
+            dispatch(Event::Transfer { call, progress }, &mut calls, &mut hooks);
         }
         // Timers due by now too (a busy inbox must not starve retransmissions).
         if ep.poll_timeout().is_some_and(|t| t <= now) {
@@ -117,7 +122,8 @@ async fn sleep_opt(deadline: Option<Instant>) {
     }
 }
 
-fn apply(ep: &mut Endpoint, cmd: Cmd, now: Instant) {
+/// Applies one command; transfers the endpoint refused are added to `failed`.
+fn apply(ep: &mut Endpoint, cmd: Cmd, now: Instant, failed: &mut Vec<(CallId, String)>) {
     match cmd {
         Cmd::Datagram {
             bytes,
@@ -136,8 +142,12 @@ fn apply(ep: &mut Endpoint, cmd: Cmd, now: Instant) {
             };
             if let Err(e) = r {
                 // Races are normal (the caller hung up while we answered): the call task
-                // learns the outcome from the `Ended` event.
+                // learns the outcome from the `Ended` event. A refused transfer is reported
+                // as a failed one, so the flow takes its `on_fail`.
                 tracing::debug!(%call, error = %e, "call command not applied");
+                if matches!(c, CallCmd::Transfer(_)) {
+                    failed.push((call, e.to_string()));
+                }
             }
         }
         Cmd::Register { cfg, reply } => {

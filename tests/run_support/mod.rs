@@ -254,6 +254,8 @@ pub struct Caller {
     pub from_tag: String,
     pub to_tag: Option<String>,
     pub cseq: u32,
+    /// Header lines (each ending in CRLF) added to the next request only.
+    pub extra_headers: String,
     n: u32,
 }
 
@@ -270,6 +272,7 @@ impl Caller {
             from_tag: format!("tag{port}"),
             to_tag: None,
             cseq: 1,
+            extra_headers: String::new(),
             n: 0,
         }
     }
@@ -307,7 +310,13 @@ impl Caller {
         )
     }
 
-    fn request(&mut self, method: &str, user: &str, cseq: u32, body: Option<&str>) -> String {
+    fn request(
+        &mut self,
+        method: &str,
+        user: &str,
+        cseq: u32,
+        body: Option<(&str, &str)>,
+    ) -> String {
         let local = self.local();
         let branch = self.branch();
         let to_tag = self
@@ -316,8 +325,8 @@ impl Caller {
             .map(|t| format!(";tag={t}"))
             .unwrap_or_default();
         let (ctype, body) = match body {
-            Some(b) => ("Content-Type: application/sdp\r\n", b),
-            None => ("", ""),
+            Some((t, b)) => (format!("Content-Type: {t}\r\n"), b),
+            None => (String::new(), ""),
         };
         format!(
             "{method} sip:{user}@{srv} SIP/2.0\r\n\
@@ -328,11 +337,12 @@ impl Caller {
              Call-ID: {cid}\r\n\
              CSeq: {cseq} {method}\r\n\
              Contact: <sip:caller@{local}>\r\n\
-             {ctype}Content-Length: {len}\r\n\r\n{body}",
+             {extra}{ctype}Content-Length: {len}\r\n\r\n{body}",
             srv = self.server,
             ftag = self.from_tag,
             cid = self.call_id,
             len = body.len(),
+            extra = std::mem::take(&mut self.extra_headers),
         )
     }
 
@@ -344,7 +354,7 @@ impl Caller {
 
     /// Sends an INVITE; returns its text (to CANCEL it).
     pub fn invite(&mut self, user: &str, sdp: Option<&str>) -> String {
-        let text = self.request("INVITE", user, 1, sdp);
+        let text = self.request("INVITE", user, 1, sdp.map(|b| ("application/sdp", b)));
         self.send(&text);
         text
     }
@@ -365,8 +375,51 @@ impl Caller {
     }
 
     pub fn ack(&mut self, user: &str, sdp: Option<&str>) {
-        let text = self.request("ACK", user, 1, sdp);
+        let text = self.request("ACK", user, 1, sdp.map(|b| ("application/sdp", b)));
         self.send(&text);
+    }
+
+    /// An in-dialog request with the next CSeq (re-INVITE, INFO); returns the CSeq used.
+    pub fn in_dialog(&mut self, method: &str, user: &str, body: Option<(&str, &str)>) -> u32 {
+        self.cseq += 1;
+        let text = self.request(method, user, self.cseq, body);
+        self.send(&text);
+        self.cseq
+    }
+
+    /// ACK for a re-INVITE answered 200.
+    pub fn ack_cseq(&mut self, user: &str, cseq: u32) {
+        let text = self.request("ACK", user, cseq, None);
+        self.send(&text);
+    }
+
+    /// Waits for a request with `method` from the server (answering nothing else).
+    pub fn expect_request(&self, method: &str) -> Msg {
+        let end = Instant::now() + WAIT;
+        loop {
+            let left = end.saturating_duration_since(Instant::now());
+            let m = self
+                .recv_within(left)
+                .unwrap_or_else(|| panic!("no {method} within the timeout"));
+            if m.method() == Some(method) {
+                return m;
+            }
+        }
+    }
+
+    /// Waits for the response to the request with `cseq` `method`.
+    pub fn expect_response(&self, cseq: u32, method: &str) -> Msg {
+        let want = format!("{cseq} {method}");
+        let end = Instant::now() + WAIT;
+        loop {
+            let left = end.saturating_duration_since(Instant::now());
+            let m = self
+                .recv_within(left)
+                .unwrap_or_else(|| panic!("no response to {want} within the timeout"));
+            if m.status().is_some_and(|s| s >= 200) && m.header("CSeq") == Some(want.as_str()) {
+                return m;
+            }
+        }
     }
 
     pub fn bye(&mut self, user: &str) {
