@@ -66,6 +66,15 @@ nodes:
 impl Server {
     /// Starts the server with `flows` (file name, YAML) and extra environment variables.
     pub fn start(flows: &[(&str, &str)], env: &[(&str, &str)]) -> Server {
+        Self::start_files(flows, &[], env)
+    }
+
+    /// Like [`Server::start`], with extra files (name, text) in the working folder.
+    pub fn start_files(
+        flows: &[(&str, &str)],
+        files: &[(&str, &str)],
+        env: &[(&str, &str)],
+    ) -> Server {
         let dir = tempfile::tempdir().expect("temp dir");
         let fdir = dir.path().join("flows");
         let sdir = dir.path().join("sound");
@@ -74,6 +83,9 @@ impl Server {
         std::fs::write(sdir.join("tone.wav"), tone_wav()).expect("wav");
         for (name, text) in flows {
             std::fs::write(fdir.join(name), text).expect("flow");
+        }
+        for (name, text) in files {
+            std::fs::write(dir.path().join(name), text).expect("file");
         }
         Self::start_in(dir, env)
     }
