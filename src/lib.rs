@@ -4,6 +4,7 @@
 
 pub mod audio;
 pub mod cli;
+pub mod config;
 pub mod engine;
 pub mod flow;
 pub mod graph;

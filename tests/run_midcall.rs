@@ -1,0 +1,177 @@
+//! `phonetree run` during a call: hold by re-INVITE, SIP INFO digits, the RTP timeout, blind
+//! transfer (REFER + NOTIFY, both outcomes) and SIP over TCP.
+
+mod run_support;
+
+use std::io::{Read, Write};
+use std::time::{Duration, Instant};
+
+use run_support::{Caller, Msg, Server, MENU_FLOW};
+
+const USER: &str = "5000";
+
+/// INVITE, 200, ACK; returns the RTP address of the answer.
+fn answered(c: &mut Caller) -> std::net::SocketAddr {
+    let offer = c.pcmu_offer();
+    c.invite(USER, Some(&offer));
+    let ok = c.final_response();
+    assert_eq!(ok.status(), Some(200), "{ok:?}");
+    c.ack(USER, None);
+    ok.sdp_rtp_addr().expect("RTP address")
+}
+
+#[test]
+fn a_hold_reinvite_is_answered_recvonly_and_rtp_stops() {
+    let srv = Server::start(&[("menu.yaml", MENU_FLOW)], &[]);
+    let mut c = Caller::new(srv.sip);
+    answered(&mut c);
+    assert!(c.recv_rtp().is_some(), "audio before hold");
+    let hold = c.pcmu_offer().replace("a=sendrecv", "a=sendonly");
+    let cseq = c.in_dialog("INVITE", USER, Some(("application/sdp", &hold)));
+    let ok = c.expect_response(cseq, "INVITE");
+    assert_eq!(ok.status(), Some(200));
+    assert!(ok.body.contains("a=recvonly"), "{}", ok.body);
+    c.ack_cseq(USER, cseq);
+    // Packets already in flight may still arrive; then silence.
+    c.rtp
+        .set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    let mut buf = [0u8; 2048];
+    let mut late = 0;
+    while c.rtp.recv_from(&mut buf).is_ok() {
+        late += 1;
+        assert!(late < 5, "RTP keeps coming while on hold");
+    }
+    // Resume: audio again.
+    let resume = c.pcmu_offer();
+    let cseq = c.in_dialog("INVITE", USER, Some(("application/sdp", &resume)));
+    let ok = c.expect_response(cseq, "INVITE");
+    assert!(ok.body.contains("a=sendrecv"), "{}", ok.body);
+    c.ack_cseq(USER, cseq);
+    assert!(c.recv_rtp().is_some(), "audio after resume");
+}
+
+#[test]
+fn a_sip_info_digit_reaches_the_flow() {
+    let srv = Server::start(&[("menu.yaml", MENU_FLOW)], &[]);
+    let mut c = Caller::new(srv.sip);
+    answered(&mut c);
+    let body = "Signal=1\r\nDuration=160\r\n";
+    let cseq = c.in_dialog("INFO", USER, Some(("application/dtmf-relay", body)));
+    let mut saw_ok = false;
+    let mut saw_bye = false;
+    let end = Instant::now() + Duration::from_secs(5);
+    while !(saw_ok && saw_bye) && Instant::now() < end {
+        let Some(m) = c.recv_within(Duration::from_secs(5)) else {
+            break;
+        };
+        if m.status() == Some(200) && m.header("CSeq") == Some(&format!("{cseq} INFO")) {
+            saw_ok = true;
+        }
+        if m.method() == Some("BYE") {
+            saw_bye = true;
+            c.reply_ok(&m);
+        }
+    }
+    assert!(
+        saw_ok && saw_bye,
+        "INFO answered 200 and the digit ended the call"
+    );
+}
+
+#[test]
+fn a_caller_that_sends_no_rtp_is_hung_up() {
+    let srv = Server::start(
+        &[("menu.yaml", MENU_FLOW)],
+        &[("PHONETREE_RTP_TIMEOUT", "1s")],
+    );
+    let mut c = Caller::new(srv.sip);
+    answered(&mut c);
+    let started = Instant::now();
+    let bye = c.expect_request("BYE");
+    c.reply_ok(&bye);
+    let waited = started.elapsed();
+    assert!(waited >= Duration::from_millis(900), "{waited:?}");
+    assert!(srv.log_text().contains("no RTP from the caller"));
+}
+
+const TRANSFER_FLOW: &str = r#"
+name: xfer
+default: true
+start: go
+nodes:
+  go: { transfer: "sip:100@127.0.0.1", on_fail: sorry }
+  sorry: { play: tone.wav, next: end }
+  end: { hangup: {} }
+"#;
+
+/// Answers the REFER 202, then NOTIFYs `frag`.
+fn refer_then_notify(c: &mut Caller, frag: &str) -> Msg {
+    let refer = c.expect_request("REFER");
+    assert_eq!(refer.header("Refer-To"), Some("<sip:100@127.0.0.1>"));
+    assert!(refer.header("Referred-By").is_some());
+    let mut accepted = String::from("SIP/2.0 202 Accepted\r\n");
+    for name in ["Via", "From", "To", "Call-ID", "CSeq"] {
+        if let Some(v) = refer.header(name) {
+            accepted.push_str(&format!("{name}: {v}\r\n"));
+        }
+    }
+    accepted.push_str("Content-Length: 0\r\n\r\n");
+    c.send(&accepted);
+    c.extra_headers = "Event: refer\r\nSubscription-State: terminated;reason=noresource\r\n".into();
+    let cseq = c.in_dialog("NOTIFY", USER, Some(("message/sipfrag;version=2.0", frag)));
+    c.expect_response(cseq, "NOTIFY")
+}
+
+#[test]
+fn a_transfer_that_succeeds_ends_our_leg_with_bye() {
+    let srv = Server::start(&[("xfer.yaml", TRANSFER_FLOW)], &[]);
+    let mut c = Caller::new(srv.sip);
+    answered(&mut c);
+    assert_eq!(
+        refer_then_notify(&mut c, "SIP/2.0 200 OK\r\n").status(),
+        Some(200)
+    );
+    let bye = c.expect_request("BYE");
+    c.reply_ok(&bye);
+}
+
+#[test]
+fn a_refused_transfer_takes_on_fail() {
+    let srv = Server::start(&[("xfer.yaml", TRANSFER_FLOW)], &[]);
+    let mut c = Caller::new(srv.sip);
+    answered(&mut c);
+    refer_then_notify(&mut c, "SIP/2.0 486 Busy Here\r\n");
+    // on_fail plays the tone.
+    let (pt, _, _) = c.recv_rtp().expect("the on_fail prompt");
+    assert_eq!(pt, 0);
+}
+
+#[test]
+fn an_invite_over_tcp_is_answered_on_the_connection() {
+    let srv = Server::start(&[("menu.yaml", MENU_FLOW)], &[]);
+    let mut s = std::net::TcpStream::connect(srv.sip).expect("TCP connect");
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let local = s.local_addr().unwrap();
+    let sdp = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+               m=audio 40999 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n";
+    let invite = format!(
+        "INVITE sip:5000@{srv} SIP/2.0\r\nVia: SIP/2.0/TCP {local};branch=z9hG4bK-tcp1\r\n\
+         Max-Forwards: 70\r\nFrom: <sip:tcp@{local}>;tag=t1\r\nTo: <sip:5000@{srv}>\r\n\
+         Call-ID: tcp-call@127.0.0.1\r\nCSeq: 1 INVITE\r\nContact: <sip:tcp@{local};transport=tcp>\r\n\
+         Content-Type: application/sdp\r\nContent-Length: {len}\r\n\r\n{sdp}",
+        srv = srv.sip,
+        len = sdp.len()
+    );
+    s.write_all(invite.as_bytes()).unwrap();
+    let mut got = String::new();
+    let mut buf = [0u8; 4096];
+    let end = Instant::now() + Duration::from_secs(5);
+    while !got.contains("SIP/2.0 200") && Instant::now() < end {
+        let n = s.read(&mut buf).expect("read");
+        assert!(n > 0, "connection closed: {got}");
+        got.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    assert!(got.starts_with("SIP/2.0 100"), "{got}");
+    assert!(got.contains("SIP/2.0 200 OK"), "{got}");
+}
