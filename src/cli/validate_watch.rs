@@ -9,35 +9,21 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::mpsc;
 
-use notify_debouncer_mini::notify::RecursiveMode;
-use notify_debouncer_mini::{new_debouncer, DebounceEventResult};
-
 use super::validate::{render_json, render_text, Format};
 use crate::flow::load::{self, FlowSet, LoadOptions};
-use crate::registry::watch::DEBOUNCE;
+use crate::registry::watch::{ChangeWatcher, DEBOUNCE};
 
 /// Runs until interrupted (or until the watcher fails).
 pub fn run(paths: &[PathBuf], opts: &LoadOptions, format: Format) -> anyhow::Result<ExitCode> {
-    let (tx, rx) = mpsc::channel::<DebounceEventResult>();
-    let mut debouncer = new_debouncer(DEBOUNCE, tx)?;
-    for dir in watched(paths, opts) {
-        debouncer.watcher().watch(&dir, RecursiveMode::Recursive)?;
-    }
+    let (tx, rx) = mpsc::channel::<Vec<PathBuf>>();
+    let dirs = watched(paths, opts);
+    let dir_refs: Vec<&Path> = dirs.iter().map(PathBuf::as_path).collect();
+    let _watcher = ChangeWatcher::start(&dir_refs, DEBOUNCE, move |batch| tx.send(batch).is_ok())?;
     let mut versions = HashMap::new();
     let set = load::load_paths(paths, opts);
     report(&set, &[], &mut versions, format)?;
     for batch in rx {
-        let changed: Vec<PathBuf> = match batch {
-            Ok(events) => events
-                .into_iter()
-                .map(|e| e.path)
-                .filter(|p| relevant(p))
-                .collect(),
-            Err(e) => {
-                eprintln!("watch error: {e}");
-                continue;
-            }
-        };
+        let changed: Vec<PathBuf> = batch.into_iter().filter(|p| relevant(p)).collect();
         if changed.is_empty() {
             continue;
         }

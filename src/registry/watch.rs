@@ -4,30 +4,23 @@
 //! Each batch becomes one `Registry::reload(changed)`; its events are logged and, if asked,
 //! forwarded on a channel (used by `validate --watch` and the tests).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Sender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use notify_debouncer_mini::notify::event::{AccessKind, AccessMode};
-use notify_debouncer_mini::notify::{Event, EventKind, RecursiveMode, Watcher as _};
+use notify::event::{AccessKind, AccessMode};
+use notify::{Event, EventKind, RecommendedWatcher, RecursiveMode, Watcher as _};
 
 use super::{Registry, RegistryEvent};
 
 /// Default quiet time before a batch of saves is reloaded.
 pub const DEBOUNCE: Duration = Duration::from_millis(200);
 
-/// A running watcher; dropping it stops watching (the notify watcher closes the channel, which
-/// ends the reload thread).
-pub struct Watcher {
-    _watcher: notify_debouncer_mini::notify::RecommendedWatcher,
-    _thread: Option<JoinHandle<()>>,
-}
-
-/// Errors starting the watcher.
+/// Errors starting a watcher.
 #[derive(Debug)]
-pub struct WatchError(pub notify_debouncer_mini::notify::Error);
+pub struct WatchError(pub notify::Error);
 
 impl std::fmt::Display for WatchError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -37,37 +30,34 @@ impl std::fmt::Display for WatchError {
 
 impl std::error::Error for WatchError {}
 
-impl Watcher {
-    /// Starts watching `registry.dir()` (and `extra` folders such as the sound folder).
-    /// Every reload's events go to `notify` if given.
-    ///
-    /// Only changes count: notify 8 also reports opens and reads (inotify `IN_OPEN`,
-    /// `IN_CLOSE_NOWRITE`), and the reload itself reads every flow and prompt, so counting
-    /// those would reload forever. Debouncing is done here: a batch is reloaded once no change
-    /// arrived for `debounce`.
+/// Watches folders (recursively) and calls `on_batch` with the paths changed in each burst of
+/// changes, once the folders have been quiet for `debounce`. Only real changes count: notify
+/// also reports opens and reads, and the reload itself reads every flow, so counting those would
+/// make every reload trigger the next one. Dropping it stops watching and ends its thread.
+pub struct ChangeWatcher {
+    _watcher: RecommendedWatcher,
+    _thread: Option<JoinHandle<()>>,
+}
+
+impl ChangeWatcher {
     pub fn start(
-        registry: Arc<Registry>,
-        extra: &[PathBuf],
+        dirs: &[&Path],
         debounce: Duration,
-        notify: Option<Sender<Vec<RegistryEvent>>>,
-    ) -> Result<Watcher, WatchError> {
+        mut on_batch: impl FnMut(Vec<PathBuf>) -> bool + Send + 'static,
+    ) -> Result<ChangeWatcher, WatchError> {
         let (tx, rx) = mpsc::channel::<PathBuf>();
-        let mut watcher = notify_debouncer_mini::notify::recommended_watcher(
-            move |res: notify_debouncer_mini::notify::Result<Event>| match res {
+        let mut watcher =
+            notify::recommended_watcher(move |res: notify::Result<Event>| match res {
                 Ok(ev) if is_change(&ev.kind) => {
                     for p in ev.paths {
                         let _ = tx.send(p);
                     }
                 }
                 Ok(_) => {}
-                Err(e) => tracing::warn!("flow watcher error: {e}"),
-            },
-        )
-        .map_err(WatchError)?;
-        watcher
-            .watch(registry.dir(), RecursiveMode::Recursive)
+                Err(e) => tracing::warn!("file watcher error: {e}"),
+            })
             .map_err(WatchError)?;
-        for dir in extra {
+        for dir in dirs {
             if dir.is_dir() {
                 watcher
                     .watch(dir, RecursiveMode::Recursive)
@@ -77,7 +67,6 @@ impl Watcher {
         let thread = std::thread::Builder::new()
             .name("flows-watch".into())
             .spawn(move || {
-                // Ends when the watcher (and so the sender) is dropped.
                 while let Ok(first) = rx.recv() {
                     let mut changed = vec![first];
                     while let Ok(p) = rx.recv_timeout(debounce) {
@@ -85,25 +74,49 @@ impl Watcher {
                             changed.push(p);
                         }
                     }
-                    let events = registry.reload(&changed);
-                    log_events(&registry, &events);
-                    if let Some(n) = &notify {
-                        if n.send(events).is_err() {
-                            return;
-                        }
+                    if !on_batch(changed) {
+                        return;
                     }
                 }
             })
             .ok();
-        Ok(Watcher {
+        Ok(ChangeWatcher {
             _watcher: watcher,
             _thread: thread,
         })
     }
 }
 
-/// Creations, writes, renames, removals and metadata changes; not opens, reads or closes
-/// after reading.
+/// Reloads a [`Registry`] on every batch of changes under its folder (and `extra` folders such
+/// as the sound folder). Dropping it stops watching.
+pub struct Watcher {
+    _inner: ChangeWatcher,
+}
+
+impl Watcher {
+    /// Every reload's events are logged and sent to `notify` if given.
+    pub fn start(
+        registry: Arc<Registry>,
+        extra: &[PathBuf],
+        debounce: Duration,
+        notify: Option<Sender<Vec<RegistryEvent>>>,
+    ) -> Result<Watcher, WatchError> {
+        let dir = registry.dir().to_path_buf();
+        let mut dirs: Vec<&Path> = vec![&dir];
+        dirs.extend(extra.iter().map(PathBuf::as_path));
+        let inner = ChangeWatcher::start(&dirs, debounce, move |changed| {
+            let events = registry.reload(&changed);
+            log_events(&registry, &events);
+            match &notify {
+                Some(n) => n.send(events).is_ok(),
+                None => true,
+            }
+        })?;
+        Ok(Watcher { _inner: inner })
+    }
+}
+
+/// Writes, creations, removals and renames; not opens, reads or closes after reading.
 fn is_change(kind: &EventKind) -> bool {
     match kind {
         EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
