@@ -84,7 +84,10 @@ fn watch_reports_every_save_and_what_live_reload_would_do() {
 
     // Regression: the checker's own reads must not count as saves (that looped forever). The next
     // report after adding a second flow must be about that flow.
-    write(&flows.join("other.yaml"), &flow("three").replace("7000", "7001"));
+    write(
+        &flows.join("other.yaml"),
+        &flow("three").replace("7000", "7001"),
+    );
     let next = until(&rx, "── changed:");
     assert!(next.contains("other.yaml"), "{next}");
 }
