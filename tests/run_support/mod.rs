@@ -21,7 +21,7 @@ pub struct Server {
     pub sip: SocketAddr,
     pub http: SocketAddr,
     pub log: Arc<Mutex<Vec<String>>>,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 /// 1 s of a 440 Hz tone, 8 kHz mono 16-bit WAV.
@@ -143,8 +143,13 @@ impl Server {
             sip,
             http,
             log,
-            _dir: dir,
+            dir,
         }
+    }
+
+    /// The flows folder the server watches.
+    pub fn flows_dir(&self) -> std::path::PathBuf {
+        self.dir.path().join("flows")
     }
 
     pub fn log_text(&self) -> String {
