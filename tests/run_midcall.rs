@@ -175,3 +175,47 @@ fn an_invite_over_tcp_is_answered_on_the_connection() {
     assert!(got.starts_with("SIP/2.0 100"), "{got}");
     assert!(got.contains("SIP/2.0 200 OK"), "{got}");
 }
+
+const SAY_FLOW: &str = r#"
+name: say
+default: true
+start: greet
+nodes:
+  greet: { say: "Hello from phonetree", next: end }
+  end: { hangup: {} }
+"#;
+
+#[test]
+fn say_speaks_with_espeak_ng_or_fails_over_with_a_clear_log_line() {
+    let srv = Server::start(&[("say.yaml", SAY_FLOW)], &[]);
+    let mut c = Caller::new(srv.sip);
+    answered(&mut c);
+    let have_espeak = std::process::Command::new("espeak-ng")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if have_espeak {
+        let (pt, len, _) = c.recv_rtp().expect("the spoken text as RTP");
+        assert_eq!((pt, len), (0, 160));
+    }
+    // Either way the flow goes on to `end` and hangs up.
+    let bye = c.expect_request_within("BYE", Duration::from_secs(15));
+    c.reply_ok(&bye);
+    if !have_espeak {
+        assert!(srv.log_text().contains("espeak-ng is not installed"));
+    }
+}
+
+#[test]
+fn say_without_espeak_ng_fails_the_playback_and_the_flow_goes_on() {
+    let srv = Server::start(&[("say.yaml", SAY_FLOW)], &[("PATH", "/nonexistent")]);
+    let mut c = Caller::new(srv.sip);
+    answered(&mut c);
+    let bye = c.expect_request("BYE");
+    c.reply_ok(&bye);
+    assert!(
+        srv.log_text().contains("espeak-ng is not installed"),
+        "{}",
+        srv.log_text()
+    );
+}

@@ -412,7 +412,12 @@ impl Caller {
 
     /// Waits for a request with `method` from the server (answering nothing else).
     pub fn expect_request(&self, method: &str) -> Msg {
-        let end = Instant::now() + WAIT;
+        self.expect_request_within(method, WAIT)
+    }
+
+    /// Like [`Caller::expect_request`] with a longer wait.
+    pub fn expect_request_within(&self, method: &str, within: Duration) -> Msg {
+        let end = Instant::now() + within;
         loop {
             let left = end.saturating_duration_since(Instant::now());
             let m = self
