@@ -219,3 +219,26 @@ fn say_without_espeak_ng_fails_the_playback_and_the_flow_goes_on() {
         srv.log_text()
     );
 }
+
+const AGENT_FLOW: &str = r#"
+name: agent
+default: true
+start: bot
+nodes:
+  bot:
+    agent: { provider: openai, model: gpt-realtime, instructions: "Help." }
+    next: end
+    on_error: sorry
+  sorry: { play: tone.wav, next: end }
+  end: { hangup: {} }
+"#;
+
+#[test]
+fn an_agent_node_fails_at_once_on_this_server_and_takes_on_error() {
+    let srv = Server::start(&[("agent.yaml", AGENT_FLOW)], &[]);
+    let mut c = Caller::new(srv.sip);
+    answered(&mut c);
+    // `on_error` plays the tone (`next` would have hung up without a sound).
+    assert_eq!(c.recv_rtp().map(|(pt, _, _)| pt), Some(0));
+    assert!(srv.log_text().contains("not configured on this server"));
+}
