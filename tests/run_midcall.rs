@@ -242,3 +242,50 @@ fn an_agent_node_fails_at_once_on_this_server_and_takes_on_error() {
     assert_eq!(c.recv_rtp().map(|(pt, _, _)| pt), Some(0));
     assert!(srv.log_text().contains("not configured on this server"));
 }
+
+#[test]
+fn an_http_node_posts_json_with_the_caller_and_routes_on_the_reply() {
+    let hook = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/lookup", hook.local_addr().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        let (mut s, _) = hook.accept().unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut got = Vec::new();
+        let mut buf = [0u8; 4096];
+        // Read until the JSON body has arrived (it ends with `}`).
+        while !got.ends_with(b"}") {
+            match s.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+            }
+        }
+        let reply = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 11\r\nconnection: close\r\n\r\n{\"ok\":true}";
+        let _ = s.write_all(reply.as_bytes());
+        let _ = tx.send(String::from_utf8_lossy(&got).into_owned());
+    });
+    let flow = format!(
+        r#"
+name: hook
+default: true
+start: lookup
+nodes:
+  lookup:
+    http: {{ method: POST, url: "{url}", json: {{ caller: "{{{{ call.from }}}}" }}, save: r }}
+    on_success: good
+    on_error: end
+  good: {{ play: tone.wav, next: end }}
+  end: {{ hangup: {{}} }}
+"#
+    );
+    let srv = Server::start(&[("hook.yaml", &flow)], &[]);
+    let mut c = Caller::new(srv.sip);
+    answered(&mut c);
+    let request = rx
+        .recv_timeout(Duration::from_secs(5))
+        .expect("the webhook was called");
+    assert!(request.starts_with("POST /lookup"), "{request}");
+    assert!(request.contains(r#"{"caller":"+15550001"}"#), "{request}");
+    // on_success plays the tone.
+    assert_eq!(c.recv_rtp().map(|(pt, _, _)| pt), Some(0));
+}
