@@ -39,10 +39,14 @@ fn calls_to_an_account_go_to_its_flow() {
     let mut c = Caller::new(srv.sip);
     answered(&mut c, "1001");
     c.expect_request("REFER");
-    // Any other number: routes, then the default flow (menu: audio, no REFER).
+    // A number a flow routes: that flow (menu: audio, no REFER), even from the registrar.
     let mut d = Caller::new(srv.sip);
     answered(&mut d, "5000");
     assert!(d.recv_rtp().is_some());
+    // A DID nothing routes, sent by the registrar's address: the account's flow.
+    let mut e = Caller::new(srv.sip);
+    answered(&mut e, "+15557654321");
+    e.expect_request("REFER");
 }
 
 #[test]

@@ -59,7 +59,7 @@ enum Done {
 pub async fn run(shared: Arc<Shared>, inc: Incoming) {
     let call = inc.call;
     let to = inc.to_user.clone().unwrap_or_default();
-    let Some(program) = route(&shared, &to) else {
+    let Some(program) = route(&shared, &to, inc.source) else {
         tracing::warn!(%call, to = %Pii(&to), "no flow for this number and no default flow: 404");
         send(&shared, call, CallCmd::Reject(404));
         return;
@@ -72,12 +72,7 @@ pub async fn run(shared: Arc<Shared>, inc: Incoming) {
             return;
         }
     };
-    let port = socket.lease.as_ref().map_or(0, |l| l.port());
-    let port = if port == 0 {
-        socket.socket.local_addr().map_or(0, |a| a.port())
-    } else {
-        port
-    };
+    let port = socket.socket.local_addr().map_or(0, |a| a.port());
     let mut local = LocalMedia::new(shared.media_ip(inc.source), port, session_id(call));
     local.codecs = shared.cfg.codecs.clone();
     tracing::info!(
@@ -138,27 +133,44 @@ async fn ring(shared: &Shared, inc: &mut Incoming) -> bool {
     }
 }
 
-fn route(shared: &Shared, to: &str) -> Option<Arc<Program>> {
-    let by_account = shared
-        .cfg
-        .accounts
+/// The flow for a call to `to` from `source`, first match wins:
+/// 1. the flow of the account whose username is the To user;
+/// 2. the flow whose `routes` list `to`;
+/// 3. the flow of the only account registered at the address the INVITE came from (a PBX puts
+///    the dialled DID, not the extension, in To);
+/// 4. the default flow.
+fn route(shared: &Shared, to: &str, source: SocketAddr) -> Option<Arc<Program>> {
+    let snap = shared.registry.snapshot();
+    let programs = || snap.flows.iter().filter_map(|e| e.program.as_ref());
+    let by_name = |name: &str| {
+        let p = programs().find(|p| p.name == name).cloned();
+        if p.is_none() {
+            tracing::warn!(flow = %name, "the account's flow is not loaded");
+        }
+        p
+    };
+    let accounts = &shared.accounts;
+    if let Some(name) = accounts
         .iter()
         .find(|a| a.username == to)
-        .and_then(|a| a.flow.as_deref());
-    if let Some(name) = by_account {
-        let snap = shared.registry.snapshot();
-        let p = snap
-            .flows
-            .iter()
-            .filter_map(|e| e.program.as_ref())
-            .find(|p| p.name == name)
-            .cloned();
-        if p.is_some() {
-            return p;
+        .and_then(|a| a.flow.as_deref())
+    {
+        if let Some(p) = by_name(name) {
+            return Some(p);
         }
-        tracing::warn!(flow = %name, "the account's flow is not loaded; using routes");
     }
-    shared.registry.route(to)
+    if let Some(p) = programs().find(|p| p.routes.iter().any(|r| r == to)) {
+        return Some(p.clone());
+    }
+    let mut from_pbx = accounts
+        .iter()
+        .filter(|a| a.registrar_ip == Some(source.ip()));
+    if let (Some(a), None) = (from_pbx.next(), from_pbx.next()) {
+        if let Some(p) = a.flow.as_deref().and_then(by_name) {
+            return Some(p);
+        }
+    }
+    snap.route(to)
 }
 
 fn answer_offer(offer: &str, local: &LocalMedia) -> Result<(String, Negotiated), String> {

@@ -60,9 +60,19 @@ pub struct RegView {
     pub detail: Option<String>,
 }
 
+/// What call routing needs to know about an account.
+#[derive(Debug, Clone)]
+pub struct AccountRoute {
+    pub username: String,
+    pub flow: Option<String>,
+    /// The address its REGISTERs go to (calls for it come from there).
+    pub registrar_ip: Option<IpAddr>,
+}
+
 /// What every call task and the API can see.
 pub struct Shared {
     pub cfg: Config,
+    pub accounts: Vec<AccountRoute>,
     pub registry: Arc<Registry>,
     pub ports: RtpPortAllocator,
     pub prompts: Arc<PromptCache>,
@@ -191,7 +201,16 @@ pub async fn serve(cfg: Config, stop: impl Future<Output = ()>) -> Result<(), St
 
     let (hangup_tx, hangup_rx) = watch::channel(false);
     let tts_dir = std::env::temp_dir().join(format!("phonetree-tts-{}", std::process::id()));
+    let routes = accounts
+        .iter()
+        .map(|(a, dest)| AccountRoute {
+            username: a.username.clone(),
+            flow: a.flow.clone(),
+            registrar_ip: dest.map(|d| d.ip()),
+        })
+        .collect();
     let shared = Arc::new(Shared {
+        accounts: routes,
         media: MediaConfig {
             rtp_timeout: cfg.rtp_timeout,
             ..MediaConfig::default()
