@@ -630,3 +630,43 @@ async fn sleep_opt(deadline: Option<Instant>) {
         None => std::future::pending().await,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::{IpAddr, Ipv4Addr};
+
+    fn local() -> LocalMedia {
+        let mut l = LocalMedia::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 40000, 7);
+        l.codecs = vec![crate::sdp::Codec::Pcma, crate::sdp::Codec::Pcmu];
+        l
+    }
+
+    const OFFER: &str = "v=0\r\no=- 1 1 IN IP4 192.0.2.9\r\ns=-\r\nc=IN IP4 192.0.2.9\r\nt=0 0\r\n\
+                         m=audio 4000 RTP/AVP 0 8 101\r\na=rtpmap:101 telephone-event/8000\r\n";
+
+    #[test]
+    fn the_answer_follows_our_codec_order_and_points_at_our_port() {
+        let (sdp, neg) = answer_offer(OFFER, &local()).unwrap();
+        assert_eq!(neg.codec, crate::sdp::Codec::Pcma);
+        assert_eq!(neg.remote, Some("192.0.2.9:4000".parse().unwrap()));
+        assert!(sdp.contains("m=audio 40000 RTP/AVP 8 101"), "{sdp}");
+    }
+
+    #[test]
+    fn unusable_offers_say_why() {
+        let g722 = OFFER.replace("0 8 101", "9");
+        assert!(answer_offer(&g722, &local())
+            .unwrap_err()
+            .contains("no common codec"));
+        assert!(answer_offer("garbage", &local())
+            .unwrap_err()
+            .contains("unreadable SDP"));
+    }
+
+    #[test]
+    fn the_caller_is_the_user_part_of_from() {
+        assert_eq!(user_or_uri("sip:+15550001@pbx.example.com"), "+15550001");
+        assert_eq!(user_or_uri("sip:pbx.example.com"), "sip:pbx.example.com");
+    }
+}

@@ -243,6 +243,8 @@ pub async fn serve(cfg: Config, stop: impl Future<Output = ()>) -> Result<(), St
 
     stop.await;
     shutdown::drain(&shared, hangup_tx).await;
+    // Speech files are per process; a failure only leaves files in the temp folder.
+    let _ = std::fs::remove_dir_all(&shared.tts_dir);
     drop(shared);
     drop(reg_tx);
     ep_task.abort();
