@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, watch};
 
 use super::call::{self, CallView};
 use super::endpoint_loop::{self, Cmd, Hooks};
@@ -239,7 +239,7 @@ pub async fn serve(cfg: Config, stop: impl Future<Output = ()>) -> Result<(), St
         flows = %shared.registry.dir().display(),
         "phonetree run: listening (SIP over UDP and TCP)"
     );
-    register_accounts(&shared, accounts).await;
+    register_accounts(&shared, accounts);
 
     stop.await;
     shutdown::drain(&shared, hangup_tx).await;
@@ -263,9 +263,18 @@ fn seed() -> u64 {
 
 fn hooks(shared: Arc<Shared>) -> Hooks {
     let calls = shared.clone();
+    let accounts = shared.clone();
     Hooks {
         on_call: Box::new(move |inc| {
             tokio::spawn(call::run(calls.clone(), inc));
+        }),
+        on_account: Box::new(move |id, account| {
+            lock(&accounts.regs).push(RegView {
+                id: Some(id),
+                account,
+                state: "registering".into(),
+                detail: None,
+            });
         }),
         on_registration: Box::new(move |reg, state| {
             let (label, detail) = describe(state);
@@ -329,7 +338,7 @@ async fn resolve_accounts(accounts: &[Account]) -> Vec<(Account, Option<SocketAd
     out
 }
 
-async fn register_accounts(shared: &Arc<Shared>, accounts: Vec<(Account, Option<SocketAddr>)>) {
+fn register_accounts(shared: &Arc<Shared>, accounts: Vec<(Account, Option<SocketAddr>)>) {
     for (a, dest) in accounts {
         let label = format!("{}@{}", a.username, a.registrar);
         let Some(dest) = dest else {
@@ -352,31 +361,13 @@ async fn register_accounts(shared: &Arc<Shared>, accounts: Vec<(Account, Option<
         rc.expires = a.expires;
         rc.backoff_base = shared.cfg.backoff_base;
         rc.backoff_max = shared.cfg.backoff_max;
-        // Add the view first so the first state change finds it.
-        let (tx, rx) = oneshot::channel();
-        let idx = {
-            let mut regs = lock(&shared.regs);
-            regs.push(RegView {
-                id: None,
-                account: label.clone(),
-                state: "registering".into(),
-                detail: None,
-            });
-            regs.len() - 1
+        tracing::info!(account = %label, registrar = %dest, "registering");
+        let cmd = Cmd::Register {
+            cfg: Box::new(rc),
+            label,
         };
-        if shared
-            .endpoint
-            .send(Cmd::Register {
-                cfg: Box::new(rc),
-                reply: tx,
-            })
-            .is_err()
-        {
+        if shared.endpoint.send(cmd).is_err() {
             return;
-        }
-        if let Ok(id) = rx.await {
-            lock(&shared.regs)[idx].id = Some(id);
-            tracing::info!(account = %label, registrar = %dest, "registering");
         }
     }
 }

@@ -470,10 +470,15 @@ impl Caller {
 
     /// Skips provisional responses; the first final response.
     pub fn final_response(&mut self) -> Msg {
+        self.try_final_response().expect("no final response")
+    }
+
+    /// Like [`Caller::final_response`], `None` on timeout.
+    pub fn try_final_response(&mut self) -> Option<Msg> {
         let end = Instant::now() + WAIT;
         loop {
             let left = end.saturating_duration_since(Instant::now());
-            let m = self.recv_within(left).expect("no final response");
+            let m = self.recv_within(left)?;
             match m.status() {
                 Some(s) if s >= 200 => {
                     if let Some(tag) = m
@@ -483,7 +488,7 @@ impl Caller {
                     {
                         self.to_tag = Some(tag);
                     }
-                    return m;
+                    return Some(m);
                 }
                 _ => continue,
             }
