@@ -44,8 +44,8 @@ fn a_call_is_answered_plays_rtp_and_a_digit_moves_the_flow() {
         }
     };
     c.reply_ok(&bye);
+    assert!(srv.logged("dtmf"), "digit logged: {}", srv.log_text());
     let log = srv.log_text();
-    assert!(log.contains("dtmf"), "digit logged: {log}");
     assert!(
         !log.contains("+15550001"),
         "numbers are redacted in logs: {log}"
@@ -121,11 +121,7 @@ fn no_common_codec_gets_488() {
     let offer = c.offer("9", &["rtpmap:9 G722/8000"]);
     c.invite("5000", Some(&offer));
     assert_eq!(c.final_response().status(), Some(488));
-    assert!(
-        srv.log_text().contains("no common codec"),
-        "{}",
-        srv.log_text()
-    );
+    assert!(srv.logged("no common codec"), "{}", srv.log_text());
 }
 
 #[test]

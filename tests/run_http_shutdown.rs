@@ -112,7 +112,7 @@ fn sigterm_refuses_new_calls_with_503_and_exits_0_when_the_call_ends() {
 
     a.bye("5000");
     assert_eq!(srv.wait_exit(Duration::from_secs(10)), Some(0));
-    assert!(srv.log_text().contains("draining"));
+    assert!(srv.logged("draining"));
 }
 
 /// A scripted registrar: answers `msg` (a REGISTER) with `status`, echoing the dialog headers.

@@ -92,7 +92,7 @@ fn a_caller_that_sends_no_rtp_is_hung_up() {
     c.reply_ok(&bye);
     let waited = started.elapsed();
     assert!(waited >= Duration::from_millis(900), "{waited:?}");
-    assert!(srv.log_text().contains("no RTP from the caller"));
+    assert!(srv.logged("no RTP from the caller"));
 }
 
 const TRANSFER_FLOW: &str = r#"
@@ -202,7 +202,7 @@ fn say_speaks_with_espeak_ng_or_fails_over_with_a_clear_log_line() {
     let bye = c.expect_request_within("BYE", Duration::from_secs(15));
     c.reply_ok(&bye);
     if !have_espeak {
-        assert!(srv.log_text().contains("espeak-ng is not installed"));
+        assert!(srv.logged("espeak-ng is not installed"));
     }
 }
 
@@ -214,7 +214,7 @@ fn say_without_espeak_ng_fails_the_playback_and_the_flow_goes_on() {
     let bye = c.expect_request("BYE");
     c.reply_ok(&bye);
     assert!(
-        srv.log_text().contains("espeak-ng is not installed"),
+        srv.logged("espeak-ng is not installed"),
         "{}",
         srv.log_text()
     );
@@ -240,7 +240,7 @@ fn an_agent_node_fails_at_once_on_this_server_and_takes_on_error() {
     answered(&mut c);
     // `on_error` plays the tone (`next` would have hung up without a sound).
     assert_eq!(c.recv_rtp().map(|(pt, _, _)| pt), Some(0));
-    assert!(srv.log_text().contains("not configured on this server"));
+    assert!(srv.logged("not configured on this server"));
 }
 
 #[test]

@@ -152,6 +152,21 @@ impl Server {
         self.dir.path().join("flows")
     }
 
+    /// Whether the server logs a line containing `needle` within a few seconds (log lines are
+    /// read by another thread, so a line may lag the SIP message it goes with).
+    pub fn logged(&self, needle: &str) -> bool {
+        let end = Instant::now() + WAIT;
+        loop {
+            if self.log.lock().unwrap().iter().any(|l| l.contains(needle)) {
+                return true;
+            }
+            if Instant::now() > end {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     pub fn log_text(&self) -> String {
         self.log.lock().unwrap().join("\n")
     }
