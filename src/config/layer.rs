@@ -22,11 +22,23 @@ pub enum Origin {
     Flag(&'static str),
 }
 
-/// One raw value.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One raw value. `Debug` does not show the text (it may be a password).
+#[derive(Clone, PartialEq, Eq)]
 pub struct Raw {
     pub text: String,
     pub origin: Origin,
+}
+
+impl std::fmt::Debug for Raw {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Raw")
+            .field(
+                "text",
+                &format_args!("<{} chars>", self.text.chars().count()),
+            )
+            .field("origin", &self.origin)
+            .finish()
+    }
 }
 
 /// `key → value`, later layers overriding earlier ones.

@@ -160,14 +160,25 @@ impl fmt::Display for HostPort {
     }
 }
 
-/// Where the configuration comes from.
-#[derive(Debug, Clone, Default)]
+/// Where the configuration comes from. `Debug` lists variable names only (values may be
+/// secrets).
+#[derive(Clone, Default)]
 pub struct Sources {
     /// `phonetree.yaml` text and its path, if there is one.
     pub file: Option<(String, PathBuf)>,
     /// Environment variables (the process's plus `.env`).
     pub env: std::collections::BTreeMap<String, String>,
     pub flags: Flags,
+}
+
+impl fmt::Debug for Sources {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Sources")
+            .field("file", &self.file.as_ref().map(|(_, p)| p))
+            .field("env", &self.env.keys().collect::<Vec<_>>())
+            .field("flags", &self.flags)
+            .finish()
+    }
 }
 
 /// Merges the sources and builds the configuration, or returns every problem.

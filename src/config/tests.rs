@@ -191,6 +191,8 @@ fn passwords_never_appear_in_errors_or_debug() {
     };
     let e = load(&s).unwrap_err();
     assert!(!format!("{e}{e:?}").contains("topsecret"));
+    assert!(!format!("{s:?}").contains("topsecret"));
+    assert!(!format!("{:?}", layer::env_layer(&s.env)).contains("topsecret"));
     let mut s = s;
     s.env.remove("PHONETREE_RTP_TIMEOUT");
     let c = load(&s).unwrap();
