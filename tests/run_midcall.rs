@@ -318,8 +318,7 @@ fn an_in_band_tone_on_g711_is_a_digit() {
     c.ack(USER, None);
     let dest = ok.sdp_rtp_addr().expect("RTP address");
     // 200 ms of "1" (697 Hz + 1209 Hz), then silence, as 20 ms PCMU packets.
-    let mut seq = 1u16;
-    for i in 0..25u32 {
+    for (seq, i) in (1u16..).zip(0..25u32) {
         let mut p = vec![0x80, if i == 0 { 0x80 } else { 0 }];
         p.extend_from_slice(&seq.to_be_bytes());
         p.extend_from_slice(&(i * 160).to_be_bytes());
@@ -335,7 +334,6 @@ fn an_in_band_tone_on_g711_is_a_digit() {
             p.push(ulaw(v as i16));
         }
         c.rtp.send_to(&p, dest).unwrap();
-        seq += 1;
         std::thread::sleep(Duration::from_millis(20));
     }
     let bye = c.expect_request("BYE");
