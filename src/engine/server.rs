@@ -251,14 +251,18 @@ pub async fn serve(cfg: Config, stop: impl Future<Output = ()>) -> Result<(), St
     Ok(())
 }
 
+/// A seed for SIP tags, branches and Call-IDs: std's per-process random hash keys (taken from
+/// the OS) mixed with the time.
 fn seed() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
     let t = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .map(|d| d.as_nanos() as u64)
         .unwrap_or(0);
-    // Mix in the process id and a stack address so two servers started together differ.
-    let local = 0u8;
-    t ^ (u64::from(std::process::id()) << 32) ^ (&local as *const u8 as u64)
+    h.write_u64(t);
+    h.write_u32(std::process::id());
+    h.finish()
 }
 
 fn hooks(shared: Arc<Shared>) -> Hooks {
