@@ -339,3 +339,30 @@ fn an_in_band_tone_on_g711_is_a_digit() {
     let bye = c.expect_request("BYE");
     c.reply_ok(&bye);
 }
+
+#[test]
+fn an_offerless_reinvite_gets_our_offer_and_the_ack_answer_switches_the_codec() {
+    let srv = Server::start(&[("menu.yaml", MENU_FLOW)], &[]);
+    let mut c = Caller::new(srv.sip);
+    answered(&mut c);
+    assert_eq!(c.recv_rtp().map(|(pt, _, _)| pt), Some(0));
+    let cseq = c.in_dialog("INVITE", USER, None);
+    let ok = c.expect_response(cseq, "INVITE");
+    assert_eq!(ok.status(), Some(200));
+    assert!(
+        ok.body.contains("PCMA/8000") && ok.body.contains("opus/48000/2"),
+        "{}",
+        ok.body
+    );
+    let answer = c.offer("8", &["rtpmap:8 PCMA/8000"]);
+    c.ack_cseq_sdp(USER, cseq, Some(&answer));
+    // PCMU packets already in flight, then PCMA.
+    let end = Instant::now() + Duration::from_secs(3);
+    loop {
+        let (pt, _, _) = c.recv_rtp().expect("RTP");
+        if pt == 8 {
+            break;
+        }
+        assert!(Instant::now() < end, "still PT {pt}");
+    }
+}
