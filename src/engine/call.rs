@@ -9,7 +9,7 @@
 //!
 //! Then one `select!` over: SIP events for this dialog, media events, finished side requests
 //! (TTS, webhooks), the machine's timer and the drain deadline. Every input is followed by
-//! draining the machine's actions ([`CallTask::pump`]). Not owned here: what a node does (the
+//! draining the machine's actions (`CallTask::input`). Not owned here: what a node does (the
 //! machine), RTP (the media task), SIP transactions (the endpoint).
 
 use std::collections::{HashSet, VecDeque};
