@@ -44,8 +44,8 @@ fn a_call_is_answered_plays_rtp_and_a_digit_moves_the_flow() {
         }
     };
     c.reply_ok(&bye);
+    assert!(srv.logged("dtmf"), "digit logged: {}", srv.log_text());
     let log = srv.log_text();
-    assert!(log.contains("dtmf"), "digit logged: {log}");
     assert!(
         !log.contains("+15550001"),
         "numbers are redacted in logs: {log}"
@@ -121,11 +121,7 @@ fn no_common_codec_gets_488() {
     let offer = c.offer("9", &["rtpmap:9 G722/8000"]);
     c.invite("5000", Some(&offer));
     assert_eq!(c.final_response().status(), Some(488));
-    assert!(
-        srv.log_text().contains("no common codec"),
-        "{}",
-        srv.log_text()
-    );
+    assert!(srv.logged("no common codec"), "{}", srv.log_text());
 }
 
 #[test]
@@ -154,4 +150,42 @@ fn an_invite_without_sdp_gets_an_offer_and_the_ack_carries_the_answer() {
     c.ack("5000", Some(&answer));
     let (pt, _, _) = c.recv_rtp().expect("RTP after the answer in the ACK");
     assert_eq!(pt, 8, "PCMA as the ACK's answer chose");
+}
+
+#[test]
+fn opus_is_answered_and_sent_as_opus() {
+    let srv = Server::start(&[("menu.yaml", MENU_FLOW)], &[]);
+    let mut c = Caller::new(srv.sip);
+    let offer = c.offer(
+        "111 101",
+        &[
+            "rtpmap:111 opus/48000/2",
+            "fmtp:111 useinbandfec=1",
+            "rtpmap:101 telephone-event/8000",
+        ],
+    );
+    c.invite("5000", Some(&offer));
+    let ok = c.final_response();
+    assert_eq!(ok.status(), Some(200));
+    assert!(ok.body.contains("a=rtpmap:111 opus/48000/2"), "{}", ok.body);
+    c.ack("5000", None);
+    let (pt, len, _) = c.recv_rtp().expect("Opus RTP");
+    assert_eq!(pt, 111);
+    assert!(len > 0 && len < 400, "an Opus frame, not G.711: {len}");
+}
+
+#[test]
+fn the_configured_codec_order_picks_the_answer() {
+    let srv = Server::start(&[("menu.yaml", MENU_FLOW)], &[("CODEC", "pcma")]);
+    let mut c = Caller::new(srv.sip);
+    let offer = c.offer("0 8", &["rtpmap:0 PCMU/8000", "rtpmap:8 PCMA/8000"]);
+    c.invite("5000", Some(&offer));
+    let ok = c.final_response();
+    assert!(
+        ok.body.contains("m=audio") && ok.body.contains(" RTP/AVP 8"),
+        "{}",
+        ok.body
+    );
+    c.ack("5000", None);
+    assert_eq!(c.recv_rtp().map(|(pt, _, _)| pt), Some(8));
 }

@@ -91,7 +91,10 @@ fn sigterm_refuses_new_calls_with_503_and_exits_0_when_the_call_ends() {
     let status = loop {
         let offer = b.pcmu_offer();
         b.invite("5000", Some(&offer));
-        let s = b.final_response().status();
+        let s = match b.try_final_response() {
+            Some(m) => m.status(),
+            None => panic!("no final response; server log:\n{}", srv.log_text()),
+        };
         if s == Some(503) || std::time::Instant::now() > end {
             break s;
         }
@@ -109,5 +112,93 @@ fn sigterm_refuses_new_calls_with_503_and_exits_0_when_the_call_ends() {
 
     a.bye("5000");
     assert_eq!(srv.wait_exit(Duration::from_secs(10)), Some(0));
-    assert!(srv.log_text().contains("draining"));
+    assert!(srv.logged("draining"));
+}
+
+/// A scripted registrar: answers `msg` (a REGISTER) with `status`, echoing the dialog headers.
+fn registrar_reply(
+    sock: &std::net::UdpSocket,
+    to: std::net::SocketAddr,
+    msg: &run_support::Msg,
+    status: &str,
+    extra: &str,
+) {
+    let mut r = format!("SIP/2.0 {status}\r\n");
+    for name in ["Via", "From", "To", "Call-ID", "CSeq"] {
+        if let Some(v) = msg.header(name) {
+            r.push_str(&format!("{name}: {v}\r\n"));
+        }
+    }
+    r.push_str(extra);
+    r.push_str("Content-Length: 0\r\n\r\n");
+    sock.send_to(r.as_bytes(), to).unwrap();
+}
+
+fn next_register(sock: &std::net::UdpSocket) -> (run_support::Msg, std::net::SocketAddr) {
+    let mut buf = vec![0u8; 8192];
+    loop {
+        let (n, from) = sock
+            .recv_from(&mut buf)
+            .expect("a REGISTER within the timeout");
+        let m = run_support::Msg::parse(&buf[..n]);
+        if m.method() == Some("REGISTER") {
+            return (m, from);
+        }
+    }
+}
+
+#[test]
+fn an_account_registers_with_digest_and_unregisters_on_sigterm() {
+    let reg = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    reg.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let domain = reg.local_addr().unwrap().to_string();
+    let mut srv = Server::start(
+        &[("menu.yaml", MENU_FLOW)],
+        &[
+            ("SIP_DOMAIN", &domain),
+            ("SIP_USERNAME", "1001"),
+            ("SIP_PASSWORD", "secret-pw"),
+        ],
+    );
+    let (m, from) = next_register(&reg);
+    assert!(m.header("Authorization").is_none());
+    registrar_reply(
+        &reg,
+        from,
+        &m,
+        "401 Unauthorized",
+        "WWW-Authenticate: Digest realm=\"test\", nonce=\"abc123\", qop=\"auth\", algorithm=MD5\r\n",
+    );
+    let (m, from) = next_register(&reg);
+    let auth = m.header("Authorization").expect("an authenticated retry");
+    assert!(
+        auth.contains("username=\"1001\"") && auth.contains("nc=00000001"),
+        "{auth}"
+    );
+    assert!(!auth.contains("secret-pw"));
+    let contact = m.header("Contact").unwrap_or_default().to_string();
+    registrar_reply(
+        &reg,
+        from,
+        &m,
+        "200 OK",
+        &format!("Contact: {contact};expires=600\r\n"),
+    );
+    let end = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let (_, body) = srv.get("/api/registrations");
+        if body.contains("\"state\":\"registered\"") {
+            break;
+        }
+        assert!(std::time::Instant::now() < end, "{body}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+
+    srv.signal("TERM");
+    let (m, from) = next_register(&reg);
+    let expires_zero = m.header("Expires") == Some("0")
+        || m.header("Contact").is_some_and(|c| c.contains("expires=0"));
+    assert!(expires_zero, "unregister on shutdown: {m:?}");
+    registrar_reply(&reg, from, &m, "200 OK", "");
+    assert_eq!(srv.wait_exit(Duration::from_secs(5)), Some(0));
 }

@@ -92,7 +92,7 @@ fn a_caller_that_sends_no_rtp_is_hung_up() {
     c.reply_ok(&bye);
     let waited = started.elapsed();
     assert!(waited >= Duration::from_millis(900), "{waited:?}");
-    assert!(srv.log_text().contains("no RTP from the caller"));
+    assert!(srv.logged("no RTP from the caller"));
 }
 
 const TRANSFER_FLOW: &str = r#"
@@ -174,4 +174,195 @@ fn an_invite_over_tcp_is_answered_on_the_connection() {
     }
     assert!(got.starts_with("SIP/2.0 100"), "{got}");
     assert!(got.contains("SIP/2.0 200 OK"), "{got}");
+}
+
+const SAY_FLOW: &str = r#"
+name: say
+default: true
+start: greet
+nodes:
+  greet: { say: "Hello from phonetree", next: end }
+  end: { hangup: {} }
+"#;
+
+#[test]
+fn say_speaks_with_espeak_ng_or_fails_over_with_a_clear_log_line() {
+    let srv = Server::start(&[("say.yaml", SAY_FLOW)], &[]);
+    let mut c = Caller::new(srv.sip);
+    answered(&mut c);
+    let have_espeak = std::process::Command::new("espeak-ng")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if have_espeak {
+        let (pt, len, _) = c.recv_rtp().expect("the spoken text as RTP");
+        assert_eq!((pt, len), (0, 160));
+    }
+    // Either way the flow goes on to `end` and hangs up.
+    let bye = c.expect_request_within("BYE", Duration::from_secs(15));
+    c.reply_ok(&bye);
+    if !have_espeak {
+        assert!(srv.logged("espeak-ng is not installed"));
+    }
+}
+
+#[test]
+fn say_without_espeak_ng_fails_the_playback_and_the_flow_goes_on() {
+    let srv = Server::start(&[("say.yaml", SAY_FLOW)], &[("PATH", "/nonexistent")]);
+    let mut c = Caller::new(srv.sip);
+    answered(&mut c);
+    let bye = c.expect_request("BYE");
+    c.reply_ok(&bye);
+    assert!(
+        srv.logged("espeak-ng is not installed"),
+        "{}",
+        srv.log_text()
+    );
+}
+
+const AGENT_FLOW: &str = r#"
+name: agent
+default: true
+start: bot
+nodes:
+  bot:
+    agent: { provider: openai, model: gpt-realtime, instructions: "Help." }
+    next: end
+    on_error: sorry
+  sorry: { play: tone.wav, next: end }
+  end: { hangup: {} }
+"#;
+
+#[test]
+fn an_agent_node_fails_at_once_on_this_server_and_takes_on_error() {
+    let srv = Server::start(&[("agent.yaml", AGENT_FLOW)], &[]);
+    let mut c = Caller::new(srv.sip);
+    answered(&mut c);
+    // `on_error` plays the tone (`next` would have hung up without a sound).
+    assert_eq!(c.recv_rtp().map(|(pt, _, _)| pt), Some(0));
+    assert!(srv.logged("not configured on this server"));
+}
+
+#[test]
+fn an_http_node_posts_json_with_the_caller_and_routes_on_the_reply() {
+    let hook = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/lookup", hook.local_addr().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        let (mut s, _) = hook.accept().unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut got = Vec::new();
+        let mut buf = [0u8; 4096];
+        // Read until the JSON body has arrived (it ends with `}`).
+        while !got.ends_with(b"}") {
+            match s.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+            }
+        }
+        let reply = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 11\r\nconnection: close\r\n\r\n{\"ok\":true}";
+        let _ = s.write_all(reply.as_bytes());
+        let _ = tx.send(String::from_utf8_lossy(&got).into_owned());
+    });
+    let flow = format!(
+        r#"
+name: hook
+default: true
+start: lookup
+nodes:
+  lookup:
+    http: {{ method: POST, url: "{url}", json: {{ caller: "{{{{ call.from }}}}" }}, save: r }}
+    on_success: good
+    on_error: end
+  good: {{ play: tone.wav, next: end }}
+  end: {{ hangup: {{}} }}
+"#
+    );
+    let srv = Server::start(&[("hook.yaml", &flow)], &[]);
+    let mut c = Caller::new(srv.sip);
+    answered(&mut c);
+    let request = rx
+        .recv_timeout(Duration::from_secs(5))
+        .expect("the webhook was called");
+    assert!(request.starts_with("POST /lookup"), "{request}");
+    assert!(request.contains(r#"{"caller":"+15550001"}"#), "{request}");
+    // on_success plays the tone.
+    assert_eq!(c.recv_rtp().map(|(pt, _, _)| pt), Some(0));
+}
+
+/// G.711 μ-law encoding of one sample (ITU-T G.711: bias 0x84, 3-bit segment, 4-bit mantissa).
+fn ulaw(sample: i16) -> u8 {
+    let mut s = i32::from(sample);
+    let sign = if s < 0 {
+        s = -s;
+        0x80
+    } else {
+        0
+    };
+    let s = s.min(32635) + 0x84;
+    let exp = (0..8).rev().find(|e| s & (0x80 << e) != 0).unwrap_or(0);
+    let mant = (s >> (exp + 3)) & 0x0f;
+    !((sign | (exp << 4) | mant) as u8)
+}
+
+#[test]
+fn an_in_band_tone_on_g711_is_a_digit() {
+    let srv = Server::start(&[("menu.yaml", MENU_FLOW)], &[]);
+    let mut c = Caller::new(srv.sip);
+    // No telephone-event: keys can only come in-band (or by INFO).
+    let offer = c.offer("0", &["rtpmap:0 PCMU/8000"]);
+    c.invite(USER, Some(&offer));
+    let ok = c.final_response();
+    assert_eq!(ok.status(), Some(200));
+    assert!(!ok.body.contains("telephone-event"), "{}", ok.body);
+    c.ack(USER, None);
+    let dest = ok.sdp_rtp_addr().expect("RTP address");
+    // 200 ms of "1" (697 Hz + 1209 Hz), then silence, as 20 ms PCMU packets.
+    for (seq, i) in (1u16..).zip(0..25u32) {
+        let mut p = vec![0x80, if i == 0 { 0x80 } else { 0 }];
+        p.extend_from_slice(&seq.to_be_bytes());
+        p.extend_from_slice(&(i * 160).to_be_bytes());
+        p.extend_from_slice(&0x0bad_cafe_u32.to_be_bytes());
+        for n in 0..160u32 {
+            let t = (i * 160 + n) as f32 / 8000.0;
+            let v = if i < 10 {
+                let tau = std::f32::consts::TAU;
+                ((tau * 697.0 * t).sin() + (tau * 1209.0 * t).sin()) * 6000.0
+            } else {
+                0.0
+            };
+            p.push(ulaw(v as i16));
+        }
+        c.rtp.send_to(&p, dest).unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let bye = c.expect_request("BYE");
+    c.reply_ok(&bye);
+}
+
+#[test]
+fn an_offerless_reinvite_gets_our_offer_and_the_ack_answer_switches_the_codec() {
+    let srv = Server::start(&[("menu.yaml", MENU_FLOW)], &[]);
+    let mut c = Caller::new(srv.sip);
+    answered(&mut c);
+    assert_eq!(c.recv_rtp().map(|(pt, _, _)| pt), Some(0));
+    let cseq = c.in_dialog("INVITE", USER, None);
+    let ok = c.expect_response(cseq, "INVITE");
+    assert_eq!(ok.status(), Some(200));
+    assert!(
+        ok.body.contains("PCMA/8000") && ok.body.contains("opus/48000/2"),
+        "{}",
+        ok.body
+    );
+    let answer = c.offer("8", &["rtpmap:8 PCMA/8000"]);
+    c.ack_cseq_sdp(USER, cseq, Some(&answer));
+    // PCMU packets already in flight, then PCMA.
+    let end = Instant::now() + Duration::from_secs(3);
+    loop {
+        let (pt, _, _) = c.recv_rtp().expect("RTP");
+        if pt == 8 {
+            break;
+        }
+        assert!(Instant::now() < end, "still PT {pt}");
+    }
 }

@@ -1,6 +1,6 @@
 //! The raw layers of the configuration: `phonetree.yaml`, environment variables (with the seed
 //! projects' aliases) and command-line flags, each flattened to `key → text` with where the text
-//! came from. Nothing is interpreted here; [`super::build`] turns the merged layer into typed
+//! came from. Nothing is interpreted here; `config::build` turns the merged layer into typed
 //! values (ripgrep's low-level/high-level split).
 //!
 //! Keys are dotted paths: `sip.listen`, `rtp.ports`, `accounts.0.password`. Lists (codecs,
@@ -22,11 +22,23 @@ pub enum Origin {
     Flag(&'static str),
 }
 
-/// One raw value.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One raw value. `Debug` does not show the text (it may be a password).
+#[derive(Clone, PartialEq, Eq)]
 pub struct Raw {
     pub text: String,
     pub origin: Origin,
+}
+
+impl std::fmt::Debug for Raw {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Raw")
+            .field(
+                "text",
+                &format_args!("<{} chars>", self.text.chars().count()),
+            )
+            .field("origin", &self.origin)
+            .finish()
+    }
 }
 
 /// `key → value`, later layers overriding earlier ones.

@@ -3,7 +3,7 @@
 //! merged in that order (later wins) into one typed [`Config`].
 //!
 //! Two stages, like the flow pipeline: [`layer`] flattens each source to `key → text` with its
-//! origin; [`build`] parses the merged text into typed values and collects every problem (no
+//! origin; `build` parses the merged text into typed values and collects every problem (no
 //! early return). YAML problems are [`Diagnostic`]s at their line and column, so `phonetree
 //! validate` reports them like flow problems ([`check_file`]).
 //!
@@ -160,14 +160,25 @@ impl fmt::Display for HostPort {
     }
 }
 
-/// Where the configuration comes from.
-#[derive(Debug, Clone, Default)]
+/// Where the configuration comes from. `Debug` lists variable names only (values may be
+/// secrets).
+#[derive(Clone, Default)]
 pub struct Sources {
     /// `phonetree.yaml` text and its path, if there is one.
     pub file: Option<(String, PathBuf)>,
     /// Environment variables (the process's plus `.env`).
     pub env: std::collections::BTreeMap<String, String>,
     pub flags: Flags,
+}
+
+impl fmt::Debug for Sources {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Sources")
+            .field("file", &self.file.as_ref().map(|(_, p)| p))
+            .field("env", &self.env.keys().collect::<Vec<_>>())
+            .field("flags", &self.flags)
+            .finish()
+    }
 }
 
 /// Merges the sources and builds the configuration, or returns every problem.

@@ -191,6 +191,8 @@ fn passwords_never_appear_in_errors_or_debug() {
     };
     let e = load(&s).unwrap_err();
     assert!(!format!("{e}{e:?}").contains("topsecret"));
+    assert!(!format!("{s:?}").contains("topsecret"));
+    assert!(!format!("{:?}", layer::env_layer(&s.env)).contains("topsecret"));
     let mut s = s;
     s.env.remove("PHONETREE_RTP_TIMEOUT");
     let c = load(&s).unwrap();
@@ -208,4 +210,17 @@ fn hostports_parse_with_and_without_port() {
     );
     assert!(parse_hostport("pbx:notaport").is_err());
     assert!(parse_hostport("").is_err());
+}
+
+#[test]
+fn the_examples_in_docs_config_md_load() {
+    let doc = include_str!("../../docs/config.md");
+    let mut blocks = 0;
+    for block in doc.split("```yaml\n").skip(1) {
+        let text = block.split("```").next().unwrap_or_default();
+        let c = load(&yaml(text)).unwrap_or_else(|e| panic!("{e}\n---\n{text}"));
+        assert!(c.sip_listen.port() > 0);
+        blocks += 1;
+    }
+    assert!(blocks >= 2, "docs/config.md has YAML examples");
 }

@@ -9,13 +9,13 @@
 //!
 //! Then one `select!` over: SIP events for this dialog, media events, finished side requests
 //! (TTS, webhooks), the machine's timer and the drain deadline. Every input is followed by
-//! draining the machine's actions ([`CallTask::pump`]). Not owned here: what a node does (the
+//! draining the machine's actions (`CallTask::input`). Not owned here: what a node does (the
 //! machine), RTP (the media task), SIP transactions (the endpoint).
 
 use std::collections::{HashSet, VecDeque};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::mpsc;
 
@@ -30,6 +30,10 @@ use crate::machine::Call as Machine;
 use crate::sdp::{self, LocalMedia, Negotiated};
 use crate::sip::event::{CallId, EndReason, TransferProgress};
 use crate::sip::Event;
+
+/// How long a blind transfer may take to report its outcome (REFER answer and a final NOTIFY)
+/// before the flow is told it failed.
+const TRANSFER_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// A live call as `/api/calls` shows it.
 #[derive(Debug, Clone)]
@@ -59,7 +63,7 @@ enum Done {
 pub async fn run(shared: Arc<Shared>, inc: Incoming) {
     let call = inc.call;
     let to = inc.to_user.clone().unwrap_or_default();
-    let Some(program) = route(&shared, &to) else {
+    let Some(program) = route(&shared, &to, inc.source) else {
         tracing::warn!(%call, to = %Pii(&to), "no flow for this number and no default flow: 404");
         send(&shared, call, CallCmd::Reject(404));
         return;
@@ -72,48 +76,42 @@ pub async fn run(shared: Arc<Shared>, inc: Incoming) {
             return;
         }
     };
-    let port = socket.lease.as_ref().map_or(0, |l| l.port());
-    let port = if port == 0 {
-        socket.socket.local_addr().map_or(0, |a| a.port())
-    } else {
-        port
-    };
+    let port = socket.socket.local_addr().map_or(0, |a| a.port());
     let mut local = LocalMedia::new(shared.media_ip(inc.source), port, session_id(call));
     local.codecs = shared.cfg.codecs.clone();
     tracing::info!(
         %call, from = %Pii(&inc.from), to = %Pii(&to), flow = %program.name,
         version = %short(&program.hash), "incoming call"
     );
+    // Decide the SDP before ringing, so a caller we cannot talk to gets its 488 at once.
+    let plan = match inc.sdp_offer.as_deref() {
+        Some(offer) => answer_offer(offer, &local).map(|(sdp, neg)| (sdp, Some(neg))),
+        None => sdp::create_offer(&local)
+            .map(|o| (o.to_string(), None))
+            .map_err(|e| format!("cannot make an SDP offer: {e}")),
+    };
+    let (sdp, neg) = match plan {
+        Ok(p) => p,
+        Err(why) => {
+            tracing::warn!(%call, reason = %why, "cannot use the caller's SDP offer: 488");
+            send(&shared, call, CallCmd::Reject(488));
+            return;
+        }
+    };
     let mut inc = inc;
     if !ring(&shared, &mut inc).await {
         tracing::info!(%call, "caller gave up while ringing");
         return;
     }
     let mut task = CallTask::new(shared, call, program, &inc, local);
-    match inc.sdp_offer.as_deref() {
-        Some(offer) => match answer_offer(offer, &task.local) {
-            Ok((sdp, neg)) => {
-                task.cmd(CallCmd::Answer(sdp));
-                task.start_media(socket, neg).await;
-                task.start_flow();
-            }
-            Err(why) => {
-                tracing::warn!(%call, reason = %why, "cannot use the caller's SDP offer: 488");
-                task.cmd(CallCmd::Reject(488));
-                return task.finish();
-            }
-        },
-        None => match sdp::create_offer(&task.local) {
-            Ok(offer) => {
-                task.pending_socket = Some(socket);
-                task.cmd(CallCmd::Answer(offer.to_string()));
-            }
-            Err(e) => {
-                tracing::error!(%call, error = %e, "cannot make an SDP offer: 488");
-                task.cmd(CallCmd::Reject(488));
-                return task.finish();
-            }
-        },
+    task.cmd(CallCmd::Answer(sdp));
+    match neg {
+        Some(neg) => {
+            task.start_media(socket, neg).await;
+            task.start_flow();
+        }
+        // Offerless INVITE: media and the flow start when the ACK brings the answer.
+        None => task.pending_socket = Some(socket),
     }
     task.run(inc.events).await;
 }
@@ -138,27 +136,44 @@ async fn ring(shared: &Shared, inc: &mut Incoming) -> bool {
     }
 }
 
-fn route(shared: &Shared, to: &str) -> Option<Arc<Program>> {
-    let by_account = shared
-        .cfg
-        .accounts
+/// The flow for a call to `to` from `source`, first match wins:
+/// 1. the flow of the account whose username is the To user;
+/// 2. the flow whose `routes` list `to`;
+/// 3. the flow of the only account registered at the address the INVITE came from (a PBX puts
+///    the dialled DID, not the extension, in To);
+/// 4. the default flow.
+fn route(shared: &Shared, to: &str, source: SocketAddr) -> Option<Arc<Program>> {
+    let snap = shared.registry.snapshot();
+    let programs = || snap.flows.iter().filter_map(|e| e.program.as_ref());
+    let by_name = |name: &str| {
+        let p = programs().find(|p| p.name == name).cloned();
+        if p.is_none() {
+            tracing::warn!(flow = %name, "the account's flow is not loaded");
+        }
+        p
+    };
+    let accounts = &shared.accounts;
+    if let Some(name) = accounts
         .iter()
         .find(|a| a.username == to)
-        .and_then(|a| a.flow.as_deref());
-    if let Some(name) = by_account {
-        let snap = shared.registry.snapshot();
-        let p = snap
-            .flows
-            .iter()
-            .filter_map(|e| e.program.as_ref())
-            .find(|p| p.name == name)
-            .cloned();
-        if p.is_some() {
-            return p;
+        .and_then(|a| a.flow.as_deref())
+    {
+        if let Some(p) = by_name(name) {
+            return Some(p);
         }
-        tracing::warn!(flow = %name, "the account's flow is not loaded; using routes");
     }
-    shared.registry.route(to)
+    if let Some(p) = programs().find(|p| p.routes.iter().any(|r| r == to)) {
+        return Some(p.clone());
+    }
+    let mut from_pbx = accounts
+        .iter()
+        .filter(|a| a.registrar_ip == Some(source.ip()));
+    if let (Some(a), None) = (from_pbx.next(), from_pbx.next()) {
+        if let Some(p) = a.flow.as_deref().and_then(by_name) {
+            return Some(p);
+        }
+    }
+    snap.route(to)
 }
 
 fn answer_offer(offer: &str, local: &LocalMedia) -> Result<(String, Negotiated), String> {
@@ -197,6 +212,8 @@ struct CallTask {
     /// Requests the machine abandoned (a late result is dropped).
     cancelled: HashSet<RequestId>,
     transfer: Option<RequestId>,
+    /// Give up on a transfer whose outcome (NOTIFY with a final status) has not come by then.
+    transfer_deadline: Option<Instant>,
     /// A transfer asked for before the ACK: REFER needs a confirmed dialog.
     deferred_transfer: Option<String>,
     confirmed: bool,
@@ -247,6 +264,7 @@ impl CallTask {
             pending: VecDeque::new(),
             cancelled: HashSet::new(),
             transfer: None,
+            transfer_deadline: None,
             deferred_transfer: None,
             confirmed: false,
             done_tx,
@@ -311,6 +329,14 @@ impl CallTask {
                 },
                 Some(done) = self.done_rx.recv() => self.on_done(done),
                 () = sleep_opt(deadline) => self.input(Input::Timeout),
+                () = sleep_opt(self.transfer_deadline) => {
+                    self.transfer_deadline = None;
+                    if let Some(id) = self.transfer.take() {
+                        tracing::warn!(call = %self.call, "transfer: no outcome in time");
+                        let result = Err(format!("no outcome within {}s", TRANSFER_TIMEOUT.as_secs()));
+                        self.input(Input::TransferResult { id, result });
+                    }
+                }
                 Ok(()) = hangup_all.changed() => {
                     if *hangup_all.borrow() {
                         tracing::info!(call = %self.call, "drain timeout: hanging up");
@@ -417,6 +443,7 @@ impl CallTask {
             TransferProgress::Accepted | TransferProgress::Trying { .. } => return,
         };
         self.transfer = None;
+        self.transfer_deadline = None;
         self.input(Input::TransferResult { id, result });
     }
 
@@ -578,6 +605,7 @@ impl CallTask {
             Action::Transfer { id, target } => {
                 tracing::info!(%call, target = %Pii(&target), "blind transfer (REFER)");
                 self.transfer = Some(id);
+                self.transfer_deadline = Some(Instant::now() + TRANSFER_TIMEOUT);
                 if self.confirmed {
                     self.cmd(CallCmd::Transfer(target));
                 } else {
@@ -616,5 +644,45 @@ async fn sleep_opt(deadline: Option<Instant>) {
     match deadline {
         Some(t) => tokio::time::sleep_until(tokio::time::Instant::from_std(t)).await,
         None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::{IpAddr, Ipv4Addr};
+
+    fn local() -> LocalMedia {
+        let mut l = LocalMedia::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 40000, 7);
+        l.codecs = vec![crate::sdp::Codec::Pcma, crate::sdp::Codec::Pcmu];
+        l
+    }
+
+    const OFFER: &str = "v=0\r\no=- 1 1 IN IP4 192.0.2.9\r\ns=-\r\nc=IN IP4 192.0.2.9\r\nt=0 0\r\n\
+                         m=audio 4000 RTP/AVP 0 8 101\r\na=rtpmap:101 telephone-event/8000\r\n";
+
+    #[test]
+    fn the_answer_follows_our_codec_order_and_points_at_our_port() {
+        let (sdp, neg) = answer_offer(OFFER, &local()).unwrap();
+        assert_eq!(neg.codec, crate::sdp::Codec::Pcma);
+        assert_eq!(neg.remote, Some("192.0.2.9:4000".parse().unwrap()));
+        assert!(sdp.contains("m=audio 40000 RTP/AVP 8 101"), "{sdp}");
+    }
+
+    #[test]
+    fn unusable_offers_say_why() {
+        let g722 = OFFER.replace("0 8 101", "9");
+        assert!(answer_offer(&g722, &local())
+            .unwrap_err()
+            .contains("no common codec"));
+        assert!(answer_offer("garbage", &local())
+            .unwrap_err()
+            .contains("unreadable SDP"));
+    }
+
+    #[test]
+    fn the_caller_is_the_user_part_of_from() {
+        assert_eq!(user_or_uri("sip:+15550001@pbx.example.com"), "+15550001");
+        assert_eq!(user_or_uri("sip:pbx.example.com"), "sip:pbx.example.com");
     }
 }

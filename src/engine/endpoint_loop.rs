@@ -29,10 +29,11 @@ pub enum Cmd {
     },
     /// A command for one call.
     Call(CallId, CallCmd),
-    /// Start registering an account; the id comes back on `reply`.
+    /// Start registering an account shown as `label`; `Hooks::on_account` hears of it before
+    /// any of its state changes.
     Register {
         cfg: Box<RegistrationConfig>,
-        reply: oneshot::Sender<RegId>,
+        label: String,
     },
     /// `false`: answer new INVITEs with 503 (drain).
     SetAccepting(bool),
@@ -66,13 +67,25 @@ pub struct Incoming {
 
 /// Called with every new call.
 pub type OnCall = Box<dyn FnMut(Incoming) + Send>;
+/// Called when an account starts registering (with its label), before its first state change.
+pub type OnAccount = Box<dyn FnMut(RegId, String) + Send>;
 /// Called on every registration state change.
 pub type OnRegistration = Box<dyn FnMut(RegId, &RegistrationState) + Send>;
 
 /// What the loop tells the application.
 pub struct Hooks {
     pub on_call: OnCall,
+    pub on_account: OnAccount,
     pub on_registration: OnRegistration,
+}
+
+/// What applying a command produced besides datagrams and events.
+#[derive(Default)]
+struct Applied {
+    /// Transfers the endpoint refused (reported as failed transfers).
+    failed: Vec<(CallId, String)>,
+    /// Accounts that started registering.
+    accounts: Vec<(RegId, String)>,
 }
 
 /// Runs until every sender of `inbox` is gone.
@@ -93,12 +106,15 @@ pub async fn run(
             () = sleep_opt(deadline) => None,
         };
         let now = Instant::now();
-        let mut failed = Vec::new();
+        let mut applied = Applied::default();
         match cmd {
             None => ep.handle_timeout(now),
-            Some(cmd) => apply(&mut ep, cmd, now, &mut failed),
+            Some(cmd) => apply(&mut ep, cmd, now, &mut applied),
         }
-        for (call, reason) in failed {
+        for (id, label) in applied.accounts {
+            (hooks.on_account)(id, label);
+        }
+        for (call, reason) in applied.failed {
             let progress = TransferProgress::Failed { status: 0, reason };
             dispatch(Event::Transfer { call, progress }, &mut calls, &mut hooks);
         }
@@ -122,8 +138,7 @@ async fn sleep_opt(deadline: Option<Instant>) {
     }
 }
 
-/// Applies one command; transfers the endpoint refused are added to `failed`.
-fn apply(ep: &mut Endpoint, cmd: Cmd, now: Instant, failed: &mut Vec<(CallId, String)>) {
+fn apply(ep: &mut Endpoint, cmd: Cmd, now: Instant, applied: &mut Applied) {
     match cmd {
         Cmd::Datagram {
             bytes,
@@ -146,13 +161,13 @@ fn apply(ep: &mut Endpoint, cmd: Cmd, now: Instant, failed: &mut Vec<(CallId, St
                 // as a failed one, so the flow takes its `on_fail`.
                 tracing::debug!(%call, error = %e, "call command not applied");
                 if matches!(c, CallCmd::Transfer(_)) {
-                    failed.push((call, e.to_string()));
+                    applied.failed.push((call, e.to_string()));
                 }
             }
         }
-        Cmd::Register { cfg, reply } => {
+        Cmd::Register { cfg, label } => {
             let id = ep.register(*cfg, now);
-            let _ = reply.send(id);
+            applied.accounts.push((id, label));
         }
         Cmd::SetAccepting(on) => ep.set_accepting(on),
         Cmd::UnregisterAll(reply) => {
@@ -215,5 +230,60 @@ fn call_of(ev: &Event) -> Option<CallId> {
         Event::IncomingCall { .. } | Event::OptionsResult { .. } | Event::Registration { .. } => {
             None
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+
+    fn hooks(seen: Arc<Mutex<Vec<Incoming>>>) -> Hooks {
+        Hooks {
+            on_call: Box::new(move |inc| seen.lock().unwrap().push(inc)),
+            on_account: Box::new(|_, _| {}),
+            on_registration: Box::new(|_, _| {}),
+        }
+    }
+
+    fn incoming(call: CallId) -> Event {
+        Event::IncomingCall {
+            call,
+            from: "sip:a@b".into(),
+            from_display: None,
+            to: "sip:5000@b".into(),
+            to_user: Some("5000".into()),
+            sdp_offer: None,
+            source: "127.0.0.1:5060".parse().unwrap(),
+        }
+    }
+
+    #[test]
+    fn a_calls_events_reach_its_channel_until_it_ends() {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let mut h = hooks(seen.clone());
+        let mut calls = HashMap::new();
+        let (a, b) = (CallId(1), CallId(2));
+        dispatch(incoming(a), &mut calls, &mut h);
+        dispatch(incoming(b), &mut calls, &mut h);
+        dispatch(Event::CallConfirmed { call: a }, &mut calls, &mut h);
+        let end = Event::Ended {
+            call: a,
+            reason: crate::sip::event::EndReason::RemoteBye,
+        };
+        dispatch(end.clone(), &mut calls, &mut h);
+        // Late events for an ended call go nowhere.
+        dispatch(Event::CallConfirmed { call: a }, &mut calls, &mut h);
+        let mut seen = seen.lock().unwrap();
+        assert_eq!(seen.len(), 2);
+        let rx = &mut seen[0].events;
+        assert_eq!(rx.try_recv().ok(), Some(Event::CallConfirmed { call: a }));
+        assert_eq!(rx.try_recv().ok(), Some(end));
+        assert!(rx.try_recv().is_err(), "closed after Ended");
+        assert!(
+            seen[1].events.try_recv().is_err(),
+            "nothing for the other call"
+        );
+        assert!(calls.contains_key(&b) && !calls.contains_key(&a));
     }
 }

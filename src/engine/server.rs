@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, watch};
 
 use super::call::{self, CallView};
 use super::endpoint_loop::{self, Cmd, Hooks};
@@ -60,9 +60,19 @@ pub struct RegView {
     pub detail: Option<String>,
 }
 
+/// What call routing needs to know about an account.
+#[derive(Debug, Clone)]
+pub struct AccountRoute {
+    pub username: String,
+    pub flow: Option<String>,
+    /// The address its REGISTERs go to (calls for it come from there).
+    pub registrar_ip: Option<IpAddr>,
+}
+
 /// What every call task and the API can see.
 pub struct Shared {
     pub cfg: Config,
+    pub accounts: Vec<AccountRoute>,
     pub registry: Arc<Registry>,
     pub ports: RtpPortAllocator,
     pub prompts: Arc<PromptCache>,
@@ -191,7 +201,16 @@ pub async fn serve(cfg: Config, stop: impl Future<Output = ()>) -> Result<(), St
 
     let (hangup_tx, hangup_rx) = watch::channel(false);
     let tts_dir = std::env::temp_dir().join(format!("phonetree-tts-{}", std::process::id()));
+    let routes = accounts
+        .iter()
+        .map(|(a, dest)| AccountRoute {
+            username: a.username.clone(),
+            flow: a.flow.clone(),
+            registrar_ip: dest.map(|d| d.ip()),
+        })
+        .collect();
     let shared = Arc::new(Shared {
+        accounts: routes,
         media: MediaConfig {
             rtp_timeout: cfg.rtp_timeout,
             ..MediaConfig::default()
@@ -220,31 +239,49 @@ pub async fn serve(cfg: Config, stop: impl Future<Output = ()>) -> Result<(), St
         flows = %shared.registry.dir().display(),
         "phonetree run: listening (SIP over UDP and TCP)"
     );
-    register_accounts(&shared, accounts).await;
+    register_accounts(&shared, accounts);
 
     stop.await;
     shutdown::drain(&shared, hangup_tx).await;
+    // Speech files are per process; a failure only leaves files in the temp folder.
+    let _ = std::fs::remove_dir_all(&shared.tts_dir);
     drop(shared);
     drop(reg_tx);
     ep_task.abort();
     Ok(())
 }
 
+/// A seed for SIP tags, branches and Call-IDs: std's per-process random hash keys (taken from
+/// the OS) mixed with the time.
 fn seed() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
     let t = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .map(|d| d.as_nanos() as u64)
         .unwrap_or(0);
-    // Mix in the process id and a stack address so two servers started together differ.
-    let local = 0u8;
-    t ^ (u64::from(std::process::id()) << 32) ^ (&local as *const u8 as u64)
+    h.write_u64(t);
+    h.write_u32(std::process::id());
+    h.finish()
 }
 
 fn hooks(shared: Arc<Shared>) -> Hooks {
     let calls = shared.clone();
+    let accounts = shared.clone();
     Hooks {
         on_call: Box::new(move |inc| {
             tokio::spawn(call::run(calls.clone(), inc));
+        }),
+        on_account: Box::new(move |id, account| {
+            let mut regs = lock(&accounts.regs);
+            // An account retried after a failed lookup replaces its placeholder.
+            regs.retain(|v| !(v.id.is_none() && v.account == account));
+            regs.push(RegView {
+                id: Some(id),
+                account,
+                state: "registering".into(),
+                detail: None,
+            });
         }),
         on_registration: Box::new(move |reg, state| {
             let (label, detail) = describe(state);
@@ -290,16 +327,10 @@ fn describe(state: &RegistrationState) -> (&'static str, Option<String>) {
 async fn resolve_accounts(accounts: &[Account]) -> Vec<(Account, Option<SocketAddr>)> {
     let mut out = Vec::new();
     for a in accounts {
-        let target = a.outbound_proxy.as_ref().unwrap_or(&a.registrar);
-        let hostport = format!(
-            "{}:{}",
-            target.host.trim_matches(['[', ']']),
-            target.port.unwrap_or(5060)
-        );
-        let dest = match tokio::net::lookup_host(&hostport).await {
-            Ok(mut addrs) => addrs.next(),
+        let dest = match resolve(a).await {
+            Ok(d) => Some(d),
             Err(e) => {
-                tracing::error!(registrar = %target, error = %e, "cannot resolve the registrar");
+                tracing::error!(account = %label(a), error = %e, "cannot resolve the registrar; will retry");
                 None
             }
         };
@@ -308,56 +339,78 @@ async fn resolve_accounts(accounts: &[Account]) -> Vec<(Account, Option<SocketAd
     out
 }
 
-async fn register_accounts(shared: &Arc<Shared>, accounts: Vec<(Account, Option<SocketAddr>)>) {
+/// Where an account's REGISTERs go: its outbound proxy, else its registrar (port 5060).
+async fn resolve(a: &Account) -> Result<SocketAddr, String> {
+    let target = a.outbound_proxy.as_ref().unwrap_or(&a.registrar);
+    let hostport = format!(
+        "{}:{}",
+        target.host.trim_matches(['[', ']']),
+        target.port.unwrap_or(5060)
+    );
+    let found = tokio::net::lookup_host(hostport.as_str()).await;
+    match found {
+        Ok(mut addrs) => addrs
+            .next()
+            .ok_or_else(|| format!("{target} has no address")),
+        Err(e) => Err(format!("{target}: {e}")),
+    }
+}
+
+fn label(a: &Account) -> String {
+    format!("{}@{}", a.username, a.registrar)
+}
+
+/// Starts every account's registration; an account whose registrar did not resolve at start is
+/// retried in the background with the registration backoff.
+fn register_accounts(shared: &Arc<Shared>, accounts: Vec<(Account, Option<SocketAddr>)>) {
     for (a, dest) in accounts {
-        let label = format!("{}@{}", a.username, a.registrar);
-        let Some(dest) = dest else {
-            lock(&shared.regs).push(RegView {
-                id: None,
-                account: label,
-                state: "failed".into(),
-                detail: Some("cannot resolve the registrar".into()),
-            });
-            continue;
-        };
-        let mut rc = RegistrationConfig::new(
-            dest,
-            a.registrar.to_string(),
-            a.username.clone(),
-            a.password.clone(),
-        );
-        rc.transport = a.transport;
-        rc.auth_username = a.auth_username.clone();
-        rc.expires = a.expires;
-        rc.backoff_base = shared.cfg.backoff_base;
-        rc.backoff_max = shared.cfg.backoff_max;
-        // Add the view first so the first state change finds it.
-        let (tx, rx) = oneshot::channel();
-        let idx = {
-            let mut regs = lock(&shared.regs);
-            regs.push(RegView {
-                id: None,
-                account: label.clone(),
-                state: "registering".into(),
-                detail: None,
-            });
-            regs.len() - 1
-        };
-        if shared
-            .endpoint
-            .send(Cmd::Register {
-                cfg: Box::new(rc),
-                reply: tx,
-            })
-            .is_err()
-        {
-            return;
-        }
-        if let Ok(id) = rx.await {
-            lock(&shared.regs)[idx].id = Some(id);
-            tracing::info!(account = %label, registrar = %dest, "registering");
+        match dest {
+            Some(dest) => start_registration(shared, &a, dest),
+            None => {
+                lock(&shared.regs).push(RegView {
+                    id: None,
+                    account: label(&a),
+                    state: "failed".into(),
+                    detail: Some("cannot resolve the registrar".into()),
+                });
+                let shared = shared.clone();
+                tokio::spawn(async move {
+                    let mut delay = shared.cfg.backoff_base;
+                    loop {
+                        tokio::time::sleep(delay).await;
+                        match resolve(&a).await {
+                            Ok(dest) => return start_registration(&shared, &a, dest),
+                            Err(e) => tracing::warn!(account = %label(&a), error = %e,
+                                "cannot resolve the registrar; will retry"),
+                        }
+                        delay = (delay * 2).min(shared.cfg.backoff_max);
+                    }
+                });
+            }
         }
     }
+}
+
+fn start_registration(shared: &Shared, a: &Account, dest: SocketAddr) {
+    let mut rc = RegistrationConfig::new(
+        dest,
+        a.registrar.to_string(),
+        a.username.clone(),
+        a.password.clone(),
+    );
+    rc.transport = a.transport;
+    rc.auth_username = a.auth_username.clone();
+    rc.expires = a.expires;
+    rc.backoff_base = shared.cfg.backoff_base;
+    rc.backoff_max = shared.cfg.backoff_max;
+    let label = label(a);
+    tracing::info!(account = %label, registrar = %dest, "registering");
+    let cmd = Cmd::Register {
+        cfg: Box::new(rc),
+        label,
+    };
+    // Fails only when the endpoint loop is gone (shutting down).
+    let _ = shared.endpoint.send(cmd);
 }
 
 fn warn_unknown_themes(cfg: &Config, registry: &Registry) {

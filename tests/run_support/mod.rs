@@ -21,7 +21,7 @@ pub struct Server {
     pub sip: SocketAddr,
     pub http: SocketAddr,
     pub log: Arc<Mutex<Vec<String>>>,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 /// 1 s of a 440 Hz tone, 8 kHz mono 16-bit WAV.
@@ -143,7 +143,27 @@ impl Server {
             sip,
             http,
             log,
-            _dir: dir,
+            dir,
+        }
+    }
+
+    /// The flows folder the server watches.
+    pub fn flows_dir(&self) -> std::path::PathBuf {
+        self.dir.path().join("flows")
+    }
+
+    /// Whether the server logs a line containing `needle` within a few seconds (log lines are
+    /// read by another thread, so a line may lag the SIP message it goes with).
+    pub fn logged(&self, needle: &str) -> bool {
+        let end = Instant::now() + WAIT;
+        loop {
+            if self.log.lock().unwrap().iter().any(|l| l.contains(needle)) {
+                return true;
+            }
+            if Instant::now() > end {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(10));
         }
     }
 
@@ -401,13 +421,23 @@ impl Caller {
 
     /// ACK for a re-INVITE answered 200.
     pub fn ack_cseq(&mut self, user: &str, cseq: u32) {
-        let text = self.request("ACK", user, cseq, None);
+        self.ack_cseq_sdp(user, cseq, None);
+    }
+
+    /// ACK for a re-INVITE, carrying the SDP answer when the re-INVITE had no offer.
+    pub fn ack_cseq_sdp(&mut self, user: &str, cseq: u32, sdp: Option<&str>) {
+        let text = self.request("ACK", user, cseq, sdp.map(|b| ("application/sdp", b)));
         self.send(&text);
     }
 
     /// Waits for a request with `method` from the server (answering nothing else).
     pub fn expect_request(&self, method: &str) -> Msg {
-        let end = Instant::now() + WAIT;
+        self.expect_request_within(method, WAIT)
+    }
+
+    /// Like [`Caller::expect_request`] with a longer wait.
+    pub fn expect_request_within(&self, method: &str, within: Duration) -> Msg {
+        let end = Instant::now() + within;
         loop {
             let left = end.saturating_duration_since(Instant::now());
             let m = self
@@ -460,10 +490,15 @@ impl Caller {
 
     /// Skips provisional responses; the first final response.
     pub fn final_response(&mut self) -> Msg {
+        self.try_final_response().expect("no final response")
+    }
+
+    /// Like [`Caller::final_response`], `None` on timeout.
+    pub fn try_final_response(&mut self) -> Option<Msg> {
         let end = Instant::now() + WAIT;
         loop {
             let left = end.saturating_duration_since(Instant::now());
-            let m = self.recv_within(left).expect("no final response");
+            let m = self.recv_within(left)?;
             match m.status() {
                 Some(s) if s >= 200 => {
                     if let Some(tag) = m
@@ -473,7 +508,7 @@ impl Caller {
                     {
                         self.to_tag = Some(tag);
                     }
-                    return m;
+                    return Some(m);
                 }
                 _ => continue,
             }
