@@ -1,0 +1,387 @@
+//! Interop tests: `phonetree run` on loopback against real third-party SIP peers — sipp, pjsua2,
+//! baresip, kamailio — that place calls, send DTMF the ways real phones do, and record what they
+//! hear. A test passes only if the recording contains the expected prompt where the flow says it
+//! should be (cross-correlation against the source prompt, see `tests/interop/audio_match.py`).
+//!
+//! Peers come from `.ci/install-deps.sh`. Without them a test prints `skipped: ...` and passes,
+//! unless `PHONETREE_INTEROP=1` (as in `.ci/run`). What each test proves: docs/interop.md.
+//! Run: `bash .ci/install-deps.sh && PHONETREE_INTEROP=1 cargo test --test interop`.
+
+#[path = "interop/harness.rs"]
+mod harness;
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+use harness::*;
+use serde_json::Value;
+
+const CALL_LIMIT: Duration = Duration::from_secs(60);
+
+/// Places one pjsua2 call (`pj_caller.py` with `args`) and returns its summary and recording.
+fn pj_call(work: &Work, target: &str, name: &str, args: &[&str]) -> (Value, PathBuf) {
+    let rec = work.path(&format!("{name}.wav"));
+    let (status, summary) = run_peer(work, name, pj_caller(target, &rec).args(args), CALL_LIMIT);
+    if !status.success() || summary["answered"] != true || summary["record"].is_null() {
+        work.fail(&format!("{name}: the call was not answered or not recorded ({status}): {summary}"));
+    }
+    eprintln!("{name}: {summary}");
+    (summary, rec)
+}
+
+/// When the caller sent `digit` (seconds since its recording started).
+fn sent_at(work: &Work, summary: &Value, digit: &str) -> f64 {
+    summary["dtmf_sent"]
+        .as_array()
+        .and_then(|sent| sent.iter().find(|d| d[0] == digit))
+        .and_then(|d| d[1].as_f64())
+        .unwrap_or_else(|| work.fail(&format!("DTMF {digit} was not sent: {summary}")))
+}
+
+fn assert_codec(work: &Work, summary: &Value, codec: &str) {
+    let got = summary["codec"].as_str().unwrap_or("");
+    if !got.to_ascii_lowercase().contains(&codec.to_ascii_lowercase()) {
+        work.fail(&format!("negotiated codec {got:?}, expected {codec}: {summary}"));
+    }
+}
+
+/// No call is left in `/api/calls` (within 5 s of the last BYE).
+fn assert_no_call_left(work: &Work, engine: &Engine) {
+    engine.wait_for(work, "/api/calls to be empty", Duration::from_secs(5), || {
+        engine.calls(work).is_empty()
+    });
+}
+
+fn silence(work: &Work, seconds: u32) -> PathBuf {
+    let path = work.path("silence.wav");
+    let ok = Command::new("sox")
+        .args(["-n", "-r", "8000", "-c", "1", "-b", "16"])
+        .arg(&path)
+        .args(["trim", "0", &seconds.to_string()])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        work.fail("sox could not write silence.wav");
+    }
+    path
+}
+
+#[test]
+fn sipp_pcmu_rtp_from_pcap_with_rfc4733_digit_1_hears_the_story() {
+    let _serial = serial();
+    if !require(&[Peer::Sipp, Peer::Dumpcap]) {
+        return;
+    }
+    let work = Work::new();
+    let engine = Engine::start(&work, &[]);
+    let pcap = work.path("tx.pcap");
+    let mut build = Command::new(python());
+    build
+        .arg(script("rtp_pcap.py"))
+        .arg("build")
+        .arg(silence(&work, 12))
+        .arg(&pcap)
+        .args(["--codec", "PCMU", "--dtmf", "1@3", "--seconds", "10"]);
+    if !run_peer(&work, "rtp_build", &mut build, CALL_LIMIT).0.success() {
+        work.fail("rtp_pcap.py build failed");
+    }
+    let media = free_range(4);
+    let capture = Capture::start(&work, "capture", media);
+    let mut cmd = sipp(&work, "uac_pcap.xml", &engine.target(), "5000", media);
+    cmd.arg("-key").arg("pcap").arg(&pcap).args(["-d", "10000"]);
+    let (status, _) = run_peer(&work, "sipp", &mut cmd, CALL_LIMIT);
+    let rec = work.path("heard.wav");
+    let recorded = capture.finish(&work, &rec);
+    eprintln!("recorder: {recorded}");
+    if !status.success() {
+        work.fail(&format!("sipp call failed ({status}):\n{}", sipp_messages(&work, "uac_pcap.xml")));
+    }
+    // The digit is at 3.0 s of sipp's stream, which starts at the ACK, ~ when our audio starts.
+    assert_heard(&work, &rec, "bunny/greeting.wav", 0.0, 1.0, 2.5);
+    assert_heard(&work, &rec, "bunny/response_1.wav", 3.0, 4.5, 5.0);
+    assert_no_call_left(&work, &engine);
+}
+
+#[test]
+fn pjsua2_pcmu_pound_switches_to_robot_and_star_back_to_bunny() {
+    let _serial = serial();
+    if !require(&[Peer::Pjsua2]) {
+        return;
+    }
+    let work = Work::new();
+    let engine = Engine::start(&work, &[]);
+    let args = ["--codec", "PCMU", "--dtmf", "#@3,*@9", "--duration", "14"];
+    let (summary, rec) = pj_call(&work, &engine.target(), "pj_pcmu", &args);
+    assert_codec(&work, &summary, "PCMU");
+    let pound = sent_at(&work, &summary, "#");
+    let star = sent_at(&work, &summary, "*");
+    assert_heard(&work, &rec, "bunny/greeting.wav", 0.0, 1.0, 2.5);
+    let not_yet = Window { after: 0.0, before: Some(pound - 0.3), ref_seconds: Some(2.0) };
+    assert_not_heard(&work, &rec, "robot/greeting.wav", not_yet);
+    assert_heard(&work, &rec, "robot/greeting.wav", pound, pound + 1.0, 5.0);
+    assert_heard(&work, &rec, "bunny/greeting.wav", star, star + 1.0, 4.0);
+    assert_no_call_left(&work, &engine);
+}
+
+#[test]
+fn pjsua2_pcma_in_band_dtmf_hears_the_story() {
+    let _serial = serial();
+    if !require(&[Peer::Pjsua2]) {
+        return;
+    }
+    let work = Work::new();
+    let engine = Engine::start(&work, &[]);
+    let args = ["--codec", "PCMA", "--dtmf", "1@3", "--method", "inband", "--duration", "9"];
+    let (summary, rec) = pj_call(&work, &engine.target(), "pj_pcma_inband", &args);
+    assert_codec(&work, &summary, "PCMA");
+    let one = sent_at(&work, &summary, "1");
+    assert_heard(&work, &rec, "bunny/greeting.wav", 0.0, 1.0, 2.5);
+    assert_heard(&work, &rec, "bunny/response_1.wav", one, one + 1.5, 4.0);
+    assert_no_call_left(&work, &engine);
+}
+
+#[test]
+fn pjsua2_sip_info_dtmf_hears_the_song() {
+    let _serial = serial();
+    if !require(&[Peer::Pjsua2]) {
+        return;
+    }
+    let work = Work::new();
+    let engine = Engine::start(&work, &[]);
+    let args = ["--codec", "PCMU", "--dtmf", "2@3", "--method", "info", "--duration", "9"];
+    let (summary, rec) = pj_call(&work, &engine.target(), "pj_info", &args);
+    let two = sent_at(&work, &summary, "2");
+    assert_heard(&work, &rec, "bunny/response_2.wav", two, two + 1.5, 4.0);
+    assert_no_call_left(&work, &engine);
+}
+
+#[test]
+fn baresip_opus_call_hears_the_greeting_and_the_story() {
+    let _serial = serial();
+    if !require(&[Peer::Baresip]) {
+        return;
+    }
+    let work = Work::new();
+    let engine = Engine::start(&work, &[]);
+    let rec = work.path("baresip_opus.wav");
+    let rtp = free_range(20);
+    let mut cmd = Command::new(python());
+    cmd.arg(script("baresip_call.py"))
+        .arg(engine.target())
+        .arg("--dir")
+        .arg(work.path("baresip"))
+        .arg("--record")
+        .arg(&rec)
+        .args(["--codec", "opus", "--dtmf", "1@4", "--duration", "9"])
+        .args(["--sip-port", &free_port().to_string(), "--ctrl-port", &free_port().to_string()])
+        .args(["--rtp-ports", &format!("{rtp}-{}", rtp + 19)]);
+    let (status, summary) = run_peer(&work, "baresip", &mut cmd, CALL_LIMIT);
+    if !status.success() || summary["record"].is_null() {
+        work.fail(&format!("baresip call not answered or not recorded ({status}): {summary}"));
+    }
+    eprintln!("baresip: {summary}");
+    assert_codec(&work, &summary, "opus");
+    // baresip's time zero is when it saw the answer; its recording starts with the decoder.
+    assert_heard(&work, &rec, "bunny/greeting.wav", 0.0, 1.5, 3.0);
+    let one = summary["dtmf_sent"][0][1].as_f64().unwrap_or(4.0);
+    assert_heard(&work, &rec, "bunny/response_1.wav", one - 0.5, one + 2.0, 3.0);
+    assert_no_call_left(&work, &engine);
+}
+
+#[test]
+fn sipp_cancel_before_answer_gets_487_and_leaves_no_call() {
+    let _serial = serial();
+    if !require(&[Peer::Sipp]) {
+        return;
+    }
+    let work = Work::new();
+    let engine = Engine::start(&work, &[]);
+    let mut cmd = sipp(&work, "uac_cancel.xml", &engine.target(), "5000", free_range(4));
+    let (status, _) = run_peer(&work, "sipp_cancel", &mut cmd, CALL_LIMIT);
+    if !status.success() {
+        work.fail(&format!(
+            "CANCEL scenario failed ({status}); SIP messages:\n{}",
+            sipp_messages(&work, "uac_cancel.xml")
+        ));
+    }
+    assert_no_call_left(&work, &engine);
+}
+
+#[test]
+fn sipp_options_is_answered_200_with_allow() {
+    let _serial = serial();
+    if !require(&[Peer::Sipp]) {
+        return;
+    }
+    let work = Work::new();
+    let engine = Engine::start(&work, &[]);
+    let mut cmd = sipp(&work, "options.xml", &engine.target(), "5000", free_range(4));
+    let (status, _) = run_peer(&work, "sipp_options", &mut cmd, CALL_LIMIT);
+    if !status.success() {
+        work.fail(&format!("OPTIONS failed ({status}):\n{}", sipp_messages(&work, "options.xml")));
+    }
+}
+
+#[test]
+fn refer_transfer_sends_the_caller_to_the_target() {
+    let _serial = serial();
+    if !require(&[Peer::Pjsua2, Peer::Sipp]) {
+        return;
+    }
+    let work = Work::new();
+    // The transfer target: a sipp UAS that answers one call and waits for its BYE.
+    let target_port = free_port();
+    let mut uas = Command::new("sipp");
+    uas.arg("-sf")
+        .arg(script("sipp/uas_answer.xml"))
+        .args(["-i", "127.0.0.1", "-p", &target_port.to_string(), "-mi", "127.0.0.1"])
+        .args(["-mp", &free_range(4).to_string(), "-m", "1", "-timeout", "50s", "-nostdin"])
+        .arg("-trace_msg")
+        .arg("-message_file")
+        .arg(work.path("sipp-uas.messages.log"));
+    let mut target = Proc::spawn(&work, "sipp_target", &mut uas);
+    let uri = format!("sip:operator@127.0.0.1:{target_port}");
+    work.write_flow(
+        "transfer.yaml",
+        &format!(
+            "name: transfer\nroutes: [\"7000\"]\nstart: intro\nnodes:\n  \
+             intro: {{ play: transfer.wav, next: operator }}\n  \
+             operator: {{ transfer: \"{uri}\", on_fail: sorry }}\n  \
+             sorry: {{ play: sorry.wav, next: end }}\n  end: {{ hangup: {{}} }}\n"
+        ),
+    );
+    let engine = Engine::start(&work, &[]);
+    let args = ["--user", "7000", "--duration", "12"];
+    let (summary, rec) = pj_call(&work, &engine.target(), "pj_transfer", &args);
+    assert_heard(&work, &rec, "transfer.wav", 0.0, 1.0, 2.0);
+    let refer_to = summary["transfer"]["to"].as_str().unwrap_or("");
+    if !refer_to.contains(&format!("127.0.0.1:{target_port}")) {
+        work.fail(&format!("the caller got no REFER to {uri}: {summary}"));
+    }
+    let statuses = summary["transfer"]["status"].as_array().cloned().unwrap_or_default();
+    if !statuses.iter().any(|s| s == 200) {
+        work.fail(&format!("the transferred call was not answered by the target: {summary}"));
+    }
+    if summary["hung_up_by"] != "remote" {
+        work.fail(&format!("phonetree did not end the transferred call (BYE): {summary}"));
+    }
+    match target.wait(Duration::from_secs(15)) {
+        Ok(s) if s.success() => {}
+        other => work.fail(&format!("the transfer target did not complete its call: {other:?}")),
+    }
+    assert_no_call_left(&work, &engine);
+}
+
+fn kamcmd(work: &Work, ctl: &std::path::Path, args: &[&str]) -> String {
+    let out = Command::new("kamcmd")
+        .arg("-s")
+        .arg(format!("unix:{}", ctl.display()))
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| work.fail(&format!("kamcmd: {e}")));
+    String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr)
+}
+
+/// An entry of `/api/registrations` that says it is registered.
+fn registered(doc: &Value) -> bool {
+    let entries = match doc {
+        Value::Array(items) => items.clone(),
+        Value::Object(map) => match map.get("registrations") {
+            Some(Value::Array(items)) => items.clone(),
+            _ => vec![doc.clone()],
+        },
+        _ => Vec::new(),
+    };
+    entries.iter().any(|e| {
+        e.as_object().is_some_and(|m| {
+            m.values().any(|v| v == "registered" || v == "Registered")
+                || m.get("registered") == Some(&Value::Bool(true))
+        })
+    })
+}
+
+#[test]
+fn kamailio_digest_registration_then_a_call_to_1001_reaches_the_flow() {
+    let _serial = serial();
+    if !require(&[Peer::Kamailio, Peer::Pjsua2]) {
+        return;
+    }
+    let work = Work::new();
+    let port = free_port();
+    let ctl = work.path("kamailio_ctl");
+    let cfg = std::fs::read_to_string(script("kamailio.cfg"))
+        .unwrap_or_else(|e| work.fail(&format!("kamailio.cfg: {e}")))
+        .replace("@PORT@", &port.to_string())
+        .replace("@CTL@", &ctl.to_string_lossy());
+    let cfg_path = work.path("kamailio.cfg");
+    std::fs::write(&cfg_path, cfg).unwrap_or_else(|e| work.fail(&format!("{e}")));
+    let run_dir = work.path("kamailio-run");
+    std::fs::create_dir_all(&run_dir).unwrap_or_else(|e| work.fail(&format!("{e}")));
+    let mut kam = Command::new("kamailio");
+    kam.arg("-f")
+        .arg(&cfg_path)
+        .args(["-DD", "-E", "-Y"])
+        .arg(&run_dir)
+        .arg("-P")
+        .arg(run_dir.join("kamailio.pid"));
+    let _kamailio = Proc::spawn(&work, "kamailio", &mut kam);
+    let domain = format!("127.0.0.1:{port}");
+    wait_until(&work, "kamailio's control socket", Duration::from_secs(10), || ctl.exists());
+    let env = [("SIP_DOMAIN", domain.as_str()), ("SIP_USERNAME", "1001"), ("SIP_PASSWORD", "secret")];
+    let mut engine = Engine::start(&work, &env);
+    engine.wait_for(&work, "kamailio to hold a binding for 1001", Duration::from_secs(20), || {
+        kamcmd(&work, &ctl, &["ul.lookup", "location", "s:1001"]).contains("Address")
+    });
+    engine.wait_for(&work, "/api/registrations to say registered", Duration::from_secs(10), || {
+        registered(&engine.json(&work, "/api/registrations"))
+    });
+    let args = ["--user", "1001", "--duration", "5"];
+    let (_, rec) = pj_call(&work, &domain, "pj_via_kamailio", &args);
+    assert_heard(&work, &rec, "bunny/greeting.wav", 0.0, 1.0, 3.0);
+    assert_no_call_left(&work, &engine);
+    // SIGTERM: unregister, exit 0.
+    engine.proc.kill_group("TERM");
+    match engine.proc.wait(Duration::from_secs(20)) {
+        Ok(s) if s.success() => {}
+        other => work.fail(&format!("phonetree did not exit 0 on SIGTERM: {other:?}")),
+    }
+    let binding = kamcmd(&work, &ctl, &["ul.lookup", "location", "s:1001"]);
+    if binding.contains("Address") {
+        work.fail(&format!("1001 still registered after phonetree stopped:\n{binding}"));
+    }
+}
+
+#[test]
+fn hot_reload_between_two_calls_changes_the_prompt() {
+    let _serial = serial();
+    if !require(&[Peer::Pjsua2]) {
+        return;
+    }
+    let work = Work::new();
+    let flow = |prompt: &str| {
+        format!(
+            "name: reload\nroutes: [\"7100\"]\nstart: greet\nnodes:\n  \
+             greet: {{ play: {prompt}, next: end }}\n  end: {{ hangup: {{}} }}\n"
+        )
+    };
+    work.write_flow("reload.yaml", &flow("hours.wav"));
+    let engine = Engine::start(&work, &[]);
+    let before = engine.flow_version(&work, "reload");
+    if before.is_none() {
+        work.fail("/api/flows does not list the flow `reload`");
+    }
+    let args = ["--user", "7100", "--duration", "8"];
+    let (_, rec1) = pj_call(&work, &engine.target(), "pj_reload_1", &args);
+    assert_heard(&work, &rec1, "hours.wav", 0.0, 1.0, 4.0);
+    work.write_flow("reload.yaml", &flow("sorry.wav"));
+    engine.wait_for(&work, "a new version of `reload` in /api/flows", Duration::from_secs(10), || {
+        let now = engine.flow_version(&work, "reload");
+        now.is_some() && now != before
+    });
+    let (_, rec2) = pj_call(&work, &engine.target(), "pj_reload_2", &args);
+    assert_heard(&work, &rec2, "sorry.wav", 0.0, 1.0, 4.0);
+    let anywhere = Window { after: 0.0, before: None, ref_seconds: Some(3.0) };
+    assert_not_heard(&work, &rec2, "hours.wav", anywhere);
+    assert_no_call_left(&work, &engine);
+}
