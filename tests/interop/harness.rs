@@ -48,7 +48,9 @@ static SERIAL: Mutex<()> = Mutex::new(());
 
 /// Held for the whole of a test: one interop test at a time.
 pub fn serial() -> MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    SERIAL
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// A third-party program a test needs.
@@ -120,7 +122,10 @@ pub fn require(peers: &[Peer]) -> bool {
                 "{} not installed while {STRICT_ENV}=1 (run .ci/install-deps.sh)",
                 peer.name()
             );
-            println!("skipped: {} not installed (run .ci/install-deps.sh)", peer.name());
+            println!(
+                "skipped: {} not installed (run .ci/install-deps.sh)",
+                peer.name()
+            );
             return false;
         }
     }
@@ -134,7 +139,9 @@ pub fn free_port() -> u16 {
     let mut given = PORTS.lock().unwrap_or_else(|p| p.into_inner());
     let given = given.get_or_insert_with(HashSet::new);
     for _ in 0..200 {
-        let Ok(udp) = UdpSocket::bind("127.0.0.1:0") else { continue };
+        let Ok(udp) = UdpSocket::bind("127.0.0.1:0") else {
+            continue;
+        };
         let Ok(addr) = udp.local_addr() else { continue };
         let port = addr.port();
         if !given.contains(&port) && TcpListener::bind(("127.0.0.1", port)).is_ok() {
@@ -174,7 +181,8 @@ impl Proc {
     pub fn spawn(work: &Work, name: &str, cmd: &mut Command) -> Proc {
         let stdout = work.path(&format!("{name}.out"));
         let stderr = work.path(&format!("{name}.err"));
-        let file = |p: &Path| fs::File::create(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+        let file =
+            |p: &Path| fs::File::create(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
         cmd.stdin(Stdio::null())
             .stdout(file(&stdout))
             .stderr(file(&stderr))
@@ -182,11 +190,17 @@ impl Proc {
         let child = cmd
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {name} ({:?}): {e}", cmd.get_program()));
-        work.logs
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push((name.to_string(), stdout.clone(), stderr.clone()));
-        Proc { name: name.to_string(), child, stdout, stderr }
+        work.logs.lock().unwrap_or_else(|p| p.into_inner()).push((
+            name.to_string(),
+            stdout.clone(),
+            stderr.clone(),
+        ));
+        Proc {
+            name: name.to_string(),
+            child,
+            stdout,
+            stderr,
+        }
     }
 
     /// Waits at most `limit`; past it the whole group is killed and an error returned.
@@ -198,7 +212,10 @@ impl Proc {
                 Ok(None) if Instant::now() >= end => {
                     self.kill_group("KILL");
                     let _ = self.child.wait();
-                    return Err(format!("{} still running after {limit:?}: killed", self.name));
+                    return Err(format!(
+                        "{} still running after {limit:?}: killed",
+                        self.name
+                    ));
                 }
                 Ok(None) => thread::sleep(Duration::from_millis(20)),
                 Err(e) => return Err(format!("{}: {e}", self.name)),
@@ -213,7 +230,11 @@ impl Proc {
     /// Sends a signal (`"INT"`, `"TERM"`, `"KILL"`) to the whole process group.
     pub fn kill_group(&self, signal: &str) {
         let _ = Command::new("kill")
-            .args([&format!("-{signal}"), "--", &format!("-{}", self.child.id())])
+            .args([
+                &format!("-{signal}"),
+                "--",
+                &format!("-{}", self.child.id()),
+            ])
             .stderr(Stdio::null())
             .status();
     }
@@ -259,14 +280,22 @@ impl Work {
         let flows = dir.path().join("flows");
         let sound = dir.path().join("sound");
         fs::create_dir_all(&flows).expect("flows dir");
-        for entry in fs::read_dir(root().join("flows")).expect("flows/").flatten() {
+        for entry in fs::read_dir(root().join("flows"))
+            .expect("flows/")
+            .flatten()
+        {
             let name = entry.file_name().to_string_lossy().to_string();
             if name.ends_with(".yaml") && !name.ends_with(".test.yaml") {
                 fs::copy(entry.path(), flows.join(&name)).expect("copy flow");
             }
         }
         copy_dir(&root().join("sound"), &sound);
-        Work { dir, flows, sound, logs: Mutex::new(Vec::new()) }
+        Work {
+            dir,
+            flows,
+            sound,
+            logs: Mutex::new(Vec::new()),
+        }
     }
 
     pub fn path(&self, name: &str) -> PathBuf {
@@ -453,10 +482,15 @@ fn list(doc: Value, key: &str) -> Vec<Value> {
 
 /// A minimal HTTP/1.1 GET (Connection: close): status and body.
 pub fn http_get(addr: SocketAddr, path: &str) -> Result<(u16, String), String> {
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).map_err(|e| e.to_string())?;
-    s.set_read_timeout(Some(Duration::from_secs(5))).map_err(|e| e.to_string())?;
-    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n")
+    let mut s =
+        TcpStream::connect_timeout(&addr, Duration::from_secs(2)).map_err(|e| e.to_string())?;
+    s.set_read_timeout(Some(Duration::from_secs(5)))
         .map_err(|e| e.to_string())?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .map_err(|e| e.to_string())?;
     let mut raw = Vec::new();
     s.read_to_end(&mut raw).map_err(|e| e.to_string())?;
     let text = String::from_utf8_lossy(&raw);
@@ -466,7 +500,10 @@ pub fn http_get(addr: SocketAddr, path: &str) -> Result<(u16, String), String> {
         .nth(1)
         .and_then(|s| s.parse().ok())
         .ok_or_else(|| format!("bad status line: {head}"))?;
-    let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
         dechunk(body)
     } else {
         body.to_string()
@@ -477,7 +514,9 @@ pub fn http_get(addr: SocketAddr, path: &str) -> Result<(u16, String), String> {
 fn dechunk(mut body: &str) -> String {
     let mut out = String::new();
     while let Some((size, rest)) = body.split_once("\r\n") {
-        let Ok(n) = usize::from_str_radix(size.trim(), 16) else { break };
+        let Ok(n) = usize::from_str_radix(size.trim(), 16) else {
+            break;
+        };
         if n == 0 || rest.len() < n {
             break;
         }
@@ -488,7 +527,12 @@ fn dechunk(mut body: &str) -> String {
 }
 
 /// Runs a peer to completion (at most `limit`) and returns its exit status and JSON summary.
-pub fn run_peer(work: &Work, name: &str, cmd: &mut Command, limit: Duration) -> (ExitStatus, Value) {
+pub fn run_peer(
+    work: &Work,
+    name: &str,
+    cmd: &mut Command,
+    limit: Duration,
+) -> (ExitStatus, Value) {
     let mut proc = Proc::spawn(work, name, cmd);
     let status = proc.wait(limit).unwrap_or_else(|e| work.fail(&e));
     (status, proc.json().unwrap_or(Value::Null))
@@ -553,8 +597,19 @@ pub fn audio_match(work: &Work, recording: &Path, prompt: &Path, window: Window)
 }
 
 /// Asserts `prompt` was heard in `recording`, starting within `[from, to]` seconds; returns where.
-pub fn assert_heard(work: &Work, recording: &Path, prompt: &str, from: f64, to: f64, ref_seconds: f64) -> f64 {
-    let window = Window { after: (from - 0.3).max(0.0), before: Some(to), ref_seconds: Some(ref_seconds) };
+pub fn assert_heard(
+    work: &Work,
+    recording: &Path,
+    prompt: &str,
+    from: f64,
+    to: f64,
+    ref_seconds: f64,
+) -> f64 {
+    let window = Window {
+        after: (from - 0.3).max(0.0),
+        before: Some(to),
+        ref_seconds: Some(ref_seconds),
+    };
     let h = audio_match(work, recording, &work.prompt(prompt), window);
     if !h.heard {
         work.fail(&format!(
@@ -563,7 +618,11 @@ pub fn assert_heard(work: &Work, recording: &Path, prompt: &str, from: f64, to: 
             summary(&h.detail)
         ));
     }
-    eprintln!("heard {prompt} at {:.3} s ({})", h.offset_s, summary(&h.detail));
+    eprintln!(
+        "heard {prompt} at {:.3} s ({})",
+        h.offset_s,
+        summary(&h.detail)
+    );
     h.offset_s
 }
 
@@ -571,14 +630,24 @@ pub fn assert_heard(work: &Work, recording: &Path, prompt: &str, from: f64, to: 
 pub fn assert_not_heard(work: &Work, recording: &Path, prompt: &str, window: Window) {
     let h = audio_match(work, recording, &work.prompt(prompt), window);
     if h.heard {
-        work.fail(&format!("{prompt} heard at {:.3} s where it should not be: {}", h.offset_s, summary(&h.detail)));
+        work.fail(&format!(
+            "{prompt} heard at {:.3} s where it should not be: {}",
+            h.offset_s,
+            summary(&h.detail)
+        ));
     }
 }
 
 fn summary(d: &Value) -> String {
     format!(
         "offset {} s, wave {}, spec {}, chunks {}/{}, recording {} s, rms {} dB",
-        d["offset_s"], d["wave"], d["spec"], d["chunks_ok"], d["chunks"], d["recording_s"], d["rms_db"]
+        d["offset_s"],
+        d["wave"],
+        d["spec"],
+        d["chunks_ok"],
+        d["chunks"],
+        d["recording_s"],
+        d["rms_db"]
     )
 }
 
@@ -593,8 +662,17 @@ impl Capture {
     pub fn start(work: &Work, name: &str, port: u16) -> Capture {
         let file = work.path(&format!("{name}.pcap"));
         let mut cmd = Command::new("dumpcap");
-        cmd.args(["-i", "lo", "-f", &format!("udp dst port {port}"), "-P", "-a", "duration:120", "-w"])
-            .arg(&file);
+        cmd.args([
+            "-i",
+            "lo",
+            "-f",
+            &format!("udp dst port {port}"),
+            "-P",
+            "-a",
+            "duration:120",
+            "-w",
+        ])
+        .arg(&file);
         let proc = Proc::spawn(work, name, &mut cmd);
         let end = Instant::now() + Duration::from_secs(10);
         while !proc.stderr_text().contains("Capturing on") {
@@ -634,9 +712,26 @@ pub fn sipp(work: &Work, scenario: &str, target: &str, user: &str, media_port: u
     cmd.arg(target)
         .arg("-sf")
         .arg(script(&format!("sipp/{scenario}")))
-        .args(["-s", user, "-i", "127.0.0.1", "-p", &free_port().to_string()])
+        .args([
+            "-s",
+            user,
+            "-i",
+            "127.0.0.1",
+            "-p",
+            &free_port().to_string(),
+        ])
         .args(["-mi", "127.0.0.1", "-mp", &media_port.to_string()])
-        .args(["-m", "1", "-l", "1", "-timeout", "40s", "-nostdin", "-trace_err", "-trace_msg"])
+        .args([
+            "-m",
+            "1",
+            "-l",
+            "1",
+            "-timeout",
+            "40s",
+            "-nostdin",
+            "-trace_err",
+            "-trace_msg",
+        ])
         .arg("-error_file")
         .arg(work.path(&format!("sipp-{scenario}.errors.log")))
         .arg("-message_file")

@@ -35,7 +35,7 @@ class Caller(pj.Call):
         self.code, self.reason = 0, ""
         self.rec = self.player = self.tones = None
         self.codec = None
-        self.transfer = None  # {"to": uri, "status": [codes of the new call]}
+        self.transfer = None  # {"to": uri, "answered": bool, "code": last status of the new call}
         self.new_call = None
 
     def onCallState(self, prm):
@@ -74,14 +74,30 @@ class Caller(pj.Call):
 
     def onCallTransferRequest(self, prm):
         log("REFER to %s" % prm.dstUri)
-        self.transfer = {"to": prm.dstUri, "status": []}
-        self.new_call = pj.Call(ACC)
-        prm.newCall = self.new_call  # pjsua2 places the new call and sends NOTIFYs
+        self.transfer = {"to": prm.dstUri, "answered": False, "code": 0, "ended": False}
+        self.new_call = TransferredCall(ACC, self.transfer)
+        prm.newCall = self.new_call  # pjsua2 places the new call and NOTIFYs the transferor
 
-    def onCallTransferStatus(self, prm):
-        log("transfer status %d %s final=%s" % (prm.statusCode, prm.reason, prm.finalNotify))
-        if self.transfer is not None:
-            self.transfer["status"].append(prm.statusCode)
+    def settled(self):
+        """The call is over and so is any call it was transferred to."""
+        return self.t_end is not None and (not self.transfer or self.transfer["answered"] or self.transfer["ended"])
+
+
+class TransferredCall(pj.Call):
+    """The call pjsua2 places to the Refer-To target; its progress goes into `state`."""
+
+    def __init__(self, acc, state):
+        pj.Call.__init__(self, acc)
+        self.state = state
+
+    def onCallState(self, prm):
+        ci = self.getInfo()
+        log("transferred call: %s %d %s" % (ci.stateText, ci.lastStatusCode, ci.lastReason))
+        self.state["code"] = ci.lastStatusCode
+        if ci.state == pj.PJSIP_INV_STATE_CONFIRMED:
+            self.state["answered"] = True
+        if ci.state == pj.PJSIP_INV_STATE_DISCONNECTED:
+            self.state["ended"] = True
 
 
 ACC = None
@@ -124,7 +140,7 @@ def main():
     sent = []
     if call.t_answer and not call.t_end:
         log("answered after %.3f s" % (call.t_answer - t_dial))
-        while not call.t_end and time.monotonic() - call.t_answer < a.duration:
+        while not call.settled() and time.monotonic() - call.t_answer < a.duration:
             ep.libHandleEvents(5)
             while plan and time.monotonic() - call.t_answer >= plan[0][0]:
                 _, digit, method = plan.pop(0)
@@ -144,8 +160,6 @@ def main():
                     log("sent DTMF %s (%s) at %.3f s" % (digit, method, at))
                 except pj.Error as e:
                     log("DTMF %s (%s) failed: %s" % (digit, method, e.info()))
-        # a transfer: stay until the new call settles (bounded by --duration + 5 s)
-        poll(ep, 5, lambda: not call.transfer or (call.transfer["status"] and call.transfer["status"][-1] >= 200))
     hung_up_by = "remote" if call.t_end else "local"
     if not call.t_end:
         try:
@@ -153,15 +167,12 @@ def main():
         except pj.Error:
             pass
         poll(ep, 3, lambda: call.t_end)
-    new_call_state = None
-    if call.new_call is not None:
+    if call.new_call is not None and not call.transfer["ended"]:
         try:
-            ci = call.new_call.getInfo()
-            new_call_state = {"state": ci.stateText, "code": ci.lastStatusCode, "remote": ci.remoteUri}
             call.new_call.hangup(pj.CallOpParam())
-            poll(ep, 2)
         except pj.Error:
             pass
+        poll(ep, 3, lambda: call.transfer["ended"])
     rec_t0 = call.t_rec or call.t_answer or t_dial
     summary = {
         "answered": bool(call.t_answer),
@@ -173,10 +184,9 @@ def main():
         "ended_at": round(call.t_end - rec_t0, 3) if call.t_end else None,
         "dtmf_sent": sent,
         "transfer": call.transfer,
-        "transfer_call": new_call_state,
         "record": a.record if call.rec else None,
     }
-    call.player = call.rec = call.tones = None  # closes the wav
+    call.player = call.rec = call.tones = call.new_call = None  # closes the wav
     poll(ep, 0.2)
     print(json.dumps(summary), flush=True)
     del call
