@@ -4,6 +4,8 @@
 
 pub mod audio;
 pub mod cli;
+pub mod config;
+pub mod engine;
 pub mod flow;
 pub mod graph;
 pub mod import;

@@ -28,6 +28,8 @@ enum Command {
     Test(cli::test::Args),
     /// Draw a flow's compiled graph (Graphviz dot or Mermaid).
     Graph(cli::graph::Args),
+    /// Answer real calls over SIP/RTP (see docs/config.md).
+    Run(cli::run::Args),
     /// Turn another tool's content into a flow.
     #[command(subcommand)]
     Import(cli::import::Command),
@@ -42,6 +44,7 @@ fn main() -> ExitCode {
         Command::Test(a) => cli::test::run(a),
         Command::Graph(a) => cli::graph::run(a),
         Command::Import(c) => cli::import::run(c),
+        Command::Run(a) => cli::run::run(a),
     };
     match result {
         Ok(code) => code,

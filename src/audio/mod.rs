@@ -1,16 +1,21 @@
-//! Audio files as phonetree sees them before the media engine exists: how long a prompt plays.
+//! Audio files as phonetree reads them: how long a prompt plays ([`duration_of`]), its samples
+//! ([`decode_file`], [`decode_reader`] for streams: mono `f32` at the source rate) and rate
+//! conversion ([`resample`], [`Resampler`]), with one typed [`AudioError`].
 //!
-//! Owns [`duration_of`] (read the real file with symphonia) and its typed [`AudioError`]. It does
-//! not decode audio for playback, resample or packetise RTP: that is the media engine's job. The
-//! flow compiler and the call machine never call this (they do no I/O); the simulator and the
-//! loader do, at the edge.
+//! It does not encode or packetise RTP: that is the media engine's job (`engine::media`). The
+//! flow compiler and the call machine never call this (they do no I/O); the simulator, the
+//! loader and the media engine do, at the edge.
 
+mod decode;
 mod probe;
+mod resample;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+pub use decode::{decode_file, decode_reader, Pcm};
 pub use probe::duration_of;
+pub use resample::{resample, ResampleError, Resampler};
 
 /// Why the length of an audio file could not be read.
 #[derive(Debug)]
@@ -27,6 +32,11 @@ pub enum AudioError {
     Unsupported { path: PathBuf, detail: String },
     /// A supported format whose data is malformed or truncated.
     Corrupt { path: PathBuf, detail: String },
+    /// Longer than the caller allows (a prompt cache refuses hour-long files).
+    TooLong {
+        path: PathBuf,
+        limit: std::time::Duration,
+    },
 }
 
 impl AudioError {
@@ -36,7 +46,8 @@ impl AudioError {
             AudioError::NotFound { path }
             | AudioError::Io { path, .. }
             | AudioError::Unsupported { path, .. }
-            | AudioError::Corrupt { path, .. } => path,
+            | AudioError::Corrupt { path, .. }
+            | AudioError::TooLong { path, .. } => path,
         }
     }
 }
@@ -51,6 +62,9 @@ impl fmt::Display for AudioError {
             }
             AudioError::Corrupt { path, detail } => {
                 write!(f, "{}: corrupt audio: {detail}", path.display())
+            }
+            AudioError::TooLong { path, limit } => {
+                write!(f, "{}: longer than {limit:?}", path.display())
             }
         }
     }

@@ -4,6 +4,7 @@
 
 pub mod graph;
 pub mod import;
+pub mod run;
 pub mod schema;
 pub mod simulate;
 pub mod test;

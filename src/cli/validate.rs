@@ -28,10 +28,22 @@ pub enum Format {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let paths = if args.paths.is_empty() {
+    // `phonetree.yaml` (the `run` configuration) is checked too: when named, or when present
+    // in the current folder and no paths are given.
+    let (configs, flow_paths): (Vec<PathBuf>, Vec<PathBuf>) = args
+        .paths
+        .iter()
+        .cloned()
+        .partition(|p| p.file_name().is_some_and(|n| n == "phonetree.yaml"));
+    let configs = if args.paths.is_empty() && std::path::Path::new("phonetree.yaml").is_file() {
+        vec![PathBuf::from("phonetree.yaml")]
+    } else {
+        configs
+    };
+    let paths = if flow_paths.is_empty() {
         vec![PathBuf::from("flows")]
     } else {
-        args.paths.clone()
+        flow_paths
     };
     if let Err(e) = load::flow_files(&paths) {
         eprintln!("error: {e}");
@@ -40,7 +52,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let opts = LoadOptions {
         sound_dir: args.sound.clone(),
     };
-    let set = load::load_paths(&paths, &opts);
+    let mut set = load::load_paths(&paths, &opts);
+    for c in &configs {
+        set.diagnostics.extend(crate::config::check_file(c));
+    }
     let mut out = std::io::stdout().lock();
     match args.format {
         Format::Text => write!(out, "{}", render_text(&set))?,

@@ -1,0 +1,277 @@
+//! The raw layers of the configuration: `phonetree.yaml`, environment variables (with the seed
+//! projects' aliases) and command-line flags, each flattened to `key → text` with where the text
+//! came from. Nothing is interpreted here; [`super::build`] turns the merged layer into typed
+//! values (ripgrep's low-level/high-level split).
+//!
+//! Keys are dotted paths: `sip.listen`, `rtp.ports`, `accounts.0.password`. Lists (codecs,
+//! themes) are kept as comma-separated text so that every layer has the same shape.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use crate::flow::diag::{Diagnostic, Pos};
+use crate::flow::source;
+
+/// Where a value came from, for error messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    Yaml { path: PathBuf, pos: Pos },
+    Env(String),
+    Flag(&'static str),
+}
+
+/// One raw value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Raw {
+    pub text: String,
+    pub origin: Origin,
+}
+
+/// `key → value`, later layers overriding earlier ones.
+pub type Layer = BTreeMap<String, Raw>;
+
+/// Scalar settings: (YAML pointer segments joined by `.`, env suffix after `PHONETREE_`).
+pub const SCALARS: &[(&str, &str)] = &[
+    ("sip.listen", "SIP_LISTEN"),
+    ("sip.advertise", "SIP_ADVERTISE"),
+    ("http.listen", "HTTP_LISTEN"),
+    ("flows", "FLOWS"),
+    ("sound", "SOUND"),
+    ("rtp.ports", "RTP_PORTS"),
+    ("rtp.timeout", "RTP_TIMEOUT"),
+    ("codecs", "CODECS"),
+    ("themes", "THEMES"),
+    ("drain_timeout", "DRAIN_TIMEOUT"),
+    ("registration.backoff_base", "REGISTRATION_BACKOFF_BASE"),
+    ("registration.backoff_max", "REGISTRATION_BACKOFF_MAX"),
+];
+
+/// Per-account settings; `PHONETREE_ACCOUNT_<FIELD>` sets them on the first account.
+pub const ACCOUNT_FIELDS: &[&str] = &[
+    "registrar",
+    "username",
+    "auth_username",
+    "password",
+    "outbound_proxy",
+    "expires",
+    "transport",
+    "flow",
+];
+
+/// Keys whose values are secrets: never echoed in any message.
+pub fn is_secret(key: &str) -> bool {
+    key.ends_with(".password")
+}
+
+/// The seed projects' variable names: (alias, key). Applied before the `PHONETREE_*` names, so
+/// those win when both are set. `SIP_TRANSPORT_PORT` and `CODEC` are special (see [`env_layer`]).
+const ALIASES: &[(&str, &str)] = &[
+    ("SIP_DOMAIN", "accounts.0.registrar"),
+    ("SIP_USER", "accounts.0.username"),
+    ("SIP_USERNAME", "accounts.0.username"),
+    ("SIP_PASS", "accounts.0.password"),
+    ("SIP_PASSWORD", "accounts.0.password"),
+    ("SIP_OUTBOUND", "accounts.0.outbound_proxy"),
+    ("SIP_PREFERRED_CODECS", "codecs"),
+    ("THEMES", "themes"),
+];
+
+/// Reads `phonetree.yaml`: the layer plus every problem found (unknown keys, wrong shapes).
+pub fn yaml_layer(text: &str, path: &Path) -> (Layer, Vec<Diagnostic>) {
+    let parsed = source::parse(text, path);
+    let mut diags = parsed.diagnostics;
+    let mut layer = Layer::new();
+    let Some(value) = parsed.value else {
+        return (layer, diags);
+    };
+    let at = |pointer: &str| parsed.spans.value(pointer);
+    let key_at = |pointer: &str| parsed.spans.key_or_value(pointer);
+    let Value::Object(top) = value else {
+        if !value.is_null() {
+            diags.push(Diagnostic::error(
+                path,
+                at(""),
+                "config.not_a_mapping",
+                "phonetree.yaml must be a mapping of settings",
+            ));
+        }
+        return (layer, diags);
+    };
+    for (k, v) in &top {
+        let ptr = format!("/{k}");
+        match k.as_str() {
+            "sip" | "http" | "rtp" | "registration" => {
+                let Value::Object(inner) = v else {
+                    diags.push(shape(path, at(&ptr), k, "a mapping"));
+                    continue;
+                };
+                for (ik, iv) in inner {
+                    let dotted = format!("{k}.{ik}");
+                    let iptr = format!("{ptr}/{ik}");
+                    if !SCALARS.iter().any(|(s, _)| *s == dotted) {
+                        diags.push(unknown(path, key_at(&iptr), &dotted, known_under(k)));
+                        continue;
+                    }
+                    put(&mut layer, &mut diags, path, &dotted, iv, at(&iptr));
+                }
+            }
+            "accounts" => {
+                let Value::Array(items) = v else {
+                    diags.push(shape(path, at(&ptr), k, "a list of accounts"));
+                    continue;
+                };
+                for (i, item) in items.iter().enumerate() {
+                    let aptr = format!("{ptr}/{i}");
+                    let Value::Object(fields) = item else {
+                        diags.push(shape(path, at(&aptr), "account", "a mapping"));
+                        continue;
+                    };
+                    for (fk, fv) in fields {
+                        let fptr = format!("{aptr}/{fk}");
+                        if !ACCOUNT_FIELDS.contains(&fk.as_str()) {
+                            let known = ACCOUNT_FIELDS.join(", ");
+                            diags.push(unknown(path, key_at(&fptr), fk, known));
+                            continue;
+                        }
+                        let dotted = format!("accounts.{i}.{fk}");
+                        put(&mut layer, &mut diags, path, &dotted, fv, at(&fptr));
+                    }
+                }
+            }
+            _ if SCALARS.iter().any(|(s, _)| s == k) => {
+                put(&mut layer, &mut diags, path, k, v, at(&ptr));
+            }
+            _ => {
+                let known = "sip, http, flows, sound, rtp, codecs, themes, drain_timeout, \
+                             registration, accounts";
+                diags.push(unknown(path, key_at(&ptr), k, known.to_string()));
+            }
+        }
+    }
+    (layer, diags)
+}
+
+/// The environment layer: aliases first, then `PHONETREE_*`.
+pub fn env_layer(env: &BTreeMap<String, String>) -> Layer {
+    let mut layer = Layer::new();
+    let mut set = |key: &str, name: &str, text: &str| {
+        layer.insert(
+            key.to_string(),
+            Raw {
+                text: text.trim().to_string(),
+                origin: Origin::Env(name.to_string()),
+            },
+        );
+    };
+    for (alias, key) in ALIASES {
+        if let Some(v) = env.get(*alias).filter(|v| !v.trim().is_empty()) {
+            set(key, alias, v);
+        }
+    }
+    if let Some(port) = env.get("SIP_TRANSPORT_PORT").filter(|v| !v.trim().is_empty()) {
+        // Only the port: keep the default (or configured) listen address.
+        set("sip.listen_port", "SIP_TRANSPORT_PORT", port);
+    }
+    if let Some(codec) = env.get("CODEC").filter(|v| !v.trim().is_empty()) {
+        set("codecs.first", "CODEC", codec);
+    }
+    for (key, suffix) in SCALARS {
+        let name = format!("PHONETREE_{suffix}");
+        if let Some(v) = env.get(&name) {
+            set(key, &name, v);
+        }
+    }
+    for field in ACCOUNT_FIELDS {
+        let name = format!("PHONETREE_ACCOUNT_{}", field.to_ascii_uppercase());
+        if let Some(v) = env.get(&name) {
+            set(&format!("accounts.0.{field}"), &name, v);
+        }
+    }
+    layer
+}
+
+/// The environment to read: the process's, plus `.env` (process variables win, as with dotenvy).
+pub fn process_env(dotenv: Option<&Path>) -> BTreeMap<String, String> {
+    let mut env: BTreeMap<String, String> = BTreeMap::new();
+    if let Some(path) = dotenv {
+        if let Ok(iter) = dotenvy::from_path_iter(path) {
+            for (k, v) in iter.flatten() {
+                env.insert(k, v);
+            }
+        }
+    }
+    env.extend(std::env::vars());
+    env
+}
+
+fn put(
+    layer: &mut Layer,
+    diags: &mut Vec<Diagnostic>,
+    path: &Path,
+    key: &str,
+    v: &Value,
+    pos: Pos,
+) {
+    let text = match v {
+        Value::String(s) => s.clone(),
+        Value::Number(n) => n.to_string(),
+        Value::Bool(b) => b.to_string(),
+        Value::Array(items) if key == "codecs" || key == "themes" => {
+            let mut parts = Vec::new();
+            for item in items {
+                match item {
+                    Value::String(s) => parts.push(s.clone()),
+                    _ => {
+                        diags.push(shape(path, pos, key, "a list of names"));
+                        return;
+                    }
+                }
+            }
+            parts.join(",")
+        }
+        Value::Null => return,
+        _ => {
+            diags.push(shape(path, pos, key, "a single value"));
+            return;
+        }
+    };
+    layer.insert(
+        key.to_string(),
+        Raw {
+            text,
+            origin: Origin::Yaml {
+                path: path.to_path_buf(),
+                pos,
+            },
+        },
+    );
+}
+
+fn shape(path: &Path, pos: Pos, key: &str, want: &str) -> Diagnostic {
+    Diagnostic::error(
+        path,
+        pos,
+        "config.bad_shape",
+        format!("`{key}` must be {want}"),
+    )
+}
+
+fn unknown(path: &Path, pos: Pos, key: &str, known: String) -> Diagnostic {
+    Diagnostic::error(
+        path,
+        pos,
+        "config.unknown_key",
+        format!("unknown setting `{key}`"),
+    )
+    .with_hint(format!("known settings here: {known}"))
+}
+
+fn known_under(section: &str) -> String {
+    SCALARS
+        .iter()
+        .filter_map(|(k, _)| k.strip_prefix(section)?.strip_prefix('.'))
+        .collect::<Vec<_>>()
+        .join(", ")
+}

@@ -1,0 +1,540 @@
+//! `phonetree run` configuration: `phonetree.yaml`, `PHONETREE_*` environment variables (plus the
+//! seed projects' `SIP_*`/`CODEC`/`THEMES` aliases, and a `.env` file) and command-line flags,
+//! merged in that order (later wins) into one typed [`Config`].
+//!
+//! Two stages, like the flow pipeline: [`layer`] flattens each source to `key → text` with its
+//! origin; [`build`] parses the merged text into typed values and collects every problem (no
+//! early return). YAML problems are [`Diagnostic`]s at their line and column, so `phonetree
+//! validate` reports them like flow problems ([`check_file`]).
+//!
+//! Secrets: passwords are [`Secret`]s from the moment they are parsed; no message, `Debug`
+//! output or API response contains one. Not owned here: resolving host names (the engine does
+//! it when it registers) and choosing the advertised address when none is configured.
+
+pub mod layer;
+
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::ops::RangeInclusive;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::flow::diag::{Diagnostic, Pos};
+use crate::flow::duration::parse_duration;
+use crate::sdp::Codec;
+use crate::sip::digest::Secret;
+use crate::sip::Transport;
+
+pub use layer::{Layer, Origin, Raw};
+
+/// The configuration `phonetree run` works from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// UDP and TCP SIP listener.
+    pub sip_listen: SocketAddr,
+    /// Address written in Via/Contact/SDP; `None` = worked out at start.
+    pub advertise: Option<Advertise>,
+    pub http_listen: SocketAddr,
+    pub flows: PathBuf,
+    /// `None` = `sound/` beside the flows folder (the flow loader's rule).
+    pub sound: Option<PathBuf>,
+    pub rtp_ports: RangeInclusive<u16>,
+    pub rtp_timeout: Duration,
+    /// Codec preference order for SDP answers and offers.
+    pub codecs: Vec<Codec>,
+    /// Preferred starting theme order: a call starts in the first of these its flow has.
+    pub themes: Vec<String>,
+    pub drain_timeout: Duration,
+    pub backoff_base: Duration,
+    pub backoff_max: Duration,
+    pub accounts: Vec<Account>,
+}
+
+/// The public address to advertise (an IP; the SIP port defaults to the listen port).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Advertise {
+    pub ip: IpAddr,
+    pub port: Option<u16>,
+}
+
+/// `host[:port]` as configured (resolved when used).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostPort {
+    pub host: String,
+    pub port: Option<u16>,
+}
+
+/// One account to register with a PBX or registrar.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Account {
+    /// The registrar / SIP domain (`pbx.example.com:5070`).
+    pub registrar: HostPort,
+    pub username: String,
+    pub auth_username: Option<String>,
+    pub password: Secret,
+    /// Where REGISTERs are sent instead of the registrar, if set.
+    pub outbound_proxy: Option<HostPort>,
+    pub expires: Duration,
+    pub transport: Transport,
+    /// The flow (by `name`) this account's calls go to; `None` = routes, then the default flow.
+    pub flow: Option<String>,
+}
+
+/// Command-line overrides (the `run` flags).
+#[derive(Debug, Clone, Default)]
+pub struct Flags {
+    pub sip: Option<String>,
+    pub http: Option<String>,
+    pub flows: Option<PathBuf>,
+    pub sound: Option<PathBuf>,
+    pub rtp_ports: Option<String>,
+}
+
+/// Every problem found, each at its origin. Never contains a secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub problems: Vec<Problem>,
+}
+
+/// One bad value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub origin: Option<Origin>,
+    pub key: String,
+    pub message: String,
+    pub hint: Option<String>,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, p) in self.problems.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{p}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.origin {
+            Some(Origin::Yaml { .. }) => write!(f, "{}", self.to_diagnostic())?,
+            Some(Origin::Env(name)) => write!(f, "environment variable {name}: {}", self.message)?,
+            Some(Origin::Flag(flag)) => write!(f, "{flag}: {}", self.message)?,
+            None => write!(f, "configuration: {}", self.message)?,
+        }
+        if !matches!(self.origin, Some(Origin::Yaml { .. })) {
+            if let Some(h) = &self.hint {
+                write!(f, "\n  = hint: {h}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Problem {
+    /// As a diagnostic (`phonetree validate`); non-file origins point at the start of the file.
+    pub fn to_diagnostic(&self) -> Diagnostic {
+        let (path, pos) = match &self.origin {
+            Some(Origin::Yaml { path, pos }) => (path.clone(), *pos),
+            _ => (PathBuf::from("phonetree.yaml"), Pos::START),
+        };
+        Diagnostic::error(path, pos, "config.bad_value", self.message.clone())
+            .with_hint_opt(self.hint.clone())
+    }
+}
+
+impl fmt::Display for HostPort {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.port {
+            Some(p) if self.host.contains(':') => write!(f, "[{}]:{p}", self.host),
+            Some(p) => write!(f, "{}:{p}", self.host),
+            None => f.write_str(&self.host),
+        }
+    }
+}
+
+/// Where the configuration comes from.
+#[derive(Debug, Clone, Default)]
+pub struct Sources {
+    /// `phonetree.yaml` text and its path, if there is one.
+    pub file: Option<(String, PathBuf)>,
+    /// Environment variables (the process's plus `.env`).
+    pub env: std::collections::BTreeMap<String, String>,
+    pub flags: Flags,
+}
+
+/// Merges the sources and builds the configuration, or returns every problem.
+pub fn load(sources: &Sources) -> Result<Config, ConfigError> {
+    let mut merged = Layer::new();
+    let mut problems = Vec::new();
+    if let Some((text, path)) = &sources.file {
+        let (layer, diags) = layer::yaml_layer(text, path);
+        problems.extend(diags.into_iter().filter(Diagnostic::is_error).map(|d| Problem {
+            origin: Some(Origin::Yaml {
+                path: d.path.clone(),
+                pos: d.pos(),
+            }),
+            key: String::new(),
+            message: d.message,
+            hint: d.hint,
+        }));
+        merged.extend(layer);
+    }
+    merged.extend(layer::env_layer(&sources.env));
+    merged.extend(flag_layer(&sources.flags));
+    build(&merged, problems)
+}
+
+/// Checks a `phonetree.yaml` on its own (for `phonetree validate`): every problem as a
+/// diagnostic, environment ignored.
+pub fn check_file(path: &Path) -> Vec<Diagnostic> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) => {
+            return vec![Diagnostic::error(
+                path,
+                Pos::START,
+                "config.unreadable",
+                format!("cannot read {}: {e}", path.display()),
+            )]
+        }
+    };
+    let (layer, mut diags) = layer::yaml_layer(&text, path);
+    if let Err(e) = build(&layer, Vec::new()) {
+        diags.extend(e.problems.iter().map(Problem::to_diagnostic));
+    }
+    diags
+}
+
+fn flag_layer(flags: &Flags) -> Layer {
+    let mut l = Layer::new();
+    let mut set = |key: &str, flag: &'static str, text: Option<String>| {
+        if let Some(text) = text {
+            l.insert(
+                key.to_string(),
+                Raw {
+                    text,
+                    origin: Origin::Flag(flag),
+                },
+            );
+        }
+    };
+    set("sip.listen", "--sip", flags.sip.clone());
+    set("http.listen", "--http", flags.http.clone());
+    let path = |p: &Option<PathBuf>| p.as_ref().map(|p| p.to_string_lossy().into_owned());
+    set("flows", "--flows", path(&flags.flows));
+    set("sound", "--sound", path(&flags.sound));
+    set("rtp.ports", "--rtp-ports", flags.rtp_ports.clone());
+    l
+}
+
+/// The typed configuration from a merged layer.
+fn build(l: &Layer, mut problems: Vec<Problem>) -> Result<Config, ConfigError> {
+    let mut b = Builder {
+        l,
+        problems: &mut problems,
+    };
+    let mut sip_listen = b.parse("sip.listen", parse_listen(5060), default_sip());
+    if let Some(port) = b.get("sip.listen_port") {
+        match port.text.parse::<u16>() {
+            Ok(p) if p != 0 => sip_listen.set_port(p),
+            _ => b.problem(port, "sip.listen", "SIP_TRANSPORT_PORT must be a port number"),
+        }
+    }
+    let advertise = b.parse_opt("sip.advertise", parse_advertise);
+    let http_listen = b.parse(
+        "http.listen",
+        parse_listen(8080),
+        SocketAddr::from((Ipv4Addr::LOCALHOST, 8080)),
+    );
+    let flows = b.parse("flows", |s| Ok(PathBuf::from(s)), PathBuf::from("flows"));
+    let sound = b.parse_opt("sound", |s| Ok(PathBuf::from(s)));
+    let rtp_ports = b.parse("rtp.ports", parse_ports, 10000..=20000);
+    let rtp_timeout = b.parse("rtp.timeout", dur, Duration::from_secs(30));
+    let mut codecs = b.parse("codecs", parse_codecs, Codec::ALL.to_vec());
+    if let Some(first) = b.get("codecs.first") {
+        match Codec::from_name(codec_token(&first.text)) {
+            Some(c) => {
+                codecs.retain(|&x| x != c);
+                codecs.insert(0, c);
+            }
+            None => b.problem(first, "codecs", &unknown_codec(&first.text)),
+        }
+    }
+    let themes = b.parse("themes", |s| Ok(list(s)), Vec::new());
+    let drain_timeout = b.parse("drain_timeout", dur, Duration::from_secs(30));
+    let backoff_base = b.parse("registration.backoff_base", dur, Duration::from_secs(2));
+    let backoff_max = b.parse("registration.backoff_max", dur, Duration::from_secs(60));
+    let accounts = b.accounts();
+    if problems.is_empty() {
+        Ok(Config {
+            sip_listen,
+            advertise,
+            http_listen,
+            flows,
+            sound,
+            rtp_ports,
+            rtp_timeout,
+            codecs,
+            themes,
+            drain_timeout,
+            backoff_base,
+            backoff_max,
+            accounts,
+        })
+    } else {
+        Err(ConfigError { problems })
+    }
+}
+
+struct Builder<'a> {
+    l: &'a Layer,
+    problems: &'a mut Vec<Problem>,
+}
+
+impl<'a> Builder<'a> {
+    fn get(&self, key: &str) -> Option<&'a Raw> {
+        self.l.get(key)
+    }
+
+    fn problem(&mut self, raw: &Raw, key: &str, message: &str) {
+        self.problems.push(Problem {
+            origin: Some(raw.origin.clone()),
+            key: key.to_string(),
+            message: message.to_string(),
+            hint: None,
+        });
+    }
+
+    fn parse<T>(&mut self, key: &str, f: impl Fn(&str) -> Result<T, String>, default: T) -> T {
+        self.parse_opt(key, f).unwrap_or(default)
+    }
+
+    fn parse_opt<T>(&mut self, key: &str, f: impl Fn(&str) -> Result<T, String>) -> Option<T> {
+        let raw = self.l.get(key)?;
+        match f(raw.text.trim()) {
+            Ok(v) => Some(v),
+            Err(msg) => {
+                // Secrets are never echoed: the message names the key, not the value.
+                let message = if layer::is_secret(key) {
+                    format!("`{key}` is invalid")
+                } else {
+                    format!("`{key}`: {msg}")
+                };
+                self.problem(raw, key, &message);
+                None
+            }
+        }
+    }
+
+    fn accounts(&mut self) -> Vec<Account> {
+        let mut indices: Vec<usize> = self
+            .l
+            .keys()
+            .filter_map(|k| k.strip_prefix("accounts.")?.split('.').next()?.parse().ok())
+            .collect();
+        indices.dedup();
+        indices.sort_unstable();
+        indices.dedup();
+        let mut out = Vec::new();
+        for i in indices {
+            let k = |f: &str| format!("accounts.{i}.{f}");
+            let registrar = self.parse_opt(&k("registrar"), parse_hostport);
+            let username = self.parse_opt(&k("username"), nonempty);
+            let password = self.l.get(&k("password")).map(|r| Secret::new(r.text.clone()));
+            let auth_username = self.parse_opt(&k("auth_username"), nonempty);
+            let outbound_proxy = self.parse_opt(&k("outbound_proxy"), parse_hostport);
+            let expires = self.parse(&k("expires"), parse_expires, Duration::from_secs(3600));
+            let transport = self.parse(&k("transport"), parse_transport, Transport::Udp);
+            let flow = self.parse_opt(&k("flow"), nonempty);
+            let any = self
+                .l
+                .iter()
+                .find(|(key, _)| key.starts_with(&format!("accounts.{i}.")))
+                .map(|(_, r)| r.clone());
+            let missing: Vec<&str> = [
+                ("registrar (SIP_DOMAIN)", registrar.is_none()),
+                ("username (SIP_USERNAME)", username.is_none()),
+                ("password (SIP_PASSWORD)", password.is_none()),
+            ]
+            .into_iter()
+            .filter_map(|(name, miss)| miss.then_some(name))
+            .collect();
+            if !missing.is_empty() {
+                if let Some(raw) = any {
+                    self.problem(
+                        &raw,
+                        &format!("accounts.{i}"),
+                        &format!("account {} is missing {}", i + 1, missing.join(", ")),
+                    );
+                }
+                continue;
+            }
+            if let (Some(registrar), Some(username), Some(password)) =
+                (registrar, username, password)
+            {
+                out.push(Account {
+                    registrar,
+                    username,
+                    auth_username,
+                    password,
+                    outbound_proxy,
+                    expires,
+                    transport,
+                    flow,
+                });
+            }
+        }
+        out
+    }
+}
+
+fn default_sip() -> SocketAddr {
+    SocketAddr::from((Ipv4Addr::UNSPECIFIED, 5060))
+}
+
+/// `IP:PORT`, a bare IP (default port) or a bare port (all interfaces).
+fn parse_listen(default_port: u16) -> impl Fn(&str) -> Result<SocketAddr, String> {
+    move |s| {
+        if let Ok(a) = s.parse::<SocketAddr>() {
+            return Ok(a);
+        }
+        if let Ok(ip) = s.trim_matches(['[', ']']).parse::<IpAddr>() {
+            return Ok(SocketAddr::new(ip, default_port));
+        }
+        if let Ok(port) = s.parse::<u16>() {
+            return Ok(SocketAddr::from((Ipv4Addr::UNSPECIFIED, port)));
+        }
+        Err(format!(
+            "`{s}` is not an address (write IP:PORT, e.g. 0.0.0.0:{default_port})"
+        ))
+    }
+}
+
+fn parse_advertise(s: &str) -> Result<Advertise, String> {
+    if let Ok(a) = s.parse::<SocketAddr>() {
+        return Ok(Advertise {
+            ip: a.ip(),
+            port: Some(a.port()),
+        });
+    }
+    s.trim_matches(['[', ']'])
+        .parse::<IpAddr>()
+        .map(|ip| Advertise { ip, port: None })
+        .map_err(|_| format!("`{s}` is not an IP address (optionally with :PORT)"))
+}
+
+/// `host`, `host:port`, `[v6]:port`; a `sip:` prefix is tolerated.
+pub fn parse_hostport(s: &str) -> Result<HostPort, String> {
+    let s = s.trim();
+    let s = s.strip_prefix("sip:").unwrap_or(s);
+    if s.is_empty() || s.contains(['/', '@', ' ']) {
+        return Err(format!("`{s}` is not a host or host:port"));
+    }
+    if let Ok(a) = s.parse::<SocketAddr>() {
+        return Ok(HostPort {
+            host: a.ip().to_string(),
+            port: Some(a.port()),
+        });
+    }
+    if s.parse::<IpAddr>().is_ok() {
+        return Ok(HostPort {
+            host: s.to_string(),
+            port: None,
+        });
+    }
+    match s.rsplit_once(':') {
+        Some((host, port)) => match port.parse::<u16>() {
+            Ok(p) if p != 0 && !host.is_empty() => Ok(HostPort {
+                host: host.to_string(),
+                port: Some(p),
+            }),
+            _ => Err(format!("`{s}`: bad port")),
+        },
+        None => Ok(HostPort {
+            host: s.to_string(),
+            port: None,
+        }),
+    }
+}
+
+fn parse_ports(s: &str) -> Result<RangeInclusive<u16>, String> {
+    let (lo, hi) = s
+        .split_once('-')
+        .ok_or_else(|| format!("`{s}` is not a range (write 10000-20000)"))?;
+    let lo: u16 = lo.trim().parse().map_err(|_| format!("`{s}`: bad port"))?;
+    let hi: u16 = hi.trim().parse().map_err(|_| format!("`{s}`: bad port"))?;
+    if lo == 0 || lo >= hi {
+        return Err(format!(
+            "`{s}`: the range must be two ports, low-high, with room for one even port pair"
+        ));
+    }
+    Ok(lo..=hi)
+}
+
+fn dur(s: &str) -> Result<Duration, String> {
+    if let Ok(secs) = s.parse::<u64>() {
+        return Ok(Duration::from_secs(secs));
+    }
+    parse_duration(s).map_err(|e| format!("`{s}`: {e} (write 30s, 500ms or 2m)"))
+}
+
+fn parse_expires(s: &str) -> Result<Duration, String> {
+    let d = dur(s)?;
+    if d < Duration::from_secs(30) {
+        return Err(format!("`{s}`: registrations need at least 30s"));
+    }
+    Ok(d)
+}
+
+fn parse_transport(s: &str) -> Result<Transport, String> {
+    Transport::from_token(s).ok_or_else(|| format!("`{s}`: transport must be udp or tcp"))
+}
+
+/// `PCMU/8000` → `PCMU`, `opus/48000/2` → `opus`.
+fn codec_token(s: &str) -> &str {
+    s.trim().split('/').next().unwrap_or_default()
+}
+
+fn unknown_codec(s: &str) -> String {
+    format!("unknown codec `{}` (known: pcmu, pcma, opus)", s.trim())
+}
+
+fn parse_codecs(s: &str) -> Result<Vec<Codec>, String> {
+    let mut out = Vec::new();
+    for name in list(s) {
+        let c = Codec::from_name(codec_token(&name)).ok_or_else(|| unknown_codec(&name))?;
+        if !out.contains(&c) {
+            out.push(c);
+        }
+    }
+    if out.is_empty() {
+        return Err("at least one codec is needed".into());
+    }
+    Ok(out)
+}
+
+/// Comma- or space-separated names.
+fn list(s: &str) -> Vec<String> {
+    s.split([',', ' ', ';'])
+        .map(str::trim)
+        .filter(|x| !x.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+fn nonempty(s: &str) -> Result<String, String> {
+    if s.is_empty() {
+        Err("must not be empty".into())
+    } else {
+        Ok(s.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,205 @@
+//! Configuration scenarios: YAML, environment overrides, the seed aliases, `.env`, flags and
+//! redaction of secrets.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+
+use super::*;
+
+fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+fn yaml(text: &str) -> Sources {
+    Sources {
+        file: Some((text.to_string(), PathBuf::from("phonetree.yaml"))),
+        ..Sources::default()
+    }
+}
+
+#[test]
+fn no_configuration_is_the_demo() {
+    let c = load(&Sources::default()).unwrap();
+    assert_eq!(c.sip_listen, "0.0.0.0:5060".parse().unwrap());
+    assert_eq!(c.http_listen, "127.0.0.1:8080".parse().unwrap());
+    assert_eq!(c.flows, PathBuf::from("flows"));
+    assert_eq!(c.sound, None);
+    assert_eq!(c.rtp_ports, 10000..=20000);
+    assert_eq!(c.rtp_timeout, Duration::from_secs(30));
+    assert_eq!(c.codecs, vec![Codec::Pcmu, Codec::Pcma, Codec::Opus]);
+    assert_eq!(c.backoff_base, Duration::from_secs(2));
+    assert_eq!(c.backoff_max, Duration::from_secs(60));
+    assert!(c.accounts.is_empty());
+}
+
+#[test]
+fn yaml_sets_every_section() {
+    let c = load(&yaml(
+        "sip: { listen: 127.0.0.1:5070, advertise: 203.0.113.7 }\n\
+         http: { listen: 127.0.0.1:9000 }\n\
+         flows: my/flows\nsound: my/sound\n\
+         rtp: { ports: 30000-30100, timeout: 10s }\n\
+         codecs: [opus, PCMA]\nthemes: [robot]\ndrain_timeout: 5s\n\
+         registration: { backoff_base: 1s, backoff_max: 30s }\n\
+         accounts:\n  - { registrar: pbx.example.com:5070, username: '1001', password: s3cret,\n      \
+         outbound_proxy: 10.0.0.1, expires: 600, transport: tcp, flow: characters }\n",
+    ))
+    .unwrap();
+    assert_eq!(c.sip_listen, "127.0.0.1:5070".parse().unwrap());
+    assert_eq!(c.advertise.unwrap().ip, "203.0.113.7".parse::<IpAddr>().unwrap());
+    assert_eq!(c.http_listen.port(), 9000);
+    assert_eq!(c.flows, PathBuf::from("my/flows"));
+    assert_eq!(c.sound, Some(PathBuf::from("my/sound")));
+    assert_eq!(c.rtp_ports, 30000..=30100);
+    assert_eq!(c.rtp_timeout, Duration::from_secs(10));
+    assert_eq!(c.codecs, vec![Codec::Opus, Codec::Pcma]);
+    assert_eq!(c.themes, vec!["robot".to_string()]);
+    assert_eq!(c.drain_timeout, Duration::from_secs(5));
+    assert_eq!(c.backoff_max, Duration::from_secs(30));
+    let a = &c.accounts[0];
+    assert_eq!(a.registrar.to_string(), "pbx.example.com:5070");
+    assert_eq!(a.username, "1001");
+    assert_eq!(a.password, Secret::new("s3cret"));
+    assert_eq!(a.outbound_proxy.as_ref().unwrap().host, "10.0.0.1");
+    assert_eq!(a.expires, Duration::from_secs(600));
+    assert_eq!(a.transport, Transport::Tcp);
+    assert_eq!(a.flow.as_deref(), Some("characters"));
+}
+
+#[test]
+fn env_overrides_yaml_and_flags_override_env() {
+    let mut s = yaml("sip: { listen: 127.0.0.1:5070 }\nrtp: { ports: 30000-30100 }\n");
+    s.env = env(&[
+        ("PHONETREE_SIP_LISTEN", "127.0.0.1:5080"),
+        ("PHONETREE_RTP_PORTS", "40000-40010"),
+        ("PHONETREE_CODECS", "pcma pcmu"),
+    ]);
+    s.flags.rtp_ports = Some("50000-50010".into());
+    let c = load(&s).unwrap();
+    assert_eq!(c.sip_listen.port(), 5080);
+    assert_eq!(c.rtp_ports, 50000..=50010);
+    assert_eq!(c.codecs, vec![Codec::Pcma, Codec::Pcmu]);
+}
+
+#[test]
+fn seed_aliases_alone_register_one_account() {
+    let s = Sources {
+        env: env(&[
+            ("SIP_DOMAIN", "pbx.example.com:5070"),
+            ("SIP_USER", "1001"),
+            ("SIP_PASS", "hunter2"),
+            ("SIP_TRANSPORT_PORT", "5062"),
+            ("CODEC", "PCMA"),
+            ("THEMES", "robot,bunny"),
+        ]),
+        ..Sources::default()
+    };
+    let c = load(&s).unwrap();
+    assert_eq!(c.accounts.len(), 1);
+    let a = &c.accounts[0];
+    assert_eq!(a.registrar.host, "pbx.example.com");
+    assert_eq!(a.registrar.port, Some(5070));
+    assert_eq!(a.username, "1001");
+    assert_eq!(a.flow, None, "calls go to the default flow");
+    assert_eq!(c.sip_listen, "0.0.0.0:5062".parse().unwrap());
+    assert_eq!(c.codecs, vec![Codec::Pcma, Codec::Pcmu, Codec::Opus]);
+    assert_eq!(c.themes, vec!["robot".to_string(), "bunny".to_string()]);
+}
+
+#[test]
+fn long_alias_names_win_over_short_and_phonetree_names_win_over_both() {
+    let s = Sources {
+        env: env(&[
+            ("SIP_DOMAIN", "pbx"),
+            ("SIP_USER", "short"),
+            ("SIP_USERNAME", "long"),
+            ("SIP_PASSWORD", "pw"),
+            ("SIP_PREFERRED_CODECS", "opus/48000/2,PCMU/8000"),
+            ("SIP_OUTBOUND", "proxy.example.com"),
+        ]),
+        ..Sources::default()
+    };
+    let c = load(&s).unwrap();
+    assert_eq!(c.accounts[0].username, "long");
+    assert_eq!(c.codecs, vec![Codec::Opus, Codec::Pcmu]);
+    assert_eq!(
+        c.accounts[0].outbound_proxy.as_ref().unwrap().host,
+        "proxy.example.com"
+    );
+    let mut s = s;
+    s.env
+        .insert("PHONETREE_ACCOUNT_USERNAME".into(), "1002".into());
+    assert_eq!(load(&s).unwrap().accounts[0].username, "1002");
+}
+
+#[test]
+fn dotenv_file_is_read_and_process_env_wins() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(".env");
+    let mut f = std::fs::File::create(&path).unwrap();
+    writeln!(f, "PHONETREE_TEST_ONLY_DOTENV=from-file\nPATH=not-used").unwrap();
+    let e = layer::process_env(Some(&path));
+    assert_eq!(e["PHONETREE_TEST_ONLY_DOTENV"], "from-file");
+    assert_ne!(e["PATH"], "not-used");
+}
+
+#[test]
+fn yaml_problems_are_diagnostics_at_their_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("phonetree.yaml");
+    std::fs::write(
+        &path,
+        "sip:\n  listen: nowhere\n  lisen: 1\nrtp: { ports: 20000-10000 }\ncodecs: [g729]\nbogus: 1\n",
+    )
+    .unwrap();
+    let diags = check_file(&path);
+    let lines: Vec<(usize, &str)> = diags.iter().map(|d| (d.line, d.code)).collect();
+    assert!(lines.contains(&(2, "config.bad_value")), "{diags:#?}");
+    assert!(lines.contains(&(3, "config.unknown_key")), "{diags:#?}");
+    assert!(lines.contains(&(4, "config.bad_value")), "{diags:#?}");
+    assert!(lines.contains(&(5, "config.bad_value")), "{diags:#?}");
+    assert!(lines.contains(&(6, "config.unknown_key")), "{diags:#?}");
+}
+
+#[test]
+fn an_incomplete_account_names_what_is_missing() {
+    let s = Sources {
+        env: env(&[("SIP_DOMAIN", "pbx.example.com")]),
+        ..Sources::default()
+    };
+    let e = load(&s).unwrap_err().to_string();
+    assert!(e.contains("SIP_DOMAIN"), "{e}");
+    assert!(e.contains("username (SIP_USERNAME)"), "{e}");
+}
+
+#[test]
+fn passwords_never_appear_in_errors_or_debug() {
+    let s = Sources {
+        env: env(&[
+            ("SIP_DOMAIN", "pbx.example.com"),
+            ("SIP_USERNAME", "1001"),
+            ("SIP_PASSWORD", "topsecret-pw"),
+            ("PHONETREE_RTP_TIMEOUT", "soon"),
+        ]),
+        ..Sources::default()
+    };
+    let e = load(&s).unwrap_err();
+    assert!(!format!("{e}{e:?}").contains("topsecret"));
+    let mut s = s;
+    s.env.remove("PHONETREE_RTP_TIMEOUT");
+    let c = load(&s).unwrap();
+    assert!(!format!("{c:?}").contains("topsecret"));
+}
+
+#[test]
+fn hostports_parse_with_and_without_port() {
+    let hp = parse_hostport("sip:pbx.example.com:5070").unwrap();
+    assert_eq!((hp.host.as_str(), hp.port), ("pbx.example.com", Some(5070)));
+    assert_eq!(parse_hostport("10.0.0.1").unwrap().port, None);
+    assert_eq!(parse_hostport("[::1]:5060").unwrap().to_string(), "[::1]:5060");
+    assert!(parse_hostport("pbx:notaport").is_err());
+    assert!(parse_hostport("").is_err());
+}

@@ -1,0 +1,579 @@
+//! One call: its flow machine ([`crate::machine::Call`]), its media session and its SIP dialog,
+//! pumped by one tokio task.
+//!
+//! Setup: route the dialled user (account flow, exact route, default flow; none → 404), bind an
+//! RTP port (none free → 503), negotiate the SDP offer with the configured codec order (nothing
+//! in common → 488), send the 200 OK and start the machine at once (`Input::Answered`; we do not
+//! wait for the ACK). An INVITE without an offer gets our offer in the 200; the answer in the
+//! ACK starts the media and the machine.
+//!
+//! Then one `select!` over: SIP events for this dialog, media events, finished side requests
+//! (TTS, webhooks), the machine's timer and the drain deadline. Every input is followed by
+//! draining the machine's actions ([`CallTask::pump`]). Not owned here: what a node does (the
+//! machine), RTP (the media task), SIP transactions (the endpoint).
+
+use std::collections::{HashSet, VecDeque};
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use tokio::sync::mpsc;
+
+use super::endpoint_loop::{CallCmd, Cmd, Incoming};
+use super::media::{MediaEvent, MediaSession, RtpSocket};
+use super::pii::Pii;
+use super::server::{lock, Shared};
+use super::services::{self, NOT_CONFIGURED};
+use crate::flow::program::Program;
+use crate::machine::io::{Action, CallInfo, HangupReason, Input, Media, RequestId};
+use crate::machine::Call as Machine;
+use crate::sdp::{self, LocalMedia, Negotiated};
+use crate::sip::event::{CallId, EndReason, TransferProgress};
+use crate::sip::Event;
+
+/// A live call as `/api/calls` shows it.
+#[derive(Debug, Clone)]
+pub struct CallView {
+    pub id: String,
+    pub flow: String,
+    pub version: String,
+    pub node: String,
+    pub theme: String,
+    pub since: SystemTime,
+}
+
+/// A finished side request, back from its task.
+#[derive(Debug)]
+enum Done {
+    Tts {
+        id: RequestId,
+        result: Result<std::path::PathBuf, String>,
+    },
+    Http {
+        id: RequestId,
+        result: Result<crate::machine::io::HttpReply, String>,
+    },
+}
+
+/// Runs one call to its end.
+pub async fn run(shared: Arc<Shared>, inc: Incoming) {
+    let call = inc.call;
+    let to = inc.to_user.clone().unwrap_or_default();
+    let Some(program) = route(&shared, &to) else {
+        tracing::warn!(%call, to = %Pii(&to), "no flow for this number and no default flow: 404");
+        send(&shared, call, CallCmd::Reject(404));
+        return;
+    };
+    let socket = match shared.ports.allocate() {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(%call, error = %e, "no RTP port: 503");
+            send(&shared, call, CallCmd::Reject(503));
+            return;
+        }
+    };
+    let port = socket.lease.as_ref().map_or(0, |l| l.port());
+    let port = if port == 0 {
+        socket.socket.local_addr().map_or(0, |a| a.port())
+    } else {
+        port
+    };
+    let mut local = LocalMedia::new(shared.media_ip(inc.source), port, session_id(call));
+    local.codecs = shared.cfg.codecs.clone();
+    tracing::info!(
+        %call, from = %Pii(&inc.from), to = %Pii(&to), flow = %program.name,
+        version = %short(&program.hash), "incoming call"
+    );
+    let mut task = CallTask::new(shared, call, program, &inc, local);
+    match inc.sdp_offer.as_deref() {
+        Some(offer) => match answer_offer(offer, &task.local) {
+            Ok((sdp, neg)) => {
+                task.cmd(CallCmd::Answer(sdp));
+                task.start_media(socket, neg).await;
+                task.start_flow();
+            }
+            Err(why) => {
+                tracing::warn!(%call, reason = %why, "cannot use the caller's SDP offer: 488");
+                task.cmd(CallCmd::Reject(488));
+                return task.finish();
+            }
+        },
+        None => match sdp::create_offer(&task.local) {
+            Ok(offer) => {
+                task.pending_socket = Some(socket);
+                task.cmd(CallCmd::Answer(offer.to_string()));
+            }
+            Err(e) => {
+                tracing::error!(%call, error = %e, "cannot make an SDP offer: 488");
+                task.cmd(CallCmd::Reject(488));
+                return task.finish();
+            }
+        },
+    }
+    task.run(inc.events).await;
+}
+
+fn route(shared: &Shared, to: &str) -> Option<Arc<Program>> {
+    let by_account = shared
+        .cfg
+        .accounts
+        .iter()
+        .find(|a| a.username == to)
+        .and_then(|a| a.flow.as_deref());
+    if let Some(name) = by_account {
+        let snap = shared.registry.snapshot();
+        let p = snap
+            .flows
+            .iter()
+            .filter_map(|e| e.program.as_ref())
+            .find(|p| p.name == name)
+            .cloned();
+        if p.is_some() {
+            return p;
+        }
+        tracing::warn!(flow = %name, "the account's flow is not loaded; using routes");
+    }
+    shared.registry.route(to)
+}
+
+fn answer_offer(offer: &str, local: &LocalMedia) -> Result<(String, Negotiated), String> {
+    let parsed = sdp::parse(offer).map_err(|e| format!("unreadable SDP: {e}"))?;
+    let answer = sdp::negotiate(&parsed, local).map_err(|e| e.to_string())?;
+    Ok((answer.sdp.to_string(), answer.negotiated))
+}
+
+fn session_id(call: CallId) -> u64 {
+    let t = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    t.wrapping_mul(1000).wrapping_add(call.0)
+}
+
+fn short(hash: &str) -> &str {
+    hash.get(..12).unwrap_or(hash)
+}
+
+fn send(shared: &Shared, call: CallId, c: CallCmd) {
+    // Fails only when the endpoint loop is gone (shutdown): nothing left to tell.
+    let _ = shared.endpoint.send(Cmd::Call(call, c));
+}
+
+struct CallTask {
+    shared: Arc<Shared>,
+    call: CallId,
+    machine: Machine,
+    local: LocalMedia,
+    media: Option<MediaSession>,
+    media_rx: Option<mpsc::UnboundedReceiver<MediaEvent>>,
+    /// RTP socket held until an offerless INVITE's answer arrives in the ACK.
+    pending_socket: Option<RtpSocket>,
+    /// Inputs produced while executing actions (immediate failures).
+    pending: VecDeque<Input>,
+    /// Requests the machine abandoned (a late result is dropped).
+    cancelled: HashSet<RequestId>,
+    transfer: Option<RequestId>,
+    done_tx: mpsc::UnboundedSender<Done>,
+    done_rx: mpsc::UnboundedReceiver<Done>,
+    /// The SIP dialog is over (BYE sent or received, or never answered).
+    sip_over: bool,
+    started: bool,
+}
+
+impl CallTask {
+    fn new(
+        shared: Arc<Shared>,
+        call: CallId,
+        program: Arc<Program>,
+        inc: &Incoming,
+        local: LocalMedia,
+    ) -> CallTask {
+        let env = program
+            .env
+            .iter()
+            .filter_map(|k| std::env::var(k).ok().map(|v| (k.clone(), v)))
+            .collect();
+        let info = CallInfo {
+            id: call.to_string(),
+            from: user_or_uri(&inc.from),
+            to: inc.to_user.clone().unwrap_or_else(|| inc.to.clone()),
+            env,
+        };
+        let view = CallView {
+            id: call.to_string(),
+            flow: program.name.clone(),
+            version: short(&program.hash).to_string(),
+            node: String::new(),
+            theme: String::new(),
+            since: SystemTime::now(),
+        };
+        lock(&shared.calls).insert(call.0, view);
+        let (done_tx, done_rx) = mpsc::unbounded_channel();
+        CallTask {
+            machine: Machine::new(program, info),
+            shared,
+            call,
+            local,
+            media: None,
+            media_rx: None,
+            pending_socket: None,
+            pending: VecDeque::new(),
+            cancelled: HashSet::new(),
+            transfer: None,
+            done_tx,
+            done_rx,
+            sip_over: false,
+            started: false,
+        }
+    }
+
+    fn cmd(&self, c: CallCmd) {
+        send(&self.shared, self.call, c);
+    }
+
+    async fn start_media(&mut self, socket: RtpSocket, neg: Negotiated) {
+        let remote = neg
+            .remote
+            .unwrap_or(SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)));
+        tracing::info!(call = %self.call, codec = %neg.codec, %remote,
+            telephone_event = neg.telephone_event.is_some(), "media");
+        let hold = !neg.direction.sends();
+        let (session, rx) = MediaSession::start(
+            self.shared.media.clone(),
+            socket,
+            remote,
+            neg,
+            self.shared.prompts.clone(),
+        )
+        .await;
+        if hold {
+            session.set_hold(true);
+        }
+        self.media = Some(session);
+        self.media_rx = Some(rx);
+    }
+
+    fn start_flow(&mut self) {
+        if !self.started {
+            self.started = true;
+            self.input(Input::Answered);
+        }
+    }
+
+    fn finish(self) {
+        lock(&self.shared.calls).remove(&self.call.0);
+    }
+
+    async fn run(mut self, mut sip: mpsc::UnboundedReceiver<Event>) {
+        let mut hangup_all = self.shared.hangup_all.clone();
+        while !self.machine.is_ended() || !self.started {
+            let deadline = self.machine.poll_timeout();
+            tokio::select! {
+                ev = sip.recv() => match ev {
+                    Some(ev) => self.on_sip(ev).await,
+                    None => {
+                        self.sip_over = true;
+                        self.input(Input::Hangup);
+                    }
+                },
+                ev = recv_opt(&mut self.media_rx) => match ev {
+                    Some(ev) => self.on_media(ev),
+                    None => self.media_rx = None,
+                },
+                Some(done) = self.done_rx.recv() => self.on_done(done),
+                () = sleep_opt(deadline) => self.input(Input::Timeout),
+                Ok(()) = hangup_all.changed() => {
+                    if *hangup_all.borrow() {
+                        tracing::info!(call = %self.call, "drain timeout: hanging up");
+                        self.hangup_sip();
+                        self.input(Input::Hangup);
+                    }
+                }
+            }
+            if self.sip_over && !self.started {
+                break;
+            }
+        }
+        tracing::info!(call = %self.call, "call ended");
+        self.finish();
+    }
+
+    async fn on_sip(&mut self, ev: Event) {
+        match ev {
+            Event::CallConfirmed { .. } => tracing::debug!(call = %self.call, "ACK"),
+            Event::SdpAnswer { sdp, .. } => self.on_sdp_answer(&sdp).await,
+            Event::Reoffer { sdp_offer, .. } => self.on_reoffer(sdp_offer.as_deref()),
+            Event::Dtmf { digit, .. } => match &self.media {
+                Some(m) => m.dtmf_from_info(digit),
+                None => self.input(Input::Dtmf(digit)),
+            },
+            Event::Transfer { progress, .. } => self.on_transfer(progress),
+            Event::Ended { reason, .. } => {
+                self.sip_over = true;
+                tracing::info!(call = %self.call, reason = ?reason, "dialog ended");
+                if !matches!(reason, EndReason::LocalBye { .. }) {
+                    self.input(Input::Hangup);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    async fn on_sdp_answer(&mut self, text: &str) {
+        let neg = sdp::parse(text)
+            .map_err(|e| e.to_string())
+            .and_then(|d| sdp::process_answer(&d, &self.local).map_err(|e| e.to_string()));
+        match neg {
+            Ok(neg) => {
+                if let Some(socket) = self.pending_socket.take() {
+                    self.start_media(socket, neg).await;
+                    self.start_flow();
+                } else if let Some(m) = &self.media {
+                    self.apply_remote(m, neg);
+                }
+            }
+            Err(e) => {
+                tracing::warn!(call = %self.call, error = %e, "unusable SDP answer in ACK: hanging up");
+                self.hangup_sip();
+                self.input(Input::Hangup);
+            }
+        }
+    }
+
+    fn apply_remote(&self, m: &MediaSession, neg: Negotiated) {
+        let remote = neg
+            .remote
+            .unwrap_or(SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)));
+        let hold = !neg.direction.sends();
+        tracing::info!(call = %self.call, codec = %neg.codec, %remote, hold, "media updated");
+        m.update_remote(remote, neg);
+        m.set_hold(hold);
+    }
+
+    fn on_reoffer(&mut self, offer: Option<&str>) {
+        self.local.session_version += 1;
+        match offer {
+            Some(offer) => match answer_offer(offer, &self.local) {
+                Ok((sdp, neg)) => {
+                    self.cmd(CallCmd::AnswerReoffer(sdp));
+                    if let Some(m) = &self.media {
+                        self.apply_remote(m, neg);
+                    }
+                }
+                Err(why) => {
+                    tracing::warn!(call = %self.call, reason = %why, "re-INVITE refused: 488");
+                    self.cmd(CallCmd::RejectReoffer(488));
+                }
+            },
+            None => match sdp::create_offer(&self.local) {
+                Ok(o) => self.cmd(CallCmd::AnswerReoffer(o.to_string())),
+                Err(_) => self.cmd(CallCmd::RejectReoffer(488)),
+            },
+        }
+    }
+
+    fn on_transfer(&mut self, progress: TransferProgress) {
+        tracing::info!(call = %self.call, progress = ?progress, "transfer");
+        let Some(id) = self.transfer else { return };
+        let result = match progress {
+            TransferProgress::Succeeded => Ok(()),
+            TransferProgress::Failed { status, reason } => Err(format!("{status} {reason}")),
+            TransferProgress::Accepted | TransferProgress::Trying { .. } => return,
+        };
+        self.transfer = None;
+        self.input(Input::TransferResult { id, result });
+    }
+
+    fn on_media(&mut self, ev: MediaEvent) {
+        match ev {
+            MediaEvent::PlaybackFinished(id) => self.input(Input::PlaybackFinished(id)),
+            MediaEvent::PlaybackFailed { id, reason } => {
+                tracing::warn!(call = %self.call, error = %reason, "playback failed");
+                self.input(Input::PlaybackFailed {
+                    id,
+                    reason: reason.to_string(),
+                });
+            }
+            MediaEvent::Dtmf { digit, method } => {
+                tracing::info!(call = %self.call, digit = %digit, method = ?method, "dtmf");
+                self.input(Input::Dtmf(digit));
+            }
+            MediaEvent::RtpTimeout => {
+                tracing::warn!(call = %self.call, timeout = ?self.shared.cfg.rtp_timeout,
+                    "no RTP from the caller: hanging up");
+                self.hangup_sip();
+                self.input(Input::Hangup);
+            }
+            MediaEvent::RemoteAddr(addr) => {
+                tracing::debug!(call = %self.call, %addr, "RTP now goes where the caller sends from");
+            }
+        }
+    }
+
+    fn on_done(&mut self, done: Done) {
+        match done {
+            Done::Tts { id, result } => {
+                if self.cancelled.remove(&id) {
+                    return;
+                }
+                match (result, &self.media) {
+                    (Ok(path), Some(m)) => m.play(id, Media::File(path)),
+                    (Ok(_), None) => self.input(Input::PlaybackFailed {
+                        id,
+                        reason: "no media session".into(),
+                    }),
+                    (Err(reason), _) => {
+                        tracing::error!(call = %self.call, error = %reason, "say failed");
+                        self.input(Input::PlaybackFailed { id, reason });
+                    }
+                }
+            }
+            Done::Http { id, result } => {
+                if self.cancelled.remove(&id) {
+                    return;
+                }
+                if let Err(e) = &result {
+                    tracing::warn!(call = %self.call, error = %e, "webhook failed");
+                }
+                self.input(Input::HttpResponse { id, result });
+            }
+        }
+    }
+
+    /// Feeds one input, then executes actions until the machine is quiet.
+    fn input(&mut self, input: Input) {
+        if !self.started && !matches!(input, Input::Answered) {
+            return;
+        }
+        self.pending.push_back(input);
+        while let Some(i) = self.pending.pop_front() {
+            if self.machine.is_ended() {
+                self.pending.clear();
+                break;
+            }
+            self.machine.handle(i, Instant::now());
+            while let Some(a) = self.machine.poll_action() {
+                self.execute(a);
+            }
+        }
+        self.update_view();
+    }
+
+    fn update_view(&self) {
+        let node = self
+            .machine
+            .current_node()
+            .and_then(|n| self.machine.program().nodes.get(n.0 as usize))
+            .map(|n| n.name.clone())
+            .unwrap_or_default();
+        if let Some(v) = lock(&self.shared.calls).get_mut(&self.call.0) {
+            v.node = node;
+            v.theme = self.machine.theme().to_string();
+        }
+    }
+
+    fn hangup_sip(&mut self) {
+        if !self.sip_over {
+            self.sip_over = true;
+            self.cmd(CallCmd::Hangup);
+        }
+    }
+
+    fn execute(&mut self, action: Action) {
+        let call = self.call;
+        match action {
+            Action::Play { id, media } => match &self.media {
+                Some(m) => m.play(id, media),
+                None => self.pending.push_back(Input::PlaybackFailed {
+                    id,
+                    reason: "no media session".into(),
+                }),
+            },
+            Action::Stop { id } => {
+                if let Some(m) = &self.media {
+                    m.stop(id);
+                }
+                self.cancelled.insert(id);
+            }
+            Action::Say { id, text, voice } => {
+                let dir = self.shared.tts_dir.clone();
+                let tx = self.done_tx.clone();
+                tokio::spawn(async move {
+                    let result = services::synthesize(&dir, &text, voice.as_deref())
+                        .await
+                        .map_err(|e| e.to_string());
+                    let _ = tx.send(Done::Tts { id, result });
+                });
+            }
+            Action::Theme { name } => tracing::info!(%call, theme = %name, "theme"),
+            Action::Http(req) => {
+                let client = self.shared.http.clone();
+                let tx = self.done_tx.clone();
+                tokio::spawn(async move {
+                    let id = req.id;
+                    let result = services::http(&client, &req).await;
+                    let _ = tx.send(Done::Http { id, result });
+                });
+            }
+            Action::Listen { id, .. } => {
+                tracing::warn!(%call, "listen: speech recognition is {NOT_CONFIGURED}");
+                let result = Err(NOT_CONFIGURED.to_string());
+                self.pending.push_back(Input::Speech { id, result });
+            }
+            Action::Agent { id, .. } => {
+                tracing::warn!(%call, "agent: voice agents are {NOT_CONFIGURED}");
+                let result = Err(NOT_CONFIGURED.to_string());
+                self.pending.push_back(Input::AgentEnded { id, result });
+            }
+            Action::Stream { id, .. } => {
+                tracing::warn!(%call, "stream: bot streams are {NOT_CONFIGURED}");
+                let result = Err(NOT_CONFIGURED.to_string());
+                self.pending.push_back(Input::StreamEnded { id, result });
+            }
+            Action::Record { id, .. } => {
+                tracing::warn!(%call, "record: recording is {NOT_CONFIGURED}");
+                let result = Err(NOT_CONFIGURED.to_string());
+                self.pending.push_back(Input::RecordFinished { id, result });
+            }
+            Action::Cancel { id } => {
+                self.cancelled.insert(id);
+            }
+            Action::FinishRecording { .. } => {}
+            Action::Transfer { id, target } => {
+                tracing::info!(%call, target = %Pii(&target), "blind transfer (REFER)");
+                self.transfer = Some(id);
+                self.cmd(CallCmd::Transfer(target));
+            }
+            Action::Hangup { reason } => {
+                tracing::info!(%call, reason = %reason.as_str(), "flow ended the call");
+                if reason != HangupReason::Remote {
+                    self.hangup_sip();
+                }
+                self.media = None;
+            }
+            Action::Warn { node, message } => {
+                tracing::warn!(%call, node = %node, "{message}");
+            }
+        }
+    }
+}
+
+/// `sip:+15550001@pbx;tag` → `+15550001` (the caller's number for templates), else the URI.
+fn user_or_uri(uri: &str) -> String {
+    crate::sip::message::uri_user(uri)
+        .map(str::to_string)
+        .unwrap_or_else(|| uri.to_string())
+}
+
+async fn recv_opt<T>(rx: &mut Option<mpsc::UnboundedReceiver<T>>) -> Option<T> {
+    match rx {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn sleep_opt(deadline: Option<Instant>) {
+    match deadline {
+        Some(t) => tokio::time::sleep_until(tokio::time::Instant::from_std(t)).await,
+        None => std::future::pending().await,
+    }
+}

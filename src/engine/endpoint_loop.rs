@@ -1,0 +1,202 @@
+//! The one task that owns the sans-IO SIP [`Endpoint`]: datagrams and app commands in,
+//! datagrams and events out, and a single timer armed at `poll_timeout()` (quinn's
+//! `ConnectionDriver` shape).
+//!
+//! Per-call events are forwarded to that call's task on its own channel (created here when the
+//! `IncomingCall` arrives, dropped after `Ended`); registration changes go to a hook. The task
+//! never awaits anything but its inbox and its timer, so a slow call never delays signalling.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::sleep_until;
+
+use super::sip_transport::SipTransport;
+use crate::sip::event::{CallId, RegId};
+use crate::sip::register::{RegistrationConfig, RegistrationState};
+use crate::sip::{Endpoint, Event, Transport};
+
+/// What the endpoint loop is asked to do.
+#[derive(Debug)]
+pub enum Cmd {
+    /// A datagram or framed TCP message.
+    Datagram {
+        bytes: Vec<u8>,
+        source: SocketAddr,
+        transport: Transport,
+    },
+    /// A command for one call.
+    Call(CallId, CallCmd),
+    /// Start registering an account; the id comes back on `reply`.
+    Register {
+        cfg: Box<RegistrationConfig>,
+        reply: oneshot::Sender<RegId>,
+    },
+    /// `false`: answer new INVITEs with 503 (drain).
+    SetAccepting(bool),
+    /// Unregister every account; the number of REGISTERs sent comes back.
+    UnregisterAll(oneshot::Sender<usize>),
+}
+
+/// A command for one call (see the matching `Endpoint` methods).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CallCmd {
+    Answer(String),
+    Reject(u16),
+    Hangup,
+    AnswerReoffer(String),
+    RejectReoffer(u16),
+    Transfer(String),
+}
+
+/// A new call for the application, with the channel its later events arrive on.
+#[derive(Debug)]
+pub struct Incoming {
+    pub call: CallId,
+    pub from: String,
+    pub to: String,
+    pub to_user: Option<String>,
+    pub sdp_offer: Option<String>,
+    pub source: SocketAddr,
+    pub events: mpsc::UnboundedReceiver<Event>,
+}
+
+/// What the loop tells the application.
+pub struct Hooks {
+    pub on_call: Box<dyn FnMut(Incoming) + Send>,
+    pub on_registration: Box<dyn FnMut(RegId, &RegistrationState) + Send>,
+}
+
+/// Runs until every sender of `inbox` is gone.
+pub async fn run(
+    mut ep: Endpoint,
+    mut inbox: mpsc::UnboundedReceiver<Cmd>,
+    transport: SipTransport,
+    mut hooks: Hooks,
+) {
+    let mut calls: HashMap<CallId, mpsc::UnboundedSender<Event>> = HashMap::new();
+    loop {
+        let deadline = ep.poll_timeout();
+        let cmd = tokio::select! {
+            cmd = inbox.recv() => match cmd {
+                Some(c) => Some(c),
+                None => return,
+            },
+            () = sleep_opt(deadline) => None,
+        };
+        let now = Instant::now();
+        match cmd {
+            None => ep.handle_timeout(now),
+            Some(cmd) => apply(&mut ep, cmd, now),
+        }
+        // Timers due by now too (a busy inbox must not starve retransmissions).
+        if ep.poll_timeout().is_some_and(|t| t <= now) {
+            ep.handle_timeout(now);
+        }
+        while let Some(t) = ep.poll_transmit() {
+            transport.send(t);
+        }
+        while let Some(ev) = ep.poll_event() {
+            dispatch(ev, &mut calls, &mut hooks);
+        }
+    }
+}
+
+async fn sleep_opt(deadline: Option<Instant>) {
+    match deadline {
+        Some(t) => sleep_until(tokio::time::Instant::from_std(t)).await,
+        None => std::future::pending().await,
+    }
+}
+
+fn apply(ep: &mut Endpoint, cmd: Cmd, now: Instant) {
+    match cmd {
+        Cmd::Datagram {
+            bytes,
+            source,
+            transport,
+        } => ep.handle_datagram(&bytes, source, transport, now),
+        Cmd::Call(call, c) => {
+            let r = match &c {
+                CallCmd::Answer(sdp) => ep.answer(call, sdp, now),
+                CallCmd::Reject(status) => ep.reject(call, *status, now),
+                CallCmd::Hangup => ep.hangup(call, now),
+                CallCmd::AnswerReoffer(sdp) => ep.answer_reoffer(call, sdp, now),
+                CallCmd::RejectReoffer(status) => ep.reject_reoffer(call, *status, now),
+                CallCmd::Transfer(target) => ep.transfer(call, target, now),
+            };
+            if let Err(e) = r {
+                // Races are normal (the caller hung up while we answered): the call task
+                // learns the outcome from the `Ended` event.
+                tracing::debug!(%call, error = %e, "call command not applied");
+            }
+        }
+        Cmd::Register { cfg, reply } => {
+            let id = ep.register(*cfg, now);
+            let _ = reply.send(id);
+        }
+        Cmd::SetAccepting(on) => ep.set_accepting(on),
+        Cmd::UnregisterAll(reply) => {
+            let n = ep.unregister_all(now);
+            let _ = reply.send(n);
+        }
+    }
+}
+
+fn dispatch(
+    ev: Event,
+    calls: &mut HashMap<CallId, mpsc::UnboundedSender<Event>>,
+    hooks: &mut Hooks,
+) {
+    match ev {
+        Event::IncomingCall {
+            call,
+            from,
+            from_display: _,
+            to,
+            to_user,
+            sdp_offer,
+            source,
+        } => {
+            let (tx, rx) = mpsc::unbounded_channel();
+            calls.insert(call, tx);
+            (hooks.on_call)(Incoming {
+                call,
+                from,
+                to,
+                to_user,
+                sdp_offer,
+                source,
+                events: rx,
+            });
+        }
+        Event::Registration { reg, state } => (hooks.on_registration)(reg, &state),
+        Event::OptionsResult { .. } => {}
+        other => {
+            let Some(call) = call_of(&other) else { return };
+            let ended = matches!(other, Event::Ended { .. });
+            if let Some(tx) = calls.get(&call) {
+                let _ = tx.send(other);
+            }
+            if ended {
+                calls.remove(&call);
+            }
+        }
+    }
+}
+
+fn call_of(ev: &Event) -> Option<CallId> {
+    match ev {
+        Event::CallConfirmed { call }
+        | Event::SdpAnswer { call, .. }
+        | Event::Reoffer { call, .. }
+        | Event::Dtmf { call, .. }
+        | Event::Transfer { call, .. }
+        | Event::Ended { call, .. } => Some(*call),
+        Event::IncomingCall { .. } | Event::OptionsResult { .. } | Event::Registration { .. } => {
+            None
+        }
+    }
+}

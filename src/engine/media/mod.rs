@@ -1,0 +1,114 @@
+//! The media half of `phonetree run`: per call, one [`MediaSession`] task owns the RTP socket,
+//! plays prompts and remote streams on the 20 ms schedule, and turns what the caller sends into
+//! DTMF events.
+//!
+//! What lives where:
+//! - [`prompts`]: decode + resample + encode once per codec, shared LRU cache (bounded by bytes).
+//! - [`stream`]: `Media::Url` over HTTP(S), decoded while it downloads, bounded buffers.
+//! - [`codec`]: 20 ms frames (G.711, Opus via libopus) and receive-side decoding to 8 kHz.
+//! - [`ports`]: even RTP ports from `--rtp-ports`, released when the call ends.
+//! - [`session`]: the per-call task; `playout` (what to send next) and `receive` (RTP in → DTMF)
+//!   are its halves.
+//!
+//! Decisions stay in the sans-IO primitives of [`crate::media`]: packet timing and counters
+//! ([`crate::media::pacer`]), RFC 4733 in and out, the Goertzel detector, the reorder buffer and
+//! the DTMF merger. This layer only feeds them time, packets and audio. Not owned here: SIP, SDP
+//! negotiation (the SIP runtime passes the [`crate::sdp::Negotiated`] result in), recording.
+
+pub mod codec;
+mod playout;
+pub mod ports;
+pub mod prompts;
+mod receive;
+pub mod session;
+pub mod stream;
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::flow::digit::Digit;
+use crate::machine::io::RequestId;
+pub use crate::media::dtmf_dedupe::DtmfMethod;
+pub use codec::{CodecError, Frame};
+pub use ports::{PortError, PortLease, RtpPortAllocator, RtpSocket};
+pub use prompts::{PromptCache, PromptCacheConfig, PromptError};
+pub use session::MediaSession;
+pub use stream::{StreamConfig, StreamError};
+
+/// What a session sends when no prompt is playing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdleAudio {
+    /// No packets (the next prompt starts a new talkspurt with the marker bit).
+    Nothing,
+    /// Encoded silence every 20 ms (for peers that hang up on an idle stream).
+    Silence,
+}
+
+/// Per-session settings.
+#[derive(Debug, Clone)]
+pub struct MediaConfig {
+    /// No RTP from the caller for this long → [`MediaEvent::RtpTimeout`] (not while on hold).
+    pub rtp_timeout: Duration,
+    pub idle: IdleAudio,
+    /// Run the Goertzel detector on received audio.
+    pub inband_dtmf: bool,
+    /// Reorder buffer size and the number of later packets that end a wait for a lost one.
+    pub jitter_capacity: usize,
+    pub jitter_depth: usize,
+    /// Tone length of digits sent with [`MediaSession::send_dtmf`].
+    pub dtmf_duration: Duration,
+    pub stream: StreamConfig,
+}
+
+impl Default for MediaConfig {
+    fn default() -> Self {
+        MediaConfig {
+            rtp_timeout: Duration::from_secs(30),
+            idle: IdleAudio::Nothing,
+            inband_dtmf: true,
+            jitter_capacity: 16,
+            jitter_depth: 3,
+            dtmf_duration: crate::media::rfc4733::DEFAULT_DURATION,
+            stream: StreamConfig::default(),
+        }
+    }
+}
+
+/// Why a playback failed.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum PlaybackError {
+    Prompt(Arc<PromptError>),
+    Stream(StreamError),
+}
+
+impl fmt::Display for PlaybackError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PlaybackError::Prompt(e) => e.fmt(f),
+            PlaybackError::Stream(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for PlaybackError {}
+
+/// What a session reports to the call.
+#[derive(Debug)]
+pub enum MediaEvent {
+    /// The last frame of the prompt was sent.
+    PlaybackFinished(RequestId),
+    /// The prompt could not be played (or broke off); the call treats it as finished.
+    PlaybackFailed {
+        id: RequestId,
+        reason: PlaybackError,
+    },
+    /// A key press, counted once whichever transports carried it.
+    Dtmf { digit: Digit, method: DtmfMethod },
+    /// No RTP from the caller for `MediaConfig::rtp_timeout`.
+    RtpTimeout,
+    /// Symmetric RTP: we now send to this address (where the caller's packets come from).
+    RemoteAddr(SocketAddr),
+}

@@ -1,0 +1,141 @@
+//! The receive half of a session: RTP from the caller to key presses.
+//!
+//! Telephone-events go straight to the RFC 4733 receiver (a press is reported on its first
+//! packet) and leave a placeholder in the reorder buffer so the audio sees no gap; audio goes
+//! through the reorder buffer, is decoded to 8 kHz (G.711 tables, or libopus decoding Opus at
+//! 8 kHz) and fed to the Goertzel detector. Every report, with SIP INFO digits the SIP layer
+//! passes in, goes through one [`DtmfMerger`], so a press sent two ways counts once. Payload
+//! buffers are recycled through a small pool: in steady state nothing here allocates.
+
+use std::time::Instant;
+
+use super::codec::RxDecoder;
+use crate::flow::digit::Digit;
+use crate::media::dtmf_dedupe::{AcceptedDigit, DtmfMerger, DtmfMethod};
+use crate::media::goertzel::DtmfDetector;
+use crate::media::jitter::JitterBuffer;
+use crate::media::rfc4733::DtmfReceiver;
+use crate::media::rtp::RtpPacket;
+use crate::sdp::Negotiated;
+
+/// Largest audio payload kept (120 ms of G.711 is 960 bytes; Opus packets are smaller).
+const MAX_PAYLOAD: usize = 1500;
+const POOL: usize = 32;
+
+pub(super) struct Receive {
+    codec_pt: u8,
+    te_pt: Option<u8>,
+    events: DtmfReceiver,
+    jitter: JitterBuffer<Option<Vec<u8>>>,
+    pool: Vec<Vec<u8>>,
+    decoder: Option<RxDecoder>,
+    detector: Option<DtmfDetector>,
+    pcm: Vec<i16>,
+    merger: DtmfMerger,
+    accepted: Vec<AcceptedDigit>,
+    /// Audio packets that failed to decode (logged once per call at debug level).
+    decode_errors: u64,
+}
+
+impl Receive {
+    pub fn new(neg: &Negotiated, inband: bool, capacity: usize, depth: usize) -> Receive {
+        let mut r = Receive {
+            codec_pt: neg.payload_type,
+            te_pt: None,
+            events: DtmfReceiver::new(),
+            jitter: JitterBuffer::new(capacity, depth),
+            pool: Vec::new(),
+            decoder: None,
+            detector: inband.then(DtmfDetector::new),
+            pcm: Vec::with_capacity(super::codec::RX_MAX_SAMPLES),
+            merger: DtmfMerger::default(),
+            accepted: Vec::new(),
+            decode_errors: 0,
+        };
+        r.renegotiated(neg);
+        r
+    }
+
+    /// New payload types or codec after a re-INVITE.
+    pub fn renegotiated(&mut self, neg: &Negotiated) {
+        self.codec_pt = neg.payload_type;
+        self.te_pt = neg.telephone_event.map(|t| t.payload_type);
+        self.decoder = if self.detector.is_some() {
+            match RxDecoder::new(neg.codec) {
+                Ok(d) => Some(d),
+                Err(e) => {
+                    tracing::warn!(error = %e, "no decoder for in-band DTMF");
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        self.jitter.reset();
+    }
+
+    /// Whether `pt` is one we negotiated (audio or telephone-event).
+    pub fn expects(&self, pt: u8) -> bool {
+        pt == self.codec_pt || Some(pt) == self.te_pt
+    }
+
+    /// Handles one RTP packet of a negotiated payload type; accepted presses are returned
+    /// (the slice is reused by the next call).
+    pub fn packet(&mut self, p: &RtpPacket<'_>, now: Instant) -> &[AcceptedDigit] {
+        self.accepted.clear();
+        let h = &p.header;
+        if Some(h.payload_type.get()) == self.te_pt {
+            match self.events.receive(h.ssrc, h.timestamp, p.payload) {
+                Ok(Some(press)) => self.report(press.digit, DtmfMethod::Rfc4733, now),
+                Ok(None) => {}
+                Err(e) => tracing::debug!(error = %e, "bad telephone-event payload"),
+            }
+            self.jitter.push(h.sequence, None);
+        } else if self.detector.is_some() && p.payload.len() <= MAX_PAYLOAD {
+            let mut buf = self.pool.pop().unwrap_or_default();
+            buf.clear();
+            buf.extend_from_slice(p.payload);
+            self.jitter.push(h.sequence, Some(buf));
+        }
+        while let Some((_, item)) = self.jitter.pop() {
+            let Some(payload) = item else { continue };
+            self.detect(&payload, now);
+            if self.pool.len() < POOL {
+                self.pool.push(payload);
+            }
+        }
+        &self.accepted
+    }
+
+    /// A digit from SIP INFO.
+    pub fn info_digit(&mut self, digit: Digit, now: Instant) -> Option<AcceptedDigit> {
+        self.merger.report(digit, DtmfMethod::SipInfo, now)
+    }
+
+    /// Transports seen in this call (for the end-of-call log line).
+    pub fn methods_seen(&self) -> Vec<DtmfMethod> {
+        self.merger.methods_seen()
+    }
+
+    fn detect(&mut self, payload: &[u8], now: Instant) {
+        let (Some(dec), Some(det)) = (self.decoder.as_mut(), self.detector.as_mut()) else {
+            return;
+        };
+        if let Err(e) = dec.decode(payload, &mut self.pcm) {
+            self.decode_errors += 1;
+            if self.decode_errors == 1 {
+                tracing::debug!(error = %e, "undecodable audio packet");
+            }
+            return;
+        }
+        for digit in det.push(&self.pcm) {
+            self.report(digit, DtmfMethod::InBand, now);
+        }
+    }
+
+    fn report(&mut self, digit: Digit, method: DtmfMethod, now: Instant) {
+        if let Some(a) = self.merger.report(digit, method, now) {
+            self.accepted.push(a);
+        }
+    }
+}

@@ -1,0 +1,375 @@
+//! Wiring of `phonetree run`: binds the sockets, loads and watches the flows, starts the
+//! endpoint loop, the HTTP API and the registrations, spawns a call task per INVITE, and drains
+//! on shutdown. [`Shared`] is what every call task can see.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket as StdUdpSocket};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use tokio::sync::{mpsc, oneshot, watch};
+
+use super::call::{self, CallView};
+use super::endpoint_loop::{self, Cmd, Hooks};
+use super::media::{MediaConfig, PromptCache, PromptCacheConfig, RtpPortAllocator};
+use super::sip_transport::SipTransport;
+use super::{http_api, shutdown};
+use crate::config::{Account, Config};
+use crate::flow::load::LoadOptions;
+use crate::registry::watch::{self as reg_watch, Watcher};
+use crate::registry::Registry;
+use crate::sip::event::RegId;
+use crate::sip::register::{RegistrationConfig, RegistrationState};
+use crate::sip::{Endpoint, EndpointConfig};
+
+/// Why the server could not start.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum StartError {
+    Bind {
+        what: &'static str,
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    Rtp(super::media::PortError),
+    FlowsDir(PathBuf),
+}
+
+impl std::fmt::Display for StartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StartError::Bind { what, addr, source } => {
+                write!(f, "cannot listen for {what} on {addr}: {source}")
+            }
+            StartError::Rtp(e) => write!(f, "RTP ports: {e}"),
+            StartError::FlowsDir(p) => write!(f, "flows folder {} does not exist", p.display()),
+        }
+    }
+}
+
+impl std::error::Error for StartError {}
+
+/// One account's registration as `/api/registrations` shows it (never the password).
+#[derive(Debug, Clone)]
+pub struct RegView {
+    pub id: Option<RegId>,
+    pub account: String,
+    pub state: String,
+    pub detail: Option<String>,
+}
+
+/// What every call task and the API can see.
+pub struct Shared {
+    pub cfg: Config,
+    pub registry: Arc<Registry>,
+    pub ports: RtpPortAllocator,
+    pub prompts: Arc<PromptCache>,
+    pub media: MediaConfig,
+    pub http: reqwest::Client,
+    pub endpoint: mpsc::UnboundedSender<Cmd>,
+    /// The SIP address we advertise (Via, Contact).
+    pub sip_addr: SocketAddr,
+    /// Where `say` writes its WAV files.
+    pub tts_dir: PathBuf,
+    pub calls: Mutex<BTreeMap<u64, CallView>>,
+    pub regs: Mutex<Vec<RegView>>,
+    /// Set at the drain deadline: calls still up hang up.
+    pub hangup_all: watch::Receiver<bool>,
+    pub started: SystemTime,
+}
+
+impl Shared {
+    /// The IP written in SDP for a call from `peer`.
+    pub fn media_ip(&self, peer: SocketAddr) -> IpAddr {
+        if let Some(a) = self.cfg.advertise {
+            return a.ip;
+        }
+        let listen = self.cfg.sip_listen.ip();
+        if !listen.is_unspecified() {
+            return listen;
+        }
+        route_to(peer).unwrap_or(self.sip_addr.ip())
+    }
+
+    /// Calls in progress.
+    pub fn active_calls(&self) -> usize {
+        lock(&self.calls).len()
+    }
+}
+
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // Every critical section is a single insert/remove/update: a poisoned table is consistent.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The local address the OS would use to reach `peer` (a route lookup: no packet is sent).
+fn route_to(peer: SocketAddr) -> Option<IpAddr> {
+    let bind: SocketAddr = if peer.is_ipv6() {
+        "[::]:0".parse().ok()?
+    } else {
+        "0.0.0.0:0".parse().ok()?
+    };
+    let s = StdUdpSocket::bind(bind).ok()?;
+    s.connect(peer).ok()?;
+    Some(s.local_addr().ok()?.ip()).filter(|ip| !ip.is_unspecified())
+}
+
+/// The first non-loopback IPv4 interface address, else 127.0.0.1.
+fn primary_ip() -> IpAddr {
+    if_addrs::get_if_addrs()
+        .ok()
+        .and_then(|ifs| {
+            ifs.into_iter()
+                .find(|i| !i.is_loopback() && i.ip().is_ipv4())
+                .map(|i| i.ip())
+        })
+        .unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST))
+}
+
+/// Runs until `stop` resolves, then drains (503 to new calls, running calls up to
+/// `drain_timeout`, unregister) and returns.
+pub async fn serve(cfg: Config, stop: impl Future<Output = ()>) -> Result<(), StartError> {
+    if !cfg.flows.is_dir() {
+        return Err(StartError::FlowsDir(cfg.flows.clone()));
+    }
+    let (reg_tx, reg_rx) = mpsc::unbounded_channel::<Cmd>();
+    let transport = SipTransport::bind(cfg.sip_listen, reg_tx.clone())
+        .await
+        .map_err(|source| StartError::Bind {
+            what: "SIP",
+            addr: cfg.sip_listen,
+            source,
+        })?;
+    let bound = transport.local_addr().unwrap_or(cfg.sip_listen);
+    let accounts = resolve_accounts(&cfg.accounts).await;
+    let sip_ip = match (cfg.advertise, bound.ip()) {
+        (Some(a), _) => a.ip,
+        (None, ip) if !ip.is_unspecified() => ip,
+        _ => accounts
+            .iter()
+            .find_map(|(_, dest)| dest.and_then(route_to))
+            .unwrap_or_else(primary_ip),
+    };
+    let sip_port = cfg.advertise.and_then(|a| a.port).unwrap_or(bound.port());
+    let sip_addr = SocketAddr::new(sip_ip, sip_port);
+    let listener = tokio::net::TcpListener::bind(cfg.http_listen)
+        .await
+        .map_err(|source| StartError::Bind {
+            what: "HTTP",
+            addr: cfg.http_listen,
+            source,
+        })?;
+    let http_addr = listener.local_addr().unwrap_or(cfg.http_listen);
+    // RTP binds where SIP listens (all interfaces for 0.0.0.0).
+    let ports = RtpPortAllocator::new(bound.ip(), cfg.rtp_ports.clone()).map_err(StartError::Rtp)?;
+
+    let opts = LoadOptions {
+        sound_dir: cfg.sound.clone(),
+    };
+    let (registry, events) = Registry::open(&cfg.flows, opts);
+    let registry = Arc::new(registry);
+    reg_watch::log_events(&registry, &events);
+    let sound_dir = cfg
+        .sound
+        .clone()
+        .unwrap_or_else(|| registry.dir().parent().unwrap_or(registry.dir()).join("sound"));
+    let _watcher: Option<Watcher> =
+        match Watcher::start(registry.clone(), &[sound_dir], reg_watch::DEBOUNCE, None) {
+            Ok(w) => Some(w),
+            Err(e) => {
+                tracing::warn!(error = %e, "live reload is off");
+                None
+            }
+        };
+    warn_unknown_themes(&cfg, &registry);
+
+    let (hangup_tx, hangup_rx) = watch::channel(false);
+    let tts_dir = std::env::temp_dir().join(format!("phonetree-tts-{}", std::process::id()));
+    let shared = Arc::new(Shared {
+        media: MediaConfig {
+            rtp_timeout: cfg.rtp_timeout,
+            ..MediaConfig::default()
+        },
+        cfg,
+        registry,
+        ports,
+        prompts: Arc::new(PromptCache::new(PromptCacheConfig::default())),
+        http: super::services::http_client(),
+        endpoint: reg_tx.clone(),
+        sip_addr,
+        tts_dir,
+        calls: Mutex::new(BTreeMap::new()),
+        regs: Mutex::new(Vec::new()),
+        hangup_all: hangup_rx,
+        started: SystemTime::now(),
+    });
+
+    let seed = seed();
+    let ep = Endpoint::new(EndpointConfig::new(sip_addr, seed));
+    let hooks = hooks(shared.clone());
+    let ep_task = tokio::spawn(endpoint_loop::run(ep, reg_rx, transport, hooks));
+    tokio::spawn(http_api::serve(listener, shared.clone()));
+    tracing::info!(
+        sip = %bound, advertised = %sip_addr, http = %http_addr,
+        flows = %shared.registry.dir().display(),
+        "phonetree run: listening (SIP over UDP and TCP)"
+    );
+    register_accounts(&shared, accounts).await;
+
+    stop.await;
+    shutdown::drain(&shared, hangup_tx).await;
+    drop(shared);
+    drop(reg_tx);
+    ep_task.abort();
+    Ok(())
+}
+
+fn seed() -> u64 {
+    let t = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0);
+    // Mix in the process id and a stack address so two servers started together differ.
+    let local = 0u8;
+    t ^ (u64::from(std::process::id()) << 32) ^ (&local as *const u8 as u64)
+}
+
+fn hooks(shared: Arc<Shared>) -> Hooks {
+    let calls = shared.clone();
+    Hooks {
+        on_call: Box::new(move |inc| {
+            tokio::spawn(call::run(calls.clone(), inc));
+        }),
+        on_registration: Box::new(move |reg, state| {
+            let (label, detail) = describe(state);
+            let mut regs = lock(&shared.regs);
+            if let Some(v) = regs.iter_mut().find(|v| v.id == Some(reg)) {
+                match state {
+                    RegistrationState::Failed { .. } => {
+                        tracing::warn!(account = %v.account, state = label, detail = ?detail, "registration")
+                    }
+                    _ => tracing::info!(account = %v.account, state = label, "registration"),
+                }
+                v.state = label.to_string();
+                v.detail = detail;
+            }
+        }),
+    }
+}
+
+fn describe(state: &RegistrationState) -> (&'static str, Option<String>) {
+    let now = Instant::now();
+    match state {
+        RegistrationState::Unregistered => ("unregistered", None),
+        RegistrationState::Registering => ("registering", None),
+        RegistrationState::Registered { until } => (
+            "registered",
+            Some(format!(
+                "expires in {}s",
+                until.saturating_duration_since(now).as_secs()
+            )),
+        ),
+        RegistrationState::Failed { retry_at, reason } => (
+            "failed",
+            Some(format!(
+                "{reason}; retry in {}s",
+                retry_at.saturating_duration_since(now).as_secs()
+            )),
+        ),
+        RegistrationState::Unregistering => ("unregistering", None),
+    }
+}
+
+/// Each account with the address its REGISTERs go to (outbound proxy, else registrar).
+async fn resolve_accounts(accounts: &[Account]) -> Vec<(Account, Option<SocketAddr>)> {
+    let mut out = Vec::new();
+    for a in accounts {
+        let target = a.outbound_proxy.as_ref().unwrap_or(&a.registrar);
+        let hostport = format!(
+            "{}:{}",
+            target.host.trim_matches(['[', ']']),
+            target.port.unwrap_or(5060)
+        );
+        let dest = match tokio::net::lookup_host(&hostport).await {
+            Ok(mut addrs) => addrs.next(),
+            Err(e) => {
+                tracing::error!(registrar = %target, error = %e, "cannot resolve the registrar");
+                None
+            }
+        };
+        out.push((a.clone(), dest));
+    }
+    out
+}
+
+async fn register_accounts(shared: &Arc<Shared>, accounts: Vec<(Account, Option<SocketAddr>)>) {
+    for (a, dest) in accounts {
+        let label = format!("{}@{}", a.username, a.registrar);
+        let Some(dest) = dest else {
+            lock(&shared.regs).push(RegView {
+                id: None,
+                account: label,
+                state: "failed".into(),
+                detail: Some("cannot resolve the registrar".into()),
+            });
+            continue;
+        };
+        let mut rc = RegistrationConfig::new(
+            dest,
+            a.registrar.to_string(),
+            a.username.clone(),
+            a.password.clone(),
+        );
+        rc.transport = a.transport;
+        rc.auth_username = a.auth_username.clone();
+        rc.expires = a.expires;
+        rc.backoff_base = shared.cfg.backoff_base;
+        rc.backoff_max = shared.cfg.backoff_max;
+        // Add the view first so the first state change finds it.
+        let (tx, rx) = oneshot::channel();
+        let idx = {
+            let mut regs = lock(&shared.regs);
+            regs.push(RegView {
+                id: None,
+                account: label.clone(),
+                state: "registering".into(),
+                detail: None,
+            });
+            regs.len() - 1
+        };
+        if shared
+            .endpoint
+            .send(Cmd::Register {
+                cfg: Box::new(rc),
+                reply: tx,
+            })
+            .is_err()
+        {
+            return;
+        }
+        if let Ok(id) = rx.await {
+            lock(&shared.regs)[idx].id = Some(id);
+            tracing::info!(account = %label, registrar = %dest, "registering");
+        }
+    }
+}
+
+fn warn_unknown_themes(cfg: &Config, registry: &Registry) {
+    if cfg.themes.is_empty() {
+        return;
+    }
+    let snap = registry.snapshot();
+    for t in &cfg.themes {
+        let known = snap.flows.iter().filter_map(|e| e.program.as_ref()).any(|p| {
+            p.themes.names.iter().any(|n| n == t)
+        });
+        if !known {
+            tracing::warn!(theme = %t, "THEMES names a theme no flow has");
+        }
+    }
+}
+
+/// How long to wait for the registrar to confirm unregistration on shutdown.
+pub const UNREGISTER_WAIT: Duration = Duration::from_secs(2);
