@@ -170,9 +170,13 @@ pub fn free_range(n: u16) -> u16 {
 }
 
 /// A child process in its own process group, its output in `<work>/<name>.out|.err`.
+///
+/// The group is signalled only while its leader has not been reaped: once reaped, its pid (and
+/// so the group id) may be given to a new process, which a late `kill -- -PID` would hit.
 pub struct Proc {
     pub name: String,
     child: Child,
+    reaped: bool,
     pub stdout: PathBuf,
     pub stderr: PathBuf,
 }
@@ -198,6 +202,7 @@ impl Proc {
         Proc {
             name: name.to_string(),
             child,
+            reaped: false,
             stdout,
             stderr,
         }
@@ -223,12 +228,23 @@ impl Proc {
         }
     }
 
+    /// Whether the leader still runs (an exited leader is reaped here).
     pub fn running(&mut self) -> bool {
-        matches!(self.child.try_wait(), Ok(None))
+        match self.child.try_wait() {
+            Ok(None) => true,
+            _ => {
+                self.reaped = true;
+                false
+            }
+        }
     }
 
-    /// Sends a signal (`"INT"`, `"TERM"`, `"KILL"`) to the whole process group.
+    /// Sends a signal (`"INT"`, `"TERM"`, `"KILL"`) to the whole process group, if its leader
+    /// has not been reaped yet.
     pub fn kill_group(&self, signal: &str) {
+        if self.reaped {
+            return;
+        }
         let _ = Command::new("kill")
             .args([
                 &format!("-{signal}"),
@@ -256,8 +272,7 @@ impl Proc {
 
 impl Drop for Proc {
     fn drop(&mut self) {
-        self.kill_group("KILL"); // also the group's other members when the leader is gone
-        let _ = self.child.kill();
+        self.kill_group("KILL"); // the leader and everything it started
         let _ = self.child.wait();
     }
 }
