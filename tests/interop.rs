@@ -453,7 +453,7 @@ fn kamailio_digest_registration_then_a_call_to_1001_reaches_the_flow() {
         ("SIP_USERNAME", "1001"),
         ("SIP_PASSWORD", "secret"),
     ];
-    let mut engine = Engine::start(&work, &env);
+    let engine = Engine::start(&work, &env);
     engine.wait_for(
         &work,
         "kamailio to hold a binding for 1001",
@@ -471,8 +471,9 @@ fn kamailio_digest_registration_then_a_call_to_1001_reaches_the_flow() {
     assert_heard(&work, &rec, "bunny/greeting.wav", 0.0, 1.0, 3.0);
     assert_no_call_left(&work, &engine);
     // SIGTERM: unregister, exit 0.
-    engine.proc.kill_group("TERM");
-    match engine.proc.wait(Duration::from_secs(20)) {
+    let mut proc = engine.proc.lock().unwrap_or_else(|p| p.into_inner());
+    proc.kill_group("TERM");
+    match proc.wait(Duration::from_secs(20)) {
         Ok(s) if s.success() => {}
         other => work.fail(&format!("phonetree did not exit 0 on SIGTERM: {other:?}")),
     }

@@ -228,6 +228,13 @@ impl Proc {
         }
     }
 
+    /// The leader's exit status if it has exited (it is reaped here), else None.
+    pub fn exit_status(&mut self) -> Option<ExitStatus> {
+        let status = self.child.try_wait().ok().flatten();
+        self.reaped |= status.is_some();
+        status
+    }
+
     /// Whether the leader still runs (an exited leader is reaped here).
     pub fn running(&mut self) -> bool {
         match self.child.try_wait() {
@@ -374,7 +381,8 @@ fn copy_dir(from: &Path, to: &Path) {
 
 /// `phonetree run` on loopback: SIP (UDP+TCP) and HTTP on free ports, the private flows and sound.
 pub struct Engine {
-    pub proc: Proc,
+    /// The `phonetree run` process (locked: its exit is checked when the HTTP API fails).
+    pub proc: Mutex<Proc>,
     pub sip: SocketAddr,
     pub http: SocketAddr,
 }
@@ -418,7 +426,8 @@ impl Engine {
             }
         }
         if std::env::var_os("RUST_LOG").is_none() {
-            cmd.env("RUST_LOG", "debug");
+            // The watcher logs every reload at info; keep the tails shown on failure readable.
+            cmd.env("RUST_LOG", "debug,phonetree::registry::watch=warn");
         }
         cmd.envs(env.iter().copied());
         let mut proc = Proc::spawn(work, "phonetree", &mut cmd);
@@ -436,7 +445,11 @@ impl Engine {
             }
             thread::sleep(Duration::from_millis(50));
         }
-        Engine { proc, sip, http }
+        Engine {
+            proc: Mutex::new(proc),
+            sip,
+            http,
+        }
     }
 
     /// GET a JSON document of the HTTP API.
@@ -445,7 +458,15 @@ impl Engine {
             Ok((200, body)) => serde_json::from_str(&body)
                 .unwrap_or_else(|e| work.fail(&format!("GET {path}: not JSON ({e}): {body}"))),
             Ok((status, body)) => work.fail(&format!("GET {path}: {status} {body}")),
-            Err(e) => work.fail(&format!("GET {path}: {e}")),
+            Err(e) => {
+                let mut proc = self.proc.lock().unwrap_or_else(|p| p.into_inner());
+                let why = match proc.exit_status() {
+                    Some(status) => format!("phonetree run has exited ({status})"),
+                    None => "phonetree run is still running".to_string(),
+                };
+                drop(proc);
+                work.fail(&format!("GET {path}: {e}; {why}"))
+            }
         }
     }
 
