@@ -195,6 +195,53 @@ fn pjsua2_sip_info_dtmf_hears_the_song() {
 }
 
 #[test]
+fn pjsua2_over_tcp_hears_the_greeting_and_the_song() {
+    let _serial = serial();
+    if !require(&[Peer::Pjsua2]) {
+        return;
+    }
+    let work = Work::new();
+    let engine = Engine::start(&work, &[]);
+    let args = ["--transport", "tcp", "--dtmf", "2@3", "--duration", "8"];
+    let (summary, rec) = pj_call(&work, &engine.target(), "pj_tcp", &args);
+    let two = sent_at(&work, &summary, "2");
+    assert_heard(&work, &rec, "bunny/greeting.wav", 0.0, 1.0, 2.5);
+    assert_heard(&work, &rec, "bunny/response_2.wav", two, two + 1.5, 4.0);
+    assert_no_call_left(&work, &engine);
+}
+
+#[test]
+fn pjsua2_hold_and_resume_by_reinvite_keep_the_call_going() {
+    let _serial = serial();
+    if !require(&[Peer::Pjsua2]) {
+        return;
+    }
+    let work = Work::new();
+    let engine = Engine::start(&work, &[]);
+    let args = [
+        "--hold-at",
+        "2",
+        "--resume-at",
+        "4",
+        "--dtmf",
+        "1@5",
+        "--duration",
+        "9",
+    ];
+    let (summary, rec) = pj_call(&work, &engine.target(), "pj_hold", &args);
+    // pjsua2 reports the audio state after each offer/answer: the hold and the resume were answered.
+    if summary["media_states"] != serde_json::json!(["active", "local_hold", "active"]) {
+        work.fail(&format!(
+            "hold/resume re-INVITEs not answered as expected: {summary}"
+        ));
+    }
+    let one = sent_at(&work, &summary, "1");
+    assert_heard(&work, &rec, "bunny/greeting.wav", 0.0, 1.0, 1.8);
+    assert_heard(&work, &rec, "bunny/response_1.wav", one, one + 1.5, 3.0);
+    assert_no_call_left(&work, &engine);
+}
+
+#[test]
 fn baresip_opus_call_hears_the_greeting_and_the_story() {
     let _serial = serial();
     if !require(&[Peer::Baresip]) {

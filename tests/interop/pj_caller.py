@@ -14,12 +14,20 @@ import json
 import os
 import sys
 import time
+import wave
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import pjsua2 as pj  # noqa: E402
 from pjpeer import account_config, audio_media, make_endpoint, negotiated_codec, poll  # noqa: E402
 
 T0 = time.monotonic()
+MEDIA_STATUS = {
+    pj.PJSUA_CALL_MEDIA_NONE: "none",
+    pj.PJSUA_CALL_MEDIA_ACTIVE: "active",
+    pj.PJSUA_CALL_MEDIA_LOCAL_HOLD: "local_hold",
+    pj.PJSUA_CALL_MEDIA_REMOTE_HOLD: "remote_hold",
+    pj.PJSUA_CALL_MEDIA_ERROR: "error",
+}
 METHODS = {"rfc2833": pj.PJSUA_DTMF_METHOD_RFC2833, "info": pj.PJSUA_DTMF_METHOD_SIP_INFO}
 
 
@@ -33,8 +41,9 @@ class Caller(pj.Call):
         self.record, self.wav = record, wav
         self.t_answer = self.t_end = self.t_rec = None
         self.code, self.reason = 0, ""
-        self.rec = self.player = self.tones = None
+        self.rec = self.player = self.tones = self.clock = None
         self.codec = None
+        self.media_states = []  # audio media status after each offer/answer: active, local_hold, ...
         self.transfer = None  # {"to": uri, "answered": bool, "code": last status of the new call}
         self.new_call = None
 
@@ -55,21 +64,38 @@ class Caller(pj.Call):
             raise
 
     def _media_up(self):
+        ci = self.getInfo()
+        for mi in ci.media:
+            if mi.type == pj.PJMEDIA_TYPE_AUDIO:
+                self.media_states.append(MEDIA_STATUS.get(mi.status, str(mi.status)))
         am = audio_media(self)
-        if am is None or self.rec:
+        if am is None:
             return
-        self.codec = negotiated_codec(self)
-        log("media active, codec %s" % self.codec)
-        self.rec = pj.AudioMediaRecorder()
-        self.rec.createRecorder(self.record)
-        am.startTransmit(self.rec)  # what we hear -> wav
-        self.t_rec = time.monotonic()
-        if self.wav:
-            self.player = pj.AudioMediaPlayer()
-            self.player.createPlayer(self.wav, pj.PJMEDIA_FILE_NO_LOOP)
+        if self.rec is None:
+            self.codec = negotiated_codec(self)
+            log("media active, codec %s" % self.codec)
+            self.rec = pj.AudioMediaRecorder()
+            self.rec.createRecorder(self.record)
+            # A looping silent source keeps the recorder clocked while the call's audio is
+            # disconnected (hold, re-INVITE), so the recording stays on the wall clock.
+            silence = self.record + ".silence.wav"
+            with wave.open(silence, "wb") as w:
+                w.setnchannels(1)
+                w.setsampwidth(2)
+                w.setframerate(8000)
+                w.writeframes(b"\0\0" * 8000)
+            self.clock = pj.AudioMediaPlayer()
+            self.clock.createPlayer(silence, 0)
+            self.clock.startTransmit(self.rec)
+            self.t_rec = time.monotonic()
+            if self.wav:
+                self.player = pj.AudioMediaPlayer()
+                self.player.createPlayer(self.wav, pj.PJMEDIA_FILE_NO_LOOP)
+            self.tones = pj.ToneGenerator()  # in-band DTMF, mixed into what we send
+            self.tones.createToneGenerator(8000, 1)
+        am.startTransmit(self.rec)  # what we hear -> wav (again after every new offer/answer)
+        if self.player:
             self.player.startTransmit(am)  # what we say -> RTP
-        self.tones = pj.ToneGenerator()  # in-band DTMF, mixed into what we send
-        self.tones.createToneGenerator(8000, 1)
         self.tones.startTransmit(am)
 
     def onCallTransferRequest(self, prm):
@@ -118,6 +144,8 @@ def main():
     ap.add_argument("--ring-timeout", type=float, default=10)
     ap.add_argument("--rtp-port", type=int, default=44000)
     ap.add_argument("--transport", default="udp", choices=["udp", "tcp"])
+    ap.add_argument("--hold-at", type=float, help="put the call on hold (re-INVITE, sendonly) N s after answer")
+    ap.add_argument("--resume-at", type=float, help="take it off hold (re-INVITE, sendrecv) N s after answer")
     ap.add_argument("--log-level", type=int, default=1)
     a = ap.parse_args()
     plan = []
@@ -125,6 +153,10 @@ def main():
         spec, _, method = item.partition("/")
         digit, _, at = spec.partition("@")
         plan.append((float(at), digit, method or a.method))
+    if a.hold_at is not None:
+        plan.append((a.hold_at, "hold", ""))
+    if a.resume_at is not None:
+        plan.append((a.resume_at, "resume", ""))
     plan.sort()
 
     ep = make_endpoint([a.codec], log_level=a.log_level, transport=a.transport)
@@ -144,6 +176,18 @@ def main():
             ep.libHandleEvents(5)
             while plan and time.monotonic() - call.t_answer >= plan[0][0]:
                 _, digit, method = plan.pop(0)
+                if digit in ("hold", "resume"):
+                    op = pj.CallOpParam(True)
+                    try:
+                        if digit == "hold":
+                            call.setHold(op)
+                        else:
+                            op.opt.flag = pj.PJSUA_CALL_UNHOLD
+                            call.reinvite(op)
+                        log("sent %s re-INVITE" % digit)
+                    except pj.Error as e:
+                        log("%s failed: %s" % (digit, e.info()))
+                    continue
                 at = time.monotonic() - (call.t_rec or call.t_answer)
                 try:
                     if method == "inband":
@@ -183,10 +227,11 @@ def main():
         "hung_up_by": hung_up_by,
         "ended_at": round(call.t_end - rec_t0, 3) if call.t_end else None,
         "dtmf_sent": sent,
+        "media_states": call.media_states,
         "transfer": call.transfer,
         "record": a.record if call.rec else None,
     }
-    call.player = call.rec = call.tones = call.new_call = None  # closes the wav
+    call.player = call.rec = call.tones = call.clock = call.new_call = None  # closes the wav
     poll(ep, 0.2)
     print(json.dumps(summary), flush=True)
     del call
