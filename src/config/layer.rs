@@ -22,11 +22,23 @@ pub enum Origin {
     Flag(&'static str),
 }
 
-/// One raw value.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One raw value. `Debug` does not show the text (it may be a password).
+#[derive(Clone, PartialEq, Eq)]
 pub struct Raw {
     pub text: String,
     pub origin: Origin,
+}
+
+impl std::fmt::Debug for Raw {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Raw")
+            .field(
+                "text",
+                &format_args!("<{} chars>", self.text.chars().count()),
+            )
+            .field("origin", &self.origin)
+            .finish()
+    }
 }
 
 /// `key → value`, later layers overriding earlier ones.
@@ -36,6 +48,7 @@ pub type Layer = BTreeMap<String, Raw>;
 pub const SCALARS: &[(&str, &str)] = &[
     ("sip.listen", "SIP_LISTEN"),
     ("sip.advertise", "SIP_ADVERTISE"),
+    ("sip.answer_delay", "SIP_ANSWER_DELAY"),
     ("http.listen", "HTTP_LISTEN"),
     ("flows", "FLOWS"),
     ("sound", "SOUND"),
@@ -170,7 +183,10 @@ pub fn env_layer(env: &BTreeMap<String, String>) -> Layer {
             set(key, alias, v);
         }
     }
-    if let Some(port) = env.get("SIP_TRANSPORT_PORT").filter(|v| !v.trim().is_empty()) {
+    if let Some(port) = env
+        .get("SIP_TRANSPORT_PORT")
+        .filter(|v| !v.trim().is_empty())
+    {
         // Only the port: keep the default (or configured) listen address.
         set("sip.listen_port", "SIP_TRANSPORT_PORT", port);
     }

@@ -34,6 +34,8 @@ pub struct Config {
     pub sip_listen: SocketAddr,
     /// Address written in Via/Contact/SDP; `None` = worked out at start.
     pub advertise: Option<Advertise>,
+    /// Ring (180) this long before answering; 0 answers at once.
+    pub answer_delay: Duration,
     pub http_listen: SocketAddr,
     pub flows: PathBuf,
     /// `None` = `sound/` beside the flows folder (the flow loader's rule).
@@ -158,8 +160,9 @@ impl fmt::Display for HostPort {
     }
 }
 
-/// Where the configuration comes from.
-#[derive(Debug, Clone, Default)]
+/// Where the configuration comes from. `Debug` lists variable names only (values may be
+/// secrets).
+#[derive(Clone, Default)]
 pub struct Sources {
     /// `phonetree.yaml` text and its path, if there is one.
     pub file: Option<(String, PathBuf)>,
@@ -168,21 +171,36 @@ pub struct Sources {
     pub flags: Flags,
 }
 
+impl fmt::Debug for Sources {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Sources")
+            .field("file", &self.file.as_ref().map(|(_, p)| p))
+            .field("env", &self.env.keys().collect::<Vec<_>>())
+            .field("flags", &self.flags)
+            .finish()
+    }
+}
+
 /// Merges the sources and builds the configuration, or returns every problem.
 pub fn load(sources: &Sources) -> Result<Config, ConfigError> {
     let mut merged = Layer::new();
     let mut problems = Vec::new();
     if let Some((text, path)) = &sources.file {
         let (layer, diags) = layer::yaml_layer(text, path);
-        problems.extend(diags.into_iter().filter(Diagnostic::is_error).map(|d| Problem {
-            origin: Some(Origin::Yaml {
-                path: d.path.clone(),
-                pos: d.pos(),
-            }),
-            key: String::new(),
-            message: d.message,
-            hint: d.hint,
-        }));
+        problems.extend(
+            diags
+                .into_iter()
+                .filter(Diagnostic::is_error)
+                .map(|d| Problem {
+                    origin: Some(Origin::Yaml {
+                        path: d.path.clone(),
+                        pos: d.pos(),
+                    }),
+                    key: String::new(),
+                    message: d.message,
+                    hint: d.hint,
+                }),
+        );
         merged.extend(layer);
     }
     merged.extend(layer::env_layer(&sources.env));
@@ -243,10 +261,15 @@ fn build(l: &Layer, mut problems: Vec<Problem>) -> Result<Config, ConfigError> {
     if let Some(port) = b.get("sip.listen_port") {
         match port.text.parse::<u16>() {
             Ok(p) if p != 0 => sip_listen.set_port(p),
-            _ => b.problem(port, "sip.listen", "SIP_TRANSPORT_PORT must be a port number"),
+            _ => b.problem(
+                port,
+                "sip.listen",
+                "SIP_TRANSPORT_PORT must be a port number",
+            ),
         }
     }
     let advertise = b.parse_opt("sip.advertise", parse_advertise);
+    let answer_delay = b.parse("sip.answer_delay", dur, Duration::ZERO);
     let http_listen = b.parse(
         "http.listen",
         parse_listen(8080),
@@ -275,6 +298,7 @@ fn build(l: &Layer, mut problems: Vec<Problem>) -> Result<Config, ConfigError> {
         Ok(Config {
             sip_listen,
             advertise,
+            answer_delay,
             http_listen,
             flows,
             sound,
@@ -346,7 +370,10 @@ impl<'a> Builder<'a> {
             let k = |f: &str| format!("accounts.{i}.{f}");
             let registrar = self.parse_opt(&k("registrar"), parse_hostport);
             let username = self.parse_opt(&k("username"), nonempty);
-            let password = self.l.get(&k("password")).map(|r| Secret::new(r.text.clone()));
+            let password = self
+                .l
+                .get(&k("password"))
+                .map(|r| Secret::new(r.text.clone()));
             let auth_username = self.parse_opt(&k("auth_username"), nonempty);
             let outbound_proxy = self.parse_opt(&k("outbound_proxy"), parse_hostport);
             let expires = self.parse(&k("expires"), parse_expires, Duration::from_secs(3600));

@@ -49,7 +49,10 @@ fn yaml_sets_every_section() {
     ))
     .unwrap();
     assert_eq!(c.sip_listen, "127.0.0.1:5070".parse().unwrap());
-    assert_eq!(c.advertise.unwrap().ip, "203.0.113.7".parse::<IpAddr>().unwrap());
+    assert_eq!(
+        c.advertise.unwrap().ip,
+        "203.0.113.7".parse::<IpAddr>().unwrap()
+    );
     assert_eq!(c.http_listen.port(), 9000);
     assert_eq!(c.flows, PathBuf::from("my/flows"));
     assert_eq!(c.sound, Some(PathBuf::from("my/sound")));
@@ -188,6 +191,8 @@ fn passwords_never_appear_in_errors_or_debug() {
     };
     let e = load(&s).unwrap_err();
     assert!(!format!("{e}{e:?}").contains("topsecret"));
+    assert!(!format!("{s:?}").contains("topsecret"));
+    assert!(!format!("{:?}", layer::env_layer(&s.env)).contains("topsecret"));
     let mut s = s;
     s.env.remove("PHONETREE_RTP_TIMEOUT");
     let c = load(&s).unwrap();
@@ -199,7 +204,10 @@ fn hostports_parse_with_and_without_port() {
     let hp = parse_hostport("sip:pbx.example.com:5070").unwrap();
     assert_eq!((hp.host.as_str(), hp.port), ("pbx.example.com", Some(5070)));
     assert_eq!(parse_hostport("10.0.0.1").unwrap().port, None);
-    assert_eq!(parse_hostport("[::1]:5060").unwrap().to_string(), "[::1]:5060");
+    assert_eq!(
+        parse_hostport("[::1]:5060").unwrap().to_string(),
+        "[::1]:5060"
+    );
     assert!(parse_hostport("pbx:notaport").is_err());
     assert!(parse_hostport("").is_err());
 }

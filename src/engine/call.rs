@@ -59,7 +59,7 @@ enum Done {
 pub async fn run(shared: Arc<Shared>, inc: Incoming) {
     let call = inc.call;
     let to = inc.to_user.clone().unwrap_or_default();
-    let Some(program) = route(&shared, &to) else {
+    let Some(program) = route(&shared, &to, inc.source) else {
         tracing::warn!(%call, to = %Pii(&to), "no flow for this number and no default flow: 404");
         send(&shared, call, CallCmd::Reject(404));
         return;
@@ -72,18 +72,18 @@ pub async fn run(shared: Arc<Shared>, inc: Incoming) {
             return;
         }
     };
-    let port = socket.lease.as_ref().map_or(0, |l| l.port());
-    let port = if port == 0 {
-        socket.socket.local_addr().map_or(0, |a| a.port())
-    } else {
-        port
-    };
+    let port = socket.socket.local_addr().map_or(0, |a| a.port());
     let mut local = LocalMedia::new(shared.media_ip(inc.source), port, session_id(call));
     local.codecs = shared.cfg.codecs.clone();
     tracing::info!(
         %call, from = %Pii(&inc.from), to = %Pii(&to), flow = %program.name,
         version = %short(&program.hash), "incoming call"
     );
+    let mut inc = inc;
+    if !ring(&shared, &mut inc).await {
+        tracing::info!(%call, "caller gave up while ringing");
+        return;
+    }
     let mut task = CallTask::new(shared, call, program, &inc, local);
     match inc.sdp_offer.as_deref() {
         Some(offer) => match answer_offer(offer, &task.local) {
@@ -113,27 +113,64 @@ pub async fn run(shared: Arc<Shared>, inc: Incoming) {
     task.run(inc.events).await;
 }
 
-fn route(shared: &Shared, to: &str) -> Option<Arc<Program>> {
-    let by_account = shared
-        .cfg
-        .accounts
+/// Sends 180 and waits `answer_delay` (if configured); `false` when the call ended meanwhile
+/// (CANCEL: the endpoint already answered 487).
+async fn ring(shared: &Shared, inc: &mut Incoming) -> bool {
+    let delay = shared.cfg.answer_delay;
+    if delay.is_zero() {
+        return true;
+    }
+    send(shared, inc.call, CallCmd::Ringing);
+    let until = tokio::time::Instant::now() + delay;
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep_until(until) => return true,
+            ev = inc.events.recv() => match ev {
+                Some(Event::Ended { .. }) | None => return false,
+                Some(_) => {}
+            },
+        }
+    }
+}
+
+/// The flow for a call to `to` from `source`, first match wins:
+/// 1. the flow of the account whose username is the To user;
+/// 2. the flow whose `routes` list `to`;
+/// 3. the flow of the only account registered at the address the INVITE came from (a PBX puts
+///    the dialled DID, not the extension, in To);
+/// 4. the default flow.
+fn route(shared: &Shared, to: &str, source: SocketAddr) -> Option<Arc<Program>> {
+    let snap = shared.registry.snapshot();
+    let programs = || snap.flows.iter().filter_map(|e| e.program.as_ref());
+    let by_name = |name: &str| {
+        let p = programs().find(|p| p.name == name).cloned();
+        if p.is_none() {
+            tracing::warn!(flow = %name, "the account's flow is not loaded");
+        }
+        p
+    };
+    let accounts = &shared.accounts;
+    if let Some(name) = accounts
         .iter()
         .find(|a| a.username == to)
-        .and_then(|a| a.flow.as_deref());
-    if let Some(name) = by_account {
-        let snap = shared.registry.snapshot();
-        let p = snap
-            .flows
-            .iter()
-            .filter_map(|e| e.program.as_ref())
-            .find(|p| p.name == name)
-            .cloned();
-        if p.is_some() {
-            return p;
+        .and_then(|a| a.flow.as_deref())
+    {
+        if let Some(p) = by_name(name) {
+            return Some(p);
         }
-        tracing::warn!(flow = %name, "the account's flow is not loaded; using routes");
     }
-    shared.registry.route(to)
+    if let Some(p) = programs().find(|p| p.routes.iter().any(|r| r == to)) {
+        return Some(p.clone());
+    }
+    let mut from_pbx = accounts
+        .iter()
+        .filter(|a| a.registrar_ip == Some(source.ip()));
+    if let (Some(a), None) = (from_pbx.next(), from_pbx.next()) {
+        if let Some(p) = a.flow.as_deref().and_then(by_name) {
+            return Some(p);
+        }
+    }
+    snap.route(to)
 }
 
 fn answer_offer(offer: &str, local: &LocalMedia) -> Result<(String, Negotiated), String> {
@@ -172,6 +209,9 @@ struct CallTask {
     /// Requests the machine abandoned (a late result is dropped).
     cancelled: HashSet<RequestId>,
     transfer: Option<RequestId>,
+    /// A transfer asked for before the ACK: REFER needs a confirmed dialog.
+    deferred_transfer: Option<String>,
+    confirmed: bool,
     done_tx: mpsc::UnboundedSender<Done>,
     done_rx: mpsc::UnboundedReceiver<Done>,
     /// The SIP dialog is over (BYE sent or received, or never answered).
@@ -219,6 +259,8 @@ impl CallTask {
             pending: VecDeque::new(),
             cancelled: HashSet::new(),
             transfer: None,
+            deferred_transfer: None,
+            confirmed: false,
             done_tx,
             done_rx,
             sip_over: false,
@@ -299,7 +341,13 @@ impl CallTask {
 
     async fn on_sip(&mut self, ev: Event) {
         match ev {
-            Event::CallConfirmed { .. } => tracing::debug!(call = %self.call, "ACK"),
+            Event::CallConfirmed { .. } => {
+                tracing::debug!(call = %self.call, "ACK");
+                self.confirmed = true;
+                if let Some(target) = self.deferred_transfer.take() {
+                    self.cmd(CallCmd::Transfer(target));
+                }
+            }
             Event::SdpAnswer { sdp, .. } => self.on_sdp_answer(&sdp).await,
             Event::Reoffer { sdp_offer, .. } => self.on_reoffer(sdp_offer.as_deref()),
             Event::Dtmf { digit, .. } => match &self.media {
@@ -376,7 +424,8 @@ impl CallTask {
         let Some(id) = self.transfer else { return };
         let result = match progress {
             TransferProgress::Succeeded => Ok(()),
-            TransferProgress::Failed { status, reason } => Err(format!("{status} {reason}")),
+            // `reason` already reads like `486 Busy Here`.
+            TransferProgress::Failed { reason, .. } => Err(reason),
             TransferProgress::Accepted | TransferProgress::Trying { .. } => return,
         };
         self.transfer = None;
@@ -541,7 +590,11 @@ impl CallTask {
             Action::Transfer { id, target } => {
                 tracing::info!(%call, target = %Pii(&target), "blind transfer (REFER)");
                 self.transfer = Some(id);
-                self.cmd(CallCmd::Transfer(target));
+                if self.confirmed {
+                    self.cmd(CallCmd::Transfer(target));
+                } else {
+                    self.deferred_transfer = Some(target);
+                }
             }
             Action::Hangup { reason } => {
                 tracing::info!(%call, reason = %reason.as_str(), "flow ended the call");
@@ -575,5 +628,45 @@ async fn sleep_opt(deadline: Option<Instant>) {
     match deadline {
         Some(t) => tokio::time::sleep_until(tokio::time::Instant::from_std(t)).await,
         None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::{IpAddr, Ipv4Addr};
+
+    fn local() -> LocalMedia {
+        let mut l = LocalMedia::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 40000, 7);
+        l.codecs = vec![crate::sdp::Codec::Pcma, crate::sdp::Codec::Pcmu];
+        l
+    }
+
+    const OFFER: &str = "v=0\r\no=- 1 1 IN IP4 192.0.2.9\r\ns=-\r\nc=IN IP4 192.0.2.9\r\nt=0 0\r\n\
+                         m=audio 4000 RTP/AVP 0 8 101\r\na=rtpmap:101 telephone-event/8000\r\n";
+
+    #[test]
+    fn the_answer_follows_our_codec_order_and_points_at_our_port() {
+        let (sdp, neg) = answer_offer(OFFER, &local()).unwrap();
+        assert_eq!(neg.codec, crate::sdp::Codec::Pcma);
+        assert_eq!(neg.remote, Some("192.0.2.9:4000".parse().unwrap()));
+        assert!(sdp.contains("m=audio 40000 RTP/AVP 8 101"), "{sdp}");
+    }
+
+    #[test]
+    fn unusable_offers_say_why() {
+        let g722 = OFFER.replace("0 8 101", "9");
+        assert!(answer_offer(&g722, &local())
+            .unwrap_err()
+            .contains("no common codec"));
+        assert!(answer_offer("garbage", &local())
+            .unwrap_err()
+            .contains("unreadable SDP"));
+    }
+
+    #[test]
+    fn the_caller_is_the_user_part_of_from() {
+        assert_eq!(user_or_uri("sip:+15550001@pbx.example.com"), "+15550001");
+        assert_eq!(user_or_uri("sip:pbx.example.com"), "sip:pbx.example.com");
     }
 }

@@ -14,7 +14,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::sleep_until;
 
 use super::sip_transport::SipTransport;
-use crate::sip::event::{CallId, RegId};
+use crate::sip::event::{CallId, RegId, TransferProgress};
 use crate::sip::register::{RegistrationConfig, RegistrationState};
 use crate::sip::{Endpoint, Event, Transport};
 
@@ -29,10 +29,11 @@ pub enum Cmd {
     },
     /// A command for one call.
     Call(CallId, CallCmd),
-    /// Start registering an account; the id comes back on `reply`.
+    /// Start registering an account shown as `label`; `Hooks::on_account` hears of it before
+    /// any of its state changes.
     Register {
         cfg: Box<RegistrationConfig>,
-        reply: oneshot::Sender<RegId>,
+        label: String,
     },
     /// `false`: answer new INVITEs with 503 (drain).
     SetAccepting(bool),
@@ -43,6 +44,7 @@ pub enum Cmd {
 /// A command for one call (see the matching `Endpoint` methods).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CallCmd {
+    Ringing,
     Answer(String),
     Reject(u16),
     Hangup,
@@ -63,10 +65,27 @@ pub struct Incoming {
     pub events: mpsc::UnboundedReceiver<Event>,
 }
 
+/// Called with every new call.
+pub type OnCall = Box<dyn FnMut(Incoming) + Send>;
+/// Called when an account starts registering (with its label), before its first state change.
+pub type OnAccount = Box<dyn FnMut(RegId, String) + Send>;
+/// Called on every registration state change.
+pub type OnRegistration = Box<dyn FnMut(RegId, &RegistrationState) + Send>;
+
 /// What the loop tells the application.
 pub struct Hooks {
-    pub on_call: Box<dyn FnMut(Incoming) + Send>,
-    pub on_registration: Box<dyn FnMut(RegId, &RegistrationState) + Send>,
+    pub on_call: OnCall,
+    pub on_account: OnAccount,
+    pub on_registration: OnRegistration,
+}
+
+/// What applying a command produced besides datagrams and events.
+#[derive(Default)]
+struct Applied {
+    /// Transfers the endpoint refused (reported as failed transfers).
+    failed: Vec<(CallId, String)>,
+    /// Accounts that started registering.
+    accounts: Vec<(RegId, String)>,
 }
 
 /// Runs until every sender of `inbox` is gone.
@@ -87,9 +106,17 @@ pub async fn run(
             () = sleep_opt(deadline) => None,
         };
         let now = Instant::now();
+        let mut applied = Applied::default();
         match cmd {
             None => ep.handle_timeout(now),
-            Some(cmd) => apply(&mut ep, cmd, now),
+            Some(cmd) => apply(&mut ep, cmd, now, &mut applied),
+        }
+        for (id, label) in applied.accounts {
+            (hooks.on_account)(id, label);
+        }
+        for (call, reason) in applied.failed {
+            let progress = TransferProgress::Failed { status: 0, reason };
+            dispatch(Event::Transfer { call, progress }, &mut calls, &mut hooks);
         }
         // Timers due by now too (a busy inbox must not starve retransmissions).
         if ep.poll_timeout().is_some_and(|t| t <= now) {
@@ -111,7 +138,7 @@ async fn sleep_opt(deadline: Option<Instant>) {
     }
 }
 
-fn apply(ep: &mut Endpoint, cmd: Cmd, now: Instant) {
+fn apply(ep: &mut Endpoint, cmd: Cmd, now: Instant, applied: &mut Applied) {
     match cmd {
         Cmd::Datagram {
             bytes,
@@ -120,6 +147,7 @@ fn apply(ep: &mut Endpoint, cmd: Cmd, now: Instant) {
         } => ep.handle_datagram(&bytes, source, transport, now),
         Cmd::Call(call, c) => {
             let r = match &c {
+                CallCmd::Ringing => ep.ringing(call, now),
                 CallCmd::Answer(sdp) => ep.answer(call, sdp, now),
                 CallCmd::Reject(status) => ep.reject(call, *status, now),
                 CallCmd::Hangup => ep.hangup(call, now),
@@ -129,13 +157,17 @@ fn apply(ep: &mut Endpoint, cmd: Cmd, now: Instant) {
             };
             if let Err(e) = r {
                 // Races are normal (the caller hung up while we answered): the call task
-                // learns the outcome from the `Ended` event.
+                // learns the outcome from the `Ended` event. A refused transfer is reported
+                // as a failed one, so the flow takes its `on_fail`.
                 tracing::debug!(%call, error = %e, "call command not applied");
+                if matches!(c, CallCmd::Transfer(_)) {
+                    applied.failed.push((call, e.to_string()));
+                }
             }
         }
-        Cmd::Register { cfg, reply } => {
+        Cmd::Register { cfg, label } => {
             let id = ep.register(*cfg, now);
-            let _ = reply.send(id);
+            applied.accounts.push((id, label));
         }
         Cmd::SetAccepting(on) => ep.set_accepting(on),
         Cmd::UnregisterAll(reply) => {

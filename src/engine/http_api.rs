@@ -43,10 +43,7 @@ pub async fn serve(listener: tokio::net::TcpListener, shared: Arc<Shared>) {
 
 fn handle(shared: &Shared, req: &Request<Incoming>) -> Response<Full<Bytes>> {
     if req.method() != Method::GET && req.method() != Method::HEAD {
-        return reply(
-            StatusCode::METHOD_NOT_ALLOWED,
-            json!({"error": "GET only"}),
-        );
+        return reply(StatusCode::METHOD_NOT_ALLOWED, json!({"error": "GET only"}));
     }
     match req.uri().path() {
         "/healthz" => reply(StatusCode::OK, healthz(shared)),

@@ -11,7 +11,9 @@ impl fmt::Display for Pii<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let s = self.0;
         let (scheme, rest) = match s.find(':') {
-            Some(i) if s[..i].eq_ignore_ascii_case("sip") || s[..i].eq_ignore_ascii_case("sips") => {
+            Some(i)
+                if s[..i].eq_ignore_ascii_case("sip") || s[..i].eq_ignore_ascii_case("sips") =>
+            {
                 (&s[..=i], &s[i + 1..])
             }
             _ => ("", s),
@@ -21,7 +23,7 @@ impl fmt::Display for Pii<'_> {
             None if scheme.is_empty() => (rest, ""),
             None => ("", rest),
         };
-        let keep = user.chars().count().saturating_sub(3).max(0);
+        let keep = user.chars().count().saturating_sub(3);
         let tail: String = user.chars().skip(keep).collect();
         if user.chars().count() <= 3 {
             write!(f, "{scheme}{user}{host}")
@@ -43,9 +45,15 @@ mod tests {
 
     #[test]
     fn numbers_keep_only_their_last_three_digits() {
-        assert_eq!(Pii("sip:+15550001@pbx.example.com").to_string(), "sip:***001@pbx.example.com");
+        assert_eq!(
+            Pii("sip:+15550001@pbx.example.com").to_string(),
+            "sip:***001@pbx.example.com"
+        );
         assert_eq!(Pii("+15550001").to_string(), "***001");
-        assert_eq!(Pii("sip:pbx.example.com").to_string(), "sip:pbx.example.com");
+        assert_eq!(
+            Pii("sip:pbx.example.com").to_string(),
+            "sip:pbx.example.com"
+        );
         assert_eq!(Pii("100").to_string(), "100");
     }
 }

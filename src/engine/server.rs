@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, watch};
 
 use super::call::{self, CallView};
 use super::endpoint_loop::{self, Cmd, Hooks};
@@ -60,9 +60,19 @@ pub struct RegView {
     pub detail: Option<String>,
 }
 
+/// What call routing needs to know about an account.
+#[derive(Debug, Clone)]
+pub struct AccountRoute {
+    pub username: String,
+    pub flow: Option<String>,
+    /// The address its REGISTERs go to (calls for it come from there).
+    pub registrar_ip: Option<IpAddr>,
+}
+
 /// What every call task and the API can see.
 pub struct Shared {
     pub cfg: Config,
+    pub accounts: Vec<AccountRoute>,
     pub registry: Arc<Registry>,
     pub ports: RtpPortAllocator,
     pub prompts: Arc<PromptCache>,
@@ -163,7 +173,8 @@ pub async fn serve(cfg: Config, stop: impl Future<Output = ()>) -> Result<(), St
         })?;
     let http_addr = listener.local_addr().unwrap_or(cfg.http_listen);
     // RTP binds where SIP listens (all interfaces for 0.0.0.0).
-    let ports = RtpPortAllocator::new(bound.ip(), cfg.rtp_ports.clone()).map_err(StartError::Rtp)?;
+    let ports =
+        RtpPortAllocator::new(bound.ip(), cfg.rtp_ports.clone()).map_err(StartError::Rtp)?;
 
     let opts = LoadOptions {
         sound_dir: cfg.sound.clone(),
@@ -171,10 +182,13 @@ pub async fn serve(cfg: Config, stop: impl Future<Output = ()>) -> Result<(), St
     let (registry, events) = Registry::open(&cfg.flows, opts);
     let registry = Arc::new(registry);
     reg_watch::log_events(&registry, &events);
-    let sound_dir = cfg
-        .sound
-        .clone()
-        .unwrap_or_else(|| registry.dir().parent().unwrap_or(registry.dir()).join("sound"));
+    let sound_dir = cfg.sound.clone().unwrap_or_else(|| {
+        registry
+            .dir()
+            .parent()
+            .unwrap_or(registry.dir())
+            .join("sound")
+    });
     let _watcher: Option<Watcher> =
         match Watcher::start(registry.clone(), &[sound_dir], reg_watch::DEBOUNCE, None) {
             Ok(w) => Some(w),
@@ -187,7 +201,16 @@ pub async fn serve(cfg: Config, stop: impl Future<Output = ()>) -> Result<(), St
 
     let (hangup_tx, hangup_rx) = watch::channel(false);
     let tts_dir = std::env::temp_dir().join(format!("phonetree-tts-{}", std::process::id()));
+    let routes = accounts
+        .iter()
+        .map(|(a, dest)| AccountRoute {
+            username: a.username.clone(),
+            flow: a.flow.clone(),
+            registrar_ip: dest.map(|d| d.ip()),
+        })
+        .collect();
     let shared = Arc::new(Shared {
+        accounts: routes,
         media: MediaConfig {
             rtp_timeout: cfg.rtp_timeout,
             ..MediaConfig::default()
@@ -216,10 +239,12 @@ pub async fn serve(cfg: Config, stop: impl Future<Output = ()>) -> Result<(), St
         flows = %shared.registry.dir().display(),
         "phonetree run: listening (SIP over UDP and TCP)"
     );
-    register_accounts(&shared, accounts).await;
+    register_accounts(&shared, accounts);
 
     stop.await;
     shutdown::drain(&shared, hangup_tx).await;
+    // Speech files are per process; a failure only leaves files in the temp folder.
+    let _ = std::fs::remove_dir_all(&shared.tts_dir);
     drop(shared);
     drop(reg_tx);
     ep_task.abort();
@@ -238,9 +263,18 @@ fn seed() -> u64 {
 
 fn hooks(shared: Arc<Shared>) -> Hooks {
     let calls = shared.clone();
+    let accounts = shared.clone();
     Hooks {
         on_call: Box::new(move |inc| {
             tokio::spawn(call::run(calls.clone(), inc));
+        }),
+        on_account: Box::new(move |id, account| {
+            lock(&accounts.regs).push(RegView {
+                id: Some(id),
+                account,
+                state: "registering".into(),
+                detail: None,
+            });
         }),
         on_registration: Box::new(move |reg, state| {
             let (label, detail) = describe(state);
@@ -304,7 +338,7 @@ async fn resolve_accounts(accounts: &[Account]) -> Vec<(Account, Option<SocketAd
     out
 }
 
-async fn register_accounts(shared: &Arc<Shared>, accounts: Vec<(Account, Option<SocketAddr>)>) {
+fn register_accounts(shared: &Arc<Shared>, accounts: Vec<(Account, Option<SocketAddr>)>) {
     for (a, dest) in accounts {
         let label = format!("{}@{}", a.username, a.registrar);
         let Some(dest) = dest else {
@@ -327,31 +361,13 @@ async fn register_accounts(shared: &Arc<Shared>, accounts: Vec<(Account, Option<
         rc.expires = a.expires;
         rc.backoff_base = shared.cfg.backoff_base;
         rc.backoff_max = shared.cfg.backoff_max;
-        // Add the view first so the first state change finds it.
-        let (tx, rx) = oneshot::channel();
-        let idx = {
-            let mut regs = lock(&shared.regs);
-            regs.push(RegView {
-                id: None,
-                account: label.clone(),
-                state: "registering".into(),
-                detail: None,
-            });
-            regs.len() - 1
+        tracing::info!(account = %label, registrar = %dest, "registering");
+        let cmd = Cmd::Register {
+            cfg: Box::new(rc),
+            label,
         };
-        if shared
-            .endpoint
-            .send(Cmd::Register {
-                cfg: Box::new(rc),
-                reply: tx,
-            })
-            .is_err()
-        {
+        if shared.endpoint.send(cmd).is_err() {
             return;
-        }
-        if let Ok(id) = rx.await {
-            lock(&shared.regs)[idx].id = Some(id);
-            tracing::info!(account = %label, registrar = %dest, "registering");
         }
     }
 }
@@ -362,9 +378,11 @@ fn warn_unknown_themes(cfg: &Config, registry: &Registry) {
     }
     let snap = registry.snapshot();
     for t in &cfg.themes {
-        let known = snap.flows.iter().filter_map(|e| e.program.as_ref()).any(|p| {
-            p.themes.names.iter().any(|n| n == t)
-        });
+        let known = snap
+            .flows
+            .iter()
+            .filter_map(|e| e.program.as_ref())
+            .any(|p| p.themes.names.iter().any(|n| n == t));
         if !known {
             tracing::warn!(theme = %t, "THEMES names a theme no flow has");
         }

@@ -106,8 +106,8 @@ pub fn http_client() -> reqwest::Client {
 
 /// Executes one webhook. The error text never contains the URL (it may carry an API key).
 pub async fn http(client: &reqwest::Client, req: &HttpRequest) -> Result<HttpReply, String> {
-    let method = reqwest::Method::from_bytes(req.method.as_str().as_bytes())
-        .map_err(|e| e.to_string())?;
+    let method =
+        reqwest::Method::from_bytes(req.method.as_str().as_bytes()).map_err(|e| e.to_string())?;
     let mut rb = client
         .request(method, &req.url)
         .timeout(req.timeout.max(Duration::from_millis(1)));

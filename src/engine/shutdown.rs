@@ -12,26 +12,43 @@ use super::server::{lock, Shared, UNREGISTER_WAIT};
 
 const POLL: Duration = Duration::from_millis(20);
 
-/// Resolves on the first SIGTERM or SIGINT.
-pub async fn signal() {
+/// SIGTERM and SIGINT handlers, installed before the server says it is listening (a signal
+/// that arrives earlier would otherwise kill the process with the default action).
+pub struct Signals {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
-            (Ok(mut term), Ok(mut int)) => {
-                tokio::select! {
-                    _ = term.recv() => tracing::info!("SIGTERM: draining"),
-                    _ = int.recv() => tracing::info!("SIGINT: draining"),
-                }
-            }
-            _ => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
+    term: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    int: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    /// Installs the handlers. Must be called inside a tokio runtime.
+    pub fn install() -> std::io::Result<Signals> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            Ok(Signals {
+                term: signal(SignalKind::terminate())?,
+                int: signal(SignalKind::interrupt())?,
+            })
+        }
+        #[cfg(not(unix))]
+        {
+            Ok(Signals {})
         }
     }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
+
+    /// Resolves on the first SIGTERM or SIGINT.
+    pub async fn wait(mut self) {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = self.term.recv() => tracing::info!("SIGTERM: draining"),
+            _ = self.int.recv() => tracing::info!("SIGINT: draining"),
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
 
@@ -45,7 +62,10 @@ pub async fn drain(shared: &Shared, hangup_all: watch::Sender<bool>) {
         sleep(POLL).await;
     }
     if shared.active_calls() > 0 {
-        tracing::warn!(calls = shared.active_calls(), "drain timeout: hanging up the calls left");
+        tracing::warn!(
+            calls = shared.active_calls(),
+            "drain timeout: hanging up the calls left"
+        );
         let _ = hangup_all.send(true);
         let deadline = Instant::now() + Duration::from_secs(1);
         while shared.active_calls() > 0 && Instant::now() < deadline {

@@ -10,18 +10,18 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use notify_debouncer_mini::notify::RecursiveMode;
-use notify_debouncer_mini::{new_debouncer, DebounceEventResult, Debouncer};
+use notify_debouncer_mini::notify::event::{AccessKind, AccessMode};
+use notify_debouncer_mini::notify::{Event, EventKind, RecursiveMode, Watcher as _};
 
 use super::{Registry, RegistryEvent};
 
 /// Default quiet time before a batch of saves is reloaded.
 pub const DEBOUNCE: Duration = Duration::from_millis(200);
 
-/// A running watcher; dropping it stops watching (the debouncer closes the channel, which ends
-/// the reload thread).
+/// A running watcher; dropping it stops watching (the notify watcher closes the channel, which
+/// ends the reload thread).
 pub struct Watcher {
-    _debouncer: Debouncer<notify_debouncer_mini::notify::RecommendedWatcher>,
+    _watcher: notify_debouncer_mini::notify::RecommendedWatcher,
     _thread: Option<JoinHandle<()>>,
 }
 
@@ -40,22 +40,36 @@ impl std::error::Error for WatchError {}
 impl Watcher {
     /// Starts watching `registry.dir()` (and `extra` folders such as the sound folder).
     /// Every reload's events go to `notify` if given.
+    ///
+    /// Only changes count: notify 8 also reports opens and reads (inotify `IN_OPEN`,
+    /// `IN_CLOSE_NOWRITE`), and the reload itself reads every flow and prompt, so counting
+    /// those would reload forever. Debouncing is done here: a batch is reloaded once no change
+    /// arrived for `debounce`.
     pub fn start(
         registry: Arc<Registry>,
         extra: &[PathBuf],
         debounce: Duration,
         notify: Option<Sender<Vec<RegistryEvent>>>,
     ) -> Result<Watcher, WatchError> {
-        let (tx, rx) = mpsc::channel::<DebounceEventResult>();
-        let mut debouncer = new_debouncer(debounce, tx).map_err(WatchError)?;
-        debouncer
-            .watcher()
+        let (tx, rx) = mpsc::channel::<PathBuf>();
+        let mut watcher = notify_debouncer_mini::notify::recommended_watcher(
+            move |res: notify_debouncer_mini::notify::Result<Event>| match res {
+                Ok(ev) if is_change(&ev.kind) => {
+                    for p in ev.paths {
+                        let _ = tx.send(p);
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!("flow watcher error: {e}"),
+            },
+        )
+        .map_err(WatchError)?;
+        watcher
             .watch(registry.dir(), RecursiveMode::Recursive)
             .map_err(WatchError)?;
         for dir in extra {
             if dir.is_dir() {
-                debouncer
-                    .watcher()
+                watcher
                     .watch(dir, RecursiveMode::Recursive)
                     .map_err(WatchError)?;
             }
@@ -63,14 +77,14 @@ impl Watcher {
         let thread = std::thread::Builder::new()
             .name("flows-watch".into())
             .spawn(move || {
-                for batch in rx {
-                    let changed: Vec<PathBuf> = match batch {
-                        Ok(events) => events.into_iter().map(|e| e.path).collect(),
-                        Err(e) => {
-                            tracing::warn!("flow watcher error: {e}");
-                            continue;
+                // Ends when the watcher (and so the sender) is dropped.
+                while let Ok(first) = rx.recv() {
+                    let mut changed = vec![first];
+                    while let Ok(p) = rx.recv_timeout(debounce) {
+                        if !changed.contains(&p) {
+                            changed.push(p);
                         }
-                    };
+                    }
                     let events = registry.reload(&changed);
                     log_events(&registry, &events);
                     if let Some(n) = &notify {
@@ -82,9 +96,19 @@ impl Watcher {
             })
             .ok();
         Ok(Watcher {
-            _debouncer: debouncer,
+            _watcher: watcher,
             _thread: thread,
         })
+    }
+}
+
+/// Creations, writes, renames, removals and metadata changes; not opens, reads or closes
+/// after reading.
+fn is_change(kind: &EventKind) -> bool {
+    match kind {
+        EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
+        EventKind::Access(_) => false,
+        _ => true,
     }
 }
 

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use phonetree::engine::media::{
-    prompts, DtmfMethod, IdleAudio, MediaConfig, MediaEvent, MediaSession, PromptCache,
+    prompts, DtmfMethod, IdleAudio, InbandDtmf, MediaConfig, MediaEvent, MediaSession, PromptCache,
     PromptCacheConfig,
 };
 use phonetree::flow::digit::Digit;

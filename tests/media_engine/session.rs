@@ -395,10 +395,13 @@ async fn ports_from_the_allocator_come_back_when_the_session_ends() {
     }
 }
 
-#[tokio::test]
-async fn inband_tones_in_opus_are_detected() {
-    let mut c = call(Codec::Opus, 111, None, MediaConfig::default()).await;
-    // '3': 697 Hz + 1477 Hz for 120 ms at 48 kHz, then silence.
+/// Sends 120 ms of key '3' then silence as Opus; returns the events of the next 500 ms.
+async fn opus_tone_events(te: Option<u8>, inband: InbandDtmf) -> Vec<MediaEvent> {
+    let cfg = MediaConfig {
+        inband_dtmf: inband,
+        ..MediaConfig::default()
+    };
+    let mut c = call(Codec::Opus, 111, te, cfg).await;
     let mut pcm: Vec<f32> = (0..5760)
         .map(|n| {
             let t = n as f32 / 48000.0;
@@ -419,9 +422,72 @@ async fn inband_tones_in_opus_are_detected() {
         };
         c.send_to_session(&h.to_packet(f.payload())).await;
     }
+    c.events_for(Duration::from_millis(500)).await
+}
+
+#[tokio::test]
+async fn inband_tones_in_opus_are_detected_when_wanted() {
+    let is_three = |ev: &[MediaEvent]| matches!(ev, [MediaEvent::Dtmf { digit, method: DtmfMethod::InBand }] if *digit == d('3'));
+    // No telephone-event: in-band is the only way keys can come.
+    let ev = opus_tone_events(None, InbandDtmf::Auto).await;
+    assert!(is_three(&ev), "{ev:?}");
+    let ev = opus_tone_events(Some(101), InbandDtmf::Always).await;
+    assert!(is_three(&ev), "{ev:?}");
+    // With telephone-event negotiated, Auto does not spend CPU decoding Opus.
+    let ev = opus_tone_events(Some(101), InbandDtmf::Auto).await;
+    assert!(ev.is_empty(), "{ev:?}");
+}
+
+#[tokio::test]
+async fn a_key_press_gets_the_response_prompt_at_once() {
+    let mut c = call(Codec::Pcmu, 0, Some(101), MediaConfig::default()).await;
+    let menu = write_wav(&c.dir, "menu.wav", 8000, &signal(8000, 3000, 0.1));
+    let answer = write_wav(&c.dir, "answer.wav", 8000, &signal(8000, 500, 0.6));
+    c.session.play(RequestId(1), Media::File(answer.clone()));
+    let (_, _) = c.until_finished(1).await; // warms the cache, as a flow's prompts are
+    c.session.play(RequestId(2), Media::File(menu));
+    let mut buf = [0u8; 2048];
+    for _ in 0..10 {
+        tokio::time::timeout(WAIT, c.phone.recv_from(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
+    }
+    let last_menu = {
+        let mut last = None;
+        while let Ok((n, _)) = c.phone.try_recv_from(&mut buf) {
+            last = Some(rtp::parse(&buf[..n]).unwrap().header);
+        }
+        last
+    };
+    // The caller presses 1: the first RFC 4733 packet.
+    let press = RtpHeader {
+        payload_type: PayloadType::new(101).unwrap(),
+        marker: true,
+        sequence: 1,
+        timestamp: 0,
+        ssrc: 3,
+    };
+    let sent = Instant::now();
+    c.send_to_session(&press.to_packet(&[1, 10, 0, 160])).await;
     let e = c.event().await;
-    assert!(
-        matches!(e, MediaEvent::Dtmf { digit, method: DtmfMethod::InBand } if digit == d('3')),
-        "{e:?}"
-    );
+    assert!(matches!(e, MediaEvent::Dtmf { .. }), "{e:?}");
+    // What the call machine does on a key during a prompt: stop it, play the answer.
+    c.session.stop(RequestId(2));
+    c.session.play(RequestId(3), Media::File(answer));
+    let (packets, _) = c.until_finished(3).await;
+    let first = packets
+        .iter()
+        .position(|p| p.header.marker)
+        .expect("the answer starts a talkspurt");
+    let latency = packets[first].at - sent;
+    eprintln!("key press → first packet of the answer: {latency:?}");
+    assert!(first <= 2, "{first} menu frames after the key");
+    assert_eq!(packets.len() - first, 25);
+    if let Some(last) = last_menu {
+        // Sequence numbers run on without a gap.
+        let expected = last.sequence.wrapping_add(1 + first as u16);
+        assert_eq!(packets[first].header.sequence, expected);
+    }
+    assert!(latency < Duration::from_millis(200), "{latency:?}");
 }

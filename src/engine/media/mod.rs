@@ -46,14 +46,26 @@ pub enum IdleAudio {
     Silence,
 }
 
+/// Which calls run the in-band (Goertzel) DTMF detector on the audio they receive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InbandDtmf {
+    Off,
+    /// G.711 calls always (decoding is a table lookup); Opus calls only when the peer has no
+    /// telephone-event (decoding Opus costs far more than the rest of the receive path, and a
+    /// phone that negotiated RFC 4733 sends its keys that way).
+    Auto,
+    /// Every call, Opus included.
+    Always,
+}
+
 /// Per-session settings.
 #[derive(Debug, Clone)]
 pub struct MediaConfig {
     /// No RTP from the caller for this long → [`MediaEvent::RtpTimeout`] (not while on hold).
     pub rtp_timeout: Duration,
     pub idle: IdleAudio,
-    /// Run the Goertzel detector on received audio.
-    pub inband_dtmf: bool,
+    /// When received audio is decoded for the Goertzel detector.
+    pub inband_dtmf: InbandDtmf,
     /// Reorder buffer size and the number of later packets that end a wait for a lost one.
     pub jitter_capacity: usize,
     pub jitter_depth: usize,
@@ -67,7 +79,7 @@ impl Default for MediaConfig {
         MediaConfig {
             rtp_timeout: Duration::from_secs(30),
             idle: IdleAudio::Nothing,
-            inband_dtmf: true,
+            inband_dtmf: InbandDtmf::Auto,
             jitter_capacity: 16,
             jitter_depth: 3,
             dtmf_duration: crate::media::rfc4733::DEFAULT_DURATION,

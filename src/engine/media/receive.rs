@@ -3,20 +3,22 @@
 //! Telephone-events go straight to the RFC 4733 receiver (a press is reported on its first
 //! packet) and leave a placeholder in the reorder buffer so the audio sees no gap; audio goes
 //! through the reorder buffer, is decoded to 8 kHz (G.711 tables, or libopus decoding Opus at
-//! 8 kHz) and fed to the Goertzel detector. Every report, with SIP INFO digits the SIP layer
+//! 8 kHz) and fed to the Goertzel detector (on G.711 calls, and on Opus calls as
+//! [`InbandDtmf`] says). Every report, with SIP INFO digits the SIP layer
 //! passes in, goes through one [`DtmfMerger`], so a press sent two ways counts once. Payload
 //! buffers are recycled through a small pool: in steady state nothing here allocates.
 
 use std::time::Instant;
 
 use super::codec::RxDecoder;
+use super::InbandDtmf;
 use crate::flow::digit::Digit;
 use crate::media::dtmf_dedupe::{AcceptedDigit, DtmfMerger, DtmfMethod};
 use crate::media::goertzel::DtmfDetector;
 use crate::media::jitter::JitterBuffer;
 use crate::media::rfc4733::DtmfReceiver;
 use crate::media::rtp::RtpPacket;
-use crate::sdp::Negotiated;
+use crate::sdp::{Codec, Negotiated};
 
 /// Largest audio payload kept (120 ms of G.711 is 960 bytes; Opus packets are smaller).
 const MAX_PAYLOAD: usize = 1500;
@@ -29,6 +31,8 @@ pub(super) struct Receive {
     jitter: JitterBuffer<Option<Vec<u8>>>,
     pool: Vec<Vec<u8>>,
     decoder: Option<RxDecoder>,
+    inband: InbandDtmf,
+    /// Present while in-band detection runs for the negotiated codec.
     detector: Option<DtmfDetector>,
     pcm: Vec<i16>,
     merger: DtmfMerger,
@@ -38,7 +42,7 @@ pub(super) struct Receive {
 }
 
 impl Receive {
-    pub fn new(neg: &Negotiated, inband: bool, capacity: usize, depth: usize) -> Receive {
+    pub fn new(neg: &Negotiated, inband: InbandDtmf, capacity: usize, depth: usize) -> Receive {
         let mut r = Receive {
             codec_pt: neg.payload_type,
             te_pt: None,
@@ -46,7 +50,8 @@ impl Receive {
             jitter: JitterBuffer::new(capacity, depth),
             pool: Vec::new(),
             decoder: None,
-            detector: inband.then(DtmfDetector::new),
+            inband,
+            detector: None,
             pcm: Vec::with_capacity(super::codec::RX_MAX_SAMPLES),
             merger: DtmfMerger::default(),
             accepted: Vec::new(),
@@ -60,17 +65,22 @@ impl Receive {
     pub fn renegotiated(&mut self, neg: &Negotiated) {
         self.codec_pt = neg.payload_type;
         self.te_pt = neg.telephone_event.map(|t| t.payload_type);
-        self.decoder = if self.detector.is_some() {
-            match RxDecoder::new(neg.codec) {
-                Ok(d) => Some(d),
-                Err(e) => {
-                    tracing::warn!(error = %e, "no decoder for in-band DTMF");
-                    None
-                }
-            }
-        } else {
-            None
+        let wanted = match self.inband {
+            InbandDtmf::Off => false,
+            InbandDtmf::Always => true,
+            InbandDtmf::Auto => neg.codec != Codec::Opus || neg.telephone_event.is_none(),
         };
+        self.decoder = None;
+        self.detector = None;
+        if wanted {
+            match RxDecoder::new(neg.codec) {
+                Ok(d) => {
+                    self.decoder = Some(d);
+                    self.detector = Some(DtmfDetector::new());
+                }
+                Err(e) => tracing::warn!(error = %e, "no decoder for in-band DTMF"),
+            }
+        }
         self.jitter.reset();
     }
 

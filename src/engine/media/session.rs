@@ -147,7 +147,9 @@ struct Task {
     playout: Playout,
     receive: Receive,
     dtmf_out: VecDeque<EventPacket>,
+    /// Nothing is sent: [`MediaSession::set_hold`] or an SDP direction that does not send.
     hold: bool,
+    hold_requested: bool,
     last_rx: Instant,
     timed_out: bool,
     loaded_tx: mpsc::UnboundedSender<Loaded>,
@@ -221,6 +223,7 @@ impl Task {
         Task {
             pacer: new_pacer(&neg, None),
             hold: !neg.direction.sends(),
+            hold_requested: false,
             remote: usable(remote),
             latched: None,
             receive,
@@ -250,13 +253,8 @@ impl Task {
     async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Command>) {
         let sleep = tokio::time::sleep_until(tokio::time::Instant::now());
         tokio::pin!(sleep);
+        self.pump(now());
         loop {
-            let t = now();
-            if !self.pacer.is_active()
-                && (self.playout.head_ready() || self.cfg.idle == IdleAudio::Silence)
-            {
-                self.pacer.start(t);
-            }
             let deadline = self.deadline();
             sleep
                 .as_mut()
@@ -287,14 +285,25 @@ impl Task {
                 Wake::Stream(m) => self.playout.stream_message(m),
                 Wake::Timer => {}
             }
-            self.timers(now());
-            for e in self.pending_events.drain(..) {
-                let _ = self.events.send(e);
-            }
+            self.pump(now());
         }
         let methods = self.receive.methods_seen();
         if !methods.is_empty() {
             tracing::info!(?methods, "DTMF methods used in this call");
+        }
+    }
+
+    /// Starts a talkspurt if there is something to send, sends what is due, reports events.
+    fn pump(&mut self, t: Instant) {
+        if !self.pacer.is_active()
+            && (self.playout.head_ready() || self.cfg.idle == IdleAudio::Silence)
+        {
+            self.pacer.start(t);
+        }
+        self.timers(t);
+        for e in self.pending_events.drain(..) {
+            // The receiver is gone only when the call is being torn down.
+            let _ = self.events.send(e);
         }
     }
 
@@ -451,7 +460,14 @@ impl Task {
                 });
             }
             Command::Stop(id) => {
-                self.playout.stop(id);
+                // Barge-in: with nothing ready to follow, the talkspurt ends now, so the
+                // response prompt starts at once (marker set) instead of at the next 20 ms slot.
+                if self.playout.stop(id)
+                    && !self.playout.head_ready()
+                    && self.cfg.idle == IdleAudio::Nothing
+                {
+                    self.pacer.stop();
+                }
             }
             Command::SendDtmf(digit) => self.queue_dtmf(digit, t),
             Command::InfoDigit(digit) => {
@@ -464,6 +480,7 @@ impl Task {
             }
             Command::UpdateRemote(remote, neg) => self.update_remote(remote, neg),
             Command::Hold(on) => {
+                self.hold_requested = on;
                 self.hold = on || !self.neg.direction.sends();
                 self.last_rx = t;
                 self.timed_out = false;
@@ -480,7 +497,9 @@ impl Task {
             tracing::warn!(%digit, "peer has no telephone-event: digit not sent");
             return;
         };
-        // After a digit still being sent, leave a 50 ms gap.
+        // Durations count in the telephone-event clock; the timestamp stays on the stream's
+        // clock so one SSRC has one timeline (baresip pairs opus/48000 with
+        // telephone-event/8000). After a digit still being sent, leave a 50 ms gap.
         let start = self
             .dtmf_out
             .back()
@@ -502,7 +521,7 @@ impl Task {
             neg.codec != self.neg.codec || neg.payload_type != self.neg.payload_type;
         self.remote = usable(remote).or(self.remote);
         self.latched = None;
-        self.hold = !neg.direction.sends();
+        self.hold = self.hold_requested || !neg.direction.sends();
         self.receive.renegotiated(&neg);
         if codec_changed {
             let next_seq = self.pacer.take_sequence();

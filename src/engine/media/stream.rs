@@ -37,7 +37,7 @@ pub struct StreamConfig {
     pub buffer_chunks: usize,
     /// Encoded frames decoded ahead of playback (50 = 1 s).
     pub buffer_frames: usize,
-    /// Frames held before the first is sent (5 = 100 ms), so a bursty download does not
+    /// Frames held before the first is sent (10 = 200 ms), so a bursty download does not
     /// start with gaps.
     pub prebuffer_frames: usize,
     /// The HTTP client (shared for connection reuse); `None` = a process-wide default.
@@ -52,7 +52,7 @@ impl Default for StreamConfig {
             read_timeout: Duration::from_secs(10),
             buffer_chunks: 16,
             buffer_frames: 50,
-            prebuffer_frames: 5,
+            prebuffer_frames: 10,
             client: None,
         }
     }
@@ -129,23 +129,18 @@ pub(super) fn spawn(
     (rx, AbortOnDrop(task))
 }
 
+/// The configured client, else one shared by the process (built with the first caller's
+/// connect timeout; a failed build is reported and tried again next time).
 fn client(cfg: &StreamConfig) -> Result<reqwest::Client, StreamError> {
-    if let Some(c) = &cfg.client {
+    static DEFAULT: OnceLock<reqwest::Client> = OnceLock::new();
+    if let Some(c) = cfg.client.as_ref().or(DEFAULT.get()) {
         return Ok(c.clone());
     }
-    static DEFAULT: OnceLock<Result<reqwest::Client, String>> = OnceLock::new();
-    match DEFAULT.get_or_init(|| {
-        reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(5))
-            .build()
-            .map_err(|e| e.to_string())
-    }) {
-        Ok(c) => Ok(c.clone()),
-        // Building failed once (no TLS provider): try again to get a typed error to report.
-        Err(_) => reqwest::Client::builder()
-            .build()
-            .map_err(StreamError::Client),
-    }
+    let built = reqwest::Client::builder()
+        .connect_timeout(cfg.connect_timeout)
+        .build()
+        .map_err(StreamError::Client)?;
+    Ok(DEFAULT.get_or_init(|| built).clone())
 }
 
 async fn fetch(
