@@ -16,6 +16,7 @@ import sys
 import time
 import wave
 
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import pjsua2 as pj  # noqa: E402
 from pjpeer import account_config, audio_media, make_endpoint, negotiated_codec, poll  # noqa: E402
