@@ -7,15 +7,24 @@
 //! unless `PHONETREE_INTEROP=1` (as in `.ci/run`). What each test proves: docs/interop.md.
 //! Run: `bash .ci/install-deps.sh && PHONETREE_INTEROP=1 cargo test --test interop`.
 
+#[path = "interop/audio.rs"]
+mod audio;
 #[path = "interop/harness.rs"]
 mod harness;
+#[path = "interop/kamailio.rs"]
+mod kamailio;
+#[path = "interop/sipp.rs"]
+mod sipp;
 
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
+use audio::{assert_heard, assert_not_heard, Window};
 use harness::*;
+use kamailio::Kamailio;
 use serde_json::Value;
+use sipp::{sipp, sipp_messages, Capture};
 
 const CALL_LIMIT: Duration = Duration::from_secs(60);
 
@@ -460,16 +469,6 @@ fn refer_transfer_sends_the_caller_to_the_target() {
     assert_no_call_left(&work, &engine);
 }
 
-fn kamcmd(work: &Work, ctl: &std::path::Path, args: &[&str]) -> String {
-    let out = Command::new("kamcmd")
-        .arg("-s")
-        .arg(format!("unix:{}", ctl.display()))
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| work.fail(&format!("kamcmd: {e}")));
-    String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr)
-}
-
 /// An entry of `/api/registrations` that says it is registered.
 fn registered(doc: &Value) -> bool {
     let entries = match doc {
@@ -495,31 +494,8 @@ fn kamailio_digest_registration_then_a_call_to_1001_reaches_the_flow() {
         return;
     }
     let work = Work::new();
-    let port = free_port();
-    let ctl = work.path("kamailio_ctl");
-    let cfg = std::fs::read_to_string(script("kamailio.cfg"))
-        .unwrap_or_else(|e| work.fail(&format!("kamailio.cfg: {e}")))
-        .replace("@PORT@", &port.to_string())
-        .replace("@CTL@", &ctl.to_string_lossy());
-    let cfg_path = work.path("kamailio.cfg");
-    std::fs::write(&cfg_path, cfg).unwrap_or_else(|e| work.fail(&format!("{e}")));
-    let run_dir = work.path("kamailio-run");
-    std::fs::create_dir_all(&run_dir).unwrap_or_else(|e| work.fail(&format!("{e}")));
-    let mut kam = Command::new("kamailio");
-    kam.arg("-f")
-        .arg(&cfg_path)
-        .args(["-DD", "-E", "-Y"])
-        .arg(&run_dir)
-        .arg("-P")
-        .arg(run_dir.join("kamailio.pid"));
-    let _kamailio = Proc::spawn(&work, "kamailio", &mut kam);
-    let domain = format!("127.0.0.1:{port}");
-    wait_until(
-        &work,
-        "kamailio's control socket",
-        Duration::from_secs(10),
-        || ctl.exists(),
-    );
+    let kamailio = Kamailio::start(&work, free_port());
+    let domain = kamailio.domain();
     let env = [
         ("SIP_DOMAIN", domain.as_str()),
         ("SIP_USERNAME", "1001"),
@@ -530,7 +506,7 @@ fn kamailio_digest_registration_then_a_call_to_1001_reaches_the_flow() {
         &work,
         "kamailio to hold a binding for 1001",
         Duration::from_secs(20),
-        || kamcmd(&work, &ctl, &["ul.lookup", "location", "s:1001"]).contains("Address"),
+        || kamailio.has_binding(&work, "1001"),
     );
     engine.wait_for(
         &work,
@@ -549,11 +525,8 @@ fn kamailio_digest_registration_then_a_call_to_1001_reaches_the_flow() {
         Ok(s) if s.success() => {}
         other => work.fail(&format!("phonetree did not exit 0 on SIGTERM: {other:?}")),
     }
-    let binding = kamcmd(&work, &ctl, &["ul.lookup", "location", "s:1001"]);
-    if binding.contains("Address") {
-        work.fail(&format!(
-            "1001 still registered after phonetree stopped:\n{binding}"
-        ));
+    if kamailio.has_binding(&work, "1001") {
+        work.fail("1001 still registered after phonetree stopped");
     }
 }
 
@@ -597,5 +570,47 @@ fn hot_reload_between_two_calls_changes_the_prompt() {
         ref_seconds: Some(3.0),
     };
     assert_not_heard(&work, &rec2, "hours.wav", anywhere);
+    assert_no_call_left(&work, &engine);
+}
+
+#[test]
+fn kamailio_restart_phonetree_registers_again_and_still_gets_calls() {
+    let _serial = serial();
+    if !require(&[Peer::Kamailio, Peer::Pjsua2]) {
+        return;
+    }
+    let work = Work::new();
+    let port = free_port();
+    let kamailio = Kamailio::start(&work, port);
+    let domain = kamailio.domain();
+    let env = [
+        ("SIP_DOMAIN", domain.as_str()),
+        ("SIP_USERNAME", "1001"),
+        ("SIP_PASSWORD", "secret"),
+        ("PHONETREE_ACCOUNT_EXPIRES", "30"),
+    ];
+    let engine = Engine::start(&work, &env);
+    engine.wait_for(
+        &work,
+        "the first registration",
+        Duration::from_secs(20),
+        || kamailio.has_binding(&work, "1001"),
+    );
+    // The registrar restarts and forgets every binding (usrloc in memory).
+    drop(kamailio);
+    let kamailio = Kamailio::start(&work, port);
+    if kamailio.has_binding(&work, "1001") {
+        work.fail("a fresh kamailio already has a binding: the restart did not happen");
+    }
+    // phonetree refreshes at 85 % of the 30 s granted, answering the new digest challenge.
+    engine.wait_for(
+        &work,
+        "phonetree to register again",
+        Duration::from_secs(45),
+        || kamailio.has_binding(&work, "1001"),
+    );
+    let args = ["--user", "1001", "--duration", "4"];
+    let (_, rec) = pj_call(&work, &domain, "pj_after_restart", &args);
+    assert_heard(&work, &rec, "bunny/greeting.wav", 0.0, 1.0, 2.5);
     assert_no_call_left(&work, &engine);
 }
