@@ -86,6 +86,32 @@ fn silence(work: &Work, seconds: u32) -> PathBuf {
     path
 }
 
+/// A PCMU RTP pcap for sipp: `seconds` of silence with RFC 4733 `dtmf` (`"1@3"`: digit@second).
+fn build_pcap(work: &Work, seconds: u32, dtmf: &str) -> PathBuf {
+    let pcap = work.path("tx.pcap");
+    let mut build = Command::new(python());
+    build
+        .arg(script("rtp_pcap.py"))
+        .arg("build")
+        .arg(silence(work, seconds + 2))
+        .arg(&pcap)
+        .args([
+            "--codec",
+            "PCMU",
+            "--dtmf",
+            dtmf,
+            "--seconds",
+            &seconds.to_string(),
+        ]);
+    if !run_peer(work, "rtp_build", &mut build, CALL_LIMIT)
+        .0
+        .success()
+    {
+        work.fail("rtp_pcap.py build failed");
+    }
+    pcap
+}
+
 #[test]
 fn sipp_pcmu_rtp_from_pcap_with_rfc4733_digit_1_hears_the_story() {
     let _serial = serial();
@@ -94,20 +120,7 @@ fn sipp_pcmu_rtp_from_pcap_with_rfc4733_digit_1_hears_the_story() {
     }
     let work = Work::new();
     let engine = Engine::start(&work, &[]);
-    let pcap = work.path("tx.pcap");
-    let mut build = Command::new(python());
-    build
-        .arg(script("rtp_pcap.py"))
-        .arg("build")
-        .arg(silence(&work, 12))
-        .arg(&pcap)
-        .args(["--codec", "PCMU", "--dtmf", "1@3", "--seconds", "10"]);
-    if !run_peer(&work, "rtp_build", &mut build, CALL_LIMIT)
-        .0
-        .success()
-    {
-        work.fail("rtp_pcap.py build failed");
-    }
+    let pcap = build_pcap(&work, 10, "1@3");
     let media = free_range(4);
     let capture = Capture::start(&work, "capture", media);
     let mut cmd = sipp(&work, "uac_pcap.xml", &engine.target(), "5000", media);
@@ -370,6 +383,42 @@ fn cancel_crossing_the_100_trying_gets_487_or_a_clean_call() {
     if seen.iter().filter(|s| *s == "487 INVITE").count() > 1 {
         work.fail(&format!(
             "the 487 was retransmitted after its ACK: {seen:?}"
+        ));
+    }
+    assert_no_call_left(&work, &engine);
+}
+
+#[test]
+fn rtp_timeout_hangs_up_a_caller_who_goes_silent() {
+    let _serial = serial();
+    if !require(&[Peer::Sipp]) {
+        return;
+    }
+    let work = Work::new();
+    let engine = Engine::start(&work, &[("PHONETREE_RTP_TIMEOUT", "3s")]);
+    let pcap = build_pcap(&work, 2, "");
+    let mut cmd = sipp(
+        &work,
+        "uac_rtp_stops.xml",
+        &engine.target(),
+        "5000",
+        free_range(4),
+    );
+    cmd.arg("-key").arg("pcap").arg(&pcap);
+    let started = std::time::Instant::now();
+    let (status, _) = run_peer(&work, "sipp_silent", &mut cmd, CALL_LIMIT);
+    let took = started.elapsed().as_secs_f64();
+    eprintln!("BYE for the silent caller: sipp ran {took:.2} s");
+    if !status.success() {
+        work.fail(&format!(
+            "no BYE from phonetree after the caller went silent ({status}):\n{}",
+            sipp_messages(&work, "uac_rtp_stops.xml")
+        ));
+    }
+    // 2 s of RTP, then the 3 s timeout (sipp's run also holds 0.5 s of timewait).
+    if !(4.5..12.0).contains(&took) {
+        work.fail(&format!(
+            "the BYE came {took:.1} s into the call, expected 5-6 s"
         ));
     }
     assert_no_call_left(&work, &engine);
