@@ -289,3 +289,80 @@ nodes:
     // on_success plays the tone.
     assert_eq!(c.recv_rtp().map(|(pt, _, _)| pt), Some(0));
 }
+
+/// G.711 μ-law encoding of one sample (ITU-T G.711: bias 0x84, 3-bit segment, 4-bit mantissa).
+fn ulaw(sample: i16) -> u8 {
+    let mut s = i32::from(sample);
+    let sign = if s < 0 {
+        s = -s;
+        0x80
+    } else {
+        0
+    };
+    let s = s.min(32635) + 0x84;
+    let exp = (0..8).rev().find(|e| s & (0x80 << e) != 0).unwrap_or(0);
+    let mant = (s >> (exp + 3)) & 0x0f;
+    !((sign | (exp << 4) | mant) as u8)
+}
+
+#[test]
+fn an_in_band_tone_on_g711_is_a_digit() {
+    let srv = Server::start(&[("menu.yaml", MENU_FLOW)], &[]);
+    let mut c = Caller::new(srv.sip);
+    // No telephone-event: keys can only come in-band (or by INFO).
+    let offer = c.offer("0", &["rtpmap:0 PCMU/8000"]);
+    c.invite(USER, Some(&offer));
+    let ok = c.final_response();
+    assert_eq!(ok.status(), Some(200));
+    assert!(!ok.body.contains("telephone-event"), "{}", ok.body);
+    c.ack(USER, None);
+    let dest = ok.sdp_rtp_addr().expect("RTP address");
+    // 200 ms of "1" (697 Hz + 1209 Hz), then silence, as 20 ms PCMU packets.
+    for (seq, i) in (1u16..).zip(0..25u32) {
+        let mut p = vec![0x80, if i == 0 { 0x80 } else { 0 }];
+        p.extend_from_slice(&seq.to_be_bytes());
+        p.extend_from_slice(&(i * 160).to_be_bytes());
+        p.extend_from_slice(&0x0bad_cafe_u32.to_be_bytes());
+        for n in 0..160u32 {
+            let t = (i * 160 + n) as f32 / 8000.0;
+            let v = if i < 10 {
+                let tau = std::f32::consts::TAU;
+                ((tau * 697.0 * t).sin() + (tau * 1209.0 * t).sin()) * 6000.0
+            } else {
+                0.0
+            };
+            p.push(ulaw(v as i16));
+        }
+        c.rtp.send_to(&p, dest).unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let bye = c.expect_request("BYE");
+    c.reply_ok(&bye);
+}
+
+#[test]
+fn an_offerless_reinvite_gets_our_offer_and_the_ack_answer_switches_the_codec() {
+    let srv = Server::start(&[("menu.yaml", MENU_FLOW)], &[]);
+    let mut c = Caller::new(srv.sip);
+    answered(&mut c);
+    assert_eq!(c.recv_rtp().map(|(pt, _, _)| pt), Some(0));
+    let cseq = c.in_dialog("INVITE", USER, None);
+    let ok = c.expect_response(cseq, "INVITE");
+    assert_eq!(ok.status(), Some(200));
+    assert!(
+        ok.body.contains("PCMA/8000") && ok.body.contains("opus/48000/2"),
+        "{}",
+        ok.body
+    );
+    let answer = c.offer("8", &["rtpmap:8 PCMA/8000"]);
+    c.ack_cseq_sdp(USER, cseq, Some(&answer));
+    // PCMU packets already in flight, then PCMA.
+    let end = Instant::now() + Duration::from_secs(3);
+    loop {
+        let (pt, _, _) = c.recv_rtp().expect("RTP");
+        if pt == 8 {
+            break;
+        }
+        assert!(Instant::now() < end, "still PT {pt}");
+    }
+}

@@ -1,6 +1,6 @@
 //! The raw layers of the configuration: `phonetree.yaml`, environment variables (with the seed
 //! projects' aliases) and command-line flags, each flattened to `key → text` with where the text
-//! came from. Nothing is interpreted here; [`super::build`] turns the merged layer into typed
+//! came from. Nothing is interpreted here; `config::build` turns the merged layer into typed
 //! values (ripgrep's low-level/high-level split).
 //!
 //! Keys are dotted paths: `sip.listen`, `rtp.ports`, `accounts.0.password`. Lists (codecs,

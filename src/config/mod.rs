@@ -3,7 +3,7 @@
 //! merged in that order (later wins) into one typed [`Config`].
 //!
 //! Two stages, like the flow pipeline: [`layer`] flattens each source to `key → text` with its
-//! origin; [`build`] parses the merged text into typed values and collects every problem (no
+//! origin; `build` parses the merged text into typed values and collects every problem (no
 //! early return). YAML problems are [`Diagnostic`]s at their line and column, so `phonetree
 //! validate` reports them like flow problems ([`check_file`]).
 //!

@@ -211,3 +211,16 @@ fn hostports_parse_with_and_without_port() {
     assert!(parse_hostport("pbx:notaport").is_err());
     assert!(parse_hostport("").is_err());
 }
+
+#[test]
+fn the_examples_in_docs_config_md_load() {
+    let doc = include_str!("../../docs/config.md");
+    let mut blocks = 0;
+    for block in doc.split("```yaml\n").skip(1) {
+        let text = block.split("```").next().unwrap_or_default();
+        let c = load(&yaml(text)).unwrap_or_else(|e| panic!("{e}\n---\n{text}"));
+        assert!(c.sip_listen.port() > 0);
+        blocks += 1;
+    }
+    assert!(blocks >= 2, "docs/config.md has YAML examples");
+}

@@ -9,13 +9,13 @@
 //!
 //! Then one `select!` over: SIP events for this dialog, media events, finished side requests
 //! (TTS, webhooks), the machine's timer and the drain deadline. Every input is followed by
-//! draining the machine's actions ([`CallTask::pump`]). Not owned here: what a node does (the
+//! draining the machine's actions (`CallTask::input`). Not owned here: what a node does (the
 //! machine), RTP (the media task), SIP transactions (the endpoint).
 
 use std::collections::{HashSet, VecDeque};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::mpsc;
 
@@ -30,6 +30,10 @@ use crate::machine::Call as Machine;
 use crate::sdp::{self, LocalMedia, Negotiated};
 use crate::sip::event::{CallId, EndReason, TransferProgress};
 use crate::sip::Event;
+
+/// How long a blind transfer may take to report its outcome (REFER answer and a final NOTIFY)
+/// before the flow is told it failed.
+const TRANSFER_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// A live call as `/api/calls` shows it.
 #[derive(Debug, Clone)]
@@ -79,36 +83,35 @@ pub async fn run(shared: Arc<Shared>, inc: Incoming) {
         %call, from = %Pii(&inc.from), to = %Pii(&to), flow = %program.name,
         version = %short(&program.hash), "incoming call"
     );
+    // Decide the SDP before ringing, so a caller we cannot talk to gets its 488 at once.
+    let plan = match inc.sdp_offer.as_deref() {
+        Some(offer) => answer_offer(offer, &local).map(|(sdp, neg)| (sdp, Some(neg))),
+        None => sdp::create_offer(&local)
+            .map(|o| (o.to_string(), None))
+            .map_err(|e| format!("cannot make an SDP offer: {e}")),
+    };
+    let (sdp, neg) = match plan {
+        Ok(p) => p,
+        Err(why) => {
+            tracing::warn!(%call, reason = %why, "cannot use the caller's SDP offer: 488");
+            send(&shared, call, CallCmd::Reject(488));
+            return;
+        }
+    };
     let mut inc = inc;
     if !ring(&shared, &mut inc).await {
         tracing::info!(%call, "caller gave up while ringing");
         return;
     }
     let mut task = CallTask::new(shared, call, program, &inc, local);
-    match inc.sdp_offer.as_deref() {
-        Some(offer) => match answer_offer(offer, &task.local) {
-            Ok((sdp, neg)) => {
-                task.cmd(CallCmd::Answer(sdp));
-                task.start_media(socket, neg).await;
-                task.start_flow();
-            }
-            Err(why) => {
-                tracing::warn!(%call, reason = %why, "cannot use the caller's SDP offer: 488");
-                task.cmd(CallCmd::Reject(488));
-                return task.finish();
-            }
-        },
-        None => match sdp::create_offer(&task.local) {
-            Ok(offer) => {
-                task.pending_socket = Some(socket);
-                task.cmd(CallCmd::Answer(offer.to_string()));
-            }
-            Err(e) => {
-                tracing::error!(%call, error = %e, "cannot make an SDP offer: 488");
-                task.cmd(CallCmd::Reject(488));
-                return task.finish();
-            }
-        },
+    task.cmd(CallCmd::Answer(sdp));
+    match neg {
+        Some(neg) => {
+            task.start_media(socket, neg).await;
+            task.start_flow();
+        }
+        // Offerless INVITE: media and the flow start when the ACK brings the answer.
+        None => task.pending_socket = Some(socket),
     }
     task.run(inc.events).await;
 }
@@ -209,6 +212,8 @@ struct CallTask {
     /// Requests the machine abandoned (a late result is dropped).
     cancelled: HashSet<RequestId>,
     transfer: Option<RequestId>,
+    /// Give up on a transfer whose outcome (NOTIFY with a final status) has not come by then.
+    transfer_deadline: Option<Instant>,
     /// A transfer asked for before the ACK: REFER needs a confirmed dialog.
     deferred_transfer: Option<String>,
     confirmed: bool,
@@ -259,6 +264,7 @@ impl CallTask {
             pending: VecDeque::new(),
             cancelled: HashSet::new(),
             transfer: None,
+            transfer_deadline: None,
             deferred_transfer: None,
             confirmed: false,
             done_tx,
@@ -323,6 +329,14 @@ impl CallTask {
                 },
                 Some(done) = self.done_rx.recv() => self.on_done(done),
                 () = sleep_opt(deadline) => self.input(Input::Timeout),
+                () = sleep_opt(self.transfer_deadline) => {
+                    self.transfer_deadline = None;
+                    if let Some(id) = self.transfer.take() {
+                        tracing::warn!(call = %self.call, "transfer: no outcome in time");
+                        let result = Err(format!("no outcome within {}s", TRANSFER_TIMEOUT.as_secs()));
+                        self.input(Input::TransferResult { id, result });
+                    }
+                }
                 Ok(()) = hangup_all.changed() => {
                     if *hangup_all.borrow() {
                         tracing::info!(call = %self.call, "drain timeout: hanging up");
@@ -429,6 +443,7 @@ impl CallTask {
             TransferProgress::Accepted | TransferProgress::Trying { .. } => return,
         };
         self.transfer = None;
+        self.transfer_deadline = None;
         self.input(Input::TransferResult { id, result });
     }
 
@@ -590,6 +605,7 @@ impl CallTask {
             Action::Transfer { id, target } => {
                 tracing::info!(%call, target = %Pii(&target), "blind transfer (REFER)");
                 self.transfer = Some(id);
+                self.transfer_deadline = Some(Instant::now() + TRANSFER_TIMEOUT);
                 if self.confirmed {
                     self.cmd(CallCmd::Transfer(target));
                 } else {

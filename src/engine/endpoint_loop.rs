@@ -232,3 +232,58 @@ fn call_of(ev: &Event) -> Option<CallId> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+
+    fn hooks(seen: Arc<Mutex<Vec<Incoming>>>) -> Hooks {
+        Hooks {
+            on_call: Box::new(move |inc| seen.lock().unwrap().push(inc)),
+            on_account: Box::new(|_, _| {}),
+            on_registration: Box::new(|_, _| {}),
+        }
+    }
+
+    fn incoming(call: CallId) -> Event {
+        Event::IncomingCall {
+            call,
+            from: "sip:a@b".into(),
+            from_display: None,
+            to: "sip:5000@b".into(),
+            to_user: Some("5000".into()),
+            sdp_offer: None,
+            source: "127.0.0.1:5060".parse().unwrap(),
+        }
+    }
+
+    #[test]
+    fn a_calls_events_reach_its_channel_until_it_ends() {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let mut h = hooks(seen.clone());
+        let mut calls = HashMap::new();
+        let (a, b) = (CallId(1), CallId(2));
+        dispatch(incoming(a), &mut calls, &mut h);
+        dispatch(incoming(b), &mut calls, &mut h);
+        dispatch(Event::CallConfirmed { call: a }, &mut calls, &mut h);
+        let end = Event::Ended {
+            call: a,
+            reason: crate::sip::event::EndReason::RemoteBye,
+        };
+        dispatch(end.clone(), &mut calls, &mut h);
+        // Late events for an ended call go nowhere.
+        dispatch(Event::CallConfirmed { call: a }, &mut calls, &mut h);
+        let mut seen = seen.lock().unwrap();
+        assert_eq!(seen.len(), 2);
+        let rx = &mut seen[0].events;
+        assert_eq!(rx.try_recv().ok(), Some(Event::CallConfirmed { call: a }));
+        assert_eq!(rx.try_recv().ok(), Some(end));
+        assert!(rx.try_recv().is_err(), "closed after Ended");
+        assert!(
+            seen[1].events.try_recv().is_err(),
+            "nothing for the other call"
+        );
+        assert!(calls.contains_key(&b) && !calls.contains_key(&a));
+    }
+}

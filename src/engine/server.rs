@@ -251,14 +251,18 @@ pub async fn serve(cfg: Config, stop: impl Future<Output = ()>) -> Result<(), St
     Ok(())
 }
 
+/// A seed for SIP tags, branches and Call-IDs: std's per-process random hash keys (taken from
+/// the OS) mixed with the time.
 fn seed() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
     let t = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .map(|d| d.as_nanos() as u64)
         .unwrap_or(0);
-    // Mix in the process id and a stack address so two servers started together differ.
-    let local = 0u8;
-    t ^ (u64::from(std::process::id()) << 32) ^ (&local as *const u8 as u64)
+    h.write_u64(t);
+    h.write_u32(std::process::id());
+    h.finish()
 }
 
 fn hooks(shared: Arc<Shared>) -> Hooks {
@@ -269,7 +273,10 @@ fn hooks(shared: Arc<Shared>) -> Hooks {
             tokio::spawn(call::run(calls.clone(), inc));
         }),
         on_account: Box::new(move |id, account| {
-            lock(&accounts.regs).push(RegView {
+            let mut regs = lock(&accounts.regs);
+            // An account retried after a failed lookup replaces its placeholder.
+            regs.retain(|v| !(v.id.is_none() && v.account == account));
+            regs.push(RegView {
                 id: Some(id),
                 account,
                 state: "registering".into(),
@@ -320,16 +327,10 @@ fn describe(state: &RegistrationState) -> (&'static str, Option<String>) {
 async fn resolve_accounts(accounts: &[Account]) -> Vec<(Account, Option<SocketAddr>)> {
     let mut out = Vec::new();
     for a in accounts {
-        let target = a.outbound_proxy.as_ref().unwrap_or(&a.registrar);
-        let hostport = format!(
-            "{}:{}",
-            target.host.trim_matches(['[', ']']),
-            target.port.unwrap_or(5060)
-        );
-        let dest = match tokio::net::lookup_host(&hostport).await {
-            Ok(mut addrs) => addrs.next(),
+        let dest = match resolve(a).await {
+            Ok(d) => Some(d),
             Err(e) => {
-                tracing::error!(registrar = %target, error = %e, "cannot resolve the registrar");
+                tracing::error!(account = %label(a), error = %e, "cannot resolve the registrar; will retry");
                 None
             }
         };
@@ -338,38 +339,78 @@ async fn resolve_accounts(accounts: &[Account]) -> Vec<(Account, Option<SocketAd
     out
 }
 
+/// Where an account's REGISTERs go: its outbound proxy, else its registrar (port 5060).
+async fn resolve(a: &Account) -> Result<SocketAddr, String> {
+    let target = a.outbound_proxy.as_ref().unwrap_or(&a.registrar);
+    let hostport = format!(
+        "{}:{}",
+        target.host.trim_matches(['[', ']']),
+        target.port.unwrap_or(5060)
+    );
+    let found = tokio::net::lookup_host(hostport.as_str()).await;
+    match found {
+        Ok(mut addrs) => addrs
+            .next()
+            .ok_or_else(|| format!("{target} has no address")),
+        Err(e) => Err(format!("{target}: {e}")),
+    }
+}
+
+fn label(a: &Account) -> String {
+    format!("{}@{}", a.username, a.registrar)
+}
+
+/// Starts every account's registration; an account whose registrar did not resolve at start is
+/// retried in the background with the registration backoff.
 fn register_accounts(shared: &Arc<Shared>, accounts: Vec<(Account, Option<SocketAddr>)>) {
     for (a, dest) in accounts {
-        let label = format!("{}@{}", a.username, a.registrar);
-        let Some(dest) = dest else {
-            lock(&shared.regs).push(RegView {
-                id: None,
-                account: label,
-                state: "failed".into(),
-                detail: Some("cannot resolve the registrar".into()),
-            });
-            continue;
-        };
-        let mut rc = RegistrationConfig::new(
-            dest,
-            a.registrar.to_string(),
-            a.username.clone(),
-            a.password.clone(),
-        );
-        rc.transport = a.transport;
-        rc.auth_username = a.auth_username.clone();
-        rc.expires = a.expires;
-        rc.backoff_base = shared.cfg.backoff_base;
-        rc.backoff_max = shared.cfg.backoff_max;
-        tracing::info!(account = %label, registrar = %dest, "registering");
-        let cmd = Cmd::Register {
-            cfg: Box::new(rc),
-            label,
-        };
-        if shared.endpoint.send(cmd).is_err() {
-            return;
+        match dest {
+            Some(dest) => start_registration(shared, &a, dest),
+            None => {
+                lock(&shared.regs).push(RegView {
+                    id: None,
+                    account: label(&a),
+                    state: "failed".into(),
+                    detail: Some("cannot resolve the registrar".into()),
+                });
+                let shared = shared.clone();
+                tokio::spawn(async move {
+                    let mut delay = shared.cfg.backoff_base;
+                    loop {
+                        tokio::time::sleep(delay).await;
+                        match resolve(&a).await {
+                            Ok(dest) => return start_registration(&shared, &a, dest),
+                            Err(e) => tracing::warn!(account = %label(&a), error = %e,
+                                "cannot resolve the registrar; will retry"),
+                        }
+                        delay = (delay * 2).min(shared.cfg.backoff_max);
+                    }
+                });
+            }
         }
     }
+}
+
+fn start_registration(shared: &Shared, a: &Account, dest: SocketAddr) {
+    let mut rc = RegistrationConfig::new(
+        dest,
+        a.registrar.to_string(),
+        a.username.clone(),
+        a.password.clone(),
+    );
+    rc.transport = a.transport;
+    rc.auth_username = a.auth_username.clone();
+    rc.expires = a.expires;
+    rc.backoff_base = shared.cfg.backoff_base;
+    rc.backoff_max = shared.cfg.backoff_max;
+    let label = label(a);
+    tracing::info!(account = %label, registrar = %dest, "registering");
+    let cmd = Cmd::Register {
+        cfg: Box::new(rc),
+        label,
+    };
+    // Fails only when the endpoint loop is gone (shutting down).
+    let _ = shared.endpoint.send(cmd);
 }
 
 fn warn_unknown_themes(cfg: &Config, registry: &Registry) {

@@ -421,7 +421,12 @@ impl Caller {
 
     /// ACK for a re-INVITE answered 200.
     pub fn ack_cseq(&mut self, user: &str, cseq: u32) {
-        let text = self.request("ACK", user, cseq, None);
+        self.ack_cseq_sdp(user, cseq, None);
+    }
+
+    /// ACK for a re-INVITE, carrying the SDP answer when the re-INVITE had no offer.
+    pub fn ack_cseq_sdp(&mut self, user: &str, cseq: u32, sdp: Option<&str>) {
+        let text = self.request("ACK", user, cseq, sdp.map(|b| ("application/sdp", b)));
         self.send(&text);
     }
 
