@@ -1,14 +1,29 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the tests use, only those missing. Quiet and idempotent.
+# Installs what the tests use, only what is missing. Quiet and idempotent; fast when all is present.
+#  - Debian packages: the build (pkg-config, libopus-dev) and the interop peers (tests/interop/):
+#    sipp (sip-tester), baresip, kamailio, tshark, sox, espeak-ng, python3-venv.
+#  - A Python venv for the pjsua2 peers and the audio matcher, at $PHONETREE_INTEROP_VENV
+#    (default /opt/phonetree-interop/venv), with pjsua2-python and numpy from PyPI.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
-pkgs=(pkg-config libopus-dev sox libsox-fmt-all)
+pkgs=(pkg-config libopus-dev
+  sip-tester baresip baresip-core kamailio espeak-ng sox libsox-fmt-all tshark python3-venv)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing: ${missing[*]}"
+  # tshark asks whether non-root users may capture; answer no, without a prompt.
+  echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections
   apt-get update -qq >/dev/null
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+venv=${PHONETREE_INTEROP_VENV:-/opt/phonetree-interop/venv}
+# The pjsua2-python wheel is built for Debian 12's CPython: use the system interpreter.
+if ! "$venv/bin/python" -c 'import pjsua2, numpy' 2>/dev/null; then
+  echo "creating the interop venv: $venv"
+  /usr/bin/python3 -m venv "$venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check pjsua2-python numpy
 fi

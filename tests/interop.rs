@@ -1,0 +1,703 @@
+//! Interop tests: `phonetree run` on loopback against real third-party SIP peers — sipp, pjsua2,
+//! baresip, kamailio — that place calls, send DTMF the ways real phones do, and record what they
+//! hear. A test passes only if the recording contains the expected prompt where the flow says it
+//! should be (cross-correlation against the source prompt, see `tests/interop/audio_match.py`).
+//!
+//! Peers come from `.ci/install-deps.sh`. Without them a test prints `skipped: ...` and passes,
+//! unless `PHONETREE_INTEROP=1` (as in `.ci/run`). What each test proves: docs/interop.md.
+//! Run: `bash .ci/install-deps.sh && PHONETREE_INTEROP=1 cargo test --test interop`.
+
+#[path = "interop/audio.rs"]
+mod audio;
+#[path = "interop/harness.rs"]
+mod harness;
+#[path = "interop/kamailio.rs"]
+mod kamailio;
+#[path = "interop/sipp.rs"]
+mod sipp;
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+use audio::{assert_heard, assert_not_heard, Window};
+use harness::*;
+use kamailio::Kamailio;
+use serde_json::Value;
+use sipp::{sipp, sipp_messages, Capture};
+
+const CALL_LIMIT: Duration = Duration::from_secs(60);
+
+/// Places one pjsua2 call (`pj_caller.py` with `args`) and returns its summary and recording.
+fn pj_call(work: &Work, target: &str, name: &str, args: &[&str]) -> (Value, PathBuf) {
+    let rec = work.path(&format!("{name}.wav"));
+    let (status, summary) = run_peer(work, name, pj_caller(target, &rec).args(args), CALL_LIMIT);
+    if !status.success() || summary["answered"] != true || summary["record"].is_null() {
+        work.fail(&format!(
+            "{name}: the call was not answered or not recorded ({status}): {summary}"
+        ));
+    }
+    eprintln!("{name}: {summary}");
+    (summary, rec)
+}
+
+/// When the caller sent `digit` (seconds since its recording started).
+fn sent_at(work: &Work, summary: &Value, digit: &str) -> f64 {
+    summary["dtmf_sent"]
+        .as_array()
+        .and_then(|sent| sent.iter().find(|d| d[0] == digit))
+        .and_then(|d| d[1].as_f64())
+        .unwrap_or_else(|| work.fail(&format!("DTMF {digit} was not sent: {summary}")))
+}
+
+fn assert_codec(work: &Work, summary: &Value, codec: &str) {
+    let got = summary["codec"].as_str().unwrap_or("");
+    if !got
+        .to_ascii_lowercase()
+        .contains(&codec.to_ascii_lowercase())
+    {
+        work.fail(&format!(
+            "negotiated codec {got:?}, expected {codec}: {summary}"
+        ));
+    }
+}
+
+/// No call is left in `/api/calls` (within 5 s of the last BYE).
+fn assert_no_call_left(work: &Work, engine: &Engine) {
+    engine.wait_for(
+        work,
+        "/api/calls to be empty",
+        Duration::from_secs(5),
+        || engine.calls(work).is_empty(),
+    );
+}
+
+fn silence(work: &Work, seconds: u32) -> PathBuf {
+    let path = work.path("silence.wav");
+    let ok = Command::new("sox")
+        .args(["-n", "-r", "8000", "-c", "1", "-b", "16"])
+        .arg(&path)
+        .args(["trim", "0", &seconds.to_string()])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        work.fail("sox could not write silence.wav");
+    }
+    path
+}
+
+/// A PCMU RTP pcap for sipp: `seconds` of silence with RFC 4733 `dtmf` (`"1@3"`: digit@second).
+fn build_pcap(work: &Work, seconds: u32, dtmf: &str) -> PathBuf {
+    let pcap = work.path("tx.pcap");
+    let mut build = Command::new(python());
+    build
+        .arg(script("rtp_pcap.py"))
+        .arg("build")
+        .arg(silence(work, seconds + 2))
+        .arg(&pcap)
+        .args([
+            "--codec",
+            "PCMU",
+            "--dtmf",
+            dtmf,
+            "--seconds",
+            &seconds.to_string(),
+        ]);
+    if !run_peer(work, "rtp_build", &mut build, CALL_LIMIT)
+        .0
+        .success()
+    {
+        work.fail("rtp_pcap.py build failed");
+    }
+    pcap
+}
+
+#[test]
+fn sipp_pcmu_rtp_from_pcap_with_rfc4733_digit_1_hears_the_story() {
+    let _serial = serial();
+    if !require(&[Peer::Sipp, Peer::Dumpcap]) {
+        return;
+    }
+    let work = Work::new();
+    let engine = Engine::start(&work, &[]);
+    let pcap = build_pcap(&work, 10, "1@3");
+    let media = free_range(4);
+    let capture = Capture::start(&work, "capture", media);
+    let mut cmd = sipp(&work, "uac_pcap.xml", &engine.target(), "5000", media);
+    cmd.arg("-key").arg("pcap").arg(&pcap).args(["-d", "10000"]);
+    let (status, _) = run_peer(&work, "sipp", &mut cmd, CALL_LIMIT);
+    let rec = work.path("heard.wav");
+    let recorded = capture.finish(&work, &rec);
+    eprintln!("recorder: {recorded}");
+    if !status.success() {
+        work.fail(&format!(
+            "sipp call failed ({status}):\n{}",
+            sipp_messages(&work, "uac_pcap.xml")
+        ));
+    }
+    // The digit is at 3.0 s of sipp's stream, which starts at the ACK, ~ when our audio starts.
+    assert_heard(&work, &rec, "bunny/greeting.wav", 0.0, 1.0, 2.5);
+    assert_heard(&work, &rec, "bunny/response_1.wav", 3.0, 4.5, 5.0);
+    assert_no_call_left(&work, &engine);
+}
+
+#[test]
+fn pjsua2_pcmu_pound_switches_to_robot_and_star_back_to_bunny() {
+    let _serial = serial();
+    if !require(&[Peer::Pjsua2]) {
+        return;
+    }
+    let work = Work::new();
+    let engine = Engine::start(&work, &[]);
+    let args = ["--codec", "PCMU", "--dtmf", "#@3,*@9", "--duration", "14"];
+    let (summary, rec) = pj_call(&work, &engine.target(), "pj_pcmu", &args);
+    assert_codec(&work, &summary, "PCMU");
+    let pound = sent_at(&work, &summary, "#");
+    let star = sent_at(&work, &summary, "*");
+    assert_heard(&work, &rec, "bunny/greeting.wav", 0.0, 1.0, 2.5);
+    let not_yet = Window {
+        after: 0.0,
+        before: Some(pound - 0.3),
+        ref_seconds: Some(2.0),
+    };
+    assert_not_heard(&work, &rec, "robot/greeting.wav", not_yet);
+    assert_heard(&work, &rec, "robot/greeting.wav", pound, pound + 1.0, 5.0);
+    assert_heard(&work, &rec, "bunny/greeting.wav", star, star + 1.0, 4.0);
+    assert_no_call_left(&work, &engine);
+}
+
+#[test]
+fn pjsua2_pcma_in_band_dtmf_hears_the_story() {
+    let _serial = serial();
+    if !require(&[Peer::Pjsua2]) {
+        return;
+    }
+    let work = Work::new();
+    let engine = Engine::start(&work, &[]);
+    let args = [
+        "--codec",
+        "PCMA",
+        "--dtmf",
+        "1@3",
+        "--method",
+        "inband",
+        "--duration",
+        "9",
+    ];
+    let (summary, rec) = pj_call(&work, &engine.target(), "pj_pcma_inband", &args);
+    assert_codec(&work, &summary, "PCMA");
+    let one = sent_at(&work, &summary, "1");
+    assert_heard(&work, &rec, "bunny/greeting.wav", 0.0, 1.0, 2.5);
+    assert_heard(&work, &rec, "bunny/response_1.wav", one, one + 1.5, 4.0);
+    assert_no_call_left(&work, &engine);
+}
+
+#[test]
+fn pjsua2_sip_info_dtmf_hears_the_song() {
+    let _serial = serial();
+    if !require(&[Peer::Pjsua2]) {
+        return;
+    }
+    let work = Work::new();
+    let engine = Engine::start(&work, &[]);
+    let args = [
+        "--codec",
+        "PCMU",
+        "--dtmf",
+        "2@3",
+        "--method",
+        "info",
+        "--duration",
+        "9",
+    ];
+    let (summary, rec) = pj_call(&work, &engine.target(), "pj_info", &args);
+    let two = sent_at(&work, &summary, "2");
+    assert_heard(&work, &rec, "bunny/response_2.wav", two, two + 1.5, 4.0);
+    assert_no_call_left(&work, &engine);
+}
+
+#[test]
+fn pjsua2_over_tcp_hears_the_greeting_and_the_song() {
+    let _serial = serial();
+    if !require(&[Peer::Pjsua2]) {
+        return;
+    }
+    let work = Work::new();
+    let engine = Engine::start(&work, &[]);
+    let args = ["--transport", "tcp", "--dtmf", "2@3", "--duration", "8"];
+    let (summary, rec) = pj_call(&work, &engine.target(), "pj_tcp", &args);
+    let two = sent_at(&work, &summary, "2");
+    assert_heard(&work, &rec, "bunny/greeting.wav", 0.0, 1.0, 2.5);
+    assert_heard(&work, &rec, "bunny/response_2.wav", two, two + 1.5, 4.0);
+    assert_no_call_left(&work, &engine);
+}
+
+#[test]
+fn pjsua2_hold_and_resume_by_reinvite_keep_the_call_going() {
+    let _serial = serial();
+    if !require(&[Peer::Pjsua2]) {
+        return;
+    }
+    let work = Work::new();
+    let engine = Engine::start(&work, &[]);
+    let args = [
+        "--hold-at",
+        "2",
+        "--resume-at",
+        "4",
+        "--dtmf",
+        "1@5",
+        "--duration",
+        "9",
+    ];
+    let (summary, rec) = pj_call(&work, &engine.target(), "pj_hold", &args);
+    // pjsua2 reports the audio state after each offer/answer: the hold and the resume were answered.
+    if summary["media_states"] != serde_json::json!(["active", "local_hold", "active"]) {
+        work.fail(&format!(
+            "hold/resume re-INVITEs not answered as expected: {summary}"
+        ));
+    }
+    let one = sent_at(&work, &summary, "1");
+    assert_heard(&work, &rec, "bunny/greeting.wav", 0.0, 1.0, 1.8);
+    assert_heard(&work, &rec, "bunny/response_1.wav", one, one + 1.5, 3.0);
+    assert_no_call_left(&work, &engine);
+}
+
+#[test]
+fn baresip_opus_call_hears_the_greeting_and_the_story() {
+    let _serial = serial();
+    if !require(&[Peer::Baresip]) {
+        return;
+    }
+    let work = Work::new();
+    let engine = Engine::start(&work, &[]);
+    let rec = work.path("baresip_opus.wav");
+    let rtp = free_range(20);
+    let mut cmd = Command::new(python());
+    cmd.arg(script("baresip_call.py"))
+        .arg(engine.target())
+        .arg("--dir")
+        .arg(work.path("baresip"))
+        .arg("--record")
+        .arg(&rec)
+        .args(["--codec", "opus", "--dtmf", "1@4", "--duration", "9"])
+        .args([
+            "--sip-port",
+            &free_port().to_string(),
+            "--ctrl-port",
+            &free_port().to_string(),
+        ])
+        .args(["--rtp-ports", &format!("{rtp}-{}", rtp + 19)]);
+    let (status, summary) = run_peer(&work, "baresip", &mut cmd, CALL_LIMIT);
+    if !status.success() || summary["record"].is_null() {
+        work.fail(&format!(
+            "baresip call not answered or not recorded ({status}): {summary}"
+        ));
+    }
+    eprintln!("baresip: {summary}");
+    assert_codec(&work, &summary, "opus");
+    // baresip's time zero is when it saw the answer; its recording starts with the decoder.
+    assert_heard(&work, &rec, "bunny/greeting.wav", 0.0, 1.5, 3.0);
+    let one = summary["dtmf_sent"][0][1].as_f64().unwrap_or(4.0);
+    assert_heard(
+        &work,
+        &rec,
+        "bunny/response_1.wav",
+        one - 0.5,
+        one + 2.0,
+        3.0,
+    );
+    assert_no_call_left(&work, &engine);
+}
+
+#[test]
+fn sipp_cancel_while_ringing_gets_487_and_leaves_no_call() {
+    let _serial = serial();
+    if !require(&[Peer::Sipp]) {
+        return;
+    }
+    let work = Work::new();
+    let engine = Engine::start(&work, &[("PHONETREE_SIP_ANSWER_DELAY", "3s")]);
+    let mut cmd = sipp(
+        &work,
+        "uac_cancel.xml",
+        &engine.target(),
+        "5000",
+        free_range(4),
+    );
+    let (status, _) = run_peer(&work, "sipp_cancel", &mut cmd, CALL_LIMIT);
+    if !status.success() {
+        work.fail(&format!(
+            "CANCEL while ringing failed ({status}); SIP messages:\n{}",
+            sipp_messages(&work, "uac_cancel.xml")
+        ));
+    }
+    assert_no_call_left(&work, &engine);
+}
+
+#[test]
+fn cancel_crossing_the_100_trying_gets_487_or_a_clean_call() {
+    let _serial = serial();
+    if !require(&[]) {
+        return;
+    }
+    let work = Work::new();
+    let engine = Engine::start(&work, &[]);
+    // No answer delay: phonetree answers ~0.5 ms after its 100 Trying. INVITE and CANCEL back to
+    // back, repeated until the CANCEL beats the answer; every lost race must end cleanly too.
+    let mut cmd = Command::new(python());
+    cmd.arg(script("sip_cancel.py"))
+        .arg(engine.target())
+        .args(["--attempts", "20"]);
+    let (status, summary) = run_peer(&work, "sip_cancel", &mut cmd, CALL_LIMIT);
+    eprintln!("sip_cancel: {summary}");
+    let attempts = summary["attempts"].as_array().cloned().unwrap_or_default();
+    if !status.success() || attempts.is_empty() {
+        work.fail(&format!("sip_cancel.py failed ({status}): {summary}"));
+    }
+    for a in &attempts {
+        if a["outcome"] != "487" && a["outcome"] != "answered" {
+            work.fail(&format!("a cancelled call did not end cleanly: {a}"));
+        }
+    }
+    let Some(won) = attempts.iter().find(|a| a["outcome"] == "487") else {
+        work.fail(&format!(
+            "in 20 tries no CANCEL got a 487 (every one crossed the answer): {summary}"
+        ));
+    };
+    let seen: Vec<String> = won["responses"]
+        .as_array()
+        .map(|r| {
+            r.iter()
+                .map(|x| format!("{} {}", x[1], x[0].as_str().unwrap_or("?")))
+                .collect()
+        })
+        .unwrap_or_default();
+    let pos = |what: &str| seen.iter().position(|s| s == what);
+    match (pos("200 CANCEL"), pos("487 INVITE")) {
+        (Some(ok), Some(terminated)) if ok < terminated => {}
+        _ => work.fail(&format!(
+            "expected 200 to the CANCEL, then 487 to the INVITE: {seen:?}"
+        )),
+    }
+    if seen.iter().filter(|s| *s == "487 INVITE").count() > 1 {
+        work.fail(&format!(
+            "the 487 was retransmitted after its ACK: {seen:?}"
+        ));
+    }
+    assert_no_call_left(&work, &engine);
+}
+
+#[test]
+fn rtp_timeout_hangs_up_a_caller_who_goes_silent() {
+    let _serial = serial();
+    if !require(&[Peer::Sipp]) {
+        return;
+    }
+    let work = Work::new();
+    let engine = Engine::start(&work, &[("PHONETREE_RTP_TIMEOUT", "3s")]);
+    let pcap = build_pcap(&work, 2, "");
+    let mut cmd = sipp(
+        &work,
+        "uac_rtp_stops.xml",
+        &engine.target(),
+        "5000",
+        free_range(4),
+    );
+    cmd.arg("-key").arg("pcap").arg(&pcap);
+    let started = std::time::Instant::now();
+    let (status, _) = run_peer(&work, "sipp_silent", &mut cmd, CALL_LIMIT);
+    let took = started.elapsed().as_secs_f64();
+    eprintln!("BYE for the silent caller: sipp ran {took:.2} s");
+    if !status.success() {
+        work.fail(&format!(
+            "no BYE from phonetree after the caller went silent ({status}):\n{}",
+            sipp_messages(&work, "uac_rtp_stops.xml")
+        ));
+    }
+    // 2 s of RTP, then the 3 s timeout (sipp's run also holds 0.5 s of timewait).
+    if !(4.5..12.0).contains(&took) {
+        work.fail(&format!(
+            "the BYE came {took:.1} s into the call, expected 5-6 s"
+        ));
+    }
+    assert_no_call_left(&work, &engine);
+}
+
+#[test]
+fn sipp_options_is_answered_200_with_allow() {
+    let _serial = serial();
+    if !require(&[Peer::Sipp]) {
+        return;
+    }
+    let work = Work::new();
+    let engine = Engine::start(&work, &[]);
+    let mut cmd = sipp(
+        &work,
+        "options.xml",
+        &engine.target(),
+        "5000",
+        free_range(4),
+    );
+    let (status, _) = run_peer(&work, "sipp_options", &mut cmd, CALL_LIMIT);
+    if !status.success() {
+        work.fail(&format!(
+            "OPTIONS failed ({status}):\n{}",
+            sipp_messages(&work, "options.xml")
+        ));
+    }
+}
+
+/// A sipp UAS on a free port playing `scenario` (the transfer target) and a flow `transfer`
+/// (route 7000) that says transfer.wav, then transfers to it, or says sorry.wav when that fails.
+fn transfer_target(work: &Work, scenario: &str) -> (Proc, u16) {
+    let port = free_port();
+    let mut uas = Command::new("sipp");
+    uas.arg("-sf")
+        .arg(script(&format!("sipp/{scenario}")))
+        .args([
+            "-i",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+            "-mi",
+            "127.0.0.1",
+        ])
+        .args([
+            "-mp",
+            &free_range(4).to_string(),
+            "-m",
+            "1",
+            "-timeout",
+            "50s",
+            "-nostdin",
+        ])
+        .arg("-trace_msg")
+        .arg("-message_file")
+        .arg(work.path("sipp-target.messages.log"));
+    let target = Proc::spawn(work, "sipp_target", &mut uas);
+    work.write_flow(
+        "transfer.yaml",
+        &format!(
+            "name: transfer\nroutes: [\"7000\"]\nstart: intro\nnodes:\n  \
+             intro: {{ play: transfer.wav, next: operator }}\n  \
+             operator: {{ transfer: \"sip:operator@127.0.0.1:{port}\", on_fail: sorry }}\n  \
+             sorry: {{ play: sorry.wav, next: end }}\n  end: {{ hangup: {{}} }}\n"
+        ),
+    );
+    (target, port)
+}
+
+#[test]
+fn refer_transfer_sends_the_caller_to_the_target() {
+    let _serial = serial();
+    if !require(&[Peer::Pjsua2, Peer::Sipp]) {
+        return;
+    }
+    let work = Work::new();
+    let (mut target, port) = transfer_target(&work, "uas_answer.xml");
+    let engine = Engine::start(&work, &[]);
+    let args = ["--user", "7000", "--duration", "12"];
+    let (summary, rec) = pj_call(&work, &engine.target(), "pj_transfer", &args);
+    assert_heard(&work, &rec, "transfer.wav", 0.0, 1.0, 2.0);
+    let refer_to = summary["transfer"]["to"].as_str().unwrap_or("");
+    if !refer_to.contains(&format!("operator@127.0.0.1:{port}")) {
+        work.fail(&format!("the caller got no REFER to the target: {summary}"));
+    }
+    if summary["transfer"]["answered"] != true {
+        work.fail(&format!(
+            "the transferred call was not answered by the target: {summary}"
+        ));
+    }
+    if summary["hung_up_by"] != "remote" {
+        work.fail(&format!(
+            "phonetree did not end the transferred call (BYE): {summary}"
+        ));
+    }
+    match target.wait(Duration::from_secs(15)) {
+        Ok(s) if s.success() => {}
+        other => work.fail(&format!(
+            "the transfer target did not complete its call: {other:?}"
+        )),
+    }
+    assert_no_call_left(&work, &engine);
+}
+
+#[test]
+fn refer_transfer_to_a_busy_target_takes_on_fail() {
+    let _serial = serial();
+    if !require(&[Peer::Pjsua2, Peer::Sipp]) {
+        return;
+    }
+    let work = Work::new();
+    let (mut target, _) = transfer_target(&work, "uas_busy.xml");
+    let engine = Engine::start(&work, &[]);
+    let args = ["--user", "7000", "--duration", "14"];
+    let (summary, rec) = pj_call(&work, &engine.target(), "pj_transfer_busy", &args);
+    if summary["transfer"]["code"] != 486 || summary["transfer"]["answered"] != false {
+        work.fail(&format!(
+            "the transferred call should have met 486 Busy Here: {summary}"
+        ));
+    }
+    // The NOTIFY carrying 486 makes the flow take on_fail: sorry.wav on the original call.
+    let intro = assert_heard(&work, &rec, "transfer.wav", 0.0, 1.0, 2.0);
+    assert_heard(&work, &rec, "sorry.wav", intro + 2.5, intro + 5.0, 4.0);
+    if summary["hung_up_by"] != "remote" {
+        work.fail(&format!(
+            "the flow's hangup after sorry.wav did not end the call: {summary}"
+        ));
+    }
+    match target.wait(Duration::from_secs(15)) {
+        Ok(s) if s.success() => {}
+        other => work.fail(&format!(
+            "the busy target did not see its INVITE: {other:?}"
+        )),
+    }
+    assert_no_call_left(&work, &engine);
+}
+
+/// An entry of `/api/registrations` that says it is registered.
+fn registered(doc: &Value) -> bool {
+    let entries = match doc {
+        Value::Array(items) => items.clone(),
+        Value::Object(map) => match map.get("registrations") {
+            Some(Value::Array(items)) => items.clone(),
+            _ => vec![doc.clone()],
+        },
+        _ => Vec::new(),
+    };
+    entries.iter().any(|e| {
+        e.as_object().is_some_and(|m| {
+            m.values().any(|v| v == "registered" || v == "Registered")
+                || m.get("registered") == Some(&Value::Bool(true))
+        })
+    })
+}
+
+#[test]
+fn kamailio_digest_registration_then_a_call_to_1001_reaches_the_flow() {
+    let _serial = serial();
+    if !require(&[Peer::Kamailio, Peer::Pjsua2]) {
+        return;
+    }
+    let work = Work::new();
+    let kamailio = Kamailio::start(&work, free_port());
+    let domain = kamailio.domain();
+    let env = [
+        ("SIP_DOMAIN", domain.as_str()),
+        ("SIP_USERNAME", "1001"),
+        ("SIP_PASSWORD", "secret"),
+    ];
+    let engine = Engine::start(&work, &env);
+    engine.wait_for(
+        &work,
+        "kamailio to hold a binding for 1001",
+        Duration::from_secs(20),
+        || kamailio.has_binding(&work, "1001"),
+    );
+    engine.wait_for(
+        &work,
+        "/api/registrations to say registered",
+        Duration::from_secs(10),
+        || registered(&engine.json(&work, "/api/registrations")),
+    );
+    let args = ["--user", "1001", "--duration", "5"];
+    let (_, rec) = pj_call(&work, &domain, "pj_via_kamailio", &args);
+    assert_heard(&work, &rec, "bunny/greeting.wav", 0.0, 1.0, 3.0);
+    assert_no_call_left(&work, &engine);
+    // SIGTERM: unregister, exit 0.
+    let mut proc = engine.proc.lock().unwrap_or_else(|p| p.into_inner());
+    proc.kill_group("TERM");
+    match proc.wait(Duration::from_secs(20)) {
+        Ok(s) if s.success() => {}
+        other => work.fail(&format!("phonetree did not exit 0 on SIGTERM: {other:?}")),
+    }
+    if kamailio.has_binding(&work, "1001") {
+        work.fail("1001 still registered after phonetree stopped");
+    }
+}
+
+#[test]
+fn hot_reload_between_two_calls_changes_the_prompt() {
+    let _serial = serial();
+    if !require(&[Peer::Pjsua2]) {
+        return;
+    }
+    let work = Work::new();
+    let flow = |prompt: &str| {
+        format!(
+            "name: reload\nroutes: [\"7100\"]\nstart: greet\nnodes:\n  \
+             greet: {{ play: {prompt}, next: end }}\n  end: {{ hangup: {{}} }}\n"
+        )
+    };
+    work.write_flow("reload.yaml", &flow("hours.wav"));
+    let engine = Engine::start(&work, &[]);
+    let before = engine.flow_version(&work, "reload");
+    if before.is_none() {
+        work.fail("/api/flows does not list the flow `reload`");
+    }
+    let args = ["--user", "7100", "--duration", "8"];
+    let (_, rec1) = pj_call(&work, &engine.target(), "pj_reload_1", &args);
+    assert_heard(&work, &rec1, "hours.wav", 0.0, 1.0, 4.0);
+    work.write_flow("reload.yaml", &flow("sorry.wav"));
+    engine.wait_for(
+        &work,
+        "a new version of `reload` in /api/flows",
+        Duration::from_secs(10),
+        || {
+            let now = engine.flow_version(&work, "reload");
+            now.is_some() && now != before
+        },
+    );
+    let (_, rec2) = pj_call(&work, &engine.target(), "pj_reload_2", &args);
+    assert_heard(&work, &rec2, "sorry.wav", 0.0, 1.0, 4.0);
+    let anywhere = Window {
+        after: 0.0,
+        before: None,
+        ref_seconds: Some(3.0),
+    };
+    assert_not_heard(&work, &rec2, "hours.wav", anywhere);
+    assert_no_call_left(&work, &engine);
+}
+
+#[test]
+fn kamailio_restart_phonetree_registers_again_and_still_gets_calls() {
+    let _serial = serial();
+    if !require(&[Peer::Kamailio, Peer::Pjsua2]) {
+        return;
+    }
+    let work = Work::new();
+    let port = free_port();
+    let kamailio = Kamailio::start(&work, port);
+    let domain = kamailio.domain();
+    let env = [
+        ("SIP_DOMAIN", domain.as_str()),
+        ("SIP_USERNAME", "1001"),
+        ("SIP_PASSWORD", "secret"),
+        ("PHONETREE_ACCOUNT_EXPIRES", "30"),
+    ];
+    let engine = Engine::start(&work, &env);
+    engine.wait_for(
+        &work,
+        "the first registration",
+        Duration::from_secs(20),
+        || kamailio.has_binding(&work, "1001"),
+    );
+    // The registrar restarts and forgets every binding (usrloc in memory).
+    drop(kamailio);
+    let kamailio = Kamailio::start(&work, port);
+    if kamailio.has_binding(&work, "1001") {
+        work.fail("a fresh kamailio already has a binding: the restart did not happen");
+    }
+    // phonetree refreshes at 85 % of the 30 s granted, answering the new digest challenge.
+    engine.wait_for(
+        &work,
+        "phonetree to register again",
+        Duration::from_secs(45),
+        || kamailio.has_binding(&work, "1001"),
+    );
+    let args = ["--user", "1001", "--duration", "4"];
+    let (_, rec) = pj_call(&work, &domain, "pj_after_restart", &args);
+    assert_heard(&work, &rec, "bunny/greeting.wav", 0.0, 1.0, 2.5);
+    assert_no_call_left(&work, &engine);
+}
