@@ -6,7 +6,9 @@ natively: 202, a new call to the Refer-To target, NOTIFY sipfrag back to the tra
 
 Usage: pj_caller.py HOST:PORT --record heard.wav [--user 5000] [--codec PCMU|PCMA]
            [--dtmf '1@3,#@8/info,2@12/inband'] [--method rfc2833|info|inband] [--duration 12]
-Prints one JSON summary on stdout. Times in it are seconds since the recording started.
+           [--transport udp|tcp] [--hold-at 2 --resume-at 4]
+Prints one JSON summary on stdout (answered, codec, dtmf_sent, media_states after each offer/answer,
+transfer, hung_up_by, record). Times in it are seconds since the recording started.
 Exit 0 when the call was answered, 1 otherwise.
 """
 import argparse
