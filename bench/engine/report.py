@@ -3,6 +3,7 @@
 import json
 import os
 import platform
+import re
 import subprocess
 import sys
 import time
@@ -21,6 +22,15 @@ def ratio(a, b):
         return "%.2f×" % (float(a) / float(b))
     except (TypeError, ValueError, ZeroDivisionError):
         return "n/a"
+
+
+def sipp_version():
+    try:
+        out = subprocess.run(["sipp", "-v"], capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.SubprocessError):
+        return "?"
+    m = re.search(r"v(\d+(?:\.\d+)+)", out)
+    return m.group(1) if m else "?"
 
 
 def setup(r, k):
@@ -48,14 +58,14 @@ def main():
     o = []
     o.append("## SIP/RTP engine (`bench/engine/run.sh`)")
     o.append("")
-    o.append("Measured on %s, %d cores (%s), %s, `phonetree run` release build, all traffic on 127.0.0.1. "
+    o.append("Measured on %s, %d cores (%s), %s, `phonetree run` %s build, all traffic on 127.0.0.1. "
              "Callers: sipp %s (UAC scenario `bench/engine/uac.xml`, RTP from a pcap, RFC 4733 key `1` every 10 s). "
              "Baseline: `bench/engine/baseline_ivr.py`, a minimal pjsua2 (Python, pjsua2-python wheel) IVR with the same "
              "behaviour as `bench/engine/flows/bench.yaml` (hold prompt, key → response tone). "
              "The pjsua2 wheel refuses more than 4 concurrent calls, so the side-by-side figures are at %s calls for both; "
              "phonetree alone is then ramped up." % (
                  time.strftime("%Y-%m-%d", time.gmtime()), os.cpu_count() or 0, cpu_model or platform.machine(),
-                 platform.system(), subprocess.run(["sipp", "-v"], capture_output=True, text=True).stdout.split("SIPp")[-1].split()[0].strip(" ,-") if True else "",
+                 platform.system(), os.environ.get("BENCH_BUILD", "release"), sipp_version(),
                  n))
     o.append("")
     o.append("| figure | phonetree | baseline (pjsua2) | ratio | target |")

@@ -33,6 +33,7 @@ else
   BIN=$ROOT/target/release/phonetree
 fi
 
+export BENCH_BUILD; BENCH_BUILD=$(basename "$(dirname "$BIN")")
 W=$(mktemp -d /tmp/phonetree-bench.XXXXXX)
 echo "== work dir $W"
 mkdir -p "$W/sound"
@@ -98,7 +99,10 @@ measure() {
 import csv, json, sys
 d, name, n, rc, t0, t1, c0, c1, hz, rss0, rss1, load, up, extra = sys.argv[1:]
 n = int(n); secs = float(t1) - float(t0); cpu = (int(c1) - int(c0)) / int(hz)
-rows = list(csv.DictReader(open(d + "/stat.csv"), delimiter=";")) if True else []
+try:
+    rows = list(csv.DictReader(open(d + "/stat.csv"), delimiter=";"))
+except OSError:
+    rows = []
 last = rows[-1] if rows else {}
 r = dict(name=name, calls=n, sipp_rc=int(rc), up_at_window=up, window_s=round(secs, 1),
          cpu_s=round(cpu, 2), cpu_pct_core_per_call=round(100 * cpu / (n * secs), 5),
