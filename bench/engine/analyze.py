@@ -93,7 +93,7 @@ def main():
     ap.add_argument("--ports", required=True)
     ap.add_argument("--rtt-dir")
     ap.add_argument("--thresh-ms", type=float, default=5.0)
-    ap.add_argument("--sip-port", type=int, help="the caller's SIP port: INVITE -> 200 from the capture")
+    ap.add_argument("--sip-port", default="", help="the callers' SIP ports (a,b): INVITE -> 200 from the capture")
     a = ap.parse_args()
     lo, hi = map(int, a.ports.split("-"))
     spurts = defaultdict(list)          # (port, ssrc, n) -> [(t, offset_s)]
@@ -101,12 +101,13 @@ def main():
     dtmf_at = defaultdict(list)         # engine port -> [t of RFC 4733 start]
     loud = defaultdict(list)            # engine port -> [t of loud packets]
     invite, ok = {}, {}                 # Call-ID -> first INVITE / first 200 for it
+    sip_ports = {int(p) for p in a.sip_port.split(",") if p}
     for t, sport, dport, rtp in packets(a.pcap):
-        if a.sip_port and a.sip_port in (sport, dport):
+        if sport in sip_ports or dport in sip_ports:
             cid = call_id(rtp)
-            if cid and rtp.startswith(b"INVITE ") and sport == a.sip_port:
+            if cid and rtp.startswith(b"INVITE ") and sport in sip_ports:
                 invite.setdefault(cid, t)
-            elif cid and rtp.startswith(b"SIP/2.0 200") and dport == a.sip_port and b" INVITE" in cseq(rtp):
+            elif cid and rtp.startswith(b"SIP/2.0 200") and dport in sip_ports and b" INVITE" in cseq(rtp):
                 ok.setdefault(cid, t)
             continue
         if len(rtp) < 12 or rtp[0] >> 6 != 2:
@@ -159,7 +160,7 @@ def main():
         "dtmf_p99_ms": round(pct(lat, 0.99), 2) if lat else None,
         "dtmf_max_ms": round(max(lat), 2) if lat else None,
     }
-    if a.sip_port:
+    if sip_ports:
         setup = [(ok[c] - t) * 1000 for c, t in invite.items() if c in ok]
         out.update({"setup_cap_n": len(setup), "invites": len(invite),
                     "setup_cap_p50_ms": round(pct(setup, 0.5), 3) if setup else None,
