@@ -47,6 +47,7 @@ def main():
     clean = [r for r in levels if r.get("failed") == 0 and r.get("late_over_thresh") == 0
              and r.get("packets", 0) > 0]
     best = max((r["calls"] for r in clean), default=None)
+    ok999 = max((r["calls"] for r in levels if r.get("failed") == 0 and (r.get("late_p999_ms") or 99) <= 5), default=None)
     top = levels[-1] if levels else {}
     pc, op = by.get("codec_pcmu", {}), by.get("codec_opus", {})
     cpu_model = ""
@@ -74,6 +75,7 @@ def main():
         f(best), ", ".join(str(r["calls"]) for r in levels) or "none",
         "no packet > 5 ms late" if base.get("late_over_thresh") == 0 else "%s packets > 5 ms late" % f(base.get("late_over_thresh")),
         ratio(best, 4)))
+    o.append("| same, but p99.9 of lateness ≤ 5 ms (a few late packets allowed) | %s | 4 | %s | |" % (f(ok999), ratio(ok999, 4)))
     o.append("| send lateness, max / p99.9 at %s calls | %s / %s ms | %s / %s ms | %s | ≤ 5 ms |" % (
         n, f(pb.get("late_max_ms")), f(pb.get("late_p999_ms")), f(base.get("late_max_ms")), f(base.get("late_p999_ms")),
         ratio(pb.get("late_max_ms"), base.get("late_max_ms"))))
@@ -101,18 +103,18 @@ def main():
     o.append("")
     o.append("Per level (phonetree, G.711 with keys; lateness over the captured first calls):")
     o.append("")
-    o.append("| calls | ok / failed (sipp) | up in window | CPU % core/call | RSS KiB/call | late max / p99.9 ms | packets > 5 ms | INVITE→200 p50 / p99 ms | DTMF→response p50 / p99 ms (n) | load avg |")
-    o.append("|---|---|---|---|---|---|---|---|---|---|")
+    o.append("| calls | ok / failed (sipp) | up in window | CPU % core/call | RSS KiB/call | late max / p99.9 ms | packets > 5 ms | INVITE→200 p50 / p99 ms | DTMF→response p50 / p99 ms (n) | machine busy | load avg |")
+    o.append("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in [base, pb] + levels + [pc, op]:
         if not r:
             continue
         label = {"baseline": "%s (pjsua2)" % r["calls"], "phonetree_base": "%s" % r["calls"],
                  "codec_pcmu": "%s G.711, no keys" % r["calls"], "codec_opus": "%s Opus, no keys" % r["calls"]}.get(r["name"], str(r["calls"]))
-        o.append("| %s | %s / %s | %s | %s | %s | %s / %s | %s of %s | %s / %s | %s / %s (%s) | %s |" % (
+        o.append("| %s | %s / %s | %s | %s | %s | %s / %s | %s of %s | %s / %s | %s / %s (%s) | %s %% | %s |" % (
             label, r.get("ok"), r.get("failed"), r.get("up_at_window"), f(r.get("cpu_pct_core_per_call"), nd=4),
             f(r.get("rss_per_call_kb")), f(r.get("late_max_ms")), f(r.get("late_p999_ms")),
             f(r.get("late_over_thresh")), f(r.get("packets")), f(setup(r, "p50")), f(setup(r, "p99")),
-            f(r.get("dtmf_p50_ms")), f(r.get("dtmf_p99_ms")), f(r.get("dtmf_n")), f(r.get("loadavg"))))
+            f(r.get("dtmf_p50_ms")), f(r.get("dtmf_p99_ms")), f(r.get("dtmf_n")), f(r.get("machine_busy_pct")), f(r.get("loadavg"))))
     bi, pi = by.get("baseline_idle", {}), by.get("phonetree_idle", {})
     o.append("")
     o.append("Idle cost with no call: phonetree %s %% of a core, pjsua2 baseline %s %% (included in the per-call CPU above)." % (

@@ -46,6 +46,7 @@ trap cleanup EXIT
 
 # ticks(PID) -> utime+stime in clock ticks; rss(PID) -> VmRSS kB
 ticks() { awk '{print $14+$15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+busy() { awk '/^cpu /{print $2+$3+$4+$7+$8+$9, $5+$6}' /proc/stat; }   # "busy idle" jiffies, whole machine
 sticks() { awk '{print $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
 rss() { awk '/VmRSS/{print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 
@@ -116,17 +117,19 @@ measure() {
   sleep "$ramp"
   local up; up=$(curl -sf "http://$HTTP/healthz" 2>/dev/null | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["calls"])' 2>/dev/null || echo "?")
   local t0 c0 t1 c1 s0 s1 rss1 load
-  t0=$(date +%s.%N); c0=$(ticks "$pid"); s0=$(sticks "$pid")
+  t0=$(date +%s.%N); c0=$(ticks "$pid"); s0=$(sticks "$pid"); local m0; m0=$(busy)
   sleep "$WINDOW"
-  t1=$(date +%s.%N); c1=$(ticks "$pid"); s1=$(sticks "$pid"); rss1=$(rss "$pid"); load=$(cut -d' ' -f1 /proc/loadavg)
+  t1=$(date +%s.%N); c1=$(ticks "$pid"); s1=$(sticks "$pid"); rss1=$(rss "$pid"); load=$(cut -d' ' -f1 /proc/loadavg); local m1; m1=$(busy)
   wait "$sp"; local rc=$?
   [ -n "$bp" ] && { wait "$bp" || rc=$((rc ? rc : 1)); }
   sleep 1; kill "$cap" 2>/dev/null; wait "$cap" 2>/dev/null
   "$PY" "$ROOT/bench/engine/analyze.py" --pcap "$d/cap.pcap" --ports "${ENGINE_PORTS:-$RTP_LO-$RTP_HI}" --sip-port $SIPP_PORT,$BULK_PORT \
     --rtt-dir "$d" >"$d/analysis.json" || echo '{}' >"$d/analysis.json"
-  "$PY" - "$d" "$name" "$n" "$rc" "$t0" "$t1" "$c0" "$c1" "$HZ" "$rss0" "$rss1" "$load" "$up" "$extra" "$s0" "$s1" <<'EOF' | tee -a "$RESULTS"
+  "$PY" - "$d" "$name" "$n" "$rc" "$t0" "$t1" "$c0" "$c1" "$HZ" "$rss0" "$rss1" "$load" "$up" "$extra" "$s0" "$s1" "$m0" "$m1" <<'EOF' | tee -a "$RESULTS"
 import csv, json, sys
-d, name, n, rc, t0, t1, c0, c1, hz, rss0, rss1, load, up, extra, s0, s1 = sys.argv[1:]
+d, name, n, rc, t0, t1, c0, c1, hz, rss0, rss1, load, up, extra, s0, s1, m0, m1 = sys.argv[1:]
+(b0, i0), (b1, i1) = [map(int, x.split()) for x in (m0, m1)]
+machine_busy = round(100 * (b1 - b0) / max(1, (b1 - b0) + (i1 - i0)), 1)
 n = int(n); secs = float(t1) - float(t0); cpu = (int(c1) - int(c0)) / int(hz)
 def last_row(f):
     try:
@@ -139,7 +142,7 @@ count = lambda k: int(a.get(k, 0) or 0) + int(b.get(k, 0) or 0)
 r = dict(name=name, calls=n, sipp_rc=int(rc), up_at_window=up, window_s=round(secs, 1),
          cpu_s=round(cpu, 2), sys_share=round((int(s1) - int(s0)) / max(1, int(c1) - int(c0)), 2), cpu_pct_core_per_call=round(100 * cpu / (n * secs), 5),
          rss_idle_kb=int(rss0), rss_kb=int(rss1), rss_per_call_kb=round((int(rss1) - int(rss0)) / n, 1),
-         loadavg=float(load), ok=count("SuccessfulCall(C)"), failed=count("FailedCall(C)"))
+         loadavg=float(load), machine_busy_pct=machine_busy, ok=count("SuccessfulCall(C)"), failed=count("FailedCall(C)"))
 r.update(json.load(open(d + "/analysis.json")))
 r.update(json.loads(extra))
 print(json.dumps(r))
