@@ -49,6 +49,10 @@ def main():
     best = max((r["calls"] for r in clean), default=None)
     ok999 = max((r["calls"] for r in levels if r.get("failed") == 0 and (r.get("late_p999_ms") or 99) <= 5), default=None)
     top = levels[-1] if levels else {}
+    silent = sorted((r for r in rs if r["name"].startswith("silent_")), key=lambda r: r["calls"])
+    s_clean = max((r["calls"] for r in silent if r.get("failed") == 0 and r.get("late_over_thresh") == 0
+                   and r.get("packets", 0) > 0), default=None)
+    s_999 = max((r["calls"] for r in silent if r.get("failed") == 0 and (r.get("late_p999_ms") or 99) <= 5), default=None)
     pc, op = by.get("codec_pcmu", {}), by.get("codec_opus", {})
     cpu_model = ""
     try:
@@ -76,6 +80,9 @@ def main():
         "no packet > 5 ms late" if base.get("late_over_thresh") == 0 else "%s packets > 5 ms late" % f(base.get("late_over_thresh")),
         ratio(best, 4)))
     o.append("| same, but p99.9 of lateness ≤ 5 ms (a few late packets allowed) | %s | 4 | %s | |" % (f(ok999), ratio(ok999, 4)))
+    if silent:
+        o.append("| same, bulk callers silent (only phonetree sends): no packet > 5 ms / p99.9 ≤ 5 ms | %s / %s (of levels %s) | n/a | | ≥ 2,000 |" % (
+            f(s_clean), f(s_999), ", ".join(str(r["calls"]) for r in silent)))
     o.append("| send lateness, max / p99.9 at %s calls | %s / %s ms | %s / %s ms | %s | ≤ 5 ms |" % (
         n, f(pb.get("late_max_ms")), f(pb.get("late_p999_ms")), f(base.get("late_max_ms")), f(base.get("late_p999_ms")),
         ratio(pb.get("late_max_ms"), base.get("late_max_ms"))))
@@ -105,11 +112,11 @@ def main():
     o.append("")
     o.append("| calls | ok / failed (sipp) | up in window | CPU % core/call | RSS KiB/call | late max / p99.9 ms | packets > 5 ms | INVITE→200 p50 / p99 ms | DTMF→response p50 / p99 ms (n) | machine busy | load avg |")
     o.append("|---|---|---|---|---|---|---|---|---|---|---|")
-    for r in [base, pb] + levels + [pc, op]:
+    for r in [base, pb] + levels + silent + [pc, op]:
         if not r:
             continue
         label = {"baseline": "%s (pjsua2)" % r["calls"], "phonetree_base": "%s" % r["calls"],
-                 "codec_pcmu": "%s G.711, no keys" % r["calls"], "codec_opus": "%s Opus, no keys" % r["calls"]}.get(r["name"], str(r["calls"]))
+                 "codec_pcmu": "%s G.711, no keys" % r["calls"], "silent_%s" % r["calls"]: "%s, bulk callers silent" % r["calls"], "codec_opus": "%s Opus, no keys" % r["calls"]}.get(r["name"], str(r["calls"]))
         o.append("| %s | %s / %s | %s | %s | %s | %s / %s | %s of %s | %s / %s | %s / %s (%s) | %s %% | %s |" % (
             label, r.get("ok"), r.get("failed"), r.get("up_at_window"), f(r.get("cpu_pct_core_per_call"), nd=4),
             f(r.get("rss_per_call_kb")), f(r.get("late_max_ms")), f(r.get("late_p999_ms")),
@@ -119,6 +126,26 @@ def main():
     o.append("")
     o.append("Idle cost with no call: phonetree %s %% of a core, pjsua2 baseline %s %% (included in the per-call CPU above)." % (
         f(100 * float(pi.get("cpu_s_per_s", 0)), nd=3), f(100 * float(bi.get("cpu_s_per_s", 0)), nd=3)))
+    print("\n".join(o))
+    o = []
+    sat = [r["calls"] for r in levels if (r.get("machine_busy_pct") or 0) >= 95]
+    o.append("")
+    o.append("Reading these numbers:")
+    o.append("- The callers run on the same %d cores. %s" % (
+        os.cpu_count() or 0,
+        ("From %s calls on the machine is saturated (≥ 95 %% busy during the window: phonetree, both sipp "
+         "processes and whatever else runs), so lateness there measures CPU starvation of the whole box, not "
+         "phonetree's pacer alone; the CPU per call there is what phonetree got, not what it wanted." % min(sat))
+        if sat else ("The machine was not saturated (< 95 % busy) at any level."
+                     if levels and all("machine_busy_pct" in r for r in levels) else "")))
+    shares = [r.get("sys_share") for r in levels if r.get("sys_share") is not None]
+    if shares:
+        o.append("- %d–%d %% of phonetree's CPU is kernel time (one `sendto` and one `recvfrom` per packet on "
+                 "loopback, where the sender also pays the receiver's delivery)." % (
+                     round(100 * min(shares)), round(100 * max(shares))))
+    o.append("- Not measured: lateness of the bulk (rtp_stream) calls — only the pcap-played calls are "
+             "captured; the baseline above 4 calls (wheel cap) and with Opus (the wheel has none); in-band "
+             "and SIP INFO DTMF.")
     print("\n".join(o))
     with open(os.path.join(os.path.dirname(__file__), "METHOD.md")) as m:
         print()

@@ -5,7 +5,8 @@
 #   apt-get install sip-tester tshark sox python3-venv libopus0 curl     (dumpcap comes with tshark)
 #   python3 -m venv ~/.cache/phonetree-bench/venv
 #   ~/.cache/phonetree-bench/venv/bin/pip install pjsua2-python numpy    (or set BENCH_PY=.../python)
-# Knobs (environment): LEVELS="500 1000 2000" (concurrent G.711 calls), RATE=100 (calls/s),
+# Knobs (environment): LEVELS="250 500 1000 1500 2000" (concurrent G.711 calls), SILENT_LEVELS="1000 2000"
+# (levels whose bulk callers send no RTP: phonetree's own capacity), RATE=100 (calls/s),
 # WINDOW=30 (steady seconds measured per level), BASE_N=4 (baseline concurrency, the pjsua2
 # wheel's cap), OPUS_N=200 (Opus vs G.711 concurrency), CAPTURE_CALLS=100 (calls captured per level).
 # Ports: SIP 17000 (phonetree) 17050 (sipp) 17100 (baseline), HTTP 18080, RTP 30000-35999
@@ -14,7 +15,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
-LEVELS=${LEVELS:-500 1000 2000}; RATE=${RATE:-100}; WINDOW=${WINDOW:-30}
+LEVELS=${LEVELS:-250 500 1000 1500 2000}; SILENT_LEVELS=${SILENT_LEVELS-1000 2000}; RATE=${RATE:-100}; WINDOW=${WINDOW:-30}
 BASE_N=${BASE_N:-4}; OPUS_N=${OPUS_N:-200}; CAPTURE_CALLS=${CAPTURE_CALLS:-100}
 PY=${BENCH_PY:-$HOME/.cache/phonetree-bench/venv/bin/python}
 SIP=127.0.0.1:17000; HTTP=127.0.0.1:18080; RTP_LO=30000; RTP_HI=35999
@@ -76,14 +77,14 @@ stop() {   # SIGTERM (phonetree drains: 503 to new calls), then SIGKILL after 5 
 
 idle() { awk -v n="$1" -v a="$2" -v b="$3" -v hz="$HZ" 'BEGIN{printf "{\"name\":\"%s\",\"cpu_s_per_s\":%.5f}\n", n, (b-a)/hz/5}' | tee -a "$RESULTS"; }
 
-# measure NAME PID TARGET N PCAP PT RTPMAP M EXTRA_JSON
+# measure NAME PID TARGET N PCAP PT RTPMAP M EXTRA_JSON [BULK_SCENARIO]
 # N calls at RATE (at most N at once), each held ramp+WINDOW+4 s; CPU and RSS of PID are sampled
 # over the WINDOW during which all N calls are up. M of them ("measured" calls: sipp playing PCAP,
 # with keys, one thread per call) are captured on lo; the other N-M ("bulk" calls: sipp's
 # rtp_stream, PCMU only, ~20 calls per thread) only make load, because sipp cannot play 1,000+
 # pcaps at once on this machine.
 measure() {
-  local name=$1 pid=$2 target=$3 n=$4 pcap=$5 pt=$6 rtpmap=$7 m=$8 extra=$9
+  local name=$1 pid=$2 target=$3 n=$4 pcap=$5 pt=$6 rtpmap=$7 m=$8 extra=$9 bulk_sf=${10:-$W/uac_stream.xml}
   local d=$W/$name; mkdir -p "$d/bulk"
   local rate=$RATE; [ "$n" -lt "$rate" ] && rate=$n
   local ramp=$(( (n + rate - 1) / rate + 2 ))
@@ -107,7 +108,7 @@ measure() {
   local bp=""
   if [ "$bulk" -gt 0 ]; then
     sleep $(( (m + rate - 1) / rate ))
-    ( cd "$d/bulk" && timeout $((hold + n / rate + 60)) sipp "$target" -sf "$W/uac_stream.xml" \
+    ( cd "$d/bulk" && timeout $((hold + n / rate + 60)) sipp "$target" -sf "$bulk_sf" \
         -key pt 0 -key rtpmap PCMU/8000 -s bench -i 127.0.0.1 -p $BULK_PORT \
         -mi 127.0.0.1 -mp $BULK_MP -m "$bulk" -l "$bulk" -r "$rate" -d $((hold * 1000)) -nostdin \
         -max_retrans 4 -trace_stat -stf "$d/bulk/stat.csv" -fd 1 -trace_err -error_file "$d/bulk/errors.log" \
@@ -156,6 +157,8 @@ echo "== pcaps"
 sox sound/welcome.wav -r 8000 -c 1 -e u-law "$W/bulk.wav"    # the bulk calls' audio (rtp_stream, looped)
 sed -e "s|<exec play_pcap_audio=\"\[pcap\]\"/>|<exec rtp_stream=\"$W/bulk.wav,-1,0\"/>|" bench/engine/uac.xml >"$W/uac_stream.xml"
 grep -q rtp_stream "$W/uac_stream.xml" || die "could not make the rtp_stream scenario"
+# silent bulk calls (SILENT_LEVELS): SIP only, no RTP from the caller, so nearly all the CPU is phonetree's
+grep -v "play_pcap_audio" bench/engine/uac.xml >"$W/uac_silent.xml"
 
 echo "== baseline: pjsua2 IVR at $BASE_N calls"
 timeout $((WINDOW + 120)) "$PY" bench/engine/baseline_ivr.py --listen "$BASE_SIP" --rtp-port $BASE_RTP \
@@ -180,6 +183,14 @@ for n in $LEVELS; do
   start_phonetree "g711_$n"
   c=$CAPTURE_CALLS; [ "$c" -gt "$n" ] && c=$n
   measure "phonetree_$n" $PT_PID "$SIP" "$n" "$W/g711_dtmf.pcap" 0 PCMU/8000 "$c" '{"engine":"phonetree","codec":"pcmu"}'
+  stop $PT_PID
+done
+
+for n in ${SILENT_LEVELS:-}; do
+  echo "== phonetree at $n G.711 calls, bulk callers silent (phonetree sends, the bulk callers send nothing)"
+  PHONETREE_RTP_TIMEOUT=600s start_phonetree "silent_$n"
+  c=$CAPTURE_CALLS; [ "$c" -gt "$n" ] && c=$n
+  measure "silent_$n" $PT_PID "$SIP" "$n" "$W/g711_dtmf.pcap" 0 PCMU/8000 "$c" '{"engine":"phonetree","codec":"pcmu","silent_bulk":true}' "$W/uac_silent.xml"
   stop $PT_PID
 done
 
