@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # Runs the benchmarks in release mode and rewrites the flow-language section of BENCHMARKS.md.
 # Usage: bench/run.sh   (takes a release build, ~5 min cold on 2 cores, then ~10 s)
+#        ENGINE=1 bench/run.sh   also re-measures the SIP/RTP engine first (bench/engine/run.sh,
+#        ~8 min, needs sipp, dumpcap, sox and a pjsua2 venv: see bench/engine/README.md);
+#        without it the last bench/ENGINE.md is kept.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if [ "${ENGINE:-0}" = 1 ]; then bench/engine/run.sh; fi
 out=$(cargo bench --quiet --bench flow -- --nodes 1000 --calls 10000)
 echo "$out"
 {

@@ -1,0 +1,156 @@
+#!/usr/bin/env python3
+"""Turns bench/engine/run.sh's results.jsonl into the markdown section bench/ENGINE.md."""
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+import time
+
+
+def f(v, unit="", nd=2):
+    if v is None or v == "?":
+        return "n/a"
+    if isinstance(v, float):
+        v = round(v, nd)
+    return "%s%s" % (v, unit)
+
+
+def ratio(a, b):
+    try:
+        return "%.2f×" % (float(a) / float(b))
+    except (TypeError, ValueError, ZeroDivisionError):
+        return "n/a"
+
+
+def sipp_version():
+    try:
+        out = subprocess.run(["sipp", "-v"], capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.SubprocessError):
+        return "?"
+    m = re.search(r"v(\d+(?:\.\d+)+)", out)
+    return m.group(1) if m else "?"
+
+
+def setup(r, k):
+    v = r.get("setup_cap_%s_ms" % k)
+    return v if v is not None else r.get("setup_%s_ms" % k)
+
+
+def main():
+    rs = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+    by = {r["name"]: r for r in rs}
+    base, pb = by.get("baseline", {}), by.get("phonetree_base", {})
+    levels = sorted((r for r in rs if r["name"].startswith("phonetree_") and r["name"][10:].isdigit()),
+                    key=lambda r: r["calls"])
+    clean = [r for r in levels if r.get("failed") == 0 and r.get("late_over_thresh") == 0
+             and r.get("packets", 0) > 0]
+    best = max((r["calls"] for r in clean), default=None)
+    ok999 = max((r["calls"] for r in levels if r.get("failed") == 0 and (r.get("late_p999_ms") or 99) <= 5), default=None)
+    top = levels[-1] if levels else {}
+    silent = sorted((r for r in rs if r["name"].startswith("silent_")), key=lambda r: r["calls"])
+    s_clean = max((r["calls"] for r in silent if r.get("failed") == 0 and r.get("late_over_thresh") == 0
+                   and r.get("packets", 0) > 0), default=None)
+    s_999 = max((r["calls"] for r in silent if r.get("failed") == 0 and (r.get("late_p999_ms") or 99) <= 5), default=None)
+    pc, op = by.get("codec_pcmu", {}), by.get("codec_opus", {})
+    cpu_model = ""
+    try:
+        cpu_model = next(l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    n = pb.get("calls", "?")
+    o = []
+    o.append("## SIP/RTP engine (`bench/engine/run.sh`)")
+    o.append("")
+    o.append("Measured on %s, %d cores (%s), %s, `phonetree run` %s build, all traffic on 127.0.0.1. "
+             "Callers: sipp %s (UAC scenario `bench/engine/uac.xml`, RTP from a pcap, RFC 4733 key `1` every 10 s). "
+             "Baseline: `bench/engine/baseline_ivr.py`, a minimal pjsua2 (Python, pjsua2-python wheel) IVR with the same "
+             "behaviour as `bench/engine/flows/bench.yaml` (hold prompt, key → response tone). "
+             "The pjsua2 wheel refuses more than 4 concurrent calls, so the side-by-side figures are at %s calls for both; "
+             "phonetree alone is then ramped up." % (
+                 time.strftime("%Y-%m-%d", time.gmtime()), os.cpu_count() or 0, cpu_model or platform.machine(),
+                 platform.system(), os.environ.get("BENCH_BUILD", "release"), sipp_version(),
+                 n))
+    o.append("")
+    o.append("| figure | phonetree | baseline (pjsua2) | ratio | target |")
+    o.append("|---|---|---|---|---|")
+    o.append("| concurrent G.711 calls held, no failed call, no packet > 5 ms late | %s (of levels %s) | 4 (wheel cap; %s) | %s | ≥ 2,000 |" % (
+        f(best), ", ".join(str(r["calls"]) for r in levels) or "none",
+        "no packet > 5 ms late" if base.get("late_over_thresh") == 0 else "%s packets > 5 ms late" % f(base.get("late_over_thresh")),
+        ratio(best, 4)))
+    o.append("| same, but p99.9 of lateness ≤ 5 ms (a few late packets allowed) | %s | 4 | %s | |" % (f(ok999), ratio(ok999, 4)))
+    if silent:
+        o.append("| same, bulk callers silent (only phonetree sends): no packet > 5 ms / p99.9 ≤ 5 ms | %s / %s (of levels %s) | n/a | | ≥ 2,000 |" % (
+            f(s_clean), f(s_999), ", ".join(str(r["calls"]) for r in silent)))
+    o.append("| send lateness, max / p99.9 at %s calls | %s / %s ms | %s / %s ms | %s | ≤ 5 ms |" % (
+        n, f(pb.get("late_max_ms")), f(pb.get("late_p999_ms")), f(base.get("late_max_ms")), f(base.get("late_p999_ms")),
+        ratio(pb.get("late_max_ms"), base.get("late_max_ms"))))
+    o.append("| CPU per call, %% of a core, at %s calls | %s %% | %s %% | %s | ≤ 0.02 %% |" % (
+        n, f(pb.get("cpu_pct_core_per_call"), nd=4), f(base.get("cpu_pct_core_per_call"), nd=4),
+        ratio(pb.get("cpu_pct_core_per_call"), base.get("cpu_pct_core_per_call"))))
+    o.append("| CPU per call, %% of a core, at %s calls | %s %% | n/a (cap 4) | | ≤ 0.02 %% |" % (
+        top.get("calls", "?"), f(top.get("cpu_pct_core_per_call"), nd=4)))
+    o.append("| RSS per call at %s calls | %s KiB | %s KiB | %s | |" % (
+        n, f(pb.get("rss_per_call_kb")), f(base.get("rss_per_call_kb")),
+        ratio(pb.get("rss_per_call_kb"), base.get("rss_per_call_kb"))))
+    o.append("| RSS per call at %s calls | %s KiB | n/a | | |" % (top.get("calls", "?"), f(top.get("rss_per_call_kb"))))
+    o.append("| INVITE → 200 OK p99 at %s calls | %s ms | %s ms | %s | ≤ 5 ms |" % (
+        n, f(setup(pb, "p99")), f(setup(base, "p99")), ratio(setup(pb, "p99"), setup(base, "p99"))))
+    o.append("| INVITE → 200 OK p99 at %s calls (%s calls/s) | %s ms | n/a | | ≤ 5 ms |" % (
+        top.get("calls", "?"), os.environ.get("RATE", "100"), f(setup(top, "p99"))))
+    o.append("| DTMF first packet → response first packet p99 at %s calls | %s ms (n=%s) | %s ms (n=%s) | %s | ≤ 21 ms |" % (
+        n, f(pb.get("dtmf_p99_ms")), f(pb.get("dtmf_n")), f(base.get("dtmf_p99_ms")), f(base.get("dtmf_n")),
+        ratio(pb.get("dtmf_p99_ms"), base.get("dtmf_p99_ms"))))
+    o.append("| DTMF → response p99 at %s calls | %s ms (n=%s) | n/a | | ≤ 21 ms |" % (
+        top.get("calls", "?"), f(top.get("dtmf_p99_ms")), f(top.get("dtmf_n"))))
+    o.append("| Opus ÷ G.711 CPU per call at %s calls | %s (%s %% vs %s %%) | n/a (wheel has no Opus) | | ≤ 2× |" % (
+        pc.get("calls", "?"), ratio(op.get("cpu_pct_core_per_call"), pc.get("cpu_pct_core_per_call")),
+        f(op.get("cpu_pct_core_per_call"), nd=4), f(pc.get("cpu_pct_core_per_call"), nd=4)))
+    o.append("")
+    o.append("Per level (phonetree, G.711 with keys; lateness over the captured first calls):")
+    o.append("")
+    o.append("| calls | ok / failed (sipp) | up in window | CPU % core/call | RSS KiB/call | late max / p99.9 ms | packets > 5 ms | INVITE→200 p50 / p99 ms | DTMF→response p50 / p99 ms (n) | machine busy | load avg |")
+    o.append("|---|---|---|---|---|---|---|---|---|---|---|")
+    for r in [base, pb] + levels + silent + [pc, op]:
+        if not r:
+            continue
+        label = {"baseline": "%s (pjsua2)" % r["calls"], "phonetree_base": "%s" % r["calls"],
+                 "codec_pcmu": "%s G.711, no keys" % r["calls"], "silent_%s" % r["calls"]: "%s, bulk callers silent" % r["calls"], "codec_opus": "%s Opus, no keys" % r["calls"]}.get(r["name"], str(r["calls"]))
+        o.append("| %s | %s / %s | %s | %s | %s | %s / %s | %s of %s | %s / %s | %s / %s (%s) | %s %% | %s |" % (
+            label, r.get("ok"), r.get("failed"), r.get("up_at_window"), f(r.get("cpu_pct_core_per_call"), nd=4),
+            f(r.get("rss_per_call_kb")), f(r.get("late_max_ms")), f(r.get("late_p999_ms")),
+            f(r.get("late_over_thresh")), f(r.get("packets")), f(setup(r, "p50")), f(setup(r, "p99")),
+            f(r.get("dtmf_p50_ms")), f(r.get("dtmf_p99_ms")), f(r.get("dtmf_n")), f(r.get("machine_busy_pct")), f(r.get("loadavg"))))
+    bi, pi = by.get("baseline_idle", {}), by.get("phonetree_idle", {})
+    o.append("")
+    o.append("Idle cost with no call: phonetree %s %% of a core, pjsua2 baseline %s %% (included in the per-call CPU above)." % (
+        f(100 * float(pi.get("cpu_s_per_s", 0)), nd=3), f(100 * float(bi.get("cpu_s_per_s", 0)), nd=3)))
+    print("\n".join(o))
+    o = []
+    sat = [r["calls"] for r in levels if (r.get("machine_busy_pct") or 0) >= 95]
+    o.append("")
+    o.append("Reading these numbers:")
+    o.append("- The callers run on the same %d cores. %s" % (
+        os.cpu_count() or 0,
+        ("From %s calls on the machine is saturated (≥ 95 %% busy during the window: phonetree, both sipp "
+         "processes and whatever else runs), so lateness there measures CPU starvation of the whole box, not "
+         "phonetree's pacer alone; the CPU per call there is what phonetree got, not what it wanted." % min(sat))
+        if sat else ("The machine was not saturated (< 95 % busy) at any level."
+                     if levels and all("machine_busy_pct" in r for r in levels) else "")))
+    shares = [r.get("sys_share") for r in levels if r.get("sys_share") is not None]
+    if shares:
+        o.append("- %d–%d %% of phonetree's CPU is kernel time (one `sendto` and one `recvfrom` per packet on "
+                 "loopback, where the sender also pays the receiver's delivery)." % (
+                     round(100 * min(shares)), round(100 * max(shares))))
+    o.append("- Not measured: lateness of the bulk (rtp_stream) calls — only the pcap-played calls are "
+             "captured; the baseline above 4 calls (wheel cap) and with Opus (the wheel has none); in-band "
+             "and SIP INFO DTMF.")
+    print("\n".join(o))
+    with open(os.path.join(os.path.dirname(__file__), "METHOD.md")) as m:
+        print()
+        print(m.read().rstrip())
+
+
+if __name__ == "__main__":
+    main()
