@@ -23,6 +23,7 @@ use symphonia::core::formats::{FormatOptions, TrackType};
 use symphonia::core::io::{MediaSource, MediaSourceStream, ReadOnlySource};
 use symphonia::core::meta::MetadataOptions;
 
+use super::probe::classify;
 use super::AudioError;
 
 /// Mono audio at its source rate.
@@ -212,23 +213,6 @@ fn decode_inner(
         if sink(&mono, rate).is_break() {
             return Ok(());
         }
-    }
-}
-
-fn classify(label: &Path, e: SymError, stage: &str) -> AudioError {
-    let path = label.to_owned();
-    match e {
-        SymError::Unsupported(what) => AudioError::Unsupported {
-            path,
-            detail: format!("{what} ({stage})"),
-        },
-        SymError::IoError(io) if io.kind() != ErrorKind::UnexpectedEof => {
-            AudioError::Io { path, source: io }
-        }
-        other => AudioError::Corrupt {
-            path,
-            detail: format!("{other} ({stage})"),
-        },
     }
 }
 

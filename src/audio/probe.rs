@@ -243,7 +243,8 @@ fn nanos_to_duration(nanos: u128) -> Duration {
     Duration::new(secs, sub)
 }
 
-fn classify(path: &Path, e: SymError, stage: &str) -> AudioError {
+/// Maps a symphonia error met at `stage` to our error (shared with `decode`).
+pub(super) fn classify(path: &Path, e: SymError, stage: &str) -> AudioError {
     let path = path.to_owned();
     match e {
         SymError::Unsupported(what) => AudioError::Unsupported {
