@@ -316,7 +316,9 @@ mod tests {
         let st = cache.stats();
         assert_eq!(st.decodes, 1, "{st:?}");
         assert_eq!(st.entries, 1);
-        assert_eq!(st.hits, 1);
+        // The last, sequential get is a hit; a spawned task that only starts after the decode
+        // finished is one too (scheduling decides how many), the others join the decode.
+        assert!((1..=9).contains(&st.hits), "{st:?}");
     }
 
     #[test]
