@@ -65,7 +65,7 @@ async fn steady_state_packets_do_not_allocate() {
     let path = dir.path().join("long.wav");
     std::fs::write(&path, wav(8000 * 5)).unwrap();
     let phone = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-    let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     let remote = phone.local_addr().unwrap();
     let neg = Negotiated {
         codec: Codec::Pcmu,
@@ -82,7 +82,9 @@ async fn steady_state_packets_do_not_allocate() {
     };
     let cache = Arc::new(PromptCache::new(PromptCacheConfig::default()));
     let (session, _events) =
-        MediaSession::start(MediaConfig::default(), socket, remote, neg, cache).await;
+        MediaSession::start(MediaConfig::default(), socket, remote, neg, cache)
+            .await
+            .expect("media session starts");
     session.play(RequestId(1), Media::File(path));
     let local = session.local_addr();
     let mut buf = [0u8; 2048];

@@ -285,7 +285,7 @@ impl CallTask {
         tracing::info!(call = %self.call, codec = %neg.codec, %remote,
             telephone_event = neg.telephone_event.is_some(), "media");
         let hold = !neg.direction.sends();
-        let (session, rx) = MediaSession::start(
+        let started = MediaSession::start(
             self.shared.media.clone(),
             socket,
             remote,
@@ -293,6 +293,15 @@ impl CallTask {
             self.shared.prompts.clone(),
         )
         .await;
+        let (session, rx) = match started {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(call = %self.call, error = %e, "cannot start media: hanging up");
+                self.hangup_sip();
+                self.input(Input::Hangup);
+                return;
+            }
+        };
         if hold {
             session.set_hold(true);
         }

@@ -131,7 +131,7 @@ struct Call {
 
 async fn call(codec: Codec, pt: u8, te: Option<u8>, cfg: MediaConfig) -> Call {
     let phone = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-    let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     let remote = phone.local_addr().unwrap();
     let cache = Arc::new(PromptCache::new(PromptCacheConfig::default()));
     let (session, events) = MediaSession::start(
@@ -141,7 +141,8 @@ async fn call(codec: Codec, pt: u8, te: Option<u8>, cfg: MediaConfig) -> Call {
         negotiated(codec, pt, te, remote),
         cache,
     )
-    .await;
+    .await
+    .expect("media session starts");
     let dir = tempfile::tempdir().unwrap();
     Call {
         session,

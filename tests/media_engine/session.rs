@@ -384,7 +384,8 @@ async fn ports_from_the_allocator_come_back_when_the_session_ends() {
         negotiated(Codec::Pcmu, 0, None, remote),
         cache,
     )
-    .await;
+    .await
+    .expect("media session starts");
     assert_eq!(session.local_addr().port(), port);
     assert_eq!(alloc.leased(), 1);
     drop(session);

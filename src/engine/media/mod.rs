@@ -1,14 +1,17 @@
-//! The media half of `phonetree run`: per call, one [`MediaSession`] task owns the RTP socket,
-//! plays prompts and remote streams on the 20 ms schedule, and turns what the caller sends into
-//! DTMF events.
+//! The media half of `phonetree run`: per call, a media session owns the RTP socket, plays
+//! prompts and remote streams on the 20 ms schedule, and turns what the caller sends into DTMF
+//! events; a few media worker threads run all the sessions.
 //!
 //! What lives where:
 //! - [`prompts`]: decode + resample + encode once per codec, shared LRU cache (bounded by bytes).
 //! - [`stream`]: `Media::Url` over HTTP(S), decoded while it downloads, bounded buffers.
 //! - [`codec`]: 20 ms frames (G.711, Opus via libopus) and receive-side decoding to 8 kHz.
 //! - [`ports`]: even RTP ports from `--rtp-ports`, released when the call ends.
-//! - [`session`]: the per-call task; `playout` (what to send next) and `receive` (RTP in → DTMF)
-//!   are its halves.
+//! - [`session`]: the [`MediaSession`] handle the SIP runtime holds per call.
+//! - `state`: the per-call media state (a sans-IO-style machine fed datagrams, commands and the
+//!   time); `playout` (what to send next) and `receive` (RTP in → DTMF) are its halves.
+//! - `worker`: the media threads (one per core): one timer queue and batched socket reads for
+//!   many calls; `poller` is their epoll/eventfd/`recvmmsg` interface.
 //!
 //! Decisions stay in the sans-IO primitives of [`crate::media`]: packet timing and counters
 //! ([`crate::media::pacer`]), RFC 4733 in and out, the Goertzel detector, the reorder buffer and
@@ -17,11 +20,14 @@
 
 pub mod codec;
 mod playout;
+mod poller;
 pub mod ports;
 pub mod prompts;
 mod receive;
 pub mod session;
+mod state;
 pub mod stream;
+mod worker;
 
 use std::fmt;
 use std::net::SocketAddr;

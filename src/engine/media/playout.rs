@@ -144,6 +144,13 @@ impl Playout {
         self.queue.front().is_some_and(|i| i.source.ready())
     }
 
+    /// Whether the head is a stream still filling its prebuffer.
+    pub fn is_waiting_stream(&self) -> bool {
+        self.queue
+            .front()
+            .is_some_and(|i| matches!(i.source, Source::Stream { .. }) && !i.source.ready())
+    }
+
     /// The head's stream receiver, when the head is a stream still filling its prebuffer.
     pub fn waiting_stream(&mut self) -> Option<&mut mpsc::Receiver<StreamMsg>> {
         let head = self.queue.front_mut()?;

@@ -12,7 +12,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::ops::RangeInclusive;
 use std::sync::{Arc, Mutex};
 
-use tokio::net::UdpSocket;
+use std::net::UdpSocket;
 
 /// Why no RTP port could be had.
 #[derive(Debug)]
@@ -92,6 +92,15 @@ impl From<UdpSocket> for RtpSocket {
     }
 }
 
+impl TryFrom<tokio::net::UdpSocket> for RtpSocket {
+    type Error = std::io::Error;
+
+    /// Takes the socket out of tokio's reactor (a media worker polls it from now on).
+    fn try_from(socket: tokio::net::UdpSocket) -> std::io::Result<Self> {
+        Ok(socket.into_std()?.into())
+    }
+}
+
 /// A port taken from an allocator; returned when dropped.
 #[derive(Debug)]
 pub struct PortLease {
@@ -144,7 +153,7 @@ impl RtpPortAllocator {
         lock(&self.state).leased.len()
     }
 
-    /// Binds the next free even port. Must be called inside a tokio runtime.
+    /// Binds the next free even port (non-blocking).
     pub fn allocate(&self) -> Result<RtpSocket, PortError> {
         let count = usize::from((self.last - self.first) / 2) + 1;
         let mut st = lock(&self.state);
@@ -164,10 +173,10 @@ impl RtpPortAllocator {
                 Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => continue,
                 Err(e) => return Err(PortError::Bind { addr, source: e }),
             };
-            let socket = std_socket
+            std_socket
                 .set_nonblocking(true)
-                .and_then(|()| UdpSocket::from_std(std_socket))
                 .map_err(|e| PortError::Bind { addr, source: e })?;
+            let socket = std_socket;
             st.leased.insert(port);
             return Ok(RtpSocket {
                 socket,
