@@ -91,6 +91,16 @@ def main():
         ratio(pb.get("cpu_pct_core_per_call"), base.get("cpu_pct_core_per_call"))))
     o.append("| CPU per call, %% of a core, at %s calls | %s %% | n/a (cap 4) | | ≤ 0.02 %% |" % (
         top.get("calls", "?"), f(top.get("cpu_pct_core_per_call"), nd=4)))
+    fs, fr = by.get("floor_send", {}), by.get("floor_recv", {})
+    s_top = silent[-1] if silent else {}
+    if fs and fr:
+        o.append("| CPU per call vs the kernel floor (same traffic, no engine: `floor.c`), callers sending audio / silent, at %s calls | "
+                 "%s / %s (%s %% vs %s %%, %s %% vs %s %%) | | | |" % (
+                     fr.get("floor_calls"),
+                     ratio(top.get("cpu_pct_core_per_call"), fr.get("floor_cpu_pct_core_per_call")),
+                     ratio(s_top.get("cpu_pct_core_per_call"), fs.get("floor_cpu_pct_core_per_call")),
+                     f(top.get("cpu_pct_core_per_call"), nd=4), f(fr.get("floor_cpu_pct_core_per_call"), nd=4),
+                     f(s_top.get("cpu_pct_core_per_call"), nd=4), f(fs.get("floor_cpu_pct_core_per_call"), nd=4)))
     o.append("| RSS per call at %s calls | %s KiB | %s KiB | %s | |" % (
         n, f(pb.get("rss_per_call_kb")), f(base.get("rss_per_call_kb")),
         ratio(pb.get("rss_per_call_kb"), base.get("rss_per_call_kb"))))
@@ -143,6 +153,11 @@ def main():
         o.append("- %d–%d %% of phonetree's CPU is kernel time (one `sendto` and one `recvfrom` per packet on "
                  "loopback, where the sender also pays the receiver's delivery)." % (
                      round(100 * min(shares)), round(100 * max(shares))))
+    if fs and fr:
+        o.append("- The kernel floor (`bench/engine/floor.c`): a C thread that only sends one 172-byte packet per call every "
+                 "20 ms to a peer thread on loopback costs %s %% of a core per call (%s %% when it also reads the peer's "
+                 "stream): on this machine that is what any engine pays before doing anything, and the 0.02 %% target is "
+                 "below it." % (f(fs.get("floor_cpu_pct_core_per_call"), nd=4), f(fr.get("floor_cpu_pct_core_per_call"), nd=4)))
     o.append("- Not measured: lateness of the bulk (rtp_stream) calls — only the pcap-played calls are "
              "captured; the baseline above 4 calls (wheel cap) and with Opus (the wheel has none); in-band "
              "and SIP INFO DTMF.")

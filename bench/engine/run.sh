@@ -8,7 +8,8 @@
 # Knobs (environment): LEVELS="250 500 1000 1500 2000" (concurrent G.711 calls), SILENT_LEVELS="1000 2000"
 # (levels whose bulk callers send no RTP: phonetree's own capacity), RATE=100 (calls/s),
 # WINDOW=30 (steady seconds measured per level), BASE_N=4 (baseline concurrency, the pjsua2
-# wheel's cap), OPUS_N=200 (Opus vs G.711 concurrency), CAPTURE_CALLS=100 (calls captured per level).
+# wheel's cap; 0 skips the side-by-side), OPUS_N=200 (Opus vs G.711 concurrency; 0 skips it),
+# CAPTURE_CALLS=100 (calls captured per level), FLOOR=1 (0 skips the kernel-floor runs).
 # Ports: SIP 17000 (phonetree) 17050 (sipp) 17100 (baseline), HTTP 18080, RTP 30000-35999
 # (phonetree) 36000-36399 (baseline) 38000 (sipp). Every process is bounded by `timeout`
 # and stopped by its PID. Takes ~6 min plus the release build.
@@ -160,6 +161,7 @@ grep -q rtp_stream "$W/uac_stream.xml" || die "could not make the rtp_stream sce
 # silent bulk calls (SILENT_LEVELS): SIP only, no RTP from the caller, so nearly all the CPU is phonetree's
 grep -v "play_pcap_audio" bench/engine/uac.xml >"$W/uac_silent.xml"
 
+if [ "$BASE_N" -gt 0 ]; then
 echo "== baseline: pjsua2 IVR at $BASE_N calls"
 timeout $((WINDOW + 120)) "$PY" bench/engine/baseline_ivr.py --listen "$BASE_SIP" --rtp-port $BASE_RTP \
   --hold "$W/sound/hold.wav" --response "$W/sound/response.wav" --lifetime $((WINDOW + 100)) >"$W/baseline.log" 2>"$W/baseline.err" &
@@ -177,6 +179,7 @@ pi0=$(ticks $PT_PID); sleep 5; pi1=$(ticks $PT_PID)
 idle phonetree_idle "$pi0" "$pi1"
 measure phonetree_base $PT_PID "$SIP" "$BASE_N" "$W/g711_dtmf.pcap" 0 PCMU/8000 "$BASE_N" '{"engine":"phonetree"}'
 stop $PT_PID
+fi
 
 for n in $LEVELS; do
   echo "== phonetree at $n G.711 calls"
@@ -194,13 +197,26 @@ for n in ${SILENT_LEVELS:-}; do
   stop $PT_PID
 done
 
-for codec in pcmu opus; do
+for codec in $([ "$OPUS_N" -gt 0 ] && echo pcmu opus); do
   echo "== phonetree at $OPUS_N $codec calls (no digits)"
   start_phonetree "$codec"
   if [ $codec = opus ]; then pc=$W/opus.pcap pt=111 map=opus/48000/2; else pc=$W/g711.pcap pt=0 map=PCMU/8000; fi
   measure "codec_$codec" $PT_PID "$SIP" "$OPUS_N" "$pc" $pt $map "$OPUS_N" "{\"engine\":\"phonetree\",\"codec\":\"$codec\"}"
   stop $PT_PID
 done
+
+# The kernel's price of the same traffic with no engine at all (bench/engine/floor.c): one C
+# thread sending (and with --recv also reading) N RTP streams to a peer thread on loopback.
+FLOOR_N=$(for n in $LEVELS ${SILENT_LEVELS:-}; do echo "$n"; done | sort -n | tail -1)
+if [ "${FLOOR:-1}" = 1 ] && [ -n "$FLOOR_N" ] && command -v gcc >/dev/null; then
+  echo "== kernel floor at $FLOOR_N calls (bench/engine/floor.c)"
+  gcc -O2 -o "$W/floor" bench/engine/floor.c -lpthread || die "floor.c build"
+  for mode in send recv; do
+    flag=""; [ $mode = recv ] && flag=--recv
+    timeout $((WINDOW + 30)) "$W/floor" "$FLOOR_N" "$WINDOW" $flag | \
+      "$PY" -c 'import json,sys; r=json.load(sys.stdin); r["name"]="floor_'$mode'"; print(json.dumps(r))' | tee -a "$RESULTS"
+  done
+fi
 
 echo "== report"
 "$PY" bench/engine/report.py "$RESULTS" >bench/ENGINE.md || die "report failed (results: $RESULTS)"

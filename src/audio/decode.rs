@@ -18,12 +18,9 @@ use std::time::Duration;
 
 use symphonia::core::codecs::audio::AudioDecoderOptions;
 use symphonia::core::errors::Error as SymError;
-use symphonia::core::formats::probe::Hint;
-use symphonia::core::formats::{FormatOptions, TrackType};
-use symphonia::core::io::{MediaSource, MediaSourceStream, ReadOnlySource};
-use symphonia::core::meta::MetadataOptions;
+use symphonia::core::io::{MediaSource, ReadOnlySource};
 
-use super::probe::classify;
+use super::probe::{classify, open_track};
 use super::AudioError;
 
 /// Mono audio at its source rate.
@@ -139,25 +136,7 @@ fn decode_inner(
     label: &Path,
     sink: &mut dyn FnMut(&[f32], u32) -> ControlFlow<()>,
 ) -> Result<(), AudioError> {
-    let mss = MediaSourceStream::new(source, Default::default());
-    let mut hint = Hint::new();
-    if let Some(ext) = ext {
-        hint.with_extension(ext);
-    }
-    let mut format = symphonia::default::get_probe()
-        .probe(
-            &hint,
-            mss,
-            FormatOptions::default(),
-            MetadataOptions::default(),
-        )
-        .map_err(|e| classify(label, e, "probing"))?;
-    let track = format
-        .default_track(TrackType::Audio)
-        .ok_or_else(|| AudioError::Unsupported {
-            path: label.to_owned(),
-            detail: "no audio track".into(),
-        })?;
+    let (mut format, track) = open_track(source, ext, label)?;
     let track_id = track.id;
     let params = track
         .codec_params

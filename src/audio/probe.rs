@@ -18,8 +18,8 @@ use std::time::Duration;
 use symphonia::core::codecs::audio::{well_known, AudioCodecParameters, AudioDecoderOptions};
 use symphonia::core::errors::Error as SymError;
 use symphonia::core::formats::probe::Hint;
-use symphonia::core::formats::{FormatOptions, FormatReader, TrackType};
-use symphonia::core::io::MediaSourceStream;
+use symphonia::core::formats::{FormatOptions, FormatReader, Track, TrackType};
+use symphonia::core::io::{MediaSource, MediaSourceStream};
 use symphonia::core::meta::MetadataOptions;
 use symphonia::core::units::TimeBase;
 
@@ -57,25 +57,8 @@ fn probe_file(path: &Path) -> Result<Duration, AudioError> {
         });
     }
     let file_len = file.metadata().map(|m| m.len()).ok();
-    let mss = MediaSourceStream::new(Box::new(file), Default::default());
-    let mut hint = Hint::new();
-    if let Some(ext) = path.extension().and_then(|e| e.to_str()) {
-        hint.with_extension(ext);
-    }
-    let mut format = symphonia::default::get_probe()
-        .probe(
-            &hint,
-            mss,
-            FormatOptions::default(),
-            MetadataOptions::default(),
-        )
-        .map_err(|e| classify(path, e, "probing"))?;
-    let track = format
-        .default_track(TrackType::Audio)
-        .ok_or_else(|| AudioError::Unsupported {
-            path: path.to_owned(),
-            detail: "no audio track".into(),
-        })?;
+    let ext = path.extension().and_then(|e| e.to_str());
+    let (mut format, track) = open_track(Box::new(file), ext, path)?;
     let track_id = track.id;
     let time_base = track.time_base;
     let params = track.codec_params.as_ref().and_then(|p| p.audio()).cloned();
@@ -112,6 +95,36 @@ fn probe_file(path: &Path) -> Result<Duration, AudioError> {
         detail: "no audio codec parameters".into(),
     })?;
     decode_and_count(path, format.as_mut(), track_id, &params)
+}
+
+/// Probes `source` (the file extension, if known, as a hint) and returns its reader and default
+/// audio track. `label` names the source in errors.
+pub(super) fn open_track(
+    source: Box<dyn MediaSource>,
+    ext: Option<&str>,
+    label: &Path,
+) -> Result<(Box<dyn FormatReader>, Track), AudioError> {
+    let mss = MediaSourceStream::new(source, Default::default());
+    let mut hint = Hint::new();
+    if let Some(ext) = ext {
+        hint.with_extension(ext);
+    }
+    let format = symphonia::default::get_probe()
+        .probe(
+            &hint,
+            mss,
+            FormatOptions::default(),
+            MetadataOptions::default(),
+        )
+        .map_err(|e| classify(label, e, "probing"))?;
+    let track = format
+        .default_track(TrackType::Audio)
+        .cloned()
+        .ok_or_else(|| AudioError::Unsupported {
+            path: label.to_owned(),
+            detail: "no audio track".into(),
+        })?;
+    Ok((format, track))
 }
 
 /// Whether uncompressed PCM of `frames` frames needs more bytes than the whole file has (a WAV

@@ -54,6 +54,8 @@ pub const SCALARS: &[(&str, &str)] = &[
     ("sound", "SOUND"),
     ("rtp.ports", "RTP_PORTS"),
     ("rtp.timeout", "RTP_TIMEOUT"),
+    ("rtp.workers", "RTP_WORKERS"),
+    ("rtp.priority", "RTP_PRIORITY"),
     ("codecs", "CODECS"),
     ("themes", "THEMES"),
     ("drain_timeout", "DRAIN_TIMEOUT"),

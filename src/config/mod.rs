@@ -19,6 +19,7 @@ use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub use crate::engine::media::MediaPriority;
 use crate::flow::diag::{Diagnostic, Pos};
 use crate::flow::duration::parse_duration;
 use crate::sdp::Codec;
@@ -42,6 +43,10 @@ pub struct Config {
     pub sound: Option<PathBuf>,
     pub rtp_ports: RangeInclusive<u16>,
     pub rtp_timeout: Duration,
+    /// Media worker threads; `None` = one per core.
+    pub rtp_workers: Option<usize>,
+    /// Scheduling priority asked for the media threads.
+    pub rtp_priority: MediaPriority,
     /// Codec preference order for SDP answers and offers.
     pub codecs: Vec<Codec>,
     /// Preferred starting theme order: a call starts in the first of these its flow has.
@@ -279,6 +284,8 @@ fn build(l: &Layer, mut problems: Vec<Problem>) -> Result<Config, ConfigError> {
     let sound = b.parse_opt("sound", |s| Ok(PathBuf::from(s)));
     let rtp_ports = b.parse("rtp.ports", parse_ports, 10000..=20000);
     let rtp_timeout = b.parse("rtp.timeout", dur, Duration::from_secs(30));
+    let rtp_workers = b.parse_opt("rtp.workers", parse_workers).flatten();
+    let rtp_priority = b.parse("rtp.priority", parse_priority, MediaPriority::Realtime);
     let mut codecs = b.parse("codecs", parse_codecs, Codec::ALL.to_vec());
     if let Some(first) = b.get("codecs.first") {
         match Codec::from_name(codec_token(&first.text)) {
@@ -304,6 +311,8 @@ fn build(l: &Layer, mut problems: Vec<Problem>) -> Result<Config, ConfigError> {
             sound,
             rtp_ports,
             rtp_timeout,
+            rtp_workers,
+            rtp_priority,
             codecs,
             themes,
             drain_timeout,
@@ -313,6 +322,31 @@ fn build(l: &Layer, mut problems: Vec<Problem>) -> Result<Config, ConfigError> {
         })
     } else {
         Err(ConfigError { problems })
+    }
+}
+
+fn parse_priority(s: &str) -> Result<MediaPriority, String> {
+    match s.to_ascii_lowercase().as_str() {
+        "realtime" => Ok(MediaPriority::Realtime),
+        "high" => Ok(MediaPriority::High),
+        "normal" => Ok(MediaPriority::Normal),
+        _ => Err(format!(
+            "expected `realtime`, `high` or `normal`, got `{s}`"
+        )),
+    }
+}
+
+/// `auto` or `0` = one per core, else 1..=64.
+fn parse_workers(s: &str) -> Result<Option<usize>, String> {
+    if s.eq_ignore_ascii_case("auto") {
+        return Ok(None);
+    }
+    match s.parse::<usize>() {
+        Ok(0) => Ok(None),
+        Ok(n) if n <= 64 => Ok(Some(n)),
+        _ => Err(format!(
+            "expected `auto` or a number of threads from 1 to 64, got `{s}`"
+        )),
     }
 }
 

@@ -29,6 +29,8 @@ fn no_configuration_is_the_demo() {
     assert_eq!(c.sound, None);
     assert_eq!(c.rtp_ports, 10000..=20000);
     assert_eq!(c.rtp_timeout, Duration::from_secs(30));
+    assert_eq!(c.rtp_workers, None, "one per core");
+    assert_eq!(c.rtp_priority, MediaPriority::Realtime);
     assert_eq!(c.codecs, vec![Codec::Pcmu, Codec::Pcma, Codec::Opus]);
     assert_eq!(c.backoff_base, Duration::from_secs(2));
     assert_eq!(c.backoff_max, Duration::from_secs(60));
@@ -41,7 +43,7 @@ fn yaml_sets_every_section() {
         "sip: { listen: 127.0.0.1:5070, advertise: 203.0.113.7 }\n\
          http: { listen: 127.0.0.1:9000 }\n\
          flows: my/flows\nsound: my/sound\n\
-         rtp: { ports: 30000-30100, timeout: 10s }\n\
+         rtp: { ports: 30000-30100, timeout: 10s, workers: 3, priority: high }\n\
          codecs: [opus, PCMA]\nthemes: [robot]\ndrain_timeout: 5s\n\
          registration: { backoff_base: 1s, backoff_max: 30s }\n\
          accounts:\n  - { registrar: pbx.example.com:5070, username: '1001', password: s3cret,\n      \
@@ -58,6 +60,8 @@ fn yaml_sets_every_section() {
     assert_eq!(c.sound, Some(PathBuf::from("my/sound")));
     assert_eq!(c.rtp_ports, 30000..=30100);
     assert_eq!(c.rtp_timeout, Duration::from_secs(10));
+    assert_eq!(c.rtp_workers, Some(3));
+    assert_eq!(c.rtp_priority, MediaPriority::High);
     assert_eq!(c.codecs, vec![Codec::Opus, Codec::Pcma]);
     assert_eq!(c.themes, vec!["robot".to_string()]);
     assert_eq!(c.drain_timeout, Duration::from_secs(5));
@@ -176,6 +180,34 @@ fn an_incomplete_account_names_what_is_missing() {
     let e = load(&s).unwrap_err().to_string();
     assert!(e.contains("SIP_DOMAIN"), "{e}");
     assert!(e.contains("username (SIP_USERNAME)"), "{e}");
+}
+
+#[test]
+fn rtp_workers_is_auto_or_a_small_count() {
+    let with = |v: &str| {
+        load(&Sources {
+            env: env(&[("PHONETREE_RTP_WORKERS", v)]),
+            ..Sources::default()
+        })
+    };
+    assert_eq!(with("auto").unwrap().rtp_workers, None);
+    assert_eq!(with("0").unwrap().rtp_workers, None);
+    assert_eq!(with("2").unwrap().rtp_workers, Some(2));
+    for bad in ["65", "-1", "many"] {
+        let e = with(bad).unwrap_err().to_string();
+        assert!(e.contains("rtp.workers"), "{bad}: {e}");
+    }
+    let prio = |v: &str| {
+        load(&Sources {
+            env: env(&[("PHONETREE_RTP_PRIORITY", v)]),
+            ..Sources::default()
+        })
+    };
+    assert_eq!(prio("NORMAL").unwrap().rtp_priority, MediaPriority::Normal);
+    assert!(prio("urgent")
+        .unwrap_err()
+        .to_string()
+        .contains("rtp.priority"));
 }
 
 #[test]

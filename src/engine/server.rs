@@ -209,6 +209,9 @@ pub async fn serve(cfg: Config, stop: impl Future<Output = ()>) -> Result<(), St
             registrar_ip: dest.map(|d| d.ip()),
         })
         .collect();
+    if !super::media::configure_workers(cfg.rtp_workers, cfg.rtp_priority) {
+        tracing::warn!("rtp.workers ignored: the media workers were already running");
+    }
     let shared = Arc::new(Shared {
         accounts: routes,
         media: MediaConfig {

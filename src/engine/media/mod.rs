@@ -27,7 +27,7 @@ mod receive;
 pub mod session;
 mod state;
 pub mod stream;
-mod worker;
+pub mod worker;
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -42,6 +42,24 @@ pub use ports::{PortError, PortLease, RtpPortAllocator, RtpSocket};
 pub use prompts::{PromptCache, PromptCacheConfig, PromptError};
 pub use session::MediaSession;
 pub use stream::{StreamConfig, StreamError};
+pub use worker::configure_workers;
+
+/// The scheduling priority the media threads ask for (`rtp.priority`). Media threads sleep
+/// most of the time and must run the moment a packet is due; on a busy machine an ordinary
+/// thread can wait several milliseconds for a core. Raising it needs `CAP_SYS_NICE` (root, or
+/// `AmbientCapabilities=CAP_SYS_NICE` in a systemd unit); without it the threads keep the
+/// normal priority and the start-up log says so.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MediaPriority {
+    /// `SCHED_RR` at a low real-time priority (what Asterisk `-p` and FreeSWITCH `-rp` do),
+    /// else as `High`.
+    #[default]
+    Realtime,
+    /// Nice -10.
+    High,
+    /// Leave the threads as they are.
+    Normal,
+}
 
 /// What a session sends when no prompt is playing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

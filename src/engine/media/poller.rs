@@ -19,6 +19,12 @@ use rustix::event::{epoll, eventfd, EventfdFlags, Timespec};
 /// Events read per `epoll_wait`.
 const EVENTS: usize = 512;
 
+const ONESHOT_IN: epoll::EventFlags = epoll::EventFlags::IN.union(epoll::EventFlags::ONESHOT);
+
+fn data(token: u64) -> epoll::EventData {
+    epoll::EventData::new_u64(token)
+}
+
 /// An epoll set whose entries carry a `u64` token.
 pub struct Epoll {
     fd: OwnedFd,
@@ -40,35 +46,22 @@ impl Epoll {
 
     /// Watches `fd` for input, level-triggered: reported by every wait while data is queued.
     pub fn add(&self, fd: impl AsFd, token: u64) -> io::Result<()> {
-        let flags = epoll::EventFlags::IN;
         Ok(epoll::add(
             &self.fd,
             fd,
-            epoll::EventData::new_u64(token),
-            flags,
+            data(token),
+            epoll::EventFlags::IN,
         )?)
     }
 
     /// Watches `fd` for input once: after it is reported, nothing more until [`Epoll::rearm`].
     pub fn add_oneshot(&self, fd: impl AsFd, token: u64) -> io::Result<()> {
-        let flags = epoll::EventFlags::IN | epoll::EventFlags::ONESHOT;
-        Ok(epoll::add(
-            &self.fd,
-            fd,
-            epoll::EventData::new_u64(token),
-            flags,
-        )?)
+        Ok(epoll::add(&self.fd, fd, data(token), ONESHOT_IN)?)
     }
 
     /// Arms a one-shot entry again (reported at once if `fd` is readable now).
     pub fn rearm(&self, fd: impl AsFd, token: u64) -> io::Result<()> {
-        let flags = epoll::EventFlags::IN | epoll::EventFlags::ONESHOT;
-        Ok(epoll::modify(
-            &self.fd,
-            fd,
-            epoll::EventData::new_u64(token),
-            flags,
-        )?)
+        Ok(epoll::modify(&self.fd, fd, data(token), ONESHOT_IN)?)
     }
 
     pub fn delete(&self, fd: impl AsFd) -> io::Result<()> {

@@ -27,6 +27,7 @@ use std::time::{Duration, Instant};
 use super::poller::{Epoll, RecvBatch, Waker};
 use super::prompts::{Prompt, PromptError};
 use super::state::{Command, Session};
+use super::MediaPriority;
 use crate::machine::io::RequestId;
 
 /// Shortest interval between two receive passes of a worker.
@@ -84,23 +85,61 @@ static POOL: OnceLock<Result<Vec<WorkerRef>, String>> = OnceLock::new();
 /// Session ids; 0 and 1 are the control tokens.
 static NEXT_ID: AtomicU64 = AtomicU64::new(2);
 
-/// Number of workers: `PHONETREE_MEDIA_WORKERS`, else one per core (at most 16).
+/// Workers wanted (0: one per core) and their priority; read when the first session starts.
+static WANTED: AtomicUsize = AtomicUsize::new(0);
+static PRIORITY: std::sync::Mutex<MediaPriority> = std::sync::Mutex::new(MediaPriority::Realtime);
+
+/// Sets the number of media workers (`None`: one per core, at most 16) and their priority.
+/// Takes effect only before the first media session starts; returns whether it did.
+pub fn configure_workers(n: Option<usize>, priority: MediaPriority) -> bool {
+    WANTED.store(n.unwrap_or(0).min(64), Ordering::Relaxed);
+    *PRIORITY.lock().unwrap_or_else(|p| p.into_inner()) = priority;
+    POOL.get().is_none()
+}
+
+fn priority() -> MediaPriority {
+    *PRIORITY.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Asks for `wanted` for the calling thread; returns what it got.
+fn raise_priority(wanted: MediaPriority) -> &'static str {
+    if wanted == MediaPriority::Realtime {
+        let param = libc::sched_param { sched_priority: 10 };
+        // SAFETY: plain system calls on the calling thread with a valid parameter block.
+        if unsafe { libc::pthread_setschedparam(libc::pthread_self(), libc::SCHED_RR, &param) } == 0
+        {
+            return "realtime (SCHED_RR 10)";
+        }
+    }
+    if wanted != MediaPriority::Normal {
+        // SAFETY: as above; `gettid` has no preconditions.
+        let tid = unsafe { libc::gettid() };
+        if unsafe { libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, -10) } == 0 {
+            return "high (nice -10)";
+        }
+        return "normal (raising it needs CAP_SYS_NICE)";
+    }
+    "normal"
+}
+
 fn worker_count() -> usize {
-    std::env::var("PHONETREE_MEDIA_WORKERS")
-        .ok()
-        .and_then(|v| v.trim().parse::<usize>().ok())
-        .filter(|n| (1..=64).contains(n))
-        .unwrap_or_else(|| {
-            std::thread::available_parallelism()
-                .map_or(1, |n| n.get())
-                .min(16)
-        })
+    match WANTED.load(Ordering::Relaxed) {
+        0 => std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(16),
+        n => n,
+    }
 }
 
 fn start_pool() -> Result<Vec<WorkerRef>, String> {
-    (0..worker_count())
-        .map(|i| Worker::spawn(i).map_err(|e| format!("cannot start media worker {i}: {e}")))
-        .collect()
+    let (n, prio) = (worker_count(), priority());
+    let pool: Result<Vec<_>, String> = (0..n)
+        .map(|i| Worker::spawn(i, prio).map_err(|e| format!("cannot start media worker {i}: {e}")))
+        .collect();
+    if pool.is_ok() {
+        tracing::info!(threads = n, "media workers started");
+    }
+    pool
 }
 
 /// A link to the least busy worker, for a new session (starting the workers on first use).
@@ -144,7 +183,7 @@ struct Worker {
 }
 
 impl Worker {
-    fn spawn(index: usize) -> io::Result<WorkerRef> {
+    fn spawn(index: usize, prio: MediaPriority) -> io::Result<WorkerRef> {
         let (tx, inbox) = mpsc::channel();
         let waker = Arc::new(Waker::new()?);
         let count = Arc::new(AtomicUsize::new(0));
@@ -156,6 +195,10 @@ impl Worker {
             .name(format!("media-{index}"))
             .spawn(move || match Worker::new(inbox, w, c) {
                 Ok(worker) => {
+                    let got = raise_priority(prio);
+                    if index == 0 {
+                        tracing::info!(priority = got, "media thread priority");
+                    }
                     let _ = started_tx.send(Ok(()));
                     worker.run();
                 }

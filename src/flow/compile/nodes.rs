@@ -138,13 +138,11 @@ impl Builder<'_> {
                     .duration(unit, &r.max, &at.p(&[k, "max"]))
                     .unwrap_or_default();
                 if max.is_zero() {
-                    let pos = self.value_pos(unit, &at.p(&[k, "max"]));
-                    self.error(
+                    self.zero_timer(
                         unit,
-                        pos,
-                        "flow.bad_timer",
+                        &at.p(&[k, "max"]),
                         format!("`record.max` of node `{name}` is zero"),
-                        Some("give the longest recording, e.g. `60s`".into()),
+                        "give the longest recording, e.g. `60s`",
                     );
                 }
                 let finish_on = r
@@ -249,21 +247,20 @@ impl Builder<'_> {
                 Some("make `digits.min` ≤ `digits.max`".into()),
             );
         }
-        let timeout = match &g.timeout {
-            Some(t) => self
-                .duration(unit, t, &at.p(&[k, "timeout"]))
-                .unwrap_or(DEFAULT_TIMEOUT),
-            None => DEFAULT_TIMEOUT,
-        };
-        let inter_digit_timeout = match &g.inter_digit_timeout {
-            Some(t) => self
-                .duration(unit, t, &at.p(&[k, "inter_digit_timeout"]))
-                .unwrap_or(DEFAULT_INTER_DIGIT),
-            None => DEFAULT_INTER_DIGIT,
-        };
+        let timeout = self.opt_duration(
+            unit,
+            g.timeout.as_deref(),
+            &at.p(&[k, "timeout"]),
+            DEFAULT_TIMEOUT,
+        );
+        let inter_digit_timeout = self.opt_duration(
+            unit,
+            g.inter_digit_timeout.as_deref(),
+            &at.p(&[k, "inter_digit_timeout"]),
+            DEFAULT_INTER_DIGIT,
+        );
         if timeout.is_zero() {
-            let pos = self.value_pos(unit, &at.p(&[k, "timeout"]));
-            self.error(unit, pos, "flow.bad_timer", format!("`gather.timeout` of node `{name}` is zero: the caller gets no time to press a key"), Some("use a few seconds, e.g. `5s`".into()));
+            self.zero_timer(unit, &at.p(&[k, "timeout"]), format!("`gather.timeout` of node `{name}` is zero: the caller gets no time to press a key"), "use a few seconds, e.g. `5s`");
         } else if (max > 1 || g.inter_digit_timeout.is_some()) && inter_digit_timeout >= timeout {
             let ptr = at.p(&[k, "inter_digit_timeout"]);
             let pos = self.value_pos(unit, &ptr);
@@ -386,20 +383,18 @@ impl Builder<'_> {
     ) -> Listen {
         let k = "listen";
         let prompt = self.opt_prompts(unit, l.prompt.as_ref(), &at.p(&[k, "prompt"]));
-        let timeout = match &l.timeout {
-            Some(t) => self
-                .duration(unit, t, &at.p(&[k, "timeout"]))
-                .unwrap_or(DEFAULT_TIMEOUT),
-            None => DEFAULT_TIMEOUT,
-        };
+        let timeout = self.opt_duration(
+            unit,
+            l.timeout.as_deref(),
+            &at.p(&[k, "timeout"]),
+            DEFAULT_TIMEOUT,
+        );
         if timeout.is_zero() {
-            let pos = self.value_pos(unit, &at.p(&[k, "timeout"]));
-            self.error(
+            self.zero_timer(
                 unit,
-                pos,
-                "flow.bad_timer",
+                &at.p(&[k, "timeout"]),
                 "`listen.timeout` is zero: the caller gets no time to speak".into(),
-                Some("use a few seconds, e.g. `5s`".into()),
+                "use a few seconds, e.g. `5s`",
             );
         }
         let mut routes = Vec::new();
@@ -480,20 +475,18 @@ impl Builder<'_> {
             .json
             .as_ref()
             .map(|j| self.body(unit, j, &at.p(&[k, "json"])));
-        let timeout = match &h.timeout {
-            Some(t) => self
-                .duration(unit, t, &at.p(&[k, "timeout"]))
-                .unwrap_or(DEFAULT_HTTP_TIMEOUT),
-            None => DEFAULT_HTTP_TIMEOUT,
-        };
+        let timeout = self.opt_duration(
+            unit,
+            h.timeout.as_deref(),
+            &at.p(&[k, "timeout"]),
+            DEFAULT_HTTP_TIMEOUT,
+        );
         if timeout.is_zero() {
-            let pos = self.value_pos(unit, &at.p(&[k, "timeout"]));
-            self.error(
+            self.zero_timer(
                 unit,
-                pos,
-                "flow.bad_timer",
+                &at.p(&[k, "timeout"]),
                 "`http.timeout` is zero: every request would fail".into(),
-                Some("use e.g. `2s`".into()),
+                "use e.g. `2s`",
             );
         }
         if let Some(s) = &h.save {
@@ -515,6 +508,25 @@ impl Builder<'_> {
     }
 
     /// Parses a duration the schema already shaped; reports one too large to represent.
+    /// A timer that is zero where that makes no sense (`flow.bad_timer` at its value).
+    fn zero_timer(&mut self, unit: usize, ptr: &str, message: String, hint: &str) {
+        let pos = self.value_pos(unit, ptr);
+        self.error(unit, pos, "flow.bad_timer", message, Some(hint.into()));
+    }
+
+    /// An optional duration field: its value, or `default` when absent or invalid (the error is
+    /// reported).
+    fn opt_duration(
+        &mut self,
+        unit: usize,
+        text: Option<&str>,
+        ptr: &str,
+        default: Duration,
+    ) -> Duration {
+        text.and_then(|t| self.duration(unit, t, ptr))
+            .unwrap_or(default)
+    }
+
     pub(super) fn duration(&mut self, unit: usize, text: &str, ptr: &str) -> Option<Duration> {
         match parse_duration(text) {
             Ok(d) => Some(d),
