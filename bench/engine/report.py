@@ -120,18 +120,19 @@ def main():
     o.append("")
     o.append("Per level (phonetree, G.711 with keys; lateness over the captured first calls):")
     o.append("")
-    o.append("| calls | ok / failed (sipp) | up in window | CPU % core/call | RSS KiB/call | late max / p99.9 ms | packets > 5 ms | INVITE→200 p50 / p99 ms | DTMF→response p50 / p99 ms (n) | machine busy | load avg |")
-    o.append("|---|---|---|---|---|---|---|---|---|---|---|")
+    o.append("| calls | ok / failed (sipp) | up in window | CPU % core/call | RSS KiB/call | late max / p99.9 ms | packets > 5 ms | INVITE→200 p50 / p99 ms | DTMF→response p50 / p99 ms (n) | machine busy | load avg | machine wake-up max ms (cyclictest) |")
+    o.append("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in [base, pb] + levels + silent + [pc, op]:
         if not r:
             continue
         label = {"baseline": "%s (pjsua2)" % r["calls"], "phonetree_base": "%s" % r["calls"],
                  "codec_pcmu": "%s G.711, no keys" % r["calls"], "silent_%s" % r["calls"]: "%s, bulk callers silent" % r["calls"], "codec_opus": "%s Opus, no keys" % r["calls"]}.get(r["name"], str(r["calls"]))
-        o.append("| %s | %s / %s | %s | %s | %s | %s / %s | %s of %s | %s / %s | %s / %s (%s) | %s %% | %s |" % (
+        o.append("| %s | %s / %s | %s | %s | %s | %s / %s | %s of %s | %s / %s | %s / %s (%s) | %s %% | %s | %s |" % (
             label, r.get("ok"), r.get("failed"), r.get("up_at_window"), f(r.get("cpu_pct_core_per_call"), nd=4),
             f(r.get("rss_per_call_kb")), f(r.get("late_max_ms")), f(r.get("late_p999_ms")),
             f(r.get("late_over_thresh")), f(r.get("packets")), f(setup(r, "p50")), f(setup(r, "p99")),
-            f(r.get("dtmf_p50_ms")), f(r.get("dtmf_p99_ms")), f(r.get("dtmf_n")), f(r.get("machine_busy_pct")), f(r.get("loadavg"))))
+            f(r.get("dtmf_p50_ms")), f(r.get("dtmf_p99_ms")), f(r.get("dtmf_n")), f(r.get("machine_busy_pct")), f(r.get("loadavg")),
+            f(r.get("wakeup_max_ms"))))
     bi, pi = by.get("baseline_idle", {}), by.get("phonetree_idle", {})
     o.append("")
     o.append("Idle cost with no call: phonetree %s %% of a core, pjsua2 baseline %s %% (included in the per-call CPU above)." % (

@@ -2,7 +2,8 @@
 # bench/engine/run.sh — load benchmark of `phonetree run` (real SIP/RTP on 127.0.0.1) beside a
 # minimal pjsua2 IVR baseline, in one run. Writes bench/ENGINE.md (bench/run.sh appends it to
 # BENCHMARKS.md). See bench/engine/README.md. Nothing is installed by this script; it needs:
-#   apt-get install sip-tester tshark sox python3-venv libopus0 curl     (dumpcap comes with tshark)
+#   apt-get install sip-tester tshark sox python3-venv libopus0 curl gcc  (dumpcap comes with tshark)
+#   apt-get install rt-tests     (optional: cyclictest, the machine's own wake-up latency per window)
 #   python3 -m venv ~/.cache/phonetree-bench/venv
 #   ~/.cache/phonetree-bench/venv/bin/pip install pjsua2-python numpy    (or set BENCH_PY=.../python)
 # Knobs (environment): LEVELS="250 500 1000 1500 2000" (concurrent G.711 calls), SILENT_LEVELS="1000 2000"
@@ -120,7 +121,13 @@ measure() {
   local up; up=$(curl -sf "http://$HTTP/healthz" 2>/dev/null | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["calls"])' 2>/dev/null || echo "?")
   local t0 c0 t1 c1 s0 s1 rss1 load
   t0=$(date +%s.%N); c0=$(ticks "$pid"); s0=$(sticks "$pid"); local m0; m0=$(busy)
+  local cyc=""
+  if command -v cyclictest >/dev/null; then   # the machine's own wake-up latency meanwhile
+    timeout $((WINDOW + 10)) cyclictest -m -q -p 95 -i 1000 -t 1 -D "$WINDOW" >"$d/cyclictest.txt" 2>&1 &
+    cyc=$!; PIDS+=("$cyc")
+  fi
   sleep "$WINDOW"
+  [ -n "$cyc" ] && wait "$cyc" 2>/dev/null
   t1=$(date +%s.%N); c1=$(ticks "$pid"); s1=$(sticks "$pid"); rss1=$(rss "$pid"); load=$(cut -d' ' -f1 /proc/loadavg); local m1; m1=$(busy)
   wait "$sp"; local rc=$?
   [ -n "$bp" ] && { wait "$bp" || rc=$((rc ? rc : 1)); }
@@ -146,6 +153,13 @@ r = dict(name=name, calls=n, sipp_rc=int(rc), up_at_window=up, window_s=round(se
          rss_idle_kb=int(rss0), rss_kb=int(rss1), rss_per_call_kb=round((int(rss1) - int(rss0)) / n, 1),
          loadavg=float(load), machine_busy_pct=machine_busy, ok=count("SuccessfulCall(C)"), failed=count("FailedCall(C)"))
 r.update(json.load(open(d + "/analysis.json")))
+try:
+    import re
+    m = re.search(r"Avg:\s*(\d+)\s+Max:\s*(\d+)", open(d + "/cyclictest.txt").read())
+    if m:
+        r.update(wakeup_avg_ms=int(m.group(1)) / 1000, wakeup_max_ms=int(m.group(2)) / 1000)
+except OSError:
+    pass
 r.update(json.loads(extra))
 print(json.dumps(r))
 EOF

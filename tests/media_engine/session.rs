@@ -492,3 +492,69 @@ async fn a_key_press_gets_the_response_prompt_at_once() {
     }
     assert!(latency < Duration::from_millis(200), "{latency:?}");
 }
+
+/// Many calls share a few media threads (one per core at most), and every call still gets its
+/// whole prompt, numbered continuously, with its own SSRC.
+#[tokio::test]
+async fn many_sessions_share_the_media_threads() {
+    const CALLS: usize = 60;
+    let dir = tempfile::tempdir().unwrap();
+    let wav = write_wav(dir.path(), "short.wav", 8000, &signal(8000, 200, 0.3));
+    let sink = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let remote = sink.local_addr().unwrap();
+    let cache = Arc::new(PromptCache::new(PromptCacheConfig::default()));
+    let mut calls = Vec::new();
+    for i in 0..CALLS {
+        let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let (s, ev) = MediaSession::start(
+            MediaConfig::default(),
+            socket,
+            remote,
+            negotiated(Codec::Pcmu, 0, Some(101), remote),
+            cache.clone(),
+        )
+        .await
+        .expect("media session starts");
+        s.play(RequestId(i as u64), Media::File(wav.clone()));
+        calls.push((s, ev));
+    }
+    let mut per_ssrc: std::collections::HashMap<u32, Vec<Received>> = Default::default();
+    let mut finished = 0;
+    let mut buf = [0u8; 2048];
+    let deadline = Instant::now() + WAIT;
+    while finished < CALLS || per_ssrc.values().map(Vec::len).sum::<usize>() < CALLS * 10 {
+        assert!(Instant::now() < deadline, "{finished} of {CALLS} finished");
+        if let Ok(Ok((n, _))) =
+            tokio::time::timeout(Duration::from_millis(50), sink.recv_from(&mut buf)).await
+        {
+            let p = parse(&buf[..n], Instant::now());
+            per_ssrc.entry(p.header.ssrc).or_default().push(p);
+            while let Ok((n, _)) = sink.try_recv_from(&mut buf) {
+                let p = parse(&buf[..n], Instant::now());
+                per_ssrc.entry(p.header.ssrc).or_default().push(p);
+            }
+        }
+        for (_, ev) in calls.iter_mut() {
+            while let Ok(e) = ev.try_recv() {
+                assert!(matches!(e, MediaEvent::PlaybackFinished(_)), "{e:?}");
+                finished += 1;
+            }
+        }
+    }
+    assert_eq!(per_ssrc.len(), CALLS, "one stream per call");
+    for packets in per_ssrc.values() {
+        assert_eq!(packets.len(), 10, "200 ms of prompt = 10 packets");
+        assert!(packets[0].header.marker);
+        assert_continuous(packets, 160);
+    }
+    let media_threads = std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+        .filter(|name| name.starts_with("media-"))
+        .count();
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    assert!(
+        (1..=cores.min(16)).contains(&media_threads),
+        "{media_threads} media threads for {CALLS} calls on {cores} cores"
+    );
+}

@@ -53,9 +53,10 @@ pub use worker::configure_workers;
 pub enum MediaPriority {
     /// `SCHED_RR` at a low real-time priority (what Asterisk `-p` and FreeSWITCH `-rp` do),
     /// else as `High`.
-    #[default]
     Realtime,
-    /// Nice -10.
+    /// Nice -10: preferred over ordinary threads without shutting them out (the SIP and flow
+    /// tasks keep running when media is busy).
+    #[default]
     High,
     /// Leave the threads as they are.
     Normal,

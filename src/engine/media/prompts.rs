@@ -2,7 +2,10 @@
 //! call playing it shares the same frames (`Arc<[Frame]>`).
 //!
 //! Keyed by path, modification time, size and codec, so an edited prompt is re-read on its next
-//! play (the stale entry is dropped). Bounded by bytes of encoded audio, least recently used out
+//! play (the stale entry is dropped). [`PromptCache::get_recent`] serves a prompt whose file was
+//! found unchanged less than [`RECHECK`] ago without looking at the file again: the media
+//! workers use it to start a response prompt in the same pass as the barge-in, with no trip
+//! through tokio's file-system pool. Bounded by bytes of encoded audio, least recently used out
 //! first; a prompt larger than the whole budget is served but not kept. Concurrent first plays
 //! of one prompt wait for a single decode (an in-flight cell per key). Decoding runs on tokio's
 //! blocking pool. Errors are typed ([`PromptError`]) and shared with every waiter.
@@ -11,13 +14,16 @@ use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::OnceCell;
 
 use super::codec::{CodecError, Frame, FrameEncoder};
 use crate::audio::{self, AudioError, ResampleError};
 use crate::sdp::Codec;
+
+/// How long a prompt's file counts as unchanged after `get` looked at it.
+pub const RECHECK: Duration = Duration::from_secs(2);
 
 /// A prompt ready to send: its 20 ms frames for one codec.
 pub type Prompt = Arc<[Frame]>;
@@ -89,11 +95,15 @@ struct Entry {
     prompt: Prompt,
     bytes: usize,
     last_used: u64,
+    /// When `get` last found the file unchanged.
+    checked: Instant,
 }
 
 #[derive(Default)]
 struct State {
     entries: HashMap<Key, Entry>,
+    /// The newest version of each (file, codec) in `entries`.
+    current: HashMap<(PathBuf, Codec), Key>,
     loading: HashMap<Key, Arc<OnceCell<Shared>>>,
     clock: u64,
     stats: CacheStats,
@@ -143,6 +153,7 @@ impl PromptCache {
             let now = st.clock;
             if let Some(e) = st.entries.get_mut(&key) {
                 e.last_used = now;
+                e.checked = Instant::now();
                 let p = e.prompt.clone();
                 st.stats.hits += 1;
                 return Ok(p);
@@ -172,6 +183,23 @@ impl PromptCache {
         result
     }
 
+    /// The prompt if `get` found its file unchanged less than [`RECHECK`] before `now`;
+    /// `None` means: ask [`PromptCache::get`].
+    pub fn get_recent(&self, path: &Path, codec: Codec, now: Instant) -> Option<Prompt> {
+        let mut st = self.lock();
+        let key = st.current.get(&(path.to_path_buf(), codec))?.clone();
+        st.clock += 1;
+        let clock = st.clock;
+        let e = st.entries.get_mut(&key)?;
+        if now.saturating_duration_since(e.checked) > RECHECK {
+            return None;
+        }
+        e.last_used = clock;
+        let p = e.prompt.clone();
+        st.stats.hits += 1;
+        Some(p)
+    }
+
     fn insert(&self, st: &mut State, key: Key, prompt: Prompt) {
         let bytes = prompt_bytes(&prompt);
         // An edited file: its older versions will never be asked for again.
@@ -185,6 +213,7 @@ impl PromptCache {
             if let Some(e) = st.entries.remove(&k) {
                 st.stats.bytes -= e.bytes;
             }
+            st.forget(&k);
         }
         if bytes > self.cfg.max_bytes {
             return;
@@ -202,15 +231,19 @@ impl PromptCache {
                 st.stats.bytes -= e.bytes;
                 st.stats.evictions += 1;
             }
+            st.forget(&oldest);
         }
         st.clock += 1;
         let last_used = st.clock;
+        st.current
+            .insert((key.path.clone(), key.codec), key.clone());
         st.entries.insert(
             key,
             Entry {
                 prompt,
                 bytes,
                 last_used,
+                checked: Instant::now(),
             },
         );
         st.stats.bytes += bytes;
@@ -223,6 +256,16 @@ impl PromptCache {
         let mut g = self.state.lock().unwrap_or_else(|p| p.into_inner());
         g.stats.entries = g.entries.len();
         g
+    }
+}
+
+impl State {
+    /// `key` left the cache: it is no longer any file's current version.
+    fn forget(&mut self, key: &Key) {
+        let slot = (key.path.clone(), key.codec);
+        if self.current.get(&slot) == Some(key) {
+            self.current.remove(&slot);
+        }
     }
 }
 
@@ -350,6 +393,45 @@ mod tests {
             assert_eq!(cache.stats().decodes, 4, "1 was evicted and decoded again");
             let opus = cache.get(&paths[3], Codec::Opus).await.unwrap();
             assert_eq!(opus.len(), 25);
+        });
+    }
+
+    #[test]
+    fn recently_checked_prompts_are_served_without_a_file_check() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths: Vec<PathBuf> = (0..3)
+            .map(|i| {
+                let p = dir.path().join(format!("{i}.wav"));
+                std::fs::write(&p, wav(8000, &tone(500))).unwrap();
+                p
+            })
+            .collect();
+        let cache = PromptCache::new(PromptCacheConfig {
+            max_bytes: 10_000, // room for two
+            ..Default::default()
+        });
+        assert!(cache
+            .get_recent(&paths[0], Codec::Pcmu, Instant::now())
+            .is_none());
+        rt().block_on(async {
+            let got = cache.get(&paths[0], Codec::Pcmu).await.unwrap();
+            let now = Instant::now();
+            let recent = cache.get_recent(&paths[0], Codec::Pcmu, now).unwrap();
+            assert!(Arc::ptr_eq(&got, &recent), "the same shared frames");
+            assert!(cache.get_recent(&paths[0], Codec::Pcma, now).is_none());
+            let later = now + RECHECK + Duration::from_millis(1);
+            assert!(
+                cache.get_recent(&paths[0], Codec::Pcmu, later).is_none(),
+                "check again"
+            );
+            cache.get(&paths[1], Codec::Pcmu).await.unwrap();
+            cache.get(&paths[2], Codec::Pcmu).await.unwrap(); // evicts 0 (least recently used)
+            let now = Instant::now();
+            assert!(
+                cache.get_recent(&paths[0], Codec::Pcmu, now).is_none(),
+                "evicted"
+            );
+            assert!(cache.get_recent(&paths[2], Codec::Pcmu, now).is_some());
         });
     }
 

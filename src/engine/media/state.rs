@@ -373,6 +373,14 @@ impl Session {
     pub fn command(&mut self, c: Command, t: Instant) {
         match c {
             Command::Play(id, Media::File(path)) => {
+                if let Some(frames) = self.prompts.get_recent(&path, self.neg.codec, t) {
+                    self.playout.push(Item {
+                        id,
+                        path: Some(path),
+                        source: Source::File { frames, next: 0 },
+                    });
+                    return;
+                }
                 let task = self.load(id, &path);
                 self.playout.push(Item {
                     id,

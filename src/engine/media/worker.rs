@@ -33,7 +33,7 @@ use crate::machine::io::RequestId;
 /// Shortest interval between two receive passes of a worker.
 pub const RX_BATCH: Duration = Duration::from_millis(1);
 /// Shortest interval between two timer passes (packets due meanwhile go out together).
-pub const TIMER_COALESCE: Duration = Duration::from_micros(500);
+pub const TIMER_COALESCE: Duration = Duration::from_millis(1);
 
 /// Control-set tokens (session tokens in the receive set are session ids).
 const WAKER: u64 = 0;
@@ -87,7 +87,7 @@ static NEXT_ID: AtomicU64 = AtomicU64::new(2);
 
 /// Workers wanted (0: one per core) and their priority; read when the first session starts.
 static WANTED: AtomicUsize = AtomicUsize::new(0);
-static PRIORITY: std::sync::Mutex<MediaPriority> = std::sync::Mutex::new(MediaPriority::Realtime);
+static PRIORITY: std::sync::Mutex<MediaPriority> = std::sync::Mutex::new(MediaPriority::High);
 
 /// Sets the number of media workers (`None`: one per core, at most 16) and their priority.
 /// Takes effect only before the first media session starts; returns whether it did.
@@ -350,7 +350,9 @@ impl Worker {
     fn receive(&mut self, rx_ready: bool, now: Instant) {
         let pass = match self.rx {
             Rx::Armed => rx_ready,
-            Rx::Cooling { until } => now >= until,
+            // Up to half a window early, so a timer pass that wakes first reads the sockets
+            // too instead of the worker waking again just after.
+            Rx::Cooling { until } => now + RX_BATCH / 2 >= until,
         };
         if !pass {
             return;
