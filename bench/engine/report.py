@@ -159,6 +159,14 @@ def main():
                  "20 ms to a peer thread on loopback costs %s %% of a core per call (%s %% when it also reads the peer's "
                  "stream): on this machine that is what any engine pays before doing anything, and the 0.02 %% target is "
                  "below it." % (f(fs.get("floor_cpu_pct_core_per_call"), nd=4), f(fr.get("floor_cpu_pct_core_per_call"), nd=4)))
+    wk = [r for r in levels + silent if r.get("wakeup_max_ms") is not None and r.get("late_max_ms") is not None]
+    if wk:
+        within = [r for r in wk if r["late_max_ms"] <= r["wakeup_max_ms"] + 1]
+        o.append("- The last column is the worst wake-up of a real-time `cyclictest` thread during the same window: "
+                 "the VM's own pauses, which no program on it can beat. At %s the latest packet was within 1 ms of it "
+                 "(the whole machine stalled); elsewhere the excess is phonetree's." % (
+                     ", ".join("%s calls%s" % (r["calls"], " (silent)" if r["name"].startswith("silent") else "")
+                               for r in within) or "no level"))
     o.append("- Not measured: lateness of the bulk (rtp_stream) calls — only the pcap-played calls are "
              "captured; the baseline above 4 calls (wheel cap) and with Opus (the wheel has none); in-band "
              "and SIP INFO DTMF.")

@@ -69,6 +69,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(2));
         }
     };
+    let prio = crate::engine::priority::raise_process(cfg.rtp_priority);
+    tracing::info!(priority = prio, "process priority");
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

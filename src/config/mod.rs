@@ -285,7 +285,7 @@ fn build(l: &Layer, mut problems: Vec<Problem>) -> Result<Config, ConfigError> {
     let rtp_ports = b.parse("rtp.ports", parse_ports, 10000..=20000);
     let rtp_timeout = b.parse("rtp.timeout", dur, Duration::from_secs(30));
     let rtp_workers = b.parse_opt("rtp.workers", parse_workers).flatten();
-    let rtp_priority = b.parse("rtp.priority", parse_priority, MediaPriority::High);
+    let rtp_priority = b.parse("rtp.priority", parse_priority, MediaPriority::Realtime);
     let mut codecs = b.parse("codecs", parse_codecs, Codec::ALL.to_vec());
     if let Some(first) = b.get("codecs.first") {
         match Codec::from_name(codec_token(&first.text)) {

@@ -30,7 +30,7 @@ fn no_configuration_is_the_demo() {
     assert_eq!(c.rtp_ports, 10000..=20000);
     assert_eq!(c.rtp_timeout, Duration::from_secs(30));
     assert_eq!(c.rtp_workers, None, "one per core");
-    assert_eq!(c.rtp_priority, MediaPriority::High);
+    assert_eq!(c.rtp_priority, MediaPriority::Realtime);
     assert_eq!(c.codecs, vec![Codec::Pcmu, Codec::Pcma, Codec::Opus]);
     assert_eq!(c.backoff_base, Duration::from_secs(2));
     assert_eq!(c.backoff_max, Duration::from_secs(60));
@@ -43,7 +43,7 @@ fn yaml_sets_every_section() {
         "sip: { listen: 127.0.0.1:5070, advertise: 203.0.113.7 }\n\
          http: { listen: 127.0.0.1:9000 }\n\
          flows: my/flows\nsound: my/sound\n\
-         rtp: { ports: 30000-30100, timeout: 10s, workers: 3, priority: realtime }\n\
+         rtp: { ports: 30000-30100, timeout: 10s, workers: 3, priority: high }\n\
          codecs: [opus, PCMA]\nthemes: [robot]\ndrain_timeout: 5s\n\
          registration: { backoff_base: 1s, backoff_max: 30s }\n\
          accounts:\n  - { registrar: pbx.example.com:5070, username: '1001', password: s3cret,\n      \
@@ -61,7 +61,7 @@ fn yaml_sets_every_section() {
     assert_eq!(c.rtp_ports, 30000..=30100);
     assert_eq!(c.rtp_timeout, Duration::from_secs(10));
     assert_eq!(c.rtp_workers, Some(3));
-    assert_eq!(c.rtp_priority, MediaPriority::Realtime);
+    assert_eq!(c.rtp_priority, MediaPriority::High);
     assert_eq!(c.codecs, vec![Codec::Opus, Codec::Pcma]);
     assert_eq!(c.themes, vec!["robot".to_string()]);
     assert_eq!(c.drain_timeout, Duration::from_secs(5));

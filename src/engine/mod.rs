@@ -13,6 +13,7 @@ pub mod endpoint_loop;
 pub mod http_api;
 pub mod media;
 pub mod pii;
+pub mod priority;
 pub mod server;
 pub mod services;
 pub mod shutdown;

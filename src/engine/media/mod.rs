@@ -44,19 +44,13 @@ pub use session::MediaSession;
 pub use stream::{StreamConfig, StreamError};
 pub use worker::configure_workers;
 
-/// The scheduling priority the media threads ask for (`rtp.priority`). Media threads sleep
-/// most of the time and must run the moment a packet is due; on a busy machine an ordinary
-/// thread can wait several milliseconds for a core. Raising it needs `CAP_SYS_NICE` (root, or
-/// `AmbientCapabilities=CAP_SYS_NICE` in a systemd unit); without it the threads keep the
-/// normal priority and the start-up log says so.
+/// The scheduling priority asked for (`rtp.priority`; see [`crate::engine::priority`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum MediaPriority {
-    /// `SCHED_RR` at a low real-time priority (what Asterisk `-p` and FreeSWITCH `-rp` do),
-    /// else as `High`.
-    Realtime,
-    /// Nice -10: preferred over ordinary threads without shutting them out (the SIP and flow
-    /// tasks keep running when media is busy).
+    /// Media threads `SCHED_RR` at a low real-time priority, the rest nice -10.
     #[default]
+    Realtime,
+    /// Every thread nice -10.
     High,
     /// Leave the threads as they are.
     Normal,

@@ -87,7 +87,7 @@ static NEXT_ID: AtomicU64 = AtomicU64::new(2);
 
 /// Workers wanted (0: one per core) and their priority; read when the first session starts.
 static WANTED: AtomicUsize = AtomicUsize::new(0);
-static PRIORITY: std::sync::Mutex<MediaPriority> = std::sync::Mutex::new(MediaPriority::High);
+static PRIORITY: std::sync::Mutex<MediaPriority> = std::sync::Mutex::new(MediaPriority::Realtime);
 
 /// Sets the number of media workers (`None`: one per core, at most 16) and their priority.
 /// Takes effect only before the first media session starts; returns whether it did.
@@ -99,27 +99,6 @@ pub fn configure_workers(n: Option<usize>, priority: MediaPriority) -> bool {
 
 fn priority() -> MediaPriority {
     *PRIORITY.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-/// Asks for `wanted` for the calling thread; returns what it got.
-fn raise_priority(wanted: MediaPriority) -> &'static str {
-    if wanted == MediaPriority::Realtime {
-        let param = libc::sched_param { sched_priority: 10 };
-        // SAFETY: plain system calls on the calling thread with a valid parameter block.
-        if unsafe { libc::pthread_setschedparam(libc::pthread_self(), libc::SCHED_RR, &param) } == 0
-        {
-            return "realtime (SCHED_RR 10)";
-        }
-    }
-    if wanted != MediaPriority::Normal {
-        // SAFETY: as above; `gettid` has no preconditions.
-        let tid = unsafe { libc::gettid() };
-        if unsafe { libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, -10) } == 0 {
-            return "high (nice -10)";
-        }
-        return "normal (raising it needs CAP_SYS_NICE)";
-    }
-    "normal"
 }
 
 fn worker_count() -> usize {
@@ -195,7 +174,7 @@ impl Worker {
             .name(format!("media-{index}"))
             .spawn(move || match Worker::new(inbox, w, c) {
                 Ok(worker) => {
-                    let got = raise_priority(prio);
+                    let got = crate::engine::priority::raise_media_thread(prio);
                     if index == 0 {
                         tracing::info!(priority = got, "media thread priority");
                     }
