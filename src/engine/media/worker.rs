@@ -158,6 +158,8 @@ struct Worker {
     timers: BinaryHeap<Reverse<(Instant, u64)>>,
     batch: RecvBatch,
     ready: Vec<u64>,
+    /// Sessions of the current timer pass (kept to reuse its allocation).
+    due: Vec<u64>,
     last_timer_pass: Instant,
 }
 
@@ -215,6 +217,7 @@ impl Worker {
             timers: BinaryHeap::new(),
             batch: RecvBatch::default(),
             ready: Vec::with_capacity(512),
+            due: Vec::with_capacity(512),
             last_timer_pass: Instant::now(),
         })
     }
@@ -385,16 +388,26 @@ impl Worker {
             return;
         }
         self.last_timer_pass = now;
+        // Take every due session first, then run each once: a session that asks to run again
+        // at once waits for the next pass instead of looping here.
+        let mut due = std::mem::take(&mut self.due);
         while let Some(Reverse((at, id))) = self.timers.peek().copied() {
             if at > now {
                 break;
             }
             self.timers.pop();
             match self.sessions.get_mut(&id) {
-                Some(s) if s.scheduled == Some(at) => s.scheduled = None,
-                _ => continue, // stale
+                Some(s) if s.scheduled == Some(at) => {
+                    s.scheduled = None;
+                    due.push(id);
+                }
+                _ => {} // stale
             }
+        }
+        for &id in &due {
             self.with(id, now, |_| {});
         }
+        due.clear();
+        self.due = due;
     }
 }
