@@ -448,6 +448,48 @@ fn sipp_options_is_answered_200_with_allow() {
     }
 }
 
+#[test]
+fn sipp_session_timer_is_negotiated_and_refreshed_both_ways() {
+    let _serial = serial();
+    if !require(&[Peer::Sipp]) {
+        return;
+    }
+    let work = Work::new();
+    // A flow that just waits, and an RTP timeout longer than the call (sipp sends no audio).
+    work.write_flow(
+        "wait.yaml",
+        "name: wait\nroutes: [\"8000\"]\nstart: wait\nnodes:\n  \
+         wait: { pause: 120s, next: end }\n  end: { hangup: {} }\n",
+    );
+    let engine = Engine::start(&work, &[("PHONETREE_RTP_TIMEOUT", "120s")]);
+    let mut cmd = sipp(
+        &work,
+        "uac_session_timer.xml",
+        &engine.target(),
+        "8000",
+        free_range(4),
+    );
+    cmd.args(["-timeout", "75s"]); // our refresh is due 45 s into the call
+    let started = std::time::Instant::now();
+    let (status, _) = run_peer(
+        &work,
+        "sipp_session_timer",
+        &mut cmd,
+        Duration::from_secs(90),
+    );
+    eprintln!(
+        "session timer scenario: {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    if !status.success() {
+        work.fail(&format!(
+            "session timer scenario failed ({status}):\n{}",
+            sipp_messages(&work, "uac_session_timer.xml")
+        ));
+    }
+    assert_no_call_left(&work, &engine);
+}
+
 /// A sipp UAS on a free port playing `scenario` (the transfer target) and a flow `transfer`
 /// (route 7000) that says transfer.wav, then transfers to it, or says sorry.wav when that fails.
 fn transfer_target(work: &Work, scenario: &str) -> (Proc, u16) {

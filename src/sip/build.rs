@@ -15,14 +15,15 @@ use super::message::{Inbound, Salvage};
 pub const PRODUCT: &str = concat!("phonetree/", env!("CARGO_PKG_VERSION"));
 /// Methods we accept (Allow, RFC 3261 §20.5). We send REFER but do not accept one, so it is
 /// not listed (RFC 3515 §2.4.1).
-pub const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, NOTIFY";
+pub const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, NOTIFY, UPDATE";
 /// Bodies we accept (OPTIONS answers, 415).
 pub const ACCEPT: &str =
     "application/sdp, application/dtmf-relay, application/dtmf, message/sipfrag";
-/// We send no `Supported` header: we implement none of the optional extensions (no 100rel, no
-/// session timers, no Replaces), and advertising them would make peers rely on them. A request
-/// that *requires* one is answered 420 with `Unsupported` (RFC 3261 §8.2.2.3).
-pub const SUPPORTED_OPTION_TAGS: &[&str] = &[];
+/// The one optional extension we implement: session timers (RFC 4028). No 100rel, no Replaces:
+/// a request that *requires* one of those is answered 420 with `Unsupported` (RFC 3261 §8.2.2.3).
+pub const SUPPORTED_OPTION_TAGS: &[&str] = &["timer"];
+/// The `Supported` header value we send.
+pub const SUPPORTED: &str = "timer";
 
 /// An outgoing message being assembled.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,6 +98,7 @@ pub fn reason_phrase(code: u16) -> &'static str {
         408 => "Request Timeout",
         415 => "Unsupported Media Type",
         420 => "Bad Extension",
+        422 => "Session Interval Too Small",
         480 => "Temporarily Unavailable",
         481 => "Call/Transaction Does Not Exist",
         482 => "Loop Detected",

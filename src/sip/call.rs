@@ -5,13 +5,16 @@
 //! the ACK confirms; BYE either way; CANCEL before the final response (487 to the INVITE);
 //! re-INVITEs (hold/resume, new offers, session-timer refreshes) surfaced as [`Event::Reoffer`]
 //! (500 + Retry-After while one is pending); INFO DTMF; OPTIONS;
-//! REFER (blind transfer) and the NOTIFY `message/sipfrag` progress it brings. Requests with an
-//! out-of-order CSeq get 500, unknown in-dialog methods 405.
+//! REFER (blind transfer) and the NOTIFY `message/sipfrag` progress it brings; UPDATE (a
+//! session refresh, or an offer like a re-INVITE's); RFC 4028 session timers
+//! ([`super::session_timer`]: `Session-Expires` in the 2xx, refreshes either way, BYE when the
+//! session expires). Requests with an out-of-order CSeq get 500, unknown in-dialog methods 405.
 //!
 //! Does not own transactions (the endpoint holds them and hands us their keys), SDP
 //! negotiation (the media layer writes the answer text; we carry it) or sockets.
 
 use std::fmt;
+use std::time::Instant;
 
 use rsipstack::sip::Method;
 
@@ -20,6 +23,7 @@ use super::dialog::Dialog;
 use super::event::{CallId, EndReason, Event, TransferProgress};
 use super::info::{parse_dtmf_info, parse_sipfrag, InfoError};
 use super::message::{Inbound, TxKey};
+use super::session_timer::{Asked, Due, Plan, SessionTimer};
 use super::transaction::Peer;
 use super::tu::{Ctx, Purpose, TuOutput};
 
@@ -85,6 +89,9 @@ pub struct Call {
     awaiting_ack: Vec<(u32, TxKey)>,
     /// The app hung up before the ACK: send BYE once it arrives (RFC 3261 §15).
     bye_after_ack: bool,
+    /// What the INVITE asked of session timers, and the timer once the 2xx went out.
+    session_plan: Plan,
+    session: Option<SessionTimer>,
 }
 
 impl Call {
@@ -94,6 +101,7 @@ impl Call {
         let first_cseq = (ctx.ids.next_u64() % 10_000) as u32 + 1;
         let dialog = Dialog::from_invite(&invite, local_tag, peer, first_cseq);
         let sdp = sdp_of(&invite);
+        let session_plan = super::session_timer::plan(&Asked::of(&invite), true);
         ctx.emit(Event::IncomingCall {
             call: id,
             from: invite.core.from.uri.clone(),
@@ -112,6 +120,8 @@ impl Call {
             reoffer: None,
             awaiting_ack: Vec::new(),
             bye_after_ack: false,
+            session_plan,
+            session: None,
         }
     }
 
@@ -152,6 +162,14 @@ impl Call {
     /// Answers with 200 OK carrying `sdp` (the media layer's answer).
     pub fn answer(&mut self, sdp: &str, ctx: &mut Ctx<'_>) -> Result<(), CallError> {
         self.expect(CallState::Offered, "answer")?;
+        if let Plan::On {
+            interval,
+            refresher,
+            require,
+        } = self.session_plan
+        {
+            self.session = Some(SessionTimer::start(interval, refresher, require, ctx.now));
+        }
         let msg = self
             .response(&self.invite, 200, ctx)
             .body("application/sdp", sdp.as_bytes());
@@ -206,12 +224,99 @@ impl Call {
             state: self.state,
             action: "answer a re-INVITE (none pending)",
         })?;
+        self.session_refresh(&req, ctx);
         let msg = self
             .response(&req, 200, ctx)
             .body("application/sdp", sdp.as_bytes());
-        self.awaiting_ack.push((req.core.cseq.seq, key.clone()));
+        if req.request().is_some_and(|r| r.method == Method::Invite) {
+            self.awaiting_ack.push((req.core.cseq.seq, key.clone()));
+        }
         self.send(key, 200, msg, ctx);
         Ok(())
+    }
+
+    /// When [`Call::on_timer`] is next due (the session timer).
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        match self.state {
+            CallState::Answered | CallState::Confirmed => {
+                self.session.as_ref().map(SessionTimer::poll_timeout)
+            }
+            _ => None,
+        }
+    }
+
+    /// The session timer fired: refresh with UPDATE, or end the expired session.
+    pub fn on_timer(&mut self, ctx: &mut Ctx<'_>) {
+        let Some(t) = self.session.as_mut() else {
+            return;
+        };
+        if t.poll_timeout() > ctx.now {
+            return;
+        }
+        match (t.due(), self.state) {
+            (Due::Refresh, CallState::Confirmed) => {
+                t.refresh_sent(ctx.now);
+                let (header, require) = (t.header(), t.require());
+                let (mut msg, branch) = self.dialog.request(Method::Update, ctx);
+                msg = msg
+                    .header("Session-Expires", header)
+                    .header("Supported", build::SUPPORTED);
+                if require {
+                    msg = msg.header("Require", "timer");
+                }
+                ctx.out.push(TuOutput::Request {
+                    msg,
+                    branch,
+                    peer: self.dialog.peer,
+                    purpose: Purpose::Refresh,
+                });
+            }
+            // Not confirmed yet: try again after a full refresh interval.
+            (Due::Refresh, _) => t.refreshed(ctx.now),
+            (Due::Expire, _) => self.expire(ctx),
+        }
+    }
+
+    /// The session ran out: BYE, and the call is over (RFC 4028 §10).
+    fn expire(&mut self, ctx: &mut Ctx<'_>) {
+        self.session = None;
+        if matches!(self.state, CallState::Answered | CallState::Confirmed) {
+            self.send_bye(ctx);
+            self.end(EndReason::SessionExpired, ctx);
+        }
+    }
+
+    /// A re-INVITE or UPDATE we answer 2xx refreshes the session (and may renegotiate it).
+    fn session_refresh(&mut self, req: &Inbound, ctx: &Ctx<'_>) {
+        let asked = Asked::of(req);
+        match (
+            super::session_timer::plan(&asked, false),
+            self.session.as_mut(),
+        ) {
+            (
+                Plan::On {
+                    interval,
+                    refresher,
+                    require,
+                },
+                Some(t),
+            ) => {
+                t.renegotiate(interval, refresher, require);
+                t.refreshed(ctx.now);
+            }
+            (
+                Plan::On {
+                    interval,
+                    refresher,
+                    require,
+                },
+                None,
+            ) => {
+                self.session = Some(SessionTimer::start(interval, refresher, require, ctx.now));
+            }
+            (_, Some(t)) => t.refreshed(ctx.now),
+            (_, None) => {}
+        }
     }
 
     /// Refuses a pending re-INVITE (e.g. 488); the call continues with the old session.
@@ -302,6 +407,7 @@ impl Call {
         match r.method {
             Method::Bye => self.on_bye(req, key, ctx),
             Method::Invite => self.on_reinvite(req, key, ctx),
+            Method::Update => self.on_update(req, key, ctx),
             Method::Info => self.on_info(req, key, ctx),
             Method::Notify => self.on_notify(req, key, ctx),
             Method::Options => {
@@ -321,6 +427,19 @@ impl Call {
         let status = r.status_code.code();
         match purpose {
             Purpose::Bye if status >= 200 => self.end(EndReason::LocalBye { confirmed: true }, ctx),
+            Purpose::Refresh => match status {
+                100..=199 => {}
+                200..=299 => {
+                    if let Some(t) = self.session.as_mut() {
+                        t.refreshed(ctx.now);
+                    }
+                }
+                // RFC 4028 §10: the session is gone at the far end.
+                408 | 481 => self.expire(ctx),
+                // The peer would not take our UPDATE (405, 501...): the call goes on without a
+                // timer rather than being cut (the peer may still run its own).
+                _ => self.session = None,
+            },
             Purpose::Refer => {
                 let progress = match status {
                     100..=199 => return,
@@ -343,6 +462,7 @@ impl Call {
     pub fn on_client_timeout(&mut self, purpose: Purpose, ctx: &mut Ctx<'_>) {
         match purpose {
             Purpose::Bye => self.end(EndReason::LocalBye { confirmed: false }, ctx),
+            Purpose::Refresh => self.expire(ctx),
             Purpose::Refer => ctx.emit(Event::Transfer {
                 call: self.id,
                 progress: TransferProgress::Failed {
@@ -384,6 +504,17 @@ impl Call {
             call: self.id,
             sdp_offer: sdp_of(req),
         });
+    }
+
+    /// UPDATE (RFC 3311): with an offer it goes to the app like a re-INVITE's; without, it is a
+    /// session refresh answered at once.
+    fn on_update(&mut self, req: &Inbound, key: TxKey, ctx: &mut Ctx<'_>) {
+        if sdp_of(req).is_some() {
+            return self.on_reinvite(req, key, ctx);
+        }
+        self.session_refresh(req, ctx);
+        let msg = self.response(req, 200, ctx);
+        self.send(key, 200, msg, ctx);
     }
 
     fn on_info(&mut self, req: &Inbound, key: TxKey, ctx: &mut Ctx<'_>) {
@@ -479,14 +610,29 @@ impl Call {
     /// A response in this dialog: our To tag; Contact and Record-Route on dialog-forming ones.
     fn response(&self, req: &Inbound, status: u16, ctx: &Ctx<'_>) -> OutMessage {
         let mut msg = build::response(req, status, Some(&self.dialog.local_tag));
-        let is_invite = req.request().is_some_and(|r| r.method == Method::Invite);
+        let method = req.request().map(|r| r.method);
+        let is_invite = method == Some(Method::Invite);
+        let refreshes = is_invite || method == Some(Method::Update);
         if is_invite && (101..300).contains(&status) {
             for rr in req.header_list("Record-Route") {
                 msg = msg.header("Record-Route", rr);
             }
             msg = msg
                 .header("Contact", self.dialog.contact(ctx))
-                .header("Allow", build::ALLOW);
+                .header("Allow", build::ALLOW)
+                .header("Supported", build::SUPPORTED);
+        }
+        if refreshes && (200..300).contains(&status) {
+            if !is_invite {
+                // UPDATE is a target refresh request too (RFC 3311 §5.2).
+                msg = msg.header("Contact", self.dialog.contact(ctx));
+            }
+            if let Some(t) = &self.session {
+                msg = msg.header("Session-Expires", t.header());
+                if t.require() {
+                    msg = msg.header("Require", "timer");
+                }
+            }
         }
         msg
     }
@@ -512,6 +658,7 @@ fn reason_of(resp: &Inbound) -> String {
 /// Adds the capability headers of an OPTIONS answer (RFC 3261 §11.2).
 pub fn options_response(msg: OutMessage) -> OutMessage {
     msg.header("Allow", build::ALLOW)
+        .header("Supported", build::SUPPORTED)
         .header("Accept", build::ACCEPT)
         .header("Accept-Language", "en")
 }

@@ -24,6 +24,7 @@ use super::event::{CallId, RegId};
 use super::ids::IdGen;
 use super::message::{self, Inbound, TxKey};
 use super::register::{Registration, RegistrationConfig, RegistrationState};
+use super::session_timer::{self, MIN_SE};
 use super::timer::TimerConfig;
 use super::transaction::{
     ClientEvent, ClientTx, InviteServerEvent, InviteServerTx, NonInviteServerTx, Peer,
@@ -136,7 +137,8 @@ impl Endpoint {
         });
         let c = self.client.values().filter_map(|e| e.tx.poll_timeout());
         let r = self.regs.values().filter_map(Registration::poll_timeout);
-        s.chain(c).chain(r).min()
+        let calls = self.calls.values().filter_map(Call::poll_timeout);
+        s.chain(c).chain(r).chain(calls).min()
     }
 
     /// Whether new calls are taken; `false` answers new INVITEs (and OPTIONS) with 503 while
@@ -285,6 +287,15 @@ impl Endpoint {
             .collect();
         for id in due {
             self.with_reg(id, now, |r, ctx| r.handle_timeout(ctx));
+        }
+        let due: Vec<CallId> = self
+            .calls
+            .values()
+            .filter(|c| c.poll_timeout().is_some_and(|at| at <= now))
+            .map(Call::id)
+            .collect();
+        for id in due {
+            let _ = self.with_call(id, now, |c, ctx| c.on_timer(ctx));
         }
     }
 
@@ -483,6 +494,13 @@ impl Endpoint {
                 let msg = build::response(&inb, 482, Some(&self.ids.tag()));
                 self.respond(&key, 482, msg, now);
             }
+            Method::Invite if self.session_too_small(&inb).is_some() => {
+                let min_se = self.session_too_small(&inb).unwrap_or(MIN_SE);
+                // RFC 4028 §6: 422 Session Interval Too Small.
+                let msg = build::response(&inb, 422, Some(&self.ids.tag()))
+                    .header("Min-SE", min_se.to_string());
+                self.respond(&key, 422, msg, now);
+            }
             Method::Invite => {
                 let id = CallId(self.next_call);
                 self.next_call += 1;
@@ -520,6 +538,15 @@ impl Endpoint {
                     build::response(&inb, 405, Some(&self.ids.tag())).header("Allow", build::ALLOW);
                 self.respond(&key, 405, msg, now);
             }
+        }
+    }
+
+    /// The `Min-SE` to answer 422 with, when an INVITE's session interval is below ours and
+    /// the UAC can retry (RFC 4028 §9).
+    fn session_too_small(&self, inb: &Inbound) -> Option<u32> {
+        match session_timer::plan(&session_timer::Asked::of(inb), true) {
+            session_timer::Plan::TooSmall { min_se } => Some(min_se),
+            _ => None,
         }
     }
 
@@ -732,3 +759,7 @@ mod tests;
 #[cfg(test)]
 #[path = "endpoint_more_tests.rs"]
 mod more_tests;
+
+#[cfg(test)]
+#[path = "session_timer_tests.rs"]
+mod session_timer_tests;

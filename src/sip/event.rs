@@ -37,6 +37,9 @@ pub enum EndReason {
     Rejected(u16),
     /// Our 2xx was never acknowledged (Timer H): we sent BYE (RFC 3261 §13.3.1.4).
     AckTimeout,
+    /// The session timer ran out (nobody refreshed, or our refresh failed with 408/481 or
+    /// no answer): we sent BYE (RFC 4028 §10).
+    SessionExpired,
 }
 
 /// Where a blind transfer got to (REFER response, then NOTIFY `message/sipfrag`).

@@ -93,6 +93,7 @@ pub mod ids;
 pub mod info;
 pub mod message;
 pub mod register;
+pub mod session_timer;
 pub mod timer;
 pub mod transaction;
 pub mod tu;

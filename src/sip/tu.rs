@@ -18,6 +18,8 @@ use super::transaction::Peer;
 pub enum Purpose {
     Bye,
     Refer,
+    /// An UPDATE refreshing the session (RFC 4028).
+    Refresh,
     Register,
     /// A REGISTER with `Expires: 0`.
     Unregister,
