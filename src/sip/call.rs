@@ -162,14 +162,7 @@ impl Call {
     /// Answers with 200 OK carrying `sdp` (the media layer's answer).
     pub fn answer(&mut self, sdp: &str, ctx: &mut Ctx<'_>) -> Result<(), CallError> {
         self.expect(CallState::Offered, "answer")?;
-        if let Plan::On {
-            interval,
-            refresher,
-            require,
-        } = self.session_plan
-        {
-            self.session = Some(SessionTimer::start(interval, refresher, require, ctx.now));
-        }
+        self.session = self.session_plan.timer(ctx.now);
         let msg = self
             .response(&self.invite, 200, ctx)
             .body("application/sdp", sdp.as_bytes());
@@ -288,34 +281,20 @@ impl Call {
 
     /// A re-INVITE or UPDATE we answer 2xx refreshes the session (and may renegotiate it).
     fn session_refresh(&mut self, req: &Inbound, ctx: &Ctx<'_>) {
-        let asked = Asked::of(req);
-        match (
-            super::session_timer::plan(&asked, false),
-            self.session.as_mut(),
-        ) {
-            (
-                Plan::On {
+        let plan = super::session_timer::plan(&Asked::of(req), false);
+        match self.session.as_mut() {
+            None => self.session = plan.timer(ctx.now),
+            Some(t) => {
+                if let Plan::On {
                     interval,
                     refresher,
                     require,
-                },
-                Some(t),
-            ) => {
-                t.renegotiate(interval, refresher, require);
+                } = plan
+                {
+                    t.renegotiate(interval, refresher, require);
+                }
                 t.refreshed(ctx.now);
             }
-            (
-                Plan::On {
-                    interval,
-                    refresher,
-                    require,
-                },
-                None,
-            ) => {
-                self.session = Some(SessionTimer::start(interval, refresher, require, ctx.now));
-            }
-            (_, Some(t)) => t.refreshed(ctx.now),
-            (_, None) => {}
         }
     }
 

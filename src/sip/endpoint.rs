@@ -24,7 +24,7 @@ use super::event::{CallId, RegId};
 use super::ids::IdGen;
 use super::message::{self, Inbound, TxKey};
 use super::register::{Registration, RegistrationConfig, RegistrationState};
-use super::session_timer::{self, MIN_SE};
+use super::session_timer;
 use super::timer::TimerConfig;
 use super::transaction::{
     ClientEvent, ClientTx, InviteServerEvent, InviteServerTx, NonInviteServerTx, Peer,
@@ -494,14 +494,13 @@ impl Endpoint {
                 let msg = build::response(&inb, 482, Some(&self.ids.tag()));
                 self.respond(&key, 482, msg, now);
             }
-            Method::Invite if self.session_too_small(&inb).is_some() => {
-                let min_se = self.session_too_small(&inb).unwrap_or(MIN_SE);
-                // RFC 4028 §6: 422 Session Interval Too Small.
-                let msg = build::response(&inb, 422, Some(&self.ids.tag()))
-                    .header("Min-SE", min_se.to_string());
-                self.respond(&key, 422, msg, now);
-            }
             Method::Invite => {
+                if let Some(min_se) = self.session_too_small(&inb) {
+                    // RFC 4028 §6: 422 Session Interval Too Small.
+                    let msg = build::response(&inb, 422, Some(&self.ids.tag()))
+                        .header("Min-SE", min_se.to_string());
+                    return self.respond(&key, 422, msg, now);
+                }
                 let id = CallId(self.next_call);
                 self.next_call += 1;
                 let call_peer = Peer {

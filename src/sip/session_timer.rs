@@ -104,6 +104,20 @@ pub enum Plan {
     },
 }
 
+impl Plan {
+    /// The timer this plan starts when the 2xx goes out at `now` (`None` unless `On`).
+    pub fn timer(self, now: Instant) -> Option<SessionTimer> {
+        match self {
+            Plan::On {
+                interval,
+                refresher,
+                require,
+            } => Some(SessionTimer::start(interval, refresher, require, now)),
+            Plan::Off | Plan::TooSmall { .. } => None,
+        }
+    }
+}
+
 /// RFC 4028 §9 for the initial INVITE (and §10 for a refresh, where 422 cannot help: a too
 /// small interval is raised instead).
 pub fn plan(asked: &Asked, initial: bool) -> Plan {

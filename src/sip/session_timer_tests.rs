@@ -40,6 +40,17 @@ fn answered(h: &mut Harness, extra: &str) -> (CallId, String, Inbound) {
     (call, tag, ok)
 }
 
+/// The call ended with `SessionExpired` and nothing else happened.
+fn assert_expired(h: &mut Harness, call: CallId) {
+    assert_eq!(
+        h.events(),
+        vec![Event::Ended {
+            call,
+            reason: EndReason::SessionExpired
+        }]
+    );
+}
+
 fn methods(sent: &[(SocketAddr, Inbound)]) -> Vec<String> {
     sent.iter()
         .map(|(_, m)| match m.request() {
@@ -91,13 +102,7 @@ fn the_uac_refreshes_and_an_unrefreshed_session_ends_with_bye() {
     assert!(h.events().is_empty());
     h.advance_to(Duration::from_secs(138));
     assert_eq!(methods(&h.sent()), ["BYE"]);
-    assert_eq!(
-        h.events(),
-        vec![Event::Ended {
-            call,
-            reason: EndReason::SessionExpired
-        }]
-    );
+    assert_expired(&mut h, call);
 }
 
 #[test]
@@ -141,13 +146,7 @@ fn we_refresh_with_update_when_asked_to_and_end_the_call_on_481() {
         SIPP,
     );
     assert_eq!(methods(&h.sent()), ["BYE"]);
-    assert_eq!(
-        h.events(),
-        vec![Event::Ended {
-            call,
-            reason: EndReason::SessionExpired
-        }]
-    );
+    assert_expired(&mut h, call);
 }
 
 #[test]

@@ -40,17 +40,7 @@ async fn many_sessions_cpu_per_call_second() {
     let cache = Arc::new(PromptCache::new(PromptCacheConfig::default()));
     let mut sessions = Vec::new();
     for _ in 0..CALLS {
-        let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-        let (s, ev) = MediaSession::start(
-            MediaConfig::default(),
-            socket,
-            remote,
-            negotiated(Codec::Pcmu, 0, Some(101), remote),
-            cache.clone(),
-        )
-        .await
-        .expect("media session starts");
-        sessions.push((s, ev));
+        sessions.push(pcmu_session(remote, &cache).await);
     }
     // Warm the cache so the measurement is playback only.
     cache.get(&wav, Codec::Pcmu).await.unwrap();

@@ -121,6 +121,23 @@ fn best_correlation(got: &[f32], reference: &[f32], max_lag: usize) -> (f32, usi
     best
 }
 
+/// A PCMU + telephone-event session on a fresh loopback socket, sending to `remote`.
+async fn pcmu_session(
+    remote: SocketAddr,
+    cache: &Arc<PromptCache>,
+) -> (MediaSession, UnboundedReceiver<MediaEvent>) {
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    MediaSession::start(
+        MediaConfig::default(),
+        socket,
+        remote,
+        negotiated(Codec::Pcmu, 0, Some(101), remote),
+        cache.clone(),
+    )
+    .await
+    .expect("media session starts")
+}
+
 struct Call {
     session: MediaSession,
     events: UnboundedReceiver<MediaEvent>,

@@ -505,16 +505,7 @@ async fn many_sessions_share_the_media_threads() {
     let cache = Arc::new(PromptCache::new(PromptCacheConfig::default()));
     let mut calls = Vec::new();
     for i in 0..CALLS {
-        let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-        let (s, ev) = MediaSession::start(
-            MediaConfig::default(),
-            socket,
-            remote,
-            negotiated(Codec::Pcmu, 0, Some(101), remote),
-            cache.clone(),
-        )
-        .await
-        .expect("media session starts");
+        let (s, ev) = pcmu_session(remote, &cache).await;
         s.play(RequestId(i as u64), Media::File(wav.clone()));
         calls.push((s, ev));
     }

@@ -309,15 +309,10 @@ impl Worker {
         let Some(s) = self.sessions.get_mut(&id) else {
             return;
         };
-        let ok = catch_unwind(AssertUnwindSafe(|| {
+        if !guarded(id, || {
             f(s);
             s.pump(now);
-        }));
-        if ok.is_err() {
-            tracing::error!(
-                session = id,
-                "media session failed (bug); its call loses media"
-            );
+        }) {
             self.close(id);
             return;
         }
@@ -350,15 +345,10 @@ impl Worker {
                 continue;
             };
             let batch = &mut self.batch;
-            let ok = catch_unwind(AssertUnwindSafe(|| {
+            if !guarded(id, || {
                 s.readable(batch, now);
                 s.flush_events();
-            }));
-            if ok.is_err() {
-                tracing::error!(
-                    session = id,
-                    "media session failed (bug); its call loses media"
-                );
+            }) {
                 self.close(id);
             }
         }
@@ -410,4 +400,17 @@ impl Worker {
         due.clear();
         self.due = due;
     }
+}
+
+/// Runs `f` for session `id`; `false` (and an error log) if it panicked: a bug in one session
+/// must not take the worker and its other calls down.
+fn guarded(id: u64, f: impl FnOnce()) -> bool {
+    let ok = catch_unwind(AssertUnwindSafe(f)).is_ok();
+    if !ok {
+        tracing::error!(
+            session = id,
+            "media session failed (bug); its call loses media"
+        );
+    }
+    ok
 }
