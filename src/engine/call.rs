@@ -20,13 +20,15 @@ use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::mpsc;
 
 use super::endpoint_loop::{CallCmd, Cmd, Incoming};
-use super::media::{MediaEvent, MediaSession, RtpSocket};
+use super::media::{MediaEvent, MediaPeer, MediaSession, RtpSocket};
 use super::pii::Pii;
 use super::server::{lock, Shared};
 use super::services::{self, NOT_CONFIGURED};
 use crate::flow::program::Program;
 use crate::machine::io::{Action, CallInfo, HangupReason, Input, Media, RequestId};
 use crate::machine::Call as Machine;
+use crate::policy::counters::{self, Counters};
+use crate::policy::transfer;
 use crate::sdp::{self, LocalMedia, Negotiated};
 use crate::sip::event::{CallId, EndReason, TransferProgress};
 use crate::sip::Event;
@@ -79,6 +81,10 @@ pub async fn run(shared: Arc<Shared>, inc: Incoming) {
     let port = socket.socket.local_addr().map_or(0, |a| a.port());
     let mut local = LocalMedia::new(shared.media_ip(inc.source), port, session_id(call));
     local.codecs = shared.cfg.codecs.clone();
+    local.refuse = vec![
+        shared.sip_addr,
+        SocketAddr::new(local.address, shared.sip_addr.port()),
+    ];
     tracing::info!(
         %call, from = %Pii(&inc.from), to = %Pii(&to), flow = %program.name,
         version = %short(&program.hash), "incoming call"
@@ -104,6 +110,7 @@ pub async fn run(shared: Arc<Shared>, inc: Incoming) {
         return;
     }
     let mut task = CallTask::new(shared, call, program, &inc, local);
+    task.signalling = (inc.source.ip(), task.shared.inbound.trusts(inc.source.ip()));
     task.cmd(CallCmd::Answer(sdp));
     match neg {
         Some(neg) => {
@@ -217,6 +224,9 @@ struct CallTask {
     /// A transfer asked for before the ACK: REFER needs a confirmed dialog.
     deferred_transfer: Option<String>,
     confirmed: bool,
+    /// The INVITE's source IP and whether `sip.allow` lists it (media latching, see
+    /// `engine::media::latch`).
+    signalling: (std::net::IpAddr, bool),
     done_tx: mpsc::UnboundedSender<Done>,
     done_rx: mpsc::UnboundedReceiver<Done>,
     /// The SIP dialog is over (BYE sent or received, or never answered).
@@ -267,6 +277,7 @@ impl CallTask {
             transfer_deadline: None,
             deferred_transfer: None,
             confirmed: false,
+            signalling: (Ipv4Addr::UNSPECIFIED.into(), false),
             done_tx,
             done_rx,
             sip_over: false,
@@ -285,10 +296,14 @@ impl CallTask {
         tracing::info!(call = %self.call, codec = %neg.codec, %remote,
             telephone_event = neg.telephone_event.is_some(), "media");
         let hold = !neg.direction.sends();
+        let peer = MediaPeer {
+            confirmed: self.confirmed,
+            ..MediaPeer::unconfirmed(neg.remote, self.signalling.0, self.signalling.1)
+        };
         let started = MediaSession::start(
             self.shared.media.clone(),
             socket,
-            remote,
+            peer,
             neg,
             self.shared.prompts.clone(),
         )
@@ -367,6 +382,9 @@ impl CallTask {
             Event::CallConfirmed { .. } => {
                 tracing::debug!(call = %self.call, "ACK");
                 self.confirmed = true;
+                if let Some(m) = &self.media {
+                    m.confirm();
+                }
                 if let Some(target) = self.deferred_transfer.take() {
                     self.cmd(CallCmd::Transfer(target));
                 }
@@ -612,6 +630,14 @@ impl CallTask {
             }
             Action::FinishRecording { .. } => {}
             Action::Transfer { id, target } => {
+                let origin =
+                    transfer::origin_of(self.machine.program(), self.machine.current_node());
+                if let Err(why) = self.shared.cfg.security.transfer.check(&target, origin) {
+                    tracing::warn!(%call, target = %Pii(&target), reason = %why, "transfer refused");
+                    Counters::bump(&counters::global().transfer_refused);
+                    let result = Err(why.to_string());
+                    return self.pending.push_back(Input::TransferResult { id, result });
+                }
                 tracing::info!(%call, target = %Pii(&target), "blind transfer (REFER)");
                 self.transfer = Some(id);
                 self.transfer_deadline = Some(Instant::now() + TRANSFER_TIMEOUT);

@@ -6,11 +6,13 @@
 //! [`endpoint_loop`] owns the SIP [`crate::sip::Endpoint`]; [`call`] runs one call (the flow
 //! machine, its media session, its SIP dialog); [`services`] executes the machine's side
 //! requests (TTS, webhooks); [`http_api`] serves `/healthz` and `/api/*`; [`shutdown`] drains on
-//! SIGTERM; [`media`] is the per-call RTP task; [`pii`] redacts numbers in logs.
+//! SIGTERM; [`media`] is the per-call RTP task; [`pii`] redacts numbers in logs; [`inbound`]
+//! resolves the `sip.allow` policy at start.
 
 pub mod call;
 pub mod endpoint_loop;
 pub mod http_api;
+pub mod inbound;
 pub mod media;
 pub mod pii;
 pub mod priority;

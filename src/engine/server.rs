@@ -87,6 +87,8 @@ pub struct Shared {
     pub regs: Mutex<Vec<RegView>>,
     /// Set at the drain deadline: calls still up hang up.
     pub hangup_all: watch::Receiver<bool>,
+    /// Who may call (`sip.allow`); calls from listed sources are trusted for media.
+    pub inbound: crate::policy::inbound::SharedInbound,
     pub started: SystemTime,
 }
 
@@ -154,6 +156,7 @@ pub async fn serve(cfg: Config, stop: impl Future<Output = ()>) -> Result<(), St
         })?;
     let bound = transport.local_addr().unwrap_or(cfg.sip_listen);
     let accounts = resolve_accounts(&cfg.accounts).await;
+    let inbound = super::inbound::build(&cfg).await;
     let sip_ip = match (cfg.advertise, bound.ip()) {
         (Some(a), _) => a.ip,
         (None, ip) if !ip.is_unspecified() => ip,
@@ -216,6 +219,7 @@ pub async fn serve(cfg: Config, stop: impl Future<Output = ()>) -> Result<(), St
         accounts: routes,
         media: MediaConfig {
             rtp_timeout: cfg.rtp_timeout,
+            latching: cfg.security.rtp_latching,
             ..MediaConfig::default()
         },
         cfg,
@@ -229,11 +233,13 @@ pub async fn serve(cfg: Config, stop: impl Future<Output = ()>) -> Result<(), St
         calls: Mutex::new(BTreeMap::new()),
         regs: Mutex::new(Vec::new()),
         hangup_all: hangup_rx,
+        inbound: inbound.clone(),
         started: SystemTime::now(),
     });
 
     let seed = seed();
-    let ep = Endpoint::new(EndpointConfig::new(sip_addr, seed));
+    let mut ep = Endpoint::new(EndpointConfig::new(sip_addr, seed));
+    ep.set_inbound_policy(inbound);
     let hooks = hooks(shared.clone());
     let ep_task = tokio::spawn(endpoint_loop::run(ep, reg_rx, transport, hooks));
     tokio::spawn(http_api::serve(listener, shared.clone()));
@@ -382,7 +388,10 @@ fn register_accounts(shared: &Arc<Shared>, accounts: Vec<(Account, Option<Socket
                     loop {
                         tokio::time::sleep(delay).await;
                         match resolve(&a).await {
-                            Ok(dest) => return start_registration(&shared, &a, dest),
+                            Ok(dest) => {
+                                shared.inbound.add(dest.ip());
+                                return start_registration(&shared, &a, dest);
+                            }
                             Err(e) => tracing::warn!(account = %label(&a), error = %e,
                                 "cannot resolve the registrar; will retry"),
                         }

@@ -31,6 +31,8 @@ use super::transaction::{
 };
 use super::tu::{Ctx, Purpose, TuOutput};
 use super::{Transmit, Transport};
+use crate::policy::counters::{self, Counters};
+use crate::policy::inbound::{Admission, Reject, SharedInbound};
 
 pub use super::event::Event;
 
@@ -96,8 +98,22 @@ pub struct Endpoint {
     next_reg: u32,
     next_ping: u64,
     accepting: bool,
+    /// Who may start calls (`sip.allow`); `None` = everyone.
+    inbound: Option<SharedInbound>,
+    stats: EndpointStats,
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
+}
+
+/// What the endpoint refused (also added to the process-wide [`counters`]).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct EndpointStats {
+    /// Out-of-dialog INVITEs refused by `sip.allow` with 403.
+    pub refused_403: u64,
+    /// The same, dropped silently (`sip.reject: silent`).
+    pub refused_silent: u64,
+    /// Messages over [`message::MAX_MESSAGE_BYTES`].
+    pub oversize: u64,
 }
 
 impl Endpoint {
@@ -114,6 +130,8 @@ impl Endpoint {
             next_reg: 1,
             next_ping: 1,
             accepting: true,
+            inbound: None,
+            stats: EndpointStats::default(),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
         }
@@ -145,6 +163,16 @@ impl Endpoint {
     /// running calls continue (drain on shutdown).
     pub fn set_accepting(&mut self, accepting: bool) {
         self.accepting = accepting;
+    }
+
+    /// Admits new calls by source address (`sip.allow`); without it everyone may call.
+    pub fn set_inbound_policy(&mut self, policy: SharedInbound) {
+        self.inbound = Some(policy);
+    }
+
+    /// What was refused so far.
+    pub fn stats(&self) -> EndpointStats {
+        self.stats
     }
 
     /// Calls not yet ended.
@@ -180,6 +208,10 @@ impl Endpoint {
                 }
             }
             Err((err, salvage)) => {
+                if matches!(err, message::ParseError::TooLarge { .. }) {
+                    self.stats.oversize += 1;
+                    Counters::bump(&counters::global().sip_oversize);
+                }
                 tracing::debug!(%source, %err, "dropping unusable SIP message");
                 let Some(mut s) = salvage else { return };
                 if s.method.eq_ignore_ascii_case("ACK") {
@@ -432,6 +464,10 @@ impl Endpoint {
             }
             return;
         }
+        if method == Method::Invite && inb.core.to.tag.is_none() && self.refuse(&inb, peer, source)
+        {
+            return;
+        }
         let tx = if method == Method::Invite {
             let trying = build::response(&inb, 100, None).to_bytes();
             ServerTx::Invite(InviteServerTx::new(
@@ -536,6 +572,35 @@ impl Endpoint {
                 let msg =
                     build::response(&inb, 405, Some(&self.ids.tag())).header("Allow", build::ALLOW);
                 self.respond(&key, 405, msg, now);
+            }
+        }
+    }
+
+    /// `sip.allow`: whether a new call from `source` is refused (then answered 403 statelessly,
+    /// keeping no state for it, or not at all).
+    fn refuse(&mut self, inb: &Inbound, peer: Peer, source: SocketAddr) -> bool {
+        let Some(policy) = &self.inbound else {
+            return false;
+        };
+        match policy.admit(source.ip()) {
+            Admission::Allowed { .. } => false,
+            Admission::Refused(Reject::Silent) => {
+                self.stats.refused_silent += 1;
+                Counters::bump(&counters::global().sip_refused_silent);
+                tracing::debug!(%source, "INVITE from a source sip.allow does not list: dropped");
+                true
+            }
+            Admission::Refused(Reject::Forbidden) => {
+                self.stats.refused_403 += 1;
+                Counters::bump(&counters::global().sip_refused_403);
+                tracing::debug!(%source, "INVITE from a source sip.allow does not list: 403");
+                let msg = build::response(inb, 403, Some(&self.ids.tag()));
+                self.transmits.push_back(Transmit {
+                    dest: peer.dest,
+                    transport: peer.transport,
+                    bytes: msg.to_bytes(),
+                });
+                true
             }
         }
     }
@@ -762,3 +827,7 @@ mod more_tests;
 #[cfg(test)]
 #[path = "session_timer_tests.rs"]
 mod session_timer_tests;
+
+#[cfg(test)]
+#[path = "endpoint_policy_tests.rs"]
+mod policy_tests;
