@@ -371,3 +371,81 @@ fn oversized_messages_are_dropped_and_a_huge_content_length_closes_the_stream() 
     c.options();
     assert_eq!(c.final_response().status(), Some(200), "still serving");
 }
+
+#[test]
+fn validate_warns_about_a_templated_transfer_unless_transfer_allow_is_set() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("flows")).unwrap();
+    std::fs::write(dir.path().join("flows/xfer.yaml"), TRANSFER_FLOW).unwrap();
+    let validate = |env: &[(&str, &str)]| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_phonetree"));
+        cmd.current_dir(dir.path())
+            .args(["validate", "flows"])
+            .env_remove("PHONETREE_TRANSFER_ALLOW");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().expect("run validate");
+        assert!(out.status.success(), "a warning is not an error");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let warned = validate(&[]);
+    assert!(warned.contains("flow.transfer_template"), "{warned}");
+    assert!(warned.contains("transfer.allow"), "{warned}");
+    let listed = validate(&[("PHONETREE_TRANSFER_ALLOW", "sip:1???@pbx.example.com")]);
+    assert!(!listed.contains("flow.transfer_template"), "{listed}");
+    std::fs::write(
+        dir.path().join("phonetree.yaml"),
+        "transfer: { allow: ['sip:*@pbx.example.com'] }\n",
+    )
+    .unwrap();
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_phonetree"));
+    let out = cmd
+        .current_dir(dir.path())
+        .args(["validate", "flows", "phonetree.yaml"])
+        .env_remove("PHONETREE_TRANSFER_ALLOW")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!text.contains("flow.transfer_template"), "{text}");
+}
+
+#[test]
+fn a_silent_policy_survives_an_invite_burst_and_still_serves_its_registrar() {
+    let srv = Server::start(
+        &[("menu.yaml", MENU_FLOW)],
+        &[
+            ("PHONETREE_SIP_ALLOW", "127.0.0.2"),
+            ("PHONETREE_SIP_REJECT", "silent"),
+        ],
+    );
+    let scanner = Caller::new(srv.sip);
+    let base = format!(
+        "INVITE sip:5000@{srv} SIP/2.0\r\nMax-Forwards: 70\r\nFrom: <sip:x@127.0.0.1>;tag=s\r\n\
+         To: <sip:5000@{srv}>\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n",
+        srv = srv.sip
+    );
+    for i in 0..500 {
+        scanner.send(&format!(
+            "{base}Via: SIP/2.0/UDP {};branch=z9hG4bK-scan-{i};rport\r\nCall-ID: scan-{i}\r\n\r\n",
+            scanner.local()
+        ));
+    }
+    let mut answered = 0;
+    while scanner.recv_within(Duration::from_millis(300)).is_some() {
+        answered += 1;
+    }
+    let mut friend = Caller::new_at(srv.sip, "127.0.0.2");
+    let offer = friend.pcmu_offer();
+    let t = Instant::now();
+    friend.invite("5000", Some(&offer));
+    assert_eq!(friend.final_response().status(), Some(200));
+    eprintln!(
+        "figures: sip.allow silent: 500 INVITEs from a stranger → {answered} answers; the \
+         registrar's call answered {} ms later",
+        t.elapsed().as_millis()
+    );
+    assert_eq!(answered, 0);
+    let (_, calls) = srv.get("/api/calls");
+    assert_eq!(calls.matches("\"flow\"").count(), 1, "{calls}");
+}
