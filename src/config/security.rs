@@ -39,7 +39,7 @@ pub(super) fn is_list(key: &str) -> bool {
 pub(super) fn build(b: &mut Builder<'_>) -> Security {
     let sip_allow = b.parse_opt("sip.allow", |s| {
         split(s)
-            .map(|e| AllowEntry::parse(e))
+            .map(AllowEntry::parse)
             .collect::<Result<Vec<_>, _>>()
     });
     let sip_reject = b.parse("sip.reject", parse_reject, Reject::Forbidden);

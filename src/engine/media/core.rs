@@ -245,7 +245,7 @@ impl MediaCore {
                 }
                 continue;
             }
-            if !self.pacer.poll_timeout().is_some_and(|due| due <= now) {
+            if self.pacer.poll_timeout().is_none_or(|due| due > now) {
                 return None;
             }
             let (frame, finished) = match self
