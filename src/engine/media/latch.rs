@@ -222,10 +222,15 @@ impl Latch {
         self.peer.confirmed = true;
     }
 
-    /// A re-INVITE named a new SDP address: latch afresh (the old source may be gone).
+    /// A re-INVITE (or UPDATE) brought an SDP: a new address means the media moved, so latch
+    /// afresh; the same address (a session refresh, hold/resume) keeps the latched source, so
+    /// the stream neither glitches nor opens a window for someone else to latch.
     pub fn renegotiated(&mut self, sdp: Option<SocketAddr>) {
-        self.peer.sdp = sdp.and_then(usable);
-        self.state = State::Waiting;
+        let sdp = sdp.and_then(usable);
+        if sdp != self.peer.sdp {
+            self.peer.sdp = sdp;
+            self.state = State::Waiting;
+        }
     }
 
     /// The SDP address may be sent to without a packet from it.
@@ -373,7 +378,14 @@ mod tests {
         );
         l.confirm();
         let t = Instant::now();
-        l.on_packet(a("127.0.0.1:4000"), t);
+        let natted = a("127.0.0.1:4444");
+        l.on_packet(natted, t);
+        l.renegotiated(Some(a("127.0.0.1:4000")));
+        assert_eq!(
+            l.target(),
+            Some(natted),
+            "a refresh with the same SDP keeps the latch"
+        );
         l.renegotiated(Some(a("127.0.0.1:6000")));
         assert!(!l.is_latched());
         assert_eq!(l.target(), Some(a("127.0.0.1:6000")));
