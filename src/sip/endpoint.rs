@@ -32,9 +32,13 @@ use super::transaction::{
 use super::tu::{Ctx, Purpose, TuOutput};
 use super::{Transmit, Transport};
 use crate::policy::counters::{self, Counters};
-use crate::policy::inbound::{Admission, Reject, SharedInbound};
+use crate::policy::inbound::SharedInbound;
 
 pub use super::event::Event;
+pub use admission::EndpointStats;
+
+#[path = "endpoint_admission.rs"]
+mod admission;
 
 /// Endpoint settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -105,17 +109,6 @@ pub struct Endpoint {
     events: VecDeque<Event>,
 }
 
-/// What the endpoint refused (also added to the process-wide [`counters`]).
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct EndpointStats {
-    /// Out-of-dialog INVITEs refused by `sip.allow` with 403.
-    pub refused_403: u64,
-    /// The same, dropped silently (`sip.reject: silent`).
-    pub refused_silent: u64,
-    /// Messages over [`message::MAX_MESSAGE_BYTES`].
-    pub oversize: u64,
-}
-
 impl Endpoint {
     pub fn new(cfg: EndpointConfig) -> Endpoint {
         Endpoint {
@@ -163,16 +156,6 @@ impl Endpoint {
     /// running calls continue (drain on shutdown).
     pub fn set_accepting(&mut self, accepting: bool) {
         self.accepting = accepting;
-    }
-
-    /// Admits new calls by source address (`sip.allow`); without it everyone may call.
-    pub fn set_inbound_policy(&mut self, policy: SharedInbound) {
-        self.inbound = Some(policy);
-    }
-
-    /// What was refused so far.
-    pub fn stats(&self) -> EndpointStats {
-        self.stats
     }
 
     /// Calls not yet ended.
@@ -572,35 +555,6 @@ impl Endpoint {
                 let msg =
                     build::response(&inb, 405, Some(&self.ids.tag())).header("Allow", build::ALLOW);
                 self.respond(&key, 405, msg, now);
-            }
-        }
-    }
-
-    /// `sip.allow`: whether a new call from `source` is refused (then answered 403 statelessly,
-    /// keeping no state for it, or not at all).
-    fn refuse(&mut self, inb: &Inbound, peer: Peer, source: SocketAddr) -> bool {
-        let Some(policy) = &self.inbound else {
-            return false;
-        };
-        match policy.admit(source.ip()) {
-            Admission::Allowed { .. } => false,
-            Admission::Refused(Reject::Silent) => {
-                self.stats.refused_silent += 1;
-                Counters::bump(&counters::global().sip_refused_silent);
-                tracing::debug!(%source, "INVITE from a source sip.allow does not list: dropped");
-                true
-            }
-            Admission::Refused(Reject::Forbidden) => {
-                self.stats.refused_403 += 1;
-                Counters::bump(&counters::global().sip_refused_403);
-                tracing::debug!(%source, "INVITE from a source sip.allow does not list: 403");
-                let msg = build::response(inb, 403, Some(&self.ids.tag()));
-                self.transmits.push_back(Transmit {
-                    dest: peer.dest,
-                    transport: peer.transport,
-                    bytes: msg.to_bytes(),
-                });
-                true
             }
         }
     }
