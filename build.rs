@@ -2,6 +2,10 @@
 //! the start-up log (`PHONETREE_GIT_HASH`, 12 hex digits). Uncommitted changes are not flagged:
 //! the script reruns only when the commit changes, so such a flag would go stale.
 //!
+//! `PHONETREE_INTEROP=1` at build time sets `cfg(interop)`: the interop tests (real SIP peers,
+//! `tests/interop.rs`) are `#[cfg_attr(not(interop), ignore = "...")]`, so a plain `cargo test`
+//! lists them as *ignored* with the reason and the variable, instead of passing them unrun.
+//!
 //! Tolerant by design: without git, outside a checkout (a source tarball, `cargo install` from a
 //! registry) or when git fails, the hash is `unknown` and the build goes on.
 
@@ -31,4 +35,9 @@ fn main() {
         }
     }
     println!("cargo:rerun-if-changed=build.rs");
+    println!("cargo::rustc-check-cfg=cfg(interop)");
+    println!("cargo:rerun-if-env-changed=PHONETREE_INTEROP");
+    if std::env::var("PHONETREE_INTEROP").is_ok_and(|v| v == "1") {
+        println!("cargo:rustc-cfg=interop");
+    }
 }

@@ -3,8 +3,10 @@
 //! hear. A test passes only if the recording contains the expected prompt where the flow says it
 //! should be (cross-correlation against the source prompt, see `tests/interop/audio_match.py`).
 //!
-//! Peers come from `.ci/install-deps.sh`. Without them a test prints `skipped: ...` and passes,
-//! unless `PHONETREE_INTEROP=1` (as in `.ci/run`). What each test proves: docs/interop.md.
+//! Peers come from `.ci/install-deps.sh`. Every test is `#[cfg_attr(not(interop), ignore = ..)]`:
+//! a plain `cargo test` lists it as *ignored* with the reason and the variable to set, never as
+//! passed; `PHONETREE_INTEROP=1` (as in `.ci/run`; build.rs turns it into `cfg(interop)`) runs
+//! them, and then a missing peer is a failure. What each test proves: docs/interop.md.
 //! Run: `bash .ci/install-deps.sh && PHONETREE_INTEROP=1 cargo test --test interop`.
 
 #[path = "interop/audio.rs"]
@@ -113,6 +115,10 @@ fn build_pcap(work: &Work, seconds: u32, dtmf: &str) -> PathBuf {
 }
 
 #[test]
+#[cfg_attr(
+    not(interop),
+    ignore = "real SIP peers: run with PHONETREE_INTEROP=1 (install them: bash .ci/install-deps.sh)"
+)]
 fn sipp_pcmu_rtp_from_pcap_with_rfc4733_digit_1_hears_the_story() {
     let _serial = serial();
     if !require(&[Peer::Sipp, Peer::Dumpcap]) {
@@ -142,6 +148,10 @@ fn sipp_pcmu_rtp_from_pcap_with_rfc4733_digit_1_hears_the_story() {
 }
 
 #[test]
+#[cfg_attr(
+    not(interop),
+    ignore = "real SIP peers: run with PHONETREE_INTEROP=1 (install them: bash .ci/install-deps.sh)"
+)]
 fn pjsua2_pcmu_pound_switches_to_robot_and_star_back_to_bunny() {
     let _serial = serial();
     if !require(&[Peer::Pjsua2]) {
@@ -167,6 +177,10 @@ fn pjsua2_pcmu_pound_switches_to_robot_and_star_back_to_bunny() {
 }
 
 #[test]
+#[cfg_attr(
+    not(interop),
+    ignore = "real SIP peers: run with PHONETREE_INTEROP=1 (install them: bash .ci/install-deps.sh)"
+)]
 fn pjsua2_pcma_in_band_dtmf_hears_the_story() {
     let _serial = serial();
     if !require(&[Peer::Pjsua2]) {
@@ -193,6 +207,10 @@ fn pjsua2_pcma_in_band_dtmf_hears_the_story() {
 }
 
 #[test]
+#[cfg_attr(
+    not(interop),
+    ignore = "real SIP peers: run with PHONETREE_INTEROP=1 (install them: bash .ci/install-deps.sh)"
+)]
 fn pjsua2_sip_info_dtmf_hears_the_song() {
     let _serial = serial();
     if !require(&[Peer::Pjsua2]) {
@@ -217,6 +235,10 @@ fn pjsua2_sip_info_dtmf_hears_the_song() {
 }
 
 #[test]
+#[cfg_attr(
+    not(interop),
+    ignore = "real SIP peers: run with PHONETREE_INTEROP=1 (install them: bash .ci/install-deps.sh)"
+)]
 fn pjsua2_over_tcp_hears_the_greeting_and_the_song() {
     let _serial = serial();
     if !require(&[Peer::Pjsua2]) {
@@ -233,6 +255,10 @@ fn pjsua2_over_tcp_hears_the_greeting_and_the_song() {
 }
 
 #[test]
+#[cfg_attr(
+    not(interop),
+    ignore = "real SIP peers: run with PHONETREE_INTEROP=1 (install them: bash .ci/install-deps.sh)"
+)]
 fn pjsua2_hold_and_resume_by_reinvite_keep_the_call_going() {
     let _serial = serial();
     if !require(&[Peer::Pjsua2]) {
@@ -264,6 +290,10 @@ fn pjsua2_hold_and_resume_by_reinvite_keep_the_call_going() {
 }
 
 #[test]
+#[cfg_attr(
+    not(interop),
+    ignore = "real SIP peers: run with PHONETREE_INTEROP=1 (install them: bash .ci/install-deps.sh)"
+)]
 fn baresip_opus_call_hears_the_greeting_and_the_story() {
     let _serial = serial();
     if !require(&[Peer::Baresip]) {
@@ -311,6 +341,10 @@ fn baresip_opus_call_hears_the_greeting_and_the_story() {
 }
 
 #[test]
+#[cfg_attr(
+    not(interop),
+    ignore = "real SIP peers: run with PHONETREE_INTEROP=1 (install them: bash .ci/install-deps.sh)"
+)]
 fn sipp_cancel_while_ringing_gets_487_and_leaves_no_call() {
     let _serial = serial();
     if !require(&[Peer::Sipp]) {
@@ -336,6 +370,10 @@ fn sipp_cancel_while_ringing_gets_487_and_leaves_no_call() {
 }
 
 #[test]
+#[cfg_attr(
+    not(interop),
+    ignore = "real SIP peers: run with PHONETREE_INTEROP=1 (install them: bash .ci/install-deps.sh)"
+)]
 fn cancel_crossing_the_100_trying_gets_487_or_a_clean_call() {
     let _serial = serial();
     if !require(&[]) {
@@ -389,6 +427,10 @@ fn cancel_crossing_the_100_trying_gets_487_or_a_clean_call() {
 }
 
 #[test]
+#[cfg_attr(
+    not(interop),
+    ignore = "real SIP peers: run with PHONETREE_INTEROP=1 (install them: bash .ci/install-deps.sh)"
+)]
 fn rtp_timeout_hangs_up_a_caller_who_goes_silent() {
     let _serial = serial();
     if !require(&[Peer::Sipp]) {
@@ -425,6 +467,10 @@ fn rtp_timeout_hangs_up_a_caller_who_goes_silent() {
 }
 
 #[test]
+#[cfg_attr(
+    not(interop),
+    ignore = "real SIP peers: run with PHONETREE_INTEROP=1 (install them: bash .ci/install-deps.sh)"
+)]
 fn sipp_options_is_answered_200_with_allow() {
     let _serial = serial();
     if !require(&[Peer::Sipp]) {
@@ -449,6 +495,10 @@ fn sipp_options_is_answered_200_with_allow() {
 }
 
 #[test]
+#[cfg_attr(
+    not(interop),
+    ignore = "real SIP peers: run with PHONETREE_INTEROP=1 (install them: bash .ci/install-deps.sh)"
+)]
 fn sipp_session_timer_is_negotiated_and_refreshed_both_ways() {
     let _serial = serial();
     if !require(&[Peer::Sipp]) {
@@ -531,6 +581,10 @@ fn transfer_target(work: &Work, scenario: &str) -> (Proc, u16) {
 }
 
 #[test]
+#[cfg_attr(
+    not(interop),
+    ignore = "real SIP peers: run with PHONETREE_INTEROP=1 (install them: bash .ci/install-deps.sh)"
+)]
 fn refer_transfer_sends_the_caller_to_the_target() {
     let _serial = serial();
     if !require(&[Peer::Pjsua2, Peer::Sipp]) {
@@ -566,6 +620,10 @@ fn refer_transfer_sends_the_caller_to_the_target() {
 }
 
 #[test]
+#[cfg_attr(
+    not(interop),
+    ignore = "real SIP peers: run with PHONETREE_INTEROP=1 (install them: bash .ci/install-deps.sh)"
+)]
 fn refer_transfer_to_a_busy_target_takes_on_fail() {
     let _serial = serial();
     if !require(&[Peer::Pjsua2, Peer::Sipp]) {
@@ -617,6 +675,10 @@ fn registered(doc: &Value) -> bool {
 }
 
 #[test]
+#[cfg_attr(
+    not(interop),
+    ignore = "real SIP peers: run with PHONETREE_INTEROP=1 (install them: bash .ci/install-deps.sh)"
+)]
 fn kamailio_digest_registration_then_a_call_to_1001_reaches_the_flow() {
     let _serial = serial();
     if !require(&[Peer::Kamailio, Peer::Pjsua2]) {
@@ -660,6 +722,10 @@ fn kamailio_digest_registration_then_a_call_to_1001_reaches_the_flow() {
 }
 
 #[test]
+#[cfg_attr(
+    not(interop),
+    ignore = "real SIP peers: run with PHONETREE_INTEROP=1 (install them: bash .ci/install-deps.sh)"
+)]
 fn hot_reload_between_two_calls_changes_the_prompt() {
     let _serial = serial();
     if !require(&[Peer::Pjsua2]) {
@@ -703,6 +769,10 @@ fn hot_reload_between_two_calls_changes_the_prompt() {
 }
 
 #[test]
+#[cfg_attr(
+    not(interop),
+    ignore = "real SIP peers: run with PHONETREE_INTEROP=1 (install them: bash .ci/install-deps.sh)"
+)]
 fn kamailio_restart_phonetree_registers_again_and_still_gets_calls() {
     let _serial = serial();
     if !require(&[Peer::Kamailio, Peer::Pjsua2]) {
@@ -742,4 +812,34 @@ fn kamailio_restart_phonetree_registers_again_and_still_gets_calls() {
     let (_, rec) = pj_call(&work, &domain, "pj_after_restart", &args);
     assert_heard(&work, &rec, "bunny/greeting.wav", 0.0, 1.0, 2.5);
     assert_no_call_left(&work, &engine);
+}
+
+/// Keeps the rule above true as tests are added: every `#[test]` in this file except this one
+/// carries the `cfg_attr(not(interop), ignore)` line, so none passes unrun.
+#[test]
+fn every_interop_test_is_ignored_unless_phonetree_interop_is_set() {
+    let text = std::fs::read_to_string(root().join("tests/interop.rs")).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let mut unmarked = Vec::new();
+    for (i, l) in lines.iter().enumerate() {
+        if l.trim() != "#[test]" {
+            continue;
+        }
+        let marked = lines[i + 1..]
+            .iter()
+            .take_while(|l| !l.trim_start().starts_with("fn "))
+            .any(|l| l.contains("cfg_attr("));
+        let name = lines[i + 1..]
+            .iter()
+            .find(|l| l.trim_start().starts_with("fn "))
+            .map(|l| l.trim())
+            .unwrap_or_default();
+        if !marked && !name.contains("every_interop_test_is_ignored") {
+            unmarked.push(name.to_string());
+        }
+    }
+    assert!(
+        unmarked.is_empty(),
+        "add `#[cfg_attr(not(interop), ignore = \"...\")]` to: {unmarked:?}"
+    );
 }
