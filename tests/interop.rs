@@ -786,7 +786,7 @@ fn kamailio_restart_phonetree_registers_again_and_still_gets_calls() {
         ("SIP_DOMAIN", domain.as_str()),
         ("SIP_USERNAME", "1001"),
         ("SIP_PASSWORD", "secret"),
-        ("PHONETREE_ACCOUNT_EXPIRES", "30"),
+        ("PHONETREE_ACCOUNT_EXPIRES", "30s"),
     ];
     let engine = Engine::start(&work, &env);
     engine.wait_for(

@@ -526,6 +526,49 @@ fn thousand_node_flow_compiles() {
     eprintln!("1000-node flow compiled in {took:?} (debug build)");
 }
 
+/// Regression: a file with nine mistakes used to need three rounds of fixes, because the
+/// reference, template and prompt checks skipped every node the schema had rejected. Now one
+/// run reports all nine, each at its line, and the typo'd names get their did-you-mean.
+#[test]
+fn nine_mistakes_are_all_reported_in_one_run() {
+    let d = diags_of("nine_mistakes.yaml");
+    assert_eq!(
+        summary(&d),
+        [
+            err("schema.unknown_key", 8, 38),
+            err("flow.undefined_variable", 10, 18),
+            err("schema.duration", 14, 42),
+            err("flow.unknown_node", 15, 32),
+            err("flow.undefined_variable", 17, 17),
+            err("flow.template_syntax", 18, 16),
+            err("flow.missing_prompt", 19, 16),
+            warn("flow.unreachable", 21, 3),
+            err("schema.duration", 21, 20),
+        ],
+        "{}",
+        d.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("\n")
+    );
+    let hints: Vec<&str> = d.iter().filter_map(|d| d.hint.as_deref()).collect();
+    for want in [
+        "did you mean `next`?",
+        "did you mean `env.CRM_URL`?",
+        "write `5s`",
+        "did you mean `song`?",
+        "did you mean `vars.name`?",
+        "write `10s`",
+    ] {
+        assert!(hints.iter().any(|h| h.starts_with(want)), "{want}: {hints:?}");
+    }
+    // The command line shows the same nine in one run.
+    let out = Command::new(env!("CARGO_BIN_EXE_phonetree"))
+        .args(["validate", "tests/fixtures/invalid/nine_mistakes.yaml"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("failed: 8 errors, 1 warning"), "{text}");
+}
+
 /// The whole text report for the invalid fixtures, as a golden file (`UPDATE_EXPECT=1` refreshes it).
 #[test]
 fn invalid_fixtures_report_matches_golden_file() {

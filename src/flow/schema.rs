@@ -26,7 +26,7 @@ pub const NODE_KINDS: [&str; 15] = [
     "record", "agent", "stream", "transfer", "hangup",
 ];
 
-const DURATION_PATTERN: &str = "^[0-9]+(ms|s|m)$";
+const DURATION_PATTERN: &str = "^[0-9]+(ms|s|m|h)$";
 
 static SCHEMA: LazyLock<Value> = LazyLock::new(|| {
     serde_json::from_str(SCHEMA_TEXT).expect("the embedded schema is valid JSON (tested)")
@@ -203,6 +203,17 @@ impl Mapper<'_> {
                     );
                 }
             }
+            ValidationErrorKind::Type { .. }
+                if instance.is_number() && is_duration_schema(e.schema_path().as_str()) =>
+            {
+                self.push(
+                    ptr,
+                    self.spans.value(ptr),
+                    "schema.duration",
+                    format!("{what} must be a duration, found the bare number {instance}"),
+                    Some(crate::flow::duration::hint(&instance.to_string())),
+                );
+            }
             ValidationErrorKind::Type { kind } => {
                 let expected = type_names(kind);
                 let found = json_type(instance);
@@ -231,7 +242,7 @@ impl Mapper<'_> {
                     self.spans.value(ptr),
                     "schema.duration",
                     format!("{what}: {instance} is not a duration"),
-                    Some("write a whole number and a unit: `200ms`, `5s` or `2m`".into()),
+                    Some(crate::flow::duration::hint(instance.as_str().unwrap_or_default())),
                 );
             }
             ValidationErrorKind::Enum { options } => {
@@ -445,6 +456,23 @@ fn lower_first(s: &str) -> String {
 
 fn schema_path_ends(e: &ValidationError<'_>, suffix: &str) -> bool {
     e.schema_path().as_str().ends_with(suffix)
+}
+
+/// Whether the keyword at `schema_path` belongs to the `duration` definition (directly or
+/// through a `$ref` to it).
+fn is_duration_schema(schema_path: &str) -> bool {
+    let Some((holder, _keyword)) = schema_path.rsplit_once('/') else {
+        return false;
+    };
+    if holder.ends_with("/$defs/duration") {
+        return true;
+    }
+    let holder = holder.strip_suffix("/$ref").unwrap_or(holder);
+    SCHEMA
+        .pointer(holder)
+        .and_then(|s| s.get("$ref"))
+        .and_then(Value::as_str)
+        == Some("#/$defs/duration")
 }
 
 fn schema_at(schema_path: &str) -> Option<&'static Value> {

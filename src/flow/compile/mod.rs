@@ -15,6 +15,7 @@ mod checks;
 mod keys;
 mod nodes;
 mod prompts;
+mod salvage;
 mod templates;
 
 use std::collections::{HashMap, HashSet};
@@ -124,6 +125,7 @@ pub fn compile(
         String::new(),
         &front.nodes,
         &front.broken,
+        &front.raw_links,
     );
     b.stack.push(normalize_path(path));
     b.lower_unit(unit, front.nodes);
@@ -215,6 +217,8 @@ struct Front {
     /// Top-level keys the schema rejected (left out of `doc`; checks that depend on them stay quiet).
     broken: HashSet<String>,
     nodes: Vec<(String, Option<(KindDoc, Links)>)>,
+    /// For nodes that could not be read even in part: the node names their links mention.
+    raw_links: HashMap<String, Vec<String>>,
     spans: SpanMap,
     diags: Vec<Diagnostic>,
 }
@@ -228,6 +232,7 @@ fn front(text: &str, path: &Path) -> Front {
             doc: None,
             broken: HashSet::new(),
             nodes: Vec::new(),
+            raw_links: HashMap::new(),
             spans,
             diags,
         };
@@ -235,6 +240,7 @@ fn front(text: &str, path: &Path) -> Front {
     let violations = schema::validate(&value, &spans, path);
     let mut broken_top: HashSet<String> = HashSet::new();
     let mut broken_nodes: HashSet<String> = HashSet::new();
+    let pointers: Vec<String> = violations.iter().map(|v| v.pointer.clone()).collect();
     for v in violations {
         let segs = schema::segments(&v.pointer);
         match segs.as_slice() {
@@ -253,6 +259,7 @@ fn front(text: &str, path: &Path) -> Front {
             doc: None,
             broken: HashSet::new(),
             nodes: Vec::new(),
+            raw_links: HashMap::new(),
             spans,
             diags,
         };
@@ -273,15 +280,23 @@ fn front(text: &str, path: &Path) -> Front {
                 doc: None,
                 broken: HashSet::new(),
                 nodes: Vec::new(),
+                raw_links: HashMap::new(),
                 spans,
                 diags,
             };
         }
     };
     let mut nodes = Vec::with_capacity(doc.nodes.0.len());
+    let mut raw_links = HashMap::new();
     for (name, raw) in &doc.nodes.0 {
         let parts = if broken_nodes.contains(name) {
-            None
+            // Keep what passed the schema, so its references, templates and prompts are
+            // checked in this same run (see `salvage`).
+            let parts = salvage::salvage(raw, &salvage::pointers_in_node(&pointers, name));
+            if parts.is_none() {
+                raw_links.insert(name.clone(), salvage::raw_links(raw));
+            }
+            parts
         } else {
             match NodeDoc::deserialize(raw).map(NodeDoc::into_parts) {
                 Ok(Some(p)) => Some(p),
@@ -303,6 +318,7 @@ fn front(text: &str, path: &Path) -> Front {
         doc: Some(doc),
         broken: broken_top,
         nodes,
+        raw_links,
         spans,
         diags,
     }
@@ -328,6 +344,8 @@ struct Slot {
     /// Position of the node's key.
     pos: Pos,
     kind: Option<NodeKind>,
+    /// A node that could not be read: the node names its links mention (for reachability).
+    raw_links: Vec<String>,
 }
 
 /// A variable read by a template, checked once every file is lowered.
@@ -423,6 +441,7 @@ impl<'a> Builder<'a> {
         prefix: String,
         nodes: &[(String, Option<(KindDoc, Links)>)],
         broken: &HashSet<String>,
+        raw_links: &HashMap<String, Vec<String>>,
     ) -> usize {
         let unit = self.units.len();
         self.lenient.extend(broken.iter().cloned());
@@ -436,6 +455,7 @@ impl<'a> Builder<'a> {
                 unit,
                 pos,
                 kind: None,
+                raw_links: raw_links.get(name).cloned().unwrap_or_default(),
             });
             names.insert(name.clone(), id);
             order.push(name.clone());

@@ -537,7 +537,7 @@ impl Builder<'_> {
                     pos,
                     "flow.bad_duration",
                     format!("`{text}`: {e}"),
-                    Some("write e.g. `200ms`, `5s` or `2m`".into()),
+                    Some(crate::flow::duration::hint(text)),
                 );
                 None
             }
@@ -651,6 +651,7 @@ impl Builder<'_> {
             prefix,
             &front.nodes,
             &front.broken,
+            &front.raw_links,
         );
         self.units[sub].callers_next.push((unit, next));
         self.subflows.insert(path.clone(), (sub, None));
