@@ -279,6 +279,16 @@ scenario!(
     }
 );
 
+// Regression: a failed recording used to go on to `next` as if a message had been saved.
+scenario!(
+    record_failure_takes_on_error,
+    Scenario {
+        flow: "services.yaml",
+        mocks: "record: { record: { error: \"recording is not available on this server\" } }",
+        ..Default::default()
+    }
+);
+
 scenario!(
     subflow_asked_twice_then_returns,
     Scenario {

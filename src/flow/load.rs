@@ -8,7 +8,7 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use crate::flow::compile::{compile, SoundIndex, SubflowResolver};
-pub use crate::flow::compile::{Claims, Compiled};
+pub use crate::flow::compile::{Claims, Compiled, NodeNeed};
 use crate::flow::diag::{self, Diagnostic, Pos};
 use crate::flow::program::Program;
 
@@ -311,10 +311,12 @@ mod tests {
         let a = Claims {
             routes: vec![("5000".into(), Pos { line: 2, col: 10 })],
             default: Some(Pos { line: 3, col: 10 }),
+            ..Claims::default()
         };
         let b = Claims {
             routes: vec![("5000".into(), Pos { line: 4, col: 3 })],
             default: Some(Pos { line: 1, col: 10 }),
+            ..Claims::default()
         };
         let d = cross_file(&[("a.yaml".into(), a), ("b.yaml".into(), b)]);
         let got: Vec<_> = d

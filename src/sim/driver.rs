@@ -9,7 +9,8 @@
 //! Defaults where no mock is given: `http` fails at once with `"no mock"` (the node's `on_error`
 //! after its retries); `listen` hears nothing (it times out) unless the caller speaks; `agent` and
 //! `stream` fail with `"no mock"`; `transfer` succeeds after [`TRANSFER_DELAY`]; `record` lasts
-//! its `max` unless its key ends it. Speech said while no `listen` runs is held for the next one.
+//! its `max` unless its key ends it (a `record` mock fails it or shortens it). Speech said
+//! while no `listen` runs is held for the next one.
 //! Past `max` (default 10 minutes) the call is hung up with reason `max_duration`.
 
 use std::cmp::Reverse;
@@ -390,9 +391,22 @@ impl<L: PromptLengths> Sim<L> {
             }
             Action::Record { id, max, .. } => {
                 let node = self.node_name();
+                let mock = self.mocks.record.get(&node).cloned().unwrap_or_default();
                 self.log(EventKind::Record { node });
                 self.inflight.push((id, Inflight::Record { started: now }));
-                self.record_done(id, max, now + max);
+                match mock.error {
+                    Some(error) => {
+                        let input = Input::RecordFinished {
+                            id,
+                            result: Err(error),
+                        };
+                        self.push(now, Pending::Machine { input, event: None });
+                    }
+                    None => {
+                        let length = mock.duration.map_or(max, |d| d.0.min(max));
+                        self.record_done(id, length, now + length);
+                    }
+                }
             }
             Action::FinishRecording { id } => {
                 if let Some((_, Inflight::Record { started })) =

@@ -164,7 +164,7 @@ fn successors(kind: &NodeKind) -> (Vec<Target>, bool) {
         // The subflow's own `next` is reached through the inlined file's return vertex.
         NodeKind::Subflow(_) => (Vec::new(), true),
         NodeKind::Pause(p) => (vec![p.next], false),
-        NodeKind::Record(r) => (vec![r.next], false),
+        NodeKind::Record(r) => (std::iter::once(r.next).chain(r.on_error).collect(), false),
         NodeKind::Agent(a) => (std::iter::once(a.next).chain(a.on_error).collect(), false),
         NodeKind::Stream(s) => (std::iter::once(s.next).chain(s.on_error).collect(), false),
         NodeKind::Transfer(t) => (t.on_fail.into_iter().collect(), false),

@@ -89,11 +89,37 @@ pub struct Compiled {
     pub claims: Claims,
 }
 
-/// The routes and `default: true` a flow claims, with their positions.
+/// What a flow claims from, and needs of, the world outside its file, with positions: its
+/// routes and `default: true` (cross-file checks), its name, the environment variables and the
+/// node kinds it relies on, the subflow files it inlines (`site` checks against the server).
+/// Filled even when the flow has errors.
 #[derive(Debug, Clone, Default)]
 pub struct Claims {
     pub routes: Vec<(String, Pos)>,
     pub default: Option<Pos>,
+    /// `name:` or the file stem.
+    pub name: String,
+    /// Where `name:` is written (the start of the file without one).
+    pub name_pos: Pos,
+    /// Each `env:` entry: name, position, whether it has a default.
+    pub env: Vec<(String, Pos, bool)>,
+    /// Nodes that need something of the server (speech, agents, streams, recording, TTS).
+    pub needs: Vec<NodeNeed>,
+    /// Subflow files inlined into this flow (normalized paths).
+    pub subflows: Vec<PathBuf>,
+}
+
+/// A node that only runs where the server can do its kind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeNeed {
+    /// The file the node is written in (a subflow's node is in the subflow's file).
+    pub path: PathBuf,
+    pub pos: Pos,
+    pub node: String,
+    /// The node kind (`say`, `listen`, `agent`, `stream`, `record`).
+    pub kind: &'static str,
+    /// The provider it names (`agent.provider`), if any.
+    pub provider: Option<String>,
 }
 
 /// Compiles one flow. `path` is used for diagnostics, the default name and relative subflows.
@@ -109,10 +135,16 @@ pub fn compile(
     let Some(doc) = front.doc else {
         return b.finish_without_program(Claims::default());
     };
-    let claims = claims_of(&doc, &front.spans);
+    let mut claims = claims_of(&doc, &front.spans);
     let name = doc.name.clone().unwrap_or_else(|| file_stem(path));
+    claims.name = name.clone();
 
-    b.env = doc.env.clone();
+    for (name, default) in doc.env.entries() {
+        if let Some(d) = default {
+            b.env_defaults.push((name.clone(), d));
+        }
+        b.env.push(name);
+    }
     b.vars = doc.vars.0.clone();
     b.defined.extend(doc.vars.iter().map(|(k, _)| k.to_owned()));
     let themes = b.themes(&doc, path, &front.spans);
@@ -135,6 +167,9 @@ pub fn compile(
 
     b.check_variables();
     b.check_graph(start, &keys);
+    claims.needs = b.needs();
+    claims.subflows = b.subflows.keys().cloned().collect();
+    claims.subflows.sort();
 
     if diag::has_errors(&b.diags) {
         return b.finish_without_program(claims);
@@ -150,6 +185,7 @@ pub fn compile(
         routes: doc.routes,
         default: doc.default,
         env: std::mem::take(&mut b.env),
+        env_defaults: std::mem::take(&mut b.env_defaults),
         vars: std::mem::take(&mut b.vars),
         themes,
         keys,
@@ -199,6 +235,21 @@ fn file_stem(path: &Path) -> String {
 }
 
 fn claims_of(doc: &FlowDoc, spans: &SpanMap) -> Claims {
+    let env = doc
+        .env
+        .entries()
+        .into_iter()
+        .enumerate()
+        .map(|(i, (name, default))| {
+            let ptr = if doc.env.is_mapping() {
+                source::pointer(["env", name.as_str()])
+            } else {
+                format!("/env/{i}")
+            };
+            let pos = spans.key_or_value(&ptr);
+            (name, pos, default.is_some())
+        })
+        .collect();
     Claims {
         routes: doc
             .routes
@@ -207,6 +258,15 @@ fn claims_of(doc: &FlowDoc, spans: &SpanMap) -> Claims {
             .map(|(i, r)| (r.clone(), spans.value(&format!("/routes/{i}"))))
             .collect(),
         default: doc.default.then(|| spans.value("/default")),
+        name: String::new(),
+        name_pos: if doc.name.is_some() {
+            spans.value("/name")
+        } else {
+            Pos::START
+        },
+        env,
+        needs: Vec::new(),
+        subflows: Vec::new(),
     }
 }
 
@@ -371,6 +431,7 @@ struct Builder<'a> {
     uses: Vec<VarUse>,
     defined: HashSet<String>,
     env: Vec<String>,
+    env_defaults: Vec<(String, String)>,
     vars: Vec<(String, Value)>,
     theme_names: Vec<String>,
     global_keys: crate::flow::digit::DigitSet,
@@ -402,6 +463,7 @@ impl<'a> Builder<'a> {
             uses: Vec::new(),
             defined: HashSet::new(),
             env: Vec::new(),
+            env_defaults: Vec::new(),
             vars: Vec::new(),
             theme_names: Vec::new(),
             global_keys: Default::default(),
@@ -421,6 +483,30 @@ impl<'a> Builder<'a> {
             diagnostics: self.diags,
             claims,
         }
+    }
+
+    /// The nodes whose kind needs something of the server (see [`NodeNeed`]).
+    fn needs(&self) -> Vec<NodeNeed> {
+        self.slots
+            .iter()
+            .filter_map(|s| {
+                let (kind, provider) = match s.kind.as_ref()? {
+                    NodeKind::Say(_) => ("say", None),
+                    NodeKind::Listen(_) => ("listen", None),
+                    NodeKind::Agent(a) => ("agent", Some(a.provider.as_str().to_owned())),
+                    NodeKind::Stream(_) => ("stream", None),
+                    NodeKind::Record(_) => ("record", None),
+                    _ => return None,
+                };
+                Some(NodeNeed {
+                    path: self.units[s.unit].path.clone(),
+                    pos: s.pos,
+                    node: s.name.clone(),
+                    kind,
+                    provider,
+                })
+            })
+            .collect()
     }
 
     fn take_nodes(&mut self) -> Option<Vec<crate::flow::program::Node>> {
