@@ -25,4 +25,6 @@ pub mod registry;
 pub mod sdp;
 pub mod sim;
 pub mod sip;
+pub mod site;
 pub mod testrun;
+pub mod trace;

@@ -36,6 +36,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         &a.flow,
         &LoadOptions {
             sound_dir: a.sound.clone(),
+            ..LoadOptions::default()
         },
     );
     for d in &compiled.diagnostics {

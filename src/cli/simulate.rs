@@ -62,6 +62,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         &args.flow,
         &LoadOptions {
             sound_dir: args.sound.clone(),
+            ..LoadOptions::default()
         },
     );
     for d in &compiled.diagnostics {

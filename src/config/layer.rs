@@ -68,6 +68,11 @@ pub const SCALARS: &[(&str, &str)] = &[
     ("transfer.allow", "TRANSFER_ALLOW"),
 ];
 
+/// Every scalar key: [`SCALARS`] and the sections kept in their own files (`log`).
+pub fn scalars() -> impl Iterator<Item = &'static (&'static str, &'static str)> {
+    SCALARS.iter().chain(super::log::KEYS)
+}
+
 /// Per-account settings; `PHONETREE_ACCOUNT_<FIELD>` sets them on the first account.
 pub const ACCOUNT_FIELDS: &[&str] = &[
     "registrar",
@@ -122,7 +127,7 @@ pub fn yaml_layer(text: &str, path: &Path) -> (Layer, Vec<Diagnostic>) {
     for (k, v) in &top {
         let ptr = format!("/{k}");
         match k.as_str() {
-            "sip" | "http" | "rtp" | "registration" | "transfer" => {
+            "sip" | "http" | "rtp" | "registration" | "transfer" | "log" => {
                 let Value::Object(inner) = v else {
                     diags.push(shape(path, at(&ptr), k, "a mapping"));
                     continue;
@@ -130,7 +135,7 @@ pub fn yaml_layer(text: &str, path: &Path) -> (Layer, Vec<Diagnostic>) {
                 for (ik, iv) in inner {
                     let dotted = format!("{k}.{ik}");
                     let iptr = format!("{ptr}/{ik}");
-                    if !SCALARS.iter().any(|(s, _)| *s == dotted) {
+                    if !scalars().any(|(s, _)| *s == dotted) {
                         diags.push(unknown(path, key_at(&iptr), &dotted, known_under(k)));
                         continue;
                     }
@@ -160,12 +165,12 @@ pub fn yaml_layer(text: &str, path: &Path) -> (Layer, Vec<Diagnostic>) {
                     }
                 }
             }
-            _ if SCALARS.iter().any(|(s, _)| s == k) => {
+            _ if scalars().any(|(s, _)| s == k) => {
                 put(&mut layer, &mut diags, path, k, v, at(&ptr));
             }
             _ => {
                 let known = "sip, http, flows, sound, rtp, codecs, themes, drain_timeout, \
-                             registration, accounts, transfer";
+                             registration, accounts, transfer, log";
                 diags.push(unknown(path, key_at(&ptr), k, known.to_string()));
             }
         }
@@ -200,7 +205,7 @@ pub fn env_layer(env: &BTreeMap<String, String>) -> Layer {
     if let Some(codec) = env.get("CODEC").filter(|v| !v.trim().is_empty()) {
         set("codecs.first", "CODEC", codec);
     }
-    for (key, suffix) in SCALARS {
+    for (key, suffix) in scalars() {
         let name = format!("PHONETREE_{suffix}");
         if let Some(v) = env.get(&name) {
             set(key, &name, v);
@@ -294,8 +299,7 @@ fn unknown(path: &Path, pos: Pos, key: &str, known: String) -> Diagnostic {
 }
 
 fn known_under(section: &str) -> String {
-    SCALARS
-        .iter()
+    scalars()
         .filter_map(|(k, _)| k.strip_prefix(section)?.strip_prefix('.'))
         .collect::<Vec<_>>()
         .join(", ")

@@ -11,8 +11,11 @@
 //! output or API response contains one. Not owned here: resolving host names (the engine does
 //! it when it registers) and choosing the advertised address when none is configured.
 
+pub mod capabilities;
+pub mod environment;
 pub mod layer;
 pub mod security;
+pub mod log;
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -58,6 +61,10 @@ pub struct Config {
     pub accounts: Vec<Account>,
     /// `sip.allow`, `sip.reject`, `rtp.latching`, `transfer.allow` (docs/security.md).
     pub security: security::Security,
+    /// `log:` (config/log.rs).
+    pub log: log::LogConfig,
+    /// The process environment plus `.env`: what flows' `env:` names read.
+    pub env: environment::Environment,
 }
 
 /// The public address to advertise (an IP; the SIP port defaults to the listen port).
@@ -98,6 +105,9 @@ pub struct Flags {
     pub flows: Option<PathBuf>,
     pub sound: Option<PathBuf>,
     pub rtp_ports: Option<String>,
+    pub advertise: Option<String>,
+    pub log_level: Option<String>,
+    pub log_format: Option<log::LogFormat>,
 }
 
 /// The diagnostic code of a bad setting, in `run`'s messages and `validate`'s diagnostics alike.
@@ -222,7 +232,9 @@ pub fn load(sources: &Sources) -> Result<Config, ConfigError> {
     }
     merged.extend(layer::env_layer(&sources.env));
     merged.extend(flag_layer(&sources.flags));
-    build(&merged, problems)
+    let mut cfg = build(&merged, problems)?;
+    cfg.env = environment::Environment::new(sources.env.clone());
+    Ok(cfg)
 }
 
 /// Checks a `phonetree.yaml` on its own (for `phonetree validate`): every problem as a
@@ -265,6 +277,13 @@ fn flag_layer(flags: &Flags) -> Layer {
     set("flows", "--flows", path(&flags.flows));
     set("sound", "--sound", path(&flags.sound));
     set("rtp.ports", "--rtp-ports", flags.rtp_ports.clone());
+    set("sip.advertise", "--advertise", flags.advertise.clone());
+    set("log.level", "--log-level", flags.log_level.clone());
+    let format = flags.log_format.map(|f| match f {
+        log::LogFormat::Text => "text".to_string(),
+        log::LogFormat::Json => "json".to_string(),
+    });
+    set("log.format", "--log-format", format);
     l
 }
 
@@ -314,6 +333,7 @@ fn build(l: &Layer, mut problems: Vec<Problem>) -> Result<Config, ConfigError> {
     let backoff_max = b.duration("registration.backoff_max", dur, Duration::from_secs(60));
     let accounts = b.accounts();
     let security = security::build(&mut b);
+    let log = log::build(l, &mut problems);
     if problems.is_empty() {
         Ok(Config {
             sip_listen,
@@ -333,6 +353,8 @@ fn build(l: &Layer, mut problems: Vec<Problem>) -> Result<Config, ConfigError> {
             backoff_max,
             accounts,
             security,
+            log,
+            env: environment::Environment::default(),
         })
     } else {
         Err(ConfigError { problems })

@@ -90,6 +90,8 @@ pub struct Shared {
     /// Who may call (`sip.allow`); calls from listed sources are trusted for media.
     pub inbound: crate::policy::inbound::SharedInbound,
     pub started: SystemTime,
+    /// The environment flows read and what this server can execute (`crate::site`).
+    pub site: Arc<crate::site::Site>,
 }
 
 impl Shared {
@@ -179,12 +181,17 @@ pub async fn serve(cfg: Config, stop: impl Future<Output = ()>) -> Result<(), St
     let ports =
         RtpPortAllocator::new(bound.ip(), cfg.rtp_ports.clone()).map_err(StartError::Rtp)?;
 
+    let site = Arc::new(crate::site::Site::of(&cfg));
     let opts = LoadOptions {
         sound_dir: cfg.sound.clone(),
+        site: Some(site.clone()),
     };
     let (registry, events) = Registry::open(&cfg.flows, opts);
     let registry = Arc::new(registry);
     reg_watch::log_events(&registry, &events);
+    if registry.snapshot().flows.is_empty() {
+        tracing::warn!("{}", crate::site::empty_folder(registry.dir()));
+    }
     let sound_dir = cfg.sound.clone().unwrap_or_else(|| {
         registry
             .dir()
@@ -235,6 +242,7 @@ pub async fn serve(cfg: Config, stop: impl Future<Output = ()>) -> Result<(), St
         hangup_all: hangup_rx,
         inbound: inbound.clone(),
         started: SystemTime::now(),
+        site,
     });
 
     let seed = seed();

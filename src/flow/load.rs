@@ -12,11 +12,15 @@ pub use crate::flow::compile::{Claims, Compiled, NodeNeed};
 use crate::flow::diag::{self, Diagnostic, Pos};
 use crate::flow::program::Program;
 
-/// Where to find things a flow refers to.
+/// Where to find things a flow refers to, and what to check the flows against.
 #[derive(Debug, Clone, Default)]
 pub struct LoadOptions {
     /// `None` → the `sound/` folder beside the folder holding the flow file.
     pub sound_dir: Option<PathBuf>,
+    /// The server the flows will run on (`run`, `validate`): its checks (unset `env:` names,
+    /// nodes it cannot run, flows no number reaches) are added by [`load_paths`]. `None` (tests,
+    /// tools on one file): the flows are checked on their own.
+    pub site: Option<std::sync::Arc<crate::site::Site>>,
 }
 
 /// Every flow found under some paths, with all their diagnostics (cross-file ones included).
@@ -186,6 +190,9 @@ pub fn load_paths(paths: &[PathBuf], opts: &LoadOptions) -> FlowSet {
     let mut files = Vec::new();
     for p in paths {
         match flow_files(std::slice::from_ref(p)) {
+            Ok(f) if f.is_empty() && p.is_dir() => {
+                set.diagnostics.push(crate::site::empty_folder(p));
+            }
             Ok(f) => files.extend(f),
             Err(e) => set.diagnostics.push(Diagnostic::error(
                 &e.path,
@@ -203,6 +210,14 @@ pub fn load_paths(paths: &[PathBuf], opts: &LoadOptions) -> FlowSet {
         set.flows.push((file, c.program));
     }
     set.diagnostics.extend(cross_file(&claims));
+    if let Some(site) = &opts.site {
+        for (file, c) in &claims {
+            set.diagnostics
+                .extend(crate::site::check_flow(file, c, site));
+        }
+        set.diagnostics
+            .extend(crate::site::check_routing(&claims, site));
+    }
     diag::sort_and_dedup(&mut set.diagnostics);
     set
 }
@@ -283,6 +298,7 @@ mod tests {
         );
         let o = LoadOptions {
             sound_dir: Some("s".into()),
+            ..LoadOptions::default()
         };
         assert_eq!(
             sound_dir_for(Path::new("flows/a.yaml"), &o),

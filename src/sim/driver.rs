@@ -26,6 +26,7 @@ use crate::sim::event::{Event, EventKind, MediaRef};
 use crate::sim::lengths::{tts_length, PromptLengths, REMOTE_PROMPT};
 use crate::sim::mocks::Mocks;
 use crate::sim::script::{CallerInput, Scheduled};
+use crate::trace::CallTrace;
 
 /// Default longest call.
 pub const DEFAULT_MAX: Duration = Duration::from_secs(600);
@@ -55,6 +56,8 @@ pub struct Sim<L> {
     events: Vec<Event>,
     max_reached: bool,
     ended: bool,
+    /// A live-call trace fed the same inputs and actions (see [`Sim::with_trace`]).
+    trace: Option<CallTrace>,
 }
 
 struct Due {
@@ -104,7 +107,19 @@ impl<L: PromptLengths> Sim<L> {
             events: Vec::with_capacity(32),
             max_reached: false,
             ended: false,
+            trace: None,
         }
+    }
+
+    /// Feeds a [`CallTrace`] every input and action of this call, as the live call task does,
+    /// so the two can be compared ([`Sim::trace`]).
+    pub fn with_trace(mut self) -> Self {
+        self.trace = Some(CallTrace::new(self.call.program(), self.call.info()));
+        self
+    }
+
+    pub fn trace(&mut self) -> Option<&mut CallTrace> {
+        self.trace.as_mut()
     }
 
     /// Sets the longest call (hung up with `max_duration` after it).
@@ -237,8 +252,15 @@ impl<L: PromptLengths> Sim<L> {
     }
 
     fn handle(&mut self, input: Input) {
+        if let Some(t) = &mut self.trace {
+            let node = node_of(&self.call);
+            t.input(&input, &node, self.now);
+        }
         self.call.handle(input, self.start + self.now);
         while let Some(action) = self.call.poll_action() {
+            if let Some(t) = &mut self.trace {
+                t.action(&action, &node_of(&self.call), self.now);
+            }
             self.execute(action);
         }
     }
@@ -589,10 +611,7 @@ impl<L: PromptLengths> Sim<L> {
     }
 
     fn node_name(&self) -> String {
-        self.call
-            .current_node()
-            .map(|n| self.call.program().node(n).name.clone())
-            .unwrap_or_default()
+        node_of(&self.call)
     }
 }
 
@@ -614,6 +633,13 @@ impl Ord for Due {
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
         (self.at, self.seq).cmp(&(other.at, other.seq))
     }
+}
+
+/// The name of the node `call` is in ("" before it starts).
+fn node_of(call: &Call) -> String {
+    call.current_node()
+        .map(|n| call.program().node(n).name.clone())
+        .unwrap_or_default()
 }
 
 /// The request an input answers, if any.
