@@ -19,9 +19,10 @@ use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::mpsc;
 
+use super::call_log::CallLog;
 use super::endpoint_loop::{CallCmd, Cmd, Incoming};
 use super::media::{MediaEvent, MediaPeer, MediaSession, RtpSocket};
-use super::pii::Pii;
+use super::pii::{caller, Pii};
 use super::server::{lock, Shared};
 use super::services::{self, NOT_CONFIGURED};
 use crate::flow::program::Program;
@@ -66,7 +67,7 @@ pub async fn run(shared: Arc<Shared>, inc: Incoming) {
     let call = inc.call;
     let to = inc.to_user.clone().unwrap_or_default();
     let Some(program) = route(&shared, &to, inc.source) else {
-        tracing::warn!(%call, to = %Pii(&to), "no flow for this number and no default flow: 404");
+        tracing::warn!(%call, to = %to, "no flow for this number and no default flow: 404");
         send(&shared, call, CallCmd::Reject(404));
         return;
     };
@@ -86,7 +87,7 @@ pub async fn run(shared: Arc<Shared>, inc: Incoming) {
         SocketAddr::new(local.address, shared.sip_addr.port()),
     ];
     tracing::info!(
-        %call, from = %Pii(&inc.from), to = %Pii(&to), flow = %program.name,
+        %call, from = %caller(&inc.from, shared.cfg.log.redact_numbers), to = %to, flow = %program.name,
         version = %short(&program.hash), "incoming call"
     );
     // Decide the SDP before ringing, so a caller we cannot talk to gets its 488 at once.
@@ -232,6 +233,8 @@ struct CallTask {
     /// The SIP dialog is over (BYE sent or received, or never answered).
     sip_over: bool,
     started: bool,
+    /// Logs what the flow does, one line per event, and a summary at the end.
+    log: CallLog,
 }
 
 impl CallTask {
@@ -242,11 +245,8 @@ impl CallTask {
         inc: &Incoming,
         local: LocalMedia,
     ) -> CallTask {
-        let env = program
-            .env
-            .iter()
-            .filter_map(|k| std::env::var(k).ok().map(|v| (k.clone(), v)))
-            .collect();
+        // The process environment plus `.env`, then the flow's defaults.
+        let env = program.env_values(|k| shared.site.env.get(k));
         let info = CallInfo {
             id: call.to_string(),
             from: user_or_uri(&inc.from),
@@ -263,7 +263,9 @@ impl CallTask {
         };
         lock(&shared.calls).insert(call.0, view);
         let (done_tx, done_rx) = mpsc::unbounded_channel();
+        let log = CallLog::new(&call.to_string(), &program, &info, shared.cfg.log.redact_numbers);
         CallTask {
+            log,
             machine: Machine::new(program, info),
             shared,
             call,
@@ -331,7 +333,8 @@ impl CallTask {
         }
     }
 
-    fn finish(self) {
+    fn finish(mut self) {
+        self.log.finish();
         lock(&self.shared.calls).remove(&self.call.0);
     }
 
@@ -373,7 +376,7 @@ impl CallTask {
                 break;
             }
         }
-        tracing::info!(call = %self.call, "call ended");
+        tracing::debug!(call = %self.call, "call ended");
         self.finish();
     }
 
@@ -485,7 +488,8 @@ impl CallTask {
                 });
             }
             MediaEvent::Dtmf { digit, method } => {
-                tracing::info!(call = %self.call, digit = %digit, method = ?method, "dtmf");
+                // At info the call log has the key, and the media session the methods used.
+                tracing::debug!(call = %self.call, digit = %digit, method = ?method, "dtmf");
                 self.input(Input::Dtmf(digit));
             }
             MediaEvent::RtpTimeout => {
@@ -522,9 +526,6 @@ impl CallTask {
                 if self.cancelled.remove(&id) {
                     return;
                 }
-                if let Err(e) = &result {
-                    tracing::warn!(call = %self.call, error = %e, "webhook failed");
-                }
                 self.input(Input::HttpResponse { id, result });
             }
         }
@@ -541,8 +542,10 @@ impl CallTask {
                 self.pending.clear();
                 break;
             }
+            self.log.input(&i, &self.machine);
             self.machine.handle(i, Instant::now());
             while let Some(a) = self.machine.poll_action() {
+                self.log.action(&a, &self.machine);
                 self.execute(a);
             }
         }
@@ -570,7 +573,6 @@ impl CallTask {
     }
 
     fn execute(&mut self, action: Action) {
-        let call = self.call;
         match action {
             Action::Play { id, media } => match &self.media {
                 Some(m) => m.play(id, media),
@@ -595,7 +597,7 @@ impl CallTask {
                     let _ = tx.send(Done::Tts { id, result });
                 });
             }
-            Action::Theme { name } => tracing::info!(%call, theme = %name, "theme"),
+            Action::Theme { .. } => {}
             Action::Http(req) => {
                 let client = self.shared.http.clone();
                 let tx = self.done_tx.clone();
@@ -605,24 +607,22 @@ impl CallTask {
                     let _ = tx.send(Done::Http { id, result });
                 });
             }
+            // Not available on this server: the reason (`config::capabilities`) is what the
+            // call log's `warn` line and the flow's error branch get.
             Action::Listen { id, .. } => {
-                tracing::warn!(%call, "listen: speech recognition is {NOT_CONFIGURED}");
-                let result = Err(NOT_CONFIGURED.to_string());
+                let result = Err(self.unavailable("listen", None));
                 self.pending.push_back(Input::Speech { id, result });
             }
-            Action::Agent { id, .. } => {
-                tracing::warn!(%call, "agent: voice agents are {NOT_CONFIGURED}");
-                let result = Err(NOT_CONFIGURED.to_string());
+            Action::Agent { id, provider, .. } => {
+                let result = Err(self.unavailable("agent", Some(&provider)));
                 self.pending.push_back(Input::AgentEnded { id, result });
             }
             Action::Stream { id, .. } => {
-                tracing::warn!(%call, "stream: bot streams are {NOT_CONFIGURED}");
-                let result = Err(NOT_CONFIGURED.to_string());
+                let result = Err(self.unavailable("stream", None));
                 self.pending.push_back(Input::StreamEnded { id, result });
             }
             Action::Record { id, .. } => {
-                tracing::warn!(%call, "record: recording is {NOT_CONFIGURED}");
-                let result = Err(NOT_CONFIGURED.to_string());
+                let result = Err(self.unavailable("record", None));
                 self.pending.push_back(Input::RecordFinished { id, result });
             }
             Action::Cancel { id } => {
@@ -633,12 +633,11 @@ impl CallTask {
                 let origin =
                     transfer::origin_of(self.machine.program(), self.machine.current_node());
                 if let Err(why) = self.shared.cfg.security.transfer.check(&target, origin) {
-                    tracing::warn!(%call, target = %Pii(&target), reason = %why, "transfer refused");
+                    tracing::warn!(call = %self.call, target = %Pii(&target), reason = %why, "transfer refused");
                     Counters::bump(&counters::global().transfer_refused);
                     let result = Err(why.to_string());
                     return self.pending.push_back(Input::TransferResult { id, result });
                 }
-                tracing::info!(%call, target = %Pii(&target), "blind transfer (REFER)");
                 self.transfer = Some(id);
                 self.transfer_deadline = Some(Instant::now() + TRANSFER_TIMEOUT);
                 if self.confirmed {
@@ -648,16 +647,21 @@ impl CallTask {
                 }
             }
             Action::Hangup { reason } => {
-                tracing::info!(%call, reason = %reason.as_str(), "flow ended the call");
                 if reason != HangupReason::Remote {
                     self.hangup_sip();
                 }
                 self.media = None;
             }
-            Action::Warn { node, message } => {
-                tracing::warn!(%call, node = %node, "{message}");
-            }
+            // Logged by the call log.
+            Action::Warn { .. } => {}
         }
+    }
+
+    /// Why a node kind cannot run on this server.
+    fn unavailable(&self, kind: &str, provider: Option<&str>) -> String {
+        let caps = &self.shared.site.caps;
+        let reason = caps.for_node(kind, provider).and_then(|c| c.reason());
+        format!("not available: {}", reason.unwrap_or(NOT_CONFIGURED))
     }
 }
 

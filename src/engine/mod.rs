@@ -10,6 +10,7 @@
 //! resolves the `sip.allow` policy at start.
 
 pub mod call;
+pub mod call_log;
 pub mod endpoint_loop;
 pub mod http_api;
 pub mod inbound;
@@ -19,4 +20,5 @@ pub mod priority;
 pub mod server;
 pub mod services;
 pub mod shutdown;
+pub mod sip_trace;
 pub mod sip_transport;

@@ -148,6 +148,7 @@ pub async fn serve(cfg: Config, stop: impl Future<Output = ()>) -> Result<(), St
     if !cfg.flows.is_dir() {
         return Err(StartError::FlowsDir(cfg.flows.clone()));
     }
+    super::sip_trace::set_enabled(cfg.log.sip_trace);
     let (reg_tx, reg_rx) = mpsc::unbounded_channel::<Cmd>();
     let transport = SipTransport::bind(cfg.sip_listen, reg_tx.clone())
         .await
