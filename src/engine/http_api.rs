@@ -1,5 +1,5 @@
-//! The HTTP status API of `phonetree run` (hyper, HTTP/1.1, GET only): `/healthz`,
-//! `/api/flows` (name, version hash, loaded_at, routes, diagnostics), `/api/registrations`
+//! The HTTP status API of `phonetree run` (hyper, HTTP/1.1, GET only): `/healthz`, `/readyz`
+//! and `/livez` (their rules: [`super::health`]), `/api/flows` (name, version hash, loaded_at, routes, diagnostics), `/api/registrations`
 //! (account, state; never a password) and `/api/calls` (live calls: flow, version, node, theme,
 //! since). Only this file knows these JSON shapes; the data comes from [`Shared`].
 
@@ -46,7 +46,9 @@ fn handle(shared: &Shared, req: &Request<Incoming>) -> Response<Full<Bytes>> {
         return reply(StatusCode::METHOD_NOT_ALLOWED, json!({"error": "GET only"}));
     }
     match req.uri().path() {
-        "/healthz" => reply(StatusCode::OK, healthz(shared)),
+        "/healthz" => health_reply(super::health::healthz(&facts(shared))),
+        "/readyz" => health_reply(super::health::readyz(&facts(shared))),
+        "/livez" => health_reply(super::health::livez()),
         "/api/flows" => reply(StatusCode::OK, flows(shared)),
         "/api/registrations" => reply(StatusCode::OK, registrations(shared)),
         "/api/calls" => reply(StatusCode::OK, calls(shared)),
@@ -68,14 +70,51 @@ fn unix_ms(t: SystemTime) -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
-fn healthz(shared: &Shared) -> Value {
+fn health_reply((code, body): (u16, Value)) -> Response<Full<Bytes>> {
+    reply(
+        StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+        body,
+    )
+}
+
+/// What the health endpoints decide from.
+fn facts(shared: &Shared) -> super::health::Facts {
+    use super::health::{BrokenFlow, FailedRegistration, Facts};
+    use crate::flow::diag::Severity;
     let snap = shared.registry.snapshot();
-    json!({
-        "status": "ok",
-        "flows": snap.flows.iter().filter(|e| e.program.is_some()).count(),
-        "calls": shared.active_calls(),
-        "uptime_s": shared.started.elapsed().map_or(0, |d| d.as_secs()),
-    })
+    let broken_flows = snap
+        .flows
+        .iter()
+        .filter_map(|e| {
+            let errors = e
+                .diagnostics
+                .iter()
+                .filter(|d| d.severity == Severity::Error)
+                .count();
+            (errors > 0).then(|| BrokenFlow {
+                path: e.path.display().to_string(),
+                errors,
+                serving_previous: e.program.is_some(),
+            })
+        })
+        .collect();
+    let failed_registrations = lock(&shared.regs)
+        .iter()
+        .filter(|r| r.state == "failed")
+        .map(|r| FailedRegistration {
+            account: r.account.clone(),
+            detail: r.detail.clone(),
+        })
+        .collect();
+    Facts {
+        draining: shared.draining.load(std::sync::atomic::Ordering::Relaxed),
+        calls: shared.active_calls(),
+        flows_loaded: snap.flows.iter().filter(|e| e.program.is_some()).count(),
+        broken_flows,
+        failed_registrations,
+        uptime_s: shared.started.elapsed().map_or(0, |d| d.as_secs()),
+        version: crate::VERSION,
+    }
 }
 
 fn flows(shared: &Shared) -> Value {

@@ -12,6 +12,7 @@
 pub mod call;
 pub mod call_log;
 pub mod endpoint_loop;
+pub mod health;
 pub mod http_api;
 pub mod inbound;
 pub mod media;

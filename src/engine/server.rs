@@ -92,6 +92,8 @@ pub struct Shared {
     pub started: SystemTime,
     /// The environment flows read and what this server can execute (`crate::site`).
     pub site: Arc<crate::site::Site>,
+    /// Set when the drain starts (SIGTERM): `/healthz` and `/readyz` answer 503.
+    pub draining: std::sync::atomic::AtomicBool,
 }
 
 impl Shared {
@@ -244,6 +246,7 @@ pub async fn serve(cfg: Config, stop: impl Future<Output = ()>) -> Result<(), St
         inbound: inbound.clone(),
         started: SystemTime::now(),
         site,
+        draining: std::sync::atomic::AtomicBool::new(false),
     });
 
     let seed = seed();

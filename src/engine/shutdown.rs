@@ -54,6 +54,9 @@ impl Signals {
 
 /// Drains the server (see the module docs).
 pub async fn drain(shared: &Shared, hangup_all: watch::Sender<bool>) {
+    shared
+        .draining
+        .store(true, std::sync::atomic::Ordering::Relaxed);
     let _ = shared.endpoint.send(Cmd::SetAccepting(false));
     let calls = shared.active_calls();
     tracing::info!(calls, timeout = ?shared.cfg.drain_timeout, "not taking new calls; draining");
