@@ -1,7 +1,9 @@
 //! The HTTP status API of `phonetree run` (hyper, HTTP/1.1, GET only): `/healthz`, `/readyz`
-//! and `/livez` (their rules: [`super::health`]), `/api/flows` (name, version hash, loaded_at, routes, diagnostics), `/api/registrations`
-//! (account, state; never a password) and `/api/calls` (live calls: flow, version, node, theme,
-//! since). Only this file knows these JSON shapes; the data comes from [`Shared`].
+//! and `/livez` (their rules: [`super::health`]), `/api/flows` (name, version hash, loaded_at,
+//! routes, diagnostics), `/api/registrations` (account, state; never a password) and
+//! `/api/calls` (live calls: flow, version, node, theme, since); and one POST,
+//! `/demo/crm/lookup`, the demo flows' built-in CRM ([`super::demo_crm`]).
+//! Only this file knows these JSON shapes; the data comes from [`Shared`].
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -28,9 +30,15 @@ pub async fn serve(listener: tokio::net::TcpListener, shared: Arc<Shared>) {
         };
         let shared = shared.clone();
         tokio::spawn(async move {
-            let svc = hyper::service::service_fn(move |req| {
+            let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
                 let shared = shared.clone();
-                async move { Ok::<_, Infallible>(handle(&shared, &req)) }
+                async move {
+                    // The demo CRM (`engine::demo_crm`) is the one route with a request body.
+                    if req.method() == Method::POST && req.uri().path() == super::demo_crm::PATH {
+                        return Ok::<_, Infallible>(super::demo_crm::serve(req).await);
+                    }
+                    Ok::<_, Infallible>(handle(&shared, &req))
+                }
             });
             let conn = hyper::server::conn::http1::Builder::new()
                 .serve_connection(TokioIo::new(stream), svc);

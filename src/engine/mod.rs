@@ -11,6 +11,7 @@
 
 pub mod call;
 pub mod call_log;
+pub mod demo_crm;
 pub mod endpoint_loop;
 pub mod health;
 pub mod http_api;
