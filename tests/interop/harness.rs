@@ -396,7 +396,13 @@ impl Engine {
     /// passed on) and waits for `/healthz`. `PHONETREE_INTEROP_ENGINE` names another program
     /// with the same command line to test instead (used to check the peers against a stand-in).
     pub fn start(work: &Work, env: &[(&str, &str)]) -> Engine {
-        let sip: SocketAddr = ([127, 0, 0, 1], free_port()).into();
+        Engine::start_at(work, free_port(), env)
+    }
+
+    /// [`Engine::start`] with SIP on `127.0.0.1:sip_port` (a port a proxy's configuration
+    /// names before the engine runs).
+    pub fn start_at(work: &Work, sip_port: u16, env: &[(&str, &str)]) -> Engine {
+        let sip: SocketAddr = ([127, 0, 0, 1], sip_port).into();
         let http: SocketAddr = ([127, 0, 0, 1], free_port()).into();
         let rtp = free_range(100);
         let program = std::env::var_os("PHONETREE_INTEROP_ENGINE")
