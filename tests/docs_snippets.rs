@@ -70,7 +70,11 @@ fn parse_asterisk(block: &str) -> Vec<Section> {
                 .next()
                 .filter(|_| rest.contains(']'))
                 .unwrap_or_else(|| panic!("{file}:{}: unclosed section header: {raw}", i + 1));
-            assert!(!name.trim().is_empty(), "{file}:{}: empty section name", i + 1);
+            assert!(
+                !name.trim().is_empty(),
+                "{file}:{}: empty section name",
+                i + 1
+            );
             out.push(Section {
                 file: file.clone(),
                 name: name.trim().to_string(),
@@ -124,7 +128,12 @@ fn docs_pbx_asterisk_snippets_parse_and_every_reference_is_defined() {
                 "endpoint [{}] uses context `{ctx}`, which no extensions.conf block defines",
                 s.name
             );
-            for aor in s.get("aors").unwrap_or("").split(',').filter(|a| !a.is_empty()) {
+            for aor in s
+                .get("aors")
+                .unwrap_or("")
+                .split(',')
+                .filter(|a| !a.is_empty())
+            {
                 assert!(of_type(aor.trim(), "aor"), "[{}] aors = {aor}", s.name);
             }
             if let Some(auth) = s.get("auth") {
@@ -136,7 +145,10 @@ fn docs_pbx_asterisk_snippets_parse_and_every_reference_is_defined() {
             assert!(of_type(ep, "endpoint"), "[{}] endpoint = {ep}", s.name);
         }
     }
-    assert!(checked.get("endpoint").copied().unwrap_or(0) >= 2, "{checked:?}");
+    assert!(
+        checked.get("endpoint").copied().unwrap_or(0) >= 2,
+        "{checked:?}"
+    );
     for s in sections.iter().filter(|s| s.file == "extensions.conf") {
         for (key, value) in &s.entries {
             if key == "include" {
@@ -145,7 +157,10 @@ fn docs_pbx_asterisk_snippets_parse_and_every_reference_is_defined() {
             if let Some(dial) = value.split("Dial(PJSIP/").nth(1) {
                 let target = dial.split([',', ')']).next().unwrap_or("");
                 if let Some((_, endpoint)) = target.split_once('@') {
-                    assert!(of_type(endpoint, "endpoint"), "Dial to unknown endpoint {endpoint}");
+                    assert!(
+                        of_type(endpoint, "endpoint"),
+                        "Dial to unknown endpoint {endpoint}"
+                    );
                 }
             }
         }
@@ -171,7 +186,10 @@ fn docs_interop_lists_exactly_the_interop_tests() {
         .lines()
         .filter_map(|l| l.strip_prefix("| `"))
         .filter_map(|l| l.split('`').next())
-        .filter(|n| n.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'))
+        .filter(|n| {
+            n.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        })
         .collect();
     documented.sort_unstable();
     let lines: Vec<&str> = code.lines().collect();
@@ -191,7 +209,10 @@ fn docs_interop_lists_exactly_the_interop_tests() {
         }
     }
     tests.sort_unstable();
-    assert_eq!(documented, tests, "docs/interop.md's table vs tests/interop.rs");
+    assert_eq!(
+        documented, tests,
+        "docs/interop.md's table vs tests/interop.rs"
+    );
     // "16 tests": a number right before "tests" anywhere on the page.
     let words: Vec<&str> = doc.split_whitespace().collect();
     let counted = words
@@ -215,7 +236,11 @@ fn readme_offline_example_runs() {
         .current_dir(root())
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("\"event\":\"hangup\""), "{text}");
 }

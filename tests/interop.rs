@@ -858,7 +858,10 @@ fn docs_kamailio_cfg(kamailio_port: u16, phonetree_port: u16) -> String {
     let cfg = blocks[0]
         .replace("192.0.2.10:5060", &format!("127.0.0.1:{kamailio_port}"))
         .replace("192.0.2.50:5060", &format!("127.0.0.1:{phonetree_port}"));
-    assert!(!cfg.contains("192.0.2."), "an address left unreplaced:\n{cfg}");
+    assert!(
+        !cfg.contains("192.0.2."),
+        "an address left unreplaced:\n{cfg}"
+    );
     cfg
 }
 
@@ -913,7 +916,8 @@ fn docs_pbx_kamailio_example_registers_phonetree_and_carries_calls_and_cancel() 
 /// returns every final response as (status, CSeq method).
 fn cancel_while_ringing(work: &Work, port: u16, user: &str) -> Vec<(u16, String)> {
     let sock = std::net::UdpSocket::bind("127.0.0.1:0").expect("udp");
-    sock.set_read_timeout(Some(Duration::from_millis(200))).expect("timeout");
+    sock.set_read_timeout(Some(Duration::from_millis(200)))
+        .expect("timeout");
     let local = sock.local_addr().expect("addr");
     let head = |method: &str| {
         format!(
@@ -966,8 +970,7 @@ fn cancel_while_ringing(work: &Work, port: u16, user: &str) -> Vec<(u16, String)
                     .find(|l| l.starts_with("To:"))
                     .unwrap_or("")
                     .to_string();
-                let ack = head("ACK")
-                    .replace(&format!("To: <sip:{user}@127.0.0.1:{port}>"), &to)
+                let ack = head("ACK").replace(&format!("To: <sip:{user}@127.0.0.1:{port}>"), &to)
                     + "Content-Length: 0\r\n\r\n";
                 sock.send_to(ack.as_bytes(), dest).expect("send ACK");
             }

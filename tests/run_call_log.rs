@@ -90,7 +90,13 @@ fn a_live_call_logs_each_flow_event_and_a_summary_and_a_501_is_a_warning() {
     let log = srv.log_text();
     let call_lines = lines_with(&log, " call=");
     for event in [
-        "answer", "node", "http", "http_response", "play", "dtmf", "hangup",
+        "answer",
+        "node",
+        "http",
+        "http_response",
+        "play",
+        "dtmf",
+        "hangup",
     ] {
         assert!(
             call_lines
@@ -122,7 +128,13 @@ fn a_live_call_logs_each_flow_event_and_a_summary_and_a_501_is_a_warning() {
         assert!(summary[0].contains(field), "{field}: {}", summary[0]);
     }
     // Every flow line carries the same call id as the summary.
-    let id = summary[0].split(" call=").nth(1).unwrap().split(' ').next().unwrap();
+    let id = summary[0]
+        .split(" call=")
+        .nth(1)
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap();
     assert!(call_lines
         .iter()
         .filter(|l| l.contains(" event="))
@@ -176,9 +188,14 @@ fn sip_trace_logs_whole_messages_with_authorization_masked() {
         first.header("CSeq").unwrap(),
     );
     registrar.send_to(challenge.as_bytes(), from).unwrap();
-    let (n, _) = registrar.recv_from(&mut buf).expect("REGISTER with credentials");
+    let (n, _) = registrar
+        .recv_from(&mut buf)
+        .expect("REGISTER with credentials");
     let second = Msg::parse(&buf[..n]);
-    let auth = second.header("Authorization").expect("Authorization").to_string();
+    let auth = second
+        .header("Authorization")
+        .expect("Authorization")
+        .to_string();
     let response = auth
         .split("response=\"")
         .nth(1)
@@ -193,7 +210,13 @@ fn sip_trace_logs_whole_messages_with_authorization_masked() {
     assert!(srv.logged("SIP/2.0 401 Unauthorized"));
     assert!(srv.logged("REGISTER sip:"));
     let log = srv.log_text();
-    assert!(!log.contains(&response), "the digest response is masked: {log}");
+    assert!(
+        !log.contains(&response),
+        "the digest response is masked: {log}"
+    );
     assert!(!log.contains("trace-secret"), "{log}");
-    assert!(log.contains("dir=\"sent\"") && log.contains("dir=\"received\""), "{log}");
+    assert!(
+        log.contains("dir=\"sent\"") && log.contains("dir=\"received\""),
+        "{log}"
+    );
 }

@@ -131,13 +131,22 @@ fn log_format_json_writes_one_json_object_per_line_and_flags_set_the_log_and_add
         assert!(v["level"].is_string() && v["timestamp"].is_string(), "{l}");
     }
     let v: serde_json::Value = serde_json::from_str(&listening).unwrap();
-    assert_eq!(v["message"], "phonetree run: listening (SIP over UDP and TCP)");
+    assert_eq!(
+        v["message"],
+        "phonetree run: listening (SIP over UDP and TCP)"
+    );
     // --advertise reaches the SIP layer: the advertised address is the flag's.
     assert!(
-        v["advertised"].as_str().unwrap_or("").starts_with("203.0.113.7:"),
+        v["advertised"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("203.0.113.7:"),
         "{listening}"
     );
-    assert!(lines.iter().any(|l| l.contains("\"level\":\"INFO\"")), "{lines:#?}");
+    assert!(
+        lines.iter().any(|l| l.contains("\"level\":\"INFO\"")),
+        "{lines:#?}"
+    );
 }
 
 #[test]
@@ -146,12 +155,26 @@ fn log_level_warn_keeps_info_lines_out() {
     let dir = tempfile::tempdir().unwrap();
     let out = phonetree(
         dir.path(),
-        &["run", "--sip", "127.0.0.1:0", "--http", "127.0.0.1:0", "--log-level", "warn"],
+        &[
+            "run",
+            "--sip",
+            "127.0.0.1:0",
+            "--http",
+            "127.0.0.1:0",
+            "--log-level",
+            "warn",
+        ],
     );
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("flows folder flows does not exist"), "{err}");
     assert!(!err.contains(" INFO "), "{err}");
-    let out = phonetree(dir.path(), &["run", "--sip", "127.0.0.1:0", "--http", "127.0.0.1:0"]);
-    assert!(String::from_utf8_lossy(&out.stderr).contains(" INFO "), "info is the default");
+    let out = phonetree(
+        dir.path(),
+        &["run", "--sip", "127.0.0.1:0", "--http", "127.0.0.1:0"],
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains(" INFO "),
+        "info is the default"
+    );
 }

@@ -31,8 +31,11 @@ fn demo_dir() -> tempfile::TempDir {
     std::fs::create_dir(dir.path().join("flows")).unwrap();
     for name in ["characters", "main-menu", "agent"] {
         let file = format!("{name}.yaml");
-        std::fs::copy(root().join("flows").join(&file), dir.path().join("flows").join(&file))
-            .unwrap();
+        std::fs::copy(
+            root().join("flows").join(&file),
+            dir.path().join("flows").join(&file),
+        )
+        .unwrap();
     }
     copy_dir(&root().join("sound"), &dir.path().join("sound"));
     dir

@@ -14,7 +14,10 @@ fn healthz_and_api_flows_describe_the_loaded_flows() {
     let (status, body) = srv.get("/healthz");
     assert_eq!(status, 200);
     assert!(body.contains("\"status\":\"ok\""), "{body}");
-    assert_eq!(srv.get("/readyz"), (200, r#"{"ready":true,"calls":0}"#.to_string()));
+    assert_eq!(
+        srv.get("/readyz"),
+        (200, r#"{"ready":true,"calls":0}"#.to_string())
+    );
     assert_eq!(srv.get("/livez").0, 200);
     std::fs::write(srv.flows_dir().join("broken.yaml"), "name: [").unwrap();
     // A broken flow file: still taking calls, but degraded, and the file is named.
@@ -30,7 +33,10 @@ fn healthz_and_api_flows_describe_the_loaded_flows() {
     let v: serde_json::Value = serde_json::from_str(&body).expect("JSON");
     assert_eq!(v["status"], "degraded", "{body}");
     let broken = &v["broken_flows"][0];
-    assert!(broken["path"].as_str().unwrap().ends_with("broken.yaml"), "{body}");
+    assert!(
+        broken["path"].as_str().unwrap().ends_with("broken.yaml"),
+        "{body}"
+    );
     assert_eq!(broken["serving_previous_version"], false);
     assert_eq!(srv.get("/readyz").0, 200, "degraded still takes calls");
     let (status, body) = srv.get("/api/flows");

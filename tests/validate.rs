@@ -401,7 +401,10 @@ fn cli_text_output_and_exit_codes() {
     );
     let (code, out, _) = phonetree(&["validate", "tests/fixtures/valid"]);
     assert_eq!(code, 0, "{out}");
-    assert!(out.lines().last().unwrap().starts_with("ok: 0 errors"), "{out}");
+    assert!(
+        out.lines().last().unwrap().starts_with("ok: 0 errors"),
+        "{out}"
+    );
     assert!(out.ends_with(" (2 of 2 flows compiled)\n"), "{out}");
     // The valid fixtures use every node kind: the only warnings are about this server (unset
     // `env:` names, kinds it cannot run), never about the flows themselves.
@@ -553,7 +556,10 @@ fn nine_mistakes_are_all_reported_in_one_run() {
             err("schema.duration", 21, 20),
         ],
         "{}",
-        d.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("\n")
+        d.iter()
+            .map(|d| d.to_string())
+            .collect::<Vec<_>>()
+            .join("\n")
     );
     let hints: Vec<&str> = d.iter().filter_map(|d| d.hint.as_deref()).collect();
     for want in [
@@ -564,7 +570,10 @@ fn nine_mistakes_are_all_reported_in_one_run() {
         "did you mean `vars.name`?",
         "write `10s`",
     ] {
-        assert!(hints.iter().any(|h| h.starts_with(want)), "{want}: {hints:?}");
+        assert!(
+            hints.iter().any(|h| h.starts_with(want)),
+            "{want}: {hints:?}"
+        );
     }
     // The command line shows the same nine in one run.
     let out = Command::new(env!("CARGO_BIN_EXE_phonetree"))
@@ -720,10 +729,15 @@ fn cli_checks_flows_against_this_server_env_capabilities_and_routing() {
     assert_eq!(code, 0, "warnings only: {out}");
     assert!(!out.contains("`CRM_URL` (in `env:`)"), "{out}");
     assert!(
-        out.contains("flows/a.yaml:2:16: warning[flow.env_unset]: `HOOK_TOKEN` (in `env:`) is not set"),
+        out.contains(
+            "flows/a.yaml:2:16: warning[flow.env_unset]: `HOOK_TOKEN` (in `env:`) is not set"
+        ),
         "{out}"
     );
-    assert!(out.contains("did you mean `HOOK_TOKN`, which is set?"), "{out}");
+    assert!(
+        out.contains("did you mean `HOOK_TOKN`, which is set?"),
+        "{out}"
+    );
     assert!(
         out.contains("flows/a.yaml:5:3: warning[flow.unavailable_node]: node `a` (`agent`) cannot run on this server: no OpenAI API key (set OPENAI_API_KEY)"),
         "{out}"
@@ -754,7 +768,9 @@ fn cli_validates_phonetree_yaml_alone_without_a_flows_folder() {
     let (code, out) = validate_in(dir.path(), &["phonetree.yaml"], &[]);
     assert_eq!(code, 1, "{out}");
     assert!(
-        out.contains("phonetree.yaml:1:17: error[config.bad_value]: `rtp.timeout`: `30` is not a duration"),
+        out.contains(
+            "phonetree.yaml:1:17: error[config.bad_value]: `rtp.timeout`: `30` is not a duration"
+        ),
         "{out}"
     );
     assert!(out.contains("= hint: write `30s`"), "{out}");
@@ -766,5 +782,8 @@ fn cli_warns_about_an_empty_flows_folder() {
     std::fs::create_dir(dir.path().join("flows")).unwrap();
     let (code, out) = validate_in(dir.path(), &[], &[]);
     assert_eq!(code, 0, "{out}");
-    assert!(out.contains("flows:1:1: warning[flows.empty]: no flow files in flows"), "{out}");
+    assert!(
+        out.contains("flows:1:1: warning[flows.empty]: no flow files in flows"),
+        "{out}"
+    );
 }

@@ -11,9 +11,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use crate::flow::diag::Severity;
 use crate::config::environment::Environment;
 use crate::config::{self, Flags, Sources};
+use crate::flow::diag::Severity;
 use crate::flow::load::{self, FlowSet, LoadOptions};
 use crate::site::Site;
 
@@ -70,7 +70,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let paths = if only_config {
         Vec::new()
     } else if flow_paths.is_empty() {
-        vec![cfg.as_ref().map_or_else(|| PathBuf::from("flows"), |c| c.flows.clone())]
+        vec![cfg
+            .as_ref()
+            .map_or_else(|| PathBuf::from("flows"), |c| c.flows.clone())]
     } else {
         flow_paths
     };

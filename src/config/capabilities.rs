@@ -109,7 +109,8 @@ pub fn on_path(program: &str) -> bool {
     use std::os::unix::fs::PermissionsExt;
     let path = std::env::var_os("PATH").unwrap_or_default();
     std::env::split_paths(&path).any(|dir| {
-        std::fs::metadata(dir.join(program)).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        std::fs::metadata(dir.join(program))
+            .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
     })
 }
 
@@ -136,7 +137,10 @@ mod tests {
         for kind in ["listen", "agent", "stream", "record"] {
             let cap = c.for_node(kind, None).unwrap();
             assert!(!cap.is_available(), "{kind}");
-            assert!(cap.reason().unwrap().contains("live call"), "{kind}: {cap:?}");
+            assert!(
+                cap.reason().unwrap().contains("live call"),
+                "{kind}: {cap:?}"
+            );
         }
         assert!(c.for_node("play", None).is_none());
         assert!(c.for_node("http", None).is_none());

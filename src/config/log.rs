@@ -153,7 +153,10 @@ mod tests {
         let s = Sources {
             env: [
                 ("PHONETREE_LOG_FORMAT".to_string(), "xml".to_string()),
-                ("PHONETREE_LOG_REDACT_NUMBERS".to_string(), "maybe".to_string()),
+                (
+                    "PHONETREE_LOG_REDACT_NUMBERS".to_string(),
+                    "maybe".to_string(),
+                ),
                 ("PHONETREE_LOG_LEVEL".to_string(), "[[".to_string()),
             ]
             .into(),

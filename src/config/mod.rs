@@ -414,7 +414,12 @@ impl<'a> Builder<'a> {
     }
 
     /// A duration setting (`dur`), or `default`.
-    fn duration(&mut self, key: &str, f: fn(&str) -> Result<Duration, Bad>, default: Duration) -> Duration {
+    fn duration(
+        &mut self,
+        key: &str,
+        f: fn(&str) -> Result<Duration, Bad>,
+        default: Duration,
+    ) -> Duration {
         self.parse_hinted(key, f).unwrap_or(default)
     }
 

@@ -268,12 +268,21 @@ fn durations_take_the_same_forms_as_in_flows_and_a_bare_number_hints_its_unit() 
     for (text, secs) in [("500ms", 0), ("45s", 45), ("2m", 120), ("1h", 3600)] {
         let c = with(text).unwrap_or_else(|e| panic!("{text}: {e}"));
         assert_eq!(c.drain_timeout.as_secs(), secs, "{text}");
-        assert!(crate::flow::duration::parse_duration(text).is_ok(), "{text}");
+        assert!(
+            crate::flow::duration::parse_duration(text).is_ok(),
+            "{text}"
+        );
     }
     let e = with("30").unwrap_err();
     let p = &e.problems[0];
-    assert_eq!(p.hint.as_deref(), Some(crate::flow::duration::hint("30").as_str()));
-    assert!(p.hint.as_deref().unwrap().starts_with("write `30s`"), "{p:?}");
+    assert_eq!(
+        p.hint.as_deref(),
+        Some(crate::flow::duration::hint("30").as_str())
+    );
+    assert!(
+        p.hint.as_deref().unwrap().starts_with("write `30s`"),
+        "{p:?}"
+    );
     let text = e.to_string();
     assert!(
         text.contains("PHONETREE_DRAIN_TIMEOUT: error[config.bad_value]"),

@@ -263,7 +263,12 @@ impl CallTask {
         };
         lock(&shared.calls).insert(call.0, view);
         let (done_tx, done_rx) = mpsc::unbounded_channel();
-        let log = CallLog::new(&call.to_string(), &program, &info, shared.cfg.log.redact_numbers);
+        let log = CallLog::new(
+            &call.to_string(),
+            &program,
+            &info,
+            shared.cfg.log.redact_numbers,
+        );
         CallTask {
             log,
             machine: Machine::new(program, info),

@@ -128,35 +128,43 @@ pub fn line(kind: &EventKind, redact: bool) -> (Level, String) {
         }
     };
     match kind {
-        EventKind::Answer { flow, version } => info(format!("answer flow={flow} version={version}")),
+        EventKind::Answer { flow, version } => {
+            info(format!("answer flow={flow} version={version}"))
+        }
         EventKind::Node { node } => info(format!("node {node}")),
-        EventKind::Play { node, media, .. } => info(format!("play {} (node {node})", media_text(media))),
-        EventKind::Stop { node, media } => info(format!("stop {} (node {node})", media_text(media))),
+        EventKind::Play { node, media, .. } => {
+            info(format!("play {} (node {node})", media_text(media)))
+        }
+        EventKind::Stop { node, media } => {
+            info(format!("stop {} (node {node})", media_text(media)))
+        }
         EventKind::Dtmf { digit } => info(format!("dtmf {}", if redact { "•" } else { digit })),
         EventKind::Say { node, text, .. } => info(format!("say {} (node {node})", said(text))),
         EventKind::Theme { theme } => info(format!("theme {theme}")),
-        EventKind::Http { node, method, url, .. } => {
-            info(format!("http {method} {} (node {node})", url_text(url)))
-        }
+        EventKind::Http {
+            node, method, url, ..
+        } => info(format!("http {method} {} (node {node})", url_text(url))),
         EventKind::HttpResponse { status } if (200..300).contains(status) => {
             info(format!("http_response {status}"))
         }
         EventKind::HttpResponse { status } => (
             Level::WARN,
-            format!("http_response {status}: the webhook did not answer 2xx, the node takes `on_error`"),
+            format!(
+                "http_response {status}: the webhook did not answer 2xx, the node takes `on_error`"
+            ),
         ),
         EventKind::HttpError { error } => (Level::WARN, format!("http_error {}", clip(error))),
         EventKind::Listen { node } => info(format!("listen (node {node})")),
         EventKind::Speech { text } => info(format!("speech {}", said(text))),
-        EventKind::Agent { node, model, voice, .. } => info(format!(
+        EventKind::Agent {
+            node, model, voice, ..
+        } => info(format!(
             "agent model={model} voice={} (node {node})",
             voice.as_deref().unwrap_or("-")
         )),
         EventKind::Stream { node, url } => info(format!("stream {} (node {node})", url_text(url))),
         EventKind::Record { node } => info(format!("record (node {node})")),
-        EventKind::Transfer { node, target } => {
-            info(format!("transfer {target} (node {node})"))
-        }
+        EventKind::Transfer { node, target } => info(format!("transfer {target} (node {node})")),
         EventKind::Warn { node, message } => {
             (Level::WARN, format!("warn {} (node {node})", clip(message)))
         }
@@ -199,7 +207,10 @@ mod tests {
         let (level, text) = line(&EventKind::HttpResponse { status: 501 }, false);
         assert_eq!(level, Level::WARN);
         assert!(text.starts_with("http_response 501"), "{text}");
-        assert_eq!(line(&EventKind::HttpResponse { status: 204 }, false).0, Level::INFO);
+        assert_eq!(
+            line(&EventKind::HttpResponse { status: 204 }, false).0,
+            Level::INFO
+        );
     }
 
     #[test]
@@ -213,7 +224,10 @@ mod tests {
             },
             false,
         );
-        assert_eq!(text, "http GET https://crm.example.com/find?… (node lookup)");
+        assert_eq!(
+            text,
+            "http GET https://crm.example.com/find?… (node lookup)"
+        );
         let (level, text) = line(
             &EventKind::Warn {
                 node: "greet".into(),
@@ -222,13 +236,22 @@ mod tests {
             false,
         );
         assert_eq!(level, Level::WARN);
-        assert!(text.contains("`vars.account.nme`") && text.ends_with("(node greet)"), "{text}");
+        assert!(
+            text.contains("`vars.account.nme`") && text.ends_with("(node greet)"),
+            "{text}"
+        );
     }
 
     #[test]
     fn redaction_hides_what_the_caller_typed_and_said_but_not_the_route() {
-        assert_eq!(line(&EventKind::Dtmf { digit: "7".into() }, true).1, "dtmf •");
-        assert_eq!(line(&EventKind::Dtmf { digit: "7".into() }, false).1, "dtmf 7");
+        assert_eq!(
+            line(&EventKind::Dtmf { digit: "7".into() }, true).1,
+            "dtmf •"
+        );
+        assert_eq!(
+            line(&EventKind::Dtmf { digit: "7".into() }, false).1,
+            "dtmf 7"
+        );
         let said = EventKind::Speech {
             text: "my card is 4111".into(),
         };

@@ -76,7 +76,10 @@ pub fn readyz(f: &Facts) -> (u16, Value) {
         None
     };
     match reason {
-        Some(r) => (503, json!({ "ready": false, "reason": r, "calls": f.calls })),
+        Some(r) => (
+            503,
+            json!({ "ready": false, "reason": r, "calls": f.calls }),
+        ),
         None => (200, json!({ "ready": true, "calls": f.calls })),
     }
 }

@@ -87,7 +87,7 @@ fn health_reply((code, body): (u16, Value)) -> Response<Full<Bytes>> {
 
 /// What the health endpoints decide from.
 fn facts(shared: &Shared) -> super::health::Facts {
-    use super::health::{BrokenFlow, FailedRegistration, Facts};
+    use super::health::{BrokenFlow, Facts, FailedRegistration};
     use crate::flow::diag::Severity;
     let snap = shared.registry.snapshot();
     let broken_flows = snap

@@ -87,7 +87,13 @@ mod tests {
     #[test]
     fn callers_are_masked_only_when_redaction_is_on() {
         use super::caller;
-        assert_eq!(caller("sip:+15550001@pbx", false).to_string(), "sip:+15550001@pbx");
-        assert_eq!(caller("sip:+15550001@pbx", true).to_string(), "sip:***001@pbx");
+        assert_eq!(
+            caller("sip:+15550001@pbx", false).to_string(),
+            "sip:+15550001@pbx"
+        );
+        assert_eq!(
+            caller("sip:+15550001@pbx", true).to_string(),
+            "sip:***001@pbx"
+        );
     }
 }

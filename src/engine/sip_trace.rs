@@ -88,13 +88,10 @@ fn is_credential(name: &str) -> bool {
 /// `Digest username="1001", realm=.., response=".."` → `Digest username="1001", ***`.
 fn mask_credentials(value: &str) -> String {
     let (scheme, params) = value.split_once(' ').unwrap_or((value, ""));
-    let user = params
-        .split(',')
-        .map(str::trim)
-        .find(|p| {
-            p.split_once('=')
-                .is_some_and(|(k, _)| k.trim().eq_ignore_ascii_case("username"))
-        });
+    let user = params.split(',').map(str::trim).find(|p| {
+        p.split_once('=')
+            .is_some_and(|(k, _)| k.trim().eq_ignore_ascii_case("username"))
+    });
     match user {
         Some(u) => format!("{scheme} {u}, ***"),
         None => format!("{scheme} ***"),
@@ -108,7 +105,11 @@ fn mask_uri_passwords(line: &str) -> String {
     while let Some(i) = find_scheme(rest) {
         let (head, tail) = rest.split_at(i);
         out.push_str(head);
-        let scheme_len = if tail[..4].eq_ignore_ascii_case("sips") { 5 } else { 4 };
+        let scheme_len = if tail[..4].eq_ignore_ascii_case("sips") {
+            5
+        } else {
+            4
+        };
         out.push_str(&tail[..scheme_len]);
         let uri = &tail[scheme_len..];
         let end = uri
@@ -162,19 +163,39 @@ mod tests {
         assert!(!m.contains("hunter2"), "{m}");
         assert!(!m.contains("0123456789abcdef"), "{m}");
         assert!(!m.contains("fedcba"), "{m}");
-        assert!(m.contains("authorization: Digest username=\"1001\", ***"), "{m}");
-        assert!(m.contains("Proxy-Authorization: Digest username=\"1001\", ***"), "{m}");
-        assert!(m.contains("From: <sip:1001:***@pbx.example.com>;tag=a"), "{m}");
+        assert!(
+            m.contains("authorization: Digest username=\"1001\", ***"),
+            "{m}"
+        );
+        assert!(
+            m.contains("Proxy-Authorization: Digest username=\"1001\", ***"),
+            "{m}"
+        );
+        assert!(
+            m.contains("From: <sip:1001:***@pbx.example.com>;tag=a"),
+            "{m}"
+        );
         assert!(m.contains("To: <sip:1001@pbx.example.com>"), "{m}");
         // A challenge carries no secret; the body is not headers.
-        assert!(m.contains("WWW-Authenticate: Digest realm=\"pbx\", nonce=\"n1\""), "{m}");
+        assert!(
+            m.contains("WWW-Authenticate: Digest realm=\"pbx\", nonce=\"n1\""),
+            "{m}"
+        );
         assert!(m.ends_with("x=Authorization: keep"), "{m}");
         assert!(!m.contains('\r'));
     }
 
     #[test]
     fn anything_at_all_is_masked_without_a_panic() {
-        for s in ["", "\r\n", "sip:", "SIPS:@", "Authorization:", "a: sip:x:y", "é sip:é:ü@ß"] {
+        for s in [
+            "",
+            "\r\n",
+            "sip:",
+            "SIPS:@",
+            "Authorization:",
+            "a: sip:x:y",
+            "é sip:é:ü@ß",
+        ] {
             let m = masked(s);
             assert!(!m.contains("x:y@"), "{m}");
         }

@@ -242,7 +242,9 @@ impl Mapper<'_> {
                     self.spans.value(ptr),
                     "schema.duration",
                     format!("{what}: {instance} is not a duration"),
-                    Some(crate::flow::duration::hint(instance.as_str().unwrap_or_default())),
+                    Some(crate::flow::duration::hint(
+                        instance.as_str().unwrap_or_default(),
+                    )),
                 );
             }
             ValidationErrorKind::Enum { options } => {

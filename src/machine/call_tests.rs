@@ -679,7 +679,13 @@ fn a_failed_recording_takes_on_error_and_saves_nothing() {
         }),
     );
     let sorry = b.prompts(&["sorry.wav"]);
-    b.def("sorry", NodeKind::Play(Play { prompts: sorry, next: end }));
+    b.def(
+        "sorry",
+        NodeKind::Play(Play {
+            prompts: sorry,
+            next: end,
+        }),
+    );
     b.def("end", hangup());
     let mut h = Harness::new(b.build("rec"));
     h.answer();

@@ -106,7 +106,7 @@ pub fn check_routing(flows: &[(PathBuf, Claims)], site: &Site) -> Vec<Diagnostic
     for (path, c) in flows {
         let reached = !c.routes.is_empty()
             || c.default.is_some()
-            || site.account_flows.iter().any(|f| *f == c.name)
+            || site.account_flows.contains(&c.name)
             || subflows.contains(&normalize_path(path));
         if reached || c.name.is_empty() {
             continue;

@@ -38,12 +38,28 @@ fn codes(d: &[Diagnostic]) -> Vec<(&'static str, usize)> {
 #[test]
 fn unset_env_names_warn_with_their_line_unless_set_or_defaulted() {
     let c = claims("env: [CRM_URL, API_KEY, PORT]\nstart: a\nnodes:\n  a: { hangup: {} }\n");
-    let d = check_flow(Path::new("f.yaml"), &c, &site(&[("API_KEY", "k"), ("CRM_URI", "x")], &[]));
+    let d = check_flow(
+        Path::new("f.yaml"),
+        &c,
+        &site(&[("API_KEY", "k"), ("CRM_URI", "x")], &[]),
+    );
     assert_eq!(codes(&d), [(ENV_UNSET, 1), (ENV_UNSET, 1)]);
-    assert!(d[0].message.starts_with("`CRM_URL` (in `env:`) is not set"), "{}", d[0].message);
+    assert!(
+        d[0].message.starts_with("`CRM_URL` (in `env:`) is not set"),
+        "{}",
+        d[0].message
+    );
     assert_eq!(d[0].col, 7);
-    assert!(d[0].hint.as_deref().unwrap().starts_with("did you mean `CRM_URI`, which is set?"));
-    assert!(d[1].hint.as_deref().unwrap().contains("env: { PORT:"), "{:?}", d[1].hint);
+    assert!(d[0]
+        .hint
+        .as_deref()
+        .unwrap()
+        .starts_with("did you mean `CRM_URI`, which is set?"));
+    assert!(
+        d[1].hint.as_deref().unwrap().contains("env: { PORT:"),
+        "{:?}",
+        d[1].hint
+    );
     let c = claims("env: { CRM_URL: \"http://127.0.0.1:8080/demo/crm\", KEY: ~ }\nstart: a\nnodes:\n  a: { hangup: {} }\n");
     let d = check_flow(Path::new("f.yaml"), &c, &site(&[], &[]));
     assert_eq!(codes(&d), [(ENV_UNSET, 1)], "{d:?}");
@@ -57,7 +73,13 @@ fn nodes_the_server_cannot_run_warn_with_the_reason() {
     );
     let d = check_flow(Path::new("f.yaml"), &c, &site(&[], &[]));
     assert_eq!(codes(&d), [(UNAVAILABLE_NODE, 4), (UNAVAILABLE_NODE, 7)]);
-    assert!(d[0].message.contains("node `b` (`agent`) cannot run on this server: no OpenAI API key (set OPENAI_API_KEY)"), "{}", d[0].message);
+    assert!(
+        d[0].message.contains(
+            "node `b` (`agent`) cannot run on this server: no OpenAI API key (set OPENAI_API_KEY)"
+        ),
+        "{}",
+        d[0].message
+    );
     assert!(d[1].message.contains("no recorder"));
 }
 

@@ -133,8 +133,7 @@ impl CallTrace {
                     }),
                 }
             }
-            Input::AgentEnded { id, result }
-            | Input::StreamEnded { id, result }
+            Input::AgentEnded { id, result } | Input::StreamEnded { id, result }
                 if result.is_err() =>
             {
                 self.failed(*id, node, result.as_ref().err());
@@ -202,7 +201,13 @@ impl CallTrace {
             }
             Action::Listen { id, .. } => {
                 self.push(EventKind::Listen { node: node.clone() });
-                self.track(*id, Pending::Other { node, what: "listen" });
+                self.track(
+                    *id,
+                    Pending::Other {
+                        node,
+                        what: "listen",
+                    },
+                );
             }
             Action::Agent {
                 id,
@@ -217,25 +222,49 @@ impl CallTrace {
                     voice: voice.clone(),
                     instructions: instructions.clone(),
                 });
-                self.track(*id, Pending::Other { node, what: "agent" });
+                self.track(
+                    *id,
+                    Pending::Other {
+                        node,
+                        what: "agent",
+                    },
+                );
             }
             Action::Stream { id, url } => {
                 self.push(EventKind::Stream {
                     node: node.clone(),
                     url: url.clone(),
                 });
-                self.track(*id, Pending::Other { node, what: "stream" });
+                self.track(
+                    *id,
+                    Pending::Other {
+                        node,
+                        what: "stream",
+                    },
+                );
             }
             Action::Record { id, .. } => {
                 self.push(EventKind::Record { node: node.clone() });
-                self.track(*id, Pending::Other { node, what: "record" });
+                self.track(
+                    *id,
+                    Pending::Other {
+                        node,
+                        what: "record",
+                    },
+                );
             }
             Action::Transfer { id, target } => {
                 self.push(EventKind::Transfer {
                     node: node.clone(),
                     target: target.clone(),
                 });
-                self.track(*id, Pending::Other { node, what: "transfer" });
+                self.track(
+                    *id,
+                    Pending::Other {
+                        node,
+                        what: "transfer",
+                    },
+                );
             }
             Action::Cancel { id } => {
                 if let Some(Pending::Http { sent, timeout }) = self.take(*id) {

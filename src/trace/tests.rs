@@ -66,9 +66,15 @@ fn a_webhook_answering_501_is_an_event_of_its_own() {
     );
     let got = drain(&mut t);
     assert_eq!(got.len(), 4, "{got:?}");
-    assert!(got[1].contains(r#""event":"node","node":"lookup""#), "{got:?}");
+    assert!(
+        got[1].contains(r#""event":"node","node":"lookup""#),
+        "{got:?}"
+    );
     assert!(got[2].contains(r#""event":"http","node":"lookup","method":"POST""#));
-    assert_eq!(got[3], r#"{"at_ms":40,"event":"http_response","status":501}"#);
+    assert_eq!(
+        got[3],
+        r#"{"at_ms":40,"event":"http_response","status":501}"#
+    );
 }
 
 #[test]
@@ -84,7 +90,14 @@ fn an_http_request_cancelled_at_its_timeout_reads_timeout() {
     };
     t.action(&Action::Http(req.clone()), "w", ms(0));
     t.action(&Action::Cancel { id: RequestId(1) }, "w", ms(500));
-    t.action(&Action::Http(HttpRequest { id: RequestId(2), ..req }), "w", ms(600));
+    t.action(
+        &Action::Http(HttpRequest {
+            id: RequestId(2),
+            ..req
+        }),
+        "w",
+        ms(600),
+    );
     t.action(&Action::Cancel { id: RequestId(2) }, "w", ms(700));
     let got = drain(&mut t);
     assert!(got[2].contains(r#""error":"timeout""#), "{got:?}");
@@ -129,11 +142,14 @@ fn failures_without_an_event_of_their_own_become_warnings_naming_the_node() {
     );
     let got = drain(&mut t);
     assert!(
-        got.iter().any(|l| l.contains(r#""event":"warn","node":"voicemail","message":"record failed: no recorder""#)),
+        got.iter().any(|l| l.contains(
+            r#""event":"warn","node":"voicemail","message":"record failed: no recorder""#
+        )),
         "{got:?}"
     );
     assert!(
-        got.iter().any(|l| l.contains(r#""node":"operator","message":"transfer failed: 486 Busy Here""#)),
+        got.iter()
+            .any(|l| l.contains(r#""node":"operator","message":"transfer failed: 486 Busy Here""#)),
         "{got:?}"
     );
 }
@@ -150,7 +166,11 @@ fn playback_and_stop_name_the_prompt_and_the_summary_tells_the_end() {
         "greet",
         ms(0),
     );
-    t.input(&Input::Dtmf(Digit::from_char('1').unwrap()), "greet", ms(900));
+    t.input(
+        &Input::Dtmf(Digit::from_char('1').unwrap()),
+        "greet",
+        ms(900),
+    );
     t.action(&Action::Stop { id: RequestId(1) }, "greet", ms(900));
     t.action(
         &Action::Theme {
@@ -159,7 +179,11 @@ fn playback_and_stop_name_the_prompt_and_the_summary_tells_the_end() {
         "greet",
         ms(900),
     );
-    t.input(&Input::Dtmf(Digit::from_char('#').unwrap()), "menu", ms(1500));
+    t.input(
+        &Input::Dtmf(Digit::from_char('#').unwrap()),
+        "menu",
+        ms(1500),
+    );
     t.action(
         &Action::Hangup {
             reason: HangupReason::Flow(None),
@@ -170,14 +194,29 @@ fn playback_and_stop_name_the_prompt_and_the_summary_tells_the_end() {
     let got = drain(&mut t);
     let names: Vec<&str> = got
         .iter()
-        .map(|l| l.split("\"event\":\"").nth(1).unwrap().split('"').next().unwrap())
+        .map(|l| {
+            l.split("\"event\":\"")
+                .nth(1)
+                .unwrap()
+                .split('"')
+                .next()
+                .unwrap()
+        })
         .collect();
     assert_eq!(
         names,
         ["answer", "node", "play", "dtmf", "stop", "theme", "dtmf", "node", "hangup"]
     );
-    assert!(got[2].contains(r#""file":"sound/bunny/greeting.wav""#), "{}", got[2]);
-    assert!(got[4].contains(r#""event":"stop","node":"greet""#), "{}", got[4]);
+    assert!(
+        got[2].contains(r#""file":"sound/bunny/greeting.wav""#),
+        "{}",
+        got[2]
+    );
+    assert!(
+        got[4].contains(r#""event":"stop","node":"greet""#),
+        "{}",
+        got[4]
+    );
     let s = t.summary();
     assert_eq!(
         s,

@@ -21,7 +21,12 @@ impl Builder<'_> {
             let Some(kind) = &slot.kind else {
                 // Unreadable even in part: follow the names its links mention.
                 let names = &self.units[slot.unit].names;
-                all[i].extend(slot.raw_links.iter().filter_map(|l| names.get(l)).map(|id| id.0 as usize));
+                all[i].extend(
+                    slot.raw_links
+                        .iter()
+                        .filter_map(|l| names.get(l))
+                        .map(|id| id.0 as usize),
+                );
                 continue;
             };
             let v = |t: Target| match t {

@@ -30,9 +30,7 @@ pub(super) fn salvage(raw: &Value, pointers: &[Vec<String>]) -> Option<(KindDoc,
             // The kind's own value is wrong: without it there is nothing to lower.
             [kind] if NODE_KINDS.contains(&kind.as_str()) => return None,
             [key] => {
-                let Some(obj) = node.as_object_mut() else {
-                    return None;
-                };
+                let obj = node.as_object_mut()?;
                 let Some(value) = obj.remove(key) else {
                     continue;
                 };
@@ -60,9 +58,7 @@ pub(super) fn raw_links(raw: &Value) -> Vec<String> {
     };
     for (k, v) in obj {
         let link = LINKS.contains(&k.as_str()) || did_you_mean(k, LINKS).is_some();
-        if link {
-            collect_strings(v, &mut out);
-        } else if k == "goto" {
+        if link || k == "goto" {
             collect_strings(v, &mut out);
         } else if k == "switch" {
             for arm in v.as_array().into_iter().flatten() {
