@@ -14,8 +14,8 @@
 pub mod capabilities;
 pub mod environment;
 pub mod layer;
-pub mod security;
 pub mod log;
+pub mod security;
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
