@@ -302,10 +302,37 @@ impl Mapper<'_> {
                         })
                     })
                     .collect();
+                // Every branch wants another type here (`env: 3` for a list or a mapping): say
+                // which types, as for a plain type error.
+                let types: Vec<String> = context
+                    .iter()
+                    .filter_map(|branch| {
+                        branch.iter().find_map(|b| match b.kind() {
+                            ValidationErrorKind::Type { kind }
+                                if b.instance_path().as_str() == ptr =>
+                            {
+                                Some(type_names(kind))
+                            }
+                            _ => None,
+                        })
+                    })
+                    .collect();
                 if meant.len() == 1 {
                     for b in meant[0] {
                         self.map(b);
                     }
+                } else if meant.is_empty() && types.len() == context.len() && !types.is_empty() {
+                    self.push(
+                        ptr,
+                        self.spans.value(ptr),
+                        "schema.type",
+                        format!(
+                            "{what} must be {}, found {}",
+                            types.join(" or "),
+                            json_type(instance)
+                        ),
+                        None,
+                    );
                 } else {
                     let expected = schema_at(e.schema_path().as_str())
                         .and_then(|s| s.get("description"))
@@ -637,9 +664,16 @@ mod tests {
         let d = check("start: a\nnodes:\n  a: { subflow: { flow: x.yaml, nxt: b } }\n");
         assert_eq!(d.len(), 1, "{d:?}");
         assert_eq!(d[0].code, "schema.unknown_key");
+        // No branch takes a number: the types the branches want are named.
         let d = check("start: a\nnodes:\n  a: { play: 5 }\n");
         assert_eq!(d.len(), 1, "{d:?}");
-        assert_eq!(d[0].code, "schema.invalid");
+        assert_eq!(d[0].code, "schema.type");
+        assert_eq!(
+            d[0].message,
+            "`play` of node `a` must be a string or a list, found a number"
+        );
+        let d = check("env: 3\nstart: a\nnodes:\n  a: { hangup: {} }\n");
+        assert_eq!(d[0].message, "`env` must be a list or a mapping, found a number");
     }
 
     #[test]
