@@ -929,8 +929,13 @@ fn cancel_while_ringing(work: &Work, port: u16, user: &str) -> Vec<(u16, String)
             local.port()
         )
     };
-    let sdp = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
-               m=audio 9 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n";
+    // A real (bound, silent) RTP port: phonetree refuses SDP addresses it could not use.
+    let rtp = std::net::UdpSocket::bind("127.0.0.1:0").expect("rtp");
+    let rtp_port = rtp.local_addr().expect("rtp addr").port();
+    let sdp = format!(
+        "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+         m=audio {rtp_port} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n"
+    );
     let invite = format!(
         "{}Contact: <sip:caller@{local}>\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
         head("INVITE"),

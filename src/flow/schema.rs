@@ -673,7 +673,10 @@ mod tests {
             "`play` of node `a` must be a string or a list, found a number"
         );
         let d = check("env: 3\nstart: a\nnodes:\n  a: { hangup: {} }\n");
-        assert_eq!(d[0].message, "`env` must be a list or a mapping, found a number");
+        assert_eq!(
+            d[0].message,
+            "`env` must be a list or a mapping, found a number"
+        );
     }
 
     #[test]

@@ -112,3 +112,40 @@ fn an_empty_flows_folder_warns() {
     assert_eq!(codes(&set.diagnostics), [(EMPTY_FOLDER, 1)]);
     assert!(!set.has_errors());
 }
+
+#[test]
+fn the_registry_attaches_site_warnings_at_start_and_on_reload() {
+    use std::sync::Arc;
+    let dir = tempfile::tempdir().unwrap();
+    let flow = dir.path().join("a.yaml");
+    let text = |env: &str| {
+        format!("routes: [\"1\"]\nenv: [{env}]\nstart: a\nnodes:\n  a: {{ hangup: {{}} }}\n")
+    };
+    std::fs::write(&flow, text("CRM_URL")).unwrap();
+    let opts = LoadOptions {
+        site: Some(Arc::new(site(&[("API_KEY", "k")], &[]))),
+        ..LoadOptions::default()
+    };
+    let (reg, _) = crate::registry::Registry::open(dir.path(), opts);
+    let codes_now = |reg: &crate::registry::Registry| -> Vec<&'static str> {
+        reg.snapshot().flows[0]
+            .diagnostics
+            .iter()
+            .map(|d| d.code)
+            .collect()
+    };
+    assert_eq!(codes_now(&reg), [ENV_UNSET], "at start");
+    assert!(
+        reg.snapshot().flows[0].program.is_some(),
+        "a warning never blocks"
+    );
+    std::fs::write(&flow, text("API_KEY")).unwrap();
+    reg.reload(&[]);
+    assert!(
+        codes_now(&reg).is_empty(),
+        "set: no warning after the reload"
+    );
+    std::fs::write(&flow, text("OTHER")).unwrap();
+    reg.reload(&[]);
+    assert_eq!(codes_now(&reg), [ENV_UNSET], "on reload");
+}
