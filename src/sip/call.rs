@@ -20,7 +20,7 @@ use rsipstack::sip::Method;
 
 use super::build::{self, OutMessage};
 use super::dialog::Dialog;
-use super::event::{CallId, EndReason, Event, TransferProgress};
+use super::event::{CallHandle, EndReason, Event, TransferProgress};
 use super::info::{parse_dtmf_info, parse_sipfrag, InfoError};
 use super::message::{Inbound, TxKey};
 use super::session_timer::{Asked, Due, Plan, SessionTimer};
@@ -46,10 +46,10 @@ pub enum CallState {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CallError {
     /// No such call (it ended, or never existed).
-    UnknownCall(CallId),
+    UnknownCall(CallHandle),
     /// The command is not valid now (e.g. `answer` after `reject`).
     WrongState {
-        call: CallId,
+        call: CallHandle,
         state: CallState,
         action: &'static str,
     },
@@ -78,7 +78,7 @@ impl std::error::Error for CallError {}
 /// One call.
 #[derive(Debug, Clone)]
 pub struct Call {
-    id: CallId,
+    id: CallHandle,
     state: CallState,
     dialog: Dialog,
     invite: Inbound,
@@ -96,7 +96,7 @@ pub struct Call {
 
 impl Call {
     /// A call for a new INVITE whose transaction (and 100 Trying) already exists.
-    pub fn new(id: CallId, invite: Inbound, key: TxKey, peer: Peer, ctx: &mut Ctx<'_>) -> Call {
+    pub fn new(id: CallHandle, invite: Inbound, key: TxKey, peer: Peer, ctx: &mut Ctx<'_>) -> Call {
         let local_tag = ctx.ids.tag();
         let first_cseq = (ctx.ids.next_u64() % 10_000) as u32 + 1;
         let dialog = Dialog::from_invite(&invite, local_tag, peer, first_cseq);
@@ -125,7 +125,7 @@ impl Call {
         }
     }
 
-    pub fn id(&self) -> CallId {
+    pub fn id(&self) -> CallHandle {
         self.id
     }
 

@@ -281,7 +281,7 @@ fn fuzzed_traffic_and_commands_never_panic() {
                 let call = calls
                     .get((r >> 8) as usize % calls.len().max(1))
                     .copied()
-                    .unwrap_or(CallId(step % 5));
+                    .unwrap_or(CallHandle(step % 5));
                 let _ = match (r >> 20) % 8 {
                     0 => h.ep.answer(call, "v=0\r\n", h.now),
                     1 => h.ep.reject(call, 300 + ((r >> 30) % 400) as u16, h.now),

@@ -19,32 +19,27 @@ use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::mpsc;
 
-use super::endpoint_loop::{CallCmd, Cmd, Incoming};
+pub mod deps;
+pub mod route;
+
+use deps::{CallDeps, SipDeps};
+
+use super::endpoint_loop::{CallCmd, CallEvent, Incoming};
 use super::media::{MediaEvent, MediaSession, RtpSocket};
 use super::pii::Pii;
-use super::server::{lock, Shared};
+use super::rt::{recv_opt, sleep_opt};
 use super::services::{self, NOT_CONFIGURED};
+use super::status::CallView;
 use crate::flow::program::Program;
 use crate::machine::io::{Action, CallInfo, HangupReason, Input, Media, RequestId};
 use crate::machine::Call as Machine;
 use crate::sdp::{self, LocalMedia, Negotiated};
-use crate::sip::event::{CallId, EndReason, TransferProgress};
+use crate::sip::event::{CallHandle, EndReason, TransferProgress};
 use crate::sip::Event;
 
 /// How long a blind transfer may take to report its outcome (REFER answer and a final NOTIFY)
 /// before the flow is told it failed.
 const TRANSFER_TIMEOUT: Duration = Duration::from_secs(60);
-
-/// A live call as `/api/calls` shows it.
-#[derive(Debug, Clone)]
-pub struct CallView {
-    pub id: String,
-    pub flow: String,
-    pub version: String,
-    pub node: String,
-    pub theme: String,
-    pub since: SystemTime,
-}
 
 /// A finished side request, back from its task.
 #[derive(Debug)]
@@ -60,28 +55,28 @@ enum Done {
 }
 
 /// Runs one call to its end.
-pub async fn run(shared: Arc<Shared>, inc: Incoming) {
+pub async fn run(deps: Arc<CallDeps>, sip: Arc<SipDeps>, inc: Incoming) {
     let call = inc.call;
     let to = inc.to_user.clone().unwrap_or_default();
-    let Some(program) = route(&shared, &to, inc.source) else {
+    let Some(program) = deps.router.route(&to, Some(inc.source)) else {
         tracing::warn!(%call, to = %Pii(&to), "no flow for this number and no default flow: 404");
-        send(&shared, call, CallCmd::Reject(404));
+        sip.endpoint.call(call, CallCmd::Reject(404));
         return;
     };
-    let socket = match shared.ports.allocate() {
+    let socket = match sip.ports.allocate() {
         Ok(s) => s,
         Err(e) => {
             tracing::error!(%call, error = %e, "no RTP port: 503");
-            send(&shared, call, CallCmd::Reject(503));
+            sip.endpoint.call(call, CallCmd::Reject(503));
             return;
         }
     };
     let port = socket.socket.local_addr().map_or(0, |a| a.port());
-    let mut local = LocalMedia::new(shared.media_ip(inc.source), port, session_id(call));
-    local.codecs = shared.cfg.codecs.clone();
+    let mut local = LocalMedia::new(sip.address.for_peer(inc.source), port, session_id(call));
+    local.codecs = sip.codecs.clone();
     tracing::info!(
         %call, from = %Pii(&inc.from), to = %Pii(&to), flow = %program.name,
-        version = %short(&program.hash), "incoming call"
+        version = %program.short_hash(), "incoming call"
     );
     // Decide the SDP before ringing, so a caller we cannot talk to gets its 488 at once.
     let plan = match inc.sdp_offer.as_deref() {
@@ -94,16 +89,16 @@ pub async fn run(shared: Arc<Shared>, inc: Incoming) {
         Ok(p) => p,
         Err(why) => {
             tracing::warn!(%call, reason = %why, "cannot use the caller's SDP offer: 488");
-            send(&shared, call, CallCmd::Reject(488));
+            sip.endpoint.call(call, CallCmd::Reject(488));
             return;
         }
     };
     let mut inc = inc;
-    if !ring(&shared, &mut inc).await {
+    if !ring(&sip, &mut inc).await {
         tracing::info!(%call, "caller gave up while ringing");
         return;
     }
-    let mut task = CallTask::new(shared, call, program, &inc, local);
+    let mut task = CallTask::new(deps, sip, call, program, &inc, local);
     task.cmd(CallCmd::Answer(sdp));
     match neg {
         Some(neg) => {
@@ -118,62 +113,22 @@ pub async fn run(shared: Arc<Shared>, inc: Incoming) {
 
 /// Sends 180 and waits `answer_delay` (if configured); `false` when the call ended meanwhile
 /// (CANCEL: the endpoint already answered 487).
-async fn ring(shared: &Shared, inc: &mut Incoming) -> bool {
-    let delay = shared.cfg.answer_delay;
+async fn ring(sip: &SipDeps, inc: &mut Incoming) -> bool {
+    let delay = sip.answer_delay;
     if delay.is_zero() {
         return true;
     }
-    send(shared, inc.call, CallCmd::Ringing);
+    sip.endpoint.call(inc.call, CallCmd::Ringing);
     let until = tokio::time::Instant::now() + delay;
     loop {
         tokio::select! {
             () = tokio::time::sleep_until(until) => return true,
             ev = inc.events.recv() => match ev {
-                Some(Event::Ended { .. }) | None => return false,
+                Some(CallEvent::Sip(Event::Ended { .. })) | None => return false,
                 Some(_) => {}
             },
         }
     }
-}
-
-/// The flow for a call to `to` from `source`, first match wins:
-/// 1. the flow of the account whose username is the To user;
-/// 2. the flow whose `routes` list `to`;
-/// 3. the flow of the only account registered at the address the INVITE came from (a PBX puts
-///    the dialled DID, not the extension, in To);
-/// 4. the default flow.
-fn route(shared: &Shared, to: &str, source: SocketAddr) -> Option<Arc<Program>> {
-    let snap = shared.registry.snapshot();
-    let programs = || snap.flows.iter().filter_map(|e| e.program.as_ref());
-    let by_name = |name: &str| {
-        let p = programs().find(|p| p.name == name).cloned();
-        if p.is_none() {
-            tracing::warn!(flow = %name, "the account's flow is not loaded");
-        }
-        p
-    };
-    let accounts = &shared.accounts;
-    if let Some(name) = accounts
-        .iter()
-        .find(|a| a.username == to)
-        .and_then(|a| a.flow.as_deref())
-    {
-        if let Some(p) = by_name(name) {
-            return Some(p);
-        }
-    }
-    if let Some(p) = programs().find(|p| p.routes.iter().any(|r| r == to)) {
-        return Some(p.clone());
-    }
-    let mut from_pbx = accounts
-        .iter()
-        .filter(|a| a.registrar_ip == Some(source.ip()));
-    if let (Some(a), None) = (from_pbx.next(), from_pbx.next()) {
-        if let Some(p) = a.flow.as_deref().and_then(by_name) {
-            return Some(p);
-        }
-    }
-    snap.route(to)
 }
 
 fn answer_offer(offer: &str, local: &LocalMedia) -> Result<(String, Negotiated), String> {
@@ -182,25 +137,17 @@ fn answer_offer(offer: &str, local: &LocalMedia) -> Result<(String, Negotiated),
     Ok((answer.sdp.to_string(), answer.negotiated))
 }
 
-fn session_id(call: CallId) -> u64 {
+fn session_id(call: CallHandle) -> u64 {
     let t = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
     t.wrapping_mul(1000).wrapping_add(call.0)
 }
 
-fn short(hash: &str) -> &str {
-    hash.get(..12).unwrap_or(hash)
-}
-
-fn send(shared: &Shared, call: CallId, c: CallCmd) {
-    // Fails only when the endpoint loop is gone (shutdown): nothing left to tell.
-    let _ = shared.endpoint.send(Cmd::Call(call, c));
-}
-
 struct CallTask {
-    shared: Arc<Shared>,
-    call: CallId,
+    deps: Arc<CallDeps>,
+    sip: Arc<SipDeps>,
+    call: CallHandle,
     machine: Machine,
     local: LocalMedia,
     media: Option<MediaSession>,
@@ -226,8 +173,9 @@ struct CallTask {
 
 impl CallTask {
     fn new(
-        shared: Arc<Shared>,
-        call: CallId,
+        deps: Arc<CallDeps>,
+        sip: Arc<SipDeps>,
+        call: CallHandle,
         program: Arc<Program>,
         inc: &Incoming,
         local: LocalMedia,
@@ -246,16 +194,17 @@ impl CallTask {
         let view = CallView {
             id: call.to_string(),
             flow: program.name.clone(),
-            version: short(&program.hash).to_string(),
+            version: program.short_hash().to_string(),
             node: String::new(),
             theme: String::new(),
             since: SystemTime::now(),
         };
-        lock(&shared.calls).insert(call.0, view);
+        deps.calls.insert(view);
         let (done_tx, done_rx) = mpsc::unbounded_channel();
         CallTask {
             machine: Machine::new(program, info),
-            shared,
+            deps,
+            sip,
             call,
             local,
             media: None,
@@ -275,7 +224,7 @@ impl CallTask {
     }
 
     fn cmd(&self, c: CallCmd) {
-        send(&self.shared, self.call, c);
+        self.sip.endpoint.call(self.call, c);
     }
 
     async fn start_media(&mut self, socket: RtpSocket, neg: Negotiated) {
@@ -286,11 +235,11 @@ impl CallTask {
             telephone_event = neg.telephone_event.is_some(), "media");
         let hold = !neg.direction.sends();
         let started = MediaSession::start(
-            self.shared.media.clone(),
+            self.sip.media.clone(),
             socket,
             remote,
             neg,
-            self.shared.prompts.clone(),
+            self.sip.prompts.clone(),
         )
         .await;
         let (session, rx) = match started {
@@ -317,11 +266,11 @@ impl CallTask {
     }
 
     fn finish(self) {
-        lock(&self.shared.calls).remove(&self.call.0);
+        self.deps.calls.remove(&self.call.to_string());
     }
 
-    async fn run(mut self, mut sip: mpsc::UnboundedReceiver<Event>) {
-        let mut hangup_all = self.shared.hangup_all.clone();
+    async fn run(mut self, mut sip: mpsc::UnboundedReceiver<CallEvent>) {
+        let mut hangup_all = self.deps.hangup_all.clone();
         while !self.machine.is_ended() || !self.started {
             let deadline = self.machine.poll_timeout();
             tokio::select! {
@@ -362,7 +311,18 @@ impl CallTask {
         self.finish();
     }
 
-    async fn on_sip(&mut self, ev: Event) {
+    async fn on_sip(&mut self, ev: CallEvent) {
+        let ev = match ev {
+            CallEvent::Sip(ev) => ev,
+            CallEvent::Refused {
+                cmd: CallCmd::Transfer(_),
+                error,
+            } => {
+                let reason = format!("refused: {error}");
+                return self.on_transfer(TransferProgress::Failed { status: 0, reason });
+            }
+            CallEvent::Refused { .. } => return,
+        };
         match ev {
             Event::CallConfirmed { .. } => {
                 tracing::debug!(call = %self.call, "ACK");
@@ -471,7 +431,7 @@ impl CallTask {
                 self.input(Input::Dtmf(digit));
             }
             MediaEvent::RtpTimeout => {
-                tracing::warn!(call = %self.call, timeout = ?self.shared.cfg.rtp_timeout,
+                tracing::warn!(call = %self.call, timeout = ?self.sip.media.rtp_timeout,
                     "no RTP from the caller: hanging up");
                 self.hangup_sip();
                 self.input(Input::Hangup);
@@ -538,10 +498,9 @@ impl CallTask {
             .and_then(|n| self.machine.program().nodes.get(n.0 as usize))
             .map(|n| n.name.clone())
             .unwrap_or_default();
-        if let Some(v) = lock(&self.shared.calls).get_mut(&self.call.0) {
-            v.node = node;
-            v.theme = self.machine.theme().to_string();
-        }
+        self.deps
+            .calls
+            .update(&self.call.to_string(), &node, self.machine.theme());
     }
 
     fn hangup_sip(&mut self) {
@@ -568,7 +527,7 @@ impl CallTask {
                 self.cancelled.insert(id);
             }
             Action::Say { id, text, voice } => {
-                let dir = self.shared.tts_dir.clone();
+                let dir = self.deps.services.tts_dir.clone();
                 let tx = self.done_tx.clone();
                 tokio::spawn(async move {
                     let result = services::synthesize(&dir, &text, voice.as_deref())
@@ -579,7 +538,7 @@ impl CallTask {
             }
             Action::Theme { name } => tracing::info!(%call, theme = %name, "theme"),
             Action::Http(req) => {
-                let client = self.shared.http.clone();
+                let client = self.deps.services.http.clone();
                 let tx = self.done_tx.clone();
                 tokio::spawn(async move {
                     let id = req.id;
@@ -640,20 +599,6 @@ fn user_or_uri(uri: &str) -> String {
     crate::sip::message::uri_user(uri)
         .map(str::to_string)
         .unwrap_or_else(|| uri.to_string())
-}
-
-async fn recv_opt<T>(rx: &mut Option<mpsc::UnboundedReceiver<T>>) -> Option<T> {
-    match rx {
-        Some(rx) => rx.recv().await,
-        None => std::future::pending().await,
-    }
-}
-
-async fn sleep_opt(deadline: Option<Instant>) {
-    match deadline {
-        Some(t) => tokio::time::sleep_until(tokio::time::Instant::from_std(t)).await,
-        None => std::future::pending().await,
-    }
 }
 
 #[cfg(test)]
