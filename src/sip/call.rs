@@ -89,6 +89,9 @@ pub struct Call {
     awaiting_ack: Vec<(u32, TxKey)>,
     /// The app hung up before the ACK: send BYE once it arrives (RFC 3261 §15).
     bye_after_ack: bool,
+    /// The app asked for a transfer before the ACK: REFER needs a confirmed dialog, so it goes
+    /// out when the ACK arrives (dropped if the call ends first).
+    refer_after_ack: Option<String>,
     /// What the INVITE asked of session timers, and the timer once the 2xx went out.
     session_plan: Plan,
     session: Option<SessionTimer>,
@@ -120,6 +123,7 @@ impl Call {
             reoffer: None,
             awaiting_ack: Vec::new(),
             bye_after_ack: false,
+            refer_after_ack: None,
             session_plan,
             session: None,
         }
@@ -313,9 +317,19 @@ impl Call {
         Ok(())
     }
 
-    /// Blind transfer: REFER with Refer-To `target` and Referred-By us.
+    /// Blind transfer: REFER with Refer-To `target` and Referred-By us. Before the ACK the
+    /// REFER waits for it (progress then comes as usual).
     pub fn transfer(&mut self, target: &str, ctx: &mut Ctx<'_>) -> Result<(), CallError> {
+        if self.state == CallState::Answered && !self.bye_after_ack {
+            self.refer_after_ack = Some(target.to_string());
+            return Ok(());
+        }
         self.expect(CallState::Confirmed, "transfer")?;
+        self.send_refer(target, ctx);
+        Ok(())
+    }
+
+    fn send_refer(&mut self, target: &str, ctx: &mut Ctx<'_>) {
         let (msg, branch) = self.dialog.request(Method::Refer, ctx);
         let target = if target.starts_with('<') {
             target.to_string()
@@ -331,7 +345,6 @@ impl Call {
             peer: self.dialog.peer,
             purpose: Purpose::Refer,
         });
-        Ok(())
     }
 
     /// A CANCEL matched this call's INVITE transaction `key` (the endpoint answered it 200).
@@ -360,8 +373,11 @@ impl Call {
         if self.state == CallState::Answered {
             self.state = CallState::Confirmed;
             ctx.emit(Event::CallConfirmed { call: self.id });
+            let refer = self.refer_after_ack.take();
             if self.bye_after_ack {
                 self.send_bye(ctx);
+            } else if let Some(target) = refer {
+                self.send_refer(&target, ctx);
             }
         }
     }

@@ -161,9 +161,6 @@ struct CallTask {
     transfer: Option<RequestId>,
     /// Give up on a transfer whose outcome (NOTIFY with a final status) has not come by then.
     transfer_deadline: Option<Instant>,
-    /// A transfer asked for before the ACK: REFER needs a confirmed dialog.
-    deferred_transfer: Option<String>,
-    confirmed: bool,
     done_tx: mpsc::UnboundedSender<Done>,
     done_rx: mpsc::UnboundedReceiver<Done>,
     /// The SIP dialog is over (BYE sent or received, or never answered).
@@ -214,8 +211,6 @@ impl CallTask {
             cancelled: HashSet::new(),
             transfer: None,
             transfer_deadline: None,
-            deferred_transfer: None,
-            confirmed: false,
             done_tx,
             done_rx,
             sip_over: false,
@@ -324,13 +319,7 @@ impl CallTask {
             CallEvent::Refused { .. } => return,
         };
         match ev {
-            Event::CallConfirmed { .. } => {
-                tracing::debug!(call = %self.call, "ACK");
-                self.confirmed = true;
-                if let Some(target) = self.deferred_transfer.take() {
-                    self.cmd(CallCmd::Transfer(target));
-                }
-            }
+            Event::CallConfirmed { .. } => tracing::debug!(call = %self.call, "ACK"),
             Event::SdpAnswer { sdp, .. } => self.on_sdp_answer(&sdp).await,
             Event::Reoffer { sdp_offer, .. } => self.on_reoffer(sdp_offer.as_deref()),
             Event::Dtmf { digit, .. } => match &self.media {
@@ -574,11 +563,7 @@ impl CallTask {
                 tracing::info!(%call, target = %Pii(&target), "blind transfer (REFER)");
                 self.transfer = Some(id);
                 self.transfer_deadline = Some(Instant::now() + TRANSFER_TIMEOUT);
-                if self.confirmed {
-                    self.cmd(CallCmd::Transfer(target));
-                } else {
-                    self.deferred_transfer = Some(target);
-                }
+                self.cmd(CallCmd::Transfer(target));
             }
             Action::Hangup { reason } => {
                 tracing::info!(%call, reason = %reason.as_str(), "flow ended the call");
