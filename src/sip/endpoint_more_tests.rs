@@ -554,7 +554,7 @@ fn a_hangup_before_the_ack_wins_over_a_waiting_transfer() {
     let methods: Vec<_> = h
         .sent()
         .iter()
-        .filter_map(|(_, m)| m.request().map(|r| r.method.clone()))
+        .filter_map(|(_, m)| m.request().map(|r| r.method))
         .collect();
     assert_eq!(methods, vec![Method::Bye], "no REFER");
 }
