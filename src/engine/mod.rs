@@ -8,9 +8,12 @@
 //! requests (TTS, webhooks); [`http_api`] serves `/healthz` and `/api/*`; [`shutdown`] drains on
 //! SIGTERM; [`media`] is the per-call RTP task; [`pii`] redacts numbers in logs.
 
+pub mod audio_port;
 pub mod call;
 pub mod endpoint_loop;
 pub mod http_api;
+pub mod integrations;
+pub mod leg;
 pub mod media;
 pub mod net;
 pub mod pii;

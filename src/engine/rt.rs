@@ -30,3 +30,14 @@ pub(crate) async fn recv_opt<T>(rx: &mut Option<mpsc::UnboundedReceiver<T>>) -> 
         None => std::future::pending().await,
     }
 }
+
+/// A spawned task that is aborted when this handle is dropped (a side request the call no
+/// longer wants, or a call that ended).
+#[derive(Debug)]
+pub(crate) struct AbortOnDrop(pub tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}

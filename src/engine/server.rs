@@ -14,10 +14,12 @@ use std::time::SystemTime;
 
 use tokio::sync::watch;
 
-use super::call::deps::{CallDeps, ServiceDeps, SipDeps};
+use super::call::deps::{CallDeps, ServiceDeps};
 use super::call::route::{AccountRoute, Router};
 use super::call::{self};
 use super::endpoint_loop::{self, EndpointHandle, Hooks};
+use super::leg::sip::{SipDeps, SipLeg};
+use super::leg::Leg;
 use super::media::{MediaConfig, PromptCache, PromptCacheConfig, RtpPortAllocator};
 use super::net::{primary_ip, route_to, MediaAddress};
 use super::sip_transport::SipTransport;
@@ -206,7 +208,8 @@ fn hooks(deps: Arc<CallDeps>, sip: Arc<SipDeps>, status: &Status) -> Hooks {
     let (started, changed) = (status.regs.clone(), status.regs.clone());
     Hooks {
         on_call: Box::new(move |inc| {
-            tokio::spawn(call::run(deps.clone(), sip.clone(), inc));
+            let leg = Leg::Sip(SipLeg::new(inc, sip.clone()));
+            tokio::spawn(call::run(deps.clone(), leg));
         }),
         on_account: Box::new(move |id, account| started.started(id, account)),
         on_registration: Box::new(move |reg, state| {

@@ -295,6 +295,8 @@ pub struct Agent {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AgentProvider {
     OpenAi,
+    /// The caller's own audio played back (an echo test line).
+    Echo,
 }
 
 #[derive(Debug)]

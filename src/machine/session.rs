@@ -145,6 +145,7 @@ impl Call {
             id,
             provider: match cfg.provider {
                 AgentProvider::OpenAi => "openai".to_owned(),
+                AgentProvider::Echo => "echo".to_owned(),
             },
             model: cfg.model.clone(),
             voice: cfg.voice.clone(),

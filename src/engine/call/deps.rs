@@ -1,21 +1,15 @@
 //! What a call needs from the rest of the server, handed over at its start: [`CallDeps`]
-//! (routing, the live-call table, the side-request clients, the drain signal) and
-//! [`SipDeps`] (what the SIP leg needs: the endpoint, RTP ports, prompts, media settings).
+//! (routing, the live-call table, the side-request clients, the drain signal). What a leg
+//! needs is the leg's own (e.g. [`crate::engine::leg::sip::SipDeps`]).
 //!
 //! Narrow on purpose: a call sees no registrations, no HTTP listener and no other call.
 
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::time::Duration;
 
 use tokio::sync::watch;
 
 use super::route::Router;
-use crate::engine::endpoint_loop::EndpointHandle;
-use crate::engine::media::{MediaConfig, PromptCache, RtpPortAllocator};
-use crate::engine::net::MediaAddress;
 use crate::engine::status::LiveCalls;
-use crate::sdp::Codec;
 
 /// Shared by every call of the server.
 pub struct CallDeps {
@@ -31,17 +25,4 @@ pub struct ServiceDeps {
     pub http: reqwest::Client,
     /// Where `say` writes its WAV files.
     pub tts_dir: PathBuf,
-}
-
-/// What a SIP leg needs (shared by every SIP call).
-pub struct SipDeps {
-    pub endpoint: EndpointHandle,
-    pub ports: RtpPortAllocator,
-    pub prompts: Arc<PromptCache>,
-    pub media: MediaConfig,
-    /// Codec preference order for SDP answers and offers.
-    pub codecs: Vec<Codec>,
-    /// Ring (180) this long before answering.
-    pub answer_delay: Duration,
-    pub address: MediaAddress,
 }

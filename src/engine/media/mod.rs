@@ -10,6 +10,8 @@
 //! - [`session`]: the [`MediaSession`] handle the SIP runtime holds per call.
 //! - `state`: the per-call media state (a sans-IO-style machine fed datagrams, commands and the
 //!   time); `playout` (what to send next) and `receive` (RTP in → DTMF) are its halves.
+//! - [`live`]: integrations' audio ports on a session (caller audio out to them, their audio
+//!   in through the pacer).
 //! - `worker`: the media threads (one per core): one timer queue and batched socket reads for
 //!   many calls; `poller` is their epoll/eventfd/`recvmmsg` interface.
 //!
@@ -19,6 +21,7 @@
 //! negotiation (the SIP runtime passes the [`crate::sdp::Negotiated`] result in), recording.
 
 pub mod codec;
+pub mod live;
 mod playout;
 mod poller;
 pub mod ports;

@@ -6,6 +6,9 @@
 //! frame of a file prompt, the id to report as finished once that frame is sent), or `Idle`.
 //! A stream that runs dry mid-play gets silence frames (an underrun keeps the timing and the
 //! sequence numbers). Stopping an item drops it and whatever task feeds it; no event follows.
+//!
+//! Integrations' live audio ([`LiveOut`], attached through an audio port) fills the slots when
+//! no prompt is queued: prompts first, so a recognizer's prompt is never held behind its port.
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
@@ -13,6 +16,7 @@ use std::path::{Path, PathBuf};
 use tokio::sync::mpsc::{self, error::TryRecvError};
 
 use super::codec::{silence_frame, Frame};
+use super::live::LiveOut;
 use super::prompts::Prompt;
 use super::stream::{AbortOnDrop, StreamMsg};
 use super::{MediaEvent, PlaybackError};
@@ -95,6 +99,8 @@ pub(super) enum Next {
 #[derive(Default)]
 pub(super) struct Playout {
     queue: VecDeque<Item>,
+    /// Integrations' audio towards the caller, in the order attached.
+    live: Vec<LiveOut>,
 }
 
 impl Playout {
@@ -140,8 +146,49 @@ impl Playout {
     }
 
     /// Whether the head can produce a frame now (so the pacer should run).
-    pub fn head_ready(&self) -> bool {
-        self.queue.front().is_some_and(|i| i.source.ready())
+    pub fn head_ready(&mut self) -> bool {
+        match self.queue.front() {
+            Some(i) => i.source.ready(),
+            None => self.live.iter_mut().any(LiveOut::ready),
+        }
+    }
+
+    /// An integration's audio joins the playout.
+    pub fn attach_live(&mut self, out: LiveOut) {
+        self.live.push(out);
+    }
+
+    /// Removes an integration's audio (at once, whatever it still had queued).
+    pub fn detach_live(&mut self, id: RequestId) {
+        self.live.retain(|l| l.id != id);
+    }
+
+    /// Live audio the new codec cannot carry is detached.
+    pub fn live_renegotiated(&mut self, codec: Codec) {
+        self.live.retain(|l| super::live::fits(codec, l.format()));
+    }
+
+    /// The slot's frame from live audio (prompts are all done).
+    fn next_live(&mut self, codec: Codec) -> Next {
+        self.live.retain(|l| !l.source().is_finished());
+        for l in &mut self.live {
+            match l.next(codec) {
+                Some(Some(frame)) => {
+                    return Next::Frame {
+                        frame,
+                        finished: None,
+                    }
+                }
+                Some(None) => {
+                    return Next::Frame {
+                        frame: silence_frame(codec),
+                        finished: None,
+                    }
+                }
+                None => {}
+            }
+        }
+        Next::Idle
     }
 
     /// Whether the head is a stream still filling its prebuffer.
@@ -179,7 +226,7 @@ impl Playout {
     pub fn next_frame(&mut self, codec: Codec, events: &mut Vec<MediaEvent>) -> Next {
         loop {
             let Some(head) = self.queue.front_mut() else {
-                return Next::Idle;
+                return self.next_live(codec);
             };
             let id = head.id;
             match &mut head.source {

@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc::{self, error::TryRecvError};
 
 use super::codec::silence_frame;
+use super::live::LiveOut;
 use super::playout::{Item, Next, Playout, Source};
 use super::poller::RecvBatch;
 use super::ports::PortLease;
@@ -28,6 +29,7 @@ use super::receive::Receive;
 use super::stream::{self, AbortOnDrop};
 use super::worker::{Link, Msg};
 use super::{IdleAudio, MediaConfig, MediaEvent};
+use crate::engine::audio_port::AudioTap;
 use crate::flow::digit::Digit;
 use crate::machine::io::{Media, RequestId};
 use crate::media::pacer::{Pacer, PacerConfig};
@@ -49,6 +51,11 @@ pub(super) enum Command {
     InfoDigit(Digit),
     UpdateRemote(SocketAddr, Negotiated),
     Hold(bool),
+    /// An integration's port joins the call's audio (both ways).
+    Attach(RequestId, AudioTap),
+    Detach(RequestId),
+    /// Live audio arrived while the pacer was idle (nothing else to do: a pump follows).
+    Wake,
 }
 
 /// Everything [`Session::new`] needs.
@@ -420,6 +427,12 @@ impl Session {
                 }
             }
             Command::UpdateRemote(remote, neg) => self.update_remote(remote, neg),
+            Command::Attach(id, tap) => self.attach(id, tap),
+            Command::Detach(id) => {
+                self.receive.detach(id);
+                self.playout.detach_live(id);
+            }
+            Command::Wake => {}
             Command::Hold(on) => {
                 self.hold_requested = on;
                 self.hold = on || !self.neg.direction.sends();
@@ -427,6 +440,20 @@ impl Session {
                 self.timed_out = false;
             }
         }
+    }
+
+    fn attach(&mut self, id: RequestId, tap: AudioTap) {
+        let AudioTap { format, sink, live } = tap;
+        if !super::live::fits(self.neg.codec, format) {
+            tracing::warn!(rate = format.rate, codec = %self.neg.codec, "audio port rate does not fit the codec");
+            return;
+        }
+        let link = self.link.clone();
+        live.set_waker(Box::new(move || {
+            link.post(Msg::Command(link.id(), Command::Wake));
+        }));
+        self.receive.attach(id, sink, format);
+        self.playout.attach_live(LiveOut::new(id, live, format));
     }
 
     fn load(&self, id: RequestId, path: &Path) -> AbortOnDrop {
@@ -465,6 +492,10 @@ impl Session {
         self.latched = None;
         self.hold = self.hold_requested || !neg.direction.sends();
         self.receive.renegotiated(&neg);
+        for id in self.receive.taps_renegotiated() {
+            tracing::info!(request = id.0, "codec change: integration audio detached");
+        }
+        self.playout.live_renegotiated(neg.codec);
         if codec_changed {
             let next_seq = self.pacer.take_sequence();
             self.pacer = new_pacer(&neg, Some(next_seq));
