@@ -192,6 +192,29 @@ fn pjsua2_pcma_in_band_dtmf_hears_the_story() {
     assert_no_call_left(&work, &engine);
 }
 
+/// Integrations' audio on a real peer's call: the `echo` agent reads pjsua2's audio from its
+/// AudioPort and sends it back; pjsua2's recording must contain what it sent.
+#[test]
+fn pjsua2_hears_its_own_audio_back_from_the_echo_agent() {
+    let _serial = serial();
+    if !require(&[Peer::Pjsua2]) {
+        return;
+    }
+    let work = Work::new();
+    work.write_flow(
+        "echo.yaml",
+        "name: echo\nroutes: [\"7100\"]\nstart: echo\nnodes:\n  \
+         echo: { agent: { provider: echo }, next: end }\n  end: { hangup: {} }\n",
+    );
+    let engine = Engine::start(&work, &[]);
+    let wav = work.prompt("bunny/greeting.wav");
+    let wav = wav.to_string_lossy();
+    let args = ["--user", "7100", "--wav", &wav, "--duration", "6"];
+    let (_, rec) = pj_call(&work, &engine.target(), "pj_echo", &args);
+    assert_heard(&work, &rec, "bunny/greeting.wav", 0.0, 1.0, 3.0);
+    assert_no_call_left(&work, &engine);
+}
+
 #[test]
 fn pjsua2_sip_info_dtmf_hears_the_song() {
     let _serial = serial();
