@@ -15,12 +15,15 @@
 //! - `say` is two steps: the speech file ([`Done::Tts`]) becomes a `Play` on the leg;
 //! - a transfer that reports no outcome within [`TRANSFER_TIMEOUT`] fails
 //!   ([`DriverTimer::TransferDeadline`]);
-//! - the end of the leg, or the drain, ends the flow; a flow that ends hangs the leg up.
+//! - the end of the leg, or the drain, ends the flow; a flow that ends hangs the leg up;
+//! - a panic inside the machine (a bug: a broken invariant) hangs the call up with an error
+//!   log instead of leaving it waiting forever or taking the call's task down.
 //!
 //! Not owned here: what a node does (the machine), how a leg plays or transfers (legs), how a
 //! side request runs (integrations).
 
 use std::collections::{HashMap, VecDeque};
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -102,6 +105,10 @@ pub struct CallDriver {
     out: VecDeque<DriverOutput>,
     started: bool,
     leg_ended: bool,
+    /// The machine panicked: the call is over.
+    broken: bool,
+    /// Actions of the last input (reused buffer).
+    actions: Vec<Action>,
     /// The last place reported by `View`.
     view: (String, String),
 }
@@ -116,6 +123,8 @@ impl CallDriver {
             out: VecDeque::new(),
             started: false,
             leg_ended: false,
+            broken: false,
+            actions: Vec::new(),
             view: (String::new(), String::new()),
         }
     }
@@ -142,6 +151,9 @@ impl CallDriver {
 
     /// When [`DriverInput::Timeout`] is due next.
     pub fn poll_timeout(&self) -> Option<Instant> {
+        if self.broken {
+            return None;
+        }
         let machine = if self.started && !self.machine.is_ended() {
             self.machine.poll_timeout()
         } else {
@@ -152,7 +164,7 @@ impl CallDriver {
 
     /// Whether the call is over (the flow ended, or the leg ended before the flow started).
     pub fn is_ended(&self) -> bool {
-        self.machine.is_ended() || (self.leg_ended && !self.started)
+        self.broken || self.machine.is_ended() || (self.leg_ended && !self.started)
     }
 
     /// Requests in flight (for tests and logs).
@@ -275,12 +287,37 @@ impl CallDriver {
 
     /// Feeds the machine (once the flow has started) and executes what it asks.
     fn feed(&mut self, input: Input, now: Instant) {
-        if !self.started || self.machine.is_ended() {
+        if !self.started || self.machine.is_ended() || self.broken {
             return;
         }
-        self.machine.handle(input, now);
-        while let Some(a) = self.machine.poll_action() {
+        let (machine, actions) = (&mut self.machine, &mut self.actions);
+        let ran = catch_unwind(AssertUnwindSafe(|| {
+            machine.handle(input, now);
+            actions.extend(std::iter::from_fn(|| machine.poll_action()));
+        }));
+        if ran.is_err() {
+            self.actions.clear();
+            return self.broke();
+        }
+        let mut actions = std::mem::take(&mut self.actions);
+        for a in actions.drain(..) {
             self.execute(a, now);
+        }
+        self.actions = actions;
+    }
+
+    /// The machine panicked: nothing it holds can be trusted, so the call ends here.
+    fn broke(&mut self) {
+        tracing::error!(call = %self.id, "the flow machine failed (bug): hanging up");
+        self.broken = true;
+        self.timers = [None; DriverTimer::COUNT];
+        for (id, kind) in self.inflight.drain() {
+            if matches!(kind, Inflight::Speech | Inflight::Side) {
+                self.out.push_back(DriverOutput::Cancel(id));
+            }
+        }
+        if !self.leg_ended {
+            self.out.push_back(DriverOutput::Leg(LegCmd::Hangup));
         }
     }
 

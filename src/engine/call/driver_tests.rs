@@ -286,3 +286,20 @@ fn the_view_follows_the_node_and_is_sent_only_when_it_changes() {
     s.leg(dtmf('#'));
     assert!(s.out.iter().any(|l| l == "view menu "));
 }
+
+#[test]
+fn a_machine_bug_hangs_the_call_up_instead_of_leaving_it_waiting() {
+    let yaml = "name: t\nstart: menu\nnodes:\n  menu:\n    gather: { prompt: a.wav }\n    routes: { \"1\": end }\n  end: { hangup: {} }\n";
+    let mut s = Script::new(yaml);
+    s.leg(LegEvent::Answered);
+    assert_eq!(s.take(), ["leg play 1 snd/a.wav"]);
+    // Break the machine's invariant: a gather state on a node that is not a gather.
+    let end = s.d.machine.program().node_by_name("end").expect("end");
+    s.d.machine.force_gathering(end);
+    s.leg(dtmf('1'));
+    assert_eq!(s.take(), ["leg hangup"]);
+    assert!(s.d.is_ended());
+    assert_eq!(s.d.poll_timeout(), None);
+    s.leg(dtmf('1'));
+    assert!(s.take().is_empty(), "nothing reaches a broken machine");
+}
