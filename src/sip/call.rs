@@ -5,7 +5,8 @@
 //! the ACK confirms; BYE either way; CANCEL before the final response (487 to the INVITE);
 //! re-INVITEs (hold/resume, new offers, session-timer refreshes) surfaced as [`Event::Reoffer`]
 //! (500 + Retry-After while one is pending); INFO DTMF; OPTIONS;
-//! REFER (blind transfer) and the NOTIFY `message/sipfrag` progress it brings; UPDATE (a
+//! REFER (blind transfer; asked for before the ACK, it waits for the ACK like a BYE does) and
+//! the NOTIFY `message/sipfrag` progress it brings; UPDATE (a
 //! session refresh, or an offer like a re-INVITE's); RFC 4028 session timers
 //! ([`super::session_timer`]: `Session-Expires` in the 2xx, refreshes either way, BYE when the
 //! session expires). Requests with an out-of-order CSeq get 500, unknown in-dialog methods 405.

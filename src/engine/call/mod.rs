@@ -126,8 +126,11 @@ impl Pump {
                 DriverOutput::Start(req) => {
                     let id = req.id();
                     let audio = req.needs_audio().then(|| self.attach(id));
+                    let attached = audio.is_some();
                     if let Err(done) = self.tasks.start(req, &self.deps.services, audio) {
-                        self.leg.command(LegCmd::DetachAudio { id });
+                        if attached {
+                            self.leg.command(LegCmd::DetachAudio { id });
+                        }
                         self.driver.handle(DriverInput::Done(done), Instant::now());
                     }
                 }
