@@ -463,6 +463,14 @@ impl SipLeg {
     }
 }
 
+impl Drop for SipLeg {
+    /// A leg dropped with its dialog still up (its call's task ended abnormally) hangs up, so
+    /// the caller is not left in a silent call.
+    fn drop(&mut self) {
+        self.hangup_sip();
+    }
+}
+
 fn apply_remote(call: CallHandle, m: &MediaSession, neg: Negotiated) {
     let remote = neg
         .remote

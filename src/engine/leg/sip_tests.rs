@@ -268,3 +268,12 @@ async fn an_unroutable_call_is_rejected_404() {
     leg.reject(Reject::NoRoute);
     assert_eq!(kinds(&r.sent()), ["reject 404"]);
 }
+
+#[tokio::test]
+async fn a_leg_dropped_with_its_dialog_up_hangs_up() {
+    let mut r = rig(Some(OFFER));
+    let _media = r.up();
+    let leg = std::mem::replace(&mut r.leg, rig(None).leg);
+    drop(leg);
+    assert_eq!(kinds(&r.sent()), ["hangup"]);
+}
