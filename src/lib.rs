@@ -11,6 +11,7 @@ pub mod graph;
 pub mod import;
 pub mod machine;
 pub mod media;
+pub mod policy;
 pub mod registry;
 pub mod sdp;
 pub mod sim;

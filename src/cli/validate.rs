@@ -59,6 +59,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         return super::validate_watch::run(&paths, &opts, args.format);
     }
     let mut set = load::load_paths(&paths, &opts);
+    if crate::config::security::transfer_allow_configured(&configs) {
+        // Templated transfer targets are checked against the list at run time.
+        set.diagnostics
+            .retain(|d| d.code != crate::policy::transfer::TEMPLATE_WARNING);
+    }
     for c in &configs {
         set.diagnostics.extend(crate::config::check_file(c));
     }

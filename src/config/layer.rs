@@ -61,6 +61,11 @@ pub const SCALARS: &[(&str, &str)] = &[
     ("drain_timeout", "DRAIN_TIMEOUT"),
     ("registration.backoff_base", "REGISTRATION_BACKOFF_BASE"),
     ("registration.backoff_max", "REGISTRATION_BACKOFF_MAX"),
+    // Hardening (config::security).
+    ("sip.allow", "SIP_ALLOW"),
+    ("sip.reject", "SIP_REJECT"),
+    ("rtp.latching", "RTP_LATCHING"),
+    ("transfer.allow", "TRANSFER_ALLOW"),
 ];
 
 /// Per-account settings; `PHONETREE_ACCOUNT_<FIELD>` sets them on the first account.
@@ -117,7 +122,7 @@ pub fn yaml_layer(text: &str, path: &Path) -> (Layer, Vec<Diagnostic>) {
     for (k, v) in &top {
         let ptr = format!("/{k}");
         match k.as_str() {
-            "sip" | "http" | "rtp" | "registration" => {
+            "sip" | "http" | "rtp" | "registration" | "transfer" => {
                 let Value::Object(inner) = v else {
                     diags.push(shape(path, at(&ptr), k, "a mapping"));
                     continue;
@@ -160,7 +165,7 @@ pub fn yaml_layer(text: &str, path: &Path) -> (Layer, Vec<Diagnostic>) {
             }
             _ => {
                 let known = "sip, http, flows, sound, rtp, codecs, themes, drain_timeout, \
-                             registration, accounts";
+                             registration, accounts, transfer";
                 diags.push(unknown(path, key_at(&ptr), k, known.to_string()));
             }
         }
@@ -236,7 +241,9 @@ fn put(
         Value::String(s) => s.clone(),
         Value::Number(n) => n.to_string(),
         Value::Bool(b) => b.to_string(),
-        Value::Array(items) if key == "codecs" || key == "themes" => {
+        Value::Array(items)
+            if key == "codecs" || key == "themes" || super::security::is_list(key) =>
+        {
             let mut parts = Vec::new();
             for item in items {
                 match item {

@@ -12,6 +12,7 @@
 //! it when it registers) and choosing the advertised address when none is configured.
 
 pub mod layer;
+pub mod security;
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -55,6 +56,8 @@ pub struct Config {
     pub backoff_base: Duration,
     pub backoff_max: Duration,
     pub accounts: Vec<Account>,
+    /// `sip.allow`, `sip.reject`, `rtp.latching`, `transfer.allow` (docs/security.md).
+    pub security: security::Security,
 }
 
 /// The public address to advertise (an IP; the SIP port defaults to the listen port).
@@ -301,6 +304,7 @@ fn build(l: &Layer, mut problems: Vec<Problem>) -> Result<Config, ConfigError> {
     let backoff_base = b.parse("registration.backoff_base", dur, Duration::from_secs(2));
     let backoff_max = b.parse("registration.backoff_max", dur, Duration::from_secs(60));
     let accounts = b.accounts();
+    let security = security::build(&mut b);
     if problems.is_empty() {
         Ok(Config {
             sip_listen,
@@ -319,6 +323,7 @@ fn build(l: &Layer, mut problems: Vec<Problem>) -> Result<Config, ConfigError> {
             backoff_base,
             backoff_max,
             accounts,
+            security,
         })
     } else {
         Err(ConfigError { problems })

@@ -367,10 +367,12 @@ impl LiveSource {
     }
 
     /// Whether [`LiveSource::next_slot`] would give a frame or silence now (so the pacer should
-    /// run).
-    pub fn ready(&mut self) -> bool {
-        self.refill();
-        self.started || self.frames_pending() >= self.prebuffer || self.flushing()
+    /// run). Counts what is still in the channel without taking it (a queued mark or a frame
+    /// a `clear` will drop may make it say yes once; the slot then finds nothing and idles).
+    pub fn ready(&self) -> bool {
+        let queued = self.frames_pending() + self.rx.len();
+        let gone = self.closed || self.rx.is_closed();
+        self.started || queued >= self.prebuffer || (gone && queued > 0)
     }
 
     /// The audio for the next slot. Reports marks reached on the way.

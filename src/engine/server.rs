@@ -27,6 +27,7 @@ use super::status::{RegState, Status};
 use super::{http_api, shutdown};
 use crate::config::{Account, Config};
 use crate::flow::load::LoadOptions;
+use crate::policy::inbound::SharedInbound;
 use crate::registry::watch::{self as reg_watch, Watcher};
 use crate::registry::Registry;
 use crate::sip::register::RegistrationConfig;
@@ -75,6 +76,7 @@ pub async fn serve(cfg: Config, stop: impl Future<Output = ()>) -> Result<(), St
         })?;
     let bound = transport.local_addr().unwrap_or(cfg.sip_listen);
     let accounts = resolve_accounts(&cfg.accounts).await;
+    let inbound = super::inbound::build(&cfg).await;
     let sip_ip = match (cfg.advertise, bound.ip()) {
         (Some(a), _) => a.ip,
         (None, ip) if !ip.is_unspecified() => ip,
@@ -139,6 +141,7 @@ pub async fn serve(cfg: Config, stop: impl Future<Output = ()>) -> Result<(), St
             accounts: routes,
             registry: registry.clone(),
         },
+        transfer: Arc::new(cfg.security.transfer.clone()),
         calls: status.calls.clone(),
         services: ServiceDeps {
             http: super::services::http_client(),
@@ -152,6 +155,7 @@ pub async fn serve(cfg: Config, stop: impl Future<Output = ()>) -> Result<(), St
         prompts: Arc::new(PromptCache::new(PromptCacheConfig::default())),
         media: MediaConfig {
             rtp_timeout: cfg.rtp_timeout,
+            latching: cfg.security.rtp_latching,
             ..MediaConfig::default()
         },
         codecs: cfg.codecs.clone(),
@@ -161,10 +165,13 @@ pub async fn serve(cfg: Config, stop: impl Future<Output = ()>) -> Result<(), St
             listen: cfg.sip_listen.ip(),
             fallback: sip_addr.ip(),
         },
+        sip_addr,
+        inbound: inbound.clone(),
     });
 
     let seed = seed();
-    let ep = Endpoint::new(EndpointConfig::new(sip_addr, seed));
+    let mut ep = Endpoint::new(EndpointConfig::new(sip_addr, seed));
+    ep.set_inbound_policy(inbound.clone());
     let hooks = hooks(deps, sip, &status);
     let ep_task = tokio::spawn(endpoint_loop::run(ep, inbox, transport, hooks));
     tokio::spawn(http_api::serve(listener, status.clone()));
@@ -176,6 +183,7 @@ pub async fn serve(cfg: Config, stop: impl Future<Output = ()>) -> Result<(), St
     let reg = Registrar {
         endpoint: endpoint.clone(),
         status: status.clone(),
+        inbound,
         backoff: (cfg.backoff_base, cfg.backoff_max),
     };
     reg.register_accounts(accounts);
@@ -269,6 +277,8 @@ fn label(a: &Account) -> String {
 struct Registrar {
     endpoint: EndpointHandle,
     status: Arc<Status>,
+    /// A registrar resolved late becomes a trusted source of calls.
+    inbound: SharedInbound,
     /// Retry delays for a registrar that does not resolve (first, longest).
     backoff: (std::time::Duration, std::time::Duration),
 }
@@ -285,6 +295,7 @@ impl Registrar {
                     let me = Registrar {
                         endpoint: self.endpoint.clone(),
                         status: self.status.clone(),
+                        inbound: self.inbound.clone(),
                         backoff: self.backoff,
                     };
                     tokio::spawn(async move {
@@ -292,7 +303,10 @@ impl Registrar {
                         loop {
                             tokio::time::sleep(delay).await;
                             match resolve(&a).await {
-                                Ok(dest) => return me.start(&a, dest),
+                                Ok(dest) => {
+                                    me.inbound.add(dest.ip());
+                                    return me.start(&a, dest);
+                                }
                                 Err(e) => tracing::warn!(account = %label(&a), error = %e,
                                     "cannot resolve the registrar; will retry"),
                             }

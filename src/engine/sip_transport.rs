@@ -19,10 +19,11 @@ use super::endpoint_loop::Cmd;
 use super::rt::lock;
 use crate::sip::{message, Transmit, Transport};
 
-/// Largest UDP datagram read (RFC 3261 §18.1.1 asks for at least 65,535 to be accepted).
+/// Largest UDP datagram read (a larger one is truncated by the kernel, which would hide it).
 const MAX_DATAGRAM: usize = 65_535;
-/// Largest message accepted on a TCP stream.
-const MAX_STREAM_MESSAGE: usize = 256 * 1024;
+/// Largest message accepted on a TCP stream (and over UDP: a larger datagram is dropped here,
+/// before it is copied, and counted).
+const MAX_STREAM_MESSAGE: usize = message::MAX_MESSAGE_BYTES;
 
 type Conns = Arc<Mutex<HashMap<SocketAddr, mpsc::UnboundedSender<Vec<u8>>>>>;
 
@@ -153,6 +154,12 @@ async fn udp_loop(udp: Arc<UdpSocket>, inbound: mpsc::UnboundedSender<Cmd>) {
     loop {
         match udp.recv_from(&mut buf).await {
             Ok((n, source)) => {
+                if n > MAX_STREAM_MESSAGE {
+                    let c = crate::policy::counters::global();
+                    crate::policy::counters::Counters::bump(&c.sip_oversize);
+                    tracing::debug!(%source, bytes = n, "SIP datagram over the size limit: dropped");
+                    continue;
+                }
                 let cmd = Cmd::Datagram {
                     bytes: buf[..n].to_vec(),
                     source,

@@ -9,6 +9,12 @@
 //!
 //! The names a template may read are fixed: `call` (`from`, `to`, `id`), `theme`, `digits`,
 //! `vars`, `env`. Building the context value is the call machine's job ([`Context`]).
+//!
+//! URI templates ([`Templates::add_uri`], transfer targets) percent-encode every value they
+//! insert (everything but RFC 3986 unreserved characters and `+`), so a caller's digits or
+//! number cannot add URI parameters or headers (`;`, `?`, `>`, `@`…); the text written in
+//! the flow is kept as it is, and a value piped through `| safe` is the author's to vouch for.
+//! This is minijinja's auto-escape hook with a custom formatter, by template name.
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -20,6 +26,9 @@ use crate::flow::program::{ExprId, TemplateId};
 pub const ROOTS: [&str; 5] = ["call", "theme", "digits", "vars", "env"];
 
 const RESULT: &str = "__value";
+
+/// The auto-escape mode of URI templates (their names start with `u`).
+const URI_ESCAPE: &str = "uri";
 
 /// Templates and expressions of one program.
 pub struct Templates {
@@ -71,7 +80,27 @@ impl Templates {
     pub fn new() -> Self {
         let mut env = Environment::new();
         env.set_undefined_behavior(UndefinedBehavior::Strict);
-        env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
+        env.set_auto_escape_callback(|name| {
+            if name.starts_with('u') {
+                minijinja::AutoEscape::Custom(URI_ESCAPE.into())
+            } else {
+                minijinja::AutoEscape::None
+            }
+        });
+        env.set_formatter(|out, state, value| {
+            if matches!(state.auto_escape(), minijinja::AutoEscape::Custom(c) if c == URI_ESCAPE) {
+                let text = value.to_string();
+                let text = if value.is_safe() {
+                    text
+                } else {
+                    uri_escape(&text)
+                };
+                return out.write_str(&text).map_err(|e| {
+                    minijinja::Error::new(minijinja::ErrorKind::WriteFailure, e.to_string())
+                });
+            }
+            minijinja::escape_formatter(out, state, value)
+        });
         Templates {
             env,
             texts: 0,
@@ -90,6 +119,22 @@ impl Templates {
         } else {
             self.env
                 .add_template_owned(format!("t{}", id.0), source.to_owned())
+                .map_err(TemplateError::from_minijinja)?;
+            self.literal.push(None);
+        }
+        self.text_sources.push(source.to_owned());
+        self.texts += 1;
+        Ok(id)
+    }
+
+    /// Compiles a URI template (a transfer target): values it inserts are percent-encoded.
+    pub fn add_uri(&mut self, source: &str) -> Result<TemplateId, TemplateError> {
+        let id = TemplateId(self.texts);
+        if !source.contains("{{") && !source.contains("{%") && !source.contains("{#") {
+            self.literal.push(Some(source.to_owned()));
+        } else {
+            self.env
+                .add_template_owned(format!("u{}", id.0), source.to_owned())
                 .map_err(TemplateError::from_minijinja)?;
             self.literal.push(None);
         }
@@ -135,7 +180,10 @@ impl Templates {
         if let Some(Some(text)) = self.literal.get(id.0 as usize) {
             return Ok(text.clone());
         }
-        self.env.get_template(&format!("t{}", id.0))?.render(ctx)
+        match self.env.get_template(&format!("t{}", id.0)) {
+            Ok(t) => t.render(ctx),
+            Err(_) => self.env.get_template(&format!("u{}", id.0))?.render(ctx),
+        }
     }
 
     /// Evaluates an expression to a value.
@@ -168,6 +216,20 @@ impl Templates {
             .map_err(TemplateError::from_minijinja)?;
         Ok(expr.undeclared_variables(true))
     }
+}
+
+/// Percent-encodes everything but RFC 3986 unreserved characters and `+` (E.164 numbers):
+/// what a value may contribute to a SIP URI without changing its structure.
+pub fn uri_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 impl TemplateError {
@@ -244,6 +306,36 @@ mod tests {
         let vars = BTreeMap::new();
         assert_eq!(t.render(a, &ctx_with(&vars)).unwrap(), "Hi +100 in bunny");
         assert_eq!(t.render(b, &ctx_with(&vars)).unwrap(), "plain");
+    }
+
+    #[test]
+    fn uri_templates_escape_inserted_values_only() {
+        let mut t = Templates::new();
+        let a = t
+            .add_uri("sip:{{ digits }}@pbx.example.com;user=phone")
+            .unwrap();
+        let b = t.add_uri("<sip:{{ vars.x }}@pbx>").unwrap();
+        let text = t.add_text("{{ vars.x }}").unwrap();
+        let mut vars = BTreeMap::new();
+        vars.insert(
+            "x".to_string(),
+            Value::from("00881@evil.example;transport=tcp?Replaces=abc>"),
+        );
+        let ctx = ctx_with(&vars);
+        assert_eq!(
+            t.render(a, &ctx).unwrap(),
+            "sip:12@pbx.example.com;user=phone"
+        );
+        assert_eq!(
+            t.render(b, &ctx).unwrap(),
+            "<sip:00881%40evil.example%3Btransport%3Dtcp%3FReplaces%3Dabc%3E@pbx>"
+        );
+        // Text templates (prompts, webhooks) are not URI-escaped.
+        assert_eq!(
+            t.render(text, &ctx).unwrap(),
+            "00881@evil.example;transport=tcp?Replaces=abc>"
+        );
+        assert_eq!(uri_escape("+1 555*#"), "+1%20555%2A%23");
     }
 
     #[test]

@@ -10,6 +10,8 @@
 //! Hand-written: the SDP crates on crates.io either pull in a WebRTC stack (webrtc-sdp, sdp)
 //! with ICE/DTLS types we never use, or are unmaintained; the subset here is a few hundred lines
 //! and its tests use SDP as baresip, pjsua, sipp, Asterisk and Linphone write it.
+//! [`remote`](UnsafeRemote) refuses media addresses we must never send to (broadcast,
+//! multicast, our own ports...): a 488 rather than a reflection.
 //! Not owned here: ICE, SRTP (`RTP/SAVP` streams are declined), video, T.38.
 
 use std::fmt;
@@ -17,12 +19,14 @@ use std::fmt;
 mod negotiate;
 mod offer;
 mod parse;
+mod remote;
 
 pub use negotiate::{
     negotiate, Answer, Codec, LocalMedia, Negotiated, NegotiationError, TelephoneEvent,
 };
 pub use offer::{create_offer, process_answer};
 pub use parse::{parse, SdpError, SdpErrorKind};
+pub use remote::UnsafeRemote;
 
 /// A parsed session description.
 #[derive(Debug, Clone, PartialEq, Eq)]

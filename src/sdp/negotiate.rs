@@ -129,6 +129,9 @@ pub struct LocalMedia {
     pub ptime: u32,
     /// Payload types for telephone-event when we offer: at 8000 and at 48000 Hz.
     pub telephone_event_pts: (u8, u8),
+    /// Addresses the remote side may never name for its media: ours (SIP) — see
+    /// [`super::remote`] for the full list of refused addresses.
+    pub refuse: Vec<SocketAddr>,
 }
 
 impl LocalMedia {
@@ -142,7 +145,14 @@ impl LocalMedia {
             session_version: session_id,
             ptime: 20,
             telephone_event_pts: (101, 102),
+            refuse: Vec::new(),
         }
+    }
+
+    /// Whether this is the first description of the session (no re-INVITE bumped the
+    /// version yet).
+    pub fn is_first_description(&self) -> bool {
+        self.session_version == self.session_id
     }
 }
 
@@ -195,6 +205,8 @@ pub enum NegotiationError {
     NoConnection,
     /// Our own codec list is empty (a configuration error), so there is nothing to offer.
     NoCodecsConfigured,
+    /// The media address is one we never send to (broadcast, multicast, ours...).
+    UnsafeRemote(super::remote::UnsafeRemote),
 }
 
 impl fmt::Display for NegotiationError {
@@ -215,6 +227,7 @@ impl fmt::Display for NegotiationError {
             ),
             NegotiationError::NoConnection => f.write_str("audio stream has no c= address"),
             NegotiationError::NoCodecsConfigured => f.write_str("no codecs configured"),
+            NegotiationError::UnsafeRemote(why) => why.fmt(f),
         }
     }
 }
@@ -261,6 +274,7 @@ pub fn negotiate(
         .as_ref()
         .or(offer.connection.as_ref())
         .ok_or(NegotiationError::NoConnection)?;
+    super::remote::check(connection, m.port, local).map_err(NegotiationError::UnsafeRemote)?;
     let telephone_event = choose_telephone_event(m, codec.clock_rate());
     let mut offer_direction = m
         .direction
@@ -437,7 +451,7 @@ mod tests {
     fn local(codecs: &[Codec]) -> LocalMedia {
         LocalMedia {
             codecs: codecs.to_vec(),
-            ..LocalMedia::new("198.51.100.7".parse().unwrap(), 30000, 42)
+            ..LocalMedia::new("127.0.0.1".parse().unwrap(), 30000, 42)
         }
     }
 
@@ -476,9 +490,9 @@ mod tests {
         assert_eq!(
             text,
             "v=0\r\n\
-             o=phonetree 42 42 IN IP4 198.51.100.7\r\n\
+             o=phonetree 42 42 IN IP4 127.0.0.1\r\n\
              s=phonetree\r\n\
-             c=IN IP4 198.51.100.7\r\n\
+             c=IN IP4 127.0.0.1\r\n\
              t=0 0\r\n\
              m=audio 30000 RTP/AVP 111 101\r\n\
              a=rtpmap:111 opus/48000/2\r\n\
@@ -582,7 +596,15 @@ mod tests {
     #[test]
     fn old_style_hold_with_zero_address() {
         let s = SIPP_UAC.replace("c=IN IP4 127.0.0.1", "c=IN IP4 0.0.0.0");
-        let a = answer(&s, &PREFS).unwrap();
+        // In a first offer there is nowhere to send to: refused (488).
+        assert_eq!(
+            answer(&s, &PREFS).unwrap_err(),
+            NegotiationError::UnsafeRemote(super::super::UnsafeRemote::Unspecified)
+        );
+        // In a re-INVITE it is RFC 2543 hold.
+        let mut l = local(&PREFS);
+        l.session_version += 1;
+        let a = negotiate(&parse(&s).unwrap(), &l).unwrap();
         assert_eq!(a.negotiated.remote, None);
         assert_eq!(a.negotiated.direction, Direction::RecvOnly);
     }
@@ -631,7 +653,7 @@ mod tests {
 
     #[test]
     fn opus_channel_count() {
-        let base = "v=0\r\no=- 1 1 IN IP4 10.1.1.1\r\ns=-\r\nc=IN IP4 10.1.1.1\r\nt=0 0\r\nm=audio 9 RTP/AVP 107\r\n";
+        let base = "v=0\r\no=- 1 1 IN IP4 10.1.1.1\r\ns=-\r\nc=IN IP4 10.1.1.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 107\r\n";
         let a = answer(
             &format!("{base}a=rtpmap:107 OPUS/48000\r\n"),
             &[Codec::Opus],
@@ -643,6 +665,27 @@ mod tests {
             &[Codec::Opus]
         )
         .is_err());
+    }
+
+    #[test]
+    fn reflection_targets_are_a_488_with_the_reason() {
+        for (from, to, why) in [
+            (
+                "c=IN IP4 127.0.0.1",
+                "c=IN IP4 255.255.255.255",
+                "broadcast",
+            ),
+            ("c=IN IP4 127.0.0.1", "c=IN IP4 239.1.2.3", "multicast"),
+            ("m=audio 6000", "m=audio 53", "below 1024"),
+            ("m=audio 6000", "m=audio 30000", "our own"),
+        ] {
+            let e = answer(&SIPP_UAC.replace(from, to), &PREFS).unwrap_err();
+            assert!(matches!(e, NegotiationError::UnsafeRemote(_)), "{e:?}");
+            assert!(e.to_string().contains(why), "{e}");
+        }
+        // A loopback address is ours to refuse unless we are on loopback too.
+        let public = LocalMedia::new("198.51.100.7".parse().unwrap(), 30000, 42);
+        assert!(negotiate(&parse(SIPP_UAC).unwrap(), &public).is_err());
     }
 
     #[test]
@@ -658,7 +701,8 @@ mod tests {
     fn ipv6_and_session_version() {
         let mut l = LocalMedia::new("2001:db8::7".parse().unwrap(), 40000, 9);
         l.session_version = 10;
-        let a = negotiate(&parse(SIPP_UAC).unwrap(), &l).unwrap();
+        let offer = SIPP_UAC.replace("127.0.0.1", "192.0.2.44");
+        let a = negotiate(&parse(&offer).unwrap(), &l).unwrap();
         let text = a.sdp.to_string();
         assert!(
             text.contains("o=phonetree 9 10 IN IP6 2001:db8::7\r\n"),

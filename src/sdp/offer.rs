@@ -71,6 +71,7 @@ pub fn process_answer(
         .as_ref()
         .or(answer.connection.as_ref())
         .ok_or(NegotiationError::NoConnection)?;
+    super::remote::check(connection, m.port, local).map_err(NegotiationError::UnsafeRemote)?;
     let their = m
         .direction
         .or(answer.direction)
@@ -99,7 +100,7 @@ mod tests {
     fn local(codecs: &[Codec]) -> LocalMedia {
         LocalMedia {
             codecs: codecs.to_vec(),
-            ..LocalMedia::new("198.51.100.7".parse().unwrap(), 30000, 42)
+            ..LocalMedia::new("127.0.0.1".parse().unwrap(), 30000, 42)
         }
     }
 
@@ -133,14 +134,18 @@ mod tests {
         );
         assert!(text.contains("a=rtpmap:102 telephone-event/48000\r\n"));
         // A peer that answers with our own rules picks Opus and the 48 kHz events.
-        let peer = LocalMedia::new("203.0.113.5".parse().unwrap(), 5000, 1);
-        let a = negotiate(&parse(&text).unwrap(), &local(&OPUS_FIRST)).unwrap();
+        let peer = LocalMedia::new("127.0.0.1".parse().unwrap(), 5000, 1);
+        let other = LocalMedia {
+            port: 30002,
+            ..local(&OPUS_FIRST)
+        };
+        let a = negotiate(&parse(&text).unwrap(), &other).unwrap();
         assert_eq!(a.negotiated.telephone_event, te(102, 48000));
         let peer_answer = negotiate(&offer, &peer).unwrap().sdp; // PCMU first for the peer
         let n = process_answer(&peer_answer, &l).unwrap();
         assert_eq!((n.codec, n.payload_type), (Codec::Pcmu, 0));
         assert_eq!(n.telephone_event, te(101, 8000));
-        assert_eq!(n.remote, Some("203.0.113.5:5000".parse().unwrap()));
+        assert_eq!(n.remote, Some("127.0.0.1:5000".parse().unwrap()));
         assert_eq!(n.direction, Direction::SendRecv);
         // An answer that holds us: their sendonly is our recvonly.
         let mut held = peer_answer.clone();

@@ -31,8 +31,14 @@ use super::transaction::{
 };
 use super::tu::{Ctx, Purpose, TuOutput};
 use super::{Transmit, Transport};
+use crate::policy::counters::{self, Counters};
+use crate::policy::inbound::SharedInbound;
 
 pub use super::event::Event;
+pub use admission::EndpointStats;
+
+#[path = "endpoint_admission.rs"]
+mod admission;
 
 /// Endpoint settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -96,6 +102,9 @@ pub struct Endpoint {
     next_reg: u32,
     next_ping: u64,
     accepting: bool,
+    /// Who may start calls (`sip.allow`); `None` = everyone.
+    inbound: Option<SharedInbound>,
+    stats: EndpointStats,
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
 }
@@ -114,6 +123,8 @@ impl Endpoint {
             next_reg: 1,
             next_ping: 1,
             accepting: true,
+            inbound: None,
+            stats: EndpointStats::default(),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
         }
@@ -180,6 +191,10 @@ impl Endpoint {
                 }
             }
             Err((err, salvage)) => {
+                if matches!(err, message::ParseError::TooLarge { .. }) {
+                    self.stats.oversize += 1;
+                    Counters::bump(&counters::global().sip_oversize);
+                }
                 tracing::debug!(%source, %err, "dropping unusable SIP message");
                 let Some(mut s) = salvage else { return };
                 if s.method.eq_ignore_ascii_case("ACK") {
@@ -435,6 +450,10 @@ impl Endpoint {
                 ServerTx::Invite(t) => t.on_retransmit(&mut self.transmits),
                 ServerTx::NonInvite(t) => t.on_retransmit(&mut self.transmits),
             }
+            return;
+        }
+        if method == Method::Invite && inb.core.to.tag.is_none() && self.refuse(&inb, peer, source)
+        {
             return;
         }
         let tx = if method == Method::Invite {
@@ -767,3 +786,7 @@ mod more_tests;
 #[cfg(test)]
 #[path = "session_timer_tests.rs"]
 mod session_timer_tests;
+
+#[cfg(test)]
+#[path = "endpoint_policy_tests.rs"]
+mod policy_tests;

@@ -26,6 +26,8 @@ pub enum ParseError {
     BadHeader { name: &'static str, value: String },
     /// The request line names a method we do not know (answered 501).
     UnknownMethod(String),
+    /// Longer than [`MAX_MESSAGE_BYTES`] (or a `Content-Length` that says so).
+    TooLarge { size: usize },
 }
 
 impl fmt::Display for ParseError {
@@ -35,6 +37,10 @@ impl fmt::Display for ParseError {
             ParseError::MissingHeader(h) => write!(f, "missing header {h}"),
             ParseError::BadHeader { name, value } => write!(f, "bad {name} header: {value:?}"),
             ParseError::UnknownMethod(m) => write!(f, "unknown method {m:?}"),
+            ParseError::TooLarge { size } => write!(
+                f,
+                "message of {size} bytes is over the {MAX_MESSAGE_BYTES}-byte limit"
+            ),
         }
     }
 }
@@ -239,12 +245,17 @@ impl Via {
 
     /// RFC 3261 §18.2.1 and RFC 3581 §4 on receipt: add `received` when the sent-by host is not
     /// the packet's source address (always when `rport` was asked for) and fill `rport` with the
-    /// source port. Updates `raw`, which responses echo.
+    /// source port. Updates `raw`, which responses echo. A `received` or `rport` value the
+    /// sender wrote itself is removed first: it would redirect our responses to any address.
     pub fn stamp(&mut self, source: SocketAddr) {
         let ip = source.ip().to_string();
         let same_host = self.host.trim_matches(['[', ']']) == ip;
         let wants_rport = self.rport.is_some();
         if same_host && !wants_rport {
+            if self.received.is_some() {
+                self.raw = strip_params(&self.raw, &["received"]);
+                self.received = None;
+            }
             return;
         }
         let mut parts = self.raw.split(';');
@@ -281,6 +292,21 @@ impl Via {
             .unwrap_or(source.ip());
         SocketAddr::new(ip, self.port.unwrap_or(5060))
     }
+}
+
+/// `raw` without the `;name[=value]` parameters listed.
+fn strip_params(raw: &str, names: &[&str]) -> String {
+    let mut parts = raw.split(';');
+    let mut out = parts.next().unwrap_or_default().to_string();
+    for p in parts {
+        let k = p.split('=').next().unwrap_or_default().trim();
+        if names.iter().any(|n| k.eq_ignore_ascii_case(n)) {
+            continue;
+        }
+        out.push(';');
+        out.push_str(p);
+    }
+    out
 }
 
 /// `[display] <uri>;params` or `uri;params` (From, To, Contact, Refer-To…).
@@ -391,6 +417,9 @@ pub struct Salvage {
 /// Parses a datagram. On failure returns the reason and, for a request whose routing headers are
 /// readable, a [`Salvage`] to answer it with.
 pub fn parse(bytes: &[u8]) -> Result<Inbound, (ParseError, Option<Salvage>)> {
+    if bytes.len() > MAX_MESSAGE_BYTES {
+        return Err((ParseError::TooLarge { size: bytes.len() }, None));
+    }
     let msg = match rsipstack::sip::parser::parse_message(bytes) {
         Ok(m) => m,
         Err(e) => {
@@ -417,13 +446,20 @@ pub fn parse(bytes: &[u8]) -> Result<Inbound, (ParseError, Option<Salvage>)> {
     }
 }
 
+/// Largest SIP message taken, over UDP or TCP (headers and body). Real messages are a few
+/// kilobytes (an INVITE with a rich SDP stays under 8 KB); larger ones are refused before any
+/// parsing, so a flood of big datagrams or a huge `Content-Length` cannot make us hold
+/// megabytes per message.
+pub const MAX_MESSAGE_BYTES: usize = 16 * 1024;
+
 /// Largest header section accepted on a stream before giving up on framing.
-pub const MAX_HEADER_BYTES: usize = 64 * 1024;
+pub const MAX_HEADER_BYTES: usize = MAX_MESSAGE_BYTES;
 
 /// Stream framing (TCP, RFC 3261 §18.3): the length of the first complete message at the start
 /// of `buf`, `Ok(None)` when more bytes are needed. Leading CRLFs (keep-alives, RFC 5626 §3.5.1)
 /// form a frame of their own, which `Endpoint::handle_datagram` ignores. A missing
-/// Content-Length counts as 0.
+/// Content-Length counts as 0. A message longer than [`MAX_MESSAGE_BYTES`] (by its
+/// `Content-Length`, however large, without overflow) is an error: the stream cannot be framed.
 pub fn frame_len(buf: &[u8]) -> Result<Option<usize>, ParseError> {
     let crlfs = buf
         .iter()
@@ -453,7 +489,12 @@ pub fn frame_len(buf: &[u8]) -> Result<Option<usize>, ParseError> {
             })?;
         }
     }
-    let total = head_end + 4 + content_length;
+    let total = content_length
+        .checked_add(head_end + 4)
+        .filter(|&t| t <= MAX_MESSAGE_BYTES)
+        .ok_or(ParseError::TooLarge {
+            size: content_length.saturating_add(head_end + 4),
+        })?;
     Ok((buf.len() >= total).then_some(total))
 }
 

@@ -271,3 +271,67 @@ fn stream_framing_splits_back_to_back_messages() {
     assert!(frame_len(b"INVITE x SIP/2.0\r\nContent-Length: x\r\n\r\n").is_err());
     assert!(frame_len(&vec![b'a'; MAX_HEADER_BYTES + 1]).is_err());
 }
+
+#[test]
+fn an_inbound_received_never_redirects_responses() {
+    // The sender claims `received=198.51.100.66`: a reflection towards that address.
+    let src: SocketAddr = "203.0.113.7:5060".parse().expect("addr");
+    let mut v = Via::parse("SIP/2.0/UDP 203.0.113.7:5060;branch=z9hG4bK1;received=198.51.100.66")
+        .expect("via");
+    v.stamp(src);
+    assert_eq!(v.received, None);
+    assert_eq!(v.raw, "SIP/2.0/UDP 203.0.113.7:5060;branch=z9hG4bK1");
+    assert_eq!(v.response_dest(src, Transport::Udp), src);
+    // Same with a sent-by that differs from the source: ours replaces theirs.
+    let mut w = Via::parse("SIP/2.0/UDP 10.0.0.9:5070;received=198.51.100.66;branch=z9hG4bK2")
+        .expect("via");
+    w.stamp(src);
+    assert_eq!(w.received.as_deref(), Some("203.0.113.7"));
+    assert!(!w.raw.contains("198.51.100.66"), "{}", w.raw);
+    assert_eq!(
+        w.response_dest(src, Transport::Udp),
+        "203.0.113.7:5070".parse().unwrap()
+    );
+    // And with a pre-filled rport: the source port, not theirs.
+    let mut r = Via::parse("SIP/2.0/UDP 10.0.0.9;rport=9;received=198.51.100.66;branch=z9hG4bK3")
+        .expect("via");
+    r.stamp(src);
+    assert_eq!(r.response_dest(src, Transport::Udp), src);
+}
+
+#[test]
+fn content_length_overflow_is_an_error_not_a_panic() {
+    let huge = format!(
+        "INVITE sip:a@b SIP/2.0\r\nContent-Length: {}\r\n\r\n",
+        usize::MAX
+    );
+    assert!(matches!(
+        frame_len(huge.as_bytes()),
+        Err(ParseError::TooLarge { .. })
+    ));
+    let over = format!(
+        "INVITE sip:a@b SIP/2.0\r\nContent-Length: {}\r\n\r\n",
+        MAX_MESSAGE_BYTES
+    );
+    assert!(matches!(
+        frame_len(over.as_bytes()),
+        Err(ParseError::TooLarge { .. })
+    ));
+    let head = "INVITE sip:a@b SIP/2.0\r\nContent-Length: 10\r\n\r\n";
+    assert_eq!(
+        frame_len(head.as_bytes()),
+        Ok(None),
+        "a small body is awaited"
+    );
+}
+
+#[test]
+fn messages_over_the_size_limit_are_refused_before_parsing() {
+    let mut big = fixture!("sipp_invite").to_vec();
+    big.resize(MAX_MESSAGE_BYTES + 1, b'a');
+    let Err((err, salvage)) = parse(&big) else {
+        panic!("an oversized message parsed")
+    };
+    assert!(matches!(err, ParseError::TooLarge { size } if size == MAX_MESSAGE_BYTES + 1));
+    assert!(salvage.is_none(), "not answered");
+}

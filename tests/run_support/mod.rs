@@ -288,23 +288,31 @@ pub struct Caller {
     pub cseq: u32,
     /// Header lines (each ending in CRLF) added to the next request only.
     pub extra_headers: String,
+    /// The user part of our From URI (the caller's number).
+    pub from_user: String,
     n: u32,
 }
 
 impl Caller {
     pub fn new(server: SocketAddr) -> Caller {
-        let sip = UdpSocket::bind("127.0.0.1:0").expect("bind sip");
-        let rtp = UdpSocket::bind("127.0.0.1:0").expect("bind rtp");
+        Self::new_at(server, "127.0.0.1")
+    }
+
+    /// A caller on another loopback address (`127.0.0.2`...), as another host would be.
+    pub fn new_at(server: SocketAddr, ip: &str) -> Caller {
+        let sip = UdpSocket::bind((ip, 0)).expect("bind sip");
+        let rtp = UdpSocket::bind((ip, 0)).expect("bind rtp");
         let port = sip.local_addr().unwrap().port();
         Caller {
             sip,
             rtp,
             server,
-            call_id: format!("test-{port}-{}@127.0.0.1", std::process::id()),
+            call_id: format!("test-{port}-{}@{ip}", std::process::id()),
             from_tag: format!("tag{port}"),
             to_tag: None,
             cseq: 1,
             extra_headers: String::new(),
+            from_user: "+15550001".into(),
             n: 0,
         }
     }
@@ -320,9 +328,10 @@ impl Caller {
 
     /// An SDP offer with the given `m=` payload types and rtpmaps.
     pub fn offer(&self, pts: &str, maps: &[&str]) -> String {
-        let port = self.rtp.local_addr().unwrap().port();
+        let rtp = self.rtp.local_addr().unwrap();
+        let (ip, port) = (rtp.ip(), rtp.port());
         let mut s = format!(
-            "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio {port} RTP/AVP {pts}\r\n"
+            "v=0\r\no=- 1 1 IN IP4 {ip}\r\ns=-\r\nc=IN IP4 {ip}\r\nt=0 0\r\nm=audio {port} RTP/AVP {pts}\r\n"
         );
         for m in maps {
             s.push_str(&format!("a={m}\r\n"));
@@ -364,13 +373,14 @@ impl Caller {
             "{method} sip:{user}@{srv} SIP/2.0\r\n\
              Via: SIP/2.0/UDP {local};branch={branch};rport\r\n\
              Max-Forwards: 70\r\n\
-             From: \"Test\" <sip:+15550001@{local}>;tag={ftag}\r\n\
+             From: \"Test\" <sip:{fuser}@{local}>;tag={ftag}\r\n\
              To: <sip:{user}@{srv}>{to_tag}\r\n\
              Call-ID: {cid}\r\n\
              CSeq: {cseq} {method}\r\n\
              Contact: <sip:caller@{local}>\r\n\
              {extra}{ctype}Content-Length: {len}\r\n\r\n{body}",
             srv = self.server,
+            fuser = self.from_user,
             ftag = self.from_tag,
             cid = self.call_id,
             len = body.len(),
@@ -397,9 +407,10 @@ impl Caller {
         let local = self.local();
         let text = format!(
             "CANCEL sip:{user}@{srv} SIP/2.0\r\n{via}\r\nMax-Forwards: 70\r\n\
-             From: \"Test\" <sip:+15550001@{local}>;tag={ftag}\r\nTo: <sip:{user}@{srv}>\r\n\
+             From: \"Test\" <sip:{fuser}@{local}>;tag={ftag}\r\nTo: <sip:{user}@{srv}>\r\n\
              Call-ID: {cid}\r\nCSeq: 1 CANCEL\r\nContent-Length: 0\r\n\r\n",
             srv = self.server,
+            fuser = self.from_user,
             ftag = self.from_tag,
             cid = self.call_id,
         );

@@ -5,15 +5,19 @@
 //! Narrow on purpose: a call sees no registrations, no HTTP listener and no other call.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use tokio::sync::watch;
 
 use super::route::Router;
 use crate::engine::status::LiveCalls;
+use crate::policy::transfer::TransferPolicy;
 
 /// Shared by every call of the server.
 pub struct CallDeps {
     pub router: Router,
+    /// Where calls may be transferred (`transfer.allow`).
+    pub transfer: Arc<TransferPolicy>,
     pub calls: LiveCalls,
     pub services: ServiceDeps,
     /// Becomes `true` at the drain deadline: calls still up hang up.

@@ -13,6 +13,8 @@
 //! - every request the machine makes is tracked in `inflight` until its result comes or the
 //!   machine abandons it (`Stop`/`Cancel`); a result for anything not in flight is dropped;
 //! - `say` is two steps: the speech file ([`Done::Tts`]) becomes a `Play` on the leg;
+//! - a transfer goes out only to a target `transfer.allow` accepts
+//!   ([`crate::policy::transfer`]); a refused one fails at once (and is counted);
 //! - a transfer that reports no outcome within [`TRANSFER_TIMEOUT`] fails
 //!   ([`DriverTimer::TransferDeadline`]);
 //! - the end of the leg, or the drain, ends the flow; a flow that ends hangs the leg up;
@@ -33,6 +35,8 @@ use crate::engine::pii::Pii;
 use crate::flow::program::Program;
 use crate::machine::io::{Action, CallInfo, HangupReason, Input, Media, RequestId};
 use crate::machine::Call as Machine;
+use crate::policy::counters::{self, Counters};
+use crate::policy::transfer::{self, TransferPolicy};
 
 /// How long a blind transfer may take to report its outcome (REFER answer and a final NOTIFY)
 /// before the flow is told it failed.
@@ -109,12 +113,20 @@ pub struct CallDriver {
     broken: bool,
     /// Actions of the last input (reused buffer).
     actions: Vec<Action>,
+    /// Inputs decided while executing actions (a refused transfer), fed next.
+    pending: VecDeque<Input>,
+    transfer_policy: Arc<TransferPolicy>,
     /// The last place reported by `View`.
     view: (String, String),
 }
 
 impl CallDriver {
-    pub fn new(program: Arc<Program>, info: CallInfo) -> CallDriver {
+    /// A driver for one call of `program`; transfers are checked against `transfer_policy`.
+    pub fn new(
+        program: Arc<Program>,
+        info: CallInfo,
+        transfer_policy: Arc<TransferPolicy>,
+    ) -> CallDriver {
         CallDriver {
             id: info.id.clone(),
             machine: Machine::new(program, info),
@@ -125,6 +137,8 @@ impl CallDriver {
             leg_ended: false,
             broken: false,
             actions: Vec::new(),
+            pending: VecDeque::new(),
+            transfer_policy,
             view: (String::new(), String::new()),
         }
     }
@@ -287,23 +301,28 @@ impl CallDriver {
 
     /// Feeds the machine (once the flow has started) and executes what it asks.
     fn feed(&mut self, input: Input, now: Instant) {
-        if !self.started || self.machine.is_ended() || self.broken {
-            return;
+        self.pending.push_back(input);
+        while let Some(input) = self.pending.pop_front() {
+            if !self.started || self.machine.is_ended() || self.broken {
+                self.pending.clear();
+                return;
+            }
+            let (machine, actions) = (&mut self.machine, &mut self.actions);
+            let ran = catch_unwind(AssertUnwindSafe(|| {
+                machine.handle(input, now);
+                actions.extend(std::iter::from_fn(|| machine.poll_action()));
+            }));
+            if ran.is_err() {
+                self.actions.clear();
+                self.pending.clear();
+                return self.broke();
+            }
+            let mut actions = std::mem::take(&mut self.actions);
+            for a in actions.drain(..) {
+                self.execute(a, now);
+            }
+            self.actions = actions;
         }
-        let (machine, actions) = (&mut self.machine, &mut self.actions);
-        let ran = catch_unwind(AssertUnwindSafe(|| {
-            machine.handle(input, now);
-            actions.extend(std::iter::from_fn(|| machine.poll_action()));
-        }));
-        if ran.is_err() {
-            self.actions.clear();
-            return self.broke();
-        }
-        let mut actions = std::mem::take(&mut self.actions);
-        for a in actions.drain(..) {
-            self.execute(a, now);
-        }
-        self.actions = actions;
     }
 
     /// The machine panicked: nothing it holds can be trusted, so the call ends here.
@@ -389,6 +408,15 @@ impl CallDriver {
                 }
             }
             Action::Transfer { id, target } => {
+                let origin =
+                    transfer::origin_of(self.machine.program(), self.machine.current_node());
+                if let Err(why) = self.transfer_policy.check(&target, origin) {
+                    tracing::warn!(%call, target = %Pii(&target), reason = %why, "transfer refused");
+                    Counters::bump(&counters::global().transfer_refused);
+                    let result = Err(why.to_string());
+                    self.pending.push_back(Input::TransferResult { id, result });
+                    return;
+                }
                 tracing::info!(%call, target = %Pii(&target), "blind transfer");
                 self.inflight.insert(id, Inflight::Transfer);
                 self.timers[DriverTimer::TransferDeadline.index()] = Some(now + TRANSFER_TIMEOUT);

@@ -42,7 +42,11 @@ impl Script {
         };
         let t0 = Instant::now();
         Script {
-            d: CallDriver::new(program(yaml), info),
+            d: CallDriver::new(
+                program(yaml),
+                info,
+                Arc::new(TransferPolicy::unconfigured()),
+            ),
             t0,
             now: t0,
             out: Vec::new(),
@@ -302,4 +306,13 @@ fn a_machine_bug_hangs_the_call_up_instead_of_leaving_it_waiting() {
     assert_eq!(s.d.poll_timeout(), None);
     s.leg(dtmf('1'));
     assert!(s.take().is_empty(), "nothing reaches a broken machine");
+}
+
+#[test]
+fn a_templated_transfer_without_an_allow_list_is_refused_and_takes_on_fail() {
+    let yaml = "name: t\nstart: xfer\nnodes:\n  xfer: { transfer: \"sip:{{ call.from }}@pbx\", on_fail: sorry }\n  sorry: { play: a.wav, next: end }\n  end: { hangup: {} }\n";
+    let mut s = Script::new(yaml);
+    s.leg(LegEvent::Answered);
+    assert_eq!(s.take(), ["leg play 2 snd/a.wav"], "no REFER went out");
+    assert_eq!(s.d.poll_timeout(), None, "no transfer deadline");
 }

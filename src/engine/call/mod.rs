@@ -56,7 +56,11 @@ pub async fn run(deps: Arc<CallDeps>, mut leg: Leg) {
         since: SystemTime::now(),
     });
     let mut pump = Pump {
-        driver: CallDriver::new(program.clone(), call_info(&info, &program)),
+        driver: CallDriver::new(
+            program.clone(),
+            call_info(&info, &program),
+            deps.transfer.clone(),
+        ),
         leg,
         tasks: Tasks::default(),
         deps: deps.clone(),

@@ -26,12 +26,13 @@ use super::{LegCmd, LegEnd, LegEvent, LegInfo, Reject};
 use crate::engine::audio_port::AudioFormat;
 use crate::engine::endpoint_loop::{CallCmd, CallEvent, EndpointHandle, Incoming};
 use crate::engine::media::{
-    live, DtmfMethod, MediaConfig, MediaEvent, MediaSession, PromptCache, RtpPortAllocator,
-    RtpSocket,
+    live, DtmfMethod, MediaConfig, MediaEvent, MediaPeer, MediaSession, PromptCache,
+    RtpPortAllocator, RtpSocket,
 };
 use crate::engine::net::MediaAddress;
 use crate::engine::rt::recv_opt;
 use crate::machine::io::RequestId;
+use crate::policy::inbound::SharedInbound;
 use crate::sdp::{self, Codec, LocalMedia, Negotiated};
 use crate::sip::event::{CallHandle, EndReason, TransferProgress};
 use crate::sip::Event;
@@ -47,6 +48,10 @@ pub struct SipDeps {
     /// Ring (180) this long before answering.
     pub answer_delay: Duration,
     pub address: MediaAddress,
+    /// The SIP address we advertise (an SDP pointing at it is refused).
+    pub sip_addr: SocketAddr,
+    /// Who may call (`sip.allow`); calls from listed sources are trusted for media latching.
+    pub inbound: SharedInbound,
 }
 
 /// One incoming SIP call.
@@ -64,6 +69,8 @@ pub struct SipLeg {
     media_rx: Option<mpsc::UnboundedReceiver<MediaEvent>>,
     /// The codec in use (decides the format of audio ports).
     codec: Option<Codec>,
+    /// The ACK came (the SDP address may count as verified for media latching).
+    confirmed: bool,
     /// Events decided but not yet handed out.
     pending: VecDeque<LegEvent>,
     /// The transfer in flight (its outcome is reported under this id).
@@ -104,6 +111,7 @@ impl SipLeg {
             media: None,
             media_rx: None,
             codec: None,
+            confirmed: false,
             pending: VecDeque::new(),
             transfer: None,
             sip_over: false,
@@ -145,6 +153,8 @@ impl SipLeg {
             .unwrap_or(SocketAddr::from(([0, 0, 0, 0], 0)));
         let mut local = LocalMedia::new(self.deps.address.for_peer(source), port, session_id(call));
         local.codecs = self.deps.codecs.clone();
+        let sip_addr = self.deps.sip_addr;
+        local.refuse = vec![sip_addr, SocketAddr::new(local.address, sip_addr.port())];
         // Decide the SDP before ringing, so a caller we cannot talk to gets its 488 at once.
         let plan = match self.offer.take() {
             Some(offer) => answer_offer(&offer, &local).map(|(sdp, neg)| (sdp, Some(neg))),
@@ -290,13 +300,13 @@ impl SipLeg {
         let hold = !neg.direction.sends();
         self.codec = Some(neg.codec);
         let deps = &self.deps;
-        let started = MediaSession::open(
-            deps.media.clone(),
-            socket,
-            remote,
-            neg,
-            deps.prompts.clone(),
-        );
+        let ip = self.info.source.map_or(remote.ip(), |s| s.ip());
+        let peer = MediaPeer {
+            confirmed: self.confirmed,
+            ..MediaPeer::unconfirmed(neg.remote, ip, deps.inbound.trusts(ip))
+        };
+        let started =
+            MediaSession::open(deps.media.clone(), socket, peer, neg, deps.prompts.clone());
         let (session, rx) = match started {
             Ok(s) => s,
             Err(e) => {
@@ -335,7 +345,13 @@ impl SipLeg {
             }
         };
         match ev {
-            Event::CallConfirmed { .. } => tracing::debug!(%call, "ACK"),
+            Event::CallConfirmed { .. } => {
+                tracing::debug!(%call, "ACK");
+                self.confirmed = true;
+                if let Some(m) = &self.media {
+                    m.confirm();
+                }
+            }
             Event::SdpAnswer { sdp, .. } => self.on_sdp_answer(&sdp),
             Event::Reoffer { sdp_offer, .. } => self.on_reoffer(sdp_offer.as_deref()),
             Event::Dtmf { digit, .. } => match &self.media {

@@ -37,6 +37,8 @@ fn rig(offer: Option<&str>) -> Rig {
             listen: lo,
             fallback: lo,
         },
+        sip_addr: "127.0.0.1:5060".parse().unwrap(),
+        inbound: SharedInbound::default(),
     });
     let (sip, events) = mpsc::unbounded_channel();
     let inc = Incoming {
@@ -244,15 +246,9 @@ async fn an_offerless_invite_starts_when_the_ack_brings_the_answer() {
     let [CallCmd::Answer(offer)] = sent.as_slice() else {
         panic!("{sent:?}");
     };
-    let port = offer
-        .lines()
-        .find_map(|l| l.strip_prefix("m=audio "))
-        .and_then(|l| l.split(' ').next())
-        .unwrap()
-        .to_string();
-    let answer = format!(
-        "v=0\r\no=- 2 2 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio {port} RTP/AVP 8\r\n"
-    );
+    assert!(offer.contains("m=audio "), "our offer: {offer}");
+    // The caller answers from its own port (ours would be refused as a reflection target).
+    let answer = "v=0\r\no=- 2 2 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4002 RTP/AVP 8\r\n".to_string();
     let ack = Event::SdpAnswer {
         call: CALL,
         sdp: answer,

@@ -132,7 +132,7 @@ impl LiveOut {
     }
 
     /// Whether it has a frame (or a mid-talkspurt silence) for the next slot.
-    pub fn ready(&mut self) -> bool {
+    pub fn ready(&self) -> bool {
         self.source.ready()
     }
 

@@ -6,10 +6,15 @@
 //! - [`prompts`]: decode + resample + encode once per codec, shared LRU cache (bounded by bytes).
 //! - [`stream`]: `Media::Url` over HTTP(S), decoded while it downloads, bounded buffers.
 //! - [`codec`]: 20 ms frames (G.711, Opus via libopus) and receive-side decoding to 8 kHz.
-//! - [`ports`]: even RTP ports from `--rtp-ports`, released when the call ends.
+//! - [`ports`]: even RTP ports from `--rtp-ports`, picked at random, released when the call
+//!   ends.
 //! - [`session`]: the [`MediaSession`] handle the SIP runtime holds per call.
-//! - `state`: the per-call media state (a sans-IO-style machine fed datagrams, commands and the
-//!   time); `playout` (what to send next) and `receive` (RTP in → DTMF) are its halves.
+//! - `core`: the per-call media as a sans-IO machine (`MediaCore`: datagrams, commands
+//!   and the time in; packets, events and tasks out; seeded randomness), tested on virtual
+//!   time; `playout` (what to send next), `receive` (RTP in → DTMF) and [`latch`] (which
+//!   sources count, where we send, `rtp.latching`) are its parts.
+//! - `state`: the runtime half of a call's media: the socket, prompt loads and stream
+//!   downloads on tokio, around a `MediaCore`.
 //! - [`live`]: integrations' audio ports on a session (caller audio out to them, their audio
 //!   in through the pacer).
 //! - `worker`: the media threads (one per core): one timer queue and batched socket reads for
@@ -21,6 +26,8 @@
 //! negotiation (the SIP runtime passes the [`crate::sdp::Negotiated`] result in), recording.
 
 pub mod codec;
+mod core;
+pub mod latch;
 pub mod live;
 mod playout;
 mod poller;
@@ -37,10 +44,12 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use self::core::MediaStats;
 use crate::flow::digit::Digit;
 use crate::machine::io::RequestId;
 pub use crate::media::dtmf_dedupe::DtmfMethod;
 pub use codec::{CodecError, Frame};
+pub use latch::{Latching, MediaPeer};
 pub use ports::{PortError, PortLease, RtpPortAllocator, RtpSocket};
 pub use prompts::{PromptCache, PromptCacheConfig, PromptError};
 pub use session::MediaSession;
@@ -94,6 +103,11 @@ pub struct MediaConfig {
     /// Tone length of digits sent with [`MediaSession::send_dtmf`].
     pub dtmf_duration: Duration,
     pub stream: StreamConfig,
+    /// Which sources may latch the call's media (`rtp.latching`).
+    pub latching: Latching,
+    /// A new RTP source replaces the latched one only after the latched one has been silent
+    /// this long (a NAT that rebound; an attacker cannot cut in while the caller talks).
+    pub rebind_after: Duration,
 }
 
 impl Default for MediaConfig {
@@ -106,6 +120,8 @@ impl Default for MediaConfig {
             jitter_depth: 3,
             dtmf_duration: crate::media::rfc4733::DEFAULT_DURATION,
             stream: StreamConfig::default(),
+            latching: Latching::default(),
+            rebind_after: Duration::from_secs(1),
         }
     }
 }

@@ -5,7 +5,9 @@
 //! [`Playout::next_frame`] once per due packet slot: it gets the next frame (and, with the last
 //! frame of a file prompt, the id to report as finished once that frame is sent), or `Idle`.
 //! A stream that runs dry mid-play gets silence frames (an underrun keeps the timing and the
-//! sequence numbers). Stopping an item drops it and whatever task feeds it; no event follows.
+//! sequence numbers). Stopping an item drops it and whatever task feeds it (its [`Guard`]); no
+//! event follows. A remote stream is `Loading` (without a path) until the runtime attaches its
+//! channel ([`Playout::attach_stream`]).
 //!
 //! Integrations' live audio ([`LiveOut`], attached through an audio port) fills the slots when
 //! no prompt is queued: prompts first, so a recognizer's prompt is never held behind its port.
@@ -23,11 +25,15 @@ use super::{MediaEvent, PlaybackError};
 use crate::machine::io::RequestId;
 use crate::sdp::Codec;
 
+/// What keeps the task feeding an item alive: dropping it aborts the task. `None` in tests and
+/// while the runtime has not started one yet. The playout never looks inside.
+pub(super) type Guard = Option<AbortOnDrop>;
+
 pub(super) enum Source {
-    /// Waiting for the prompt cache; `resume_at` is the frame to start from (after a codec
-    /// change mid-prompt).
+    /// Waiting for the prompt cache (or, without a path, for a stream's channel); `resume_at`
+    /// is the frame to start from (after a codec change mid-prompt).
     Loading {
-        _task: AbortOnDrop,
+        _guard: Guard,
         resume_at: usize,
     },
     File {
@@ -36,7 +42,7 @@ pub(super) enum Source {
     },
     Stream {
         rx: mpsc::Receiver<StreamMsg>,
-        _task: AbortOnDrop,
+        _guard: Guard,
         /// Frames (and the final End/Failed) received before they are due.
         pending: VecDeque<StreamMsg>,
         /// Frames to hold before the first is sent (smooths a bursty download).
@@ -47,10 +53,10 @@ pub(super) enum Source {
 
 impl Source {
     /// A stream waiting for its first `prebuffer` frames.
-    pub fn stream(rx: mpsc::Receiver<StreamMsg>, task: AbortOnDrop, prebuffer: usize) -> Source {
+    pub fn stream(rx: mpsc::Receiver<StreamMsg>, guard: Guard, prebuffer: usize) -> Source {
         Source::Stream {
             rx,
-            _task: task,
+            _guard: guard,
             pending: VecDeque::with_capacity(prebuffer.max(1)),
             prebuffer: prebuffer.max(1),
             started: false,
@@ -115,6 +121,34 @@ impl Playout {
         self.queue.len() != before
     }
 
+    /// The task that feeds `id` (a prompt load) started: keep its guard with the item.
+    pub fn set_guard(&mut self, id: RequestId, guard: AbortOnDrop) {
+        if let Some(Item {
+            source: Source::Loading { _guard: slot, .. },
+            ..
+        }) = self.queue.iter_mut().find(|i| i.id == id)
+        {
+            *slot = Some(guard);
+        }
+    }
+
+    /// The runtime started the download of stream `id`; `false` if it was stopped meanwhile.
+    pub fn attach_stream(
+        &mut self,
+        id: RequestId,
+        rx: mpsc::Receiver<StreamMsg>,
+        guard: Guard,
+        prebuffer: usize,
+    ) -> bool {
+        match self.queue.iter_mut().find(|i| i.id == id) {
+            Some(item) if item.path.is_none() && matches!(item.source, Source::Loading { .. }) => {
+                item.source = Source::stream(rx, guard, prebuffer);
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// The cache answered for `id`.
     pub fn loaded(
         &mut self,
@@ -146,10 +180,10 @@ impl Playout {
     }
 
     /// Whether the head can produce a frame now (so the pacer should run).
-    pub fn head_ready(&mut self) -> bool {
+    pub fn head_ready(&self) -> bool {
         match self.queue.front() {
             Some(i) => i.source.ready(),
-            None => self.live.iter_mut().any(LiveOut::ready),
+            None => self.live.iter().any(LiveOut::ready),
         }
     }
 
@@ -296,7 +330,7 @@ impl Playout {
     /// from the frame they reached; streams are encoded in the old one and fail.
     pub fn codec_changed(
         &mut self,
-        mut reload: impl FnMut(RequestId, &Path) -> AbortOnDrop,
+        mut reload: impl FnMut(RequestId, &Path) -> Guard,
         events: &mut Vec<MediaEvent>,
     ) {
         let mut kept = VecDeque::with_capacity(self.queue.len());
@@ -316,7 +350,7 @@ impl Playout {
                 continue;
             };
             item.source = Source::Loading {
-                _task: reload(item.id, path),
+                _guard: reload(item.id, path),
                 resume_at,
             };
             kept.push_back(item);
@@ -331,8 +365,8 @@ mod tests {
     use crate::engine::media::codec::FrameEncoder;
     use std::sync::Arc;
 
-    fn task() -> AbortOnDrop {
-        AbortOnDrop(tokio::spawn(async {}))
+    fn task() -> Guard {
+        Some(AbortOnDrop(tokio::spawn(async {})))
     }
 
     fn file(id: u64, frames: usize) -> Item {
@@ -398,7 +432,7 @@ mod tests {
                 id: RequestId(id),
                 path: None,
                 source: Source::Loading {
-                    _task: task(),
+                    _guard: task(),
                     resume_at: 0,
                 },
             });

@@ -1,12 +1,14 @@
 //! RTP ports: each call gets an even UDP port from the configured range (`--rtp-ports
 //! 10000-20000`), bound on the media address, and gives it back when its [`PortLease`] drops.
 //!
-//! Ports are handed out round-robin (a port just released is the last to be reused, so late
-//! packets of an ended call do not reach the next one), skipping ports still leased and ports
-//! another program holds (the bind fails). RTCP would take the odd port above; phonetree sends
-//! no RTCP and leaves it alone.
+//! Ports are picked at random (OS randomness for each call), not round-robin: with round-robin,
+//! a caller who saw its own port knew the next call's and could spray it (the RTP hijack of
+//! docs/security.md). A port released recently is skipped while others are free, so late
+//! packets of an ended call do not reach the next one; ports still leased and ports another
+//! program holds (the bind fails) are skipped too. RTCP would take the odd port above;
+//! phonetree sends no RTCP and leaves it alone.
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::ops::RangeInclusive;
@@ -61,10 +63,14 @@ pub fn parse_range(s: &str) -> Result<RangeInclusive<u16>, PortError> {
     Ok(lo..=hi)
 }
 
+/// Ports released most recently, skipped while others are free (at most this many).
+const QUARANTINE: usize = 64;
+
 #[derive(Debug)]
 struct State {
-    next: u16,
     leased: HashSet<u16>,
+    /// Recently released ports, oldest first.
+    recent: VecDeque<u16>,
 }
 
 /// Hands out even RTP ports. Cheap to clone (shared state).
@@ -116,8 +122,25 @@ impl PortLease {
 
 impl Drop for PortLease {
     fn drop(&mut self) {
-        lock(&self.state).leased.remove(&self.port);
+        let mut st = lock(&self.state);
+        st.leased.remove(&self.port);
+        if st.recent.len() >= QUARANTINE {
+            st.recent.pop_front();
+        }
+        st.recent.push_back(self.port);
     }
+}
+
+/// A random index below `n` (OS randomness; std's random hash keys if that fails).
+fn random_below(n: usize) -> usize {
+    let r = getrandom::u64().unwrap_or_else(|_| {
+        use std::hash::{BuildHasher, Hasher};
+        std::collections::hash_map::RandomState::new()
+            .build_hasher()
+            .finish()
+    });
+    // `n` is at most 32,768 (even ports of u16): the modulo bias is negligible.
+    (r % n.max(1) as u64) as usize
 }
 
 fn lock(m: &Mutex<State>) -> std::sync::MutexGuard<'_, State> {
@@ -142,8 +165,8 @@ impl RtpPortAllocator {
             first,
             last,
             state: Arc::new(Mutex::new(State {
-                next: first,
                 leased: HashSet::new(),
+                recent: VecDeque::new(),
             })),
         })
     }
@@ -153,18 +176,16 @@ impl RtpPortAllocator {
         lock(&self.state).leased.len()
     }
 
-    /// Binds the next free even port (non-blocking).
+    /// Binds a free even port picked at random (non-blocking).
     pub fn allocate(&self) -> Result<RtpSocket, PortError> {
         let count = usize::from((self.last - self.first) / 2) + 1;
+        let start = random_below(count);
         let mut st = lock(&self.state);
-        for _ in 0..count {
-            let port = st.next;
-            st.next = if port >= self.last {
-                self.first
-            } else {
-                port + 2
-            };
-            if st.leased.contains(&port) {
+        // First pass: skip recently released ports; second pass: take them if nothing else.
+        for i in 0..2 * count {
+            let index = (start + i) % count;
+            let port = self.first + 2 * index as u16;
+            if st.leased.contains(&port) || (i < count && st.recent.contains(&port)) {
                 continue;
             }
             let addr = SocketAddr::new(self.ip, port);
@@ -211,8 +232,29 @@ mod tests {
         );
     }
 
+    #[test]
+    fn ports_are_random_and_a_released_port_is_not_the_next_one() {
+        let lo = IpAddr::V4(Ipv4Addr::LOCALHOST);
+        let alloc = RtpPortAllocator::new(lo, 43000..=44999).unwrap();
+        let held: Vec<RtpSocket> = (0..12).filter_map(|_| alloc.allocate().ok()).collect();
+        let ports: Vec<u16> = held
+            .iter()
+            .map(|s| s.socket.local_addr().unwrap().port())
+            .collect();
+        assert!(ports.len() >= 10, "{ports:?}");
+        // Round-robin would give steps of +2; random picks from 1,000 ports almost never do.
+        let steps_of_two = ports.windows(2).filter(|w| w[1] == w[0] + 2).count();
+        assert!(steps_of_two <= 2, "predictable ports: {ports:?}");
+        let released = ports[0];
+        drop(held);
+        for _ in 0..20 {
+            let s = alloc.allocate().unwrap();
+            assert_ne!(s.socket.local_addr().unwrap().port(), released);
+        }
+    }
+
     #[tokio::test]
-    async fn even_ports_round_robin_released_on_drop_and_exhaustion_is_an_error() {
+    async fn even_ports_released_on_drop_and_exhaustion_is_an_error() {
         let lo = IpAddr::V4(Ipv4Addr::LOCALHOST);
         // Six even ports in a high range; some may be taken by other programs, which is fine.
         let alloc = RtpPortAllocator::new(lo, 47001..=47012).unwrap();
@@ -231,6 +273,7 @@ mod tests {
         let port = freed.socket.local_addr().unwrap().port();
         drop(freed);
         assert_eq!(alloc.leased(), held.len());
+        // The only free port, recently released: taken in the second pass.
         let again = alloc.allocate().unwrap();
         assert_eq!(again.socket.local_addr().unwrap().port(), port);
     }

@@ -11,9 +11,11 @@ use std::time::Instant;
 
 use tokio::sync::mpsc;
 
+use super::core::Command;
+use super::latch::MediaPeer;
 use super::ports::RtpSocket;
 use super::prompts::PromptCache;
-use super::state::{Command, Session, Setup};
+use super::state::{Session, Setup};
 use super::worker::{self, Link, Msg};
 use super::{MediaConfig, MediaEvent};
 use crate::engine::audio_port::AudioTap;
@@ -29,19 +31,21 @@ pub struct MediaSession {
 }
 
 impl MediaSession {
-    /// Starts the media of a call whose SDP negotiation gave `neg`; RTP goes to `remote` until
-    /// the caller's own packets say otherwise. An unspecified `remote` (0.0.0.0) sends nothing
-    /// until the first packet arrives. Must be called inside a tokio runtime (prompt loads and
-    /// streams run on it). Fails only if the media workers cannot start or the socket is
-    /// unusable.
+    /// Starts the media of a call whose SDP negotiation gave `neg`. `peer` says who the media
+    /// belongs to: the SDP address, the signalling IP, whether the call is trusted or
+    /// confirmed (see [`super::latch`]); RTP goes to the SDP address once that is verified,
+    /// and to the caller's own source once its packets arrive (as `cfg.latching` allows). A
+    /// bare `SocketAddr` is a verified peer at that address. Must be called inside a tokio
+    /// runtime (prompt loads and streams run on it). Fails only if the media workers cannot
+    /// start or the socket is unusable.
     pub async fn start(
         cfg: MediaConfig,
         socket: impl Into<RtpSocket>,
-        remote: SocketAddr,
+        peer: impl Into<MediaPeer>,
         neg: Negotiated,
         prompts: Arc<PromptCache>,
     ) -> io::Result<(MediaSession, mpsc::UnboundedReceiver<MediaEvent>)> {
-        Self::open(cfg, socket, remote, neg, prompts)
+        Self::open(cfg, socket, peer, neg, prompts)
     }
 
     /// [`MediaSession::start`] without the `async` (it never waits): for code that must not
@@ -49,7 +53,7 @@ impl MediaSession {
     pub fn open(
         cfg: MediaConfig,
         socket: impl Into<RtpSocket>,
-        remote: SocketAddr,
+        peer: impl Into<MediaPeer>,
         neg: Negotiated,
         prompts: Arc<PromptCache>,
     ) -> io::Result<(MediaSession, mpsc::UnboundedReceiver<MediaEvent>)> {
@@ -62,7 +66,7 @@ impl MediaSession {
             cfg,
             socket,
             lease,
-            remote,
+            peer: peer.into(),
             neg,
             prompts,
             events: ev_tx,
@@ -98,6 +102,12 @@ impl MediaSession {
     /// A re-INVITE changed the remote address, codec or direction.
     pub fn update_remote(&self, remote: SocketAddr, neg: Negotiated) {
         self.send(Command::UpdateRemote(remote, neg));
+    }
+
+    /// The dialog is confirmed (the ACK came): the SDP address counts as verified if it is the
+    /// signalling IP (or the call is trusted), so sending can start before the caller's RTP.
+    pub fn confirm(&self) {
+        self.send(Command::Confirm);
     }
 
     /// On hold: nothing is sent and the RTP timeout is suspended.

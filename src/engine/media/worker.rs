@@ -24,9 +24,10 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, OnceLock};
 use std::time::{Duration, Instant};
 
+use super::core::Command;
 use super::poller::{Epoll, RecvBatch, Waker};
 use super::prompts::{Prompt, PromptError};
-use super::state::{Command, Session};
+use super::state::Session;
 use super::MediaPriority;
 use crate::machine::io::RequestId;
 
@@ -345,11 +346,17 @@ impl Worker {
                 continue;
             };
             let batch = &mut self.batch;
+            let mut woke = false;
             if !guarded(id, || {
-                s.readable(batch, now);
+                woke = s.readable(batch, now);
                 s.flush_events();
             }) {
                 self.close(id);
+                continue;
+            }
+            if woke {
+                // A source latched: sending may start now rather than at the old deadline.
+                self.with(id, now, |_| {});
             }
         }
         self.ready = ready;

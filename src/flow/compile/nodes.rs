@@ -209,7 +209,7 @@ impl Builder<'_> {
                     ast::TransferDoc::Target(_) => at.p(&[k]),
                     ast::TransferDoc::Full { .. } => at.p(&[k, "target"]),
                 };
-                let target = self.text(unit, t.target(), &ptr);
+                let target = self.uri(unit, t.target(), &ptr);
                 NodeKind::Transfer(Transfer {
                     target,
                     on_fail: self.opt_target(unit, links.on_fail.as_deref(), &at.p(&["on_fail"])),

@@ -16,6 +16,10 @@ const CALL_FIELDS: [&str; 3] = ["from", "to", "id"];
 impl Builder<'_> {
     /// Compiles a text template written at `ptr`.
     pub(super) fn text(&mut self, unit: usize, source: &str, ptr: &str) -> TemplateId {
+        self.template(unit, source, ptr, false)
+    }
+
+    fn template(&mut self, unit: usize, source: &str, ptr: &str, uri: bool) -> TemplateId {
         if has_syntax(source) {
             let scanned = self
                 .scan_env
@@ -29,13 +33,43 @@ impl Builder<'_> {
                 }
             }
         }
-        match self.templates.add_text(source) {
+        let added = if uri {
+            self.templates.add_uri(source)
+        } else {
+            self.templates.add_text(source)
+        };
+        match added {
             Ok(id) => id,
             Err(e) => {
                 self.template_error(unit, ptr, &e, source);
                 TemplateId(0)
             }
         }
+    }
+
+    /// Compiles a URI template (a transfer target) written at `ptr`: inserted values are
+    /// URI-escaped. A template gets the `flow.transfer_template` warning (toll fraud: such a
+    /// target is dialled only when `transfer.allow` lists it, see `policy::transfer`).
+    pub(super) fn uri(&mut self, unit: usize, source: &str, ptr: &str) -> TemplateId {
+        if has_syntax(source) {
+            let pos = self.value_pos(unit, ptr);
+            self.warning(
+                unit,
+                pos,
+                crate::policy::transfer::TEMPLATE_WARNING,
+                format!(
+                    "transfer target `{source}` is built from a template: what the caller \
+                     types or sends could choose where the call goes (toll fraud)"
+                ),
+                Some(
+                    "list the targets it may reach in `transfer.allow` \
+                     (PHONETREE_TRANSFER_ALLOW), e.g. `sip:1???@pbx.example.com`; without a \
+                     list, templated transfers are refused at run time"
+                        .into(),
+                ),
+            );
+        }
+        self.template(unit, source, ptr, true)
     }
 
     /// Compiles an expression written at `ptr`.

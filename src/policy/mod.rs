@@ -1,0 +1,14 @@
+//! Hardening rules for a server on the public internet, as pure, separately tested pieces the
+//! runtime consults (see docs/security.md for the threat model and every setting):
+//! - [`inbound`]: who may start calls (`sip.allow`, `sip.reject`);
+//! - [`transfer`]: where calls may be transferred to (`transfer.allow`, toll fraud);
+//! - [`counters`]: process-wide counts of what was refused, for logs and metrics.
+//!
+//! The media rules live with the media they guard: RTP latching and verification in
+//! `engine::media::latch`, refused SDP addresses in `sdp::remote`, the SIP message size limit in
+//! `sip::message`. Not owned here: resolving host names (`engine::inbound`) and configuration
+//! parsing (`config::security`).
+
+pub mod counters;
+pub mod inbound;
+pub mod transfer;
