@@ -369,11 +369,12 @@ fn cancel_crossing_the_100_trying_gets_487_or_a_clean_call() {
     // No answer delay: phonetree answers ~0.5 ms after its 100 Trying. INVITE and CANCEL back to
     // back, repeated until the CANCEL beats the answer; every lost race must end cleanly too.
     // The 200 leaves before the call's driver is even built, so on a loaded machine the answer
-    // wins most races: allow 50 tries (each takes a few ms; the loop stops at the first 487).
+    // wins most races on a loaded machine (on main too: up to 20 tries seen): allow 100 tries
+    // (each takes a few ms; the loop stops at the first 487).
     let mut cmd = Command::new(python());
     cmd.arg(script("sip_cancel.py"))
         .arg(engine.target())
-        .args(["--attempts", "50"]);
+        .args(["--attempts", "100"]);
     let (status, summary) = run_peer(&work, "sip_cancel", &mut cmd, CALL_LIMIT);
     eprintln!("sip_cancel: {summary}");
     let attempts = summary["attempts"].as_array().cloned().unwrap_or_default();
@@ -387,7 +388,7 @@ fn cancel_crossing_the_100_trying_gets_487_or_a_clean_call() {
     }
     let Some(won) = attempts.iter().find(|a| a["outcome"] == "487") else {
         work.fail(&format!(
-            "in 50 tries no CANCEL got a 487 (every one crossed the answer): {summary}"
+            "in 100 tries no CANCEL got a 487 (every one crossed the answer): {summary}"
         ));
     };
     let seen: Vec<String> = won["responses"]
