@@ -5,9 +5,9 @@
 //!
 //! One field per node kind or provider that depends on the server. Making a kind real is local to
 //! this file: compute its field from the configuration that enables it (a provider section, an
-//! API key) and the load-time warning disappears by itself. Today speech recognition, voice
-//! agents, bot streams and recording have no runtime provider in this build, and `say` needs
-//! `espeak-ng` on the PATH.
+//! API key) and the load-time warning disappears by itself. Today speech recognition, OpenAI
+//! voice agents, bot streams and recording have no runtime provider in this build, the `echo`
+//! agent is built in, and `say` needs `espeak-ng` on the PATH.
 
 use super::Config;
 
@@ -42,6 +42,8 @@ pub struct Capabilities {
     pub listen: Capability,
     /// `agent` with `provider: openai` (OpenAI Realtime).
     pub agent_openai: Capability,
+    /// `agent` with `provider: echo` (the caller's audio played back; built in).
+    pub agent_echo: Capability,
     /// `stream`: bot websockets.
     pub stream: Capability,
     /// `record`: storing the caller's audio.
@@ -80,6 +82,7 @@ impl Capabilities {
             say,
             listen: not_wired("speech recognition", "`on_fail` after its tries"),
             agent_openai,
+            agent_echo: Capability::Available,
             stream: not_wired("a bot stream", "`on_error` (default `next`)"),
             record: not_wired("recording", "`on_error` (default `next`)"),
         }
@@ -97,6 +100,7 @@ impl Capabilities {
             ("say", _) => Some(&self.say),
             ("listen", _) => Some(&self.listen),
             ("agent", Some("openai") | None) => Some(&self.agent_openai),
+            ("agent", Some("echo")) => Some(&self.agent_echo),
             ("stream", _) => Some(&self.stream),
             ("record", _) => Some(&self.record),
             _ => None,
@@ -142,6 +146,7 @@ mod tests {
                 "{kind}: {cap:?}"
             );
         }
+        assert!(c.for_node("agent", Some("echo")).unwrap().is_available());
         assert!(c.for_node("play", None).is_none());
         assert!(c.for_node("http", None).is_none());
     }

@@ -1,5 +1,5 @@
 //! The log of a live call: a [`CallTrace`] fed the machine's inputs and actions by the call
-//! task, each of its events written as one log line with the call id (info; warn for failures:
+//! driver (`engine::call::driver`, with the driver's `now`: no clock is read here), each of its events written as one log line with the call id (info; warn for failures:
 //! a webhook answering 4xx/5xx or failing, a playback that failed, a flow warning), and one
 //! summary line when the call ends (flow and version, from and to, duration, end reason, keys,
 //! last node). The same events `phonetree simulate` prints, so a live call can be read like a
@@ -44,20 +44,20 @@ impl CallLog {
         }
     }
 
-    /// An input about to be handed to `machine`.
-    pub fn input(&mut self, input: &Input, machine: &Machine) {
+    /// An input about to be handed to `machine` at `now`.
+    pub fn input(&mut self, input: &Input, machine: &Machine, now: Instant) {
         if matches!(input, Input::Answered) && self.answered.is_none() {
-            self.answered = Some(Instant::now());
+            self.answered = Some(now);
         }
-        let now = self.elapsed();
-        self.trace.input(input, &node_of(machine), now);
+        let at = self.since_answer(now);
+        self.trace.input(input, &node_of(machine), at);
         self.flush();
     }
 
-    /// An action `machine` emitted.
-    pub fn action(&mut self, action: &Action, machine: &Machine) {
-        let now = self.elapsed();
-        self.trace.action(action, &node_of(machine), now);
+    /// An action `machine` emitted at `now`.
+    pub fn action(&mut self, action: &Action, machine: &Machine, now: Instant) {
+        let at = self.since_answer(now);
+        self.trace.action(action, &node_of(machine), at);
         self.flush();
     }
 
@@ -88,8 +88,9 @@ impl CallLog {
         );
     }
 
-    fn elapsed(&self) -> Duration {
-        self.answered.map_or(Duration::ZERO, |t| t.elapsed())
+    fn since_answer(&self, now: Instant) -> Duration {
+        self.answered
+            .map_or(Duration::ZERO, |t| now.saturating_duration_since(t))
     }
 
     fn flush(&mut self) {

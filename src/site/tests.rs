@@ -20,6 +20,7 @@ fn site(env: &[(&str, &str)], accounts: &[&str]) -> Site {
             say: Capability::Available,
             listen: unavailable("no recognizer"),
             agent_openai: unavailable("no OpenAI API key (set OPENAI_API_KEY)"),
+            agent_echo: Capability::Available,
             stream: unavailable("no streams"),
             record: unavailable("no recorder"),
         },

@@ -1,0 +1,162 @@
+//! One call, pumped by one tokio task: route it, answer its leg, then run the sans-IO
+//! [`driver::CallDriver`] against the leg, the side-request tasks, the clock and the drain.
+//!
+//! The pump is the only part that awaits (quinn's `ConnectionDriver` shape, like
+//! [`crate::engine::endpoint_loop`]): one `select!` over the leg's next event, the next finished
+//! side request, the driver's timer and the drain signal; after every input it drains the
+//! driver's outputs into [`Leg::command`], [`Tasks`] and the live-call table. Attaching an
+//! integration's [`AudioPort`] to the leg happens here, when a request that needs audio starts.
+//!
+//! Not owned here: the flow's rules ([`driver`]), SIP/RTP ([`crate::engine::leg::sip`]), how a
+//! side request runs ([`crate::engine::integrations`]).
+
+pub mod deps;
+pub mod driver;
+pub mod route;
+
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use deps::CallDeps;
+use driver::{CallDriver, DriverInput, DriverOutput};
+
+use super::audio_port::{self, AudioPort, PortConfig};
+use super::integrations::tasks::Tasks;
+use super::leg::{Leg, LegCmd, LegInfo, Reject};
+use super::pii::caller;
+use super::rt::sleep_opt;
+use super::status::CallView;
+use crate::flow::program::Program;
+use crate::machine::io::CallInfo;
+
+/// Runs one call to its end.
+pub async fn run(deps: Arc<CallDeps>, mut leg: Leg) {
+    let info = leg.info().clone();
+    let call = info.id.as_str();
+    let dialled = info.dialled.as_deref().unwrap_or("");
+    let Some(program) = deps.router.route(dialled, info.source) else {
+        tracing::warn!(%call, to = %dialled, "no flow for this number and no default flow");
+        leg.reject(Reject::NoRoute);
+        return;
+    };
+    tracing::info!(
+        %call, from = %caller(&info.from, deps.redact_numbers), to = %dialled, flow = %program.name,
+        version = %program.short_hash(), "incoming call"
+    );
+    if let Err(why) = leg.answer().await {
+        tracing::info!(%call, reason = %why, "not answered");
+        return;
+    }
+    deps.calls.insert(CallView {
+        id: info.id.clone(),
+        flow: program.name.clone(),
+        version: program.short_hash().to_string(),
+        node: String::new(),
+        theme: String::new(),
+        since: SystemTime::now(),
+    });
+    let mut pump = Pump {
+        driver: CallDriver::new(
+            program.clone(),
+            call_info(&info, &program, &deps.site.env),
+            deps.transfer.clone(),
+        )
+        .redact_numbers(deps.redact_numbers),
+        leg,
+        tasks: Tasks::default(),
+        deps: deps.clone(),
+        id: info.id.clone(),
+    };
+    pump.run().await;
+    tracing::debug!(%call, "call ended");
+    deps.calls.remove(&info.id);
+}
+
+/// The machine's view of the call: the leg's facts plus the flow's allow-listed environment
+/// (the process environment and `.env`, then the flow's defaults).
+fn call_info(
+    info: &LegInfo,
+    program: &Program,
+    env: &crate::config::environment::Environment,
+) -> CallInfo {
+    let env = program.env_values(|k| env.get(k));
+    CallInfo {
+        id: info.id.clone(),
+        from: info.from.clone(),
+        to: info.to.clone(),
+        env,
+    }
+}
+
+struct Pump {
+    driver: CallDriver,
+    leg: Leg,
+    tasks: Tasks,
+    deps: Arc<CallDeps>,
+    id: String,
+}
+
+impl Pump {
+    async fn run(&mut self) {
+        let mut hangup_all = self.deps.hangup_all.clone();
+        loop {
+            self.drain_outputs();
+            if self.driver.is_ended() {
+                return;
+            }
+            let input = tokio::select! {
+                ev = self.leg.next_event() => DriverInput::Leg(ev),
+                (done, had_audio) = self.tasks.next() => {
+                    if had_audio {
+                        self.leg.command(LegCmd::DetachAudio { id: done.id() });
+                    }
+                    DriverInput::Done(done)
+                }
+                () = sleep_opt(self.driver.poll_timeout()) => DriverInput::Timeout,
+                Ok(()) = hangup_all.changed() => {
+                    if !*hangup_all.borrow() {
+                        continue;
+                    }
+                    DriverInput::Drain
+                }
+            };
+            self.driver.handle(input, Instant::now());
+        }
+    }
+
+    /// Executes every output the driver has.
+    fn drain_outputs(&mut self) {
+        while let Some(out) = self.driver.poll_output() {
+            match out {
+                DriverOutput::Leg(cmd) => self.leg.command(cmd),
+                DriverOutput::Start(req) => {
+                    let id = req.id();
+                    let audio = req.needs_audio().then(|| self.attach(id));
+                    let attached = audio.is_some();
+                    if let Err(done) = self.tasks.start(req, &self.deps.services, audio) {
+                        if attached {
+                            self.leg.command(LegCmd::DetachAudio { id });
+                        }
+                        self.driver.handle(DriverInput::Done(done), Instant::now());
+                    }
+                }
+                DriverOutput::Cancel(id) => {
+                    if self.tasks.cancel(id) == Some(true) {
+                        self.leg.command(LegCmd::DetachAudio { id });
+                    }
+                }
+                DriverOutput::Control(id, c) => self.tasks.control(id, c),
+                DriverOutput::View { node, theme } => {
+                    self.deps.calls.update(&self.id, &node, &theme);
+                }
+            }
+        }
+    }
+
+    /// A port for request `id`, its tap handed to the leg.
+    fn attach(&mut self, id: crate::machine::io::RequestId) -> AudioPort {
+        let (port, tap) = audio_port::pair(self.leg.audio_format(), PortConfig::default());
+        self.leg.command(LegCmd::AttachAudio { id, tap });
+        port
+    }
+}
