@@ -209,6 +209,10 @@ fn pjsua2_pcma_in_band_dtmf_hears_the_story() {
 /// Integrations' audio on a real peer's call: the `echo` agent reads pjsua2's audio from its
 /// AudioPort and sends it back; pjsua2's recording must contain what it sent.
 #[test]
+#[cfg_attr(
+    not(interop),
+    ignore = "real SIP peers: run with PHONETREE_INTEROP=1 (install them: bash .ci/install-deps.sh)"
+)]
 fn pjsua2_hears_its_own_audio_back_from_the_echo_agent() {
     let _serial = serial();
     if !require(&[Peer::Pjsua2]) {

@@ -44,6 +44,11 @@ impl CallLog {
         }
     }
 
+    /// Masks (or not) callers' numbers, keys and speech from now on.
+    pub fn set_redact(&mut self, on: bool) {
+        self.redact = on;
+    }
+
     /// An input about to be handed to `machine` at `now`.
     pub fn input(&mut self, input: &Input, machine: &Machine, now: Instant) {
         if matches!(input, Input::Answered) && self.answered.is_none() {

@@ -152,10 +152,7 @@ impl CallDriver {
 
     /// Masks callers' numbers in the call log (`log.redact_numbers`).
     pub fn redact_numbers(mut self, on: bool) -> Self {
-        if on {
-            let program = self.machine.program().clone();
-            self.log = CallLog::new(&self.id, &program, self.machine.info(), true);
-        }
+        self.log.set_redact(on);
         self
     }
 
