@@ -11,6 +11,7 @@ pub const VERSION: &str = concat!(
     ")"
 );
 
+pub mod asr;
 pub mod audio;
 pub mod cli;
 pub mod config;
@@ -21,6 +22,7 @@ pub mod import;
 pub mod machine;
 pub mod media;
 pub mod policy;
+pub mod record;
 pub mod registry;
 pub mod sdp;
 pub mod sim;

@@ -68,9 +68,14 @@ pub const SCALARS: &[(&str, &str)] = &[
     ("transfer.allow", "TRANSFER_ALLOW"),
 ];
 
-/// Every scalar key: [`SCALARS`] and the sections kept in their own files (`log`).
+/// Every scalar key: [`SCALARS`] and the sections kept in their own files (`log`, `asr`,
+/// `record`).
 pub fn scalars() -> impl Iterator<Item = &'static (&'static str, &'static str)> {
-    SCALARS.iter().chain(super::log::KEYS)
+    SCALARS
+        .iter()
+        .chain(super::log::KEYS)
+        .chain(super::asr::KEYS)
+        .chain(super::record::KEYS)
 }
 
 /// Per-account settings; `PHONETREE_ACCOUNT_<FIELD>` sets them on the first account.
@@ -102,6 +107,9 @@ const ALIASES: &[(&str, &str)] = &[
     ("SIP_PREFERRED_CODECS", "codecs"),
     ("THEMES", "themes"),
 ];
+
+/// Sections whose keys may nest more than one level (`asr.pocketsphinx.model`).
+const NESTED_SECTIONS: &[&str] = &["asr", "record"];
 
 /// Reads `phonetree.yaml`: the layer plus every problem found (unknown keys, wrong shapes).
 pub fn yaml_layer(text: &str, path: &Path) -> (Layer, Vec<Diagnostic>) {
@@ -165,12 +173,32 @@ pub fn yaml_layer(text: &str, path: &Path) -> (Layer, Vec<Diagnostic>) {
                     }
                 }
             }
+            _ if NESTED_SECTIONS.contains(&k.as_str()) => {
+                let Value::Object(_) = v else {
+                    diags.push(shape(path, at(&ptr), k, "a mapping"));
+                    continue;
+                };
+                let mut stack = vec![(k.clone(), ptr.clone(), v)];
+                while let Some((dotted, vptr, value)) = stack.pop() {
+                    match value {
+                        Value::Object(inner) => {
+                            for (ik, iv) in inner.iter().rev() {
+                                stack.push((format!("{dotted}.{ik}"), format!("{vptr}/{ik}"), iv));
+                            }
+                        }
+                        _ if scalars().any(|(s, _)| *s == dotted) => {
+                            put(&mut layer, &mut diags, path, &dotted, value, at(&vptr));
+                        }
+                        _ => diags.push(unknown(path, key_at(&vptr), &dotted, known_under(k))),
+                    }
+                }
+            }
             _ if scalars().any(|(s, _)| s == k) => {
                 put(&mut layer, &mut diags, path, k, v, at(&ptr));
             }
             _ => {
                 let known = "sip, http, flows, sound, rtp, codecs, themes, drain_timeout, \
-                             registration, accounts, transfer, log";
+                             registration, accounts, transfer, log, asr, record";
                 diags.push(unknown(path, key_at(&ptr), k, known.to_string()));
             }
         }

@@ -11,10 +11,12 @@
 //! output or API response contains one. Not owned here: resolving host names (the engine does
 //! it when it registers) and choosing the advertised address when none is configured.
 
+pub mod asr;
 pub mod capabilities;
 pub mod environment;
 pub mod layer;
 pub mod log;
+pub mod record;
 pub mod security;
 
 use std::fmt;
@@ -65,6 +67,10 @@ pub struct Config {
     pub log: log::LogConfig,
     /// The process environment plus `.env`: what flows' `env:` names read.
     pub env: environment::Environment,
+    /// The `asr:` section (`listen` recognizers).
+    pub asr: asr::AsrConfig,
+    /// The `record:` section (`record` nodes).
+    pub record: record::RecordConfig,
 }
 
 /// The public address to advertise (an IP; the SIP port defaults to the listen port).
@@ -333,6 +339,8 @@ fn build(l: &Layer, mut problems: Vec<Problem>) -> Result<Config, ConfigError> {
     let backoff_max = b.duration("registration.backoff_max", dur, Duration::from_secs(60));
     let accounts = b.accounts();
     let security = security::build(&mut b);
+    let asr = asr::build(&mut b);
+    let record = record::build(&mut b);
     let log = log::build(l, &mut problems);
     if problems.is_empty() {
         Ok(Config {
@@ -355,6 +363,8 @@ fn build(l: &Layer, mut problems: Vec<Problem>) -> Result<Config, ConfigError> {
             security,
             log,
             env: environment::Environment::default(),
+            asr,
+            record,
         })
     } else {
         Err(ConfigError { problems })

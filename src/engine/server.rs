@@ -153,6 +153,8 @@ pub async fn serve(cfg: Config, stop: impl Future<Output = ()>) -> Result<(), St
             http: super::services::http_client(),
             tts_dir: tts_dir.clone(),
             site: site.clone(),
+            asr: asr_engines(&cfg),
+            record_dir: cfg.record.dir.clone(),
         },
         hangup_all: hangup_rx,
         site: site.clone(),
@@ -342,6 +344,20 @@ impl Registrar {
         tracing::info!(account = %label, registrar = %dest, "registering");
         self.endpoint.register(rc, label);
     }
+}
+
+/// The speech recognizers (PocketSphinx loads its model now), with the reason logged for the
+/// default engine when it cannot run.
+fn asr_engines(cfg: &Config) -> crate::asr::engines::Engines {
+    let engines = crate::asr::engines::Engines::start(&cfg.asr);
+    match engines.problem(cfg.asr.engine) {
+        Some(why) => tracing::warn!(engine = cfg.asr.engine.as_str(), "listen: {why}"),
+        None => tracing::info!(
+            engine = cfg.asr.engine.as_str(),
+            "listen: speech recognition ready"
+        ),
+    }
+    engines
 }
 
 fn warn_unknown_themes(cfg: &Config, registry: &Registry) {

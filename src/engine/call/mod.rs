@@ -63,7 +63,7 @@ pub async fn run(deps: Arc<CallDeps>, mut leg: Leg) {
         )
         .redact_numbers(deps.redact_numbers),
         leg,
-        tasks: Tasks::default(),
+        tasks: Tasks::for_call(&info.id),
         deps: deps.clone(),
         id: info.id.clone(),
     };

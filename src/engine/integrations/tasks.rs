@@ -22,6 +22,8 @@ const CONTROL_QUEUE: usize = 4;
 /// What a running integration is given.
 pub struct Ctx {
     pub id: RequestId,
+    /// The call's id (logs, recording names, conversation ids).
+    pub call: String,
     /// The caller's audio, for requests that need it ([`Request::needs_audio`]).
     pub audio: Option<AudioPort>,
     /// Signals from the flow (e.g. [`Control::Finish`] for a recording).
@@ -36,6 +38,7 @@ struct Running {
 
 /// The running side requests of one call.
 pub struct Tasks {
+    call: String,
     running: HashMap<RequestId, Running>,
     done_tx: mpsc::UnboundedSender<Done>,
     done_rx: mpsc::UnboundedReceiver<Done>,
@@ -45,6 +48,7 @@ impl Default for Tasks {
     fn default() -> Self {
         let (done_tx, done_rx) = mpsc::unbounded_channel();
         Tasks {
+            call: String::new(),
             running: HashMap::new(),
             done_tx,
             done_rx,
@@ -53,6 +57,14 @@ impl Default for Tasks {
 }
 
 impl Tasks {
+    /// The side requests of call `call`.
+    pub fn for_call(call: &str) -> Tasks {
+        Tasks {
+            call: call.to_owned(),
+            ..Tasks::default()
+        }
+    }
+
     /// Starts `req` (with `audio` attached when it needs it). `Err` carries the `Done` of a
     /// request that failed at once (no provider for it on this server).
     pub fn start(
@@ -64,7 +76,12 @@ impl Tasks {
         let id = req.id();
         let (control_tx, control) = mpsc::channel(CONTROL_QUEUE);
         let has_audio = audio.is_some();
-        let ctx = Ctx { id, audio, control };
+        let ctx = Ctx {
+            id,
+            call: self.call.clone(),
+            audio,
+            control,
+        };
         let tx = self.done_tx.clone();
         let task = match req {
             Request::Say { text, voice, .. } => {
@@ -81,6 +98,42 @@ impl Tasks {
                 tokio::spawn(async move {
                     let result = services::http(&client, &req).await;
                     let _ = tx.send(Done::Http { id, result });
+                })
+            }
+            Request::Listen {
+                language,
+                engine,
+                silence,
+                grammar,
+                ..
+            } => {
+                let job = super::listen::Job {
+                    language,
+                    engine,
+                    silence,
+                    grammar,
+                };
+                let engines = services.asr.clone();
+                tokio::spawn(async move {
+                    let _ = tx.send(super::listen::run(ctx, job, &engines, &tx).await);
+                })
+            }
+            Request::Record {
+                max,
+                beep,
+                silence,
+                node,
+                ..
+            } => {
+                let job = super::record::Job {
+                    max,
+                    beep,
+                    silence,
+                    node,
+                    dir: services.record_dir.clone(),
+                };
+                tokio::spawn(async move {
+                    let _ = tx.send(super::record::run(ctx, job).await);
                 })
             }
             Request::Agent { ref provider, .. } if provider == super::echo::PROVIDER => {
@@ -115,13 +168,17 @@ impl Tasks {
         }
     }
 
-    /// The next finished request, removed from the table; `had_audio` says whether its leg
-    /// audio must be detached. Cancel-safe.
+    /// The next report of a request: a finished one is removed from the table, and
+    /// `had_audio` says whether its leg audio must be detached; a progress report
+    /// ([`Done::is_final`] false) leaves it running. Cancel-safe.
     pub async fn next(&mut self) -> (Done, bool) {
         // `self` holds a sender, so the channel never closes.
         let Some(done) = self.done_rx.recv().await else {
             return std::future::pending().await;
         };
+        if !done.is_final() {
+            return (done, false);
+        }
         let had_audio = self.running.remove(&done.id()).is_some_and(|r| r.audio);
         (done, had_audio)
     }
