@@ -27,7 +27,7 @@ use serde_json::Value;
 pub const STRICT_ENV: &str = "PHONETREE_INTEROP";
 
 /// The demo flows shipped in `flows/` (a user's own flows there are not part of any test).
-pub const DEMO_FLOWS: [&str; 3] = ["characters", "main-menu", "agent"];
+pub const DEMO_FLOWS: [&str; 4] = ["characters", "main-menu", "agent", "speech-menu"];
 
 /// The repository root.
 pub fn root() -> PathBuf {
@@ -71,6 +71,9 @@ pub enum Peer {
     Baresip,
     /// `kamailio` and `kamcmd`.
     Kamailio,
+    /// The speech stand-ins' packages in the venv (PyPI `pocketsphinx` with its model,
+    /// `websockets`, `grpcio-tools`): also where phonetree finds the PocketSphinx model.
+    Speech,
 }
 
 impl Peer {
@@ -82,6 +85,7 @@ impl Peer {
             Peer::Dumpcap => "tshark (dumpcap)",
             Peer::Baresip => "baresip",
             Peer::Kamailio => "kamailio",
+            Peer::Speech => "pocketsphinx, websockets, grpcio-tools (python venv)",
         }
     }
 
@@ -103,6 +107,7 @@ impl Peer {
                 on_path("baresip") && Path::new("/usr/lib/baresip/modules/opus.so").exists()
             }
             Peer::Kamailio => on_path("kamailio") && on_path("kamcmd"),
+            Peer::Speech => py("pocketsphinx, websockets, grpc_tools"),
         }
     }
 }
