@@ -287,11 +287,11 @@ async fn run(
         tokio::select! {
             m = inbound.message() => match m.map_err(status_error)? {
                 Some(resp) => match transcript.response(&resp) {
-                    Some(AsrEvent::Partial(p)) => {
-                        if events.capacity() > 1 {
-                            let _ = events.try_send(AsrEvent::Partial(p));
-                        }
+                    // Partials are dropped rather than crowd out the final result.
+                    Some(AsrEvent::Partial(p)) if events.capacity() > 1 => {
+                        let _ = events.try_send(AsrEvent::Partial(p));
                     }
+                    Some(AsrEvent::Partial(_)) => {}
                     Some(other) => return Ok(other),
                     None => {}
                 },

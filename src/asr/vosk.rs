@@ -238,11 +238,11 @@ async fn run(
             }
             m = read.next() => match m {
                 Some(Ok(Message::Text(t))) => match vosk.reply(t.as_str()) {
-                    Some(AsrEvent::Partial(p)) => {
-                        if events.capacity() > 1 {
-                            let _ = events.try_send(AsrEvent::Partial(p));
-                        }
+                    // Partials are dropped rather than crowd out the final result.
+                    Some(AsrEvent::Partial(p)) if events.capacity() > 1 => {
+                        let _ = events.try_send(AsrEvent::Partial(p));
                     }
+                    Some(AsrEvent::Partial(_)) => {}
                     Some(ev) => {
                         let _ = write.send(Message::Close(None)).await;
                         return Ok(ev);

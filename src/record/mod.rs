@@ -41,27 +41,34 @@ pub struct RecordParams {
     pub silence: Option<Duration>,
 }
 
+/// The VAD that watches for `record.silence`.
+struct SilenceWatch {
+    to16k: To16k,
+    vad: Vad,
+    endpointer: Endpointer,
+    buf: Vec<i16>,
+    decisions: Vec<bool>,
+}
+
 /// The sans-IO recorder: audio in, how much of it to keep and whether it is over.
 pub struct RecordCore {
     params: RecordParams,
     max_samples: u64,
     samples: u64,
-    silence: Option<(To16k, Vad, Endpointer, Vec<i16>, Vec<bool>)>,
+    silence: Option<SilenceWatch>,
     ended: Option<RecordEnd>,
 }
 
 impl RecordCore {
     pub fn new(params: RecordParams) -> RecordCore {
         let max_samples = (params.max.as_secs_f64() * f64::from(params.rate)).round() as u64;
-        let silence = params.silence.map(|_| {
-            (
-                To16k::new(params.rate),
-                Vad::new(),
-                // Only its silence counter is used; speech never "ends" a recording.
-                Endpointer::new(Duration::from_secs(3600), Duration::from_secs(3600 * 24)),
-                Vec::new(),
-                Vec::new(),
-            )
+        let silence = params.silence.map(|_| SilenceWatch {
+            to16k: To16k::new(params.rate),
+            vad: Vad::new(),
+            // Only its silence counter is used; speech never "ends" a recording.
+            endpointer: Endpointer::new(Duration::from_secs(3600), Duration::from_secs(3600 * 24)),
+            buf: Vec::new(),
+            decisions: Vec::new(),
         });
         RecordCore {
             params,
@@ -84,17 +91,15 @@ impl RecordCore {
         if self.samples >= self.max_samples {
             self.ended = Some(RecordEnd::Max);
         }
-        if let (Some(limit), Some((to16k, vad, ep, buf, decisions))) =
-            (self.params.silence, self.silence.as_mut())
-        {
-            buf.clear();
-            to16k.push(keep, buf);
-            decisions.clear();
-            vad.push(buf, decisions);
-            for &d in decisions.iter() {
-                ep.push(d);
+        if let (Some(limit), Some(w)) = (self.params.silence, self.silence.as_mut()) {
+            w.buf.clear();
+            w.to16k.push(keep, &mut w.buf);
+            w.decisions.clear();
+            w.vad.push(&w.buf, &mut w.decisions);
+            for &d in &w.decisions {
+                w.endpointer.push(d);
             }
-            if self.ended.is_none() && ep.silence_since_start() >= limit {
+            if self.ended.is_none() && w.endpointer.silence_since_start() >= limit {
                 self.ended = Some(RecordEnd::Silence);
             }
         }

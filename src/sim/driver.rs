@@ -51,8 +51,8 @@ pub struct Sim<L> {
     seq: u64,
     inflight: Vec<(RequestId, Inflight)>,
     listen: Option<RequestId>,
-    /// A listen whose prompt still plays: its `listen` event and mocked answer wait for the end
-    /// of the prompt (caller speech reaches it at once: barge-in).
+    /// A listen whose prompt still plays: its mocked answer waits for the end of the prompt
+    /// (caller speech reaches it at once: barge-in).
     prompt_listen: Option<RequestId>,
     held_speech: VecDeque<String>,
     listen_attempts: Vec<(String, usize)>,
@@ -267,7 +267,7 @@ impl<L: PromptLengths> Sim<L> {
             }
             self.execute(action);
         }
-        // A listen's prompt is over: the call now waits for the answer.
+        // A listen's prompt is over: the caller answers now.
         if let Some(id) = self.prompt_listen {
             let playing = self
                 .inflight
@@ -390,8 +390,10 @@ impl<L: PromptLengths> Sim<L> {
                 );
             }
             Action::Listen { id, .. } => {
-                // The recognizer hears the caller from now on; the answer is expected after
-                // the prompt (see `handle`).
+                // The recognizer hears the caller from now on (speech barges in); a mocked
+                // answer comes after the prompt (see `handle`).
+                let node = self.node_name();
+                self.log(EventKind::Listen { node });
                 self.listen = Some(id);
                 self.inflight.push((id, Inflight::Other));
                 self.prompt_listen = Some(id);
@@ -541,9 +543,9 @@ impl<L: PromptLengths> Sim<L> {
         self.push(self.now + length, Pending::Machine { input, event: None });
     }
 
+    /// The listen's prompt is over: held speech, or the node's mocked answer 1 s later.
     fn listen(&mut self, id: RequestId) {
         let node = self.node_name();
-        self.log(EventKind::Listen { node: node.clone() });
         if let Some(text) = self.held_speech.pop_front() {
             let input = Input::Speech {
                 id,

@@ -73,6 +73,7 @@ pub enum Peer {
     Kamailio,
     /// The speech stand-ins' packages in the venv (PyPI `pocketsphinx` with its model,
     /// `websockets`, `grpcio-tools`): also where phonetree finds the PocketSphinx model.
+    #[allow(dead_code)] // used by tests/interop_speech.rs, not tests/interop.rs
     Speech,
 }
 

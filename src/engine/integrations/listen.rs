@@ -7,7 +7,6 @@
 //! [`crate::asr::Recognizer`], so this file has one code path for all of them. The no-speech
 //! timeout is the flow machine's (`listen.timeout`): it cancels this task.
 
-use std::future::Future;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
@@ -94,7 +93,7 @@ fn speech(id: RequestId, result: Result<String, String>) -> Done {
 pub(super) struct PortFrames(pub AudioPort);
 
 impl Frames for PortFrames {
-    fn next_frame(&mut self) -> impl Future<Output = Option<Vec<i16>>> + Send {
-        async { self.0.recv().await.map(|f| f.samples) }
+    async fn next_frame(&mut self) -> Option<Vec<i16>> {
+        self.0.recv().await.map(|f| f.samples)
     }
 }
