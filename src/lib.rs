@@ -5,6 +5,7 @@
 pub mod audio;
 pub mod cli;
 pub mod config;
+pub mod db;
 pub mod engine;
 pub mod flow;
 pub mod graph;

@@ -80,9 +80,32 @@ pub const ACCOUNT_FIELDS: &[&str] = &[
     "flow",
 ];
 
+/// Every scalar setting: the core ones above and each section file's (`config::database`,
+/// `config::api`, `config::node`, …).
+pub fn scalars() -> impl Iterator<Item = &'static (&'static str, &'static str)> {
+    SCALARS
+        .iter()
+        .chain(super::database::KEYS)
+        .chain(super::api::KEYS)
+        .chain(super::node::KEYS)
+}
+
+/// Whether `name` is a section of dotted settings (`sip`, `database`, …).
+fn is_section(name: &str) -> bool {
+    scalars().any(|(k, _)| {
+        k.strip_prefix(name)
+            .is_some_and(|rest| rest.starts_with('.'))
+    })
+}
+
+/// Keys whose YAML value may be a list of names (kept as comma-separated text).
+fn is_list(key: &str) -> bool {
+    key == "codecs" || key == "themes" || super::security::is_list(key) || super::api::is_list(key)
+}
+
 /// Keys whose values are secrets: never echoed in any message.
 pub fn is_secret(key: &str) -> bool {
-    key.ends_with(".password")
+    key.ends_with(".password") || key == "database.url" || super::api::is_secret(key)
 }
 
 /// The seed projects' variable names: (alias, key). Applied before the `PHONETREE_*` names, so
@@ -122,7 +145,7 @@ pub fn yaml_layer(text: &str, path: &Path) -> (Layer, Vec<Diagnostic>) {
     for (k, v) in &top {
         let ptr = format!("/{k}");
         match k.as_str() {
-            "sip" | "http" | "rtp" | "registration" | "transfer" => {
+            _ if is_section(k) => {
                 let Value::Object(inner) = v else {
                     diags.push(shape(path, at(&ptr), k, "a mapping"));
                     continue;
@@ -130,7 +153,7 @@ pub fn yaml_layer(text: &str, path: &Path) -> (Layer, Vec<Diagnostic>) {
                 for (ik, iv) in inner {
                     let dotted = format!("{k}.{ik}");
                     let iptr = format!("{ptr}/{ik}");
-                    if !SCALARS.iter().any(|(s, _)| *s == dotted) {
+                    if !scalars().any(|(s, _)| *s == dotted) {
                         diags.push(unknown(path, key_at(&iptr), &dotted, known_under(k)));
                         continue;
                     }
@@ -160,13 +183,11 @@ pub fn yaml_layer(text: &str, path: &Path) -> (Layer, Vec<Diagnostic>) {
                     }
                 }
             }
-            _ if SCALARS.iter().any(|(s, _)| s == k) => {
+            _ if scalars().any(|(s, _)| s == k) => {
                 put(&mut layer, &mut diags, path, k, v, at(&ptr));
             }
             _ => {
-                let known = "sip, http, flows, sound, rtp, codecs, themes, drain_timeout, \
-                             registration, accounts, transfer";
-                diags.push(unknown(path, key_at(&ptr), k, known.to_string()));
+                diags.push(unknown(path, key_at(&ptr), k, known_top()));
             }
         }
     }
@@ -200,7 +221,7 @@ pub fn env_layer(env: &BTreeMap<String, String>) -> Layer {
     if let Some(codec) = env.get("CODEC").filter(|v| !v.trim().is_empty()) {
         set("codecs.first", "CODEC", codec);
     }
-    for (key, suffix) in SCALARS {
+    for (key, suffix) in scalars() {
         let name = format!("PHONETREE_{suffix}");
         if let Some(v) = env.get(&name) {
             set(key, &name, v);
@@ -241,9 +262,7 @@ fn put(
         Value::String(s) => s.clone(),
         Value::Number(n) => n.to_string(),
         Value::Bool(b) => b.to_string(),
-        Value::Array(items)
-            if key == "codecs" || key == "themes" || super::security::is_list(key) =>
-        {
+        Value::Array(items) if is_list(key) => {
             let mut parts = Vec::new();
             for item in items {
                 match item {
@@ -293,9 +312,21 @@ fn unknown(path: &Path, pos: Pos, key: &str, known: String) -> Diagnostic {
     .with_hint(format!("known settings here: {known}"))
 }
 
+/// The top-level names, in first-seen order (for the unknown-key hint).
+fn known_top() -> String {
+    let mut names: Vec<&str> = Vec::new();
+    for (k, _) in scalars() {
+        let top = k.split('.').next().unwrap_or(k);
+        if !names.contains(&top) {
+            names.push(top);
+        }
+    }
+    names.push("accounts");
+    names.join(", ")
+}
+
 fn known_under(section: &str) -> String {
-    SCALARS
-        .iter()
+    scalars()
         .filter_map(|(k, _)| k.strip_prefix(section)?.strip_prefix('.'))
         .collect::<Vec<_>>()
         .join(", ")

@@ -11,8 +11,11 @@
 //! output or API response contains one. Not owned here: resolving host names (the engine does
 //! it when it registers) and choosing the advertised address when none is configured.
 
+pub mod api;
+pub mod database;
 pub mod layer;
 pub mod security;
+pub mod node;
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -58,6 +61,12 @@ pub struct Config {
     pub accounts: Vec<Account>,
     /// `sip.allow`, `sip.reject`, `rtp.latching`, `transfer.allow` (docs/security.md).
     pub security: security::Security,
+    /// The call register's database (`database.*`, `register.*`, `data_dir`).
+    pub database: database::DatabaseConfig,
+    /// API tokens, auth mode, sessions (`api.*`).
+    pub api: api::ApiConfig,
+    /// `node.id`: the name stamped on this process's records.
+    pub node_id: String,
 }
 
 /// The public address to advertise (an IP; the SIP port defaults to the listen port).
@@ -305,6 +314,9 @@ fn build(l: &Layer, mut problems: Vec<Problem>) -> Result<Config, ConfigError> {
     let backoff_max = b.parse("registration.backoff_max", dur, Duration::from_secs(60));
     let accounts = b.accounts();
     let security = security::build(&mut b);
+    let database = database::build(&mut b);
+    let api = api::build(&mut b);
+    let node_id = node::build(&mut b);
     if problems.is_empty() {
         Ok(Config {
             sip_listen,
@@ -324,6 +336,9 @@ fn build(l: &Layer, mut problems: Vec<Problem>) -> Result<Config, ConfigError> {
             backoff_max,
             accounts,
             security,
+            database,
+            api,
+            node_id,
         })
     } else {
         Err(ConfigError { problems })
