@@ -13,6 +13,7 @@ pub mod import;
 pub mod machine;
 pub mod media;
 pub mod policy;
+pub mod register;
 pub mod registry;
 pub mod sdp;
 pub mod sim;

@@ -22,6 +22,7 @@ pub mod jobs;
 pub mod migrate;
 pub mod ops;
 pub mod postgres;
+pub mod slot;
 pub mod sqlite;
 mod value;
 
@@ -30,6 +31,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+pub use slot::DbSlot;
 pub use value::{Row, Val};
 
 use crate::config::database::{DatabaseConfig, DatabaseUrl};
