@@ -29,6 +29,7 @@ use crate::machine::io::{Action, CallInfo, HangupReason, Input, Media, RequestId
 use crate::machine::Call as Machine;
 use crate::policy::counters::{self, Counters};
 use crate::policy::transfer;
+use crate::register::CallTrace;
 use crate::sdp::{self, LocalMedia, Negotiated};
 use crate::sip::event::{CallId, EndReason, TransferProgress};
 use crate::sip::Event;
@@ -65,16 +66,29 @@ enum Done {
 pub async fn run(shared: Arc<Shared>, inc: Incoming) {
     let call = inc.call;
     let to = inc.to_user.clone().unwrap_or_default();
+    let mut trace = CallTrace::start(
+        &shared.register,
+        crate::db::calls::Direction::Inbound,
+        &user_or_uri(&inc.from),
+        &to,
+        Instant::now(),
+    );
     let Some(program) = route(&shared, &to, inc.source) else {
         tracing::warn!(%call, to = %Pii(&to), "no flow for this number and no default flow: 404");
         send(&shared, call, CallCmd::Reject(404));
+        trace.end(Instant::now(), "rejected:no_route", Some(404));
         return;
     };
+    trace.set_flow(&program.name, short(&program.hash));
+    if let Some(a) = shared.accounts.iter().find(|a| a.username == to) {
+        trace.set_account(&a.username);
+    }
     let socket = match shared.ports.allocate() {
         Ok(s) => s,
         Err(e) => {
             tracing::error!(%call, error = %e, "no RTP port: 503");
             send(&shared, call, CallCmd::Reject(503));
+            trace.end(Instant::now(), "rejected:no_rtp_port", Some(503));
             return;
         }
     };
@@ -101,15 +115,20 @@ pub async fn run(shared: Arc<Shared>, inc: Incoming) {
         Err(why) => {
             tracing::warn!(%call, reason = %why, "cannot use the caller's SDP offer: 488");
             send(&shared, call, CallCmd::Reject(488));
+            trace.end(Instant::now(), "rejected:bad_sdp", Some(488));
             return;
         }
     };
     let mut inc = inc;
+    if !shared.cfg.answer_delay.is_zero() {
+        trace.ringing(Instant::now());
+    }
     if !ring(&shared, &mut inc).await {
         tracing::info!(%call, "caller gave up while ringing");
+        trace.end(Instant::now(), "cancelled", Some(487));
         return;
     }
-    let mut task = CallTask::new(shared, call, program, &inc, local);
+    let mut task = CallTask::new(shared, call, program, &inc, local, trace);
     task.signalling = (inc.source.ip(), task.shared.inbound.trusts(inc.source.ip()));
     task.cmd(CallCmd::Answer(sdp));
     match neg {
@@ -232,6 +251,10 @@ struct CallTask {
     /// The SIP dialog is over (BYE sent or received, or never answered).
     sip_over: bool,
     started: bool,
+    /// The call's register record.
+    trace: CallTrace,
+    /// Why the call ended, for the register (the first cause seen wins).
+    end_reason: Option<&'static str>,
 }
 
 impl CallTask {
@@ -241,6 +264,7 @@ impl CallTask {
         program: Arc<Program>,
         inc: &Incoming,
         local: LocalMedia,
+        trace: CallTrace,
     ) -> CallTask {
         let env = program
             .env
@@ -282,7 +306,13 @@ impl CallTask {
             done_rx,
             sip_over: false,
             started: false,
+            trace,
+            end_reason: None,
         }
+    }
+
+    fn ended_because(&mut self, reason: &'static str) {
+        self.end_reason.get_or_insert(reason);
     }
 
     fn cmd(&self, c: CallCmd) {
@@ -295,6 +325,7 @@ impl CallTask {
             .unwrap_or(SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)));
         tracing::info!(call = %self.call, codec = %neg.codec, %remote,
             telephone_event = neg.telephone_event.is_some(), "media");
+        self.trace.answered(Instant::now(), &neg.codec.to_string());
         let hold = !neg.direction.sends();
         let peer = MediaPeer {
             confirmed: self.confirmed,
@@ -312,6 +343,7 @@ impl CallTask {
             Ok(s) => s,
             Err(e) => {
                 tracing::error!(call = %self.call, error = %e, "cannot start media: hanging up");
+                self.ended_because("media_failed");
                 self.hangup_sip();
                 self.input(Input::Hangup);
                 return;
@@ -333,6 +365,14 @@ impl CallTask {
 
     fn finish(self) {
         lock(&self.shared.calls).remove(&self.call.0);
+        let CallTask {
+            mut trace,
+            machine,
+            end_reason,
+            ..
+        } = self;
+        trace.set_vars(machine.vars());
+        trace.end(Instant::now(), end_reason.unwrap_or("ended"), None);
     }
 
     async fn run(mut self, mut sip: mpsc::UnboundedReceiver<Event>) {
@@ -364,6 +404,7 @@ impl CallTask {
                 Ok(()) = hangup_all.changed() => {
                     if *hangup_all.borrow() {
                         tracing::info!(call = %self.call, "drain timeout: hanging up");
+                        self.ended_because("shutdown");
                         self.hangup_sip();
                         self.input(Input::Hangup);
                     }
@@ -398,6 +439,14 @@ impl CallTask {
             Event::Transfer { progress, .. } => self.on_transfer(progress),
             Event::Ended { reason, .. } => {
                 self.sip_over = true;
+                self.ended_because(match reason {
+                    EndReason::RemoteBye => "caller_hangup",
+                    EndReason::LocalBye { .. } => "flow_hangup",
+                    EndReason::Cancelled => "cancelled",
+                    EndReason::Rejected(_) => "rejected",
+                    EndReason::AckTimeout => "ack_timeout",
+                    EndReason::SessionExpired => "session_expired",
+                });
                 tracing::info!(call = %self.call, reason = ?reason, "dialog ended");
                 if !matches!(reason, EndReason::LocalBye { .. }) {
                     self.input(Input::Hangup);
@@ -422,6 +471,7 @@ impl CallTask {
             }
             Err(e) => {
                 tracing::warn!(call = %self.call, error = %e, "unusable SDP answer in ACK: hanging up");
+                self.ended_because("bad_sdp");
                 self.hangup_sip();
                 self.input(Input::Hangup);
             }
@@ -491,6 +541,7 @@ impl CallTask {
             MediaEvent::RtpTimeout => {
                 tracing::warn!(call = %self.call, timeout = ?self.shared.cfg.rtp_timeout,
                     "no RTP from the caller: hanging up");
+                self.ended_because("rtp_timeout");
                 self.hangup_sip();
                 self.input(Input::Hangup);
             }
@@ -541,21 +592,29 @@ impl CallTask {
                 self.pending.clear();
                 break;
             }
-            self.machine.handle(i, Instant::now());
+            let now = Instant::now();
+            self.trace.input(now, &i);
+            self.machine.handle(i, now);
+            let node = self.node_name();
+            self.trace
+                .observe(now, node.as_deref(), self.machine.theme());
             while let Some(a) = self.machine.poll_action() {
+                self.trace.action(now, &a);
                 self.execute(a);
             }
         }
         self.update_view();
     }
 
-    fn update_view(&self) {
-        let node = self
-            .machine
+    fn node_name(&self) -> Option<String> {
+        self.machine
             .current_node()
             .and_then(|n| self.machine.program().nodes.get(n.0 as usize))
             .map(|n| n.name.clone())
-            .unwrap_or_default();
+    }
+
+    fn update_view(&self) {
+        let node = self.node_name().unwrap_or_default();
         if let Some(v) = lock(&self.shared.calls).get_mut(&self.call.0) {
             v.node = node;
             v.theme = self.machine.theme().to_string();
@@ -649,6 +708,11 @@ impl CallTask {
             }
             Action::Hangup { reason } => {
                 tracing::info!(%call, reason = %reason.as_str(), "flow ended the call");
+                self.ended_because(match reason {
+                    HangupReason::Remote => "caller_hangup",
+                    HangupReason::Transferred => "transferred",
+                    _ => "flow_hangup",
+                });
                 if reason != HangupReason::Remote {
                     self.hangup_sip();
                 }

@@ -17,7 +17,9 @@ use super::media::{MediaConfig, PromptCache, PromptCacheConfig, RtpPortAllocator
 use super::sip_transport::SipTransport;
 use super::{http_api, shutdown};
 use crate::config::{Account, Config};
+use crate::db::DbSlot;
 use crate::flow::load::LoadOptions;
+use crate::register::Register;
 use crate::registry::watch::{self as reg_watch, Watcher};
 use crate::registry::Registry;
 use crate::sip::event::RegId;
@@ -35,6 +37,8 @@ pub enum StartError {
     },
     Rtp(super::media::PortError),
     FlowsDir(PathBuf),
+    /// The database cannot be used (bad URL, schema newer than this binary, unwritable folder).
+    Database(crate::db::DbError),
 }
 
 impl std::fmt::Display for StartError {
@@ -45,6 +49,7 @@ impl std::fmt::Display for StartError {
             }
             StartError::Rtp(e) => write!(f, "RTP ports: {e}"),
             StartError::FlowsDir(p) => write!(f, "flows folder {} does not exist", p.display()),
+            StartError::Database(e) => write!(f, "{e}"),
         }
     }
 }
@@ -90,6 +95,10 @@ pub struct Shared {
     /// Who may call (`sip.allow`); calls from listed sources are trusted for media.
     pub inbound: crate::policy::inbound::SharedInbound,
     pub started: SystemTime,
+    /// The database (empty while it is unreachable at start).
+    pub db: DbSlot,
+    /// Where calls write their register records.
+    pub register: Register,
 }
 
 impl Shared {
@@ -175,6 +184,11 @@ pub async fn serve(cfg: Config, stop: impl Future<Output = ()>) -> Result<(), St
             source,
         })?;
     let http_addr = listener.local_addr().unwrap_or(cfg.http_listen);
+    let db = crate::db::slot::connect(&cfg.database, &cfg.node_id)
+        .await
+        .map_err(StartError::Database)?;
+    tracing::info!(db = %cfg.database.describe(), node = %cfg.node_id, "call register");
+    let register = Register::start(db.clone(), &cfg.database, &cfg.node_id);
     // RTP binds where SIP listens (all interfaces for 0.0.0.0).
     let ports =
         RtpPortAllocator::new(bound.ip(), cfg.rtp_ports.clone()).map_err(StartError::Rtp)?;
@@ -235,7 +249,10 @@ pub async fn serve(cfg: Config, stop: impl Future<Output = ()>) -> Result<(), St
         hangup_all: hangup_rx,
         inbound: inbound.clone(),
         started: SystemTime::now(),
+        db,
+        register,
     });
+    spawn_heartbeat(&shared);
 
     let seed = seed();
     let mut ep = Endpoint::new(EndpointConfig::new(sip_addr, seed));
@@ -252,6 +269,14 @@ pub async fn serve(cfg: Config, stop: impl Future<Output = ()>) -> Result<(), St
 
     stop.await;
     shutdown::drain(&shared, hangup_tx).await;
+    let closed = shared.register.close(REGISTER_CLOSE).await;
+    if closed.spilled > 0 || closed.dropped > 0 {
+        tracing::warn!(
+            spilled = closed.spilled,
+            dropped = closed.dropped,
+            "call register closed"
+        );
+    }
     // Speech files are per process; a failure only leaves files in the temp folder.
     let _ = std::fs::remove_dir_all(&shared.tts_dir);
     drop(shared);
@@ -440,6 +465,40 @@ fn warn_unknown_themes(cfg: &Config, registry: &Registry) {
             tracing::warn!(theme = %t, "THEMES names a theme no flow has");
         }
     }
+}
+
+/// How long the register may take to write its last records on shutdown before saving them
+/// to the spill file.
+pub const REGISTER_CLOSE: Duration = Duration::from_secs(5);
+
+/// This node's heartbeat row: live calls and loaded flow versions.
+fn spawn_heartbeat(shared: &Arc<Shared>) {
+    let started_ms = shared
+        .started
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    let weak = Arc::downgrade(shared);
+    let slot = shared.db.clone();
+    tokio::spawn(crate::register::maintenance::heartbeat(
+        slot,
+        started_ms,
+        move || {
+            let Some(s) = weak.upgrade() else {
+                return (0, serde_json::Value::Null);
+            };
+            let snap = s.registry.snapshot();
+            let flows: serde_json::Map<String, serde_json::Value> = snap
+                .flows
+                .iter()
+                .filter_map(|e| e.program.as_ref())
+                .map(|p| (p.name.clone(), p.hash.get(..12).unwrap_or(&p.hash).into()))
+                .collect();
+            (
+                s.active_calls() as u64,
+                serde_json::json!({ "flows": flows }),
+            )
+        },
+    ));
 }
 
 /// How long to wait for the registrar to confirm unregistration on shutdown.

@@ -229,15 +229,19 @@ impl CallTrace {
         self.event(now, ev);
     }
 
-    /// The call's variables (those saved by listen/agent/record/http among them).
-    pub fn set_vars<'a>(&mut self, vars: impl IntoIterator<Item = (&'a String, &'a Value)>) {
+    /// The call's variables (those saved by listen/agent/record/http among them), as JSON.
+    pub fn set_vars<'a, V: serde::Serialize + 'a>(
+        &mut self,
+        vars: impl IntoIterator<Item = (&'a String, &'a V)>,
+    ) {
         let mut out = Map::new();
         for (k, v) in vars.into_iter().take(MAX_VARS) {
-            let len = serde_json::to_string(v).map_or(0, |s| s.len());
+            let v = serde_json::to_value(v).unwrap_or(Value::Null);
+            let len = serde_json::to_string(&v).map_or(0, |s| s.len());
             let v = if len > MAX_VAR_JSON {
                 Value::String(format!("<{len} bytes, not kept>"))
             } else {
-                v.clone()
+                v
             };
             out.insert(k.clone(), v);
         }
