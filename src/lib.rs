@@ -3,6 +3,7 @@
 //! pump that machine. See ARCHITECTURE.md for the map.
 
 pub mod audio;
+pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod db;

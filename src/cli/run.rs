@@ -34,34 +34,14 @@ pub struct Args {
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     init_logging();
-    let dotenv = PathBuf::from(".env");
-    let env = layer::process_env(dotenv.is_file().then_some(dotenv.as_path()));
-    let file_path = args
-        .config
-        .clone()
-        .or_else(|| env.get("PHONETREE_CONFIG").map(PathBuf::from))
-        .or_else(|| {
-            let p = PathBuf::from("phonetree.yaml");
-            p.is_file().then_some(p)
-        });
-    let file = match &file_path {
-        Some(p) => Some((
-            std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?,
-            p.clone(),
-        )),
-        None => None,
+    let flags = Flags {
+        sip: args.sip,
+        http: args.http,
+        flows: args.flows,
+        sound: args.sound,
+        rtp_ports: args.rtp_ports,
     };
-    let sources = Sources {
-        file,
-        env,
-        flags: Flags {
-            sip: args.sip,
-            http: args.http,
-            flows: args.flows,
-            sound: args.sound,
-            rtp_ports: args.rtp_ports,
-        },
-    };
+    let sources = sources(args.config, flags)?;
     let cfg = match config::load(&sources) {
         Ok(c) => c,
         Err(e) => {
@@ -81,6 +61,28 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         anyhow::Ok(())
     })?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The configuration sources `run` reads (and the database subcommands, which must find the
+/// same database): the file (`--config`, `PHONETREE_CONFIG` or `./phonetree.yaml`), the
+/// environment plus `.env`, and `flags`.
+pub fn sources(config: Option<PathBuf>, flags: Flags) -> anyhow::Result<Sources> {
+    let dotenv = PathBuf::from(".env");
+    let env = layer::process_env(dotenv.is_file().then_some(dotenv.as_path()));
+    let file_path = config
+        .or_else(|| env.get("PHONETREE_CONFIG").map(PathBuf::from))
+        .or_else(|| {
+            let p = PathBuf::from("phonetree.yaml");
+            p.is_file().then_some(p)
+        });
+    let file = match &file_path {
+        Some(p) => Some((
+            std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?,
+            p.clone(),
+        )),
+        None => None,
+    };
+    Ok(Sources { file, env, flags })
 }
 
 fn init_logging() {
