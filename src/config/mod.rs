@@ -14,8 +14,8 @@
 pub mod api;
 pub mod database;
 pub mod layer;
-pub mod security;
 pub mod node;
+pub mod security;
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};

@@ -24,6 +24,7 @@ pub mod ops;
 pub mod postgres;
 pub mod slot;
 pub mod sqlite;
+pub mod time;
 mod value;
 
 use std::future::Future;

@@ -5,13 +5,15 @@
 //! Map: [`server`] wires everything up (`serve`); [`sip_transport`] owns the UDP/TCP sockets;
 //! [`endpoint_loop`] owns the SIP [`crate::sip::Endpoint`]; [`call`] runs one call (the flow
 //! machine, its media session, its SIP dialog); [`services`] executes the machine's side
-//! requests (TTS, webhooks); [`http_api`] serves `/healthz` and `/api/*`; [`shutdown`] drains on
-//! SIGTERM; [`media`] is the per-call RTP task; [`pii`] redacts numbers in logs; [`inbound`]
-//! resolves the `sip.allow` policy at start.
+//! requests (TTS, webhooks); [`http`] serves `/healthz`, `/api/*`, `/login` and `/metrics`
+//! (axum); [`shutdown`] drains on SIGTERM; [`media`] is the per-call RTP task; [`pii`] redacts
+//! numbers in logs; [`inbound`] resolves the `sip.allow` policy at start; [`exporter`] is the
+//! Prometheus recorder.
 
 pub mod call;
 pub mod endpoint_loop;
-pub mod http_api;
+pub mod exporter;
+pub mod http;
 pub mod inbound;
 pub mod media;
 pub mod pii;

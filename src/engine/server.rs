@@ -15,7 +15,7 @@ use super::call::{self, CallView};
 use super::endpoint_loop::{self, Cmd, Hooks};
 use super::media::{MediaConfig, PromptCache, PromptCacheConfig, RtpPortAllocator};
 use super::sip_transport::SipTransport;
-use super::{http_api, shutdown};
+use super::{http, shutdown};
 use crate::config::{Account, Config};
 use crate::db::DbSlot;
 use crate::flow::load::LoadOptions;
@@ -155,6 +155,8 @@ pub async fn serve(cfg: Config, stop: impl Future<Output = ()>) -> Result<(), St
     if !cfg.flows.is_dir() {
         return Err(StartError::FlowsDir(cfg.flows.clone()));
     }
+    // First, so the flows' first load is counted.
+    let metrics = super::exporter::install();
     let (reg_tx, reg_rx) = mpsc::unbounded_channel::<Cmd>();
     let transport = SipTransport::bind(cfg.sip_listen, reg_tx.clone())
         .await
@@ -253,13 +255,15 @@ pub async fn serve(cfg: Config, stop: impl Future<Output = ()>) -> Result<(), St
         register,
     });
     spawn_heartbeat(&shared);
+    spawn_admin_bootstrap(&shared);
 
     let seed = seed();
     let mut ep = Endpoint::new(EndpointConfig::new(sip_addr, seed));
     ep.set_inbound_policy(inbound);
     let hooks = hooks(shared.clone());
     let ep_task = tokio::spawn(endpoint_loop::run(ep, reg_rx, transport, hooks));
-    tokio::spawn(http_api::serve(listener, shared.clone()));
+    let http_state = http::HttpState::new(shared.clone(), metrics);
+    tokio::spawn(http::serve(listener, http_state));
     tracing::info!(
         sip = %bound, advertised = %sip_addr, http = %http_addr,
         flows = %shared.registry.dir().display(),
@@ -310,6 +314,7 @@ fn hooks(shared: Arc<Shared>) -> Hooks {
             let mut regs = lock(&accounts.regs);
             // An account retried after a failed lookup replaces its placeholder.
             regs.retain(|v| !(v.id.is_none() && v.account == account));
+            registration_metric(&account, &RegistrationState::Registering);
             regs.push(RegView {
                 id: Some(id),
                 account,
@@ -329,9 +334,20 @@ fn hooks(shared: Arc<Shared>) -> Hooks {
                 }
                 v.state = label.to_string();
                 v.detail = detail;
+                registration_metric(&v.account, state);
             }
         }),
     }
+}
+
+/// `phonetree_registration_status{account}`: 0 not registered, 1 registered, 2 failed.
+fn registration_metric(account: &str, state: &RegistrationState) {
+    let v = match state {
+        RegistrationState::Registered { .. } => 1.0,
+        RegistrationState::Failed { .. } => 2.0,
+        _ => 0.0,
+    };
+    metrics::gauge!("phonetree_registration_status", "account" => account.to_string()).set(v);
 }
 
 fn describe(state: &RegistrationState) -> (&'static str, Option<String>) {
@@ -401,6 +417,7 @@ fn register_accounts(shared: &Arc<Shared>, accounts: Vec<(Account, Option<Socket
         match dest {
             Some(dest) => start_registration(shared, &a, dest),
             None => {
+                metrics::gauge!("phonetree_registration_status", "account" => label(&a)).set(2.0);
                 lock(&shared.regs).push(RegView {
                     id: None,
                     account: label(&a),
@@ -470,6 +487,44 @@ fn warn_unknown_themes(cfg: &Config, registry: &Registry) {
 /// How long the register may take to write its last records on shutdown before saving them
 /// to the spill file.
 pub const REGISTER_CLOSE: Duration = Duration::from_secs(5);
+
+/// Creates the first admin once the database is open (at once, unless it was unreachable at
+/// start). A generated password is printed once, on standard error, never into the log.
+fn spawn_admin_bootstrap(shared: &Arc<Shared>) {
+    let slot = shared.db.clone();
+    let configured = shared.cfg.api.admin_password.clone();
+    tokio::spawn(async move {
+        let db = loop {
+            match slot.get() {
+                Some(db) => break db,
+                None => tokio::time::sleep(Duration::from_secs(1)).await,
+            }
+        };
+        match crate::auth::ensure_admin(&db, configured.as_ref()).await {
+            Ok(crate::auth::Bootstrap::Generated(pw)) => {
+                eprintln!(
+                    "\nphonetree: created the dashboard user `{}` with the password\n\n    {pw}\n\n\
+                     It is shown only this once. Change it with `phonetree user passwd {}`, or set \
+                     PHONETREE_ADMIN_PASSWORD before the first start.\n",
+                    crate::auth::ADMIN,
+                    crate::auth::ADMIN
+                );
+                tracing::info!(
+                    user = crate::auth::ADMIN,
+                    "first admin created (password printed once on stderr)"
+                );
+            }
+            Ok(crate::auth::Bootstrap::FromEnv) => {
+                tracing::info!(
+                    user = crate::auth::ADMIN,
+                    "first admin created with PHONETREE_ADMIN_PASSWORD"
+                );
+            }
+            Ok(crate::auth::Bootstrap::Existing) => {}
+            Err(e) => tracing::error!(error = %e, "cannot create the first admin"),
+        }
+    });
+}
 
 /// This node's heartbeat row: live calls and loaded flow versions.
 fn spawn_heartbeat(shared: &Arc<Shared>) {

@@ -153,6 +153,9 @@ impl Writer {
     async fn write_batch(&mut self, rx: &mut mpsc::Receiver<Cmd>) {
         let Some(db) = self.slot.get() else {
             self.down("the database is not open yet");
+            if let Some((deadline, _)) = &mut self.closing {
+                *deadline = Instant::now();
+            }
             return;
         };
         let batch = self.pending.take_batch(BATCH);
@@ -172,6 +175,10 @@ impl Writer {
             Err(e) if e.is_transient() => {
                 self.pending.put_back(batch);
                 self.down(&e.to_string());
+                // Closing: the spill file keeps the records; do not hold the shutdown up.
+                if let Some((deadline, _)) = &mut self.closing {
+                    *deadline = Instant::now();
+                }
             }
             Err(e) => {
                 tracing::warn!(error = %e, records = batch.len(),

@@ -25,6 +25,7 @@
 
 pub mod codec;
 mod core;
+pub mod counters;
 pub mod latch;
 mod playout;
 mod poller;
