@@ -231,6 +231,10 @@ fn metrics_after_a_real_call_parse_and_count_it() {
     );
     assert_eq!(value("phonetree_db_up", &[]), Some(1.0));
     assert!(value("phonetree_register_written_total", &[]).is_some_and(|n| n > 0.0));
+    assert_eq!(
+        value("phonetree_refused_total", &[("what", "sip_403")]),
+        Some(0.0)
+    );
 }
 
 #[test]

@@ -5,8 +5,9 @@
 //! Adding a series is one line where the thing happens:
 //! `metrics::counter!("phonetree_x_total", "label" => v).increment(1)` (or `gauge!`,
 //! `histogram!`); give a histogram buckets in [`BUCKETS`] and a help text in [`HELP`]. Values
-//! that already live in atomics elsewhere (RTP packet counts per media worker) are copied in
-//! at scrape time by [`render`], so the packet path never touches the recorder.
+//! that already live in atomics elsewhere (RTP packet counts per media worker, the hardening
+//! refusal counts of `policy::counters`) are copied in at scrape time by [`render`], so the
+//! packet path never touches the recorder.
 //!
 //! Chosen over prometheus-client because series need no registry plumbing (a macro call at the
 //! site), which keeps the outbound, agent and ASR additions to one line each.
@@ -61,6 +62,8 @@ pub const HELP: &[(&str, &str)] = &[
     ("phonetree_register_written_total", "Register records written."),
     ("phonetree_register_dropped_total", "Register records lost (buffer full or refused by the database)."),
     ("phonetree_logins_total", "Dashboard logins by result (ok, failed, limited)."),
+    ("phonetree_refused_total", "What the hardening rules refused (docs/security.md), by what: sip_403, sip_silent, sip_oversize, sdp, transfer, rtp_foreign, rtp_competing."),
+    ("phonetree_rtp_rebinds_total", "Latched RTP sources replaced after silence (NAT rebinding)."),
 ];
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
@@ -105,5 +108,58 @@ pub fn render(handle: &PrometheusHandle) -> String {
     ] {
         metrics::counter!("phonetree_rtp_packets_total", "kind" => kind).absolute(v);
     }
+    let r = crate::policy::counters::global().snapshot();
+    for (what, v) in [
+        ("sip_403", r.sip_refused_403),
+        ("sip_silent", r.sip_refused_silent),
+        ("sip_oversize", r.sip_oversize),
+        ("sdp", r.sdp_refused),
+        ("transfer", r.transfer_refused),
+        ("rtp_foreign", r.rtp_foreign_dropped),
+        ("rtp_competing", r.rtp_competing_dropped),
+    ] {
+        metrics::counter!("phonetree_refused_total", "what" => what).absolute(v);
+    }
+    metrics::counter!("phonetree_rtp_rebinds_total").absolute(r.rtp_rebinds);
     handle.render()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every `phonetree_*` name in a text, without the histogram suffixes.
+    fn names(text: &str) -> std::collections::BTreeSet<String> {
+        let re = regex::Regex::new(r"phonetree_[a-z_]+").unwrap();
+        re.find_iter(text)
+            .map(|m| {
+                let n = m.as_str();
+                ["_bucket", "_count", "_sum"]
+                    .iter()
+                    .find_map(|s| n.strip_suffix(s))
+                    .unwrap_or(n)
+                    .to_string()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_dashboard_and_the_docs_use_only_series_that_exist() {
+        let known: Vec<&str> = HELP.iter().map(|(n, _)| *n).collect();
+        let dash = include_str!("../../docs/grafana-phonetree.json");
+        let doc = include_str!("../../docs/operations.md");
+        for (what, text) in [("dashboard", dash), ("operations.md", doc)] {
+            // The session cookie shares the prefix.
+            for n in names(text).into_iter().filter(|n| n != "phonetree_session") {
+                assert!(
+                    known.contains(&n.as_str()),
+                    "{what} names unknown series {n}"
+                );
+            }
+        }
+        for (n, _) in BUCKETS {
+            assert!(known.contains(n), "buckets for an undescribed series {n}");
+        }
+        assert!(serde_json::from_str::<serde_json::Value>(dash).is_ok());
+    }
 }
