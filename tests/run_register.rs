@@ -456,3 +456,58 @@ fn postgres_down_keeps_records_until_it_is_back_and_sigterm_saves_them() {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+fn cli_env(srv: &Server, args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_phonetree"));
+    cmd.current_dir(srv.dir()).args(args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("run the CLI");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn users_made_with_the_cli_log_in_until_disabled_and_the_node_beats() {
+    let srv = Server::start(&[("menu.yaml", MENU_FLOW)], &[]);
+    let pw = [("PHONETREE_USER_PASSWORD", "bobs password 1")];
+    let (code, out, err) = cli_env(&srv, &["user", "add", "bob", "--role", "viewer"], &pw);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.is_empty(), "a given password is not printed: {out}");
+    assert_eq!(cli_env(&srv, &["user", "add", "bob"], &pw).0, 1, "exists");
+    let (_, list, _) = cli_env(&srv, &["user", "list"], &[]);
+    assert!(list.contains("bob  viewer") && list.contains("admin  admin"), "{list}");
+    let login = r#"{"username":"bob","password":"bobs password 1"}"#;
+    let ct = [("Content-Type", "application/json")];
+    let (status, _, body) = srv.request("POST", "/login", &ct, login);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(json(&body)["user"]["role"], "viewer");
+    assert_eq!(cli_env(&srv, &["user", "disable", "bob"], &[]).0, 0);
+    assert_eq!(srv.request("POST", "/login", &ct, login).0, 401);
+    assert_eq!(cli_env(&srv, &["user", "enable", "bob"], &[]).0, 0);
+    // A new password, generated and printed once.
+    let (code, out, _) = cli_env(&srv, &["user", "passwd", "bob"], &[]);
+    assert_eq!(code, 0);
+    let new = out.trim();
+    assert_eq!(new.len(), 24, "{out}");
+    assert_eq!(srv.request("POST", "/login", &ct, login).0, 401, "the old one is gone");
+    let body = format!(r#"{{"username":"bob","password":"{new}"}}"#);
+    assert_eq!(srv.request("POST", "/login", &ct, &body).0, 200);
+
+    // The node's heartbeat row, read from the same database.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let cfg = phonetree::config::database::DatabaseConfig {
+        data_dir: srv.dir().join("data"),
+        ..Default::default()
+    };
+    let beats = rt.block_on(async {
+        let db = phonetree::db::open(&cfg, "test").await.unwrap();
+        db.heartbeats().await.unwrap()
+    });
+    assert_eq!(beats.len(), 1, "{beats:?}");
+    assert_eq!(beats[0].info["flows"]["menu"].as_str().map(str::len), Some(12));
+}
