@@ -480,7 +480,10 @@ fn users_made_with_the_cli_log_in_until_disabled_and_the_node_beats() {
     assert!(out.is_empty(), "a given password is not printed: {out}");
     assert_eq!(cli_env(&srv, &["user", "add", "bob"], &pw).0, 1, "exists");
     let (_, list, _) = cli_env(&srv, &["user", "list"], &[]);
-    assert!(list.contains("bob  viewer") && list.contains("admin  admin"), "{list}");
+    assert!(
+        list.contains("bob  viewer") && list.contains("admin  admin"),
+        "{list}"
+    );
     let login = r#"{"username":"bob","password":"bobs password 1"}"#;
     let ct = [("Content-Type", "application/json")];
     let (status, _, body) = srv.request("POST", "/login", &ct, login);
@@ -494,7 +497,11 @@ fn users_made_with_the_cli_log_in_until_disabled_and_the_node_beats() {
     assert_eq!(code, 0);
     let new = out.trim();
     assert_eq!(new.len(), 24, "{out}");
-    assert_eq!(srv.request("POST", "/login", &ct, login).0, 401, "the old one is gone");
+    assert_eq!(
+        srv.request("POST", "/login", &ct, login).0,
+        401,
+        "the old one is gone"
+    );
     let body = format!(r#"{{"username":"bob","password":"{new}"}}"#);
     assert_eq!(srv.request("POST", "/login", &ct, &body).0, 200);
 
@@ -509,5 +516,8 @@ fn users_made_with_the_cli_log_in_until_disabled_and_the_node_beats() {
         db.heartbeats().await.unwrap()
     });
     assert_eq!(beats.len(), 1, "{beats:?}");
-    assert_eq!(beats[0].info["flows"]["menu"].as_str().map(str::len), Some(12));
+    assert_eq!(
+        beats[0].info["flows"]["menu"].as_str().map(str::len),
+        Some(12)
+    );
 }

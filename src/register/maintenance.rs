@@ -77,3 +77,50 @@ where
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::calls::{CallRecord, Direction};
+
+    #[tokio::test]
+    async fn a_purge_pass_deletes_only_records_past_retention_and_expired_sessions() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = crate::config::database::DatabaseConfig {
+            data_dir: dir.path().to_path_buf(),
+            ..Default::default()
+        };
+        let db = crate::db::open(&cfg, "n").await.unwrap();
+        let now = crate::db::now_ms();
+        let day = 86_400_000;
+        for (id, age) in [("old1", 3 * day), ("old2", 2 * day), ("new", day / 2)] {
+            let r = CallRecord::new(id.into(), "n", Direction::Inbound, "a", "b", now - age);
+            db.save_call(&r).await.unwrap();
+        }
+        let u = db.create_user("u", "h", "admin", now).await.unwrap();
+        db.create_session("gone", &u.id, "c", now - 10, now - 1)
+            .await
+            .unwrap();
+        db.create_session("live", &u.id, "c", now, now + day)
+            .await
+            .unwrap();
+        let slot = DbSlot::ready(db.clone());
+        assert_eq!(purge_once(&slot, None).await, 0, "forever keeps everything");
+        assert!(db.session("live", now).await.unwrap().is_some());
+        assert_eq!(
+            purge_once(&slot, Some(Duration::from_secs(86_400))).await,
+            2
+        );
+        assert!(db.get_call("new").await.unwrap().is_some());
+        assert!(db.get_call("old1").await.unwrap().is_none());
+        assert_eq!(
+            db.purge_sessions(now).await.unwrap(),
+            0,
+            "expired ones went already"
+        );
+        assert_eq!(
+            purge_once(&DbSlot::default(), Some(Duration::from_secs(1))).await,
+            0
+        );
+    }
+}
