@@ -92,12 +92,12 @@ fn report(
             (Some(p), Some(old)) if *old == p.hash => continue,
             (Some(p), _) => {
                 versions.insert(path.clone(), p.hash.clone());
-                format!("live: {} version {} loaded", p.name, short(&p.hash))
+                format!("live: {} version {} loaded", p.name, p.short_hash())
             }
             (None, Some(old)) => format!(
                 "live: {} has errors; a running server keeps version {}",
                 path.display(),
-                short(old)
+                crate::flow::program::short_hash(old)
             ),
             (None, None) => format!("live: {} has errors; not loaded", path.display()),
         };
@@ -105,10 +105,6 @@ fn report(
     }
     out.flush()?;
     Ok(())
-}
-
-fn short(hash: &str) -> &str {
-    hash.get(..12).unwrap_or(hash)
 }
 
 #[cfg(test)]

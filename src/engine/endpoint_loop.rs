@@ -11,10 +11,11 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use tokio::sync::{mpsc, oneshot};
-use tokio::time::sleep_until;
 
+use super::rt::sleep_opt;
 use super::sip_transport::SipTransport;
-use crate::sip::event::{CallId, RegId, TransferProgress};
+use crate::sip::call::CallError;
+use crate::sip::event::{CallHandle, RegId};
 use crate::sip::register::{RegistrationConfig, RegistrationState};
 use crate::sip::{Endpoint, Event, Transport};
 
@@ -28,7 +29,7 @@ pub enum Cmd {
         transport: Transport,
     },
     /// A command for one call.
-    Call(CallId, CallCmd),
+    Call(CallHandle, CallCmd),
     /// Start registering an account shown as `label`; `Hooks::on_account` hears of it before
     /// any of its state changes.
     Register {
@@ -53,16 +54,74 @@ pub enum CallCmd {
     Transfer(String),
 }
 
+/// What one call hears from the endpoint loop, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CallEvent {
+    /// A SIP event for this call.
+    Sip(Event),
+    /// The endpoint refused a command of this call (the call's state did not allow it, or
+    /// the call is gone). Every refused command is reported, so a leg never waits for an
+    /// outcome that will not come.
+    Refused { cmd: CallCmd, error: CallError },
+}
+
 /// A new call for the application, with the channel its later events arrive on.
 #[derive(Debug)]
 pub struct Incoming {
-    pub call: CallId,
+    pub call: CallHandle,
     pub from: String,
     pub to: String,
     pub to_user: Option<String>,
     pub sdp_offer: Option<String>,
     pub source: SocketAddr,
-    pub events: mpsc::UnboundedReceiver<Event>,
+    pub events: mpsc::UnboundedReceiver<CallEvent>,
+}
+
+/// The application's side of the endpoint loop's inbox: what call legs, the registration
+/// starter and the drain use. Cloning shares the inbox. Sends fail only when the loop is gone
+/// (the process is shutting down), when there is nobody left to tell; they are ignored.
+#[derive(Debug, Clone)]
+pub struct EndpointHandle(mpsc::UnboundedSender<Cmd>);
+
+impl EndpointHandle {
+    /// A handle and the inbox [`run`] reads.
+    pub fn channel() -> (EndpointHandle, mpsc::UnboundedReceiver<Cmd>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        (EndpointHandle(tx), rx)
+    }
+
+    /// The raw sender, for the transport's datagrams.
+    pub fn sender(&self) -> mpsc::UnboundedSender<Cmd> {
+        self.0.clone()
+    }
+
+    /// A command for one call; a refusal comes back on the call's channel
+    /// ([`CallEvent::Refused`]).
+    pub fn call(&self, call: CallHandle, cmd: CallCmd) {
+        let _ = self.0.send(Cmd::Call(call, cmd));
+    }
+
+    /// `false`: answer new INVITEs with 503 (drain).
+    pub fn set_accepting(&self, on: bool) {
+        let _ = self.0.send(Cmd::SetAccepting(on));
+    }
+
+    /// Starts registering an account shown as `label`.
+    pub fn register(&self, cfg: RegistrationConfig, label: String) {
+        let _ = self.0.send(Cmd::Register {
+            cfg: Box::new(cfg),
+            label,
+        });
+    }
+
+    /// Unregisters every account; how many REGISTERs went out (0 when the loop is gone).
+    pub async fn unregister_all(&self) -> usize {
+        let (tx, rx) = oneshot::channel();
+        if self.0.send(Cmd::UnregisterAll(tx)).is_err() {
+            return 0;
+        }
+        rx.await.unwrap_or(0)
+    }
 }
 
 /// Called with every new call.
@@ -82,8 +141,8 @@ pub struct Hooks {
 /// What applying a command produced besides datagrams and events.
 #[derive(Default)]
 struct Applied {
-    /// Transfers the endpoint refused (reported as failed transfers).
-    failed: Vec<(CallId, String)>,
+    /// Call commands the endpoint refused (reported to their calls).
+    refused: Vec<(CallHandle, CallCmd, CallError)>,
     /// Accounts that started registering.
     accounts: Vec<(RegId, String)>,
 }
@@ -95,7 +154,7 @@ pub async fn run(
     transport: SipTransport,
     mut hooks: Hooks,
 ) {
-    let mut calls: HashMap<CallId, mpsc::UnboundedSender<Event>> = HashMap::new();
+    let mut calls: HashMap<CallHandle, mpsc::UnboundedSender<CallEvent>> = HashMap::new();
     loop {
         let deadline = ep.poll_timeout();
         let cmd = tokio::select! {
@@ -114,9 +173,10 @@ pub async fn run(
         for (id, label) in applied.accounts {
             (hooks.on_account)(id, label);
         }
-        for (call, reason) in applied.failed {
-            let progress = TransferProgress::Failed { status: 0, reason };
-            dispatch(Event::Transfer { call, progress }, &mut calls, &mut hooks);
+        for (call, cmd, error) in applied.refused {
+            if let Some(tx) = calls.get(&call) {
+                let _ = tx.send(CallEvent::Refused { cmd, error });
+            }
         }
         // Timers due by now too (a busy inbox must not starve retransmissions).
         if ep.poll_timeout().is_some_and(|t| t <= now) {
@@ -128,13 +188,6 @@ pub async fn run(
         while let Some(ev) = ep.poll_event() {
             dispatch(ev, &mut calls, &mut hooks);
         }
-    }
-}
-
-async fn sleep_opt(deadline: Option<Instant>) {
-    match deadline {
-        Some(t) => sleep_until(tokio::time::Instant::from_std(t)).await,
-        None => std::future::pending().await,
     }
 }
 
@@ -156,13 +209,10 @@ fn apply(ep: &mut Endpoint, cmd: Cmd, now: Instant, applied: &mut Applied) {
                 CallCmd::Transfer(target) => ep.transfer(call, target, now),
             };
             if let Err(e) = r {
-                // Races are normal (the caller hung up while we answered): the call task
-                // learns the outcome from the `Ended` event. A refused transfer is reported
-                // as a failed one, so the flow takes its `on_fail`.
+                // Races are normal (the caller hung up while we answered); the call's leg
+                // decides what a refusal means (a refused transfer takes the flow's `on_fail`).
                 tracing::debug!(%call, error = %e, "call command not applied");
-                if matches!(c, CallCmd::Transfer(_)) {
-                    applied.failed.push((call, e.to_string()));
-                }
+                applied.refused.push((call, c, e));
             }
         }
         Cmd::Register { cfg, label } => {
@@ -179,7 +229,7 @@ fn apply(ep: &mut Endpoint, cmd: Cmd, now: Instant, applied: &mut Applied) {
 
 fn dispatch(
     ev: Event,
-    calls: &mut HashMap<CallId, mpsc::UnboundedSender<Event>>,
+    calls: &mut HashMap<CallHandle, mpsc::UnboundedSender<CallEvent>>,
     hooks: &mut Hooks,
 ) {
     match ev {
@@ -210,7 +260,7 @@ fn dispatch(
             let Some(call) = call_of(&other) else { return };
             let ended = matches!(other, Event::Ended { .. });
             if let Some(tx) = calls.get(&call) {
-                let _ = tx.send(other);
+                let _ = tx.send(CallEvent::Sip(other));
             }
             if ended {
                 calls.remove(&call);
@@ -219,7 +269,7 @@ fn dispatch(
     }
 }
 
-fn call_of(ev: &Event) -> Option<CallId> {
+fn call_of(ev: &Event) -> Option<CallHandle> {
     match ev {
         Event::CallConfirmed { call }
         | Event::SdpAnswer { call, .. }
@@ -246,7 +296,7 @@ mod tests {
         }
     }
 
-    fn incoming(call: CallId) -> Event {
+    fn incoming(call: CallHandle) -> Event {
         Event::IncomingCall {
             call,
             from: "sip:a@b".into(),
@@ -263,7 +313,7 @@ mod tests {
         let seen = Arc::new(Mutex::new(Vec::new()));
         let mut h = hooks(seen.clone());
         let mut calls = HashMap::new();
-        let (a, b) = (CallId(1), CallId(2));
+        let (a, b) = (CallHandle(1), CallHandle(2));
         dispatch(incoming(a), &mut calls, &mut h);
         dispatch(incoming(b), &mut calls, &mut h);
         dispatch(Event::CallConfirmed { call: a }, &mut calls, &mut h);
@@ -277,8 +327,9 @@ mod tests {
         let mut seen = seen.lock().unwrap();
         assert_eq!(seen.len(), 2);
         let rx = &mut seen[0].events;
-        assert_eq!(rx.try_recv().ok(), Some(Event::CallConfirmed { call: a }));
-        assert_eq!(rx.try_recv().ok(), Some(end));
+        let confirmed = CallEvent::Sip(Event::CallConfirmed { call: a });
+        assert_eq!(rx.try_recv().ok(), Some(confirmed));
+        assert_eq!(rx.try_recv().ok(), Some(CallEvent::Sip(end)));
         assert!(rx.try_recv().is_err(), "closed after Ended");
         assert!(
             seen[1].events.try_recv().is_err(),

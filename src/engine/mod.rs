@@ -2,23 +2,33 @@
 //! run`. Decisions (SIP transactions, the call machine, pacing, DTMF) live in the sans-IO modules;
 //! this layer feeds them input and executes their output.
 //!
-//! Map: [`server`] wires everything up (`serve`); [`sip_transport`] owns the UDP/TCP sockets;
-//! [`endpoint_loop`] owns the SIP [`crate::sip::Endpoint`]; [`call`] runs one call (the flow
-//! machine, its media session, its SIP dialog); [`services`] executes the machine's side
-//! requests (TTS, webhooks); [`http`] serves `/healthz`, `/api/*`, `/login` and `/metrics`
-//! (axum); [`shutdown`] drains on SIGTERM; [`media`] is the per-call RTP task; [`pii`] redacts
-//! numbers in logs; [`inbound`] resolves the `sip.allow` policy at start; [`exporter`] is the
-//! Prometheus recorder.
+//! Map: [`server`] wires everything up (`serve`) and nothing imports it; [`sip_transport`] owns
+//! the UDP/TCP sockets; [`endpoint_loop`] owns the SIP [`crate::sip::Endpoint`] and hands out
+//! [`endpoint_loop::EndpointHandle`]s; [`call`] runs one call: the sans-IO
+//! [`call::driver::CallDriver`] (the flow machine and its requests) pumped against a [`leg`]
+//! (today SIP/RTP) and the [`integrations`] (TTS, webhooks, agents... through an
+//! [`audio_port::AudioPort`]); [`services`] holds the TTS and webhook clients; [`status`] is
+//! what [`http`] (axum: `/healthz`, `/api/*`, `/login`, `/metrics`) and [`shutdown`] (drain on
+//! SIGTERM) read; [`exporter`] is the Prometheus recorder; [`media`]
+//! runs the RTP sessions on worker threads; [`pii`] redacts numbers in logs; [`net`] picks local
+//! addresses; [`inbound`] resolves the `sip.allow` policy at start; `rt` has the small helpers
+//! the pumps share.
 
+pub mod audio_port;
 pub mod call;
 pub mod endpoint_loop;
 pub mod exporter;
 pub mod http;
 pub mod inbound;
+pub mod integrations;
+pub mod leg;
 pub mod media;
+pub mod net;
 pub mod pii;
 pub mod priority;
+mod rt;
 pub mod server;
 pub mod services;
 pub mod shutdown;
 pub mod sip_transport;
+pub mod status;

@@ -1,29 +1,38 @@
 //! Wiring of `phonetree run`: binds the sockets, loads and watches the flows, starts the
-//! endpoint loop, the HTTP API and the registrations, spawns a call task per INVITE, and drains
-//! on shutdown. [`Shared`] is what every call task can see.
+//! endpoint loop, the HTTP API and the registrations, spawns a call per INVITE, and drains on
+//! shutdown.
+//!
+//! Nothing here is imported by a sibling: `server` builds the narrow pieces each consumer needs
+//! ([`CallDeps`]/[`SipDeps`] for calls, [`Status`] for the API and the drain,
+//! [`EndpointHandle`] for whoever commands the SIP endpoint) and hands them over.
 
-use std::collections::BTreeMap;
 use std::future::Future;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket as StdUdpSocket};
+use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime};
+use std::sync::Arc;
+use std::time::SystemTime;
 
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 
-use super::call::{self, CallView};
-use super::endpoint_loop::{self, Cmd, Hooks};
+use super::call::deps::{CallDeps, ServiceDeps};
+use super::call::route::{AccountRoute, Router};
+use super::call::{self};
+use super::endpoint_loop::{self, EndpointHandle, Hooks};
+use super::leg::sip::{SipDeps, SipLeg};
+use super::leg::Leg;
 use super::media::{MediaConfig, PromptCache, PromptCacheConfig, RtpPortAllocator};
+use super::net::{primary_ip, route_to, MediaAddress};
 use super::sip_transport::SipTransport;
+use super::status::{RegState, Status};
 use super::{http, shutdown};
 use crate::config::{Account, Config};
 use crate::db::DbSlot;
 use crate::flow::load::LoadOptions;
+use crate::policy::inbound::SharedInbound;
 use crate::register::Register;
 use crate::registry::watch::{self as reg_watch, Watcher};
 use crate::registry::Registry;
-use crate::sip::event::RegId;
-use crate::sip::register::{RegistrationConfig, RegistrationState};
+use crate::sip::register::RegistrationConfig;
 use crate::sip::{Endpoint, EndpointConfig};
 
 /// Why the server could not start.
@@ -56,99 +65,6 @@ impl std::fmt::Display for StartError {
 
 impl std::error::Error for StartError {}
 
-/// One account's registration as `/api/registrations` shows it (never the password).
-#[derive(Debug, Clone)]
-pub struct RegView {
-    pub id: Option<RegId>,
-    pub account: String,
-    pub state: String,
-    pub detail: Option<String>,
-}
-
-/// What call routing needs to know about an account.
-#[derive(Debug, Clone)]
-pub struct AccountRoute {
-    pub username: String,
-    pub flow: Option<String>,
-    /// The address its REGISTERs go to (calls for it come from there).
-    pub registrar_ip: Option<IpAddr>,
-}
-
-/// What every call task and the API can see.
-pub struct Shared {
-    pub cfg: Config,
-    pub accounts: Vec<AccountRoute>,
-    pub registry: Arc<Registry>,
-    pub ports: RtpPortAllocator,
-    pub prompts: Arc<PromptCache>,
-    pub media: MediaConfig,
-    pub http: reqwest::Client,
-    pub endpoint: mpsc::UnboundedSender<Cmd>,
-    /// The SIP address we advertise (Via, Contact).
-    pub sip_addr: SocketAddr,
-    /// Where `say` writes its WAV files.
-    pub tts_dir: PathBuf,
-    pub calls: Mutex<BTreeMap<u64, CallView>>,
-    pub regs: Mutex<Vec<RegView>>,
-    /// Set at the drain deadline: calls still up hang up.
-    pub hangup_all: watch::Receiver<bool>,
-    /// Who may call (`sip.allow`); calls from listed sources are trusted for media.
-    pub inbound: crate::policy::inbound::SharedInbound,
-    pub started: SystemTime,
-    /// The database (empty while it is unreachable at start).
-    pub db: DbSlot,
-    /// Where calls write their register records.
-    pub register: Register,
-}
-
-impl Shared {
-    /// The IP written in SDP for a call from `peer`.
-    pub fn media_ip(&self, peer: SocketAddr) -> IpAddr {
-        if let Some(a) = self.cfg.advertise {
-            return a.ip;
-        }
-        let listen = self.cfg.sip_listen.ip();
-        if !listen.is_unspecified() {
-            return listen;
-        }
-        route_to(peer).unwrap_or(self.sip_addr.ip())
-    }
-
-    /// Calls in progress.
-    pub fn active_calls(&self) -> usize {
-        lock(&self.calls).len()
-    }
-}
-
-pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    // Every critical section is a single insert/remove/update: a poisoned table is consistent.
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-/// The local address the OS would use to reach `peer` (a route lookup: no packet is sent).
-fn route_to(peer: SocketAddr) -> Option<IpAddr> {
-    let bind: SocketAddr = if peer.is_ipv6() {
-        "[::]:0".parse().ok()?
-    } else {
-        "0.0.0.0:0".parse().ok()?
-    };
-    let s = StdUdpSocket::bind(bind).ok()?;
-    s.connect(peer).ok()?;
-    Some(s.local_addr().ok()?.ip()).filter(|ip| !ip.is_unspecified())
-}
-
-/// The first non-loopback IPv4 interface address, else 127.0.0.1.
-fn primary_ip() -> IpAddr {
-    if_addrs::get_if_addrs()
-        .ok()
-        .and_then(|ifs| {
-            ifs.into_iter()
-                .find(|i| !i.is_loopback() && i.ip().is_ipv4())
-                .map(|i| i.ip())
-        })
-        .unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST))
-}
-
 /// Runs until `stop` resolves, then drains (503 to new calls, running calls up to
 /// `drain_timeout`, unregister) and returns.
 pub async fn serve(cfg: Config, stop: impl Future<Output = ()>) -> Result<(), StartError> {
@@ -157,8 +73,8 @@ pub async fn serve(cfg: Config, stop: impl Future<Output = ()>) -> Result<(), St
     }
     // First, so the flows' first load is counted.
     let metrics = super::exporter::install();
-    let (reg_tx, reg_rx) = mpsc::unbounded_channel::<Cmd>();
-    let transport = SipTransport::bind(cfg.sip_listen, reg_tx.clone())
+    let (endpoint, inbox) = EndpointHandle::channel();
+    let transport = SipTransport::bind(cfg.sip_listen, endpoint.sender())
         .await
         .map_err(|source| StartError::Bind {
             what: "SIP",
@@ -231,49 +147,72 @@ pub async fn serve(cfg: Config, stop: impl Future<Output = ()>) -> Result<(), St
     if !super::media::configure_workers(cfg.rtp_workers, cfg.rtp_priority) {
         tracing::warn!("rtp.workers ignored: the media workers were already running");
     }
-    let shared = Arc::new(Shared {
-        accounts: routes,
+    let status = Arc::new(Status::new(registry.clone()));
+    let deps = Arc::new(CallDeps {
+        router: Router {
+            accounts: routes,
+            registry: registry.clone(),
+        },
+        transfer: Arc::new(cfg.security.transfer.clone()),
+        calls: status.calls.clone(),
+        register: register.clone(),
+        services: ServiceDeps {
+            http: super::services::http_client(),
+            tts_dir: tts_dir.clone(),
+        },
+        hangup_all: hangup_rx,
+    });
+    let sip = Arc::new(SipDeps {
+        endpoint: endpoint.clone(),
+        ports,
+        prompts: Arc::new(PromptCache::new(PromptCacheConfig::default())),
         media: MediaConfig {
             rtp_timeout: cfg.rtp_timeout,
             latching: cfg.security.rtp_latching,
             ..MediaConfig::default()
         },
-        cfg,
-        registry,
-        ports,
-        prompts: Arc::new(PromptCache::new(PromptCacheConfig::default())),
-        http: super::services::http_client(),
-        endpoint: reg_tx.clone(),
+        codecs: cfg.codecs.clone(),
+        answer_delay: cfg.answer_delay,
+        address: MediaAddress {
+            advertise: cfg.advertise.map(|a| a.ip),
+            listen: cfg.sip_listen.ip(),
+            fallback: sip_addr.ip(),
+        },
         sip_addr,
-        tts_dir,
-        calls: Mutex::new(BTreeMap::new()),
-        regs: Mutex::new(Vec::new()),
-        hangup_all: hangup_rx,
         inbound: inbound.clone(),
-        started: SystemTime::now(),
-        db,
-        register,
     });
-    spawn_heartbeat(&shared);
-    spawn_admin_bootstrap(&shared);
 
     let seed = seed();
     let mut ep = Endpoint::new(EndpointConfig::new(sip_addr, seed));
-    ep.set_inbound_policy(inbound);
-    let hooks = hooks(shared.clone());
-    let ep_task = tokio::spawn(endpoint_loop::run(ep, reg_rx, transport, hooks));
-    let http_state = http::HttpState::new(shared.clone(), metrics);
+    ep.set_inbound_policy(inbound.clone());
+    let hooks = hooks(deps, sip, &status);
+    let ep_task = tokio::spawn(endpoint_loop::run(ep, inbox, transport, hooks));
+    let http_state = http::HttpState::new(
+        status.clone(),
+        db.clone(),
+        cfg.api.clone(),
+        cfg.http_listen,
+        metrics,
+    );
     tokio::spawn(http::serve(listener, http_state));
+    spawn_heartbeat(&status, &db);
+    spawn_admin_bootstrap(&db, cfg.api.admin_password.clone());
     tracing::info!(
         sip = %bound, advertised = %sip_addr, http = %http_addr,
-        flows = %shared.registry.dir().display(),
+        flows = %registry.dir().display(),
         "phonetree run: listening (SIP over UDP and TCP)"
     );
-    register_accounts(&shared, accounts);
+    let reg = Registrar {
+        endpoint: endpoint.clone(),
+        status: status.clone(),
+        inbound,
+        backoff: (cfg.backoff_base, cfg.backoff_max),
+    };
+    reg.register_accounts(accounts);
 
     stop.await;
-    shutdown::drain(&shared, hangup_tx).await;
-    let closed = shared.register.close(REGISTER_CLOSE).await;
+    shutdown::drain(&endpoint, &status, cfg.drain_timeout, hangup_tx).await;
+    let closed = register.close(REGISTER_CLOSE).await;
     if closed.spilled > 0 || closed.dropped > 0 {
         tracing::warn!(
             spilled = closed.spilled,
@@ -282,11 +221,78 @@ pub async fn serve(cfg: Config, stop: impl Future<Output = ()>) -> Result<(), St
         );
     }
     // Speech files are per process; a failure only leaves files in the temp folder.
-    let _ = std::fs::remove_dir_all(&shared.tts_dir);
-    drop(shared);
-    drop(reg_tx);
+    let _ = std::fs::remove_dir_all(&tts_dir);
+    drop(reg);
+    drop(endpoint);
     ep_task.abort();
     Ok(())
+}
+
+/// How long the register may take to write its last records on shutdown before saving them
+/// to the spill file.
+pub const REGISTER_CLOSE: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// This node's heartbeat row: live calls and loaded flow versions.
+fn spawn_heartbeat(status: &Arc<Status>, db: &DbSlot) {
+    let started_ms = status
+        .started
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    let status = Arc::downgrade(status);
+    tokio::spawn(crate::register::maintenance::heartbeat(
+        db.clone(),
+        started_ms,
+        move || {
+            let Some(s) = status.upgrade() else {
+                return (0, serde_json::Value::Null);
+            };
+            let snap = s.registry.snapshot();
+            let flows: serde_json::Map<String, serde_json::Value> = snap
+                .flows
+                .iter()
+                .filter_map(|e| e.program.as_ref())
+                .map(|p| (p.name.clone(), p.short_hash().into()))
+                .collect();
+            (s.calls.len() as u64, serde_json::json!({ "flows": flows }))
+        },
+    ));
+}
+
+/// Creates the first admin once the database is open (at once, unless it was unreachable at
+/// start). A generated password is printed once, on standard error, never into the log.
+fn spawn_admin_bootstrap(slot: &DbSlot, configured: Option<crate::sip::digest::Secret>) {
+    let slot = slot.clone();
+    tokio::spawn(async move {
+        let db = loop {
+            match slot.get() {
+                Some(db) => break db,
+                None => tokio::time::sleep(std::time::Duration::from_secs(1)).await,
+            }
+        };
+        match crate::auth::ensure_admin(&db, configured.as_ref()).await {
+            Ok(crate::auth::Bootstrap::Generated(pw)) => {
+                eprintln!(
+                    "\nphonetree: created the dashboard user `{}` with the password\n\n    {pw}\n\n\
+                     It is shown only this once. Change it with `phonetree user passwd {}`, or set \
+                     PHONETREE_ADMIN_PASSWORD before the first start.\n",
+                    crate::auth::ADMIN,
+                    crate::auth::ADMIN
+                );
+                tracing::info!(
+                    user = crate::auth::ADMIN,
+                    "first admin created (password printed once on stderr)"
+                );
+            }
+            Ok(crate::auth::Bootstrap::FromEnv) => {
+                tracing::info!(
+                    user = crate::auth::ADMIN,
+                    "first admin created with PHONETREE_ADMIN_PASSWORD"
+                );
+            }
+            Ok(crate::auth::Bootstrap::Existing) => {}
+            Err(e) => tracing::error!(error = %e, "cannot create the first admin"),
+        }
+    });
 }
 
 /// A seed for SIP tags, branches and Call-IDs: std's per-process random hash keys (taken from
@@ -303,73 +309,27 @@ fn seed() -> u64 {
     h.finish()
 }
 
-fn hooks(shared: Arc<Shared>) -> Hooks {
-    let calls = shared.clone();
-    let accounts = shared.clone();
+fn hooks(deps: Arc<CallDeps>, sip: Arc<SipDeps>, status: &Status) -> Hooks {
+    let (started, changed) = (status.regs.clone(), status.regs.clone());
     Hooks {
         on_call: Box::new(move |inc| {
-            tokio::spawn(call::run(calls.clone(), inc));
+            let leg = Leg::Sip(SipLeg::new(inc, sip.clone()));
+            tokio::spawn(call::run(deps.clone(), leg));
         }),
-        on_account: Box::new(move |id, account| {
-            let mut regs = lock(&accounts.regs);
-            // An account retried after a failed lookup replaces its placeholder.
-            regs.retain(|v| !(v.id.is_none() && v.account == account));
-            registration_metric(&account, &RegistrationState::Registering);
-            regs.push(RegView {
-                id: Some(id),
-                account,
-                state: "registering".into(),
-                detail: None,
-            });
-        }),
+        on_account: Box::new(move |id, account| started.started(id, account)),
         on_registration: Box::new(move |reg, state| {
-            let (label, detail) = describe(state);
-            let mut regs = lock(&shared.regs);
-            if let Some(v) = regs.iter_mut().find(|v| v.id == Some(reg)) {
-                match state {
-                    RegistrationState::Failed { .. } => {
-                        tracing::warn!(account = %v.account, state = label, detail = ?detail, "registration")
-                    }
-                    _ => tracing::info!(account = %v.account, state = label, "registration"),
+            let state = RegState::from(state);
+            let Some(account) = changed.set(reg, state.clone()) else {
+                return;
+            };
+            let detail = state.detail(std::time::Instant::now());
+            match state {
+                RegState::Failed { .. } => {
+                    tracing::warn!(%account, state = state.label(), detail = ?detail, "registration")
                 }
-                v.state = label.to_string();
-                v.detail = detail;
-                registration_metric(&v.account, state);
+                _ => tracing::info!(%account, state = state.label(), "registration"),
             }
         }),
-    }
-}
-
-/// `phonetree_registration_status{account}`: 0 not registered, 1 registered, 2 failed.
-fn registration_metric(account: &str, state: &RegistrationState) {
-    let v = match state {
-        RegistrationState::Registered { .. } => 1.0,
-        RegistrationState::Failed { .. } => 2.0,
-        _ => 0.0,
-    };
-    metrics::gauge!("phonetree_registration_status", "account" => account.to_string()).set(v);
-}
-
-fn describe(state: &RegistrationState) -> (&'static str, Option<String>) {
-    let now = Instant::now();
-    match state {
-        RegistrationState::Unregistered => ("unregistered", None),
-        RegistrationState::Registering => ("registering", None),
-        RegistrationState::Registered { until } => (
-            "registered",
-            Some(format!(
-                "expires in {}s",
-                until.saturating_duration_since(now).as_secs()
-            )),
-        ),
-        RegistrationState::Failed { retry_at, reason } => (
-            "failed",
-            Some(format!(
-                "{reason}; retry in {}s",
-                retry_at.saturating_duration_since(now).as_secs()
-            )),
-        ),
-        RegistrationState::Unregistering => ("unregistering", None),
     }
 }
 
@@ -410,61 +370,66 @@ fn label(a: &Account) -> String {
     format!("{}@{}", a.username, a.registrar)
 }
 
-/// Starts every account's registration; an account whose registrar did not resolve at start is
-/// retried in the background with the registration backoff.
-fn register_accounts(shared: &Arc<Shared>, accounts: Vec<(Account, Option<SocketAddr>)>) {
-    for (a, dest) in accounts {
-        match dest {
-            Some(dest) => start_registration(shared, &a, dest),
-            None => {
-                metrics::gauge!("phonetree_registration_status", "account" => label(&a)).set(2.0);
-                lock(&shared.regs).push(RegView {
-                    id: None,
-                    account: label(&a),
-                    state: "failed".into(),
-                    detail: Some("cannot resolve the registrar".into()),
-                });
-                let shared = shared.clone();
-                tokio::spawn(async move {
-                    let mut delay = shared.cfg.backoff_base;
-                    loop {
-                        tokio::time::sleep(delay).await;
-                        match resolve(&a).await {
-                            Ok(dest) => {
-                                shared.inbound.add(dest.ip());
-                                return start_registration(&shared, &a, dest);
+/// Starts the accounts' registrations.
+struct Registrar {
+    endpoint: EndpointHandle,
+    status: Arc<Status>,
+    /// A registrar resolved late becomes a trusted source of calls.
+    inbound: SharedInbound,
+    /// Retry delays for a registrar that does not resolve (first, longest).
+    backoff: (std::time::Duration, std::time::Duration),
+}
+
+impl Registrar {
+    /// Starts every account's registration; an account whose registrar did not resolve at
+    /// start is retried in the background with the registration backoff.
+    fn register_accounts(&self, accounts: Vec<(Account, Option<SocketAddr>)>) {
+        for (a, dest) in accounts {
+            match dest {
+                Some(dest) => self.start(&a, dest),
+                None => {
+                    self.status.regs.placeholder(&label(&a));
+                    let me = Registrar {
+                        endpoint: self.endpoint.clone(),
+                        status: self.status.clone(),
+                        inbound: self.inbound.clone(),
+                        backoff: self.backoff,
+                    };
+                    tokio::spawn(async move {
+                        let (mut delay, max) = me.backoff;
+                        loop {
+                            tokio::time::sleep(delay).await;
+                            match resolve(&a).await {
+                                Ok(dest) => {
+                                    me.inbound.add(dest.ip());
+                                    return me.start(&a, dest);
+                                }
+                                Err(e) => tracing::warn!(account = %label(&a), error = %e,
+                                    "cannot resolve the registrar; will retry"),
                             }
-                            Err(e) => tracing::warn!(account = %label(&a), error = %e,
-                                "cannot resolve the registrar; will retry"),
+                            delay = (delay * 2).min(max);
                         }
-                        delay = (delay * 2).min(shared.cfg.backoff_max);
-                    }
-                });
+                    });
+                }
             }
         }
     }
-}
 
-fn start_registration(shared: &Shared, a: &Account, dest: SocketAddr) {
-    let mut rc = RegistrationConfig::new(
-        dest,
-        a.registrar.to_string(),
-        a.username.clone(),
-        a.password.clone(),
-    );
-    rc.transport = a.transport;
-    rc.auth_username = a.auth_username.clone();
-    rc.expires = a.expires;
-    rc.backoff_base = shared.cfg.backoff_base;
-    rc.backoff_max = shared.cfg.backoff_max;
-    let label = label(a);
-    tracing::info!(account = %label, registrar = %dest, "registering");
-    let cmd = Cmd::Register {
-        cfg: Box::new(rc),
-        label,
-    };
-    // Fails only when the endpoint loop is gone (shutting down).
-    let _ = shared.endpoint.send(cmd);
+    fn start(&self, a: &Account, dest: SocketAddr) {
+        let mut rc = RegistrationConfig::new(
+            dest,
+            a.registrar.to_string(),
+            a.username.clone(),
+            a.password.clone(),
+        );
+        rc.transport = a.transport;
+        rc.auth_username = a.auth_username.clone();
+        rc.expires = a.expires;
+        (rc.backoff_base, rc.backoff_max) = self.backoff;
+        let label = label(a);
+        tracing::info!(account = %label, registrar = %dest, "registering");
+        self.endpoint.register(rc, label);
+    }
 }
 
 fn warn_unknown_themes(cfg: &Config, registry: &Registry) {
@@ -483,78 +448,3 @@ fn warn_unknown_themes(cfg: &Config, registry: &Registry) {
         }
     }
 }
-
-/// How long the register may take to write its last records on shutdown before saving them
-/// to the spill file.
-pub const REGISTER_CLOSE: Duration = Duration::from_secs(5);
-
-/// Creates the first admin once the database is open (at once, unless it was unreachable at
-/// start). A generated password is printed once, on standard error, never into the log.
-fn spawn_admin_bootstrap(shared: &Arc<Shared>) {
-    let slot = shared.db.clone();
-    let configured = shared.cfg.api.admin_password.clone();
-    tokio::spawn(async move {
-        let db = loop {
-            match slot.get() {
-                Some(db) => break db,
-                None => tokio::time::sleep(Duration::from_secs(1)).await,
-            }
-        };
-        match crate::auth::ensure_admin(&db, configured.as_ref()).await {
-            Ok(crate::auth::Bootstrap::Generated(pw)) => {
-                eprintln!(
-                    "\nphonetree: created the dashboard user `{}` with the password\n\n    {pw}\n\n\
-                     It is shown only this once. Change it with `phonetree user passwd {}`, or set \
-                     PHONETREE_ADMIN_PASSWORD before the first start.\n",
-                    crate::auth::ADMIN,
-                    crate::auth::ADMIN
-                );
-                tracing::info!(
-                    user = crate::auth::ADMIN,
-                    "first admin created (password printed once on stderr)"
-                );
-            }
-            Ok(crate::auth::Bootstrap::FromEnv) => {
-                tracing::info!(
-                    user = crate::auth::ADMIN,
-                    "first admin created with PHONETREE_ADMIN_PASSWORD"
-                );
-            }
-            Ok(crate::auth::Bootstrap::Existing) => {}
-            Err(e) => tracing::error!(error = %e, "cannot create the first admin"),
-        }
-    });
-}
-
-/// This node's heartbeat row: live calls and loaded flow versions.
-fn spawn_heartbeat(shared: &Arc<Shared>) {
-    let started_ms = shared
-        .started
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64);
-    let weak = Arc::downgrade(shared);
-    let slot = shared.db.clone();
-    tokio::spawn(crate::register::maintenance::heartbeat(
-        slot,
-        started_ms,
-        move || {
-            let Some(s) = weak.upgrade() else {
-                return (0, serde_json::Value::Null);
-            };
-            let snap = s.registry.snapshot();
-            let flows: serde_json::Map<String, serde_json::Value> = snap
-                .flows
-                .iter()
-                .filter_map(|e| e.program.as_ref())
-                .map(|p| (p.name.clone(), p.hash.get(..12).unwrap_or(&p.hash).into()))
-                .collect();
-            (
-                s.active_calls() as u64,
-                serde_json::json!({ "flows": flows }),
-            )
-        },
-    ));
-}
-
-/// How long to wait for the registrar to confirm unregistration on shutdown.
-pub const UNREGISTER_WAIT: Duration = Duration::from_secs(2);

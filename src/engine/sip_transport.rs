@@ -16,6 +16,7 @@ use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::mpsc;
 
 use super::endpoint_loop::Cmd;
+use super::rt::lock;
 use crate::sip::{message, Transmit, Transport};
 
 /// Largest UDP datagram read (a larger one is truncated by the kernel, which would hide it).
@@ -146,11 +147,6 @@ impl SipTransport {
         });
         tx
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    // Each critical section is one map insert/remove/lookup: a poisoned map is consistent.
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 async fn udp_loop(udp: Arc<UdpSocket>, inbound: mpsc::UnboundedSender<Cmd>) {

@@ -294,8 +294,12 @@ pub struct RecordDoc {
 #[derive(Debug, Deserialize)]
 pub struct AgentDoc {
     pub provider: String,
+    /// Required by the schema for `openai`.
+    #[serde(default)]
     pub model: String,
     pub voice: Option<String>,
+    /// Required by the schema for `openai`.
+    #[serde(default)]
     pub instructions: String,
     pub max_duration: Option<String>,
     pub save: Option<String>,

@@ -47,6 +47,18 @@ pub struct Program {
     pub templates: Templates,
 }
 
+impl Program {
+    /// The version shown in logs and `/api/*`: the first 12 hex digits of [`Program::hash`].
+    pub fn short_hash(&self) -> &str {
+        short_hash(&self.hash)
+    }
+}
+
+/// The first 12 characters of a version hash (the whole text when shorter).
+pub fn short_hash(hash: &str) -> &str {
+    hash.get(..12).unwrap_or(hash)
+}
+
 /// Index of a node in [`Program::nodes`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct NodeId(pub u32);
@@ -283,6 +295,8 @@ pub struct Agent {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AgentProvider {
     OpenAi,
+    /// The caller's own audio played back (an echo test line).
+    Echo,
 }
 
 #[derive(Debug)]

@@ -86,9 +86,7 @@ impl Call {
         d: Digit,
         now: Instant,
     ) -> Step {
-        let Some(cfg) = gather_of(program, g.node) else {
-            return Step::Wait;
-        };
+        let cfg = gather_of(program, g.node);
         if let Phase::Prompt { id, exhausted, .. } = g.phase {
             if exhausted {
                 self.state = State::Gathering(g);
@@ -123,9 +121,7 @@ impl Call {
         timer: Timer,
         now: Instant,
     ) -> Step {
-        let Some(cfg) = gather_of(program, g.node) else {
-            return Step::Wait;
-        };
+        let cfg = gather_of(program, g.node);
         match timer {
             Timer::InterDigit if g.digits.len() >= cfg.min_digits as usize => {
                 self.gather_complete(program, g, cfg, now)
@@ -143,9 +139,7 @@ impl Call {
         done: RequestId,
         now: Instant,
     ) -> Step {
-        let Some(cfg) = gather_of(program, g.node) else {
-            return Step::Wait;
-        };
+        let cfg = gather_of(program, g.node);
         match g.phase {
             Phase::Prompt {
                 list,
@@ -236,9 +230,47 @@ impl Call {
     }
 }
 
-fn gather_of(program: &Program, node: NodeId) -> Option<&Gather> {
+/// The config of the node a `Gathering` state belongs to.
+fn gather_of(program: &Program, node: NodeId) -> &Gather {
     match &program.node(node).kind {
-        NodeKind::Gather(g) => Some(g),
-        _ => None,
+        NodeKind::Gather(c) => c,
+        // Not `Step::Wait`: a call left in `Idle` with no timer would wait forever, silently.
+        _ => panic!(
+            "invariant: a Gathering state names a gather node (only enter_gather builds one)"
+        ),
+    }
+}
+
+#[cfg(test)]
+impl Call {
+    /// Puts the call in a `Gathering` state for `node`, whatever kind of node it is: for tests
+    /// of what a broken invariant does to a call.
+    pub(crate) fn force_gathering(&mut self, node: NodeId) {
+        self.state = State::Gathering(Gathering {
+            node,
+            failures: 0,
+            digits: String::new(),
+            phase: Phase::Waiting,
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::flow::program::{Hangup, NodeKind};
+    use crate::machine::testkit::{Builder, Harness};
+
+    /// Regression: a broken invariant used to leave the call in `Idle` with no timer, waiting
+    /// forever without a word; now it panics naming the invariant (and the call driver hangs
+    /// the call up).
+    #[test]
+    #[should_panic(expected = "invariant: a Gathering state names a gather node")]
+    fn a_gather_state_on_another_kind_of_node_panics_naming_the_invariant() {
+        let mut b = Builder::new(&[]);
+        b.def("end", NodeKind::Hangup(Hangup { reason: None }));
+        let end = b.id("end");
+        let mut h = Harness::new(b.build("end"));
+        h.call.force_gathering(end);
+        h.dtmf("1");
     }
 }

@@ -12,7 +12,7 @@ use std::time::Instant;
 use minijinja::value::Serde;
 use minijinja::Value;
 
-use crate::flow::program::{BodyTemplate, Http, NodeId, NodeKind};
+use crate::flow::program::{BodyTemplate, Http, NodeId, NodeKind, Program};
 use crate::flow::template::Templates;
 use crate::machine::call::{describe, Call, State, Step};
 use crate::machine::io::{Action, HttpReply, HttpRequest, RequestId};
@@ -84,9 +84,7 @@ impl Call {
         };
         self.timers.stop(Timer::HttpDeadline);
         let program = std::sync::Arc::clone(&self.program);
-        let NodeKind::Http(cfg) = &program.node(wait.node).kind else {
-            return Step::Wait;
-        };
+        let cfg = http_of(&program, wait.node);
         match result {
             Ok(reply) if (200..300).contains(&reply.status) => {
                 if let Some(name) = &cfg.save {
@@ -103,9 +101,7 @@ impl Call {
     pub(super) fn http_deadline(&mut self, wait: HttpWait, now: Instant) -> Step {
         self.push(Action::Cancel { id: wait.id });
         let program = std::sync::Arc::clone(&self.program);
-        let NodeKind::Http(cfg) = &program.node(wait.node).kind else {
-            return Step::Wait;
-        };
+        let cfg = http_of(&program, wait.node);
         self.http_retry(wait, cfg, now)
     }
 
@@ -142,4 +138,15 @@ fn render_body(
                 .collect::<Result<_, minijinja::Error>>()?,
         ),
     })
+}
+
+/// The config of the node an `AwaitingHttp` state belongs to.
+fn http_of(program: &Program, node: NodeId) -> &Http {
+    match &program.node(node).kind {
+        NodeKind::Http(c) => c,
+        // Not `Step::Wait`: a call left in `Idle` with no timer would wait forever, silently.
+        _ => panic!(
+            "invariant: an AwaitingHttp state names an http node (only send_http builds one)"
+        ),
+    }
 }

@@ -63,9 +63,7 @@ impl Call {
         done: RequestId,
         now: Instant,
     ) -> Step {
-        let Some(cfg) = listen_of(program, l.node) else {
-            return Step::Wait;
-        };
+        let cfg = listen_of(program, l.node);
         match l.phase {
             Phase::Prompt { list, id } if id == done => {
                 self.listen_prompt(program, l, cfg, list, now)
@@ -79,9 +77,7 @@ impl Call {
 
     /// A digit during the prompt skips it; during recognition digits are ignored.
     pub(super) fn listen_digit(&mut self, program: &Program, l: Listening, now: Instant) -> Step {
-        let Some(cfg) = listen_of(program, l.node) else {
-            return Step::Wait;
-        };
+        let cfg = listen_of(program, l.node);
         match l.phase {
             Phase::Prompt { id, .. } => {
                 self.push(Action::Stop { id });
@@ -108,9 +104,7 @@ impl Call {
                 return Step::Wait;
             }
         };
-        let Some(cfg) = listen_of(&program, l.node) else {
-            return Step::Wait;
-        };
+        let cfg = listen_of(&program, l.node);
         self.timers.stop(Timer::ListenDeadline);
         let text = match result {
             Ok(text) if !text.trim().is_empty() => text,
@@ -134,9 +128,7 @@ impl Call {
         l: Listening,
         now: Instant,
     ) -> Step {
-        let Some(cfg) = listen_of(program, l.node) else {
-            return Step::Wait;
-        };
+        let cfg = listen_of(program, l.node);
         if let Phase::Active { id } = l.phase {
             self.push(Action::Cancel { id });
         }
@@ -189,9 +181,13 @@ impl Call {
     }
 }
 
-fn listen_of(program: &Program, node: NodeId) -> Option<&Listen> {
+/// The config of the node a `Listening` state belongs to.
+fn listen_of(program: &Program, node: NodeId) -> &Listen {
     match &program.node(node).kind {
-        NodeKind::Listen(l) => Some(l),
-        _ => None,
+        NodeKind::Listen(c) => c,
+        // Not `Step::Wait`: a call left in `Idle` with no timer would wait forever, silently.
+        _ => panic!(
+            "invariant: a Listening state names a listen node (only enter_listen builds one)"
+        ),
     }
 }

@@ -68,9 +68,7 @@ impl Call {
         r: Recording,
         done: RequestId,
     ) -> Step {
-        let Some(cfg) = record_of(program, r.node) else {
-            return Step::Wait;
-        };
+        let cfg = record_of(program, r.node);
         match r.phase {
             RecordPhase::Prompt { list, id } if id == done => {
                 self.record_prompt(program, r, cfg, list)
@@ -83,9 +81,7 @@ impl Call {
     }
 
     pub(super) fn record_digit(&mut self, program: &Program, r: Recording, d: Digit) -> Step {
-        let Some(cfg) = record_of(program, r.node) else {
-            return Step::Wait;
-        };
+        let cfg = record_of(program, r.node);
         match r.phase {
             RecordPhase::Prompt { id, .. } => {
                 self.push(Action::Stop { id });
@@ -114,9 +110,7 @@ impl Call {
             }
         };
         let program = Arc::clone(&self.program);
-        let Some(cfg) = record_of(&program, r.node) else {
-            return Step::Wait;
-        };
+        let cfg = record_of(&program, r.node);
         match result {
             Ok(info) => {
                 if let Some(name) = &cfg.save {
@@ -145,6 +139,7 @@ impl Call {
             id,
             provider: match cfg.provider {
                 AgentProvider::OpenAi => "openai".to_owned(),
+                AgentProvider::Echo => "echo".to_owned(),
             },
             model: cfg.model.clone(),
             voice: cfg.voice.clone(),
@@ -280,9 +275,13 @@ fn fail_to(target: Option<Target>, why: &str) -> Step {
     }
 }
 
-fn record_of(program: &Program, node: NodeId) -> Option<&Record> {
+/// The config of the node a `Recording` state belongs to.
+fn record_of(program: &Program, node: NodeId) -> &Record {
     match &program.node(node).kind {
-        NodeKind::Record(r) => Some(r),
-        _ => None,
+        NodeKind::Record(c) => c,
+        // Not `Step::Wait`: a call left in `Idle` with no timer would wait forever, silently.
+        _ => panic!(
+            "invariant: a Recording state names a record node (only enter_record builds one)"
+        ),
     }
 }

@@ -1,7 +1,7 @@
 //! The call register's write path: every call's record and timeline reach the database without
 //! the call ever waiting for it.
 //!
-//! A call task holds a [`CallTrace`] (plain data: the [`CallRecord`] being filled in and a
+//! A call's pump holds a [`CallRecorder`] (plain data: the [`CallRecord`] being filled in and a
 //! sequence number for its timeline) and hands [`Item`]s to the [`Register`]: a bounded channel
 //! (`try_send`: a full channel drops and counts, never blocks) to one writer task
 //! ([`writer`]). The writer batches up to [`writer::BATCH`] records into one transaction. When
@@ -11,11 +11,11 @@
 //! saves the rest to `data_dir/register-spill.jsonl`, which the next start loads first.
 //!
 //! [`maintenance`] deletes records past `register.retention`, expired sessions, and writes this
-//! node's heartbeat. Not owned here: what a call does (the call task fills the trace).
+//! node's heartbeat. Not owned here: what a call does (its pump fills the recorder).
 
 pub mod maintenance;
 pub mod pending;
-pub mod trace;
+pub mod recorder;
 pub mod writer;
 
 use std::path::PathBuf;
@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
 
-pub use trace::CallTrace;
+pub use recorder::CallRecorder;
 
 use crate::config::database::DatabaseConfig;
 use crate::db::calls::{CallRecord, TimelineEvent};

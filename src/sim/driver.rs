@@ -125,7 +125,7 @@ impl<L: PromptLengths> Sim<L> {
     /// Answers the call at time zero and runs the flow up to its first wait.
     pub fn answer(&mut self) {
         let program = Arc::clone(self.call.program());
-        let version = program.hash.get(..12).unwrap_or(&program.hash).to_owned();
+        let version = program.short_hash().to_owned();
         self.log(EventKind::Answer {
             flow: program.name.clone(),
             version,

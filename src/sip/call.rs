@@ -5,7 +5,8 @@
 //! the ACK confirms; BYE either way; CANCEL before the final response (487 to the INVITE);
 //! re-INVITEs (hold/resume, new offers, session-timer refreshes) surfaced as [`Event::Reoffer`]
 //! (500 + Retry-After while one is pending); INFO DTMF; OPTIONS;
-//! REFER (blind transfer) and the NOTIFY `message/sipfrag` progress it brings; UPDATE (a
+//! REFER (blind transfer; asked for before the ACK, it waits for the ACK like a BYE does) and
+//! the NOTIFY `message/sipfrag` progress it brings; UPDATE (a
 //! session refresh, or an offer like a re-INVITE's); RFC 4028 session timers
 //! ([`super::session_timer`]: `Session-Expires` in the 2xx, refreshes either way, BYE when the
 //! session expires). Requests with an out-of-order CSeq get 500, unknown in-dialog methods 405.
@@ -20,7 +21,7 @@ use rsipstack::sip::Method;
 
 use super::build::{self, OutMessage};
 use super::dialog::Dialog;
-use super::event::{CallId, EndReason, Event, TransferProgress};
+use super::event::{CallHandle, EndReason, Event, TransferProgress};
 use super::info::{parse_dtmf_info, parse_sipfrag, InfoError};
 use super::message::{Inbound, TxKey};
 use super::session_timer::{Asked, Due, Plan, SessionTimer};
@@ -46,10 +47,10 @@ pub enum CallState {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CallError {
     /// No such call (it ended, or never existed).
-    UnknownCall(CallId),
+    UnknownCall(CallHandle),
     /// The command is not valid now (e.g. `answer` after `reject`).
     WrongState {
-        call: CallId,
+        call: CallHandle,
         state: CallState,
         action: &'static str,
     },
@@ -78,7 +79,7 @@ impl std::error::Error for CallError {}
 /// One call.
 #[derive(Debug, Clone)]
 pub struct Call {
-    id: CallId,
+    id: CallHandle,
     state: CallState,
     dialog: Dialog,
     invite: Inbound,
@@ -89,6 +90,9 @@ pub struct Call {
     awaiting_ack: Vec<(u32, TxKey)>,
     /// The app hung up before the ACK: send BYE once it arrives (RFC 3261 §15).
     bye_after_ack: bool,
+    /// The app asked for a transfer before the ACK: REFER needs a confirmed dialog, so it goes
+    /// out when the ACK arrives (dropped if the call ends first).
+    refer_after_ack: Option<String>,
     /// What the INVITE asked of session timers, and the timer once the 2xx went out.
     session_plan: Plan,
     session: Option<SessionTimer>,
@@ -96,7 +100,7 @@ pub struct Call {
 
 impl Call {
     /// A call for a new INVITE whose transaction (and 100 Trying) already exists.
-    pub fn new(id: CallId, invite: Inbound, key: TxKey, peer: Peer, ctx: &mut Ctx<'_>) -> Call {
+    pub fn new(id: CallHandle, invite: Inbound, key: TxKey, peer: Peer, ctx: &mut Ctx<'_>) -> Call {
         let local_tag = ctx.ids.tag();
         let first_cseq = (ctx.ids.next_u64() % 10_000) as u32 + 1;
         let dialog = Dialog::from_invite(&invite, local_tag, peer, first_cseq);
@@ -120,12 +124,13 @@ impl Call {
             reoffer: None,
             awaiting_ack: Vec::new(),
             bye_after_ack: false,
+            refer_after_ack: None,
             session_plan,
             session: None,
         }
     }
 
-    pub fn id(&self) -> CallId {
+    pub fn id(&self) -> CallHandle {
         self.id
     }
 
@@ -313,9 +318,19 @@ impl Call {
         Ok(())
     }
 
-    /// Blind transfer: REFER with Refer-To `target` and Referred-By us.
+    /// Blind transfer: REFER with Refer-To `target` and Referred-By us. Before the ACK the
+    /// REFER waits for it (progress then comes as usual).
     pub fn transfer(&mut self, target: &str, ctx: &mut Ctx<'_>) -> Result<(), CallError> {
+        if self.state == CallState::Answered && !self.bye_after_ack {
+            self.refer_after_ack = Some(target.to_string());
+            return Ok(());
+        }
         self.expect(CallState::Confirmed, "transfer")?;
+        self.send_refer(target, ctx);
+        Ok(())
+    }
+
+    fn send_refer(&mut self, target: &str, ctx: &mut Ctx<'_>) {
         let (msg, branch) = self.dialog.request(Method::Refer, ctx);
         let target = if target.starts_with('<') {
             target.to_string()
@@ -331,7 +346,6 @@ impl Call {
             peer: self.dialog.peer,
             purpose: Purpose::Refer,
         });
-        Ok(())
     }
 
     /// A CANCEL matched this call's INVITE transaction `key` (the endpoint answered it 200).
@@ -360,8 +374,11 @@ impl Call {
         if self.state == CallState::Answered {
             self.state = CallState::Confirmed;
             ctx.emit(Event::CallConfirmed { call: self.id });
+            let refer = self.refer_after_ack.take();
             if self.bye_after_ack {
                 self.send_bye(ctx);
+            } else if let Some(target) = refer {
+                self.send_refer(&target, ctx);
             }
         }
     }

@@ -20,7 +20,7 @@ use rsipstack::sip::Method;
 
 use super::build;
 use super::call::{options_response, Call, CallError, CallState};
-use super::event::{CallId, RegId};
+use super::event::{CallHandle, RegId};
 use super::ids::IdGen;
 use super::message::{self, Inbound, TxKey};
 use super::register::{Registration, RegistrationConfig, RegistrationState};
@@ -69,12 +69,12 @@ enum ServerTx {
 #[derive(Debug)]
 struct ServerEntry {
     tx: ServerTx,
-    call: Option<CallId>,
+    call: Option<CallHandle>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Owner {
-    Call(CallId),
+    Call(CallHandle),
     Reg(RegId),
     Ping(u64),
 }
@@ -94,9 +94,9 @@ pub struct Endpoint {
     ids: IdGen,
     server: HashMap<TxKey, ServerEntry>,
     client: HashMap<String, ClientEntry>,
-    calls: BTreeMap<CallId, Call>,
+    calls: BTreeMap<CallHandle, Call>,
     /// (Call-ID, our tag) → call.
-    dialogs: HashMap<(String, String), CallId>,
+    dialogs: HashMap<(String, String), CallHandle>,
     regs: BTreeMap<RegId, Registration>,
     next_call: u64,
     next_reg: u32,
@@ -164,12 +164,12 @@ impl Endpoint {
     }
 
     /// A live call (its dialog identifiers, for logs), if it exists.
-    pub fn call(&self, call: CallId) -> Option<&Call> {
+    pub fn call(&self, call: CallHandle) -> Option<&Call> {
         self.calls.get(&call)
     }
 
     /// The state of a call, if it exists.
-    pub fn call_state(&self, call: CallId) -> Option<CallState> {
+    pub fn call_state(&self, call: CallHandle) -> Option<CallState> {
         self.calls.get(&call).map(Call::state)
     }
 
@@ -303,7 +303,7 @@ impl Endpoint {
         for id in due {
             self.with_reg(id, now, |r, ctx| r.handle_timeout(ctx));
         }
-        let due: Vec<CallId> = self
+        let due: Vec<CallHandle> = self
             .calls
             .values()
             .filter(|c| c.poll_timeout().is_some_and(|at| at <= now))
@@ -317,29 +317,29 @@ impl Endpoint {
     // ---- app commands -------------------------------------------------------------------
 
     /// Sends 180 Ringing.
-    pub fn ringing(&mut self, call: CallId, now: Instant) -> Result<(), CallError> {
+    pub fn ringing(&mut self, call: CallHandle, now: Instant) -> Result<(), CallError> {
         self.with_call(call, now, |c, ctx| c.ringing(ctx))?
     }
 
     /// Answers with 200 OK and the media layer's SDP answer.
-    pub fn answer(&mut self, call: CallId, sdp: &str, now: Instant) -> Result<(), CallError> {
+    pub fn answer(&mut self, call: CallHandle, sdp: &str, now: Instant) -> Result<(), CallError> {
         self.with_call(call, now, |c, ctx| c.answer(sdp, ctx))?
     }
 
     /// Rejects a call not yet answered (486, 488, 503, 404…).
-    pub fn reject(&mut self, call: CallId, status: u16, now: Instant) -> Result<(), CallError> {
+    pub fn reject(&mut self, call: CallHandle, status: u16, now: Instant) -> Result<(), CallError> {
         self.with_call(call, now, |c, ctx| c.reject(status, ctx))?
     }
 
     /// Hangs up (BYE, or 480 before answering).
-    pub fn hangup(&mut self, call: CallId, now: Instant) -> Result<(), CallError> {
+    pub fn hangup(&mut self, call: CallHandle, now: Instant) -> Result<(), CallError> {
         self.with_call(call, now, |c, ctx| c.hangup(ctx))?
     }
 
     /// Answers a pending re-INVITE ([`Event::Reoffer`]).
     pub fn answer_reoffer(
         &mut self,
-        call: CallId,
+        call: CallHandle,
         sdp: &str,
         now: Instant,
     ) -> Result<(), CallError> {
@@ -349,7 +349,7 @@ impl Endpoint {
     /// Refuses a pending re-INVITE (e.g. 488).
     pub fn reject_reoffer(
         &mut self,
-        call: CallId,
+        call: CallHandle,
         status: u16,
         now: Instant,
     ) -> Result<(), CallError> {
@@ -357,7 +357,12 @@ impl Endpoint {
     }
 
     /// Blind transfer to `target` (a SIP URI) with REFER; progress comes as [`Event::Transfer`].
-    pub fn transfer(&mut self, call: CallId, target: &str, now: Instant) -> Result<(), CallError> {
+    pub fn transfer(
+        &mut self,
+        call: CallHandle,
+        target: &str,
+        now: Instant,
+    ) -> Result<(), CallError> {
         self.with_call(call, now, |c, ctx| c.transfer(target, ctx))?
     }
 
@@ -520,7 +525,7 @@ impl Endpoint {
                         .header("Min-SE", min_se.to_string());
                     return self.respond(&key, 422, msg, now);
                 }
-                let id = CallId(self.next_call);
+                let id = CallHandle(self.next_call);
                 self.next_call += 1;
                 let call_peer = Peer {
                     dest: source,
@@ -675,7 +680,7 @@ impl Endpoint {
 
     fn with_call<R>(
         &mut self,
-        id: CallId,
+        id: CallHandle,
         now: Instant,
         f: impl FnOnce(&mut Call, &mut Ctx<'_>) -> R,
     ) -> Result<R, CallError> {

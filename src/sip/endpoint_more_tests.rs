@@ -1,9 +1,10 @@
 //! Endpoint scenarios beyond a single UDP call: TCP (no retransmissions), registration routed by
-//! branch, unregister on shutdown, required extensions, wrong-method responses.
+//! branch, unregister on shutdown, required extensions, wrong-method responses, REFER asked
+//! for before the ACK.
 
 use std::time::Duration;
 
-use super::tests::{status, Harness};
+use super::tests::{request, status, Harness};
 use super::*;
 use crate::sip::digest::Secret;
 use crate::sip::event::EndReason;
@@ -281,7 +282,7 @@ fn fuzzed_traffic_and_commands_never_panic() {
                 let call = calls
                     .get((r >> 8) as usize % calls.len().max(1))
                     .copied()
-                    .unwrap_or(CallId(step % 5));
+                    .unwrap_or(CallHandle(step % 5));
                 let _ = match (r >> 20) % 8 {
                     0 => h.ep.answer(call, "v=0\r\n", h.now),
                     1 => h.ep.reject(call, 300 + ((r >> 30) % 400) as u16, h.now),
@@ -505,5 +506,70 @@ fn options_ping_reports_status_or_timeout() {
         h.sent().len(),
         11,
         "the request, then 10 Timer E retransmissions"
+    );
+}
+
+/// An INVITE answered but not yet acknowledged: (call, our To tag).
+fn answered_call(h: &mut Harness) -> (CallHandle, String) {
+    h.recv(INVITE, "127.0.0.1:5061");
+    let call = match h.events().as_slice() {
+        [Event::IncomingCall { call, .. }] => *call,
+        other => panic!("{other:?}"),
+    };
+    h.ep.answer(call, "v=0\r\n", h.now).expect("answer");
+    let ok = h.sent().pop().expect("200").1;
+    (call, ok.core.to.tag.clone().expect("To tag"))
+}
+
+#[test]
+fn a_transfer_before_the_ack_sends_its_refer_when_the_ack_arrives() {
+    let mut h = Harness::new();
+    let (call, tag) = answered_call(&mut h);
+    h.ep.transfer(call, "sip:operator@pbx", h.now)
+        .expect("accepted before the ACK");
+    assert!(h.sent().is_empty(), "REFER needs a confirmed dialog");
+    h.recv(
+        &request("ACK", "z9hG4bK-ack-1", Some(&tag), 1, "", ""),
+        "127.0.0.1:5061",
+    );
+    let sent = h.sent();
+    assert_eq!(sent.len(), 1);
+    let refer = &sent[0].1;
+    assert_eq!(refer.request().map(|r| r.method), Some(Method::Refer));
+    assert_eq!(refer.header("Refer-To"), Some("<sip:operator@pbx>"));
+    assert_eq!(h.events(), vec![Event::CallConfirmed { call }]);
+}
+
+#[test]
+fn a_hangup_before_the_ack_wins_over_a_waiting_transfer() {
+    let mut h = Harness::new();
+    let (call, tag) = answered_call(&mut h);
+    h.ep.transfer(call, "sip:operator@pbx", h.now)
+        .expect("transfer");
+    h.ep.hangup(call, h.now).expect("hangup");
+    h.recv(
+        &request("ACK", "z9hG4bK-ack-1", Some(&tag), 1, "", ""),
+        "127.0.0.1:5061",
+    );
+    let methods: Vec<_> = h
+        .sent()
+        .iter()
+        .filter_map(|(_, m)| m.request().map(|r| r.method))
+        .collect();
+    assert_eq!(methods, vec![Method::Bye], "no REFER");
+}
+
+#[test]
+fn a_transfer_before_the_answer_is_refused() {
+    let mut h = Harness::new();
+    h.recv(INVITE, "127.0.0.1:5061");
+    let call = match h.events().as_slice() {
+        [Event::IncomingCall { call, .. }] => *call,
+        other => panic!("{other:?}"),
+    };
+    let err = h.ep.transfer(call, "sip:operator@pbx", h.now).unwrap_err();
+    assert!(
+        matches!(err, crate::sip::call::CallError::WrongState { .. }),
+        "{err:?}"
     );
 }

@@ -103,7 +103,7 @@ const INVITE: &[u8] = include_bytes!("testdata/sipp_invite.sip");
 const INVITE_BRANCH: &str = "z9hG4bK-3377-1-0";
 
 /// INVITE → answer → ACK; returns the call and our To tag.
-fn confirmed_call(h: &mut Harness) -> (CallId, String) {
+fn confirmed_call(h: &mut Harness) -> (CallHandle, String) {
     h.recv(INVITE, SIPP);
     let call = match h.events().as_slice() {
         [Event::IncomingCall { call, .. }] => *call,
@@ -616,7 +616,7 @@ fn reinvite_surfaces_a_reoffer_and_500_retry_after_while_pending() {
     );
 }
 
-fn refer_and_accept(h: &mut Harness, call: CallId) -> Inbound {
+fn refer_and_accept(h: &mut Harness, call: CallHandle) -> Inbound {
     h.ep.transfer(call, "sip:operator@pbx.example.com", h.now)
         .expect("transfer");
     let (dest, refer) = h.sent().remove(0);

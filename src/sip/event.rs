@@ -10,11 +10,12 @@ use crate::flow::digit::Digit;
 
 use super::register::RegistrationState;
 
-/// A call handle, unique within one endpoint.
+/// A call handle, unique within one endpoint (not SIP's Call-ID header, which is
+/// `Dialog::call_id`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct CallId(pub u64);
+pub struct CallHandle(pub u64);
 
-impl fmt::Display for CallId {
+impl fmt::Display for CallHandle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "call-{}", self.0)
     }
@@ -60,7 +61,7 @@ pub enum TransferProgress {
 pub enum Event {
     /// A new out-of-dialog INVITE; answer with `Endpoint::answer` or `Endpoint::reject`.
     IncomingCall {
-        call: CallId,
+        call: CallHandle,
         /// The From URI, e.g. `sip:+15550001@pbx`.
         from: String,
         from_display: Option<String>,
@@ -73,31 +74,31 @@ pub enum Event {
         source: SocketAddr,
     },
     /// The caller acknowledged our 2xx: media may flow both ways.
-    CallConfirmed { call: CallId },
+    CallConfirmed { call: CallHandle },
     /// An ACK carried SDP: the answer to the offer we made in a 2xx, when the INVITE or
     /// re-INVITE had no offer (RFC 3264 §4, RFC 3261 §13.2.1).
-    SdpAnswer { call: CallId, sdp: String },
+    SdpAnswer { call: CallHandle, sdp: String },
     /// A re-INVITE arrived (hold, resume, new offer, or a peer's session-timer refresh); answer
     /// with `Endpoint::answer_reoffer` (the current SDP when nothing changed) or
     /// `reject_reoffer`. `sdp_offer` is `None` for an offerless re-INVITE: the answer's SDP is
     /// then our offer.
     Reoffer {
-        call: CallId,
+        call: CallHandle,
         sdp_offer: Option<String>,
     },
     /// A DTMF digit from SIP INFO.
     Dtmf {
-        call: CallId,
+        call: CallHandle,
         digit: Digit,
         duration_ms: Option<u32>,
     },
     /// Progress of a transfer started with `Endpoint::transfer`.
     Transfer {
-        call: CallId,
+        call: CallHandle,
         progress: TransferProgress,
     },
     /// The call is over; the handle is no longer valid.
-    Ended { call: CallId, reason: EndReason },
+    Ended { call: CallHandle, reason: EndReason },
     /// The answer to `Endpoint::send_options`: the final status, or `None` on timeout (Timer F).
     OptionsResult { ping: u64, status: Option<u16> },
     /// A registration changed state.

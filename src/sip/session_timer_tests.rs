@@ -22,7 +22,7 @@ fn invite_with(extra: &str) -> Vec<u8> {
 }
 
 /// INVITE (with `extra` headers) → answer → ACK; returns the call, our tag and the 200.
-fn answered(h: &mut Harness, extra: &str) -> (CallId, String, Inbound) {
+fn answered(h: &mut Harness, extra: &str) -> (CallHandle, String, Inbound) {
     h.recv(&invite_with(extra), SIPP);
     let call = match h.events().as_slice() {
         [Event::IncomingCall { call, .. }] => *call,
@@ -41,7 +41,7 @@ fn answered(h: &mut Harness, extra: &str) -> (CallId, String, Inbound) {
 }
 
 /// The call ended with `SessionExpired` and nothing else happened.
-fn assert_expired(h: &mut Harness, call: CallId) {
+fn assert_expired(h: &mut Harness, call: CallHandle) {
     assert_eq!(
         h.events(),
         vec![Event::Ended {

@@ -29,31 +29,41 @@ use axum::{Json, Router};
 use metrics_exporter_prometheus::PrometheusHandle;
 use serde_json::json;
 
-use super::server::Shared;
-use crate::db::{Db, DbError};
+use super::status::Status;
+use crate::config::api::ApiConfig;
+use crate::db::{Db, DbError, DbSlot};
 
 /// What every handler can reach (cheap to clone).
 #[derive(Clone)]
 pub struct HttpState {
-    pub shared: Arc<Shared>,
+    /// Live calls, registrations, flows.
+    pub status: Arc<Status>,
+    /// The database (empty while it is unreachable at start).
+    pub db: DbSlot,
     pub auth: Arc<auth::AuthState>,
     pub metrics: Option<PrometheusHandle>,
 }
 
 impl HttpState {
-    pub fn new(shared: Arc<Shared>, metrics: Option<PrometheusHandle>) -> HttpState {
-        let auth = auth::AuthState::new(shared.cfg.api.clone(), shared.cfg.http_listen);
+    /// `listen` is the configured `http.listen` (a loopback one keeps the demo open).
+    pub fn new(
+        status: Arc<Status>,
+        db: DbSlot,
+        api: ApiConfig,
+        listen: SocketAddr,
+        metrics: Option<PrometheusHandle>,
+    ) -> HttpState {
         HttpState {
-            shared,
-            auth: Arc::new(auth),
+            status,
+            db,
+            auth: Arc::new(auth::AuthState::new(api, listen)),
             metrics,
         }
     }
 
     /// The database, or the 503 to answer while it is unreachable.
     pub fn db(&self) -> Result<Db, ApiError> {
-        self.shared
-            .db
+        self.db
             .get()
             .ok_or_else(|| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "database unavailable"))
     }
@@ -142,3 +152,6 @@ impl From<DbError> for ApiError {
         ApiError::db(&e)
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,16 +1,16 @@
 //! The status routes: `/healthz` (open), `/api/flows` (name, version hash, loaded_at, routes,
 //! diagnostics), `/api/registrations` (account, state; never a password) and `/api/calls`
 //! (live calls: flow, version, node, theme, since). Only this file knows these JSON shapes;
-//! the data comes from [`Shared`].
+//! the data comes from [`Status`].
 
-use std::time::SystemTime;
+use std::time::{Instant, SystemTime};
 
 use axum::extract::State;
 use axum::Json;
 use serde_json::{json, Value};
 
 use super::HttpState;
-use crate::engine::server::{lock, Shared};
+use crate::engine::status::Status;
 
 fn unix_ms(t: SystemTime) -> u64 {
     t.duration_since(SystemTime::UNIX_EPOCH)
@@ -18,21 +18,21 @@ fn unix_ms(t: SystemTime) -> u64 {
 }
 
 pub async fn healthz(State(s): State<HttpState>) -> Json<Value> {
-    Json(healthz_json(&s.shared))
+    Json(healthz_json(&s.status))
 }
 
-fn healthz_json(shared: &Shared) -> Value {
-    let snap = shared.registry.snapshot();
+fn healthz_json(status: &Status) -> Value {
+    let snap = status.registry.snapshot();
     json!({
         "status": "ok",
         "flows": snap.flows.iter().filter(|e| e.program.is_some()).count(),
-        "calls": shared.active_calls(),
-        "uptime_s": shared.started.elapsed().map_or(0, |d| d.as_secs()),
+        "calls": status.calls.len(),
+        "uptime_s": status.started.elapsed().map_or(0, |d| d.as_secs()),
     })
 }
 
 pub async fn flows(State(s): State<HttpState>) -> Json<Value> {
-    let snap = s.shared.registry.snapshot();
+    let snap = s.status.registry.snapshot();
     let flows: Vec<Value> = snap
         .flows
         .iter()
@@ -41,7 +41,7 @@ pub async fn flows(State(s): State<HttpState>) -> Json<Value> {
             json!({
                 "path": e.path,
                 "name": p.map(|p| p.name.clone()),
-                "version": p.map(|p| p.hash.get(..12).unwrap_or(&p.hash).to_string()),
+                "version": p.map(|p| p.short_hash().to_string()),
                 "loaded_at_ms": e.loaded_at.map(unix_ms),
                 "routes": p.map(|p| p.routes.clone()).unwrap_or_default(),
                 "default": p.is_some_and(|p| p.default),
@@ -53,16 +53,25 @@ pub async fn flows(State(s): State<HttpState>) -> Json<Value> {
 }
 
 pub async fn registrations(State(s): State<HttpState>) -> Json<Value> {
-    let regs: Vec<Value> = lock(&s.shared.regs)
+    let now = Instant::now();
+    let regs: Vec<Value> = s
+        .status
+        .regs
+        .snapshot()
         .iter()
-        .map(|r| json!({"account": r.account, "state": r.state, "detail": r.detail}))
+        .map(|r| {
+            json!({"account": r.account, "state": r.state.label(), "detail": r.state.detail(now)})
+        })
         .collect();
     Json(json!({ "registrations": regs }))
 }
 
 pub async fn calls(State(s): State<HttpState>) -> Json<Value> {
-    let calls: Vec<Value> = lock(&s.shared.calls)
-        .values()
+    let calls: Vec<Value> = s
+        .status
+        .calls
+        .snapshot()
+        .iter()
         .map(|c| {
             json!({
                 "id": c.id, "flow": c.flow, "version": c.version, "node": c.node,

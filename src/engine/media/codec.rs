@@ -39,6 +39,11 @@ pub fn law(codec: Codec) -> Option<Law> {
 pub struct Frame(Bytes);
 
 impl Frame {
+    /// A frame over already encoded bytes.
+    pub fn from_bytes(bytes: Bytes) -> Frame {
+        Frame(bytes)
+    }
+
     pub fn payload(&self) -> &[u8] {
         &self.0
     }
@@ -218,6 +223,8 @@ pub fn silence_frame(codec: Codec) -> Frame {
 /// Decodes received payloads to 8 kHz 16-bit PCM (for DTMF detection).
 pub struct RxDecoder {
     dec: RxKind,
+    /// Most samples one packet decodes to (120 ms at the output rate).
+    max: usize,
 }
 
 enum RxKind {
@@ -236,11 +243,17 @@ pub const RX_MAX_SAMPLES: usize = 960;
 
 impl RxDecoder {
     pub fn new(codec: Codec) -> Result<RxDecoder, CodecError> {
+        Self::at_rate(codec, 8000)
+    }
+
+    /// A decoder to `rate` (Opus decodes at 8, 12, 16, 24 or 48 kHz; G.711 is always 8 kHz).
+    pub fn at_rate(codec: Codec, rate: u32) -> Result<RxDecoder, CodecError> {
         let dec = match law(codec) {
             Some(l) => RxKind::G711(l),
-            None => RxKind::Opus(Box::new(opus2::Decoder::new(8000, opus2::Channels::Mono)?)),
+            None => RxKind::Opus(Box::new(opus2::Decoder::new(rate, opus2::Channels::Mono)?)),
         };
-        Ok(RxDecoder { dec })
+        let max = (rate as usize * 120 / 1000).max(RX_MAX_SAMPLES);
+        Ok(RxDecoder { dec, max })
     }
 
     /// Decodes `payload` into `out` (cleared first). `out` keeps its capacity, so a reused
@@ -250,7 +263,7 @@ impl RxDecoder {
         match &mut self.dec {
             RxKind::G711(l) => l.decode(payload, out),
             RxKind::Opus(d) => {
-                out.resize(RX_MAX_SAMPLES, 0);
+                out.resize(self.max, 0);
                 match d.decode(payload, out, false) {
                     Ok(n) => out.truncate(n),
                     Err(e) => {

@@ -28,11 +28,13 @@ use tokio::sync::mpsc::{self, error::TryRecvError};
 
 use super::codec::silence_frame;
 use super::latch::{usable, DropReason, Latch, MediaPeer, Verdict};
+use super::live::LiveOut;
 use super::playout::{Guard, Item, Next, Playout, Source};
 use super::prompts::{Prompt, PromptError};
 use super::receive::Receive;
 use super::stream::{AbortOnDrop, StreamMsg};
 use super::{IdleAudio, MediaConfig, MediaEvent};
+use crate::engine::audio_port::AudioTap;
 use crate::flow::digit::Digit;
 use crate::machine::io::{Media, RequestId};
 use crate::media::pacer::{Pacer, PacerConfig};
@@ -54,6 +56,12 @@ pub(super) enum Command {
     Hold(bool),
     /// The dialog is confirmed (ACK): the SDP address may now be verified.
     Confirm,
+    /// An integration's port joins the call's audio (both ways); the runtime has installed
+    /// the tap's waker.
+    Attach(RequestId, AudioTap),
+    Detach(RequestId),
+    /// Live audio arrived while the pacer was idle (nothing else to do: a pass follows).
+    Wake,
 }
 
 /// Work the core asks of the runtime.
@@ -441,7 +449,24 @@ impl MediaCore {
                     self.known_target = self.latch.target();
                 }
             }
+            Command::Attach(id, tap) => self.attach(id, tap),
+            Command::Detach(id) => {
+                self.receive.detach(id);
+                self.playout.detach_live(id);
+            }
+            Command::Wake => {}
         }
+    }
+
+    fn attach(&mut self, id: RequestId, tap: AudioTap) {
+        let AudioTap { format, sink, live } = tap;
+        if !super::live::fits(self.neg.codec, format) {
+            tracing::warn!(rate = format.rate, codec = %self.neg.codec,
+                "audio port rate does not fit the codec: not attached");
+            return;
+        }
+        self.receive.attach(id, sink, format);
+        self.playout.attach_live(LiveOut::new(id, live, format));
     }
 
     /// A talkspurt should start: something to play (or idle silence), nothing running, and
@@ -527,6 +552,10 @@ impl MediaCore {
         self.wake = true;
         self.hold = self.hold_requested || !neg.direction.sends();
         self.receive.renegotiated(&neg);
+        for id in self.receive.taps_renegotiated() {
+            tracing::info!(request = id.0, "codec change: integration audio detached");
+        }
+        self.playout.live_renegotiated(neg.codec);
         if codec_changed {
             let next_seq = self.pacer.take_sequence();
             self.pacer = new_pacer(&neg, &mut self.rng, Some(next_seq));

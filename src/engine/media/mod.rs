@@ -15,6 +15,8 @@
 //!   sources count, where we send, `rtp.latching`) are its parts.
 //! - `state`: the runtime half of a call's media: the socket, prompt loads and stream
 //!   downloads on tokio, around a `MediaCore`.
+//! - [`live`]: integrations' audio ports on a session (caller audio out to them, their audio
+//!   in through the pacer).
 //! - `worker`: the media threads (one per core): one timer queue and batched socket reads for
 //!   many calls; `poller` is their epoll/eventfd/`recvmmsg` interface.
 //!
@@ -27,6 +29,7 @@ pub mod codec;
 mod core;
 pub mod counters;
 pub mod latch;
+pub mod live;
 mod playout;
 mod poller;
 pub mod ports;

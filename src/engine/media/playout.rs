@@ -8,6 +8,9 @@
 //! sequence numbers). Stopping an item drops it and whatever task feeds it (its [`Guard`]); no
 //! event follows. A remote stream is `Loading` (without a path) until the runtime attaches its
 //! channel ([`Playout::attach_stream`]).
+//!
+//! Integrations' live audio ([`LiveOut`], attached through an audio port) fills the slots when
+//! no prompt is queued: prompts first, so a recognizer's prompt is never held behind its port.
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
@@ -15,6 +18,7 @@ use std::path::{Path, PathBuf};
 use tokio::sync::mpsc::{self, error::TryRecvError};
 
 use super::codec::{silence_frame, Frame};
+use super::live::LiveOut;
 use super::prompts::Prompt;
 use super::stream::{AbortOnDrop, StreamMsg};
 use super::{MediaEvent, PlaybackError};
@@ -101,6 +105,8 @@ pub(super) enum Next {
 #[derive(Default)]
 pub(super) struct Playout {
     queue: VecDeque<Item>,
+    /// Integrations' audio towards the caller, in the order attached.
+    live: Vec<LiveOut>,
 }
 
 impl Playout {
@@ -175,7 +181,48 @@ impl Playout {
 
     /// Whether the head can produce a frame now (so the pacer should run).
     pub fn head_ready(&self) -> bool {
-        self.queue.front().is_some_and(|i| i.source.ready())
+        match self.queue.front() {
+            Some(i) => i.source.ready(),
+            None => self.live.iter().any(LiveOut::ready),
+        }
+    }
+
+    /// An integration's audio joins the playout.
+    pub fn attach_live(&mut self, out: LiveOut) {
+        self.live.push(out);
+    }
+
+    /// Removes an integration's audio (at once, whatever it still had queued).
+    pub fn detach_live(&mut self, id: RequestId) {
+        self.live.retain(|l| l.id != id);
+    }
+
+    /// Live audio the new codec cannot carry is detached.
+    pub fn live_renegotiated(&mut self, codec: Codec) {
+        self.live.retain(|l| super::live::fits(codec, l.format()));
+    }
+
+    /// The slot's frame from live audio (prompts are all done).
+    fn next_live(&mut self, codec: Codec) -> Next {
+        self.live.retain(|l| !l.source().is_finished());
+        for l in &mut self.live {
+            match l.next(codec) {
+                Some(Some(frame)) => {
+                    return Next::Frame {
+                        frame,
+                        finished: None,
+                    }
+                }
+                Some(None) => {
+                    return Next::Frame {
+                        frame: silence_frame(codec),
+                        finished: None,
+                    }
+                }
+                None => {}
+            }
+        }
+        Next::Idle
     }
 
     /// Whether the head is a stream still filling its prebuffer.
@@ -213,7 +260,7 @@ impl Playout {
     pub fn next_frame(&mut self, codec: Codec, events: &mut Vec<MediaEvent>) -> Next {
         loop {
             let Some(head) = self.queue.front_mut() else {
-                return Next::Idle;
+                return self.next_live(codec);
             };
             let id = head.id;
             match &mut head.source {

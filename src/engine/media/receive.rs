@@ -4,15 +4,19 @@
 //! packet) and leave a placeholder in the reorder buffer so the audio sees no gap; audio goes
 //! through the reorder buffer, is decoded to 8 kHz (G.711 tables, or libopus decoding Opus at
 //! 8 kHz) and fed to the Goertzel detector (on G.711 calls, and on Opus calls as
-//! [`InbandDtmf`] says). Every report, with SIP INFO digits the SIP layer
+//! [`InbandDtmf`] says), and for the integrations' ports attached to the call
+//! ([`super::live::TapsIn`]). Every report, with SIP INFO digits the SIP layer
 //! passes in, goes through one [`DtmfMerger`], so a press sent two ways counts once. Payload
 //! buffers are recycled through a small pool: in steady state nothing here allocates.
 
 use std::time::Instant;
 
 use super::codec::RxDecoder;
+use super::live::TapsIn;
 use super::InbandDtmf;
+use crate::engine::audio_port::{AudioFormat, CallerSink};
 use crate::flow::digit::Digit;
+use crate::machine::io::RequestId;
 use crate::media::dtmf_dedupe::{AcceptedDigit, DtmfMerger, DtmfMethod};
 use crate::media::goertzel::DtmfDetector;
 use crate::media::jitter::JitterBuffer;
@@ -39,6 +43,9 @@ pub(super) struct Receive {
     accepted: Vec<AcceptedDigit>,
     /// Audio packets that failed to decode (logged once per call at debug level).
     decode_errors: u64,
+    codec: Codec,
+    /// Integrations listening to the caller.
+    taps: TapsIn,
 }
 
 impl Receive {
@@ -56,6 +63,8 @@ impl Receive {
             merger: DtmfMerger::default(),
             accepted: Vec::new(),
             decode_errors: 0,
+            codec: neg.codec,
+            taps: TapsIn::default(),
         };
         r.renegotiated(neg);
         r
@@ -63,6 +72,7 @@ impl Receive {
 
     /// New payload types or codec after a re-INVITE.
     pub fn renegotiated(&mut self, neg: &Negotiated) {
+        self.codec = neg.codec;
         self.codec_pt = neg.payload_type;
         self.te_pt = neg.telephone_event.map(|t| t.payload_type);
         let wanted = match self.inband {
@@ -101,7 +111,9 @@ impl Receive {
                 Err(e) => tracing::debug!(error = %e, "bad telephone-event payload"),
             }
             self.jitter.push(h.sequence, None);
-        } else if self.detector.is_some() && p.payload.len() <= MAX_PAYLOAD {
+        } else if (self.detector.is_some() || !self.taps.is_empty())
+            && p.payload.len() <= MAX_PAYLOAD
+        {
             let mut buf = self.pool.pop().unwrap_or_default();
             buf.clear();
             buf.extend_from_slice(p.payload);
@@ -110,11 +122,30 @@ impl Receive {
         while let Some((_, item)) = self.jitter.pop() {
             let Some(payload) = item else { continue };
             self.detect(&payload, now);
+            if !self.taps.is_empty() {
+                if let Err(e) = self.taps.payload(self.codec, &payload) {
+                    tracing::debug!(error = %e, "caller audio for an integration not decoded");
+                }
+            }
             if self.pool.len() < POOL {
                 self.pool.push(payload);
             }
         }
         &self.accepted
+    }
+
+    /// An integration starts listening to the caller.
+    pub fn attach(&mut self, id: RequestId, sink: CallerSink, format: AudioFormat) {
+        self.taps.attach(id, sink, format);
+    }
+
+    pub fn detach(&mut self, id: RequestId) {
+        self.taps.detach(id);
+    }
+
+    /// After a codec change: the ports the new codec cannot carry (detached).
+    pub fn taps_renegotiated(&mut self) -> Vec<RequestId> {
+        self.taps.renegotiated(self.codec)
     }
 
     /// A digit from SIP INFO.

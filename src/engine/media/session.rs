@@ -18,6 +18,7 @@ use super::prompts::PromptCache;
 use super::state::{Session, Setup};
 use super::worker::{self, Link, Msg};
 use super::{MediaConfig, MediaEvent};
+use crate::engine::audio_port::AudioTap;
 use crate::flow::digit::Digit;
 use crate::machine::io::{Media, RequestId};
 use crate::sdp::Negotiated;
@@ -38,6 +39,18 @@ impl MediaSession {
     /// runtime (prompt loads and streams run on it). Fails only if the media workers cannot
     /// start or the socket is unusable.
     pub async fn start(
+        cfg: MediaConfig,
+        socket: impl Into<RtpSocket>,
+        peer: impl Into<MediaPeer>,
+        neg: Negotiated,
+        prompts: Arc<PromptCache>,
+    ) -> io::Result<(MediaSession, mpsc::UnboundedReceiver<MediaEvent>)> {
+        Self::open(cfg, socket, peer, neg, prompts)
+    }
+
+    /// [`MediaSession::start`] without the `async` (it never waits): for code that must not
+    /// yield, such as a call leg deciding inside one `select!` arm.
+    pub fn open(
         cfg: MediaConfig,
         socket: impl Into<RtpSocket>,
         peer: impl Into<MediaPeer>,
@@ -100,6 +113,17 @@ impl MediaSession {
     /// On hold: nothing is sent and the RTP timeout is suspended.
     pub fn set_hold(&self, on: bool) {
         self.send(Command::Hold(on));
+    }
+
+    /// Connects an integration's audio port: the caller's decoded audio goes to it, and what
+    /// it sends plays when no prompt is queued (see [`super::live`]).
+    pub fn attach(&self, id: RequestId, tap: AudioTap) {
+        self.send(Command::Attach(id, tap));
+    }
+
+    /// Disconnects it; whatever it still had queued is dropped.
+    pub fn detach(&self, id: RequestId) {
+        self.send(Command::Detach(id));
     }
 
     pub fn local_addr(&self) -> SocketAddr {

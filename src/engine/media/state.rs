@@ -219,6 +219,13 @@ impl Session {
     }
 
     pub fn command(&mut self, c: Command, now: Instant) {
+        if let Command::Attach(_, tap) = &c {
+            // Live audio arriving while the pacer sleeps wakes this session's worker.
+            let link = self.link.clone();
+            tap.live.set_waker(Box::new(move || {
+                link.post(Msg::Command(link.id(), Command::Wake));
+            }));
+        }
         self.core.handle_command(c, now);
     }
 

@@ -171,7 +171,10 @@ impl Builder<'_> {
                     self.defined.insert(s.clone());
                 }
                 NodeKind::Agent(Box::new(Agent {
-                    provider: AgentProvider::OpenAi,
+                    provider: match a.provider.as_str() {
+                        "echo" => AgentProvider::Echo,
+                        _ => AgentProvider::OpenAi,
+                    },
                     model: a.model,
                     voice: a.voice,
                     instructions,

@@ -1,5 +1,6 @@
-//! [`CallTrace`]: one call's register record, filled in by the call task as things happen and
-//! streamed to the [`Register`] (the row at each milestone, each timeline entry as it occurs).
+//! [`CallRecorder`]: one call's register record, filled in by the call's pump as things happen
+//! and streamed to the [`Register`] (the row at each milestone, each timeline entry as it
+//! occurs).
 //!
 //! Plain data and no I/O: the caller passes `now` (an `Instant`); wall-clock times are the
 //! start's Unix milliseconds plus the monotonic offset, so a record's times never go backwards.
@@ -7,11 +8,11 @@
 //! plus `invite`, `ringing`, `node` and `end`; `at_ms` counts from the INVITE. Everything an
 //! outsider can grow is bounded (timeline entries, keys, nodes, variable sizes).
 //!
-//! The trace also feeds the call metrics (setup time, duration, DTMF → response latency, calls
+//! The recorder also feeds the call metrics (setup time, duration, DTMF → response latency, calls
 //! by flow/direction/outcome), since it sees every milestone exactly once.
 //!
-//! Until the engine's own per-call event trace exists, [`CallTrace::action`] and
-//! [`CallTrace::input`] turn the machine's actions and inputs into timeline entries here.
+//! What counts as an entry is the caller's business (`engine::call::register_hook` maps the
+//! call driver's inputs and outputs); this type only keeps, bounds and sends.
 
 use std::time::Instant;
 
@@ -20,7 +21,6 @@ use serde_json::{json, Map, Value};
 use super::{Item, Register};
 use crate::db::calls::{CallRecord, Direction, TimelineEvent};
 use crate::flow::digit::Digit;
-use crate::machine::io::{Action, Input, Media};
 
 /// Timeline entries kept per call; later ones are counted in the `end` entry.
 pub const MAX_EVENTS: u32 = 2000;
@@ -33,9 +33,9 @@ pub const MAX_VAR_JSON: usize = 16 * 1024;
 /// Variables kept per call.
 pub const MAX_VARS: usize = 200;
 
-/// One call's record in the making. Dropping it without [`CallTrace::end`] ends it as
+/// One call's record in the making. Dropping it without [`CallRecorder::end`] ends it as
 /// `aborted`.
-pub struct CallTrace {
+pub struct CallRecorder {
     register: Register,
     rec: CallRecord,
     started: Instant,
@@ -49,7 +49,7 @@ pub struct CallTrace {
     ended: bool,
 }
 
-impl CallTrace {
+impl CallRecorder {
     /// Starts a record (stamped with the register's node id) and writes its first row.
     pub fn start(
         register: &Register,
@@ -57,7 +57,7 @@ impl CallTrace {
         from: &str,
         to: &str,
         now: Instant,
-    ) -> CallTrace {
+    ) -> CallRecorder {
         let rec = CallRecord::new(
             crate::db::new_id(),
             register.node_id(),
@@ -66,7 +66,7 @@ impl CallTrace {
             to,
             crate::db::now_ms(),
         );
-        let mut t = CallTrace {
+        let mut t = CallRecorder {
             register: register.clone(),
             rec,
             started: now,
@@ -109,6 +109,7 @@ impl CallTrace {
         self.rec.attempt = Some(attempt);
     }
 
+    /// 180 Ringing went out at `now`.
     pub fn ringing(&mut self, now: Instant) {
         self.rec.ringing_ms = Some(self.wall(now));
         self.event(now, json!({"event": "ringing"}));
@@ -160,29 +161,6 @@ impl CallTrace {
         }
     }
 
-    /// An input the machine is about to handle.
-    pub fn input(&mut self, now: Instant, input: &Input) {
-        match input {
-            Input::Dtmf(d) => self.dtmf(now, *d),
-            Input::HttpResponse { result, .. } => match result {
-                Ok(r) => self.event(now, json!({"event": "http_response", "status": r.status})),
-                Err(e) => self.event(now, json!({"event": "http_error", "error": e})),
-            },
-            Input::Speech {
-                result: Ok(text), ..
-            } => self.event(now, json!({"event": "speech", "text": text})),
-            Input::PlaybackFailed { reason, .. } => {
-                self.event(now, json!({"event": "playback_failed", "reason": reason}))
-            }
-            Input::TransferResult { result, .. } => self.event(
-                now,
-                json!({"event": "transfer_result", "ok": result.is_ok(),
-                       "error": result.as_ref().err()}),
-            ),
-            _ => {}
-        }
-    }
-
     /// A key the caller pressed.
     pub fn dtmf(&mut self, now: Instant, digit: Digit) {
         if self.rec.dtmf.len() < MAX_DTMF {
@@ -190,43 +168,6 @@ impl CallTrace {
         }
         self.dtmf_at = Some(now);
         self.event(now, json!({"event": "dtmf", "digit": digit.to_string()}));
-    }
-
-    /// An action the machine asked for.
-    pub fn action(&mut self, now: Instant, action: &Action) {
-        let node = self.current_node.clone().unwrap_or_default();
-        let ev = match action {
-            Action::Play { media, .. } => {
-                self.responded(now);
-                match media {
-                    Media::File(p) => {
-                        json!({"event": "play", "node": node, "file": p.display().to_string()})
-                    }
-                    Media::Url(u) => json!({"event": "play", "node": node, "url": u}),
-                }
-            }
-            Action::Say { text, .. } => {
-                self.responded(now);
-                json!({"event": "say", "node": node, "text": text})
-            }
-            Action::Stop { .. } => json!({"event": "stop", "node": node}),
-            Action::Theme { .. } => return,
-            Action::Http(r) => json!({"event": "http", "node": node,
-                "method": r.method.as_str(), "url": r.url}),
-            Action::Listen { .. } => json!({"event": "listen", "node": node}),
-            Action::Agent { model, .. } => json!({"event": "agent", "node": node, "model": model}),
-            Action::Stream { url, .. } => json!({"event": "stream", "node": node, "url": url}),
-            Action::Record { .. } => json!({"event": "record", "node": node}),
-            Action::Transfer { target, .. } => {
-                json!({"event": "transfer", "node": node, "target": target})
-            }
-            Action::Hangup { reason } => json!({"event": "hangup", "reason": reason.as_str()}),
-            Action::Warn { node, message } => {
-                json!({"event": "warn", "node": node, "message": message})
-            }
-            Action::Cancel { .. } | Action::FinishRecording { .. } => return,
-        };
-        self.event(now, ev);
     }
 
     /// The call's variables (those saved by listen/agent/record/http among them), as JSON.
@@ -318,7 +259,9 @@ impl CallTrace {
         }
     }
 
-    fn responded(&mut self, now: Instant) {
+    /// Something answered the caller (a prompt or speech started): a key press waiting for a
+    /// response is timed (`phonetree_dtmf_response_seconds`).
+    pub fn responded(&mut self, now: Instant) {
         if let Some(at) = self.dtmf_at.take() {
             metrics::histogram!("phonetree_dtmf_response_seconds")
                 .record(now.saturating_duration_since(at).as_secs_f64());
@@ -344,7 +287,7 @@ fn outcome(answered: bool, reason: &str) -> &'static str {
     }
 }
 
-impl Drop for CallTrace {
+impl Drop for CallRecorder {
     fn drop(&mut self) {
         if !self.ended {
             self.finish(Instant::now(), "aborted", None);

@@ -1,11 +1,9 @@
 //! A call's trace written through a real register to SQLite, read back.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use super::*;
 use crate::db::{Db, DbSlot};
-use crate::machine::io::{HangupReason, RequestId};
 
 async fn register() -> (Register, Db, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
@@ -25,37 +23,22 @@ async fn a_call_leaves_its_record_and_timeline() {
     let (reg, db, _d) = register().await;
     let t0 = Instant::now();
     let ms = Duration::from_millis;
-    let mut tr = CallTrace::start(&reg, Direction::Inbound, "+15550001", "5000", t0);
+    let mut tr = CallRecorder::start(&reg, Direction::Inbound, "+15550001", "5000", t0);
     let id = tr.id().to_string();
     tr.set_flow("menu", "abc123");
     tr.set_account("1001@pbx");
     tr.ringing(t0 + ms(5));
     tr.answered(t0 + ms(20), "PCMU");
     tr.observe(t0 + ms(20), Some("menu"), "bunny");
-    tr.action(
-        t0 + ms(20),
-        &Action::Play {
-            id: RequestId(1),
-            media: Media::File(PathBuf::from("sound/bunny/menu.wav")),
-        },
-    );
-    tr.input(t0 + ms(900), &Input::Dtmf(Digit::from_char('1').unwrap()));
+    let play = json!({"event": "play", "node": "menu", "file": "sound/bunny/menu.wav"});
+    tr.responded(t0 + ms(20));
+    tr.event(t0 + ms(20), play);
+    tr.dtmf(t0 + ms(900), Digit::from_char('1').unwrap());
     tr.observe(t0 + ms(900), Some("story"), "bunny");
-    tr.action(
-        t0 + ms(901),
-        &Action::Theme {
-            name: "robot".into(),
-        },
-    );
     tr.observe(t0 + ms(901), Some("story"), "robot");
-    tr.input(t0 + ms(950), &Input::Dtmf(Digit::from_char('#').unwrap()));
+    tr.dtmf(t0 + ms(950), Digit::from_char('#').unwrap());
     tr.set_vars([(&"answer".to_string(), &json!("yes"))]);
-    tr.action(
-        t0 + ms(1000),
-        &Action::Hangup {
-            reason: HangupReason::Flow(None),
-        },
-    );
+    tr.event(t0 + ms(1000), json!({"event": "hangup", "reason": "flow"}));
     tr.end(t0 + ms(2020), "flow_hangup", Some(200));
     assert!(reg.flush(T).await);
 
@@ -100,7 +83,7 @@ async fn a_call_leaves_its_record_and_timeline() {
 async fn everything_a_caller_can_grow_is_bounded() {
     let (reg, db, _d) = register().await;
     let t0 = Instant::now();
-    let mut tr = CallTrace::start(&reg, Direction::Inbound, "a", "b", t0);
+    let mut tr = CallRecorder::start(&reg, Direction::Inbound, "a", "b", t0);
     let id = tr.id().to_string();
     tr.answered(t0, "PCMA");
     let one = Digit::from_char('1').unwrap();
@@ -130,7 +113,7 @@ async fn everything_a_caller_can_grow_is_bounded() {
 #[tokio::test]
 async fn a_trace_dropped_without_an_end_is_recorded_as_aborted() {
     let (reg, db, _d) = register().await;
-    let tr = CallTrace::start(&reg, Direction::Outbound, "a", "b", Instant::now());
+    let tr = CallRecorder::start(&reg, Direction::Outbound, "a", "b", Instant::now());
     let id = tr.id().to_string();
     drop(tr);
     assert!(reg.flush(T).await);

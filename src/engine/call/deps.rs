@@ -1,0 +1,34 @@
+//! What a call needs from the rest of the server, handed over at its start: [`CallDeps`]
+//! (routing, the live-call table, the side-request clients, the drain signal). What a leg
+//! needs is the leg's own (e.g. [`crate::engine::leg::sip::SipDeps`]).
+//!
+//! Narrow on purpose: a call sees no registrations, no HTTP listener and no other call.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use tokio::sync::watch;
+
+use super::route::Router;
+use crate::engine::status::LiveCalls;
+use crate::policy::transfer::TransferPolicy;
+
+/// Shared by every call of the server.
+pub struct CallDeps {
+    pub router: Router,
+    /// Where calls may be transferred (`transfer.allow`).
+    pub transfer: Arc<TransferPolicy>,
+    pub calls: LiveCalls,
+    /// Where each call's register record goes.
+    pub register: crate::register::Register,
+    pub services: ServiceDeps,
+    /// Becomes `true` at the drain deadline: calls still up hang up.
+    pub hangup_all: watch::Receiver<bool>,
+}
+
+/// What the side requests (TTS, webhooks, integrations) use.
+pub struct ServiceDeps {
+    pub http: reqwest::Client,
+    /// Where `say` writes its WAV files.
+    pub tts_dir: PathBuf,
+}

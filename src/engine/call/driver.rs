@@ -1,0 +1,469 @@
+//! [`CallDriver`]: the sans-IO core of one call — the flow machine, its side requests in flight
+//! and its timers — between a leg and the integrations.
+//!
+//! Inputs ([`DriverInput`]): what the leg reported ([`LegEvent`]), a finished side request
+//! ([`Done`]), a timeout, the drain deadline. Outputs ([`DriverOutput`]): commands for the leg
+//! ([`LegCmd`]), side requests to start or cancel, control signals, and the call's place in the
+//! flow for `/api/calls`. The caller supplies `now`; the driver never reads a clock, spawns,
+//! locks or awaits (STYLE §1), so every rule below is tested on virtual time
+//! (`driver_tests.rs`).
+//!
+//! Rules it owns:
+//! - the flow starts on [`LegEvent::Answered`]; nothing reaches the machine before that;
+//! - every request the machine makes is tracked in `inflight` until its result comes or the
+//!   machine abandons it (`Stop`/`Cancel`); a result for anything not in flight is dropped;
+//! - `say` is two steps: the speech file ([`Done::Tts`]) becomes a `Play` on the leg;
+//! - a transfer goes out only to a target `transfer.allow` accepts
+//!   ([`crate::policy::transfer`]); a refused one fails at once (and is counted);
+//! - a transfer that reports no outcome within [`TRANSFER_TIMEOUT`] fails
+//!   ([`DriverTimer::TransferDeadline`]);
+//! - the end of the leg, or the drain, ends the flow; a flow that ends hangs the leg up;
+//! - a panic inside the machine (a bug: a broken invariant) hangs the call up with an error
+//!   log instead of leaving it waiting forever or taking the call's task down.
+//!
+//! Not owned here: what a node does (the machine), how a leg plays or transfers (legs), how a
+//! side request runs (integrations).
+
+use std::collections::{HashMap, VecDeque};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::engine::integrations::{Control, Done, Request};
+use crate::engine::leg::{LegCmd, LegEvent};
+use crate::engine::pii::Pii;
+use crate::flow::program::Program;
+use crate::machine::io::{Action, CallInfo, HangupReason, Input, Media, RequestId};
+use crate::machine::Call as Machine;
+use crate::policy::counters::{self, Counters};
+use crate::policy::transfer::{self, TransferPolicy};
+
+/// How long a blind transfer may take to report its outcome (REFER answer and a final NOTIFY)
+/// before the flow is told it failed.
+pub const TRANSFER_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// What the driver is fed.
+#[derive(Debug)]
+pub enum DriverInput {
+    Leg(LegEvent),
+    Done(Done),
+    /// `now` reached [`CallDriver::poll_timeout`].
+    Timeout,
+    /// The server's drain deadline: hang up.
+    Drain,
+}
+
+/// What the driver asks its pump to do.
+#[derive(Debug)]
+pub enum DriverOutput {
+    Leg(LegCmd),
+    /// Start a side request; its [`Done`] comes back as an input.
+    Start(Request),
+    /// Abandon a side request (abort it; its audio, if any, is detached).
+    Cancel(RequestId),
+    /// A signal for a running side request.
+    Control(RequestId, Control),
+    /// The call moved (for `/api/calls`).
+    View {
+        node: String,
+        theme: String,
+    },
+}
+
+/// The driver's own timers (the machine keeps its own table).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DriverTimer {
+    /// A transfer that has not reported its outcome fails at this instant.
+    TransferDeadline,
+}
+
+impl DriverTimer {
+    const COUNT: usize = 1;
+
+    fn index(self) -> usize {
+        match self {
+            DriverTimer::TransferDeadline => 0,
+        }
+    }
+}
+
+/// What a request in flight is waiting for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Inflight {
+    /// A prompt on the leg.
+    Playback,
+    /// A `say` waiting for its speech file.
+    Speech,
+    /// A side request (http, listen, agent, stream, record).
+    Side,
+    Transfer,
+}
+
+/// One call's flow and requests (see the module docs).
+pub struct CallDriver {
+    /// The leg's id, for logs.
+    id: String,
+    machine: Machine,
+    inflight: HashMap<RequestId, Inflight>,
+    timers: [Option<Instant>; DriverTimer::COUNT],
+    out: VecDeque<DriverOutput>,
+    started: bool,
+    leg_ended: bool,
+    /// The machine panicked: the call is over.
+    broken: bool,
+    /// Actions of the last input (reused buffer).
+    actions: Vec<Action>,
+    /// Inputs decided while executing actions (a refused transfer), fed next.
+    pending: VecDeque<Input>,
+    transfer_policy: Arc<TransferPolicy>,
+    /// The last place reported by `View`.
+    view: (String, String),
+}
+
+impl CallDriver {
+    /// A driver for one call of `program`; transfers are checked against `transfer_policy`.
+    pub fn new(
+        program: Arc<Program>,
+        info: CallInfo,
+        transfer_policy: Arc<TransferPolicy>,
+    ) -> CallDriver {
+        CallDriver {
+            id: info.id.clone(),
+            machine: Machine::new(program, info),
+            inflight: HashMap::new(),
+            timers: [None; DriverTimer::COUNT],
+            out: VecDeque::new(),
+            started: false,
+            leg_ended: false,
+            broken: false,
+            actions: Vec::new(),
+            pending: VecDeque::new(),
+            transfer_policy,
+            view: (String::new(), String::new()),
+        }
+    }
+
+    /// Feeds one input at `now`, then runs the machine until it waits.
+    pub fn handle(&mut self, input: DriverInput, now: Instant) {
+        match input {
+            DriverInput::Leg(ev) => self.on_leg(ev, now),
+            DriverInput::Done(done) => self.on_done(done, now),
+            DriverInput::Timeout => self.on_timeout(now),
+            DriverInput::Drain => {
+                tracing::info!(call = %self.id, "drain timeout: hanging up");
+                self.out.push_back(DriverOutput::Leg(LegCmd::Hangup));
+                self.feed(Input::Hangup, now);
+            }
+        }
+        self.update_view();
+    }
+
+    /// The next thing to do, in order.
+    pub fn poll_output(&mut self) -> Option<DriverOutput> {
+        self.out.pop_front()
+    }
+
+    /// When [`DriverInput::Timeout`] is due next.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        if self.broken {
+            return None;
+        }
+        let machine = if self.started && !self.machine.is_ended() {
+            self.machine.poll_timeout()
+        } else {
+            None
+        };
+        self.timers.iter().flatten().copied().chain(machine).min()
+    }
+
+    /// Whether the call is over (the flow ended, or the leg ended before the flow started).
+    pub fn is_ended(&self) -> bool {
+        self.broken || self.machine.is_ended() || (self.leg_ended && !self.started)
+    }
+
+    /// The call's variables (the call register keeps them at the end).
+    pub fn vars(&self) -> &std::collections::BTreeMap<String, minijinja::Value> {
+        self.machine.vars()
+    }
+
+    /// Requests in flight (for tests and logs).
+    pub fn inflight(&self) -> usize {
+        self.inflight.len()
+    }
+
+    fn on_leg(&mut self, ev: LegEvent, now: Instant) {
+        match ev {
+            LegEvent::Answered => {
+                if !self.started {
+                    self.started = true;
+                    self.feed(Input::Answered, now);
+                }
+            }
+            LegEvent::Dtmf { digit, method } => {
+                tracing::info!(call = %self.id, digit = %digit, method = ?method, "dtmf");
+                self.feed(Input::Dtmf(digit), now);
+            }
+            LegEvent::PlaybackFinished(id) => {
+                if self.take(id, Inflight::Playback) {
+                    self.feed(Input::PlaybackFinished(id), now);
+                }
+            }
+            LegEvent::PlaybackFailed { id, reason } => {
+                if self.take(id, Inflight::Playback) {
+                    self.feed(Input::PlaybackFailed { id, reason }, now);
+                }
+            }
+            LegEvent::TransferResult { id, result } => {
+                if self.take(id, Inflight::Transfer) {
+                    self.timers[DriverTimer::TransferDeadline.index()] = None;
+                    self.feed(Input::TransferResult { id, result }, now);
+                }
+            }
+            LegEvent::Ended(how) => {
+                tracing::info!(call = %self.id, reason = %how, "leg ended");
+                self.leg_ended = true;
+                self.feed(Input::Hangup, now);
+            }
+        }
+    }
+
+    fn on_done(&mut self, done: Done, now: Instant) {
+        let id = done.id();
+        match done {
+            Done::Tts { result, .. } => {
+                if !self.take(id, Inflight::Speech) {
+                    return;
+                }
+                match result {
+                    Ok(path) => self.play(id, Media::File(path)),
+                    Err(reason) => {
+                        tracing::error!(call = %self.id, error = %reason, "say failed");
+                        self.feed(Input::PlaybackFailed { id, reason }, now);
+                    }
+                }
+            }
+            Done::Http { result, .. } => {
+                if self.take(id, Inflight::Side) {
+                    if let Err(e) = &result {
+                        tracing::warn!(call = %self.id, error = %e, "webhook failed");
+                    }
+                    self.feed(Input::HttpResponse { id, result }, now);
+                }
+            }
+            Done::Speech { result, .. } => {
+                if self.take(id, Inflight::Side) {
+                    self.feed(Input::Speech { id, result }, now);
+                }
+            }
+            Done::Agent { result, .. } => {
+                if self.take(id, Inflight::Side) {
+                    self.feed(Input::AgentEnded { id, result }, now);
+                }
+            }
+            Done::Stream { result, .. } => {
+                if self.take(id, Inflight::Side) {
+                    self.feed(Input::StreamEnded { id, result }, now);
+                }
+            }
+            Done::Record { result, .. } => {
+                if self.take(id, Inflight::Side) {
+                    self.feed(Input::RecordFinished { id, result }, now);
+                }
+            }
+        }
+    }
+
+    fn on_timeout(&mut self, now: Instant) {
+        let slot = DriverTimer::TransferDeadline.index();
+        if self.timers[slot].is_some_and(|t| t <= now) {
+            self.timers[slot] = None;
+            let transfer = self
+                .inflight
+                .iter()
+                .find(|(_, k)| **k == Inflight::Transfer)
+                .map(|(id, _)| *id);
+            if let Some(id) = transfer {
+                self.inflight.remove(&id);
+                tracing::warn!(call = %self.id, "transfer: no outcome in time");
+                let result = Err(format!("no outcome within {}s", TRANSFER_TIMEOUT.as_secs()));
+                self.feed(Input::TransferResult { id, result }, now);
+            }
+        }
+        if self.started && self.machine.poll_timeout().is_some_and(|t| t <= now) {
+            self.feed(Input::Timeout, now);
+        }
+    }
+
+    /// Removes `id` if it is in flight as `kind`; `false` for a late or unknown result.
+    fn take(&mut self, id: RequestId, kind: Inflight) -> bool {
+        if self.inflight.get(&id) == Some(&kind) {
+            self.inflight.remove(&id);
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Feeds the machine (once the flow has started) and executes what it asks.
+    fn feed(&mut self, input: Input, now: Instant) {
+        self.pending.push_back(input);
+        while let Some(input) = self.pending.pop_front() {
+            if !self.started || self.machine.is_ended() || self.broken {
+                self.pending.clear();
+                return;
+            }
+            let (machine, actions) = (&mut self.machine, &mut self.actions);
+            let ran = catch_unwind(AssertUnwindSafe(|| {
+                machine.handle(input, now);
+                actions.extend(std::iter::from_fn(|| machine.poll_action()));
+            }));
+            if ran.is_err() {
+                self.actions.clear();
+                self.pending.clear();
+                return self.broke();
+            }
+            let mut actions = std::mem::take(&mut self.actions);
+            for a in actions.drain(..) {
+                self.execute(a, now);
+            }
+            self.actions = actions;
+        }
+    }
+
+    /// The machine panicked: nothing it holds can be trusted, so the call ends here.
+    fn broke(&mut self) {
+        tracing::error!(call = %self.id, "the flow machine failed (bug): hanging up");
+        self.broken = true;
+        self.timers = [None; DriverTimer::COUNT];
+        for (id, kind) in self.inflight.drain() {
+            if matches!(kind, Inflight::Speech | Inflight::Side) {
+                self.out.push_back(DriverOutput::Cancel(id));
+            }
+        }
+        if !self.leg_ended {
+            self.out.push_back(DriverOutput::Leg(LegCmd::Hangup));
+        }
+    }
+
+    fn play(&mut self, id: RequestId, media: Media) {
+        self.inflight.insert(id, Inflight::Playback);
+        self.out
+            .push_back(DriverOutput::Leg(LegCmd::Play { id, media }));
+    }
+
+    fn start(&mut self, req: Request, kind: Inflight) {
+        self.inflight.insert(req.id(), kind);
+        self.out.push_back(DriverOutput::Start(req));
+    }
+
+    fn execute(&mut self, action: Action, now: Instant) {
+        let call = &self.id;
+        match action {
+            Action::Play { id, media } => self.play(id, media),
+            Action::Say { id, text, voice } => {
+                self.start(Request::Say { id, text, voice }, Inflight::Speech)
+            }
+            Action::Stop { id } | Action::Cancel { id } => match self.inflight.remove(&id) {
+                Some(Inflight::Playback) => {
+                    self.out.push_back(DriverOutput::Leg(LegCmd::Stop { id }))
+                }
+                Some(Inflight::Speech | Inflight::Side) => {
+                    self.out.push_back(DriverOutput::Cancel(id))
+                }
+                Some(Inflight::Transfer) | None => {}
+            },
+            Action::Theme { name } => tracing::info!(%call, theme = %name, "theme"),
+            Action::Http(req) => self.start(Request::Http(req), Inflight::Side),
+            Action::Listen {
+                id,
+                timeout,
+                language,
+            } => self.start(
+                Request::Listen {
+                    id,
+                    timeout,
+                    language,
+                },
+                Inflight::Side,
+            ),
+            Action::Agent {
+                id,
+                provider,
+                model,
+                voice,
+                instructions,
+            } => self.start(
+                Request::Agent {
+                    id,
+                    provider,
+                    model,
+                    voice,
+                    instructions,
+                },
+                Inflight::Side,
+            ),
+            Action::Stream { id, url } => self.start(Request::Stream { id, url }, Inflight::Side),
+            Action::Record { id, max, beep } => {
+                self.start(Request::Record { id, max, beep }, Inflight::Side)
+            }
+            Action::FinishRecording { id } => {
+                if self.inflight.get(&id) == Some(&Inflight::Side) {
+                    self.out
+                        .push_back(DriverOutput::Control(id, Control::Finish));
+                }
+            }
+            Action::Transfer { id, target } => {
+                let origin =
+                    transfer::origin_of(self.machine.program(), self.machine.current_node());
+                if let Err(why) = self.transfer_policy.check(&target, origin) {
+                    tracing::warn!(%call, target = %Pii(&target), reason = %why, "transfer refused");
+                    Counters::bump(&counters::global().transfer_refused);
+                    let result = Err(why.to_string());
+                    self.pending.push_back(Input::TransferResult { id, result });
+                    return;
+                }
+                tracing::info!(%call, target = %Pii(&target), "blind transfer");
+                self.inflight.insert(id, Inflight::Transfer);
+                self.timers[DriverTimer::TransferDeadline.index()] = Some(now + TRANSFER_TIMEOUT);
+                self.out
+                    .push_back(DriverOutput::Leg(LegCmd::Transfer { id, target }));
+            }
+            Action::Hangup { reason } => {
+                tracing::info!(%call, reason = %reason.as_str(), "flow ended the call");
+                for (id, kind) in self.inflight.drain() {
+                    if matches!(kind, Inflight::Speech | Inflight::Side) {
+                        self.out.push_back(DriverOutput::Cancel(id));
+                    }
+                }
+                self.timers = [None; DriverTimer::COUNT];
+                if reason != HangupReason::Remote && !self.leg_ended {
+                    self.out.push_back(DriverOutput::Leg(LegCmd::Hangup));
+                }
+            }
+            Action::Warn { node, message } => {
+                tracing::warn!(%call, node = %node, "{message}");
+            }
+        }
+    }
+
+    /// Emits `View` when the node or theme changed.
+    fn update_view(&mut self) {
+        let node = self
+            .machine
+            .current_node()
+            .and_then(|n| self.machine.program().nodes.get(n.0 as usize))
+            .map_or("", |n| n.name.as_str());
+        let theme = self.machine.theme();
+        if self.view.0 != node || self.view.1 != theme {
+            self.view = (node.to_string(), theme.to_string());
+            self.out.push_back(DriverOutput::View {
+                node: self.view.0.clone(),
+                theme: self.view.1.clone(),
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "driver_tests.rs"]
+mod tests;

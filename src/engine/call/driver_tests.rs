@@ -1,0 +1,318 @@
+//! The call driver on virtual time: a compiled flow, scripted leg events and side-request
+//! results, and the driver's outputs as short readable lines (`leg play 1 snd/a.wav`,
+//! `start say 2`, `cancel 2`, `leg hangup`). No sockets, no tasks, no sleeping.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::*;
+use crate::engine::leg::LegEnd;
+use crate::engine::media::DtmfMethod;
+use crate::flow::compile::{compile, NoSubflows, SoundIndex};
+use crate::flow::digit::Digit;
+use crate::machine::io::HttpReply;
+
+fn program(yaml: &str) -> Arc<Program> {
+    let sounds = SoundIndex::new("snd", ["a.wav", "b.wav"].map(String::from));
+    let c = compile(yaml, Path::new("t.yaml"), &sounds, &NoSubflows);
+    let errors: Vec<_> = c
+        .diagnostics
+        .iter()
+        .filter(|d| d.severity == crate::flow::diag::Severity::Error)
+        .collect();
+    assert!(errors.is_empty(), "{errors:?}");
+    Arc::new(c.program.expect("a program"))
+}
+
+/// A driver on a virtual clock, with every output formatted.
+struct Script {
+    d: CallDriver,
+    t0: Instant,
+    now: Instant,
+    out: Vec<String>,
+}
+
+impl Script {
+    fn new(yaml: &str) -> Script {
+        let info = CallInfo {
+            id: "call-1".into(),
+            from: "+3545551234".into(),
+            to: "5000".into(),
+            env: Default::default(),
+        };
+        let t0 = Instant::now();
+        Script {
+            d: CallDriver::new(
+                program(yaml),
+                info,
+                Arc::new(TransferPolicy::unconfigured()),
+            ),
+            t0,
+            now: t0,
+            out: Vec::new(),
+        }
+    }
+
+    fn input(&mut self, i: DriverInput) {
+        self.d.handle(i, self.now);
+        while let Some(o) = self.d.poll_output() {
+            self.out.push(format(&o));
+        }
+    }
+
+    fn leg(&mut self, ev: LegEvent) {
+        self.input(DriverInput::Leg(ev));
+    }
+
+    fn done(&mut self, done: Done) {
+        self.input(DriverInput::Done(done));
+    }
+
+    /// Moves the clock to `t0 + ms`, firing every timeout due on the way.
+    fn at(&mut self, ms: u64) {
+        let until = self.t0 + Duration::from_millis(ms);
+        while let Some(t) = self.d.poll_timeout().filter(|t| *t <= until) {
+            self.now = t.max(self.now);
+            self.input(DriverInput::Timeout);
+        }
+        self.now = until;
+    }
+
+    /// The outputs since the last call, without `view` lines.
+    fn take(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.out)
+            .into_iter()
+            .filter(|l| !l.starts_with("view"))
+            .collect()
+    }
+}
+
+fn format(o: &DriverOutput) -> String {
+    match o {
+        DriverOutput::Leg(LegCmd::Play { id, media }) => match media {
+            Media::File(p) => format!("leg play {} {}", id.0, p.display()),
+            Media::Url(u) => format!("leg play {} {u}", id.0),
+        },
+        DriverOutput::Leg(LegCmd::Stop { id }) => format!("leg stop {}", id.0),
+        DriverOutput::Leg(LegCmd::Transfer { id, target }) => {
+            format!("leg transfer {} {target}", id.0)
+        }
+        DriverOutput::Leg(LegCmd::Hangup) => "leg hangup".into(),
+        DriverOutput::Leg(other) => format!("leg {other:?}"),
+        DriverOutput::Start(r) => format!("start {} {}", r.kind(), r.id().0),
+        DriverOutput::Cancel(id) => format!("cancel {}", id.0),
+        DriverOutput::Control(id, c) => format!("control {} {c:?}", id.0),
+        DriverOutput::View { node, theme } => format!("view {node} {theme}"),
+    }
+}
+
+fn dtmf(c: char) -> LegEvent {
+    LegEvent::Dtmf {
+        digit: Digit::from_char(c).expect("digit"),
+        method: DtmfMethod::Rfc4733,
+    }
+}
+
+const TRANSFER: &str = "name: t\nstart: xfer\nnodes:\n  xfer: { transfer: \"sip:op@pbx\", on_fail: sorry }\n  sorry: { play: a.wav, next: end }\n  end: { hangup: {} }\n";
+
+#[test]
+fn a_transfer_without_an_outcome_fails_at_the_deadline_and_takes_on_fail() {
+    let mut s = Script::new(TRANSFER);
+    s.leg(LegEvent::Answered);
+    assert_eq!(s.take(), ["leg transfer 1 sip:op@pbx"]);
+    assert_eq!(s.d.poll_timeout(), Some(s.t0 + TRANSFER_TIMEOUT));
+    s.at(59_999);
+    assert!(s.take().is_empty(), "still waiting");
+    s.at(60_000);
+    assert_eq!(s.take(), ["leg play 2 snd/a.wav"]);
+    // The NOTIFY that finally arrives is too late and changes nothing.
+    s.leg(LegEvent::TransferResult {
+        id: RequestId(1),
+        result: Ok(()),
+    });
+    assert!(s.take().is_empty());
+    s.leg(LegEvent::PlaybackFinished(RequestId(2)));
+    assert_eq!(s.take(), ["leg hangup"]);
+    assert!(s.d.is_ended());
+}
+
+#[test]
+fn a_transfer_outcome_in_time_disarms_the_deadline() {
+    let mut s = Script::new(TRANSFER);
+    s.leg(LegEvent::Answered);
+    s.take();
+    s.at(2_000);
+    s.leg(LegEvent::TransferResult {
+        id: RequestId(1),
+        result: Err("486 Busy Here".into()),
+    });
+    assert_eq!(s.take(), ["leg play 2 snd/a.wav"]);
+    assert_eq!(s.d.poll_timeout(), None, "no transfer deadline left");
+    // Success instead: the flow ends without hanging up twice.
+    let mut s = Script::new(TRANSFER);
+    s.leg(LegEvent::Answered);
+    s.take();
+    s.leg(LegEvent::TransferResult {
+        id: RequestId(1),
+        result: Ok(()),
+    });
+    assert_eq!(s.take(), ["leg hangup"]);
+    assert!(s.d.is_ended());
+}
+
+const SAY: &str = "name: t\nkeys:\n  \"#\": { goto: menu }\nstart: greet\nnodes:\n  greet: { say: \"Hello\", next: menu }\n  menu: { play: b.wav, next: end }\n  end: { hangup: {} }\n";
+
+#[test]
+fn a_speech_file_that_arrives_after_barge_in_is_dropped() {
+    let mut s = Script::new(SAY);
+    s.leg(LegEvent::Answered);
+    assert_eq!(s.take(), ["start say 1"]);
+    s.leg(dtmf('#'));
+    assert_eq!(s.take(), ["cancel 1", "leg play 2 snd/b.wav"]);
+    s.done(Done::Tts {
+        id: RequestId(1),
+        result: Ok(PathBuf::from("/tmp/hello.wav")),
+    });
+    assert!(s.take().is_empty(), "the late speech is never played");
+    assert_eq!(s.d.inflight(), 1, "only the menu prompt");
+}
+
+#[test]
+fn a_speech_file_becomes_a_prompt_and_a_failed_one_moves_on() {
+    let mut s = Script::new(SAY);
+    s.leg(LegEvent::Answered);
+    s.take();
+    s.done(Done::Tts {
+        id: RequestId(1),
+        result: Ok(PathBuf::from("/tmp/hello.wav")),
+    });
+    assert_eq!(s.take(), ["leg play 1 /tmp/hello.wav"]);
+    s.leg(LegEvent::PlaybackFinished(RequestId(1)));
+    assert_eq!(s.take(), ["leg play 2 snd/b.wav"]);
+
+    let mut s = Script::new(SAY);
+    s.leg(LegEvent::Answered);
+    s.take();
+    s.done(Done::Tts {
+        id: RequestId(1),
+        result: Err("espeak-ng is not installed".into()),
+    });
+    assert_eq!(s.take(), ["leg play 2 snd/b.wav"]);
+}
+
+#[test]
+fn a_prompt_event_after_barge_in_is_dropped() {
+    let yaml = "name: t\nkeys:\n  \"#\": { goto: b }\nstart: a\nnodes:\n  a: { play: a.wav, next: end }\n  b: { play: b.wav, next: end }\n  end: { hangup: {} }\n";
+    let mut s = Script::new(yaml);
+    s.leg(LegEvent::Answered);
+    assert_eq!(s.take(), ["leg play 1 snd/a.wav"]);
+    s.leg(dtmf('#'));
+    assert_eq!(s.take(), ["leg stop 1", "leg play 2 snd/b.wav"]);
+    // The leg's finish for the stopped prompt crossed the stop.
+    s.leg(LegEvent::PlaybackFinished(RequestId(1)));
+    assert!(s.take().is_empty(), "b keeps playing");
+    s.leg(LegEvent::PlaybackFinished(RequestId(2)));
+    assert_eq!(s.take(), ["leg hangup"]);
+}
+
+const HTTP: &str = "name: t\nstart: ask\nnodes:\n  ask:\n    http: { url: \"http://crm/x\", timeout: 2s }\n    on_success: yes\n    on_error: no\n  yes: { play: a.wav, next: end }\n  no: { play: b.wav, next: end }\n  end: { hangup: {} }\n";
+
+#[test]
+fn a_webhook_answer_after_its_deadline_is_dropped() {
+    let mut s = Script::new(HTTP);
+    s.leg(LegEvent::Answered);
+    assert_eq!(s.take(), ["start http 1"]);
+    s.at(2_000);
+    assert_eq!(s.take(), ["cancel 1", "leg play 2 snd/b.wav"]);
+    s.done(Done::Http {
+        id: RequestId(1),
+        result: Ok(HttpReply {
+            status: 200,
+            body: serde_json::Value::Null,
+        }),
+    });
+    assert!(s.take().is_empty(), "on_error was already taken");
+}
+
+#[test]
+fn a_lost_media_session_ends_the_flow_and_late_results_are_dropped() {
+    let mut s = Script::new(HTTP);
+    s.leg(LegEvent::Answered);
+    s.take();
+    s.leg(LegEvent::Ended(LegEnd::MediaLost));
+    assert_eq!(
+        s.take(),
+        ["cancel 1"],
+        "the leg hung up itself: no second hangup"
+    );
+    assert!(s.d.is_ended());
+    assert_eq!(s.d.poll_timeout(), None);
+    s.done(Done::Http {
+        id: RequestId(1),
+        result: Err("timeout".into()),
+    });
+    assert!(s.take().is_empty());
+}
+
+#[test]
+fn nothing_reaches_the_flow_before_the_leg_is_answered() {
+    let mut s = Script::new(SAY);
+    s.leg(dtmf('#'));
+    s.at(10_000);
+    assert!(s.take().is_empty());
+    assert!(!s.d.is_ended());
+    // The leg ends before the answer: the call is over without the flow ever starting.
+    s.leg(LegEvent::Ended(LegEnd::Remote));
+    assert!(s.take().is_empty());
+    assert!(s.d.is_ended());
+}
+
+#[test]
+fn the_drain_hangs_the_leg_up_and_ends_the_flow() {
+    let mut s = Script::new(SAY);
+    s.leg(LegEvent::Answered);
+    s.take();
+    s.input(DriverInput::Drain);
+    assert_eq!(s.take(), ["leg hangup", "cancel 1"]);
+    assert!(s.d.is_ended());
+}
+
+#[test]
+fn the_view_follows_the_node_and_is_sent_only_when_it_changes() {
+    let mut s = Script::new(SAY);
+    s.leg(LegEvent::Answered);
+    s.done(Done::Http {
+        id: RequestId(99),
+        result: Err("late".into()),
+    });
+    let views: Vec<_> = s.out.iter().filter(|l| l.starts_with("view")).collect();
+    assert_eq!(views, ["view greet "]);
+    s.leg(dtmf('#'));
+    assert!(s.out.iter().any(|l| l == "view menu "));
+}
+
+#[test]
+fn a_machine_bug_hangs_the_call_up_instead_of_leaving_it_waiting() {
+    let yaml = "name: t\nstart: menu\nnodes:\n  menu:\n    gather: { prompt: a.wav }\n    routes: { \"1\": end }\n  end: { hangup: {} }\n";
+    let mut s = Script::new(yaml);
+    s.leg(LegEvent::Answered);
+    assert_eq!(s.take(), ["leg play 1 snd/a.wav"]);
+    // Break the machine's invariant: a gather state on a node that is not a gather.
+    let end = s.d.machine.program().node_by_name("end").expect("end");
+    s.d.machine.force_gathering(end);
+    s.leg(dtmf('1'));
+    assert_eq!(s.take(), ["leg hangup"]);
+    assert!(s.d.is_ended());
+    assert_eq!(s.d.poll_timeout(), None);
+    s.leg(dtmf('1'));
+    assert!(s.take().is_empty(), "nothing reaches a broken machine");
+}
+
+#[test]
+fn a_templated_transfer_without_an_allow_list_is_refused_and_takes_on_fail() {
+    let yaml = "name: t\nstart: xfer\nnodes:\n  xfer: { transfer: \"sip:{{ call.from }}@pbx\", on_fail: sorry }\n  sorry: { play: a.wav, next: end }\n  end: { hangup: {} }\n";
+    let mut s = Script::new(yaml);
+    s.leg(LegEvent::Answered);
+    assert_eq!(s.take(), ["leg play 2 snd/a.wav"], "no REFER went out");
+    assert_eq!(s.d.poll_timeout(), None, "no transfer deadline");
+}

@@ -1,0 +1,208 @@
+//! One call, pumped by one tokio task: route it, answer its leg, then run the sans-IO
+//! [`driver::CallDriver`] against the leg, the side-request tasks, the clock and the drain.
+//!
+//! The pump is the only part that awaits (quinn's `ConnectionDriver` shape, like
+//! [`crate::engine::endpoint_loop`]): one `select!` over the leg's next event, the next finished
+//! side request, the driver's timer and the drain signal; after every input it drains the
+//! driver's outputs into [`Leg::command`], [`Tasks`] and the live-call table. Attaching an
+//! integration's [`AudioPort`] to the leg happens here, when a request that needs audio starts.
+//!
+//! Not owned here: the flow's rules ([`driver`]), SIP/RTP ([`crate::engine::leg::sip`]), how a
+//! side request runs ([`crate::engine::integrations`]).
+
+pub mod deps;
+pub mod driver;
+pub mod register_hook;
+pub mod route;
+
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use deps::CallDeps;
+use driver::{CallDriver, DriverInput, DriverOutput};
+
+use super::audio_port::{self, AudioPort, PortConfig};
+use super::integrations::tasks::Tasks;
+use super::leg::{Leg, LegCmd, LegEnd, LegInfo, Reject};
+use super::pii::Pii;
+use super::rt::sleep_opt;
+use super::status::CallView;
+use crate::flow::program::Program;
+use crate::machine::io::CallInfo;
+use crate::register::CallRecorder;
+use register_hook::RegisterHook;
+
+/// Runs one call to its end.
+pub async fn run(deps: Arc<CallDeps>, mut leg: Leg) {
+    let info = leg.info().clone();
+    let call = info.id.as_str();
+    let dialled = info.dialled.as_deref().unwrap_or("");
+    let direction = crate::db::calls::Direction::Inbound;
+    let mut rec = CallRecorder::start(
+        &deps.register,
+        direction,
+        &info.from,
+        &info.to,
+        Instant::now(),
+    );
+    let Some(program) = deps.router.route(dialled, info.source) else {
+        tracing::warn!(%call, to = %Pii(dialled), "no flow for this number and no default flow");
+        leg.reject(Reject::NoRoute);
+        rec.end(Instant::now(), "rejected:no_route", Some(404));
+        return;
+    };
+    rec.set_flow(&program.name, program.short_hash());
+    if let Some(a) = deps.router.accounts.iter().find(|a| a.username == dialled) {
+        rec.set_account(&a.username);
+    }
+    tracing::info!(
+        %call, from = %Pii(&info.from), to = %Pii(dialled), flow = %program.name,
+        version = %program.short_hash(), "incoming call"
+    );
+    if let Err(why) = leg.answer().await {
+        tracing::info!(%call, reason = %why, "not answered");
+        let facts = leg.facts();
+        if let Some(at) = facts.ringing_at {
+            rec.ringing(at);
+        }
+        let reason = match why {
+            LegEnd::Remote => "cancelled",
+            _ => "rejected",
+        };
+        rec.end(Instant::now(), reason, facts.final_status);
+        return;
+    }
+    deps.calls.insert(CallView {
+        id: info.id.clone(),
+        flow: program.name.clone(),
+        version: program.short_hash().to_string(),
+        node: String::new(),
+        theme: String::new(),
+        since: SystemTime::now(),
+    });
+    let mut pump = Pump {
+        driver: CallDriver::new(
+            program.clone(),
+            call_info(&info, &program),
+            deps.transfer.clone(),
+        ),
+        leg,
+        hook: RegisterHook::new(rec),
+        tasks: Tasks::default(),
+        deps: deps.clone(),
+        id: info.id.clone(),
+    };
+    pump.run().await;
+    tracing::info!(%call, "call ended");
+    deps.calls.remove(&info.id);
+    let Pump { hook, driver, .. } = pump;
+    hook.finish(driver.vars(), Instant::now());
+}
+
+/// The machine's view of the call: the leg's facts plus the flow's allow-listed environment.
+fn call_info(info: &LegInfo, program: &Program) -> CallInfo {
+    let env = program
+        .env
+        .iter()
+        .filter_map(|k| std::env::var(k).ok().map(|v| (k.clone(), v)))
+        .collect();
+    CallInfo {
+        id: info.id.clone(),
+        from: info.from.clone(),
+        to: info.to.clone(),
+        env,
+    }
+}
+
+struct Pump {
+    driver: CallDriver,
+    leg: Leg,
+    /// The call's register record.
+    hook: RegisterHook,
+    tasks: Tasks,
+    deps: Arc<CallDeps>,
+    id: String,
+}
+
+impl Pump {
+    async fn run(&mut self) {
+        let mut hangup_all = self.deps.hangup_all.clone();
+        loop {
+            self.drain_outputs();
+            if self.driver.is_ended() {
+                return;
+            }
+            let input = tokio::select! {
+                ev = self.leg.next_event() => DriverInput::Leg(ev),
+                (done, had_audio) = self.tasks.next() => {
+                    if had_audio {
+                        self.leg.command(LegCmd::DetachAudio { id: done.id() });
+                    }
+                    DriverInput::Done(done)
+                }
+                () = sleep_opt(self.driver.poll_timeout()) => DriverInput::Timeout,
+                Ok(()) = hangup_all.changed() => {
+                    if !*hangup_all.borrow() {
+                        continue;
+                    }
+                    DriverInput::Drain
+                }
+            };
+            let now = Instant::now();
+            self.hook.input(&input, &self.leg, now);
+            self.driver.handle(input, now);
+        }
+    }
+
+    /// Executes every output the driver has (a batch at a time, shown to the register first).
+    fn drain_outputs(&mut self) {
+        loop {
+            let outs: Vec<DriverOutput> =
+                std::iter::from_fn(|| self.driver.poll_output()).collect();
+            if outs.is_empty() {
+                return;
+            }
+            self.hook.outputs(&outs, Instant::now());
+            for out in outs {
+                self.execute(out);
+            }
+        }
+    }
+
+    fn execute(&mut self, out: DriverOutput) {
+        {
+            match out {
+                DriverOutput::Leg(cmd) => self.leg.command(cmd),
+                DriverOutput::Start(req) => {
+                    let id = req.id();
+                    let audio = req.needs_audio().then(|| self.attach(id));
+                    let attached = audio.is_some();
+                    if let Err(done) = self.tasks.start(req, &self.deps.services, audio) {
+                        if attached {
+                            self.leg.command(LegCmd::DetachAudio { id });
+                        }
+                        let (input, now) = (DriverInput::Done(done), Instant::now());
+                        self.hook.input(&input, &self.leg, now);
+                        self.driver.handle(input, now);
+                    }
+                }
+                DriverOutput::Cancel(id) => {
+                    if self.tasks.cancel(id) == Some(true) {
+                        self.leg.command(LegCmd::DetachAudio { id });
+                    }
+                }
+                DriverOutput::Control(id, c) => self.tasks.control(id, c),
+                DriverOutput::View { node, theme } => {
+                    self.deps.calls.update(&self.id, &node, &theme);
+                }
+            }
+        }
+    }
+
+    /// A port for request `id`, its tap handed to the leg.
+    fn attach(&mut self, id: crate::machine::io::RequestId) -> AudioPort {
+        let (port, tap) = audio_port::pair(self.leg.audio_format(), PortConfig::default());
+        self.leg.command(LegCmd::AttachAudio { id, tap });
+        port
+    }
+}

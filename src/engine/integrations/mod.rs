@@ -1,0 +1,178 @@
+//! The side requests a call makes besides playing audio — text to speech, webhooks, speech
+//! recognition, voice agents, bot streams, recordings — as data ([`Request`] out of the call
+//! driver, [`Done`] back into it) and the tokio runner that executes them ([`tasks::Tasks`]).
+//!
+//! Every request is a pair with one [`RequestId`] (STYLE §1): the driver emits a `Request`,
+//! the runner starts a task, the task sends one `Done` with the same id. A request that needs
+//! the caller's audio (listen, agent, stream, record) is handed an
+//! [`AudioPort`](crate::engine::audio_port::AudioPort) attached to the call's leg; no
+//! integration knows which kind of leg (SIP, Twilio...) it talks to.
+//!
+//! Adding an integration: a module here with `async fn run(req, ctx) -> Done` and one match
+//! arm in [`tasks::Tasks::start`] (see ARCHITECTURE.md, "Adding an integration"). Not owned here:
+//! what a result means to the flow (the machine), when a request is abandoned (the driver).
+
+pub mod echo;
+pub mod tasks;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::machine::io::{HttpReply, HttpRequest, RecordingInfo, RequestId};
+
+/// The failure given to requests this server has no provider for.
+pub use crate::engine::services::NOT_CONFIGURED;
+
+/// A side request of the call driver.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Request {
+    /// Speak `text`; the result is an audio file the leg then plays.
+    Say {
+        id: RequestId,
+        text: String,
+        voice: Option<String>,
+    },
+    Http(HttpRequest),
+    /// Recognise the caller's speech (needs audio).
+    Listen {
+        id: RequestId,
+        timeout: Duration,
+        language: Option<String>,
+    },
+    /// Hand the caller to a voice agent (needs audio both ways).
+    Agent {
+        id: RequestId,
+        provider: String,
+        model: String,
+        voice: Option<String>,
+        instructions: String,
+    },
+    /// Connect the caller to a bot over a websocket (needs audio both ways).
+    Stream {
+        id: RequestId,
+        url: String,
+    },
+    /// Record the caller (needs audio).
+    Record {
+        id: RequestId,
+        max: Duration,
+        beep: bool,
+    },
+}
+
+impl Request {
+    pub fn id(&self) -> RequestId {
+        match self {
+            Request::Http(r) => r.id,
+            Request::Say { id, .. }
+            | Request::Listen { id, .. }
+            | Request::Agent { id, .. }
+            | Request::Stream { id, .. }
+            | Request::Record { id, .. } => *id,
+        }
+    }
+
+    /// Whether the request is attached to the caller's audio.
+    pub fn needs_audio(&self) -> bool {
+        matches!(
+            self,
+            Request::Listen { .. }
+                | Request::Agent { .. }
+                | Request::Stream { .. }
+                | Request::Record { .. }
+        )
+    }
+
+    /// Short name for logs.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Request::Say { .. } => "say",
+            Request::Http(_) => "http",
+            Request::Listen { .. } => "listen",
+            Request::Agent { .. } => "agent",
+            Request::Stream { .. } => "stream",
+            Request::Record { .. } => "record",
+        }
+    }
+}
+
+/// A finished side request, with its id.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Done {
+    /// The speech file for a `Say`.
+    Tts {
+        id: RequestId,
+        result: Result<PathBuf, String>,
+    },
+    Http {
+        id: RequestId,
+        result: Result<HttpReply, String>,
+    },
+    Speech {
+        id: RequestId,
+        result: Result<String, String>,
+    },
+    Agent {
+        id: RequestId,
+        result: Result<serde_json::Value, String>,
+    },
+    Stream {
+        id: RequestId,
+        result: Result<serde_json::Value, String>,
+    },
+    Record {
+        id: RequestId,
+        result: Result<RecordingInfo, String>,
+    },
+}
+
+impl Done {
+    pub fn id(&self) -> RequestId {
+        match self {
+            Done::Tts { id, .. }
+            | Done::Http { id, .. }
+            | Done::Speech { id, .. }
+            | Done::Agent { id, .. }
+            | Done::Stream { id, .. }
+            | Done::Record { id, .. } => *id,
+        }
+    }
+
+    /// The failure a request gets at once when nothing can run it.
+    pub fn failed(req: &Request, reason: String) -> Done {
+        let id = req.id();
+        match req {
+            Request::Say { .. } => Done::Tts {
+                id,
+                result: Err(reason),
+            },
+            Request::Http(_) => Done::Http {
+                id,
+                result: Err(reason),
+            },
+            Request::Listen { .. } => Done::Speech {
+                id,
+                result: Err(reason),
+            },
+            Request::Agent { .. } => Done::Agent {
+                id,
+                result: Err(reason),
+            },
+            Request::Stream { .. } => Done::Stream {
+                id,
+                result: Err(reason),
+            },
+            Request::Record { .. } => Done::Record {
+                id,
+                result: Err(reason),
+            },
+        }
+    }
+}
+
+/// A signal for a running request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Control {
+    /// End a recording now (its `finish_on` key); its `Done` follows as usual.
+    Finish,
+}

@@ -1,0 +1,137 @@
+//! The tokio side of a call's side requests: one task per running [`Request`], aborted when
+//! the driver cancels it or the call ends, its [`Done`] delivered on one channel per call.
+//!
+//! Owns the running table and the dispatch from request to implementation (one match arm per
+//! integration). Does not decide anything about the flow: a late `Done` for a cancelled request
+//! is still delivered, and the driver drops it.
+
+use std::collections::HashMap;
+
+use tokio::sync::mpsc;
+
+use super::{Control, Done, Request, NOT_CONFIGURED};
+use crate::engine::audio_port::AudioPort;
+use crate::engine::call::deps::ServiceDeps;
+use crate::engine::rt::AbortOnDrop;
+use crate::engine::services;
+use crate::machine::io::RequestId;
+
+/// Signals buffered per running request.
+const CONTROL_QUEUE: usize = 4;
+
+/// What a running integration is given.
+pub struct Ctx {
+    pub id: RequestId,
+    /// The caller's audio, for requests that need it ([`Request::needs_audio`]).
+    pub audio: Option<AudioPort>,
+    /// Signals from the flow (e.g. [`Control::Finish`] for a recording).
+    pub control: mpsc::Receiver<Control>,
+}
+
+struct Running {
+    _task: AbortOnDrop,
+    control: mpsc::Sender<Control>,
+    audio: bool,
+}
+
+/// The running side requests of one call.
+pub struct Tasks {
+    running: HashMap<RequestId, Running>,
+    done_tx: mpsc::UnboundedSender<Done>,
+    done_rx: mpsc::UnboundedReceiver<Done>,
+}
+
+impl Default for Tasks {
+    fn default() -> Self {
+        let (done_tx, done_rx) = mpsc::unbounded_channel();
+        Tasks {
+            running: HashMap::new(),
+            done_tx,
+            done_rx,
+        }
+    }
+}
+
+impl Tasks {
+    /// Starts `req` (with `audio` attached when it needs it). `Err` carries the `Done` of a
+    /// request that failed at once (no provider for it on this server).
+    pub fn start(
+        &mut self,
+        req: Request,
+        services: &ServiceDeps,
+        audio: Option<AudioPort>,
+    ) -> Result<(), Done> {
+        let id = req.id();
+        let (control_tx, control) = mpsc::channel(CONTROL_QUEUE);
+        let has_audio = audio.is_some();
+        let ctx = Ctx { id, audio, control };
+        let tx = self.done_tx.clone();
+        let task = match req {
+            Request::Say { text, voice, .. } => {
+                let dir = services.tts_dir.clone();
+                tokio::spawn(async move {
+                    let result = services::synthesize(&dir, &text, voice.as_deref())
+                        .await
+                        .map_err(|e| e.to_string());
+                    let _ = tx.send(Done::Tts { id, result });
+                })
+            }
+            Request::Http(req) => {
+                let client = services.http.clone();
+                tokio::spawn(async move {
+                    let result = services::http(&client, &req).await;
+                    let _ = tx.send(Done::Http { id, result });
+                })
+            }
+            Request::Agent { ref provider, .. } if provider == super::echo::PROVIDER => {
+                tokio::spawn(async move {
+                    let _ = tx.send(super::echo::run(ctx).await);
+                })
+            }
+            other => {
+                tracing::warn!(request = other.kind(), "{NOT_CONFIGURED}");
+                return Err(Done::failed(&other, NOT_CONFIGURED.to_string()));
+            }
+        };
+        self.running.insert(
+            id,
+            Running {
+                _task: AbortOnDrop(task),
+                control: control_tx,
+                audio: has_audio,
+            },
+        );
+        Ok(())
+    }
+
+    /// Aborts request `id`; `Some(had_audio)` when it was running.
+    pub fn cancel(&mut self, id: RequestId) -> Option<bool> {
+        self.running.remove(&id).map(|r| r.audio)
+    }
+
+    /// Passes a signal to request `id` (dropped when it is not running or not listening).
+    pub fn control(&self, id: RequestId, c: Control) {
+        if let Some(r) = self.running.get(&id) {
+            let _ = r.control.try_send(c);
+        }
+    }
+
+    /// The next finished request, removed from the table; `had_audio` says whether its leg
+    /// audio must be detached. Cancel-safe.
+    pub async fn next(&mut self) -> (Done, bool) {
+        // `self` holds a sender, so the channel never closes.
+        let Some(done) = self.done_rx.recv().await else {
+            return std::future::pending().await;
+        };
+        let had_audio = self.running.remove(&done.id()).is_some_and(|r| r.audio);
+        (done, had_audio)
+    }
+
+    pub fn len(&self) -> usize {
+        self.running.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.running.is_empty()
+    }
+}
