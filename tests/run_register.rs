@@ -521,3 +521,47 @@ fn users_made_with_the_cli_log_in_until_disabled_and_the_node_beats() {
         Some(12)
     );
 }
+
+#[test]
+fn refused_and_cancelled_calls_are_in_the_register_too() {
+    let only_5000 = MENU_FLOW.replace("default: true\n", "");
+    let srv = Server::start(
+        &[("menu.yaml", only_5000.as_str())],
+        &[("PHONETREE_SIP_ANSWER_DELAY", "5s")],
+    );
+    // No flow for 9999: 404.
+    let mut c = Caller::new(srv.sip);
+    let offer = c.pcmu_offer();
+    c.invite("9999", Some(&offer));
+    assert_eq!(c.final_response().status(), Some(404));
+    // 5000 rings; the caller gives up: 487.
+    let mut d = Caller::new(srv.sip);
+    let offer = d.pcmu_offer();
+    let invite = d.invite(USER, Some(&offer));
+    let ringing = (0..5).map(|_| d.recv()).find(|m| m.status() == Some(180));
+    assert!(ringing.is_some(), "no 180");
+    d.cancel(&invite, USER);
+    let calls = ended_calls(&srv, &[], 2, Duration::from_secs(10));
+    let by_to = |to: &str| calls.iter().find(|c| c["to"] == to).unwrap().clone();
+    let refused = by_to("9999");
+    assert_eq!(refused["end_reason"], "rejected:no_route");
+    assert_eq!(refused["sip_status"], 404);
+    assert!(refused["answered_ms"].is_null() && refused["duration_ms"].is_null());
+    let cancelled = by_to(USER);
+    assert_eq!(cancelled["end_reason"], "cancelled");
+    assert_eq!(cancelled["sip_status"], 487);
+    assert!(cancelled["ringing_ms"].as_i64().is_some(), "{cancelled}");
+    assert_eq!(cancelled["flow"], "menu");
+    let (_, _, metrics) = srv.request("GET", "/metrics", &[], "");
+    assert!(
+        metrics
+            .contains(r#"phonetree_calls_total{flow="",direction="inbound",outcome="rejected"} 1"#),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(
+            r#"phonetree_calls_total{flow="menu",direction="inbound",outcome="cancelled"} 1"#
+        ),
+        "{metrics}"
+    );
+}
