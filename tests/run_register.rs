@@ -16,7 +16,8 @@ use serde_json::Value;
 
 const USER: &str = "5000";
 
-/// Key 1 plays the tone again (a response to time), then the flow hangs up.
+/// Key 1 goes through a routing node (`pick`, which only jumps) and plays the tone again (a
+/// response to time), then the flow hangs up.
 const MENU_FLOW: &str = r#"
 name: menu
 routes: ["5000"]
@@ -25,8 +26,9 @@ start: menu
 nodes:
   menu:
     gather: { prompt: tone.wav, digits: { min: 1, max: 1 }, timeout: 20s, tries: 1 }
-    routes: { "1": story }
+    routes: { "1": pick }
     on_fail: bye
+  pick: { goto: story }
   story: { play: tone.wav, next: bye }
   bye: { hangup: {} }
 "#;
@@ -102,8 +104,11 @@ fn a_call_is_in_the_register_with_its_timeline_and_the_cli_shows_it() {
     assert_eq!(c["codec"], "PCMU/8000");
     assert_eq!(c["sip_status"], 200);
     assert_eq!(c["end_reason"], "flow_hangup");
-    assert_eq!(c["nodes"][0], "menu");
-    assert_eq!(c["nodes"][1], "story");
+    // Every node entered, the routing node too: the register reads the call's trace.
+    assert_eq!(
+        c["nodes"],
+        serde_json::json!(["menu", "pick", "story", "bye"])
+    );
     assert!(c["duration_ms"].as_i64().unwrap() > 0);
     assert!(c["answered_ms"].as_i64() >= c["created_ms"].as_i64());
     let id = c["id"].as_str().unwrap();
@@ -119,6 +124,22 @@ fn a_call_is_in_the_register_with_its_timeline_and_the_cli_shows_it() {
     for k in ["invite", "answer", "node", "play", "dtmf", "hangup", "end"] {
         assert!(kinds.iter().any(|x| x == k), "{k} missing from {kinds:?}");
     }
+    // The timeline is the call log: the same events, in the same order.
+    let logged: Vec<String> = srv
+        .log_text()
+        .lines()
+        .filter(|l| l.contains("phonetree::engine::call_log") && !l.contains("call summary"))
+        .filter_map(|l| {
+            let ev = l.split("event=\"").nth(1)?;
+            Some(ev.split('"').next()?.to_string())
+        })
+        .collect();
+    let flow_part: Vec<String> = kinds
+        .iter()
+        .filter(|k| !["invite", "ringing", "end"].contains(&k.as_str()))
+        .cloned()
+        .collect();
+    assert_eq!(flow_part, logged);
     assert_eq!(srv.request("GET", "/api/register/nope", &[], "").0, 404);
     let (status, _, body) = srv.request("GET", "/api/register?direction=sideways", &[], "");
     assert_eq!(status, 400, "{body}");

@@ -80,17 +80,24 @@ pub const ACCOUNT_FIELDS: &[&str] = &[
     "flow",
 ];
 
-/// Every scalar setting: the core ones above and each section file's (`config::database`,
-/// `config::api`, `config::node`, …).
+/// The key tables: [`SCALARS`] and each section file's `KEYS` (`config::log`,
+/// `config::database`, `config::api`, `config::node`). A new section file adds its table here
+/// and nothing else: the YAML sections, the `PHONETREE_*` names and the unknown-key hints are all
+/// derived from these tables.
+const KEY_TABLES: &[&[(&str, &str)]] = &[
+    SCALARS,
+    super::log::KEYS,
+    super::database::KEYS,
+    super::api::KEYS,
+    super::node::KEYS,
+];
+
+/// Every scalar setting, from every table in [`KEY_TABLES`].
 pub fn scalars() -> impl Iterator<Item = &'static (&'static str, &'static str)> {
-    SCALARS
-        .iter()
-        .chain(super::database::KEYS)
-        .chain(super::api::KEYS)
-        .chain(super::node::KEYS)
+    KEY_TABLES.iter().flat_map(|table| table.iter())
 }
 
-/// Whether `name` is a section of dotted settings (`sip`, `database`, …).
+/// Whether `name` is a section of dotted settings (`sip`, `log`, `database`, …).
 fn is_section(name: &str) -> bool {
     scalars().any(|(k, _)| {
         k.strip_prefix(name)

@@ -16,8 +16,11 @@
 
 pub mod audio_port;
 pub mod call;
+pub mod call_log;
+pub mod demo_crm;
 pub mod endpoint_loop;
 pub mod exporter;
+pub mod health;
 pub mod http;
 pub mod inbound;
 pub mod integrations;
@@ -30,5 +33,6 @@ mod rt;
 pub mod server;
 pub mod services;
 pub mod shutdown;
+pub mod sip_trace;
 pub mod sip_transport;
 pub mod status;

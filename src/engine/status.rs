@@ -2,9 +2,9 @@
 //! registrations ([`Registrations`]) and the flows ([`Status::registry`]).
 //!
 //! A leaf module: call drivers write their [`CallView`], the endpoint hooks write registration
-//! states, `http_api` and `shutdown` read. Each table hides its lock (one short critical section
+//! states, `http` and `shutdown` read. Each table hides its lock (one short critical section
 //! per call; nothing awaits while holding it). Registration states are a typed [`RegState`], so
-//! no reader compares strings. Not owned here: JSON shapes (`http_api`), SIP (`endpoint_loop`).
+//! no reader compares strings. Not owned here: JSON shapes (`http`), SIP (`endpoint_loop`).
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -21,6 +21,8 @@ pub struct Status {
     pub regs: Registrations,
     pub registry: Arc<Registry>,
     pub started: SystemTime,
+    /// Set when the drain starts (SIGTERM): `/healthz` and `/readyz` answer 503.
+    pub draining: std::sync::atomic::AtomicBool,
 }
 
 impl Status {
@@ -30,6 +32,7 @@ impl Status {
             regs: Registrations::default(),
             registry,
             started: SystemTime::now(),
+            draining: std::sync::atomic::AtomicBool::new(false),
         }
     }
 }

@@ -4,15 +4,19 @@
 //!
 //! Plain data and no I/O: the caller passes `now` (an `Instant`); wall-clock times are the
 //! start's Unix milliseconds plus the monotonic offset, so a record's times never go backwards.
-//! Timeline entries are the JSON objects `phonetree simulate` prints (`{"event":"play",…}`),
-//! plus `invite`, `ringing`, `node` and `end`; `at_ms` counts from the INVITE. Everything an
-//! outsider can grow is bounded (timeline entries, keys, nodes, variable sizes).
+//! `at_ms` counts from the INVITE. Everything an outsider can grow is bounded (timeline
+//! entries, keys, nodes, variable sizes).
+//!
+//! Two sources, one timeline: the SIP milestones (`invite`, `ringing`, the answer's time and
+//! codec, `end`), told by the call's pump, and what happened in the flow, which is the call's
+//! [`crate::trace::CallTrace`] — the same events the call log writes and `phonetree simulate`
+//! prints (`answer`, `node`, `play`, `dtmf`, `http`, `warn`, `hangup`…), handed over with
+//! [`CallRecorder::traced`] and kept as [`crate::trace::for_the_record`] says (no webhook body,
+//! no URL query). The record's keys, nodes and themes are read from those events, so they
+//! agree with the timeline and the log.
 //!
 //! The recorder also feeds the call metrics (setup time, duration, DTMF → response latency, calls
 //! by flow/direction/outcome), since it sees every milestone exactly once.
-//!
-//! What counts as an entry is the caller's business (`engine::call::register_hook` maps the
-//! call driver's inputs and outputs); this type only keeps, bounds and sends.
 
 use std::time::Instant;
 
@@ -20,7 +24,7 @@ use serde_json::{json, Map, Value};
 
 use super::{Item, Register};
 use crate::db::calls::{CallRecord, Direction, TimelineEvent};
-use crate::flow::digit::Digit;
+use crate::sim::event::EventKind;
 
 /// Timeline entries kept per call; later ones are counted in the `end` entry.
 pub const MAX_EVENTS: u32 = 2000;
@@ -44,8 +48,6 @@ pub struct CallRecorder {
     answered_at: Option<Instant>,
     /// A key press waiting for the prompt that answers it (DTMF → response latency).
     dtmf_at: Option<Instant>,
-    current_node: Option<String>,
-    current_theme: Option<String>,
     ended: bool,
 }
 
@@ -74,8 +76,6 @@ impl CallRecorder {
             skipped: 0,
             answered_at: None,
             dtmf_at: None,
-            current_node: None,
-            current_theme: None,
             ended: false,
         };
         t.event(now, json!({"event": "invite", "from": from, "to": to}));
@@ -116,7 +116,8 @@ impl CallRecorder {
         self.save();
     }
 
-    /// The call is up: setup time observed, the call counts as active.
+    /// The call is up: setup time observed, the call counts as active. No timeline entry: the
+    /// trace's `answer` event follows (and gets the codec).
     pub fn answered(&mut self, now: Instant, codec: &str) {
         if self.answered_at.is_some() {
             return;
@@ -126,11 +127,6 @@ impl CallRecorder {
         self.rec.sip_status = Some(200);
         self.rec.codec = Some(codec.to_string());
         let flow = self.rec.flow.clone().unwrap_or_default();
-        let version = self.rec.flow_version.clone().unwrap_or_default();
-        self.event(
-            now,
-            json!({"event": "answer", "flow": flow, "version": version, "codec": codec}),
-        );
         self.save();
         let setup = now.saturating_duration_since(self.started).as_secs_f64();
         metrics::histogram!("phonetree_call_setup_seconds", "direction" => self.rec.direction.as_str())
@@ -139,35 +135,41 @@ impl CallRecorder {
             .increment(1.0);
     }
 
-    /// Notes where the machine is after an input: a new node or theme is recorded.
-    pub fn observe(&mut self, now: Instant, node: Option<&str>, theme: &str) {
-        if let Some(node) = node {
-            if self.current_node.as_deref() != Some(node) {
-                self.current_node = Some(node.to_string());
-                if self.rec.nodes.len() < MAX_NODES {
-                    self.rec.nodes.push(node.to_string());
-                }
-                self.event(now, json!({"event": "node", "node": node}));
-            }
-        }
-        if !theme.is_empty() && self.current_theme.as_deref() != Some(theme) {
-            if !self.rec.themes.iter().any(|t| t == theme) {
-                self.rec.themes.push(theme.to_string());
-            }
-            // The starting theme is in the record; only changes go on the timeline.
-            if self.current_theme.replace(theme.to_string()).is_some() {
-                self.event(now, json!({"event": "theme", "theme": theme}));
-            }
-        }
+    /// The theme the call starts in: listed in the record; only changes are timeline entries.
+    pub fn start_theme(&mut self, theme: &str) {
+        self.add_theme(theme);
     }
 
-    /// A key the caller pressed.
-    pub fn dtmf(&mut self, now: Instant, digit: Digit) {
-        if self.rec.dtmf.len() < MAX_DTMF {
-            self.rec.dtmf.push(digit.as_char());
+    /// One event of the call's trace: a timeline entry (kept as
+    /// [`crate::trace::for_the_record`] says; `answer` gets the codec), and the record's keys,
+    /// nodes (every node entered, routing nodes too) and themes.
+    pub fn traced(&mut self, now: Instant, kind: &EventKind) {
+        let kind = crate::trace::for_the_record(kind);
+        match &kind {
+            EventKind::Node { node } if self.rec.nodes.len() < MAX_NODES => {
+                self.rec.nodes.push(node.clone());
+            }
+            EventKind::Theme { theme } => self.add_theme(theme),
+            EventKind::Dtmf { digit } => {
+                if self.rec.dtmf.len() < MAX_DTMF {
+                    self.rec.dtmf.push_str(digit);
+                }
+                self.dtmf_at = Some(now);
+            }
+            EventKind::Play { .. } | EventKind::Say { .. } => self.responded(now),
+            _ => {}
         }
-        self.dtmf_at = Some(now);
-        self.event(now, json!({"event": "dtmf", "digit": digit.to_string()}));
+        let mut data = serde_json::to_value(&kind).unwrap_or(Value::Null);
+        if let (EventKind::Answer { .. }, Some(codec)) = (&kind, &self.rec.codec) {
+            data["codec"] = json!(codec);
+        }
+        self.event(now, data);
+    }
+
+    fn add_theme(&mut self, theme: &str) {
+        if !theme.is_empty() && !self.rec.themes.iter().any(|t| t == theme) {
+            self.rec.themes.push(theme.to_string());
+        }
     }
 
     /// The call's variables (those saved by listen/agent/record/http among them), as JSON.
@@ -261,7 +263,7 @@ impl CallRecorder {
 
     /// Something answered the caller (a prompt or speech started): a key press waiting for a
     /// response is timed (`phonetree_dtmf_response_seconds`).
-    pub fn responded(&mut self, now: Instant) {
+    fn responded(&mut self, now: Instant) {
         if let Some(at) = self.dtmf_at.take() {
             metrics::histogram!("phonetree_dtmf_response_seconds")
                 .record(now.saturating_duration_since(at).as_secs_f64());

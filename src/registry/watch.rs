@@ -125,7 +125,8 @@ fn is_change(kind: &EventKind) -> bool {
     }
 }
 
-/// Logs reload events: loads at info, rejections with every diagnostic at warn.
+/// Logs reload events: loads at info (with their warnings), rejections with every diagnostic at
+/// warn; each diagnostic as `validate` prints it, with its code.
 pub fn log_events(registry: &Registry, events: &[RegistryEvent]) {
     let snap = registry.snapshot();
     for e in events {
@@ -133,6 +134,12 @@ pub fn log_events(registry: &Registry, events: &[RegistryEvent]) {
             RegistryEvent::Loaded { path, name, hash } => {
                 metrics::counter!("phonetree_flow_reloads_total", "result" => "ok").increment(1);
                 tracing::info!(flow = %name, version = %&hash[..hash.len().min(12)], path = %path.display(), "flow loaded");
+                // Its warnings, as `phonetree validate` prints them (same codes).
+                if let Some(entry) = snap.entry(path) {
+                    for d in &entry.diagnostics {
+                        tracing::warn!("{d}");
+                    }
+                }
             }
             RegistryEvent::Rejected {
                 path,

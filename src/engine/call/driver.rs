@@ -19,7 +19,11 @@
 //!   ([`DriverTimer::TransferDeadline`]);
 //! - the end of the leg, or the drain, ends the flow; a flow that ends hangs the leg up;
 //! - a panic inside the machine (a bug: a broken invariant) hangs the call up with an error
-//!   log instead of leaving it waiting forever or taking the call's task down.
+//!   log instead of leaving it waiting forever or taking the call's task down;
+//! - every input the machine gets, every node it enters and every action it emits is logged as
+//!   the call's events ([`CallLog`]: one line each with the call id, a summary line when the
+//!   driver is dropped), and handed on by [`CallDriver::poll_event`] (the call register's
+//!   timeline: one story of the call).
 //!
 //! Not owned here: what a node does (the machine), how a leg plays or transfers (legs), how a
 //! side request runs (integrations).
@@ -29,11 +33,12 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::engine::call_log::CallLog;
 use crate::engine::integrations::{Control, Done, Request};
 use crate::engine::leg::{LegCmd, LegEvent};
 use crate::engine::pii::Pii;
 use crate::flow::program::Program;
-use crate::machine::io::{Action, CallInfo, HangupReason, Input, Media, RequestId};
+use crate::machine::io::{Action, CallInfo, Emitted, HangupReason, Input, Media, RequestId};
 use crate::machine::Call as Machine;
 use crate::policy::counters::{self, Counters};
 use crate::policy::transfer::{self, TransferPolicy};
@@ -111,13 +116,15 @@ pub struct CallDriver {
     leg_ended: bool,
     /// The machine panicked: the call is over.
     broken: bool,
-    /// Actions of the last input (reused buffer).
-    actions: Vec<Action>,
+    /// What the machine emitted for the last input (reused buffer).
+    actions: Vec<Emitted>,
     /// Inputs decided while executing actions (a refused transfer), fed next.
     pending: VecDeque<Input>,
     transfer_policy: Arc<TransferPolicy>,
     /// The last place reported by `View`.
     view: (String, String),
+    /// What the flow does, as log lines (`engine::call_log`).
+    log: CallLog,
 }
 
 impl CallDriver {
@@ -127,8 +134,10 @@ impl CallDriver {
         info: CallInfo,
         transfer_policy: Arc<TransferPolicy>,
     ) -> CallDriver {
+        let log = CallLog::new(&info.id, &program, &info, false);
         CallDriver {
             id: info.id.clone(),
+            log,
             machine: Machine::new(program, info),
             inflight: HashMap::new(),
             timers: [None; DriverTimer::COUNT],
@@ -141,6 +150,12 @@ impl CallDriver {
             transfer_policy,
             view: (String::new(), String::new()),
         }
+    }
+
+    /// Masks callers' numbers in the call log (`log.redact_numbers`).
+    pub fn redact_numbers(mut self, on: bool) -> Self {
+        self.log.set_redact(on);
+        self
     }
 
     /// Feeds one input at `now`, then runs the machine until it waits.
@@ -186,6 +201,12 @@ impl CallDriver {
         self.machine.vars()
     }
 
+    /// The next event of the call's story (what the call log logged), oldest first: the call
+    /// register's timeline. Events not polled are bounded ([`crate::trace::MAX_QUEUED`]).
+    pub fn poll_event(&mut self) -> Option<crate::sim::event::Event> {
+        self.log.poll_event()
+    }
+
     /// Requests in flight (for tests and logs).
     pub fn inflight(&self) -> usize {
         self.inflight.len()
@@ -200,7 +221,8 @@ impl CallDriver {
                 }
             }
             LegEvent::Dtmf { digit, method } => {
-                tracing::info!(call = %self.id, digit = %digit, method = ?method, "dtmf");
+                // At info the call log has the key, and the leg the methods used.
+                tracing::debug!(call = %self.id, digit = %digit, method = ?method, "dtmf");
                 self.feed(Input::Dtmf(digit), now);
             }
             LegEvent::PlaybackFinished(id) => {
@@ -244,9 +266,6 @@ impl CallDriver {
             }
             Done::Http { result, .. } => {
                 if self.take(id, Inflight::Side) {
-                    if let Err(e) = &result {
-                        tracing::warn!(call = %self.id, error = %e, "webhook failed");
-                    }
                     self.feed(Input::HttpResponse { id, result }, now);
                 }
             }
@@ -312,10 +331,11 @@ impl CallDriver {
                 self.pending.clear();
                 return;
             }
+            self.log.input(&input, now);
             let (machine, actions) = (&mut self.machine, &mut self.actions);
             let ran = catch_unwind(AssertUnwindSafe(|| {
                 machine.handle(input, now);
-                actions.extend(std::iter::from_fn(|| machine.poll_action()));
+                actions.extend(std::iter::from_fn(|| machine.poll_emitted()));
             }));
             if ran.is_err() {
                 self.actions.clear();
@@ -323,8 +343,11 @@ impl CallDriver {
                 return self.broke();
             }
             let mut actions = std::mem::take(&mut self.actions);
-            for a in actions.drain(..) {
-                self.execute(a, now);
+            for e in actions.drain(..) {
+                self.log.emitted(&e, self.machine.program(), now);
+                if let Emitted::Action(a) = e {
+                    self.execute(a, now);
+                }
             }
             self.actions = actions;
         }
@@ -372,7 +395,8 @@ impl CallDriver {
                 }
                 Some(Inflight::Transfer) | None => {}
             },
-            Action::Theme { name } => tracing::info!(%call, theme = %name, "theme"),
+            // Logged by the call log.
+            Action::Theme { .. } => {}
             Action::Http(req) => self.start(Request::Http(req), Inflight::Side),
             Action::Listen {
                 id,
@@ -422,14 +446,12 @@ impl CallDriver {
                     self.pending.push_back(Input::TransferResult { id, result });
                     return;
                 }
-                tracing::info!(%call, target = %Pii(&target), "blind transfer");
                 self.inflight.insert(id, Inflight::Transfer);
                 self.timers[DriverTimer::TransferDeadline.index()] = Some(now + TRANSFER_TIMEOUT);
                 self.out
                     .push_back(DriverOutput::Leg(LegCmd::Transfer { id, target }));
             }
             Action::Hangup { reason } => {
-                tracing::info!(%call, reason = %reason.as_str(), "flow ended the call");
                 for (id, kind) in self.inflight.drain() {
                     if matches!(kind, Inflight::Speech | Inflight::Side) {
                         self.out.push_back(DriverOutput::Cancel(id));
@@ -440,9 +462,8 @@ impl CallDriver {
                     self.out.push_back(DriverOutput::Leg(LegCmd::Hangup));
                 }
             }
-            Action::Warn { node, message } => {
-                tracing::warn!(%call, node = %node, "{message}");
-            }
+            // Logged by the call log (with the node).
+            Action::Warn { .. } => {}
         }
     }
 

@@ -24,7 +24,7 @@ use driver::{CallDriver, DriverInput, DriverOutput};
 use super::audio_port::{self, AudioPort, PortConfig};
 use super::integrations::tasks::Tasks;
 use super::leg::{Leg, LegCmd, LegEnd, LegInfo, Reject};
-use super::pii::Pii;
+use super::pii::caller;
 use super::rt::sleep_opt;
 use super::status::CallView;
 use crate::flow::program::Program;
@@ -46,7 +46,7 @@ pub async fn run(deps: Arc<CallDeps>, mut leg: Leg) {
         Instant::now(),
     );
     let Some(program) = deps.router.route(dialled, info.source) else {
-        tracing::warn!(%call, to = %Pii(dialled), "no flow for this number and no default flow");
+        tracing::warn!(%call, to = %dialled, "no flow for this number and no default flow");
         leg.reject(Reject::NoRoute);
         rec.end(Instant::now(), "rejected:no_route", Some(404));
         return;
@@ -56,7 +56,7 @@ pub async fn run(deps: Arc<CallDeps>, mut leg: Leg) {
         rec.set_account(&a.username);
     }
     tracing::info!(
-        %call, from = %Pii(&info.from), to = %Pii(dialled), flow = %program.name,
+        %call, from = %caller(&info.from, deps.redact_numbers), to = %dialled, flow = %program.name,
         version = %program.short_hash(), "incoming call"
     );
     if let Err(why) = leg.answer().await {
@@ -83,29 +83,40 @@ pub async fn run(deps: Arc<CallDeps>, mut leg: Leg) {
     let mut pump = Pump {
         driver: CallDriver::new(
             program.clone(),
-            call_info(&info, &program),
+            call_info(&info, &program, &deps.site.env),
             deps.transfer.clone(),
-        ),
+        )
+        .redact_numbers(deps.redact_numbers),
         leg,
-        hook: RegisterHook::new(rec),
+        hook: RegisterHook::new(rec, start_theme(&program)),
         tasks: Tasks::default(),
         deps: deps.clone(),
         id: info.id.clone(),
     };
     pump.run().await;
-    tracing::info!(%call, "call ended");
+    tracing::debug!(%call, "call ended");
     deps.calls.remove(&info.id);
     let Pump { hook, driver, .. } = pump;
     hook.finish(driver.vars(), Instant::now());
 }
 
-/// The machine's view of the call: the leg's facts plus the flow's allow-listed environment.
-fn call_info(info: &LegInfo, program: &Program) -> CallInfo {
-    let env = program
-        .env
-        .iter()
-        .filter_map(|k| std::env::var(k).ok().map(|v| (k.clone(), v)))
-        .collect();
+/// The theme a call of `program` starts in ("" for a flow without themes).
+fn start_theme(program: &Program) -> &str {
+    let themes = &program.themes;
+    themes
+        .names
+        .get(themes.start.0 as usize)
+        .map_or("", String::as_str)
+}
+
+/// The machine's view of the call: the leg's facts plus the flow's allow-listed environment
+/// (the process environment and `.env`, then the flow's defaults).
+fn call_info(
+    info: &LegInfo,
+    program: &Program,
+    env: &crate::config::environment::Environment,
+) -> CallInfo {
+    let env = program.env_values(|k| env.get(k));
     CallInfo {
         id: info.id.clone(),
         from: info.from.clone(),
@@ -148,9 +159,17 @@ impl Pump {
                     DriverInput::Drain
                 }
             };
-            let now = Instant::now();
-            self.hook.input(&input, &self.leg, now);
-            self.driver.handle(input, now);
+            self.feed(input, Instant::now());
+        }
+    }
+
+    /// One input for the driver, shown to the register first; then the register gets the
+    /// events of the call's story that input produced (the driver's call log).
+    fn feed(&mut self, input: DriverInput, now: Instant) {
+        self.hook.input(&input, &self.leg, now);
+        self.driver.handle(input, now);
+        while let Some(e) = self.driver.poll_event() {
+            self.hook.traced(&e.kind, now);
         }
     }
 
@@ -162,7 +181,7 @@ impl Pump {
             if outs.is_empty() {
                 return;
             }
-            self.hook.outputs(&outs, Instant::now());
+            self.hook.outputs(&outs);
             for out in outs {
                 self.execute(out);
             }
@@ -181,9 +200,7 @@ impl Pump {
                         if attached {
                             self.leg.command(LegCmd::DetachAudio { id });
                         }
-                        let (input, now) = (DriverInput::Done(done), Instant::now());
-                        self.hook.input(&input, &self.leg, now);
-                        self.driver.handle(input, now);
+                        self.feed(DriverInput::Done(done), Instant::now());
                     }
                 }
                 DriverOutput::Cancel(id) => {

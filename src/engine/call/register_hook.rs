@@ -1,36 +1,35 @@
-//! The call's register record ([`crate::register::CallRecorder`]), fed by the pump from what
-//! passes between the driver, the leg and the integrations: inputs before the driver sees them
-//! (keys, results, the leg's end), outputs before they are executed (prompts, speech, webhooks,
-//! transfers, hangups, the node and theme the call is in). Plain data: no I/O but the
-//! recorder's non-blocking `send`.
+//! The call's register record ([`crate::register::CallRecorder`]), fed by the pump. Plain data:
+//! no I/O but the recorder's non-blocking `send`.
 //!
-//! Timeline entries carry the names `phonetree simulate` uses (`play`, `say`, `dtmf`, `http`,
-//! `http_response`, `speech`, `listen`, `agent`, `stream`, `record`, `transfer`, `hangup`),
-//! plus `node` and `theme`. The end reason is the first cause seen: the flow hanging up, the
-//! caller hanging up, the drain, or the leg failing.
+//! What happened in the flow is not worked out here: it is the call's
+//! [`crate::trace::CallTrace`] (the driver's call log), whose events the pump hands over after
+//! every input ([`RegisterHook::traced`]) — the same events the log writes, so the log, the
+//! register's timeline and its keys/nodes/themes tell one story (nodes entered include pure
+//! routing nodes). This hook only adds what the trace cannot know, from the leg and the pump:
+//! the SIP milestones (ringing, the answer's time and codec) and the end reason, the first
+//! cause seen — the caller hanging up, the flow hanging up (or transferring the call), the
+//! drain, or the leg failing.
 
 use std::time::Instant;
 
-use serde_json::json;
-
 use super::driver::{DriverInput, DriverOutput};
-use crate::engine::integrations::{Done, Request};
 use crate::engine::leg::{Leg, LegCmd, LegEnd, LegEvent};
-use crate::machine::io::Media;
 use crate::register::CallRecorder;
+use crate::sim::event::EventKind;
 
 /// One call's recorder and what the pump has learnt about the end.
 pub struct RegisterHook {
     rec: CallRecorder,
-    node: String,
+    /// The flow's starting theme, listed in the record once the call is answered.
+    start_theme: String,
     reason: Option<&'static str>,
 }
 
 impl RegisterHook {
-    pub fn new(rec: CallRecorder) -> RegisterHook {
+    pub fn new(rec: CallRecorder, start_theme: &str) -> RegisterHook {
         RegisterHook {
             rec,
-            node: String::new(),
+            start_theme: start_theme.to_string(),
             reason: None,
         }
     }
@@ -39,26 +38,17 @@ impl RegisterHook {
         self.reason.get_or_insert(reason);
     }
 
-    /// An input about to be handed to the driver.
+    /// An input about to be handed to the driver: the leg's milestones and end.
     pub fn input(&mut self, input: &DriverInput, leg: &Leg, now: Instant) {
-        let rec = &mut self.rec;
         match input {
             DriverInput::Leg(LegEvent::Answered) => {
                 let facts = leg.facts();
                 if let Some(at) = facts.ringing_at {
-                    rec.ringing(at);
+                    self.rec.ringing(at);
                 }
-                rec.answered(now, facts.codec.as_deref().unwrap_or(""));
+                self.rec.answered(now, facts.codec.as_deref().unwrap_or(""));
+                self.rec.start_theme(&self.start_theme);
             }
-            DriverInput::Leg(LegEvent::Dtmf { digit, .. }) => rec.dtmf(now, *digit),
-            DriverInput::Leg(LegEvent::PlaybackFailed { reason, .. }) => {
-                rec.event(now, json!({"event": "playback_failed", "reason": reason}));
-            }
-            DriverInput::Leg(LegEvent::TransferResult { result, .. }) => rec.event(
-                now,
-                json!({"event": "transfer_result", "ok": result.is_ok(),
-                       "error": result.as_ref().err()}),
-            ),
             DriverInput::Leg(LegEvent::Ended(how)) => self.because(match how {
                 LegEnd::Remote => "caller_hangup",
                 LegEnd::Local => "flow_hangup",
@@ -66,72 +56,32 @@ impl RegisterHook {
                 LegEnd::MediaLost => "media_failed",
                 LegEnd::Failed(_) => "failed",
             }),
-            DriverInput::Leg(LegEvent::PlaybackFinished(_)) | DriverInput::Timeout => {}
-            DriverInput::Done(done) => done_event(rec, done, now),
             DriverInput::Drain => self.because("shutdown"),
+            DriverInput::Leg(_) | DriverInput::Done(_) | DriverInput::Timeout => {}
         }
     }
 
-    /// A batch of outputs about to be executed (the place the call moved to comes first, so
-    /// each entry names the node it belongs to).
-    pub fn outputs(&mut self, outs: &[DriverOutput], now: Instant) {
-        if let Some((node, theme)) = outs.iter().rev().find_map(|o| match o {
-            DriverOutput::View { node, theme } => Some((node, theme)),
-            _ => None,
-        }) {
-            let shown = (!node.is_empty()).then_some(node.as_str());
-            self.rec.observe(now, shown, theme);
-            node.clone_into(&mut self.node);
+    /// One event of the call's trace ([`super::driver::CallDriver::poll_event`]), at `now`.
+    pub fn traced(&mut self, kind: &EventKind, now: Instant) {
+        if let EventKind::Hangup { reason } = kind {
+            match reason.as_str() {
+                "remote" => {}
+                "transferred" => self.because("transferred"),
+                _ => self.because("flow_hangup"),
+            }
         }
-        for o in outs {
-            self.output(o, now);
-        }
+        self.rec.traced(now, kind);
     }
 
-    fn output(&mut self, out: &DriverOutput, now: Instant) {
-        let node = self.node.clone();
-        let ev = match out {
-            DriverOutput::Leg(LegCmd::Play { media, .. }) => {
-                self.rec.responded(now);
-                match media {
-                    Media::File(p) => {
-                        json!({"event": "play", "node": node, "file": p.display().to_string()})
-                    }
-                    Media::Url(u) => json!({"event": "play", "node": node, "url": u}),
-                }
-            }
-            DriverOutput::Leg(LegCmd::Stop { .. }) => json!({"event": "stop", "node": node}),
-            DriverOutput::Leg(LegCmd::Transfer { target, .. }) => {
-                json!({"event": "transfer", "node": node, "target": target})
-            }
-            DriverOutput::Leg(LegCmd::SendDtmf(d)) => {
-                json!({"event": "send_dtmf", "node": node, "digit": d.to_string()})
-            }
-            DriverOutput::Leg(LegCmd::Hangup) => {
-                self.because("flow_hangup");
-                json!({"event": "hangup", "node": node})
-            }
-            DriverOutput::Start(req) => match req {
-                Request::Say { text, .. } => {
-                    self.rec.responded(now);
-                    json!({"event": "say", "node": node, "text": text})
-                }
-                Request::Http(r) => {
-                    json!({"event": "http", "node": node, "method": r.method.as_str(), "url": r.url})
-                }
-                Request::Listen { .. } => json!({"event": "listen", "node": node}),
-                Request::Agent { model, .. } => {
-                    json!({"event": "agent", "node": node, "model": model})
-                }
-                Request::Stream { url, .. } => json!({"event": "stream", "node": node, "url": url}),
-                Request::Record { .. } => json!({"event": "record", "node": node}),
-            },
-            DriverOutput::Leg(LegCmd::AttachAudio { .. } | LegCmd::DetachAudio { .. })
-            | DriverOutput::Cancel(_)
-            | DriverOutput::Control(..)
-            | DriverOutput::View { .. } => return,
-        };
-        self.rec.event(now, ev);
+    /// A batch of outputs about to be executed: a hangup the trace did not tell (the machine
+    /// failing) still ends the call as the flow's.
+    pub fn outputs(&mut self, outs: &[DriverOutput]) {
+        if outs
+            .iter()
+            .any(|o| matches!(o, DriverOutput::Leg(LegCmd::Hangup)))
+        {
+            self.because("flow_hangup");
+        }
     }
 
     /// The call is over: the variables, the reason, the last row.
@@ -144,27 +94,4 @@ impl RegisterHook {
         let reason = self.reason.unwrap_or("ended");
         self.rec.end(now, reason, None);
     }
-}
-
-fn done_event(rec: &mut CallRecorder, done: &Done, now: Instant) {
-    let ev = match done {
-        Done::Http { result: Ok(r), .. } => json!({"event": "http_response", "status": r.status}),
-        Done::Http { result: Err(e), .. } => json!({"event": "http_error", "error": e}),
-        Done::Speech {
-            result: Ok(text), ..
-        } => json!({"event": "speech", "text": text}),
-        Done::Speech { result: Err(e), .. } => json!({"event": "listen_error", "error": e}),
-        Done::Tts { result: Err(e), .. } => json!({"event": "say_error", "error": e}),
-        Done::Agent { result, .. } => {
-            json!({"event": "agent_ended", "error": result.as_ref().err()})
-        }
-        Done::Stream { result, .. } => {
-            json!({"event": "stream_ended", "error": result.as_ref().err()})
-        }
-        Done::Record { result, .. } => {
-            json!({"event": "record_ended", "error": result.as_ref().err()})
-        }
-        Done::Tts { result: Ok(_), .. } => return,
-    };
-    rec.event(now, ev);
 }

@@ -2,11 +2,12 @@
 //!
 //! | routes | module | auth |
 //! |---|---|---|
-//! | `/healthz` | [`status`] | open |
+//! | `/healthz`, `/readyz`, `/livez` | [`health`] | open |
 //! | `/api/flows`, `/api/registrations`, `/api/calls` (live) | [`status`] | API |
 //! | `/api/register`, `/api/register/{id}` | [`register`] | API |
 //! | `/api/session`, `POST /login`, `POST /logout` | [`auth`] | API / open |
 //! | `/metrics` | [`prom`] | open, or API with `api.metrics_auth` |
+//! | `POST /demo/crm/lookup` | [`demo`] | open (made-up data for the demo flow) |
 //!
 //! "API" is [`auth::require`]: a Bearer token, a login session, or nothing while the API is
 //! open (see `auth`). Later groups (outbound `/api/calls` POST/DELETE, `/api/alertmanager`,
@@ -14,6 +15,8 @@
 //! a JSON 404, wrong methods a JSON 405. Only these modules know the JSON wire shapes.
 
 pub mod auth;
+pub mod demo;
+pub mod health;
 pub mod prom;
 pub mod register;
 pub mod status;
@@ -83,7 +86,10 @@ pub fn router(state: HttpState) -> Router {
         .route("/metrics", get(prom::metrics))
         .route_layer(from_fn_with_state(state.clone(), auth::require_metrics));
     Router::new()
-        .route("/healthz", get(status::healthz))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/livez", get(health::livez))
+        .route(crate::engine::demo_crm::PATH, post(demo::lookup))
         .route("/login", post(auth::login))
         .route("/logout", post(auth::logout))
         .merge(api)

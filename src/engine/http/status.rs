@@ -1,4 +1,4 @@
-//! The status routes: `/healthz` (open), `/api/flows` (name, version hash, loaded_at, routes,
+//! The status routes (behind the API's auth): `/api/flows` (name, version hash, loaded_at, routes,
 //! diagnostics), `/api/registrations` (account, state; never a password) and `/api/calls`
 //! (live calls: flow, version, node, theme, since). Only this file knows these JSON shapes;
 //! the data comes from [`Status`].
@@ -10,25 +10,10 @@ use axum::Json;
 use serde_json::{json, Value};
 
 use super::HttpState;
-use crate::engine::status::Status;
 
 fn unix_ms(t: SystemTime) -> u64 {
     t.duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)
-}
-
-pub async fn healthz(State(s): State<HttpState>) -> Json<Value> {
-    Json(healthz_json(&s.status))
-}
-
-fn healthz_json(status: &Status) -> Value {
-    let snap = status.registry.snapshot();
-    json!({
-        "status": "ok",
-        "flows": snap.flows.iter().filter(|e| e.program.is_some()).count(),
-        "calls": status.calls.len(),
-        "uptime_s": status.started.elapsed().map_or(0, |d| d.as_secs()),
-    })
 }
 
 pub async fn flows(State(s): State<HttpState>) -> Json<Value> {

@@ -48,11 +48,21 @@ async fn fixture(listen: &str, api: ApiConfig) -> Fixture {
 }
 
 async fn call(f: &Fixture, method: Method, path: &str, auth: Option<&str>) -> (StatusCode, Value) {
+    send(f, method, path, auth, Body::empty()).await
+}
+
+async fn send(
+    f: &Fixture,
+    method: Method,
+    path: &str,
+    auth: Option<&str>,
+    body: Body,
+) -> (StatusCode, Value) {
     let mut req = Request::builder().method(method).uri(path);
     if let Some(t) = auth {
         req = req.header("authorization", format!("Bearer {t}"));
     }
-    let mut req = req.body(Body::empty()).unwrap();
+    let mut req = req.body(body).unwrap();
     let peer: SocketAddr = "127.0.0.1:5555".parse().unwrap();
     req.extensions_mut().insert(ConnectInfo(peer));
     let resp = router(f.state.clone()).oneshot(req).await.unwrap();
@@ -230,5 +240,113 @@ async fn a_database_token_closes_the_demo_and_the_database_being_away_is_503() {
     assert_eq!(
         call(&away, Method::GET, "/api/flows", None).await.0,
         StatusCode::SERVICE_UNAVAILABLE
+    );
+}
+
+/// Every token check on: a public listener, `api.auth: required`, a configured token.
+fn locked() -> ApiConfig {
+    ApiConfig {
+        auth: AuthMode::Required,
+        token_hashes: vec![crate::db::sha256_hex(TOKEN.as_bytes())],
+        metrics_auth: true,
+        ..ApiConfig::default()
+    }
+}
+
+#[tokio::test]
+async fn health_probes_need_no_token_and_answer_503_while_draining_except_livez() {
+    let f = fixture("0.0.0.0:8080", locked()).await;
+    assert_eq!(
+        call(&f, Method::GET, "/api/flows", None).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    let (code, body) = call(&f, Method::GET, "/healthz", None).await;
+    assert_eq!(
+        (code, body["status"].as_str()),
+        (StatusCode::OK, Some("ok"))
+    );
+    assert_eq!(body["version"], crate::VERSION);
+    assert_eq!(
+        call(&f, Method::GET, "/readyz", None).await,
+        (StatusCode::OK, json!({"ready": true, "calls": 0}))
+    );
+    assert_eq!(
+        call(&f, Method::GET, "/livez", None).await,
+        (StatusCode::OK, json!({"alive": true}))
+    );
+    f.state
+        .status
+        .draining
+        .store(true, std::sync::atomic::Ordering::Relaxed);
+    let (code, body) = call(&f, Method::GET, "/healthz", None).await;
+    assert_eq!(
+        (code, body["status"].as_str()),
+        (StatusCode::SERVICE_UNAVAILABLE, Some("draining"))
+    );
+    let (code, body) = call(&f, Method::GET, "/readyz", None).await;
+    assert_eq!(code, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(body["ready"], false);
+    assert_eq!(
+        call(&f, Method::GET, "/livez", None).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        call(&f, Method::POST, "/readyz", None).await.0,
+        StatusCode::METHOD_NOT_ALLOWED
+    );
+}
+
+#[tokio::test]
+async fn a_broken_flow_file_makes_healthz_degraded_but_still_ready() {
+    let f = fixture("127.0.0.1:8080", open_api()).await;
+    let dir = f.state.status.registry.dir().to_path_buf();
+    std::fs::write(dir.join("broken.yaml"), "name: [").unwrap();
+    f.state.status.registry.reload(&[dir.join("broken.yaml")]);
+    let (code, body) = call(&f, Method::GET, "/healthz", None).await;
+    assert_eq!(
+        (code, body["status"].as_str()),
+        (StatusCode::OK, Some("degraded")),
+        "{body}"
+    );
+    assert!(body["broken_flows"][0]["path"]
+        .as_str()
+        .unwrap()
+        .ends_with("broken.yaml"));
+    assert_eq!(
+        call(&f, Method::GET, "/readyz", None).await.0,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn the_demo_crm_answers_without_a_token_and_refuses_what_it_cannot_read() {
+    let f = fixture("0.0.0.0:8080", locked()).await;
+    let path = crate::engine::demo_crm::PATH;
+    let lookup = |body: &str| Body::from(body.to_string());
+    let (code, body) = send(
+        &f,
+        Method::POST,
+        path,
+        None,
+        lookup(r#"{"caller":"+15550002"}"#),
+    )
+    .await;
+    assert_eq!(code, StatusCode::OK, "{body}");
+    assert_eq!(body["balance"], 42);
+    let (code, body) = send(&f, Method::POST, path, None, lookup("not json")).await;
+    assert_eq!(code, StatusCode::BAD_REQUEST);
+    assert!(body["error"].as_str().unwrap().contains("caller"));
+    let big = format!(
+        r#"{{"caller":"1","pad":"{}"}}"#,
+        "x".repeat(crate::engine::demo_crm::MAX_BODY)
+    );
+    let (code, body) = send(&f, Method::POST, path, None, lookup(&big)).await;
+    assert_eq!(
+        (code, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("body too large"))
+    );
+    assert_eq!(
+        call(&f, Method::GET, path, None).await.0,
+        StatusCode::METHOD_NOT_ALLOWED
     );
 }

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use super::*;
 use crate::db::{Db, DbSlot};
+use crate::sim::event::MediaRef;
 
 async fn register() -> (Register, Db, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
@@ -29,16 +30,51 @@ async fn a_call_leaves_its_record_and_timeline() {
     tr.set_account("1001@pbx");
     tr.ringing(t0 + ms(5));
     tr.answered(t0 + ms(20), "PCMU");
-    tr.observe(t0 + ms(20), Some("menu"), "bunny");
-    let play = json!({"event": "play", "node": "menu", "file": "sound/bunny/menu.wav"});
-    tr.responded(t0 + ms(20));
-    tr.event(t0 + ms(20), play);
-    tr.dtmf(t0 + ms(900), Digit::from_char('1').unwrap());
-    tr.observe(t0 + ms(900), Some("story"), "bunny");
-    tr.observe(t0 + ms(901), Some("story"), "robot");
-    tr.dtmf(t0 + ms(950), Digit::from_char('#').unwrap());
+    tr.start_theme("bunny");
+    let node = |n: &str| EventKind::Node { node: n.into() };
+    let key = |d: &str| EventKind::Dtmf { digit: d.into() };
+    tr.traced(
+        t0 + ms(20),
+        &EventKind::Answer {
+            flow: "menu".into(),
+            version: "abc123".into(),
+        },
+    );
+    tr.traced(t0 + ms(20), &node("menu"));
+    tr.traced(
+        t0 + ms(20),
+        &EventKind::Play {
+            node: "menu".into(),
+            media: MediaRef::File("sound/bunny/menu.wav".into()),
+            duration_ms: 0,
+        },
+    );
+    tr.traced(t0 + ms(900), &key("1"));
+    tr.traced(t0 + ms(900), &node("route"));
+    tr.traced(t0 + ms(900), &node("story"));
+    tr.traced(
+        t0 + ms(901),
+        &EventKind::Theme {
+            theme: "robot".into(),
+        },
+    );
+    tr.traced(t0 + ms(950), &key("#"));
+    tr.traced(
+        t0 + ms(960),
+        &EventKind::Http {
+            node: "story".into(),
+            method: "POST".into(),
+            url: "https://crm.example.com/x?key=SECRET".into(),
+            body: Some(json!({"token": "SECRET"})),
+        },
+    );
     tr.set_vars([(&"answer".to_string(), &json!("yes"))]);
-    tr.event(t0 + ms(1000), json!({"event": "hangup", "reason": "flow"}));
+    tr.traced(
+        t0 + ms(1000),
+        &EventKind::Hangup {
+            reason: "flow".into(),
+        },
+    );
     tr.end(t0 + ms(2020), "flow_hangup", Some(200));
     assert!(reg.flush(T).await);
 
@@ -57,7 +93,7 @@ async fn a_call_leaves_its_record_and_timeline() {
     );
     assert_eq!(r.end_reason.as_deref(), Some("flow_hangup"));
     assert_eq!(r.dtmf, "1#");
-    assert_eq!(r.nodes, ["menu", "story"]);
+    assert_eq!(r.nodes, ["menu", "route", "story"]);
     assert_eq!(r.themes, ["bunny", "robot"]);
     assert_eq!(r.vars["answer"], "yes");
     let kinds: Vec<String> = db
@@ -70,13 +106,17 @@ async fn a_call_leaves_its_record_and_timeline() {
     assert_eq!(
         kinds,
         [
-            "invite", "ringing", "answer", "node", "play", "dtmf", "node", "theme", "dtmf",
-            "hangup", "end"
+            "invite", "ringing", "answer", "node", "play", "dtmf", "node", "node", "theme", "dtmf",
+            "http", "hangup", "end"
         ]
     );
     let tl = db.call_timeline(&id).await.unwrap();
+    assert_eq!(tl[2].data["codec"], "PCMU");
+    assert_eq!(tl[2].data["version"], "abc123");
     assert_eq!(tl[4].data["file"], "sound/bunny/menu.wav");
     assert_eq!(tl[4].at_ms, 20);
+    let http = tl[10].data.to_string();
+    assert!(!http.contains("SECRET"), "{http}");
 }
 
 #[tokio::test]
@@ -86,10 +126,11 @@ async fn everything_a_caller_can_grow_is_bounded() {
     let mut tr = CallRecorder::start(&reg, Direction::Inbound, "a", "b", t0);
     let id = tr.id().to_string();
     tr.answered(t0, "PCMA");
-    let one = Digit::from_char('1').unwrap();
+    let one = EventKind::Dtmf { digit: "1".into() };
     for i in 0..(MAX_EVENTS + 100) {
-        tr.dtmf(t0, one);
-        tr.observe(t0, Some(if i % 2 == 0 { "a" } else { "b" }), "");
+        tr.traced(t0, &one);
+        let node = if i % 2 == 0 { "a" } else { "b" };
+        tr.traced(t0, &EventKind::Node { node: node.into() });
     }
     let big = json!("x".repeat(MAX_VAR_JSON + 10));
     tr.set_vars([(&"transcript".to_string(), &big)]);
