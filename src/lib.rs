@@ -13,8 +13,10 @@ pub const VERSION: &str = concat!(
 
 pub mod asr;
 pub mod audio;
+pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod db;
 pub mod engine;
 pub mod flow;
 pub mod graph;
@@ -23,6 +25,7 @@ pub mod machine;
 pub mod media;
 pub mod policy;
 pub mod record;
+pub mod register;
 pub mod registry;
 pub mod sdp;
 pub mod sim;

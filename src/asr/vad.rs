@@ -4,8 +4,8 @@
 //! over 256-sample (16 ms) frames of 16 kHz audio, ~8 KiB of state per stream and far below 1 %
 //! of a core per call. Chosen over an energy threshold because caller audio has line noise,
 //! breathing and comfort noise whose energy overlaps quiet speech, and over the WebRTC GMM VAD
-//! that comes with the vendored PocketSphinx because it is pure Rust and, measured on this
-//! project's G.711 speech set with added noise, makes fewer mistakes (`bench/asr.rs`, BENCHMARKS.md).
+//! that comes with the vendored PocketSphinx because it is pure Rust and keeps `record` and
+//! barge-in independent of the C build.
 //! A frame quieter than [`FLOOR_DBFS`] is silence whatever the network says (digital silence
 //! and comfort noise on a quiet line).
 //!
