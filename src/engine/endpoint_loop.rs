@@ -281,6 +281,8 @@ fn call_of(ev: &Event) -> Option<CallHandle> {
         | Event::Reoffer { call, .. }
         | Event::Dtmf { call, .. }
         | Event::Transfer { call, .. }
+        | Event::Progress { call, .. }
+        | Event::Answered { call, .. }
         | Event::Ended { call, .. } => Some(*call),
         Event::IncomingCall { .. } | Event::OptionsResult { .. } | Event::Registration { .. } => {
             None

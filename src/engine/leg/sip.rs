@@ -371,10 +371,13 @@ impl SipLeg {
                     EndReason::Rejected(s) => LegEnd::Failed(format!("rejected with {s}")),
                     EndReason::AckTimeout => LegEnd::Failed("no ACK for our 200".into()),
                     EndReason::SessionExpired => LegEnd::Failed("the session timer expired".into()),
+                    EndReason::NotConnected(d) => LegEnd::Failed(d.reason),
                 };
                 self.end(how);
             }
             Event::IncomingCall { .. }
+            | Event::Progress { .. }
+            | Event::Answered { .. }
             | Event::OptionsResult { .. }
             | Event::Registration { .. } => {}
         }
