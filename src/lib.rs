@@ -20,6 +20,7 @@ pub mod graph;
 pub mod import;
 pub mod machine;
 pub mod media;
+pub mod outbound;
 pub mod policy;
 pub mod registry;
 pub mod sdp;

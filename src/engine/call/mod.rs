@@ -66,6 +66,7 @@ pub async fn run(deps: Arc<CallDeps>, mut leg: Leg) {
         tasks: Tasks::default(),
         deps: deps.clone(),
         id: info.id.clone(),
+        marks: None,
     };
     pump.run().await;
     tracing::debug!(%call, "call ended");
@@ -85,6 +86,7 @@ fn call_info(
         from: info.from.clone(),
         to: info.to.clone(),
         env,
+        ..CallInfo::default()
     }
 }
 
@@ -94,6 +96,8 @@ struct Pump {
     tasks: Tasks,
     deps: Arc<CallDeps>,
     id: String,
+    /// Where `ack` marks go (an outbound call's job); `None` for inbound calls.
+    marks: Option<tokio::sync::mpsc::UnboundedSender<crate::flow::program::Mark>>,
 }
 
 impl Pump {
@@ -148,6 +152,11 @@ impl Pump {
                 DriverOutput::Control(id, c) => self.tasks.control(id, c),
                 DriverOutput::View { node, theme } => {
                     self.deps.calls.update(&self.id, &node, &theme);
+                }
+                DriverOutput::Mark(mark) => {
+                    if let Some(tx) = &self.marks {
+                        let _ = tx.send(mark);
+                    }
                 }
             }
         }
