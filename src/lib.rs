@@ -11,6 +11,7 @@ pub const VERSION: &str = concat!(
     ")"
 );
 
+pub mod alerts;
 pub mod audio;
 pub mod cli;
 pub mod config;

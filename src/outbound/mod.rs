@@ -7,6 +7,7 @@
 //! - [`plan`]: what a job does next, decided from its stored attempts and marks (so a job
 //!   claimed after a crash continues where the policy says);
 //! - [`message`]: the built-in message flow (say, repeat, "press 1", `ack`);
+//! - [`job`]: what a stored job holds (a call or an SMS);
 //! - [`limits`]: `outbound.rate` as a token bucket;
 //! - [`cron`]: recurring schedules (cron expression + time zone) that create jobs.
 //!
@@ -14,6 +15,7 @@
 //! that claims jobs from the database and places the calls builds on these.
 
 pub mod cron;
+pub mod job;
 pub mod limits;
 pub mod message;
 pub mod plan;
