@@ -28,7 +28,7 @@ pub enum Planned {
         key: String,
         alert_id: String,
         rule: String,
-        request: JobRequest,
+        request: Box<JobRequest>,
     },
     /// Cancel the episode's queued jobs.
     Cancel { alert_id: String },
@@ -59,7 +59,7 @@ pub fn plan(
                 key: role,
                 alert_id: episode.clone(),
                 rule: rule.name.clone(),
-                request,
+                request: Box::new(request),
             })
         };
         match alert.status {
@@ -88,7 +88,7 @@ pub fn plan(
                         key: role,
                         alert_id: format!("{episode}:resolved"),
                         rule: rule.name.clone(),
-                        request,
+                        request: Box::new(request),
                     })
                 };
                 match rule.on_resolved {
@@ -194,7 +194,7 @@ mod tests {
             .map(|x| match x {
                 Planned::Enqueue { key, request, .. } => {
                     let role = key.rsplit(':').next().unwrap_or("");
-                    match request {
+                    match request.as_ref() {
                         JobRequest::Call(c) => {
                             format!("{role} call {:?} at+{}", c.to, c.run_at_ms - NOW)
                         }
