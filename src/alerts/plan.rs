@@ -273,11 +273,10 @@ mod tests {
                 "resolved-sms1 sms +4930222 at+0"
             ]
         );
-        let Planned::Enqueue {
-            request: JobRequest::Sms(s),
-            ..
-        } = &p[1]
-        else {
+        let Planned::Enqueue { request, .. } = &p[1] else {
+            panic!("enqueue")
+        };
+        let JobRequest::Sms(s) = request.as_ref() else {
             panic!("sms")
         };
         assert!(
