@@ -28,5 +28,6 @@ pub mod sdp;
 pub mod sim;
 pub mod sip;
 pub mod site;
+pub mod sms;
 pub mod testrun;
 pub mod trace;

@@ -26,6 +26,7 @@ pub struct SmsRequest {
 /// How an SMS attempt ended.
 pub const SMS_SENT: &str = "sent";
 pub const SMS_FAILED: &str = "failed";
+pub const SMS_REJECTED: &str = "rejected";
 
 impl JobRequest {
     /// When the first attempt may start.
@@ -59,6 +60,10 @@ impl SmsRequest {
             },
             Some(&SMS_SENT) => Decision::Done {
                 outcome: SMS_SENT.into(),
+            },
+            // The provider refused it for good (bad number, bad credentials): no retry.
+            Some(&SMS_REJECTED) => Decision::Failed {
+                outcome: SMS_REJECTED.into(),
             },
             Some(_) if (attempts.len() as u32) < self.retry.max_attempts => Decision::Dial {
                 contact: 0,
@@ -129,6 +134,12 @@ mod tests {
             Decision::Dial {
                 contact: 0,
                 at_ms: 2100
+            }
+        );
+        assert_eq!(
+            s.decide(&["rejected"], 0),
+            Decision::Failed {
+                outcome: "rejected".into()
             }
         );
         assert_eq!(
