@@ -50,9 +50,10 @@ impl JobRequest {
 }
 
 impl SmsRequest {
-    /// Sent once is done; a failure is retried with the backoff until the attempts run out.
-    /// `attempts` are the stored outcome names, oldest first.
-    pub fn decide(&self, attempts: &[&str], now_ms: i64) -> Decision {
+    /// Sent once is done; a failure is retried with the backoff (counted from `last_end_ms`,
+    /// when the last attempt ended) until the attempts run out. `attempts` are the stored
+    /// outcome names, oldest first.
+    pub fn decide(&self, attempts: &[&str], last_end_ms: i64) -> Decision {
         match attempts.last() {
             None => Decision::Dial {
                 contact: 0,
@@ -67,7 +68,7 @@ impl SmsRequest {
             },
             Some(_) if (attempts.len() as u32) < self.retry.max_attempts => Decision::Dial {
                 contact: 0,
-                at_ms: now_ms
+                at_ms: last_end_ms
                     .saturating_add(self.retry.backoff(attempts.len() as u32).as_millis() as i64),
             },
             Some(last) => Decision::Failed {
@@ -77,13 +78,15 @@ impl SmsRequest {
     }
 }
 
-/// Convenience for call jobs: [`super::plan::decide`] over stored rows.
-pub fn records(rows: impl IntoIterator<Item = (String, String)>) -> Vec<AttemptRecord> {
+/// Convenience for call jobs: [`super::plan::decide`] over stored rows
+/// `(contact, outcome, ended_ms)`; attempts still open are left out.
+pub fn records(rows: impl IntoIterator<Item = (String, String, i64)>) -> Vec<AttemptRecord> {
     rows.into_iter()
-        .filter_map(|(contact, outcome)| {
+        .filter_map(|(contact, outcome, ended_ms)| {
             Some(AttemptRecord {
                 contact,
                 outcome: super::plan::AttemptOutcome::parse(&outcome)?,
+                ended_ms,
             })
         })
         .collect()

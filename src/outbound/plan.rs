@@ -68,11 +68,13 @@ impl AttemptOutcome {
     }
 }
 
-/// One finished attempt: which contact (as given) and how it ended.
+/// One finished attempt: which contact (as given), how and when it ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AttemptRecord {
     pub contact: String,
     pub outcome: AttemptOutcome,
+    /// Unix ms (the backoff counts from here, so deciding again later never delays a retry).
+    pub ended_ms: i64,
 }
 
 /// The job's marks (set by `ack` nodes, stored with their time on the job).
@@ -97,13 +99,24 @@ pub enum Decision {
 /// The next step for `req` after `attempts` (oldest first), at `now_ms`.
 pub fn decide(
     req: &CallRequest,
-    marks: Marks,
+    mut marks: Marks,
     attempts: &[AttemptRecord],
     now_ms: i64,
 ) -> Decision {
     let answered = attempts
         .iter()
         .any(|a| matches!(a.outcome, AttemptOutcome::Answered { .. }));
+    // An attempt stored as acknowledged/heard counts even if the job's mark was lost.
+    for a in attempts {
+        if let AttemptOutcome::Answered {
+            acknowledged,
+            heard,
+        } = a.outcome
+        {
+            marks.acknowledged |= acknowledged;
+            marks.heard |= heard;
+        }
+    }
     let done = match req.until {
         Until::Acknowledged => marks.acknowledged,
         Until::Heard => marks.heard || marks.acknowledged,
@@ -130,7 +143,7 @@ pub fn decide(
         let wait = req.retry.backoff(tries).as_millis() as i64;
         return Decision::Dial {
             contact,
-            at_ms: now_ms.saturating_add(wait),
+            at_ms: last.ended_ms.saturating_add(wait),
         };
     }
     if contact + 1 < req.to.len() {
@@ -196,6 +209,7 @@ mod tests {
         AttemptRecord {
             contact: contact.into(),
             outcome: AttemptOutcome::parse(outcome).expect("known outcome"),
+            ended_ms: 10_000,
         }
     }
 
@@ -231,7 +245,7 @@ mod tests {
     fn answered_without_ack_is_retried_and_finally_unacknowledged() {
         let r = req(&["a"], Until::Acknowledged, 2);
         let hist = [att("a", "heard"), att("a", "answered")];
-        assert_eq!(decide(&r, Marks::default(), &hist[..1], 0), dial(0, 1000));
+        assert_eq!(decide(&r, Marks::default(), &hist[..1], 0), dial(0, 11_000));
         assert_eq!(
             decide(&r, Marks::default(), &hist, 0),
             Decision::Failed {
@@ -255,11 +269,11 @@ mod tests {
         let r = req(&["a"], Until::Answered, 3);
         assert_eq!(decide(&r, Marks::default(), &hist, 0), done("answered"));
         let r = req(&["a"], Until::Heard, 3);
-        assert_eq!(decide(&r, Marks::default(), &hist, 0), dial(0, 1000));
+        assert_eq!(decide(&r, Marks::default(), &hist, 0), dial(0, 11_000));
         assert_eq!(decide(&r, heard, &hist, 0), done("heard"));
         assert_eq!(decide(&r, acked, &hist, 0), done("heard"));
         let r = req(&["a"], Until::Acknowledged, 3);
-        assert_eq!(decide(&r, heard, &hist, 0), dial(0, 1000));
+        assert_eq!(decide(&r, heard, &hist, 0), dial(0, 11_000));
         assert_eq!(decide(&r, acked, &hist, 0), done("acknowledged"));
         // Acknowledged jobs are done whatever else happened (never dialled again).
         let many = [
@@ -282,7 +296,7 @@ mod tests {
             "603: next at once"
         );
         let hist = [att("a", "refused"), att("b", "busy")];
-        assert_eq!(decide(&r, Marks::default(), &hist, 7), dial(1, 1007));
+        assert_eq!(decide(&r, Marks::default(), &hist, 7), dial(1, 11_000));
         let hist = [
             att("a", "busy"),
             att("a", "busy"),

@@ -47,6 +47,33 @@ pub async fn run(deps: Arc<CallDeps>, mut leg: Leg) {
         tracing::info!(%call, reason = %why, "not answered");
         return;
     }
+    let machine_info = call_info(&info, &program, &deps.site.env);
+    run_flow(deps, leg, program, machine_info, None).await;
+}
+
+/// Runs the flow on a call whose leg is answered (an outbound call once
+/// [`crate::engine::leg::sip::SipLeg::connect`] returned): the same pump as for an incoming
+/// call, with the job's facts in `info` (`direction`, `vars`) and its `ack` marks sent to
+/// `marks` as they happen.
+pub async fn run_answered(
+    deps: Arc<CallDeps>,
+    leg: Leg,
+    program: Arc<Program>,
+    info: CallInfo,
+    marks: tokio::sync::mpsc::UnboundedSender<crate::flow::program::Mark>,
+) {
+    run_flow(deps, leg, program, info, Some(marks)).await;
+}
+
+async fn run_flow(
+    deps: Arc<CallDeps>,
+    leg: Leg,
+    program: Arc<Program>,
+    machine_info: CallInfo,
+    marks: Option<tokio::sync::mpsc::UnboundedSender<crate::flow::program::Mark>>,
+) {
+    let info = leg.info().clone();
+    let call = info.id.as_str();
     deps.calls.insert(CallView {
         id: info.id.clone(),
         flow: program.name.clone(),
@@ -56,17 +83,13 @@ pub async fn run(deps: Arc<CallDeps>, mut leg: Leg) {
         since: SystemTime::now(),
     });
     let mut pump = Pump {
-        driver: CallDriver::new(
-            program.clone(),
-            call_info(&info, &program, &deps.site.env),
-            deps.transfer.clone(),
-        )
-        .redact_numbers(deps.redact_numbers),
+        driver: CallDriver::new(program.clone(), machine_info, deps.transfer.clone())
+            .redact_numbers(deps.redact_numbers),
         leg,
         tasks: Tasks::default(),
         deps: deps.clone(),
         id: info.id.clone(),
-        marks: None,
+        marks,
     };
     pump.run().await;
     tracing::debug!(%call, "call ended");

@@ -37,6 +37,10 @@ use crate::sdp::{self, Codec, LocalMedia, Negotiated};
 use crate::sip::event::{CallHandle, EndReason, TransferProgress};
 use crate::sip::Event;
 
+#[path = "sip_out.rs"]
+mod out;
+pub use out::{DialTimes, OutboundCall};
+
 /// What every SIP leg of the server shares.
 pub struct SipDeps {
     pub endpoint: EndpointHandle,
