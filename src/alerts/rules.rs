@@ -78,6 +78,16 @@ pub enum Matcher {
     Regex(String, Regex),
 }
 
+impl PartialEq for Matcher {
+    fn eq(&self, other: &Matcher) -> bool {
+        match (self, other) {
+            (Matcher::Equal(a, x), Matcher::Equal(b, y)) => a == b && x == y,
+            (Matcher::Regex(a, x), Matcher::Regex(b, y)) => a == b && x.as_str() == y.as_str(),
+            _ => false,
+        }
+    }
+}
+
 impl Matcher {
     fn holds(&self, labels: &BTreeMap<String, String>) -> bool {
         let value = |k: &str| labels.get(k).map(String::as_str).unwrap_or("");
@@ -89,7 +99,7 @@ impl Matcher {
 }
 
 /// One rule.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct AlertRule {
     pub name: String,
     pub matchers: Vec<Matcher>,

@@ -68,9 +68,15 @@ pub const SCALARS: &[(&str, &str)] = &[
     ("transfer.allow", "TRANSFER_ALLOW"),
 ];
 
-/// Every scalar key: [`SCALARS`] and the sections kept in their own files (`log`).
+/// Every scalar key: [`SCALARS`] and the sections kept in their own files (`log`,
+/// `outbound`, `sms`, `alerts`).
 pub fn scalars() -> impl Iterator<Item = &'static (&'static str, &'static str)> {
-    SCALARS.iter().chain(super::log::KEYS)
+    SCALARS
+        .iter()
+        .chain(super::log::KEYS)
+        .chain(super::outbound::KEYS)
+        .chain(super::sms::KEYS)
+        .chain(super::alerts::KEYS)
 }
 
 /// Per-account settings; `PHONETREE_ACCOUNT_<FIELD>` sets them on the first account.
@@ -85,9 +91,25 @@ pub const ACCOUNT_FIELDS: &[&str] = &[
     "flow",
 ];
 
+/// Whether `name` is a section of dotted settings (`sip`, `outbound`, …).
+fn is_section(name: &str) -> bool {
+    scalars().any(|(k, _)| {
+        k.strip_prefix(name)
+            .is_some_and(|rest| rest.starts_with('.'))
+    })
+}
+
+/// Keys whose YAML value may be a list of names (kept as comma-separated text).
+fn is_list(key: &str) -> bool {
+    key == "codecs"
+        || key == "themes"
+        || super::security::is_list(key)
+        || super::outbound::is_list(key)
+}
+
 /// Keys whose values are secrets: never echoed in any message.
 pub fn is_secret(key: &str) -> bool {
-    key.ends_with(".password")
+    key.ends_with(".password") || super::sms::is_secret(key)
 }
 
 /// The seed projects' variable names: (alias, key). Applied before the `PHONETREE_*` names, so
@@ -127,7 +149,7 @@ pub fn yaml_layer(text: &str, path: &Path) -> (Layer, Vec<Diagnostic>) {
     for (k, v) in &top {
         let ptr = format!("/{k}");
         match k.as_str() {
-            "sip" | "http" | "rtp" | "registration" | "transfer" | "log" => {
+            _ if is_section(k) => {
                 let Value::Object(inner) = v else {
                     diags.push(shape(path, at(&ptr), k, "a mapping"));
                     continue;
@@ -169,9 +191,7 @@ pub fn yaml_layer(text: &str, path: &Path) -> (Layer, Vec<Diagnostic>) {
                 put(&mut layer, &mut diags, path, k, v, at(&ptr));
             }
             _ => {
-                let known = "sip, http, flows, sound, rtp, codecs, themes, drain_timeout, \
-                             registration, accounts, transfer, log";
-                diags.push(unknown(path, key_at(&ptr), k, known.to_string()));
+                diags.push(unknown(path, key_at(&ptr), k, known_top()));
             }
         }
     }
@@ -190,7 +210,8 @@ pub fn env_layer(env: &BTreeMap<String, String>) -> Layer {
             },
         );
     };
-    for (alias, key) in ALIASES {
+    let section_aliases = super::outbound::ALIASES.iter().chain(super::sms::ALIASES);
+    for (alias, key) in ALIASES.iter().chain(section_aliases) {
         if let Some(v) = env.get(*alias).filter(|v| !v.trim().is_empty()) {
             set(key, alias, v);
         }
@@ -246,9 +267,8 @@ fn put(
         Value::String(s) => s.clone(),
         Value::Number(n) => n.to_string(),
         Value::Bool(b) => b.to_string(),
-        Value::Array(items)
-            if key == "codecs" || key == "themes" || super::security::is_list(key) =>
-        {
+        Value::Array(_) | Value::Object(_) if super::alerts::is_json(key) => v.to_string(),
+        Value::Array(items) if is_list(key) => {
             let mut parts = Vec::new();
             for item in items {
                 match item {
@@ -296,6 +316,19 @@ fn unknown(path: &Path, pos: Pos, key: &str, known: String) -> Diagnostic {
         format!("unknown setting `{key}`"),
     )
     .with_hint(format!("known settings here: {known}"))
+}
+
+/// The top-level names, in first-seen order (for the unknown-key hint).
+fn known_top() -> String {
+    let mut names: Vec<&str> = Vec::new();
+    for (k, _) in scalars() {
+        let top = k.split('.').next().unwrap_or(k);
+        if !names.contains(&top) {
+            names.push(top);
+        }
+    }
+    names.push("accounts");
+    names.join(", ")
 }
 
 fn known_under(section: &str) -> String {

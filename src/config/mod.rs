@@ -11,11 +11,14 @@
 //! output or API response contains one. Not owned here: resolving host names (the engine does
 //! it when it registers) and choosing the advertised address when none is configured.
 
+pub mod alerts;
 pub mod capabilities;
 pub mod environment;
 pub mod layer;
 pub mod log;
+pub mod outbound;
 pub mod security;
+pub mod sms;
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -65,6 +68,12 @@ pub struct Config {
     pub log: log::LogConfig,
     /// The process environment plus `.env`: what flows' `env:` names read.
     pub env: environment::Environment,
+    /// `outbound.*`: limits, defaults and allow-list of outbound calls.
+    pub outbound: outbound::OutboundConfig,
+    /// `alerts.rules`: Alertmanager routing.
+    pub alert_rules: Vec<crate::alerts::rules::AlertRule>,
+    /// `sms.*` (`None`: no provider).
+    pub sms: Option<crate::sms::SmsConfig>,
 }
 
 /// The public address to advertise (an IP; the SIP port defaults to the listen port).
@@ -333,6 +342,9 @@ fn build(l: &Layer, mut problems: Vec<Problem>) -> Result<Config, ConfigError> {
     let backoff_max = b.duration("registration.backoff_max", dur, Duration::from_secs(60));
     let accounts = b.accounts();
     let security = security::build(&mut b);
+    let outbound = outbound::build(&mut b);
+    let alert_rules = alerts::build(&mut b);
+    let sms = sms::build(&mut b);
     let log = log::build(l, &mut problems);
     if problems.is_empty() {
         Ok(Config {
@@ -355,6 +367,9 @@ fn build(l: &Layer, mut problems: Vec<Problem>) -> Result<Config, ConfigError> {
             security,
             log,
             env: environment::Environment::default(),
+            outbound,
+            alert_rules,
+            sms,
         })
     } else {
         Err(ConfigError { problems })
