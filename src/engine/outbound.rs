@@ -15,7 +15,7 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
@@ -31,6 +31,7 @@ use crate::outbound::dialler::{AttemptReport, BoxFut, MarkSink, Placer};
 use crate::outbound::message;
 use crate::outbound::plan::AttemptOutcome;
 use crate::outbound::request::{CallRequest, Content};
+use crate::register::CallRecorder;
 use crate::registry::Registry;
 use crate::sip::digest::Credentials;
 use crate::sms::{self, SmsConfig};
@@ -58,6 +59,7 @@ impl Placer for EnginePlacer {
     fn call(
         &self,
         job: &str,
+        attempt: u32,
         req: &CallRequest,
         contact: usize,
         on_mark: MarkSink,
@@ -66,6 +68,7 @@ impl Placer for EnginePlacer {
         let (sip, calls, job) = (self.sip.clone(), self.calls.clone(), job.to_string());
         let program = self.program(req);
         let vars = vars_of(req);
+        let account = self.account(req.account.as_deref()).ok().flatten().map(|a| a.username.clone());
         Box::pin(async move {
             let (out, program) = match (planned, program) {
                 (Ok(p), Ok(prog)) => (p, prog),
@@ -82,7 +85,22 @@ impl Placer for EnginePlacer {
                 }
             };
             tracing::info!(%job, to = %Pii(&out.to), "outbound call");
-            place(sip, calls, out, program, vars, on_mark).await
+            let from = crate::sip::message::uri_user(&out.from_uri)
+                .unwrap_or(&out.from_uri)
+                .to_string();
+            let mut rec = CallRecorder::start(
+                &calls.register,
+                crate::db::calls::Direction::Outbound,
+                &from,
+                &out.to,
+                Instant::now(),
+            );
+            rec.set_flow(&program.name, program.short_hash());
+            rec.set_job(&job, attempt);
+            if let Some(a) = &account {
+                rec.set_account(a);
+            }
+            place(sip, calls, out, program, vars, rec, on_mark).await
         })
     }
 
@@ -280,22 +298,34 @@ async fn place(
     out: OutboundCall,
     program: Arc<Program>,
     vars: BTreeMap<String, serde_json::Value>,
+    mut rec: CallRecorder,
     on_mark: MarkSink,
 ) -> AttemptReport {
-    let not_connected = |d: crate::sip::event::DialEnd| AttemptReport {
-        outcome: d.outcome.as_str().into(),
-        sip_status: d.status,
-        detail: Some(d.reason),
-        call_id: None,
+    let call_id = rec.id().to_string();
+    let not_connected = |d: crate::sip::event::DialEnd, times: DialTimes, mut rec: CallRecorder| {
+        if let Some(at) = times.ringing {
+            rec.ringing(at);
+        }
+        let id = rec.id().to_string();
+        rec.end(Instant::now(), d.outcome.as_str(), d.status);
+        AttemptReport {
+            outcome: d.outcome.as_str().into(),
+            sip_status: d.status,
+            detail: Some(d.reason),
+            call_id: Some(id),
+        }
     };
     let to = out.to.clone();
+    let mut times = DialTimes::default();
     let mut leg = match SipLeg::dial(sip, out).await {
         Ok(l) => l,
-        Err(d) => return not_connected(d),
+        Err(d) => return not_connected(d, times, rec),
     };
-    let mut times = DialTimes::default();
     if let Err(d) = leg.connect(&mut times).await {
-        return not_connected(d);
+        return not_connected(d, times, rec);
+    }
+    if let Some(at) = times.ringing {
+        rec.ringing(at);
     }
     let leg_info = leg.info().clone();
     let env = program.env_values(|k| calls.site.env.get(k));
@@ -308,7 +338,7 @@ async fn place(
         vars,
     };
     let (tx, mut rx) = mpsc::unbounded_channel();
-    let run = call::run_answered(calls, Leg::Sip(leg), program, info, tx);
+    let run = call::run_answered(calls, Leg::Sip(leg), program, info, rec, tx);
     tokio::pin!(run);
     let (mut acknowledged, mut heard) = (false, false);
     let mut seen = |m: Mark| {
@@ -336,7 +366,7 @@ async fn place(
         .into(),
         sip_status: Some(200),
         detail: None,
-        call_id: Some(leg_info.id),
+        call_id: Some(call_id),
     }
 }
 

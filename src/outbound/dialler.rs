@@ -133,6 +133,7 @@ pub trait Placer: Send + Sync + 'static {
     fn call(
         &self,
         job: &str,
+        attempt: u32,
         req: &CallRequest,
         contact: usize,
         on_mark: MarkSink,
@@ -166,6 +167,8 @@ pub struct DiallerStats {
 
 impl DiallerStats {
     fn count(&self, outcome: &str) {
+        metrics::counter!("phonetree_outbound_attempts_total", "outcome" => outcome.to_string())
+            .increment(1);
         if let Ok(mut m) = self.attempts.lock() {
             *m.entry(outcome.to_string()).or_default() += 1;
         }
@@ -318,7 +321,7 @@ impl Dialler {
                     detail: Some(why.to_string()),
                     ..AttemptReport::default()
                 },
-                None => self.attempt(&job, contact, &contact_text).await,
+                None => self.attempt(&job, n, contact, &contact_text).await,
             };
             self.stats.count(&report.outcome);
             if let Some(AttemptOutcome::Answered {
@@ -360,7 +363,7 @@ impl Dialler {
     }
 
     /// One call or SMS, with the lease renewed while it runs and marks stored at once.
-    async fn attempt(&self, job: &ClaimedJob, contact: usize, to: &str) -> AttemptReport {
+    async fn attempt(&self, job: &ClaimedJob, n: u32, contact: usize, to: &str) -> AttemptReport {
         let id = job.id.clone();
         let store = self.store.clone();
         let lease = self.cfg.lease;
@@ -393,7 +396,7 @@ impl Dialler {
                         });
                     })
                 };
-                self.placer.call(&id, c, contact, sink).await
+                self.placer.call(&id, n, c, contact, sink).await
             }
             JobRequest::Sms(s) => self.placer.sms(&id, to, &s.text).await,
         };

@@ -318,6 +318,7 @@ impl Placer for Fake {
     fn call(
         &self,
         _job: &str,
+        _attempt: u32,
         req: &CallRequest,
         contact: usize,
         on_mark: MarkSink,

@@ -15,6 +15,7 @@
 //! that claims jobs from the database and places the calls builds on these.
 
 pub mod cron;
+pub mod dbstore;
 pub mod dialler;
 pub mod job;
 pub mod limits;

@@ -73,7 +73,7 @@ pub async fn run(deps: Arc<CallDeps>, mut leg: Leg) {
         return;
     }
     let machine_info = call_info(&info, &program, &deps.site.env);
-    run_flow(deps, leg, program, machine_info, None).await;
+    run_flow(deps, leg, program, machine_info, rec, None).await;
 }
 
 /// Runs the flow on a call whose leg is answered (an outbound call once
@@ -85,9 +85,10 @@ pub async fn run_answered(
     leg: Leg,
     program: Arc<Program>,
     info: CallInfo,
+    rec: CallRecorder,
     marks: tokio::sync::mpsc::UnboundedSender<crate::flow::program::Mark>,
 ) {
-    run_flow(deps, leg, program, info, Some(marks)).await;
+    run_flow(deps, leg, program, info, rec, Some(marks)).await;
 }
 
 async fn run_flow(
@@ -95,6 +96,7 @@ async fn run_flow(
     leg: Leg,
     program: Arc<Program>,
     machine_info: CallInfo,
+    rec: CallRecorder,
     marks: Option<tokio::sync::mpsc::UnboundedSender<crate::flow::program::Mark>>,
 ) {
     let info = leg.info().clone();

@@ -12,7 +12,7 @@
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use super::{LegInfo, SipDeps, SipLeg};
 use crate::engine::endpoint_loop::CallEvent;
@@ -44,8 +44,8 @@ pub struct OutboundCall {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct DialTimes {
     /// The first 180/183.
-    pub ringing: Option<SystemTime>,
-    pub answered: Option<SystemTime>,
+    pub ringing: Option<Instant>,
+    pub answered: Option<Instant>,
 }
 
 fn failed(reason: String) -> DialEnd {
@@ -115,6 +115,8 @@ impl SipLeg {
             transfer: None,
             sip_over: false,
             ended: false,
+            final_status: None,
+            ringing_at: None,
         })
     }
 
@@ -135,10 +137,12 @@ impl SipLeg {
             match ev {
                 Event::Progress { status, .. } => {
                     tracing::debug!(%call, status, "ringing");
-                    times.ringing.get_or_insert_with(SystemTime::now);
+                    let at = *times.ringing.get_or_insert_with(Instant::now);
+                    self.ringing_at.get_or_insert(at);
                 }
                 Event::Answered { sdp_answer, .. } => {
-                    times.answered = Some(SystemTime::now());
+                    times.answered = Some(Instant::now());
+                    self.final_status = Some(200);
                     self.confirmed = true;
                     let neg = match (&self.local, sdp_answer) {
                         (Some(local), Some(text)) => {
@@ -169,6 +173,9 @@ impl SipLeg {
                 Event::Ended { reason, .. } => {
                     self.sip_over = true;
                     self.ended = true;
+                    if let EndReason::NotConnected(d) = &reason {
+                        self.final_status = d.status;
+                    }
                     return Err(match reason {
                         EndReason::NotConnected(d) => d,
                         other => failed(format!("{other:?}")),
