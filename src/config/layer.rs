@@ -95,7 +95,7 @@ const KEY_TABLES: &[&[(&str, &str)]] = &[
     super::alerts::KEYS,
 ];
 
-/// Every scalar setting, from every table in [`KEY_TABLES`].
+/// Every scalar setting, from every table in `KEY_TABLES`.
 pub fn scalars() -> impl Iterator<Item = &'static (&'static str, &'static str)> {
     KEY_TABLES.iter().flat_map(|table| table.iter())
 }

@@ -1,7 +1,7 @@
 //! The status routes (behind the API's auth): `/api/flows` (name, version hash, loaded_at, routes,
 //! diagnostics), `/api/registrations` (account, state; never a password) and `/api/calls`
 //! (live calls: flow, version, node, theme, since). Only this file knows these JSON shapes;
-//! the data comes from [`Status`].
+//! the data comes from [`crate::engine::status::Status`].
 
 use std::time::{Instant, SystemTime};
 
