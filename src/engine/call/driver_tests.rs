@@ -359,6 +359,9 @@ nodes:
         ]
     );
     assert!(s.d.poll_event().is_none(), "each event is handed out once");
+}
+
+#[test]
 fn an_ack_node_reaches_the_pump_as_a_mark_and_the_flow_goes_on() {
     let mut s = Script::new(
         "name: t\nstart: a\nnodes:\n  a: { ack: {}, next: h }\n  h: { ack: { as: heard }, next: p }\n  p: { play: a.wav, next: end }\n  end: { hangup: {} }\n",
