@@ -60,7 +60,11 @@ fn wait_job(srv: &Server, id: &str, within: Duration, pred: impl Fn(&Value) -> b
         if pred(&j) {
             return j;
         }
-        assert!(Instant::now() < end, "job never got there: {j:#}\n{}", srv.log_text());
+        assert!(
+            Instant::now() < end,
+            "job never got there: {j:#}\n{}",
+            srv.log_text()
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 }
@@ -106,14 +110,22 @@ fn respond(callee: &Caller, req: &Msg, status: u16, reason: &str, sdp: Option<&s
         )),
         None => text.push_str("Content-Length: 0\r\n\r\n"),
     }
-    callee.sip.send_to(text.as_bytes(), req_source(req)).expect("send");
+    callee
+        .sip
+        .send_to(text.as_bytes(), req_source(req))
+        .expect("send");
 }
 
 /// Where the request came from (its top Via's sent-by; phonetree is on loopback).
 fn req_source(req: &Msg) -> SocketAddr {
     let via = req.header("Via").expect("Via");
     let sent_by = via.split_whitespace().nth(1).expect("sent-by");
-    sent_by.split(';').next().expect("host:port").parse().expect("addr")
+    sent_by
+        .split(';')
+        .next()
+        .expect("host:port")
+        .parse()
+        .expect("addr")
 }
 
 #[test]
@@ -130,7 +142,10 @@ fn a_message_call_is_answered_and_acknowledged_with_1() {
     assert_eq!(status, 201, "{body}");
     let id = body["id"].as_str().expect("job id").to_string();
     let invite = take_invite(&callee);
-    assert!(invite.body.contains("m=audio"), "our INVITE carries an offer");
+    assert!(
+        invite.body.contains("m=audio"),
+        "our INVITE carries an offer"
+    );
     respond(&callee, &invite, 180, "Ringing", None);
     let sdp = callee.pcmu_offer();
     respond(&callee, &invite, 200, "OK", Some(&sdp));
@@ -166,7 +181,9 @@ fn a_busy_callee_is_retried_then_the_job_fails() {
         &srv,
         "POST",
         "/api/calls",
-        Some(&json!({"to": to, "message": "m", "retry": {"max_attempts": 3, "backoff_base": "200ms", "backoff_max": "1s"}})),
+        Some(
+            &json!({"to": to, "message": "m", "retry": {"max_attempts": 3, "backoff_base": "200ms", "backoff_max": "1s"}}),
+        ),
     );
     assert_eq!(status, 201, "{body}");
     let id = body["id"].as_str().expect("id").to_string();
@@ -176,21 +193,44 @@ fn a_busy_callee_is_retried_then_the_job_fails() {
         let ack = callee.recv();
         assert_eq!(ack.method(), Some("ACK"), "the 486 is acknowledged");
     }
-    let j = wait_job(&srv, &id, Duration::from_secs(20), |j| state(j).0 == "failed");
+    let j = wait_job(&srv, &id, Duration::from_secs(20), |j| {
+        state(j).0 == "failed"
+    });
     assert_eq!(state(&j), ("failed", "busy"));
     let attempts = j["attempts"].as_array().expect("attempts");
     assert_eq!(attempts.len(), 3);
-    assert!(attempts.iter().all(|a| a["outcome"] == "busy" && a["sip_status"] == 486));
-    assert!(callee.recv_within(Duration::from_secs(2)).is_none(), "no fourth attempt");
+    assert!(attempts
+        .iter()
+        .all(|a| a["outcome"] == "busy" && a["sip_status"] == 486));
+    assert!(
+        callee.recv_within(Duration::from_secs(2)).is_none(),
+        "no fourth attempt"
+    );
 }
 
 #[test]
 fn the_allow_list_refuses_at_the_api_and_a_queued_job_can_be_cancelled() {
     let srv = start(&[]);
-    let (status, body) = http(&srv, "POST", "/api/calls", Some(&json!({"to": "+19005550100", "message": "m"})));
+    let (status, body) = http(
+        &srv,
+        "POST",
+        "/api/calls",
+        Some(&json!({"to": "+19005550100", "message": "m"})),
+    );
     assert_eq!(status, 403, "{body}");
-    assert!(body["error"].as_str().unwrap_or("").contains("outbound.allow"), "{body}");
-    let (status, body) = http(&srv, "POST", "/api/calls", Some(&json!({"to": "sip:a@127.0.0.1:9", "flow": "nope", "colour": 1})));
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("outbound.allow"),
+        "{body}"
+    );
+    let (status, body) = http(
+        &srv,
+        "POST",
+        "/api/calls",
+        Some(&json!({"to": "sip:a@127.0.0.1:9", "flow": "nope", "colour": 1})),
+    );
     assert_eq!(status, 400, "{body}");
     let (status, body) = http(
         &srv,
@@ -214,7 +254,11 @@ fn the_allow_list_refuses_at_the_api_and_a_queued_job_can_be_cancelled() {
     assert_eq!(status, 409);
     let (status, list) = http(&srv, "GET", "/api/calls?status=cancelled", None);
     assert_eq!(status, 200);
-    assert!(list["calls"].as_array().expect("list").iter().any(|j| j["id"] == id.as_str()));
+    assert!(list["calls"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .any(|j| j["id"] == id.as_str()));
 }
 
 /// An RFC 3339 time one hour from now.

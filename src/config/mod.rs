@@ -11,8 +11,8 @@
 //! output or API response contains one. Not owned here: resolving host names (the engine does
 //! it when it registers) and choosing the advertised address when none is configured.
 
-pub mod api;
 pub mod alerts;
+pub mod api;
 pub mod capabilities;
 pub mod database;
 pub mod environment;

@@ -58,7 +58,10 @@ impl Db {
     pub async fn list_jobs_filtered(&self, f: &JobFilter) -> Result<Vec<Job>, DbError> {
         let limit = i64::from(f.limit.clamp(1, super::calls::MAX_PAGE));
         let number = f.number.as_deref().map(|n| {
-            let escaped: String = n.chars().filter(|c| !matches!(c, '%' | '_' | '"')).collect();
+            let escaped: String = n
+                .chars()
+                .filter(|c| !matches!(c, '%' | '_' | '"'))
+                .collect();
             format!("%\"{escaped}%")
         });
         let rows = self

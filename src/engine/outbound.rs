@@ -68,7 +68,11 @@ impl Placer for EnginePlacer {
         let (sip, calls, job) = (self.sip.clone(), self.calls.clone(), job.to_string());
         let program = self.program(req);
         let vars = vars_of(req);
-        let account = self.account(req.account.as_deref()).ok().flatten().map(|a| a.username.clone());
+        let account = self
+            .account(req.account.as_deref())
+            .ok()
+            .flatten()
+            .map(|a| a.username.clone());
         Box::pin(async move {
             let (out, program) = match (planned, program) {
                 (Ok(p), Ok(prog)) => (p, prog),

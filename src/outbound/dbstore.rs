@@ -40,11 +40,19 @@ pub fn claimed(j: &Job) -> Option<ClaimedJob> {
 }
 
 impl JobStore for DbStore {
-    fn claim(&self, now_ms: i64, lease_until_ms: i64) -> BoxFut<'_, Result<Option<ClaimedJob>, StoreError>> {
+    fn claim(
+        &self,
+        now_ms: i64,
+        lease_until_ms: i64,
+    ) -> BoxFut<'_, Result<Option<ClaimedJob>, StoreError>> {
         Box::pin(async move {
             let db = self.db()?;
             loop {
-                let Some(job) = db.claim_due_job(now_ms, lease_until_ms).await.map_err(err)? else {
+                let Some(job) = db
+                    .claim_due_job(now_ms, lease_until_ms)
+                    .await
+                    .map_err(err)?
+                else {
                     return Ok(None);
                 };
                 match claimed(&job) {
@@ -60,7 +68,12 @@ impl JobStore for DbStore {
         })
     }
 
-    fn renew(&self, job: &str, lease_until_ms: i64, now_ms: i64) -> BoxFut<'_, Result<bool, StoreError>> {
+    fn renew(
+        &self,
+        job: &str,
+        lease_until_ms: i64,
+        now_ms: i64,
+    ) -> BoxFut<'_, Result<bool, StoreError>> {
         let job = job.to_string();
         Box::pin(async move {
             self.db()?
@@ -70,7 +83,12 @@ impl JobStore for DbStore {
         })
     }
 
-    fn start_attempt(&self, job: &str, contact: &str, now_ms: i64) -> BoxFut<'_, Result<Option<u32>, StoreError>> {
+    fn start_attempt(
+        &self,
+        job: &str,
+        contact: &str,
+        now_ms: i64,
+    ) -> BoxFut<'_, Result<Option<u32>, StoreError>> {
         let (job, contact) = (job.to_string(), contact.to_string());
         Box::pin(async move {
             self.db()?
@@ -80,7 +98,13 @@ impl JobStore for DbStore {
         })
     }
 
-    fn finish_attempt(&self, job: &str, attempt: u32, report: &AttemptReport, now_ms: i64) -> BoxFut<'_, Result<(), StoreError>> {
+    fn finish_attempt(
+        &self,
+        job: &str,
+        attempt: u32,
+        report: &AttemptReport,
+        now_ms: i64,
+    ) -> BoxFut<'_, Result<(), StoreError>> {
         let a = Attempt {
             job_id: job.to_string(),
             attempt,
@@ -124,7 +148,13 @@ impl JobStore for DbStore {
         })
     }
 
-    fn requeue(&self, job: &str, run_at_ms: i64, outcome: &str, now_ms: i64) -> BoxFut<'_, Result<bool, StoreError>> {
+    fn requeue(
+        &self,
+        job: &str,
+        run_at_ms: i64,
+        outcome: &str,
+        now_ms: i64,
+    ) -> BoxFut<'_, Result<bool, StoreError>> {
         let (job, outcome) = (job.to_string(), outcome.to_string());
         Box::pin(async move {
             self.db()?
@@ -134,9 +164,19 @@ impl JobStore for DbStore {
         })
     }
 
-    fn finish(&self, job: &str, done: bool, outcome: &str, now_ms: i64) -> BoxFut<'_, Result<bool, StoreError>> {
+    fn finish(
+        &self,
+        job: &str,
+        done: bool,
+        outcome: &str,
+        now_ms: i64,
+    ) -> BoxFut<'_, Result<bool, StoreError>> {
         let (job, outcome) = (job.to_string(), outcome.to_string());
-        let state = if done { JobState::Done } else { JobState::Failed };
+        let state = if done {
+            JobState::Done
+        } else {
+            JobState::Failed
+        };
         Box::pin(async move {
             self.db()?
                 .finish_job(&job, state, &outcome, now_ms)

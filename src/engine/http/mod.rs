@@ -87,7 +87,10 @@ pub fn router(state: HttpState) -> Router {
     let api = Router::new()
         .route("/api/flows", get(status::flows))
         .route("/api/registrations", get(status::registrations))
-        .route("/api/calls", get(outbound::list_or_live).post(outbound::create))
+        .route(
+            "/api/calls",
+            get(outbound::list_or_live).post(outbound::create),
+        )
         .route(
             "/api/calls/{id}",
             get(outbound::show).delete(outbound::cancel),

@@ -50,9 +50,12 @@ pub struct OutboundApi {
 }
 
 fn api(s: &HttpState) -> Result<&OutboundApi, ApiError> {
-    s.outbound
-        .as_deref()
-        .ok_or_else(|| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "outbound calls are not running"))
+    s.outbound.as_deref().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "outbound calls are not running",
+        )
+    })
 }
 
 fn bad_request(problems: Value) -> Response {
@@ -76,21 +79,34 @@ pub async fn create(State(s): State<HttpState>, body: Bytes) -> Result<Response,
     let now = crate::db::now_ms();
     let value: Value = match serde_json::from_slice(&body) {
         Ok(v) => v,
-        Err(e) => return Ok(bad_request(json!([{"field": "", "message": format!("not JSON: {e}")}]))),
+        Err(e) => {
+            return Ok(bad_request(
+                json!([{"field": "", "message": format!("not JSON: {e}")}]),
+            ))
+        }
     };
     let req = match CallRequest::parse(&value, &api.cfg.defaults, now) {
         Ok(r) => r,
-        Err(problems) => return Ok(bad_request(serde_json::to_value(problems).unwrap_or_default())),
+        Err(problems) => {
+            return Ok(bad_request(
+                serde_json::to_value(problems).unwrap_or_default(),
+            ))
+        }
     };
     let mut problems = Vec::new();
     for (i, to) in req.to.iter().enumerate() {
         if let Err(why) = api.cfg.allow.check(to) {
-            return Err(ApiError::new(StatusCode::FORBIDDEN, format!("to[{i}]: {why}")));
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                format!("to[{i}]: {why}"),
+            ));
         }
     }
     if let Some(account) = &req.account {
         if !api.accounts.iter().any(|names| names.contains(account)) {
-            problems.push(json!({"field": "account", "message": format!("no account named `{account}`")}));
+            problems.push(
+                json!({"field": "account", "message": format!("no account named `{account}`")}),
+            );
         }
     }
     if let Content::Flow { flow } = &req.content {
@@ -117,7 +133,10 @@ pub async fn create(State(s): State<HttpState>, body: Bytes) -> Result<Response,
     if !problems.is_empty() {
         return Ok(bad_request(Value::Array(problems)));
     }
-    let key = value.get("idempotency_key").and_then(Value::as_str).map(str::to_string);
+    let key = value
+        .get("idempotency_key")
+        .and_then(Value::as_str)
+        .map(str::to_string);
     let request = JobRequest::Call(req);
     let job = s
         .db()?
@@ -142,7 +161,10 @@ pub async fn create(State(s): State<HttpState>, body: Bytes) -> Result<Response,
 }
 
 /// `GET /api/calls/{id}`.
-pub async fn show(State(s): State<HttpState>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+pub async fn show(
+    State(s): State<HttpState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
     let db = s.db()?;
     let job = db
         .get_job(&id)
@@ -156,8 +178,10 @@ pub async fn show(State(s): State<HttpState>, Path(id): Path<String>) -> Result<
                 .iter()
                 .map(|a| crate::outbound::plan::AttemptRecord {
                     contact: a.contact.clone(),
-                    outcome: crate::outbound::plan::AttemptOutcome::parse(a.outcome.as_deref().unwrap_or(""))
-                        .unwrap_or(crate::outbound::plan::AttemptOutcome::Interrupted),
+                    outcome: crate::outbound::plan::AttemptOutcome::parse(
+                        a.outcome.as_deref().unwrap_or(""),
+                    )
+                    .unwrap_or(crate::outbound::plan::AttemptOutcome::Interrupted),
                     ended_ms: a.ended_ms.unwrap_or(0),
                 })
                 .collect();
@@ -185,7 +209,10 @@ pub async fn show(State(s): State<HttpState>, Path(id): Path<String>) -> Result<
 }
 
 /// `DELETE /api/calls/{id}`.
-pub async fn cancel(State(s): State<HttpState>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+pub async fn cancel(
+    State(s): State<HttpState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
     let db = s.db()?;
     let job = db
         .get_job(&id)
@@ -196,7 +223,10 @@ pub async fn cancel(State(s): State<HttpState>, Path(id): Path<String>) -> Resul
     }
     Err(ApiError::new(
         StatusCode::CONFLICT,
-        format!("the job is {}: only a queued job can be cancelled", job.state.as_str()),
+        format!(
+            "the job is {}: only a queued job can be cancelled",
+            job.state.as_str()
+        ),
     ))
 }
 
@@ -237,7 +267,8 @@ pub async fn list_or_live(
 /// `GET /api/calls` with filters: jobs (outbound) or the register (`direction=inbound`).
 pub async fn list(s: &HttpState, q: ListQuery) -> Result<Json<Value>, ApiError> {
     let now = crate::db::now_ms();
-    let bad = |name: &str, e: String| ApiError::new(StatusCode::BAD_REQUEST, format!("{name}: {e}"));
+    let bad =
+        |name: &str, e: String| ApiError::new(StatusCode::BAD_REQUEST, format!("{name}: {e}"));
     let time = |name: &str, v: &Option<String>| {
         v.as_deref()
             .filter(|t| !t.is_empty())
@@ -258,12 +289,18 @@ pub async fn list(s: &HttpState, q: ListQuery) -> Result<Json<Value>, ApiError> 
         return super::register::list(State(s.clone()), Query(rq)).await;
     }
     if let Some(d) = q.direction.as_deref().filter(|d| *d != "outbound") {
-        return Err(bad("direction", format!("`{d}` is not inbound or outbound")));
+        return Err(bad(
+            "direction",
+            format!("`{d}` is not inbound or outbound"),
+        ));
     }
     let state = match q.status.as_deref().filter(|x| !x.is_empty()) {
         None => None,
         Some(st) => Some(JobState::parse(st).ok_or_else(|| {
-            bad("status", format!("`{st}` is not queued, running, done, failed or cancelled"))
+            bad(
+                "status",
+                format!("`{st}` is not queued, running, done, failed or cancelled"),
+            )
         })?),
     };
     let f = JobFilter {
@@ -282,9 +319,13 @@ pub async fn list(s: &HttpState, q: ListQuery) -> Result<Json<Value>, ApiError> 
 }
 
 /// `POST /api/alertmanager`.
-pub async fn alertmanager(State(s): State<HttpState>, body: Bytes) -> Result<Json<Value>, ApiError> {
+pub async fn alertmanager(
+    State(s): State<HttpState>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
     let api = api(&s)?;
-    let n = Notification::parse(&body).map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.to_string()))?;
+    let n = Notification::parse(&body)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.to_string()))?;
     let db = s.db()?;
     let now = crate::db::now_ms();
     let mut created = Vec::new();
@@ -315,7 +356,9 @@ pub async fn alertmanager(State(s): State<HttpState>, body: Bytes) -> Result<Jso
                     .await?;
                 created.push(json!({"job": job.id, "rule": rule, "state": job.state}));
             }
-            Planned::Cancel { alert_id } => cancelled += db.cancel_alert_jobs(&alert_id, now).await?,
+            Planned::Cancel { alert_id } => {
+                cancelled += db.cancel_alert_jobs(&alert_id, now).await?
+            }
             Planned::Unrouted { fingerprint } => unrouted.push(fingerprint),
         }
     }
@@ -336,7 +379,12 @@ pub async fn alertmanager(State(s): State<HttpState>, body: Bytes) -> Result<Jso
         db.set_alert_actions(&a.id, &actions).await?;
     }
     api.wake.notify_one();
-    tracing::info!(status = n.status.as_str(), alerts = n.alerts.len(), duplicate, cancelled,
-        "Alertmanager notification");
+    tracing::info!(
+        status = n.status.as_str(),
+        alerts = n.alerts.len(),
+        duplicate,
+        cancelled,
+        "Alertmanager notification"
+    );
     Ok(Json(json!({"duplicate": duplicate, "actions": actions})))
 }
