@@ -286,3 +286,68 @@ fn rfc3339_in_an_hour() -> String {
         rem % 60
     )
 }
+
+fn call_id(m: &Msg) -> String {
+    m.header("Call-ID").unwrap_or_default().to_string()
+}
+
+/// The next INVITE whose Call-ID is not in `seen` (retransmissions of older ones skipped).
+fn take_new_invite(callee: &Caller, seen: &[String], within: Duration) -> Option<Msg> {
+    let end = Instant::now() + within;
+    while let Some(m) = callee.recv_within(end.saturating_duration_since(Instant::now())) {
+        if m.method() == Some("INVITE") && !seen.contains(&call_id(&m)) {
+            return Some(m);
+        }
+    }
+    None
+}
+
+#[test]
+fn after_kill_9_mid_dial_the_attempt_is_interrupted_and_retried_once_and_nothing_is_lost() {
+    let srv = start(&[]);
+    let callee = Caller::new(srv.sip);
+    let to = format!("sip:oncall@{}", callee.local());
+    let retry = json!({"max_attempts": 2, "backoff_base": "200ms", "backoff_max": "1s"});
+    let (status, body) = http(
+        &srv,
+        "POST",
+        "/api/calls",
+        Some(&json!({"to": to, "message": "m", "retry": retry, "ring_timeout": "60s"})),
+    );
+    assert_eq!(status, 201, "{body}");
+    let ringing = body["id"].as_str().expect("id").to_string();
+    let (status, body) = http(
+        &srv,
+        "POST",
+        "/api/calls",
+        Some(&json!({"to": to, "message": "later", "at": rfc3339_in_an_hour()})),
+    );
+    assert_eq!(status, 201, "{body}");
+    let later = body["id"].as_str().expect("id").to_string();
+    // The first attempt rings (180) when the process is killed.
+    let first = take_invite(&callee);
+    respond(&callee, &first, 180, "Ringing", None);
+    wait_job(&srv, &ringing, Duration::from_secs(10), |j| {
+        state(j).0 == "running" && j["attempts"].as_array().is_some_and(|a| a.len() == 1)
+    });
+    let srv = srv.restart(&[
+        ("PHONETREE_OUTBOUND_ALLOW", "sip:*@127.0.0.1:*"),
+        ("PHONETREE_OUTBOUND_LEASE", "2s"),
+    ]);
+    // The restarted node dials the job again, once.
+    let seen = vec![call_id(&first)];
+    let second = take_new_invite(&callee, &seen, Duration::from_secs(20)).expect("a retry");
+    respond(&callee, &second, 486, "Busy Here", None);
+    let j = wait_job(&srv, &ringing, Duration::from_secs(20), |j| state(j).0 == "failed");
+    let attempts = j["attempts"].as_array().expect("attempts");
+    assert_eq!(attempts.len(), 2, "{j:#}");
+    assert_eq!(attempts[0]["outcome"], "interrupted", "{j:#}");
+    assert_eq!(attempts[1]["outcome"], "busy", "{j:#}");
+    let seen = vec![call_id(&first), call_id(&second)];
+    assert!(
+        take_new_invite(&callee, &seen, Duration::from_secs(2)).is_none(),
+        "no third dial (max_attempts 2), none in parallel"
+    );
+    // The job for later survived the crash, still waiting.
+    assert_eq!(state(&job(&srv, &later)).0, "queued");
+}
