@@ -6,12 +6,14 @@
 //! `interrupted` and the job is retried, acknowledged jobs are not dialled again.
 
 mod run_support;
+mod twilio_standin;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use run_support::{Caller, Msg, Server, WAIT};
+use twilio_standin::TwilioStandIn;
 use serde_json::{json, Value};
 
 /// A flow the message tests do not need (the built-in message flow is used), but `run` wants a
@@ -350,4 +352,77 @@ fn after_kill_9_mid_dial_the_attempt_is_interrupted_and_retried_once_and_nothing
     );
     // The job for later survived the crash, still waiting.
     assert_eq!(state(&job(&srv, &later)).0, "queued");
+}
+
+/// Alertmanager's own v4 sample shape (two firing alerts of one group).
+const FIRING: &str = include_str!("../src/alerts/testdata/alertmanager_firing.json");
+
+fn resolved(firing: &Value) -> Value {
+    let mut v = firing.clone();
+    v["status"] = json!("resolved");
+    for a in v["alerts"].as_array_mut().expect("alerts") {
+        a["status"] = json!("resolved");
+        a["endsAt"] = json!("2026-11-30T09:00:00Z");
+    }
+    v
+}
+
+#[test]
+fn an_alertmanager_notification_calls_and_texts_once_and_its_resolution_cancels_the_pending_call() {
+    const SID: &str = "AC0123456789abcdef0123456789abcdef";
+    let twilio = TwilioStandIn::start(SID, "tok");
+    let callee = Caller::new("127.0.0.1:9".parse().expect("addr"));
+    let rules = json!([
+        {"name": "db1", "match": {"instance": "db1:9100"}, "strategy": "call",
+         "to": [format!("sip:oncall@{}", callee.local())]},
+        {"name": "db2", "match_re": {"instance": "db2:.*"}, "strategy": "sms_then_call",
+         "sms_wait": "1h", "to": ["+4930111"],
+         "message": "{{ labels.alertname }} {{ annotations.summary }}"}
+    ])
+    .to_string();
+    let base = twilio.base_url();
+    let srv = start(&[
+        ("PHONETREE_OUTBOUND_ALLOW", "sip:*@127.0.0.1:*,+4930*"),
+        ("PHONETREE_ALERTS_RULES", &rules),
+        ("PHONETREE_SMS_PROVIDER", "twilio"),
+        ("PHONETREE_SMS_BASE_URL", &base),
+        ("TWILIO_ACCOUNT_SID", SID),
+        ("TWILIO_AUTH_TOKEN", "tok"),
+        ("TWILIO_FROM_NUMBER", "+15005550006"),
+    ]);
+    let firing: Value = serde_json::from_str(FIRING).expect("sample");
+    let (status, body) = http(&srv, "POST", "/api/alertmanager", Some(&firing));
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["duplicate"], false, "{body}");
+    assert_eq!(body["actions"]["jobs"].as_array().map(Vec::len), Some(3), "{body}");
+    // db1: the call is placed at once (refused here: 603 ends it without retries).
+    let invite = take_invite(&callee);
+    respond(&callee, &invite, 603, "Decline", None);
+    // db2: the SMS goes out now; the call waits an hour for an acknowledgement.
+    let end = Instant::now() + Duration::from_secs(20);
+    while twilio.sent().is_empty() {
+        assert!(Instant::now() < end, "no SMS: {}", srv.log_text());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let sent = twilio.sent();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].to, "+4930111");
+    assert_eq!(sent[0].body, "DiskFull Disk almost full on db2");
+    // Alertmanager sends the same notification again: nothing new.
+    let (status, again) = http(&srv, "POST", "/api/alertmanager", Some(&firing));
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(again["duplicate"], true, "{again}");
+    let (_, queued) = http(&srv, "GET", "/api/calls?status=queued", None);
+    let pending: Vec<&Value> = queued["calls"].as_array().expect("list").iter().collect();
+    assert_eq!(pending.len(), 1, "only db2's later call waits: {queued:#}");
+    let pending_id = pending[0]["id"].as_str().expect("id").to_string();
+    // Resolved: the waiting call is cancelled.
+    let (status, body) = http(&srv, "POST", "/api/alertmanager", Some(&resolved(&firing)));
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["actions"]["cancelled"], 1, "{body}");
+    assert_eq!(state(&job(&srv, &pending_id)).0, "cancelled");
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(twilio.sent().len(), 1, "no second SMS");
+    let seen = vec![call_id(&invite)];
+    assert!(take_new_invite(&callee, &seen, Duration::from_secs(1)).is_none(), "no second call");
 }
