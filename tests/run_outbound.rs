@@ -13,8 +13,8 @@ use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use run_support::{Caller, Msg, Server, WAIT};
-use twilio_standin::TwilioStandIn;
 use serde_json::{json, Value};
+use twilio_standin::TwilioStandIn;
 
 /// A flow the message tests do not need (the built-in message flow is used), but `run` wants a
 /// flows folder with something in it.
@@ -340,7 +340,9 @@ fn after_kill_9_mid_dial_the_attempt_is_interrupted_and_retried_once_and_nothing
     let seen = vec![call_id(&first)];
     let second = take_new_invite(&callee, &seen, Duration::from_secs(20)).expect("a retry");
     respond(&callee, &second, 486, "Busy Here", None);
-    let j = wait_job(&srv, &ringing, Duration::from_secs(20), |j| state(j).0 == "failed");
+    let j = wait_job(&srv, &ringing, Duration::from_secs(20), |j| {
+        state(j).0 == "failed"
+    });
     let attempts = j["attempts"].as_array().expect("attempts");
     assert_eq!(attempts.len(), 2, "{j:#}");
     assert_eq!(attempts[0]["outcome"], "interrupted", "{j:#}");
@@ -394,7 +396,11 @@ fn an_alertmanager_notification_calls_and_texts_once_and_its_resolution_cancels_
     let (status, body) = http(&srv, "POST", "/api/alertmanager", Some(&firing));
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["duplicate"], false, "{body}");
-    assert_eq!(body["actions"]["jobs"].as_array().map(Vec::len), Some(3), "{body}");
+    assert_eq!(
+        body["actions"]["jobs"].as_array().map(Vec::len),
+        Some(3),
+        "{body}"
+    );
     // db1: the call is placed at once (refused here: 603 ends it without retries).
     let invite = take_invite(&callee);
     respond(&callee, &invite, 603, "Decline", None);
@@ -424,5 +430,8 @@ fn an_alertmanager_notification_calls_and_texts_once_and_its_resolution_cancels_
     std::thread::sleep(Duration::from_secs(1));
     assert_eq!(twilio.sent().len(), 1, "no second SMS");
     let seen = vec![call_id(&invite)];
-    assert!(take_new_invite(&callee, &seen, Duration::from_secs(1)).is_none(), "no second call");
+    assert!(
+        take_new_invite(&callee, &seen, Duration::from_secs(1)).is_none(),
+        "no second call"
+    );
 }
