@@ -311,11 +311,8 @@ pub async fn list(s: &HttpState, q: ListQuery) -> Result<Json<Value>, ApiError> 
         before_id: q.before.clone().filter(|b| !b.is_empty()),
         limit,
     };
-    let jobs = s.db()?.list_jobs_filtered(&f).await?;
-    let next = (jobs.len() == f.limit.clamp(1, crate::db::calls::MAX_PAGE) as usize)
-        .then(|| jobs.last().map(|j| j.id.clone()))
-        .flatten();
-    Ok(Json(json!({"calls": jobs, "next": next})))
+    let page = s.db()?.list_jobs_filtered(&f).await?;
+    Ok(Json(json!({"calls": page.jobs, "next": page.next})))
 }
 
 /// `POST /api/alertmanager`.
