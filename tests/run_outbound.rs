@@ -208,6 +208,16 @@ fn a_busy_callee_is_retried_then_the_job_fails() {
         callee.recv_within(Duration::from_secs(2)).is_none(),
         "no fourth attempt"
     );
+    let (status, metrics) = srv.get("/metrics");
+    assert_eq!(status, 200);
+    assert!(
+        metrics.contains("phonetree_outbound_attempts_total{outcome=\"busy\"} 3"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("phonetree_outbound_queue_depth"),
+        "{metrics}"
+    );
 }
 
 #[test]
