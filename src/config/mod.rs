@@ -11,6 +11,7 @@
 //! output or API response contains one. Not owned here: resolving host names (the engine does
 //! it when it registers) and choosing the advertised address when none is configured.
 
+pub mod alerts;
 pub mod api;
 pub mod asr;
 pub mod capabilities;
@@ -19,8 +20,10 @@ pub mod environment;
 pub mod layer;
 pub mod log;
 pub mod node;
+pub mod outbound;
 pub mod record;
 pub mod security;
+pub mod sms;
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -76,6 +79,12 @@ pub struct Config {
     pub log: log::LogConfig,
     /// The process environment plus `.env`: what flows' `env:` names read.
     pub env: environment::Environment,
+    /// `outbound.*`: limits, defaults and allow-list of outbound calls.
+    pub outbound: outbound::OutboundConfig,
+    /// `alerts.rules`: Alertmanager routing.
+    pub alert_rules: Vec<crate::alerts::rules::AlertRule>,
+    /// `sms.*` (`None`: no provider).
+    pub sms: Option<crate::sms::SmsConfig>,
     /// The `asr:` section (`listen` recognizers).
     pub asr: asr::AsrConfig,
     /// The `record:` section (`record` nodes).
@@ -353,6 +362,9 @@ fn build(l: &Layer, mut problems: Vec<Problem>) -> Result<Config, ConfigError> {
     let database = database::build(&mut b);
     let api = api::build(&mut b);
     let node_id = node::build(&mut b);
+    let outbound = outbound::build(&mut b);
+    let alert_rules = alerts::build(&mut b);
+    let sms = sms::build(&mut b);
     let log = log::build(l, &mut problems);
     if problems.is_empty() {
         Ok(Config {
@@ -378,6 +390,9 @@ fn build(l: &Layer, mut problems: Vec<Problem>) -> Result<Config, ConfigError> {
             node_id,
             log,
             env: environment::Environment::default(),
+            outbound,
+            alert_rules,
+            sms,
             asr,
             record,
         })
