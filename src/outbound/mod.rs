@@ -11,7 +11,7 @@
 //! - [`limits`]: `outbound.rate` as a token bucket;
 //! - [`cron`]: cron expressions (five fields, or six with seconds) in a time zone;
 //! - [`schedule`]: recurring schedules planned on virtual time: which occurrence fires, what
-//!   a downtime skips, when to wake.
+//!   a downtime skips, when to wake; [`scheduler`] runs it on the database.
 //!
 //! The allow-list is `policy::outbound`; the SIP side of a call is `sip::dial`. The runtime
 //! that claims jobs from the database and places the calls builds on these.
@@ -25,3 +25,4 @@ pub mod message;
 pub mod plan;
 pub mod request;
 pub mod schedule;
+pub mod scheduler;
