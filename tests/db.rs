@@ -741,7 +741,10 @@ async fn a_schedule_fires_once_across_two_nodes_and_catches_up_after_downtime(db
     assert_eq!(job.request["type"], "call");
     assert_eq!(job.request["to"], json!(["sip:oncall@127.0.0.1:5099"]));
     let s = &db.list_schedules().await.unwrap()[0];
-    assert_eq!((s.last_run_ms, s.next_run_ms), (Some(t0), Some(t0 + 60_000)));
+    assert_eq!(
+        (s.last_run_ms, s.next_run_ms),
+        (Some(t0), Some(t0 + 60_000))
+    );
     assert_eq!(ta.wake_at_ms, Some(t0 + 60_000));
 
     // Ticking again before the next run changes nothing.
@@ -759,14 +762,26 @@ async fn a_schedule_fires_once_across_two_nodes_and_catches_up_after_downtime(db
     assert_eq!(db.count_jobs(JobState::Queued).await.unwrap(), 2);
 
     // A daily run two days old with a one-hour window: no job, moved to tomorrow.
-    db.create_schedule("daily", "0 9 * * *", "UTC", &request, Some(t0 - 2 * 86_400_000), 1)
+    db.create_schedule(
+        "daily",
+        "0 9 * * *",
+        "UTC",
+        &request,
+        Some(t0 - 2 * 86_400_000),
+        1,
+    )
+    .await
+    .unwrap();
+    assert!(db.delete_schedule("every-minute").await.unwrap());
+    let t = tick(&db, &defaults, hour, t0 + 2 * 3_600_000)
         .await
         .unwrap();
-    assert!(db.delete_schedule("every-minute").await.unwrap());
-    let t = tick(&db, &defaults, hour, t0 + 2 * 3_600_000).await.unwrap();
     assert!(t.created.is_empty());
     assert_eq!(t.skipped, 3);
     let s = &db.list_schedules().await.unwrap()[0];
-    assert_eq!((s.last_run_ms, s.next_run_ms), (None, Some(t0 + 86_400_000)));
+    assert_eq!(
+        (s.last_run_ms, s.next_run_ms),
+        (None, Some(t0 + 86_400_000))
+    );
     assert_eq!(db.count_jobs(JobState::Queued).await.unwrap(), 2);
 }

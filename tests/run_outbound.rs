@@ -460,7 +460,9 @@ fn a_schedule_due_in_two_seconds_places_its_call_and_its_job_is_listed() {
         &srv,
         "POST",
         "/api/schedules",
-        Some(&json!({"name": "bad name", "cron": "61 * * * *", "tz": "Mars/Base", "request": {"to": to, "message": "m", "at": "2030-01-01T00:00:00Z"}, "extra": 1})),
+        Some(
+            &json!({"name": "bad name", "cron": "61 * * * *", "tz": "Mars/Base", "request": {"to": to, "message": "m", "at": "2030-01-01T00:00:00Z"}, "extra": 1}),
+        ),
     );
     assert_eq!(status, 400, "{body}");
     let fields: Vec<&str> = body["problems"]
@@ -476,7 +478,9 @@ fn a_schedule_due_in_two_seconds_places_its_call_and_its_job_is_listed() {
         &srv,
         "POST",
         "/api/schedules",
-        Some(&json!({"name": "nope", "cron": "* * * * *", "tz": "UTC", "request": {"to": "+19005550100", "message": "m"}})),
+        Some(
+            &json!({"name": "nope", "cron": "* * * * *", "tz": "UTC", "request": {"to": "+19005550100", "message": "m"}}),
+        ),
     );
     assert_eq!(status, 403, "the allow-list applies to schedules: {body}");
 
@@ -501,7 +505,9 @@ fn a_schedule_due_in_two_seconds_places_its_call_and_its_job_is_listed() {
         &srv,
         "POST",
         "/api/schedules",
-        Some(&json!({"name": "backup-check", "cron": "0 9 * * *", "tz": "UTC", "request": {"to": to, "message": "m"}})),
+        Some(
+            &json!({"name": "backup-check", "cron": "0 9 * * *", "tz": "UTC", "request": {"to": to, "message": "m"}}),
+        ),
     );
     assert_eq!(status, 409, "names are unique");
 
@@ -521,7 +527,11 @@ fn a_schedule_due_in_two_seconds_places_its_call_and_its_job_is_listed() {
         if let Some(j) = found {
             break j;
         }
-        assert!(Instant::now() < end, "no failed job of the schedule: {list:#}\n{}", srv.log_text());
+        assert!(
+            Instant::now() < end,
+            "no failed job of the schedule: {list:#}\n{}",
+            srv.log_text()
+        );
         std::thread::sleep(Duration::from_millis(100));
     };
     assert_eq!(job["run_at_ms"].as_i64(), Some(due.as_second() * 1000));

@@ -167,8 +167,7 @@ impl Plan {
 
 /// The first run of a new schedule created at `now_ms`.
 pub fn first_run(cron: &Cron, tz: &TimeZone, now_ms: i64) -> Option<i64> {
-    cron.next_after(ts(now_ms), tz)
-        .map(|t| t.as_millisecond())
+    cron.next_after(ts(now_ms), tz).map(|t| t.as_millisecond())
 }
 
 #[cfg(test)]
@@ -327,7 +326,7 @@ mod tests {
 
         // A night of downtime with catchup 1h: only what is inside the hour may fire.
         let s = sched("0 * * * *", "UTC", "2026-11-30T00:00:00Z");
-        let p = plan(&[s.clone()], ms("2026-11-30T08:20:00Z"), HOUR);
+        let p = plan(&[s], ms("2026-11-30T08:20:00Z"), HOUR);
         assert_eq!(iso(p.fire[0].occurrence_ms), "2026-11-30T08:00:00Z");
         assert_eq!(p.fire[0].skipped, 8);
         // Down longer than catchup since the last occurrence: nothing fires, the schedule moves on.
@@ -366,11 +365,17 @@ mod tests {
     fn disabled_impossible_and_per_second_schedules() {
         let mut s = sched("0 9 * * *", "UTC", "2026-11-30T09:00:00Z");
         s.enabled = false;
-        assert_eq!(plan(&[s], ms("2026-12-30T09:00:00Z"), HOUR), Plan::default());
+        assert_eq!(
+            plan(&[s], ms("2026-12-30T09:00:00Z"), HOUR),
+            Plan::default()
+        );
         let mut s = sched("0 0 30 feb *", "UTC", "2026-11-30T09:00:00Z");
         s.next_run_ms = first_run(&s.cron, &s.tz, ms("2026-11-30T09:00:00Z"));
         assert_eq!(s.next_run_ms, None);
-        assert_eq!(plan(&[s], ms("2026-12-30T09:00:00Z"), HOUR), Plan::default());
+        assert_eq!(
+            plan(&[s], ms("2026-12-30T09:00:00Z"), HOUR),
+            Plan::default()
+        );
         // Every second, a day down, catchup a day: bounded walk, one job, the latest second.
         let s = sched("* * * * * *", "UTC", "2026-11-29T12:00:00Z");
         let p = plan(&[s], ms("2026-11-30T12:00:00.500Z"), 24 * HOUR);

@@ -77,21 +77,25 @@ fn can_mark(p: &Program, mark: Mark) -> bool {
 
 /// A call request checked against the running configuration (allow-list, accounts, flows),
 /// or the answer refusing it (`400` listing every problem, `403` for a target not allowed).
-pub(super) fn accept(api: &OutboundApi, value: &Value, now: i64) -> Result<CallRequest, Response> {
+pub(super) fn accept(
+    api: &OutboundApi,
+    value: &Value,
+    now: i64,
+) -> Result<CallRequest, Box<Response>> {
     let req = match CallRequest::parse(value, &api.cfg.defaults, now) {
         Ok(r) => r,
         Err(problems) => {
-            return Err(bad_request(
+            return Err(Box::new(bad_request(
                 serde_json::to_value(problems).unwrap_or_default(),
-            ))
+            )))
         }
     };
     let mut problems = Vec::new();
     for (i, to) in req.to.iter().enumerate() {
         if let Err(why) = api.cfg.allow.check(to) {
-            return Err(
+            return Err(Box::new(
                 ApiError::new(StatusCode::FORBIDDEN, format!("to[{i}]: {why}")).into_response(),
-            );
+            ));
         }
     }
     if let Some(account) = &req.account {
@@ -123,7 +127,7 @@ pub(super) fn accept(api: &OutboundApi, value: &Value, now: i64) -> Result<CallR
         }
     }
     if !problems.is_empty() {
-        return Err(bad_request(Value::Array(problems)));
+        return Err(Box::new(bad_request(Value::Array(problems))));
     }
     Ok(req)
 }
@@ -142,7 +146,7 @@ pub async fn create(State(s): State<HttpState>, body: Bytes) -> Result<Response,
     };
     let req = match accept(api, &value, now) {
         Ok(r) => r,
-        Err(r) => return Ok(r),
+        Err(r) => return Ok(*r),
     };
     let key = value
         .get("idempotency_key")

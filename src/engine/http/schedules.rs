@@ -83,7 +83,10 @@ pub async fn create(State(s): State<HttpState>, body: Bytes) -> Result<Response,
         problems.push(json!({"field": field, "message": message}));
     };
     for k in obj.keys().filter(|k| !FIELDS.contains(&k.as_str())) {
-        problem(k, format!("unknown field (expected one of {})", FIELDS.join(", ")));
+        problem(
+            k,
+            format!("unknown field (expected one of {})", FIELDS.join(", ")),
+        );
     }
     let name = obj.get("name").and_then(Value::as_str).unwrap_or_default();
     if !valid_name(name) {
@@ -147,7 +150,7 @@ pub async fn create(State(s): State<HttpState>, body: Bytes) -> Result<Response,
         return Ok(bad_request(Value::Array(problems)));
     }
     if let Err(r) = accept(api, &request, now) {
-        return Ok(r);
+        return Ok(*r);
     }
     let (Some(cron), Some((tz_name, tz))) = (cron, tz) else {
         return Ok(bad_request(Value::Array(vec![])));
