@@ -68,9 +68,12 @@ pub const SCALARS: &[(&str, &str)] = &[
     ("transfer.allow", "TRANSFER_ALLOW"),
 ];
 
-/// Every scalar key: [`SCALARS`] and the sections kept in their own files (`log`).
+/// Every scalar key: [`SCALARS`] and the sections kept in their own files (`log`, `limits`).
 pub fn scalars() -> impl Iterator<Item = &'static (&'static str, &'static str)> {
-    SCALARS.iter().chain(super::log::KEYS)
+    SCALARS
+        .iter()
+        .chain(super::log::KEYS)
+        .chain(super::limits::KEYS)
 }
 
 /// Per-account settings; `PHONETREE_ACCOUNT_<FIELD>` sets them on the first account.
@@ -170,7 +173,7 @@ pub fn yaml_layer(text: &str, path: &Path) -> (Layer, Vec<Diagnostic>) {
             }
             _ => {
                 let known = "sip, http, flows, sound, rtp, codecs, themes, drain_timeout, \
-                             registration, accounts, transfer, log";
+                             registration, accounts, transfer, log, max_calls";
                 diags.push(unknown(path, key_at(&ptr), k, known.to_string()));
             }
         }

@@ -14,6 +14,7 @@
 pub mod capabilities;
 pub mod environment;
 pub mod layer;
+pub mod limits;
 pub mod log;
 pub mod security;
 
@@ -63,6 +64,9 @@ pub struct Config {
     pub security: security::Security,
     /// `log:` (config/log.rs).
     pub log: log::LogConfig,
+    /// `max_calls`, per-source limits and rates, `sip.user_agent`, `http.header_timeout`,
+    /// `rtp.inband_dtmf` (config/limits.rs).
+    pub limits: limits::LimitsConfig,
     /// The process environment plus `.env`: what flows' `env:` names read.
     pub env: environment::Environment,
 }
@@ -333,6 +337,7 @@ fn build(l: &Layer, mut problems: Vec<Problem>) -> Result<Config, ConfigError> {
     let backoff_max = b.duration("registration.backoff_max", dur, Duration::from_secs(60));
     let accounts = b.accounts();
     let security = security::build(&mut b);
+    let limits = limits::build(&mut b);
     let log = log::build(l, &mut problems);
     if problems.is_empty() {
         Ok(Config {
@@ -354,6 +359,7 @@ fn build(l: &Layer, mut problems: Vec<Problem>) -> Result<Config, ConfigError> {
             accounts,
             security,
             log,
+            limits,
             env: environment::Environment::default(),
         })
     } else {

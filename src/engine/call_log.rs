@@ -5,6 +5,11 @@
 //! last node). The same events `phonetree simulate` prints, so a live call can be read like a
 //! simulated one.
 //!
+//! A caller cannot flood the log: each call may write [`LINE_BURST`] lines back to back, then
+//! [`LINES_PER_SECOND`]; lines over that budget are counted, and the next line that gets
+//! through (and the summary) says how many were left out (issue 10 saw 23k lines in 10 s from
+//! one call sending SIP INFO).
+//!
 //! What a line never contains: webhook bodies, headers and query strings (they may carry API
 //! keys), and, with `log.redact_numbers`, the caller's number, the keys pressed and what the
 //! caller said (only their length). Dialled numbers and transfer targets (the operator's own)
@@ -18,11 +23,16 @@ use super::pii::caller;
 use crate::flow::program::Program;
 use crate::machine::io::{Action, CallInfo, Input};
 use crate::machine::Call as Machine;
+use crate::policy::rate::{Rate, RateTable, Verdict};
 use crate::sim::event::{EventKind, MediaRef};
 use crate::trace::CallTrace;
 
 /// Longest text (say, speech, warnings) written into one line.
 const MAX_TEXT: usize = 120;
+/// Lines one call may log back to back...
+pub const LINE_BURST: f64 = 100.0;
+/// ...and then per second.
+pub const LINES_PER_SECOND: f64 = 10.0;
 
 /// One live call's log.
 pub struct CallLog {
@@ -31,6 +41,12 @@ pub struct CallLog {
     redact: bool,
     answered: Option<Instant>,
     done: bool,
+    /// The call's line budget (one key).
+    budget: RateTable<()>,
+    /// The driver's latest `now`.
+    now: Option<Instant>,
+    /// Lines left out in all.
+    suppressed: u64,
 }
 
 impl CallLog {
@@ -41,6 +57,15 @@ impl CallLog {
             redact,
             answered: None,
             done: false,
+            budget: RateTable::new(
+                Rate {
+                    per_second: LINES_PER_SECOND,
+                    burst: LINE_BURST,
+                },
+                1,
+            ),
+            now: None,
+            suppressed: 0,
         }
     }
 
@@ -55,6 +80,7 @@ impl CallLog {
             self.answered = Some(now);
         }
         let at = self.since_answer(now);
+        self.now = Some(now);
         self.trace.input(input, &node_of(machine), at);
         self.flush();
     }
@@ -62,6 +88,7 @@ impl CallLog {
     /// An action `machine` emitted at `now`.
     pub fn action(&mut self, action: &Action, machine: &Machine, now: Instant) {
         let at = self.since_answer(now);
+        self.now = Some(now);
         self.trace.action(action, &node_of(machine), at);
         self.flush();
     }
@@ -89,6 +116,7 @@ impl CallLog {
             end = %s.end,
             keys = %keys,
             last_node = %s.last_node,
+            suppressed_lines = self.suppressed,
             "call summary"
         );
     }
@@ -100,6 +128,20 @@ impl CallLog {
 
     fn flush(&mut self) {
         while let Some(e) = self.trace.poll_event() {
+            if let Some(now) = self.now {
+                match self.budget.check(&(), now) {
+                    Verdict::Allowed { suppressed: 0 } => {}
+                    Verdict::Allowed { suppressed } => tracing::warn!(
+                        call = %self.call,
+                        suppressed,
+                        "this call logged too fast: {suppressed} lines left out"
+                    ),
+                    Verdict::Limited | Verdict::TableFull => {
+                        self.suppressed += 1;
+                        continue;
+                    }
+                }
+            }
             let (level, text) = line(&e.kind, self.redact);
             let name = e.kind.name();
             match level {

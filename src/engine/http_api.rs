@@ -6,28 +6,37 @@
 //! these JSON shapes; the data comes from [`Status`].
 //!
 //! [`handle`] is a plain function of the status and the request, so every route is unit-tested
-//! without a socket; [`serve`] only accepts connections and calls it.
+//! without a socket; [`serve`] only accepts connections and calls it. A client that does not
+//! finish its request headers within `http.header_timeout` is disconnected (slowloris), and
+//! paths are shown relative to the flows folder (the API never shows the server's disk layout).
 
 use std::convert::Infallible;
 use std::sync::Arc;
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use http_body_util::Full;
 use hyper::body::Bytes;
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use serde_json::{json, Value};
 
 use super::status::Status;
 
-/// Accepts connections until the task is dropped.
-pub async fn serve(listener: tokio::net::TcpListener, status: Arc<Status>) {
+/// Accepts connections until the task is dropped; `header_timeout` bounds how long a client
+/// may take to send a request's headers.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    status: Arc<Status>,
+    header_timeout: Duration,
+) {
     loop {
         let (stream, _) = match listener.accept().await {
             Ok(c) => c,
             Err(e) => {
-                tracing::warn!(error = %e, "HTTP accept failed");
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                if let Some(suppressed) = super::log_limit::global().allow("http accept") {
+                    tracing::warn!(error = %e, suppressed, "HTTP accept failed");
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
                 continue;
             }
         };
@@ -44,6 +53,8 @@ pub async fn serve(listener: tokio::net::TcpListener, status: Arc<Status>) {
                 }
             });
             let conn = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(header_timeout)
                 .serve_connection(TokioIo::new(stream), svc);
             if let Err(e) = conn.await {
                 tracing::debug!(error = %e, "HTTP connection error");
@@ -104,7 +115,7 @@ fn facts(status: &Status) -> super::health::Facts {
                 .filter(|d| d.severity == Severity::Error)
                 .count();
             (errors > 0).then(|| BrokenFlow {
-                path: e.path.display().to_string(),
+                path: status.registry.relative(&e.path).display().to_string(),
                 errors,
                 serving_previous: e.program.is_some(),
             })
@@ -139,14 +150,24 @@ fn flows(status: &Status) -> Value {
         .iter()
         .map(|e| {
             let p = e.program.as_ref();
+            let rel = |path: &std::path::Path| status.registry.relative(path);
+            let diagnostics: Vec<Value> = e
+                .diagnostics
+                .iter()
+                .map(|d| {
+                    let mut v = json!(d);
+                    v["path"] = json!(rel(&d.path));
+                    v
+                })
+                .collect();
             json!({
-                "path": e.path,
+                "path": rel(&e.path),
                 "name": p.map(|p| p.name.clone()),
                 "version": p.map(|p| p.short_hash().to_string()),
                 "loaded_at_ms": e.loaded_at.map(unix_ms),
                 "routes": p.map(|p| p.routes.clone()).unwrap_or_default(),
                 "default": p.is_some_and(|p| p.default),
-                "diagnostics": e.diagnostics,
+                "diagnostics": diagnostics,
             })
         })
         .collect();
@@ -253,6 +274,31 @@ mod tests {
         assert_eq!(f["version"].as_str().map(str::len), Some(12));
         assert_eq!(f["routes"], json!(["5000"]));
         assert_eq!(f["default"], false);
+    }
+
+    #[test]
+    fn flow_paths_are_relative_to_the_flows_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("broken.yaml"),
+            "name: broken
+start: nowhere
+",
+        )
+        .unwrap();
+        let s = status(dir.path());
+        let (_, body) = get(&s, Method::GET, "/api/flows");
+        let text = body.to_string();
+        let abs = dir.path().canonicalize().unwrap();
+        assert!(!text.contains(&*abs.to_string_lossy()), "{text}");
+        let flows = body["flows"].as_array().unwrap();
+        let paths: Vec<&str> = flows.iter().filter_map(|f| f["path"].as_str()).collect();
+        assert!(
+            paths.contains(&"menu.yaml") && paths.contains(&"broken.yaml"),
+            "{paths:?}"
+        );
+        let broken = flows.iter().find(|f| f["path"] == "broken.yaml").unwrap();
+        assert_eq!(broken["diagnostics"][0]["path"], "broken.yaml", "{broken}");
     }
 
     #[test]

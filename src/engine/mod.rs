@@ -10,8 +10,8 @@
 //! [`audio_port::AudioPort`]); [`services`] holds the TTS and webhook clients; [`status`] is
 //! what [`http_api`] (`/healthz`, `/api/*`) and [`shutdown`] (drain on SIGTERM) read; [`media`]
 //! runs the RTP sessions on worker threads; [`pii`] redacts numbers in logs; [`net`] picks local
-//! addresses; [`inbound`] resolves the `sip.allow` policy at start; `rt` has the small helpers
-//! the pumps share.
+//! addresses; [`inbound`] resolves the `sip.allow` policy at start; [`log_limit`] keeps
+//! floods out of the log; `rt` has the small helpers the pumps share.
 
 pub mod audio_port;
 pub mod call;
@@ -23,6 +23,7 @@ pub mod http_api;
 pub mod inbound;
 pub mod integrations;
 pub mod leg;
+pub mod log_limit;
 pub mod media;
 pub mod net;
 pub mod pii;

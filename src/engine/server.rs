@@ -67,8 +67,10 @@ pub async fn serve(cfg: Config, stop: impl Future<Output = ()>) -> Result<(), St
         return Err(StartError::FlowsDir(cfg.flows.clone()));
     }
     super::sip_trace::set_enabled(cfg.log.sip_trace);
+    crate::sip::build::set_user_agent(cfg.limits.user_agent.clone());
     let (endpoint, inbox) = EndpointHandle::channel();
-    let transport = SipTransport::bind(cfg.sip_listen, endpoint.sender())
+    let (datagram_tx, datagrams) = endpoint_loop::datagram_channel();
+    let transport = SipTransport::bind(cfg.sip_listen, datagram_tx)
         .await
         .map_err(|source| StartError::Bind {
             what: "SIP",
@@ -165,6 +167,7 @@ pub async fn serve(cfg: Config, stop: impl Future<Output = ()>) -> Result<(), St
         media: MediaConfig {
             rtp_timeout: cfg.rtp_timeout,
             latching: cfg.security.rtp_latching,
+            inband_dtmf: cfg.limits.inband_dtmf,
             ..MediaConfig::default()
         },
         codecs: cfg.codecs.clone(),
@@ -181,9 +184,23 @@ pub async fn serve(cfg: Config, stop: impl Future<Output = ()>) -> Result<(), St
     let seed = seed();
     let mut ep = Endpoint::new(EndpointConfig::new(sip_addr, seed));
     ep.set_inbound_policy(inbound.clone());
+    let limits = cfg.limits.policy(&cfg.rtp_ports);
+    tracing::info!(
+        max_calls = ?limits.max_calls,
+        max_calls_per_source = ?limits.max_calls_per_source,
+        rate_invite = limits.invite.per_second,
+        rate_register = limits.register.per_second,
+        rate_options = limits.options.per_second,
+        "limits (per source: untrusted sources only; 0 = no limit)"
+    );
+    ep.set_limits(limits);
     let hooks = hooks(deps, sip, &status);
-    let ep_task = tokio::spawn(endpoint_loop::run(ep, inbox, transport, hooks));
-    tokio::spawn(http_api::serve(listener, status.clone()));
+    let ep_task = tokio::spawn(endpoint_loop::run(ep, inbox, datagrams, transport, hooks));
+    tokio::spawn(http_api::serve(
+        listener,
+        status.clone(),
+        cfg.limits.http_header_timeout,
+    ));
     tracing::info!(
         sip = %bound, advertised = %sip_addr, http = %http_addr,
         flows = %registry.dir().display(),

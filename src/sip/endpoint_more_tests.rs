@@ -407,7 +407,6 @@ fn call_ladder_matches_golden_transcript() {
     let log = |h: &mut Harness, what: &str, transcript: &mut String| {
         transcript.push_str(&format!("### {what}\n"));
         for (dest, text) in h.sent_raw() {
-            let text = text.replace(crate::sip::build::PRODUCT, "phonetree/VERSION");
             transcript.push_str(&format!("--> {dest}\n{}\n", text.replace("\r\n", "\n")));
         }
     };
