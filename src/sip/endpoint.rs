@@ -210,6 +210,9 @@ impl Endpoint {
                 if s.method.eq_ignore_ascii_case("ACK") {
                     return; // never answer an ACK
                 }
+                if self.garbage_over_rate(source, now) {
+                    return; // a source sending junk gets its 400s at its OPTIONS rate
+                }
                 let code = match err {
                     message::ParseError::UnknownMethod(_) => 501,
                     _ => 400,

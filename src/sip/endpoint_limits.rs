@@ -111,6 +111,26 @@ impl Endpoint {
         }
     }
 
+    /// Whether an unparsable request from `source` goes unanswered because the source is over
+    /// its rate for "other" requests (a fuzzer's stream of junk gets a few 400s, not one per
+    /// message).
+    pub(super) fn garbage_over_rate(&mut self, source: SocketAddr, now: Instant) -> bool {
+        if self.is_trusted(source.ip()) {
+            return false;
+        }
+        if self
+            .limits
+            .state
+            .rate(source.ip(), Class::Other, now)
+            .allowed()
+        {
+            return false;
+        }
+        self.stats.rate_limited += 1;
+        Counters::bump(&counters::global().sip_rate_limited);
+        true
+    }
+
     /// Whether a new call from `source` is refused for a limit or overload (then answered 503
     /// with `Retry-After`, statelessly).
     pub(super) fn refuse_call(

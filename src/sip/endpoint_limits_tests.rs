@@ -262,3 +262,20 @@ fn an_info_storm_cannot_grow_the_transaction_table_past_its_bound() {
     assert_eq!(h.ep.active_calls(), 1);
     assert!(h.ep.server_transactions() <= 1);
 }
+
+#[test]
+fn a_stream_of_junk_gets_a_few_400s_not_one_per_message() {
+    let mut h = limited(Limits {
+        options: Rate::per_second(10.0),
+        ..Limits::OFF
+    });
+    for n in 0..1000 {
+        let junk = format!(
+            "INVITE sip:x@y SIP/2.0\r\nVia: SIP/2.0/UDP 198.51.100.66:5061;branch=z9hG4bK-j{n}\r\n\
+             CSeq: banana\r\n\r\n"
+        );
+        h.recv(junk.as_bytes(), ATTACKER);
+    }
+    let answers = h.sent_raw().len();
+    assert_eq!(answers, 20, "the burst of the OPTIONS rate");
+}
