@@ -2,7 +2,7 @@
 # Installs what the tests use, only what is missing. Quiet and idempotent; fast when all is present.
 #  - Debian packages: the build (pkg-config, libopus-dev) and the interop peers (tests/interop/):
 #    sipp (sip-tester), baresip, kamailio, tshark, sox, espeak-ng, python3-venv.
-#  - A Python venv for the pjsua2 peers and the audio matcher, at $PHONETREE_INTEROP_VENV
+#  - A Python venv for the pjsua2 peers, the audio matcher and sipvicious, at $PHONETREE_INTEROP_VENV
 #    (default /opt/phonetree-interop/venv), with pjsua2-python and numpy from PyPI.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
@@ -26,4 +26,9 @@ if ! "$venv/bin/python" -c 'import pjsua2, numpy' 2>/dev/null; then
   echo "creating the interop venv: $venv"
   /usr/bin/python3 -m venv "$venv"
   "$venv/bin/pip" install -q --disable-pip-version-check pjsua2-python numpy
+fi
+# SIPVicious (svmap/svwar/svcrack): the scanner tests of tests/run_scanners.rs and bench/attack.
+if [ ! -x "$venv/bin/sipvicious_svmap" ]; then
+  echo "installing sipvicious into $venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check sipvicious
 fi

@@ -16,6 +16,8 @@ pub mod cli;
 pub mod config;
 pub mod engine;
 pub mod flow;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod graph;
 pub mod import;
 pub mod machine;

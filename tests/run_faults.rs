@@ -134,7 +134,10 @@ fn a_reload_storm_while_calls_run_drops_no_call_and_new_calls_get_the_newest_val
         let after = live_calls(&srv);
         match after.iter().find(|(id, _)| !before.contains(id)) {
             Some((_, v)) if *v == version_of(&newest) => checked += 1,
-            other => wrong.push(format!("reload {i}: {other:?}, want {}", version_of(&newest))),
+            other => wrong.push(format!(
+                "reload {i}: {other:?}, want {}",
+                version_of(&newest)
+            )),
         }
         calls.push(c);
     }
@@ -290,7 +293,11 @@ nodes:
             ("PHONETREE_SIP_ALLOW", "127.0.0.2"),
         ],
     );
-    assert!(srv.logged("cannot resolve the registrar"), "{}", srv.log_text());
+    assert!(
+        srv.logged("cannot resolve the registrar"),
+        "{}",
+        srv.log_text()
+    );
     let t = Instant::now();
     let mut c = Caller::new_at(srv.sip, "127.0.0.2");
     answered(&mut c);
@@ -410,5 +417,7 @@ nodes:
     let mut other = Caller::new(srv.sip);
     answered(&mut other);
     assert_eq!(other.recv_rtp().map(|(pt, _, _)| pt), Some(0));
-    eprintln!("figures: TTS engine killed by SIGSEGV: say failed, the flow went on, other calls fine");
+    eprintln!(
+        "figures: TTS engine killed by SIGSEGV: say failed, the flow went on, other calls fine"
+    );
 }

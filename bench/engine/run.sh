@@ -56,7 +56,9 @@ rss() { awk '/VmRSS/{print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 start_phonetree() {   # -> PT_PID (tries 3 times: the previous run's ports may still be closing)
   local try t
   for try in 1 2 3; do
-    PHONETREE_LOG=warn timeout 900 "$BIN" run --sip "$SIP" --http "$HTTP" --flows "$ROOT/bench/engine/flows" \
+    # All load comes from one address (sipp on 127.0.0.1): no per-source limits.
+    PHONETREE_LOG=warn PHONETREE_SIP_RATE_INVITE=0 PHONETREE_SIP_MAX_CALLS_PER_SOURCE=0 \
+      timeout 900 "$BIN" run --sip "$SIP" --http "$HTTP" --flows "$ROOT/bench/engine/flows" \
       --sound "$W/sound" --rtp-ports "$RTP_LO-$RTP_HI" >"$W/phonetree.$1.log" 2>&1 &
     t=$!; PIDS+=("$t"); PT_PID=$(child_of $t)
     for _ in $(seq 100); do

@@ -27,6 +27,8 @@
 
 pub mod codec;
 mod core;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod latch;
 pub mod live;
 mod playout;

@@ -126,11 +126,13 @@ impl Receive {
     }
 
     /// How in-band keys are searched for now.
+    #[cfg(test)]
     pub(super) fn detect_mode(&self) -> Detect {
         self.detect
     }
 
     /// Audio packets decoded for the in-band detector so far.
+    #[cfg(test)]
     pub(super) fn decoded_for_dtmf(&self) -> u64 {
         self.decoded
     }

@@ -84,7 +84,10 @@ fn auto_without_telephone_event_decodes_every_packet_and_hears_keys() {
     let now = Instant::now();
     assert!(feed(&mut r, &samples(None, 1000), &mut seq, now).is_empty());
     assert_eq!(r.decoded_for_dtmf(), 50);
-    assert_eq!(feed(&mut r, &samples(Some('5'), 80), &mut seq, now), vec![d('5')]);
+    assert_eq!(
+        feed(&mut r, &samples(Some('5'), 80), &mut seq, now),
+        vec![d('5')]
+    );
 }
 
 #[test]
@@ -95,7 +98,10 @@ fn auto_with_telephone_event_decodes_one_packet_in_four() {
     // 10 s of speech-like audio: the cost the benchmark measured, cut to a quarter.
     assert!(feed(&mut r, &samples(None, 10_000), &mut seq, Instant::now()).is_empty());
     assert_eq!(r.decoded_for_dtmf(), 500 / PROBE_EVERY as u64);
-    assert!(matches!(r.detect_mode(), Detect::Probe { .. }), "noise is no key");
+    assert!(
+        matches!(r.detect_mode(), Detect::Probe { .. }),
+        "noise is no key"
+    );
 }
 
 #[test]
@@ -110,8 +116,18 @@ fn auto_with_telephone_event_still_hears_a_phone_that_plays_tones() {
         assert_eq!(first, vec![d('9')], "phase {phase}");
         assert_eq!(r.detect_mode(), Detect::On);
         // From now on every packet counts: a short 60 ms press is heard too.
-        feed(&mut r, &samples(None, 200), &mut seq, now + Duration::from_secs(1));
-        let later = feed(&mut r, &samples(Some('5'), 60), &mut seq, now + Duration::from_secs(2));
+        feed(
+            &mut r,
+            &samples(None, 200),
+            &mut seq,
+            now + Duration::from_secs(1),
+        );
+        let later = feed(
+            &mut r,
+            &samples(Some('5'), 60),
+            &mut seq,
+            now + Duration::from_secs(2),
+        );
         assert_eq!(later, vec![d('5')], "phase {phase}");
     }
 }
