@@ -27,6 +27,7 @@
 
 pub mod codec;
 mod core;
+pub mod counters;
 #[doc(hidden)]
 pub mod fuzz;
 pub mod latch;
