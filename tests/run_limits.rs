@@ -53,6 +53,17 @@ fn call_hears_audio(c: &mut Caller) -> bool {
     c.recv_rtp().is_some()
 }
 
+/// `phonetree_sip_limited_total{why="<why>"}` from the server's `/metrics` (0 when absent).
+fn limited(srv: &Server, why: &str) -> u64 {
+    let (status, text) = srv.get("/metrics");
+    assert_eq!(status, 200, "{text}");
+    let series = format!("phonetree_sip_limited_total{{why=\"{why}\"}} ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&series))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
+}
+
 #[test]
 fn an_invite_flood_from_one_source_leaves_other_sources_answered() {
     let srv = Server::start(&[("menu.yaml", MENU_FLOW)], &[]);
@@ -117,6 +128,9 @@ fn an_invite_flood_from_one_source_leaves_other_sources_answered() {
         rss_after
     );
     assert_eq!(working, 3, "{}", srv.log_text());
+    // The shedding is counted on /metrics.
+    let shed = limited(&srv, "rate") + limited(&srv, "per_source");
+    assert!(shed > 0, "phonetree_sip_limited_total: {shed}");
     assert!(
         oks <= 20,
         "the attacker's calls are capped (sip.max_calls_per_source): {oks}"
@@ -148,6 +162,7 @@ fn max_calls_answers_503_with_retry_after_and_options_say_busy() {
     let mut prober = Caller::new_at(srv.sip, "127.0.0.5");
     prober.options();
     assert_eq!(prober.final_response().status(), Some(503));
+    assert_eq!(limited(&srv, "max_calls"), 1);
     // One call ends: the next caller gets in, OPTIONS says 200 again.
     up[0].bye("5000");
     assert_eq!(up[0].expect_response(up[0].cseq, "BYE").status(), Some(200));
