@@ -26,9 +26,9 @@ use std::time::{Duration, Instant};
 use tracing::Level;
 
 use super::pii::caller;
-use crate::policy::rate::{Rate, RateTable, Verdict};
 use crate::flow::program::Program;
 use crate::machine::io::{CallInfo, Emitted, Input};
+use crate::policy::rate::{Rate, RateTable, Verdict};
 use crate::sim::event::{Event, EventKind, MediaRef};
 use crate::trace::{url_text, CallTrace, MAX_QUEUED};
 
