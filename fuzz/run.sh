@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the fuzz targets with libFuzzer's coverage instrumentation on the stable toolchain (the
 # same flags cargo-fuzz passes, minus the nightly-only sanitizer) and runs each over its seed
-# corpus (fuzz/seeds/<target>, plus the flows and fixtures for flow_loader).
+# corpus (fuzz/seeds/{sip,sdp,rtp,tcp,config}, the flows and fixtures for flow_loader).
 #
 #   fuzz/run.sh [SECONDS] [TARGET...]       each target for SECONDS (default 25; all targets)
 #   fuzz/run.sh --runs N [TARGET...]        each target for N executions (the 10-million run)
@@ -34,7 +34,8 @@ for t in "${targets[@]}"; do
   if [ "$t" = flow_loader ]; then
     find ../flows ../tests/fixtures -name '*.yaml' -exec cp {} "$corpus"/ \; 2>/dev/null || true
   else
-    cp -n seeds/"$t"/* "$corpus"/ 2>/dev/null || true
+    case "$t" in sip_endpoint) seeds=sip ;; tcp_framer) seeds=tcp ;; *) seeds=$t ;; esac
+    cp -n seeds/"$seeds"/* "$corpus"/ 2>/dev/null || true
   fi
   case "$t" in
     sip_endpoint) max_len=16384; dict=(-dict=sip.dict) ;;
