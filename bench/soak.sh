@@ -153,10 +153,14 @@ def late_share(part):
     sent = f(part[-1], "sent") - f(part[0], "sent")
     return 100 * (f(part[-1], "late") - f(part[0], "late")) / max(1, sent)
 q = max(2, len(rows) // 4)
+busy = [r for r in steady if r["calls"].isdigit() and int(r["calls"]) > 0] or steady
+span = lambda k: f"{min(int(r[k]) for r in busy)}–{max(int(r[k]) for r in busy)}" if busy else "?"
 print(f"figures: soak {sys.argv[6]} calls for {sys.argv[7]} s: calls ok {ok[0]}, failed {ok[1]}; "
       f"RSS {rows[0]['rss_kib'] if rows else '?'} → {rows[-1]['rss_kib'] if rows else '?'} KiB under load, "
       f"slope {slope:+.0f} KiB/h over the last three quarters; late packets {late_share(rows[:q]):.3f} % "
-      f"in the first quarter, {late_share(rows[-q:]):.3f} % in the last; before/after the load: "
+      f"in the first quarter, {late_share(rows[-q:]):.3f} % in the last; under load (steady part) "
+      f"descriptors {span('fds')}, threads {span('threads')}; before/after the load (the first "
+      f"calls start the media workers and pools once): "
       f"RSS {b[0]} → {a[0]} KiB, descriptors {b[1]} → {a[1]}, threads {b[2]} → {a[2]}")
 EOF
 echo "samples: $W/samples.tsv"
