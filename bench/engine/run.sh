@@ -7,7 +7,8 @@
 #   python3 -m venv ~/.cache/phonetree-bench/venv
 #   ~/.cache/phonetree-bench/venv/bin/pip install pjsua2-python numpy    (or set BENCH_PY=.../python)
 # Knobs (environment): LEVELS="250 500 1000 1500 2000" (concurrent G.711 calls), SILENT_LEVELS="1000 2000"
-# (levels whose bulk callers send no RTP: phonetree's own capacity), RATE=100 (calls/s),
+# (levels whose bulk callers send no RTP: phonetree's own capacity), ALWAYS_LEVELS (default: the
+# last of LEVELS; levels re-run with rtp.inband_dtmf: always, for the auto ÷ always ratio), RATE=100 (calls/s),
 # WINDOW=30 (steady seconds measured per level), BASE_N=4 (baseline concurrency, the pjsua2
 # wheel's cap; 0 skips the side-by-side), OPUS_N=200 (Opus vs G.711 concurrency; 0 skips it),
 # CAPTURE_CALLS=100 (calls captured per level), FLOOR=1 (0 skips the kernel-floor runs).
@@ -202,6 +203,15 @@ for n in $LEVELS; do
   start_phonetree "g711_$n"
   c=$CAPTURE_CALLS; [ "$c" -gt "$n" ] && c=$n
   measure "phonetree_$n" $PT_PID "$SIP" "$n" "$W/g711_dtmf.pcap" 0 PCMU/8000 "$c" '{"engine":"phonetree","codec":"pcmu"}'
+  stop $PT_PID
+done
+
+# The same load with in-band DTMF searched in every packet (the old behaviour): auto ÷ always.
+for n in ${ALWAYS_LEVELS-$(echo $LEVELS | awk '{print $NF}')}; do
+  echo "== phonetree at $n G.711 calls, rtp.inband_dtmf: always"
+  PHONETREE_RTP_INBAND_DTMF=always start_phonetree "always_$n"
+  c=$CAPTURE_CALLS; [ "$c" -gt "$n" ] && c=$n
+  measure "always_$n" $PT_PID "$SIP" "$n" "$W/g711_dtmf.pcap" 0 PCMU/8000 "$c" '{"engine":"phonetree","codec":"pcmu","inband_dtmf":"always"}'
   stop $PT_PID
 done
 
