@@ -65,6 +65,8 @@ pub const HELP: &[(&str, &str)] = &[
     ("phonetree_refused_total", "What the hardening rules refused (docs/security.md), by what: sip_403, sip_silent, sip_oversize, sdp, transfer, rtp_foreign, rtp_competing."),
     ("phonetree_rtp_rebinds_total", "Latched RTP sources replaced after silence (NAT rebinding)."),
     ("phonetree_sip_limited_total", "SIP traffic the admission limits shed (docs/security.md), by why: rate (sip.rate_*, dropped), max_calls, per_source (sip.max_calls_per_source), overload (inbox behind), table_full (503), inbox_dropped (datagrams)."),
+    ("phonetree_outbound_queue_depth", "Outbound jobs queued (waiting for their time or a free slot)."),
+    ("phonetree_outbound_attempts_total", "Outbound call and SMS attempts, by outcome."),
 ];
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();

@@ -2,6 +2,7 @@
 //! runtime consults (see docs/security.md for the threat model and every setting):
 //! - [`inbound`]: who may start calls (`sip.allow`, `sip.reject`);
 //! - [`transfer`]: where calls may be transferred to (`transfer.allow`, toll fraud);
+//! - [`outbound`]: whom outbound calls may dial (`outbound.allow`, same glob matcher);
 //! - [`counters`]: process-wide counts of what was refused, for logs and metrics;
 //! - [`limits`]: `max_calls`, calls and request rates per source (load and floods);
 //! - [`rate`]: the bounded per-key token buckets under [`limits`] and the log limiter.
@@ -14,5 +15,6 @@
 pub mod counters;
 pub mod inbound;
 pub mod limits;
+pub mod outbound;
 pub mod rate;
 pub mod transfer;
