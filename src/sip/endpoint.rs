@@ -783,5 +783,7 @@ mod policy_tests;
 #[cfg(test)]
 #[path = "endpoint_limits_tests.rs"]
 mod limits_tests;
+
+#[cfg(test)]
 #[path = "endpoint_uac_tests.rs"]
 mod uac_tests;
