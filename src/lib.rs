@@ -20,6 +20,8 @@ pub mod config;
 pub mod db;
 pub mod engine;
 pub mod flow;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod graph;
 pub mod import;
 pub mod machine;

@@ -81,7 +81,7 @@ pub const ACCOUNT_FIELDS: &[&str] = &[
 ];
 
 /// The key tables: [`SCALARS`] and each section file's `KEYS` (`config::log`,
-/// `config::database`, `config::api`, `config::node`). A new section file adds its table here
+/// `config::database`, `config::api`, `config::node`, `config::limits`). A new section file adds its table here
 /// and nothing else: the YAML sections, the `PHONETREE_*` names and the unknown-key hints are all
 /// derived from these tables.
 const KEY_TABLES: &[&[(&str, &str)]] = &[
@@ -90,6 +90,7 @@ const KEY_TABLES: &[&[(&str, &str)]] = &[
     super::database::KEYS,
     super::api::KEYS,
     super::node::KEYS,
+    super::limits::KEYS,
     super::outbound::KEYS,
     super::sms::KEYS,
     super::alerts::KEYS,

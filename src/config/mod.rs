@@ -18,6 +18,7 @@ pub mod capabilities;
 pub mod database;
 pub mod environment;
 pub mod layer;
+pub mod limits;
 pub mod log;
 pub mod node;
 pub mod outbound;
@@ -77,6 +78,9 @@ pub struct Config {
     pub node_id: String,
     /// `log:` (config/log.rs).
     pub log: log::LogConfig,
+    /// `max_calls`, per-source limits and rates, `sip.user_agent`, `http.header_timeout`,
+    /// `rtp.inband_dtmf` (config/limits.rs).
+    pub limits: limits::LimitsConfig,
     /// The process environment plus `.env`: what flows' `env:` names read.
     pub env: environment::Environment,
     /// `outbound.*`: limits, defaults and allow-list of outbound calls.
@@ -359,6 +363,7 @@ fn build(l: &Layer, mut problems: Vec<Problem>) -> Result<Config, ConfigError> {
     let security = security::build(&mut b);
     let asr = asr::build(&mut b);
     let record = record::build(&mut b);
+    let limits = limits::build(&mut b);
     let database = database::build(&mut b);
     let api = api::build(&mut b);
     let node_id = node::build(&mut b);
@@ -389,6 +394,7 @@ fn build(l: &Layer, mut problems: Vec<Problem>) -> Result<Config, ConfigError> {
             api,
             node_id,
             log,
+            limits,
             env: environment::Environment::default(),
             outbound,
             alert_rules,
