@@ -14,6 +14,7 @@
 pub mod api;
 pub mod capabilities;
 pub mod database;
+pub mod effective;
 pub mod environment;
 pub mod layer;
 pub mod log;
@@ -74,6 +75,8 @@ pub struct Config {
     pub log: log::LogConfig,
     /// The process environment plus `.env`: what flows' `env:` names read.
     pub env: environment::Environment,
+    /// Every setting with its origin, secrets masked (the dashboard's settings page).
+    pub settings: Vec<effective::Setting>,
 }
 
 /// The public address to advertise (an IP; the SIP port defaults to the listen port).
@@ -243,6 +246,7 @@ pub fn load(sources: &Sources) -> Result<Config, ConfigError> {
     merged.extend(flag_layer(&sources.flags));
     let mut cfg = build(&merged, problems)?;
     cfg.env = environment::Environment::new(sources.env.clone());
+    cfg.settings = effective::settings(&merged, &cfg);
     Ok(cfg)
 }
 
@@ -370,6 +374,7 @@ fn build(l: &Layer, mut problems: Vec<Problem>) -> Result<Config, ConfigError> {
             node_id,
             log,
             env: environment::Environment::default(),
+            settings: Vec::new(),
         })
     } else {
         Err(ConfigError { problems })

@@ -27,6 +27,7 @@ pub mod http;
 pub mod inbound;
 pub mod integrations;
 pub mod leg;
+pub mod logtail;
 pub mod media;
 pub mod net;
 pub mod pii;

@@ -196,13 +196,14 @@ pub async fn serve(cfg: Config, stop: impl Future<Output = ()>) -> Result<(), St
     ep.set_inbound_policy(inbound.clone());
     let hooks = hooks(deps, sip, &status);
     let ep_task = tokio::spawn(endpoint_loop::run(ep, inbox, transport, hooks));
-    let http_state = http::HttpState::new(
+    let mut http_state = http::HttpState::new(
         status.clone(),
         db.clone(),
         cfg.api.clone(),
         cfg.http_listen,
         metrics,
     );
+    http_state.dash = Arc::new(dashboard(&cfg));
     tokio::spawn(http::serve(listener, http_state));
     spawn_heartbeat(&status, &db);
     spawn_admin_bootstrap(&db, cfg.api.admin_password.clone());
@@ -235,6 +236,23 @@ pub async fn serve(cfg: Config, stop: impl Future<Output = ()>) -> Result<(), St
     drop(endpoint);
     ep_task.abort();
     Ok(())
+}
+
+/// What the dashboard shows of the configuration.
+fn dashboard(cfg: &Config) -> http::dash::DashState {
+    http::dash::DashState {
+        settings: cfg.settings.clone(),
+        accounts: cfg
+            .accounts
+            .iter()
+            .map(|a| (label(a), a.flow.clone()))
+            .collect(),
+        // Where `record` nodes write (`record.dir`, default `recordings`).
+        recordings: std::path::PathBuf::from("recordings"),
+        logs: super::logtail::global(),
+        node_id: cfg.node_id.clone(),
+        ..http::dash::DashState::default()
+    }
 }
 
 /// How long the register may take to write its last records on shutdown before saving them
