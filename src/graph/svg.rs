@@ -365,20 +365,23 @@ mod tests {
     const MENU: &str = r#"
 name: menu
 start: greet
-keys: { "0": greet }
+keys: { "0": { goto: greet } }
 nodes:
   greet:
-    gather: { prompt: "say:Press 1 <for> sales & 2", digits: { min: 1, max: 1 }, tries: 2 }
+    gather: { prompt: menu.wav, digits: { min: 1, max: 1 }, tries: 2 }
     routes: { "1": sales, "2": greet }
     on_fail: bye
-  sales: { say: "Connecting", next: bye }
+  sales: { say: "Press 1 <for> sales & 2", next: bye }
   bye: { hangup: {} }
 "#;
 
     fn program(text: &str) -> Program {
-        let sounds = SoundIndex::new("sound", Vec::<String>::new());
+        let sounds = SoundIndex::new("sound", ["menu.wav".to_string()]);
         let out = compile(text, std::path::Path::new("menu.yaml"), &sounds, &NoSubflows);
-        out.program.expect("compiles")
+        match out.program {
+            Some(p) => p,
+            None => panic!("does not compile: {:?}", out.diagnostics),
+        }
     }
 
     #[test]

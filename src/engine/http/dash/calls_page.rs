@@ -14,11 +14,10 @@ use axum::extract::{Path as UrlPath, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
-use minijinja::context;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::{page, PageError, PageResult, Viewer};
+use super::{render, PageError, PageResult, Viewer};
 use crate::db::calls::{CallRecord, TimelineEvent};
 use crate::engine::http::register::{filter, ListQuery};
 use crate::engine::http::HttpState;
@@ -71,9 +70,9 @@ pub async fn list(
             (calls, None, next)
         }
     };
-    page(
+    render(
         "calls.html",
-        context! {
+        ctx! {
             viewer => v, page => "calls", title => "Calls",
             q => form, flow_names, calls, error, next,
         },
@@ -234,9 +233,9 @@ pub async fn show(
             },
         })
         .collect();
-    page(
+    render(
         "call.html",
-        context! {
+        ctx! {
             viewer => v, page => "calls", title => format!("Call {id}"),
             recordings => recordings(&call, &s.dash.recordings),
             transcript => transcript(&timeline),

@@ -10,10 +10,9 @@
 use axum::extract::{Path as UrlPath, State};
 use axum::http::StatusCode;
 use axum::Extension;
-use minijinja::context;
 use serde::Serialize;
 
-use super::{page, unix_ms, PageError, PageResult, Viewer};
+use super::{render, unix_ms, PageError, PageResult, Viewer};
 use crate::engine::http::HttpState;
 use crate::flow::program::Program;
 use crate::graph::{End, Graph};
@@ -94,9 +93,9 @@ pub async fn list(State(s): State<HttpState>, Extension(v): Extension<Viewer>) -
         .iter()
         .map(|e| row(e, &s.dash.accounts))
         .collect();
-    page(
+    render(
         "flows.html",
-        context! {
+        ctx! {
             viewer => v, page => "flows", title => "Flows",
             dir => s.status.registry.dir().display().to_string(), flows,
         },
@@ -160,9 +159,9 @@ pub async fn show(
         }
         None => (None, Vec::new(), String::new()),
     };
-    page(
+    render(
         "flow.html",
-        context! {
+        ctx! {
             viewer => v, page => "flows", title => format!("Flow {}", r.name),
             name => r.name, file => r.file, version => r.version, loaded_ms => r.loaded_ms,
             numbers => r.numbers, diagnostics, svg, edges, mermaid,

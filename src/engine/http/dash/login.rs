@@ -7,10 +7,9 @@
 use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method};
 use axum::response::{IntoResponse, Redirect, Response};
-use minijinja::context;
 use serde::Deserialize;
 
-use super::{page, PageError};
+use super::{render, PageError};
 use crate::engine::http::auth::{principal, safe_next, Principal};
 use crate::engine::http::HttpState;
 
@@ -46,9 +45,9 @@ pub async fn show(
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect();
-    let mut r = page(
+    let mut r = render(
         "login.html",
-        context! {
+        ctx! {
             title => "Log in", csrf => csrf.clone(), next,
             failed => q.failed.is_some(), wait => q.wait, expired => q.expired.is_some(),
         },

@@ -11,12 +11,11 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use futures_util::stream::{self, Stream};
-use minijinja::context;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tokio::sync::broadcast::error::RecvError;
 
-use super::{page, PageError, PageResult, Viewer};
+use super::{render, PageError, PageResult, Viewer};
 use crate::engine::http::HttpState;
 use crate::engine::logtail::{LogLine, Severity};
 
@@ -42,7 +41,8 @@ pub struct Shown {
     pub fields: String,
 }
 
-/// A tail line split for the table (a line that is not JSON shows whole as the message).
+/// A tail line split for the table (a line that is not JSON shows whole as the message). The
+/// other fields keep their order (`shift_remove`: serde_json keeps insertion order here).
 pub fn shown(l: &LogLine) -> Shown {
     let Ok(Value::Object(mut o)) = serde_json::from_str::<Value>(&l.json) else {
         return Shown {
@@ -53,7 +53,7 @@ pub fn shown(l: &LogLine) -> Shown {
         };
     };
     let time = o
-        .remove("timestamp")
+        .shift_remove("timestamp")
         .and_then(|t| t.as_str().map(str::to_string))
         .unwrap_or_default();
     // 2025-11-30T09:12:31.412345Z → 2025-11-30 09:12:31Z
@@ -61,9 +61,9 @@ pub fn shown(l: &LogLine) -> Shown {
         Some((head, _)) => format!("{}Z", head.replacen('T', " ", 1)),
         None => time.replacen('T', " ", 1),
     };
-    o.remove("level");
+    o.shift_remove("level");
     let message = o
-        .remove("message")
+        .shift_remove("message")
         .and_then(|m| m.as_str().map(str::to_string))
         .unwrap_or_default();
     Shown {
@@ -86,9 +86,9 @@ pub async fn page(
     let level = level_of(&q);
     let lines: Vec<Shown> = s.dash.logs.recent(level).iter().map(|l| shown(l)).collect();
     let levels: Vec<&str> = Severity::ALL.iter().map(|l| l.as_str()).collect();
-    page(
+    render(
         "logs.html",
-        context! {
+        ctx! {
             viewer => v, page => "logs", title => "Logs",
             level => level.as_str(), levels, lines, live => true,
         },

@@ -24,6 +24,18 @@
 //! HTML autoescaping ([`view`]). Nothing here writes to the database except the outbound
 //! page's cancel and retry, through `Db`'s job methods.
 
+/// `minijinja::context!` over serde values: every value goes through `Serialize` (minijinja 3
+/// converts only its own value types with `From`). `ctx! { a => x, b }` like `context!`.
+macro_rules! ctx {
+    (@v $key:ident) => { $key };
+    (@v $key:ident => $value:expr) => { $value };
+    ($($key:ident $(=> $value:expr)?),* $(,)?) => {
+        minijinja::context! {
+            $($key => minijinja::value::Serde(ctx!(@v $key $(=> $value)?))),*
+        }
+    };
+}
+
 pub mod calls_page;
 pub mod flows_page;
 pub mod login;
@@ -232,7 +244,7 @@ impl IntoResponse for PageError {
     fn into_response(self) -> Response {
         let html = view::render(
             "error.html",
-            minijinja::context! { title => "Error", status => self.status.as_u16(),
+            ctx! { title => "Error", status => self.status.as_u16(),
                 message => self.message },
         )
         .unwrap_or_else(|e| e.message);
@@ -244,7 +256,7 @@ impl IntoResponse for PageError {
 pub type PageResult = Result<Response, PageError>;
 
 /// Renders a page (`Html`, 200).
-pub fn page(name: &str, ctx: minijinja::Value) -> PageResult {
+pub fn render(name: &str, ctx: minijinja::Value) -> PageResult {
     view::render(name, ctx).map(|h| Html(h).into_response())
 }
 

@@ -16,11 +16,10 @@ use axum::extract::{Form, Path as UrlPath, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect};
 use axum::Extension;
-use minijinja::context;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{check_form, page, PageError, PageResult, Viewer};
+use super::{check_form, render, PageError, PageResult, Viewer};
 use crate::db::jobs::{Job, JobState};
 use crate::engine::http::HttpState;
 
@@ -163,9 +162,9 @@ pub async fn list(
             serde_urlencoded::to_string(p).unwrap_or_default()
         });
     let rows: Vec<JobRow> = jobs.iter().map(job_row).collect();
-    page(
+    render(
         "outbound.html",
-        context! {
+        ctx! {
             viewer => v, page => "outbound", title => "Outbound",
             jobs => rows, counts, state => state.unwrap_or(""), next,
             notice => notice_text(q.notice.as_deref()),
@@ -186,9 +185,9 @@ pub async fn show(
         .ok_or_else(|| PageError::new(StatusCode::NOT_FOUND, "No job with this id."))?;
     let attempts = db.job_attempts(&id).await?;
     let request = serde_json::to_string_pretty(&job.request).unwrap_or_default();
-    page(
+    render(
         "job.html",
-        context! {
+        ctx! {
             viewer => v, page => "outbound", title => format!("Job {id}"),
             job, attempts, request, notice => notice_text(q.notice.as_deref()),
         },
@@ -310,9 +309,9 @@ pub async fn alerts(State(s): State<HttpState>, Extension(v): Extension<Viewer>)
             }
         })
         .collect();
-    page(
+    render(
         "alerts.html",
-        context! { viewer => v, page => "alerts", title => "Alerts", alerts => rows },
+        ctx! { viewer => v, page => "alerts", title => "Alerts", alerts => rows },
     )
 }
 

@@ -4,15 +4,14 @@
 
 use axum::extract::State;
 use axum::Extension;
-use minijinja::context;
 
-use super::{page, PageResult, Viewer};
+use super::{render, PageResult, Viewer};
 use crate::engine::http::HttpState;
 
 pub async fn show(State(s): State<HttpState>, Extension(v): Extension<Viewer>) -> PageResult {
-    page(
+    render(
         "settings.html",
-        context! {
+        ctx! {
             viewer => v, page => "settings", title => "Settings",
             settings => s.dash.settings.clone(),
         },

@@ -14,10 +14,9 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use futures_util::stream::{self, Stream};
-use minijinja::context;
 use serde::Serialize;
 
-use super::{page, unix_ms, view, PageError, PageResult, Viewer};
+use super::{render, unix_ms, view, PageError, PageResult, Viewer};
 use crate::engine::http::HttpState;
 
 /// Live calls drawn at most (a phone cannot scroll 10,000 rows; the count says the rest).
@@ -106,9 +105,9 @@ pub async fn page(State(s): State<HttpState>, Extension(v): Extension<Viewer>) -
     let flows_ok = snap.flows.iter().filter(|e| e.program.is_some()).count();
     let started_ms = unix_ms(s.status.started);
     let uptime = view::dur(unix_ms(SystemTime::now()) - started_ms);
-    page(
+    render(
         "status.html",
-        context! {
+        ctx! {
             viewer => v, page => "status", title => "Status",
             node_id => s.dash.node_id.clone(), started_ms, uptime,
             regs, calls, shown => SHOWN, flows_ok, flows_bad,

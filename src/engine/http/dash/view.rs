@@ -58,7 +58,7 @@ fn env() -> &'static Environment<'static> {
             }
         }
         env.add_global("version", crate::VERSION);
-        env.add_global("nav", Value::from_serialize(NAV));
+        env.add_global("nav", Value::from(minijinja::value::Serde(NAV)));
         env.add_filter("ms_time", |ms: Option<i64>| {
             ms.map_or_else(String::new, |ms| {
                 let t = crate::db::time::rfc3339(ms);
@@ -113,7 +113,7 @@ mod tests {
         }
         let html = render(
             "error.html",
-            minijinja::context! { title => "Error", status => 500,
+            ctx! { title => "Error", status => 500,
                 message => "<script>alert(1)</script>" },
         )
         .unwrap();
