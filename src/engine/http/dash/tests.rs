@@ -319,6 +319,9 @@ async fn every_page_is_drawn_from_real_data_with_strict_headers() {
         let csp = g.headers[header::CONTENT_SECURITY_POLICY].to_str().unwrap();
         assert!(csp.contains("default-src 'self'") && csp.contains("frame-ancestors 'none'"));
         assert!(g.body.contains("name=\"viewport\""), "{path}: usable on a phone");
+        // The footer's version is phonetree's, even on a page with a flow's `version`.
+        let foot = format!("<footer class=\"foot\">phonetree {}</footer>", crate::VERSION);
+        assert!(g.body.contains(&foot), "{path}: footer");
     }
     let g = get(&f, "/calls/01CALL/recording/message", c).await;
     assert_eq!(g.status, StatusCode::OK);

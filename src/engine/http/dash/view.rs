@@ -57,7 +57,7 @@ fn env() -> &'static Environment<'static> {
                 tracing::error!(template = name, error = %e, "dashboard template does not parse");
             }
         }
-        env.add_global("version", crate::VERSION);
+        env.add_global("phonetree_version", crate::VERSION);
         env.add_global("nav", Value::from(minijinja::value::Serde(NAV)));
         env.add_filter("ms_time", |ms: Option<i64>| {
             ms.map_or_else(String::new, |ms| {
