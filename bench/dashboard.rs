@@ -159,7 +159,14 @@ async fn get(r: &axum::Router) -> Duration {
 async fn feed(register: Register, busy: Arc<AtomicBool>) {
     let now = phonetree::db::now_ms();
     for i in 0..LIVE {
-        let rec = CallRecord::new(format!("bench-call-{i}"), "bench", Direction::Inbound, "+15550001", "5000", now);
+        let rec = CallRecord::new(
+            format!("bench-call-{i}"),
+            "bench",
+            Direction::Inbound,
+            "+15550001",
+            "5000",
+            now,
+        );
         register.send(Item::Call(Box::new(rec)));
     }
     let mut tick = tokio::time::interval(Duration::from_millis(10));

@@ -167,7 +167,10 @@ async fn wait_for_text(c: &Client, needle: &str) {
         if src.contains(needle) {
             return;
         }
-        assert!(Instant::now() < end, "the page never showed {needle:?}:\n{src}");
+        assert!(
+            Instant::now() < end,
+            "the page never showed {needle:?}:\n{src}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -341,7 +344,10 @@ async fn walk(srv: &Server, driver: &Driver, profile: &Path, base: &str) {
         shot(&c, page).await;
     }
     let settings = c.source().await.unwrap();
-    assert!(!settings.contains(PASSWORD), "a secret on the settings page");
+    assert!(
+        !settings.contains(PASSWORD),
+        "a secret on the settings page"
+    );
 
     // Log out: back to the login form, and the pages are closed again.
     c.find(Locator::Css("form[action='/logout'] button"))

@@ -218,7 +218,10 @@ mod tests {
         assert_eq!(pw.env.as_deref(), Some("PHONETREE_ACCOUNT_PASSWORD"));
         assert_eq!(find(s, "api.tokens").value.as_deref(), Some(MASK));
         let url = find(s, "database.url").value.clone().unwrap();
-        assert!(!url.contains("s3cret") && url.contains("127.0.0.1"), "{url}");
+        assert!(
+            !url.contains("s3cret") && url.contains("127.0.0.1"),
+            "{url}"
+        );
         let all = format!("{s:?}");
         for secret in ["hunter2hunter2", "a-configured-token-0123", "s3cret"] {
             assert!(!all.contains(secret), "{secret} leaked");

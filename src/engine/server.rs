@@ -247,7 +247,8 @@ fn dashboard(cfg: &Config) -> http::dash::DashState {
             .iter()
             .map(|a| (label(a), a.flow.clone()))
             .collect(),
-        // Where `record` nodes write (`record.dir`, default `recordings`).
+        // Recording files are served only from here (relative to the working folder, where
+        // recordings are written; there is no `record.dir` setting yet).
         recordings: std::path::PathBuf::from("recordings"),
         logs: super::logtail::global(),
         node_id: cfg.node_id.clone(),

@@ -309,7 +309,11 @@ mod tests {
         );
         regs.set(RegId(1), RegState::Registered { until });
         let kept = regs.snapshot()[0].last_error.clone().map(|(e, _)| e);
-        assert_eq!(kept.as_deref(), Some("403 Forbidden"), "kept after a success");
+        assert_eq!(
+            kept.as_deref(),
+            Some("403 Forbidden"),
+            "kept after a success"
+        );
     }
 
     #[test]

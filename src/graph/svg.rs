@@ -259,7 +259,10 @@ fn render(g: &Graph) -> String {
             lane += 1;
             let side = MARGIN + widest + 20.0 + 14.0 * lane as f64;
             let (x1, y1) = (pa.x + pa.w, pa.y + pa.h / 2.0);
-            let (x2, y2) = (pb.x + pb.w, pb.y + pb.h / 2.0 + if a == b { 6.0 } else { 0.0 });
+            let (x2, y2) = (
+                pb.x + pb.w,
+                pb.y + pb.h / 2.0 + if a == b { 6.0 } else { 0.0 },
+            );
             (
                 format!("M{x1:.1},{y1:.1} C{side:.1},{y1:.1} {side:.1},{y2:.1} {x2:.1},{y2:.1}"),
                 side - 10.0,
@@ -377,7 +380,12 @@ nodes:
 
     fn program(text: &str) -> Program {
         let sounds = SoundIndex::new("sound", ["menu.wav".to_string()]);
-        let out = compile(text, std::path::Path::new("menu.yaml"), &sounds, &NoSubflows);
+        let out = compile(
+            text,
+            std::path::Path::new("menu.yaml"),
+            &sounds,
+            &NoSubflows,
+        );
         match out.program {
             Some(p) => p,
             None => panic!("does not compile: {:?}", out.diagnostics),

@@ -304,9 +304,17 @@ mod tests {
     #[test]
     fn a_transcript_is_gathered_from_speech_say_and_agent_events() {
         let t = vec![
-            ev(1, 0, json!({"event": "say", "node": "ask", "text": "Say yes or no"})),
+            ev(
+                1,
+                0,
+                json!({"event": "say", "node": "ask", "text": "Say yes or no"}),
+            ),
             ev(2, 2_500, json!({"event": "speech", "text": "yes please"})),
-            ev(3, 2_600, json!({"event": "warn", "node": "x", "message": "m", "text": "t"})),
+            ev(
+                3,
+                2_600,
+                json!({"event": "warn", "node": "x", "message": "m", "text": "t"}),
+            ),
             ev(
                 4,
                 3_000,
@@ -349,10 +357,8 @@ mod tests {
             "message".into(),
             json!({"path": inside.to_str().unwrap(), "duration_ms": 4200}),
         );
-        c.vars.insert(
-            "evil".into(),
-            json!({"path": outside.to_str().unwrap()}),
-        );
+        c.vars
+            .insert("evil".into(), json!({"path": outside.to_str().unwrap()}));
         c.vars.insert("answer".into(), json!("yes"));
         let r = recordings(&c, &rec);
         assert_eq!(r.len(), 2);

@@ -58,4 +58,3 @@ pub async fn show(
     }
     Ok(r)
 }
-

@@ -179,6 +179,10 @@ mod tests {
         let next = format!("{:?}", st.next().await.unwrap().unwrap());
         assert!(next.contains("skipped"), "{next}");
         drop(st);
-        assert_eq!(sem.available_permits(), 1, "a closed stream gives its permit back");
+        assert_eq!(
+            sem.available_permits(),
+            1,
+            "a closed stream gives its permit back"
+        );
     }
 }

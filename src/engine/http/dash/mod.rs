@@ -245,7 +245,7 @@ impl IntoResponse for PageError {
         let html = view::render(
             "error.html",
             ctx! { title => "Error", status => self.status.as_u16(),
-                message => self.message },
+            message => self.message },
         )
         .unwrap_or_else(|e| e.message);
         (self.status, Html(html)).into_response()

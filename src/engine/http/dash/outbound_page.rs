@@ -85,7 +85,11 @@ pub fn what(req: &Value) -> String {
     {
         return format!("message “{}”", cut(t, 60));
     }
-    if let Some(t) = req.get("sms").or_else(|| req.get("body")).and_then(Value::as_str) {
+    if let Some(t) = req
+        .get("sms")
+        .or_else(|| req.get("body"))
+        .and_then(Value::as_str)
+    {
         return format!("SMS “{}”", cut(t, 60));
     }
     String::new()
@@ -123,7 +127,9 @@ const STATES: [JobState; 5] = [
 fn notice_text(code: Option<&str>) -> Option<&'static str> {
     Some(match code? {
         "cancelled" => "The job was cancelled.",
-        "not_cancelled" => "The job was not cancelled: it is no longer queued (it is dialling or finished).",
+        "not_cancelled" => {
+            "The job was not cancelled: it is no longer queued (it is dialling or finished)."
+        }
         _ => return None,
     })
 }
@@ -138,7 +144,10 @@ pub async fn list(
     let filter = match state {
         None => None,
         Some(x) => Some(JobState::parse(x).ok_or_else(|| {
-            PageError::new(StatusCode::BAD_REQUEST, &format!("Unknown job state `{x}`."))
+            PageError::new(
+                StatusCode::BAD_REQUEST,
+                &format!("Unknown job state `{x}`."),
+            )
         })?),
     };
     let jobs = db
@@ -267,7 +276,11 @@ fn actions(a: &Value) -> (Vec<String>, Vec<String>) {
     let mut visit = |v: &Value| match v {
         Value::String(s) => other.push(s.clone()),
         Value::Object(o) => {
-            if let Some(id) = o.get("job").or_else(|| o.get("job_id")).and_then(Value::as_str) {
+            if let Some(id) = o
+                .get("job")
+                .or_else(|| o.get("job_id"))
+                .and_then(Value::as_str)
+            {
                 jobs.push(id.to_string());
             } else {
                 other.push(Value::Object(o.clone()).to_string());
@@ -283,7 +296,10 @@ fn actions(a: &Value) -> (Vec<String>, Vec<String>) {
                 jobs.extend(ids.iter().filter_map(Value::as_str).map(str::to_string));
             }
             for (k, v) in o.iter().filter(|(k, _)| *k != "jobs") {
-                other.push(format!("{k}: {}", v.as_str().map_or_else(|| v.to_string(), str::to_string)));
+                other.push(format!(
+                    "{k}: {}",
+                    v.as_str().map_or_else(|| v.to_string(), str::to_string)
+                ));
             }
         }
         x => visit(x),
@@ -327,7 +343,10 @@ mod tests {
         assert_eq!(targets(&api), "+4930111 → +4930222");
         assert_eq!(what(&api), "message “Disk full on db1”");
         let raw = json!({"to": "1001", "flow": "reminder"});
-        assert_eq!((targets(&raw), what(&raw)), ("1001".into(), "flow reminder".into()));
+        assert_eq!(
+            (targets(&raw), what(&raw)),
+            ("1001".into(), "flow reminder".into())
+        );
         assert_eq!(what(&json!({})), "");
     }
 
@@ -337,7 +356,10 @@ mod tests {
         assert_eq!(jobs, ["J1", "J2"]);
         assert_eq!(other, ["sms: sent"]);
         let (jobs, other) = actions(&json!([{"job": "J3"}, "deduplicated"]));
-        assert_eq!((jobs, other), (vec!["J3".to_string()], vec!["deduplicated".to_string()]));
+        assert_eq!(
+            (jobs, other),
+            (vec!["J3".to_string()], vec!["deduplicated".to_string()])
+        );
         let names = alert_names(&json!({"alerts": [{"labels": {"alertname": "DiskFull"},
             "annotations": {"summary": "db1 is full"}}]}));
         assert_eq!(names[0].name, "DiskFull");

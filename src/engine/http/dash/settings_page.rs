@@ -17,4 +17,3 @@ pub async fn show(State(s): State<HttpState>, Extension(v): Extension<Viewer>) -
         },
     )
 }
-

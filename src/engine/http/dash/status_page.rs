@@ -134,7 +134,10 @@ fn live_json(s: &HttpState) -> String {
 
 /// The event's data: `data` with the server's clock (`now_ms`) added first.
 fn with_clock(data: &str, now_ms: i64) -> String {
-    format!("{{\"now_ms\":{now_ms},{}", data.strip_prefix('{').unwrap_or(data))
+    format!(
+        "{{\"now_ms\":{now_ms},{}",
+        data.strip_prefix('{').unwrap_or(data)
+    )
 }
 
 /// `GET /status/events`: SSE, one `live` event now and one whenever the data changes.

@@ -26,7 +26,8 @@ use crate::flow::load::LoadOptions;
 use crate::registry::Registry;
 
 const GOOD: &str = "name: menu\nroutes: [\"5000\"]\nstart: hello\nnodes:\n  hello: { say: \"Hello\", next: bye }\n  bye: { hangup: {} }\n";
-const BROKEN: &str = "name: broken\nstart: hello\nnodes:\n  hello: { say: \"Hi\", next: nowhere }\n";
+const BROKEN: &str =
+    "name: broken\nstart: hello\nnodes:\n  hello: { say: \"Hi\", next: nowhere }\n";
 const PASSWORD: &str = "correct horse battery";
 
 struct Fx {
@@ -164,8 +165,14 @@ async fn a_form_login_needs_the_login_pages_token_and_then_goes_next() {
     let f = fixture().await;
     let page = get(&f, "/login?next=/flows", None).await;
     assert_eq!(page.status, StatusCode::OK);
-    let set = page.headers[header::SET_COOKIE].to_str().unwrap().to_string();
-    assert!(set.contains("HttpOnly") && set.contains("SameSite=Strict"), "{set}");
+    let set = page.headers[header::SET_COOKIE]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        set.contains("HttpOnly") && set.contains("SameSite=Strict"),
+        "{set}"
+    );
     let token = set
         .split(';')
         .next()
@@ -174,14 +181,20 @@ async fn a_form_login_needs_the_login_pages_token_and_then_goes_next() {
         .unwrap()
         .1
         .to_string();
-    assert!(page.body.contains(&format!("name=\"csrf\" value=\"{token}\"")));
+    assert!(page
+        .body
+        .contains(&format!("name=\"csrf\" value=\"{token}\"")));
     // (autoescape writes `/` as `&#x2f;`; the browser reads it back as `/`.)
     assert!(page.body.contains("name=\"next\" value=\"&#x2f;flows\""));
     assert!(page.body.contains("<label for=\"password\">"));
     let form = format!("username=ada&password=correct+horse+battery&next=%2Fflows&csrf={token}");
     // Without the cookie (another site's form): refused before the password is looked at.
     let g = send(&f, req(Method::POST, "/login", None, &form)).await;
-    assert!(location(&g).starts_with("/login?expired=1"), "{}", location(&g));
+    assert!(
+        location(&g).starts_with("/login?expired=1"),
+        "{}",
+        location(&g)
+    );
     assert!(g.headers.get(header::SET_COOKIE).is_none());
     // With it: logged in, on to `next`.
     let cookie = format!("phonetree_login={token}");
@@ -191,7 +204,10 @@ async fn a_form_login_needs_the_login_pages_token_and_then_goes_next() {
     let session = g.headers[header::SET_COOKIE].to_str().unwrap();
     assert!(session.starts_with("phonetree_session=") && session.contains("HttpOnly"));
     let session = session.split(';').next().unwrap();
-    assert_eq!(get(&f, "/flows", Some(session)).await.status, StatusCode::OK);
+    assert_eq!(
+        get(&f, "/flows", Some(session)).await.status,
+        StatusCode::OK
+    );
     // A logged-in visitor of the login page goes straight on.
     let g = get(&f, "/login?next=/logs", Some(session)).await;
     assert_eq!(location(&g), "/logs");
@@ -222,8 +238,14 @@ async fn seed(f: &Fx) -> (String, String) {
         json!({"path": wav.to_str().unwrap(), "duration_ms": 3000}),
     );
     let events = [
-        (-3, json!({"event": "invite", "from": "+15550001", "to": "5000"})),
-        (0, json!({"event": "say", "node": "hello", "text": "Hello <there>"})),
+        (
+            -3,
+            json!({"event": "invite", "from": "+15550001", "to": "5000"}),
+        ),
+        (
+            0,
+            json!({"event": "say", "node": "hello", "text": "Hello <there>"}),
+        ),
         (2_500, json!({"event": "speech", "text": "yes please"})),
     ];
     let mut stmts = vec![crate::db::calls::upsert_call(&c)];
@@ -263,8 +285,7 @@ async fn seed(f: &Fx) -> (String, String) {
         .await
         .unwrap()
         .unwrap();
-    f.db
-        .set_alert_actions(&alert.id, &json!({"jobs": [job.id.clone()]}))
+    f.db.set_alert_actions(&alert.id, &json!({"jobs": [job.id.clone()]}))
         .await
         .unwrap();
     (job.id, alert.id)
@@ -289,7 +310,16 @@ async fn every_page_is_drawn_from_real_data_with_strict_headers() {
     let (cookie, _) = login(&f, "ada").await;
     let c = Some(cookie.as_str());
     let pages: &[(&str, &[&str])] = &[
-        ("/", &["call-7", "hello", "pirate", "data-since=", "aria-current=\"page\""]),
+        (
+            "/",
+            &[
+                "call-7",
+                "hello",
+                "pirate",
+                "data-since=",
+                "aria-current=\"page\"",
+            ],
+        ),
         ("/calls", &["+15550001", "flow_hangup", "/calls/01CALL"]),
         (
             "/calls/01CALL",
@@ -302,13 +332,31 @@ async fn every_page_is_drawn_from_real_data_with_strict_headers() {
             ],
         ),
         ("/outbound", &["+4930111", "message “Disk full”", "queued"]),
-        (&format!("/outbound/{job}"), &["Not dialled yet", "Disk full"]),
-        ("/alerts", &["DiskFull", "db1 is full", &format!("/outbound/{job}")]),
-        ("/flows", &["menu", "broken", "calls to 100@pbx.example.com", "5000"]),
+        (
+            &format!("/outbound/{job}"),
+            &["Not dialled yet", "Disk full"],
+        ),
+        (
+            "/alerts",
+            &["DiskFull", "db1 is full", &format!("/outbound/{job}")],
+        ),
+        (
+            "/flows",
+            &["menu", "broken", "calls to 100@pbx.example.com", "5000"],
+        ),
         ("/flows/menu.yaml", &["<svg", "Mermaid source", "hello"]),
-        ("/flows/broken.yaml", &["error[", "nowhere", "takes no calls"]),
-        ("/logs?level=warn", &["webhook failed", "{&quot;status&quot;:503}"]),
-        ("/settings", &["sip.listen", "default", "PHONETREE_SIP_LISTEN"]),
+        (
+            "/flows/broken.yaml",
+            &["error[", "nowhere", "takes no calls"],
+        ),
+        (
+            "/logs?level=warn",
+            &["webhook failed", "{&quot;status&quot;:503}"],
+        ),
+        (
+            "/settings",
+            &["sip.listen", "default", "PHONETREE_SIP_LISTEN"],
+        ),
     ];
     for (path, needles) in pages {
         let g = get(&f, path, c).await;
@@ -318,9 +366,15 @@ async fn every_page_is_drawn_from_real_data_with_strict_headers() {
         }
         let csp = g.headers[header::CONTENT_SECURITY_POLICY].to_str().unwrap();
         assert!(csp.contains("default-src 'self'") && csp.contains("frame-ancestors 'none'"));
-        assert!(g.body.contains("name=\"viewport\""), "{path}: usable on a phone");
+        assert!(
+            g.body.contains("name=\"viewport\""),
+            "{path}: usable on a phone"
+        );
         // The footer's version is phonetree's, even on a page with a flow's `version`.
-        let foot = format!("<footer class=\"foot\">phonetree {}</footer>", crate::VERSION);
+        let foot = format!(
+            "<footer class=\"foot\">phonetree {}</footer>",
+            crate::VERSION
+        );
         assert!(g.body.contains(&foot), "{path}: footer");
     }
     let g = get(&f, "/calls/01CALL/recording/message", c).await;
@@ -330,7 +384,10 @@ async fn every_page_is_drawn_from_real_data_with_strict_headers() {
         get(&f, "/calls/01CALL/recording/answer", c).await.status,
         StatusCode::NOT_FOUND
     );
-    assert_eq!(get(&f, "/calls/nope", c).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        get(&f, "/calls/nope", c).await.status,
+        StatusCode::NOT_FOUND
+    );
     let bad = get(&f, "/calls?since=soon", c).await;
     assert!(bad.body.contains("since:"), "{}", bad.body);
 }
@@ -353,19 +410,39 @@ async fn forms_need_their_csrf_token_and_the_admin_role() {
     );
     // A viewer with the right token: refused too.
     let (vcookie, vcsrf) = login(&f, "val").await;
-    let g = send(&f, req(Method::POST, &path, Some(&vcookie), &format!("csrf={vcsrf}"))).await;
+    let g = send(
+        &f,
+        req(
+            Method::POST,
+            &path,
+            Some(&vcookie),
+            &format!("csrf={vcsrf}"),
+        ),
+    )
+    .await;
     assert_eq!(g.status, StatusCode::FORBIDDEN);
     assert!(g.body.contains("role"));
     // The admin with the token: cancelled.
-    let g = send(&f, req(Method::POST, &path, Some(&cookie), &format!("csrf={csrf}"))).await;
+    let g = send(
+        &f,
+        req(Method::POST, &path, Some(&cookie), &format!("csrf={csrf}")),
+    )
+    .await;
     assert_eq!(g.status, StatusCode::SEE_OTHER);
     assert_eq!(location(&g), format!("/outbound/{job}?notice=cancelled"));
     assert_eq!(
         f.db.get_job(&job).await.unwrap().unwrap().state,
         crate::db::jobs::JobState::Cancelled
     );
-    let again = send(&f, req(Method::POST, &path, Some(&cookie), &format!("csrf={csrf}"))).await;
-    assert_eq!(location(&again), format!("/outbound/{job}?notice=not_cancelled"));
+    let again = send(
+        &f,
+        req(Method::POST, &path, Some(&cookie), &format!("csrf={csrf}")),
+    )
+    .await;
+    assert_eq!(
+        location(&again),
+        format!("/outbound/{job}?notice=not_cancelled")
+    );
     // Without a session at all: 401, not a redirect a form would follow.
     let g = send(&f, req(Method::POST, &path, None, &format!("csrf={csrf}"))).await;
     assert_eq!(g.status, StatusCode::UNAUTHORIZED);
@@ -375,10 +452,23 @@ async fn forms_need_their_csrf_token_and_the_admin_role() {
 async fn logout_needs_the_token_and_ends_the_session() {
     let f = fixture().await;
     let (cookie, csrf) = login(&f, "ada").await;
-    let g = send(&f, req(Method::POST, "/logout", Some(&cookie), "csrf=wrong")).await;
+    let g = send(
+        &f,
+        req(Method::POST, "/logout", Some(&cookie), "csrf=wrong"),
+    )
+    .await;
     assert_eq!(g.status, StatusCode::FORBIDDEN);
     assert_eq!(get(&f, "/", Some(&cookie)).await.status, StatusCode::OK);
-    let g = send(&f, req(Method::POST, "/logout", Some(&cookie), &format!("csrf={csrf}"))).await;
+    let g = send(
+        &f,
+        req(
+            Method::POST,
+            "/logout",
+            Some(&cookie),
+            &format!("csrf={csrf}"),
+        ),
+    )
+    .await;
     assert_eq!(g.status, StatusCode::SEE_OTHER);
     assert_eq!(location(&g), "/login");
     assert!(g.headers[header::SET_COOKIE]
@@ -386,7 +476,11 @@ async fn logout_needs_the_token_and_ends_the_session() {
         .unwrap()
         .contains("Max-Age=0"));
     let after = get(&f, "/", Some(&cookie)).await;
-    assert_eq!(after.status, StatusCode::SEE_OTHER, "the old cookie is dead");
+    assert_eq!(
+        after.status,
+        StatusCode::SEE_OTHER,
+        "the old cookie is dead"
+    );
 }
 
 #[tokio::test]
@@ -411,7 +505,10 @@ async fn the_status_stream_starts_with_the_live_calls_and_is_bounded() {
     let first = body.next().await.unwrap().unwrap();
     let text = String::from_utf8_lossy(&first);
     assert!(text.starts_with("event: live\n"), "{text}");
-    assert!(text.contains("\"id\":\"call-9\"") && text.contains("\"total\":1"), "{text}");
+    assert!(
+        text.contains("\"id\":\"call-9\"") && text.contains("\"total\":1"),
+        "{text}"
+    );
     // Every stream holds a permit: the next ones beyond the bound get 503.
     let held: Vec<_> = (0..MAX_STREAMS - 1)
         .map(|_| f.state.dash.streams.clone().try_acquire_owned().unwrap())

@@ -37,13 +37,41 @@ struct NavItem {
 }
 
 const NAV: &[NavItem] = &[
-    NavItem { id: "status", href: "/", label: "Status" },
-    NavItem { id: "calls", href: "/calls", label: "Calls" },
-    NavItem { id: "outbound", href: "/outbound", label: "Outbound" },
-    NavItem { id: "flows", href: "/flows", label: "Flows" },
-    NavItem { id: "alerts", href: "/alerts", label: "Alerts" },
-    NavItem { id: "logs", href: "/logs", label: "Logs" },
-    NavItem { id: "settings", href: "/settings", label: "Settings" },
+    NavItem {
+        id: "status",
+        href: "/",
+        label: "Status",
+    },
+    NavItem {
+        id: "calls",
+        href: "/calls",
+        label: "Calls",
+    },
+    NavItem {
+        id: "outbound",
+        href: "/outbound",
+        label: "Outbound",
+    },
+    NavItem {
+        id: "flows",
+        href: "/flows",
+        label: "Flows",
+    },
+    NavItem {
+        id: "alerts",
+        href: "/alerts",
+        label: "Alerts",
+    },
+    NavItem {
+        id: "logs",
+        href: "/logs",
+        label: "Logs",
+    },
+    NavItem {
+        id: "settings",
+        href: "/settings",
+        label: "Settings",
+    },
 ];
 
 fn env() -> &'static Environment<'static> {
@@ -99,7 +127,10 @@ pub fn render(name: &str, ctx: Value) -> Result<String, PageError> {
 
 fn internal(e: minijinja::Error) -> PageError {
     tracing::error!(error = %e, "dashboard template failed");
-    PageError::new(StatusCode::INTERNAL_SERVER_ERROR, "the page could not be drawn")
+    PageError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "the page could not be drawn",
+    )
 }
 
 #[cfg(test)]
@@ -114,10 +145,13 @@ mod tests {
         let html = render(
             "error.html",
             ctx! { title => "Error", status => 500,
-                message => "<script>alert(1)</script>" },
+            message => "<script>alert(1)</script>" },
         )
         .unwrap();
-        assert!(html.contains("&lt;script&gt;alert(1)&lt;&#x2f;script&gt;"), "{html}");
+        assert!(
+            html.contains("&lt;script&gt;alert(1)&lt;&#x2f;script&gt;"),
+            "{html}"
+        );
         assert!(!html.contains("<script>alert"));
     }
 
