@@ -69,8 +69,10 @@ async fn run(requests: usize) {
             since,
         });
     }
-    let mut api = ApiConfig::default();
-    api.token_hashes = vec![phonetree::auth::token::hash(TOKEN)];
+    let api = ApiConfig {
+        token_hashes: vec![phonetree::auth::token::hash(TOKEN)],
+        ..ApiConfig::default()
+    };
     let listen: SocketAddr = "127.0.0.1:8080".parse().expect("addr");
 
     // Without the register: no database.

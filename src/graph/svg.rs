@@ -113,8 +113,8 @@ fn render(g: &Graph) -> String {
                 pos[i] = k as f64;
             }
         }
-        for r in 1..rows {
-            let mut keyed: Vec<(f64, usize, usize)> = layers[r]
+        for (r, layer) in layers.iter_mut().enumerate().skip(1) {
+            let mut keyed: Vec<(f64, usize, usize)> = layer
                 .iter()
                 .enumerate()
                 .map(|(k, &i)| {
@@ -135,8 +135,8 @@ fn render(g: &Graph) -> String {
                 })
                 .collect();
             keyed.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-            layers[r] = keyed.into_iter().map(|(_, _, i)| i).collect();
-            for (k, &i) in layers[r].iter().enumerate() {
+            *layer = keyed.into_iter().map(|(_, _, i)| i).collect();
+            for (k, &i) in layer.iter().enumerate() {
                 pos[i] = k as f64;
             }
         }
