@@ -90,6 +90,9 @@ const KEY_TABLES: &[&[(&str, &str)]] = &[
     super::database::KEYS,
     super::api::KEYS,
     super::node::KEYS,
+    super::outbound::KEYS,
+    super::sms::KEYS,
+    super::alerts::KEYS,
 ];
 
 /// Every scalar setting, from every table in `KEY_TABLES`.
@@ -107,12 +110,19 @@ fn is_section(name: &str) -> bool {
 
 /// Keys whose YAML value may be a list of names (kept as comma-separated text).
 fn is_list(key: &str) -> bool {
-    key == "codecs" || key == "themes" || super::security::is_list(key) || super::api::is_list(key)
+    key == "codecs"
+        || key == "themes"
+        || super::security::is_list(key)
+        || super::api::is_list(key)
+        || super::outbound::is_list(key)
 }
 
 /// Keys whose values are secrets: never echoed in any message.
 pub fn is_secret(key: &str) -> bool {
-    key.ends_with(".password") || key == "database.url" || super::api::is_secret(key)
+    key.ends_with(".password")
+        || key == "database.url"
+        || super::api::is_secret(key)
+        || super::sms::is_secret(key)
 }
 
 /// The seed projects' variable names: (alias, key). Applied before the `PHONETREE_*` names, so
@@ -213,7 +223,8 @@ pub fn env_layer(env: &BTreeMap<String, String>) -> Layer {
             },
         );
     };
-    for (alias, key) in ALIASES {
+    let section_aliases = super::outbound::ALIASES.iter().chain(super::sms::ALIASES);
+    for (alias, key) in ALIASES.iter().chain(section_aliases) {
         if let Some(v) = env.get(*alias).filter(|v| !v.trim().is_empty()) {
             set(key, alias, v);
         }
@@ -269,6 +280,7 @@ fn put(
         Value::String(s) => s.clone(),
         Value::Number(n) => n.to_string(),
         Value::Bool(b) => b.to_string(),
+        Value::Array(_) | Value::Object(_) if super::alerts::is_json(key) => v.to_string(),
         Value::Array(items) if is_list(key) => {
             let mut parts = Vec::new();
             for item in items {

@@ -19,6 +19,7 @@ pub mod auth;
 pub mod dash;
 pub mod demo;
 pub mod health;
+pub mod outbound;
 pub mod prom;
 pub mod register;
 pub mod status;
@@ -49,6 +50,8 @@ pub struct HttpState {
     pub metrics: Option<PrometheusHandle>,
     /// What the dashboard pages read beyond the above (`dash::DashState`).
     pub dash: Arc<dash::DashState>,
+    /// Outbound jobs and Alertmanager (`None` in tests that do not run the dialler).
+    pub outbound: Option<Arc<outbound::OutboundApi>>,
 }
 
 impl HttpState {
@@ -66,7 +69,14 @@ impl HttpState {
             auth: Arc::new(auth::AuthState::new(api, listen)),
             metrics,
             dash: Arc::new(dash::DashState::default()),
+            outbound: None,
         }
+    }
+
+    /// With the outbound routes' state.
+    pub fn with_outbound(mut self, api: Arc<outbound::OutboundApi>) -> HttpState {
+        self.outbound = Some(api);
+        self
     }
 
     /// The database, or the 503 to answer while it is unreachable.
@@ -82,7 +92,15 @@ pub fn router(state: HttpState) -> Router {
     let api = Router::new()
         .route("/api/flows", get(status::flows))
         .route("/api/registrations", get(status::registrations))
-        .route("/api/calls", get(status::calls))
+        .route(
+            "/api/calls",
+            get(outbound::list_or_live).post(outbound::create),
+        )
+        .route(
+            "/api/calls/{id}",
+            get(outbound::show).delete(outbound::cancel),
+        )
+        .route("/api/alertmanager", post(outbound::alertmanager))
         .route("/api/register", get(register::list))
         .route("/api/register/{id}", get(register::show))
         .route("/api/session", get(auth::session_info))

@@ -7,6 +7,7 @@
 //! | status | `GET /`, `GET /status/events` (SSE) | [`status_page`] |
 //! | calls | `GET /calls`, `GET /calls/{id}`, `GET /calls/{id}/recording/{var}` | [`calls_page`] |
 //! | outbound | `GET /outbound`, `GET /outbound/{id}`, `POST /outbound/{id}/cancel` | [`outbound_page`] |
+//! | place a call | `POST /outbound` (the form on the outbound page) | [`place`] |
 //! | flows | `GET /flows`, `GET /flows/{file}` | [`flows_page`] |
 //! | alerts | `GET /alerts` | [`outbound_page`] |
 //! | logs | `GET /logs`, `GET /logs/events` (SSE) | [`logs_page`] |
@@ -41,6 +42,7 @@ pub mod flows_page;
 pub mod login;
 pub mod logs_page;
 pub mod outbound_page;
+pub mod place;
 pub mod settings_page;
 pub mod status_page;
 pub mod view;
@@ -103,7 +105,7 @@ pub fn routes(state: &HttpState) -> Router<HttpState> {
         .route("/calls", get(calls_page::list))
         .route("/calls/{id}", get(calls_page::show))
         .route("/calls/{id}/recording/{var}", get(calls_page::recording))
-        .route("/outbound", get(outbound_page::list))
+        .route("/outbound", get(outbound_page::list).post(place::place))
         .route("/outbound/{id}", get(outbound_page::show))
         .route("/outbound/{id}/cancel", post(outbound_page::cancel))
         .route("/alerts", get(outbound_page::alerts))

@@ -19,6 +19,7 @@ use axum::Extension;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::place::{loaded_flows, PlaceForm};
 use super::{check_form, render, PageError, PageResult, Viewer};
 use crate::db::jobs::{Job, JobState};
 use crate::engine::http::HttpState;
@@ -127,6 +128,7 @@ const STATES: [JobState; 5] = [
 fn notice_text(code: Option<&str>) -> Option<&'static str> {
     Some(match code? {
         "cancelled" => "The job was cancelled.",
+        "placed" => "The call is queued: it is dialled at its time (reload to follow it).",
         "not_cancelled" => {
             "The job was not cancelled: it is no longer queued (it is dialling or finished)."
         }
@@ -138,6 +140,17 @@ pub async fn list(
     State(s): State<HttpState>,
     Extension(v): Extension<Viewer>,
     Query(q): Query<JobsQuery>,
+) -> PageResult {
+    list_page(&s, v, &q, &PlaceForm::default(), &[]).await
+}
+
+/// The queue page, with the place-a-call form holding `form` and its `problems` (if any).
+pub async fn list_page(
+    s: &HttpState,
+    v: Viewer,
+    q: &JobsQuery,
+    form: &PlaceForm,
+    problems: &[String],
 ) -> PageResult {
     let db = s.db()?;
     let state = q.state.as_deref().filter(|x| !x.is_empty());
@@ -177,6 +190,7 @@ pub async fn list(
             viewer => v, page => "outbound", title => "Outbound",
             jobs => rows, counts, state => state.unwrap_or(""), next,
             notice => notice_text(q.notice.as_deref()),
+            form, problems, flows => loaded_flows(s),
         },
     )
 }

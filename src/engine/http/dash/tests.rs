@@ -518,3 +518,102 @@ async fn the_status_stream_starts_with_the_live_calls_and_is_bounded() {
     drop(held);
     drop(body);
 }
+
+#[tokio::test]
+async fn the_place_a_call_form_queues_a_job_through_the_api_checks() {
+    let mut f = fixture().await;
+    let (cookie, csrf) = login(&f, "ada").await;
+    let form = |to: &str, token: &str| {
+        format!(
+            "csrf={token}&to={}&message=Disk+full&flow=&at=&tz=",
+            urlencode(to)
+        )
+    };
+    // No CSRF token: refused, nothing queued.
+    let g = send(
+        &f,
+        req(
+            Method::POST,
+            "/outbound",
+            Some(&cookie),
+            &form("+4930111", "0000"),
+        ),
+    )
+    .await;
+    assert_eq!(g.status, StatusCode::FORBIDDEN);
+    // Outbound calls not running: the page again, the form kept, the reason shown.
+    let g = send(
+        &f,
+        req(
+            Method::POST,
+            "/outbound",
+            Some(&cookie),
+            &form("+4930111", &csrf),
+        ),
+    )
+    .await;
+    assert_eq!(g.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(
+        g.body.contains("outbound calls are not running"),
+        "{}",
+        g.body
+    );
+    assert!(g.body.contains(">+4930111</textarea>"), "{}", g.body);
+
+    let api = crate::engine::http::outbound::OutboundApi {
+        cfg: crate::config::outbound::OutboundConfig {
+            allow: crate::policy::outbound::OutboundPolicy::new(&["+4930*"]).unwrap(),
+            ..Default::default()
+        },
+        rules: Vec::new(),
+        registry: f.state.status.registry.clone(),
+        accounts: Vec::new(),
+        wake: Arc::new(tokio::sync::Notify::new()),
+    };
+    f.state = f.state.clone().with_outbound(Arc::new(api));
+    // A target the allow list refuses: 403, the API's reason on the page.
+    let g = send(
+        &f,
+        req(
+            Method::POST,
+            "/outbound",
+            Some(&cookie),
+            &form("+1900555", &csrf),
+        ),
+    )
+    .await;
+    assert_eq!(g.status, StatusCode::FORBIDDEN);
+    assert!(g.body.contains("outbound.allow"), "{}", g.body);
+    // Two targets (an escalation chain): queued, on to the job's page.
+    let g = send(
+        &f,
+        req(
+            Method::POST,
+            "/outbound",
+            Some(&cookie),
+            &form("+4930111\n+4930222", &csrf),
+        ),
+    )
+    .await;
+    assert_eq!(g.status, StatusCode::SEE_OTHER, "{}", g.body);
+    let to = location(&g);
+    let id = to
+        .strip_prefix("/outbound/")
+        .and_then(|r| r.strip_suffix("?notice=placed"))
+        .expect("the job's page");
+    let job = f.db.get_job(id).await.unwrap().expect("the job");
+    assert_eq!(job.state, crate::db::jobs::JobState::Queued);
+    assert_eq!(
+        job.request["to"],
+        json!(["+4930111", "+4930222"]),
+        "{}",
+        job.request
+    );
+    let g = get(&f, &to, Some(&cookie)).await;
+    assert!(g.body.contains("The call is queued"), "{}", g.body);
+    assert!(g.body.contains("Disk full"));
+}
+
+fn urlencode(s: &str) -> String {
+    serde_urlencoded::to_string([("x", s)]).unwrap()[2..].to_string()
+}
