@@ -5,7 +5,8 @@
 //! call appear on the status page (pushed over SSE, no reload) while the test's SIP caller is
 //! connected, sees it leave, finds it in the call history with its timeline, opens a broken
 //! flow and reads its diagnostic, reads the logs and settings pages, looks at the status page on
-//! a phone-sized window, and logs out. It takes a screenshot of each page into
+//! a phone-sized window, places a call from the outbound form that our callee answers and
+//! acknowledges with 1 (the job page shows it), and logs out. It takes a screenshot of each page into
 //! `target/tmp/dashboard-screenshots/` (and into `$PHONETREE_SCREENSHOTS` when set:
 //! `PHONETREE_SCREENSHOTS=docs/screenshots cargo test --test dashboard_browser` refreshes the
 //! pictures in the docs).
@@ -22,7 +23,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use fantoccini::{Client, ClientBuilder, Locator};
-use run_support::{Caller, Server};
+use run_support::{Caller, Msg, Server};
 use serde_json::json;
 
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
@@ -194,7 +195,10 @@ fn a_browser_logs_in_sees_a_live_call_and_a_broken_flows_diagnostic() {
     }
     let srv = Server::start(
         &[("menu.yaml", MENU), ("broken.yaml", BROKEN)],
-        &[("PHONETREE_ADMIN_PASSWORD", PASSWORD)],
+        &[
+            ("PHONETREE_ADMIN_PASSWORD", PASSWORD),
+            ("PHONETREE_OUTBOUND_ALLOW", "sip:*@127.0.0.1:*"),
+        ],
     );
     assert!(srv.logged("first admin created"));
     let driver = start_driver();
@@ -349,6 +353,57 @@ async fn walk(srv: &Server, driver: &Driver, profile: &Path, base: &str) {
         "a secret on the settings page"
     );
 
+    // Place a call from the outbound form; our callee answers and presses 1: acknowledged.
+    let callee = Caller::new(srv.sip);
+    let to = format!("sip:oncall@{}", callee.local());
+    c.goto(&format!("{base}/outbound")).await.unwrap();
+    c.find(Locator::Css("#to"))
+        .await
+        .unwrap()
+        .send_keys(&to)
+        .await
+        .unwrap();
+    c.find(Locator::Css("#message"))
+        .await
+        .unwrap()
+        .send_keys("Disk full on db1")
+        .await
+        .unwrap();
+    c.find(Locator::Css("form[action='/outbound'] button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for_text(&c, "The call is queued").await;
+    let job_url = c.current_url().await.unwrap();
+    assert!(job_url.path().starts_with("/outbound/"), "{job_url}");
+    let answered = tokio::task::spawn_blocking(move || answer_and_press_1(&callee));
+    // The job's page (without the "queued" notice) until it is acknowledged and done.
+    let job_page = format!("{base}{}", job_url.path());
+    let end = Instant::now() + Duration::from_secs(60);
+    loop {
+        c.goto(&job_page).await.unwrap();
+        let acked = c
+            .find(Locator::XPath(
+                "//dt[.='Acknowledged']/following-sibling::dd/time",
+            ))
+            .await;
+        let done = c.find(Locator::Css("span.state.done")).await;
+        if acked.is_ok() && done.is_ok() {
+            break;
+        }
+        let src = c.source().await.unwrap_or_default();
+        assert!(
+            Instant::now() < end,
+            "the job was never acknowledged:\n{src}\n{}",
+            srv.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    answered.await.expect("the callee");
+    shot(&c, "job").await;
+
     // Log out: back to the login form, and the pages are closed again.
     c.find(Locator::Css("form[action='/logout'] button"))
         .await
@@ -364,4 +419,58 @@ async fn walk(srv: &Server, driver: &Driver, profile: &Path, base: &str) {
     c.goto(&format!("{base}/")).await.unwrap();
     assert_eq!(c.current_url().await.unwrap().path(), "/login");
     c.close().await.unwrap();
+}
+
+/// Our callee for the outbound call: answers phonetree's INVITE, waits for the message's
+/// audio, then presses 1 (RFC 4733), as tests/run_outbound.rs does.
+fn answer_and_press_1(callee: &Caller) {
+    let end = Instant::now() + Duration::from_secs(30);
+    let invite = loop {
+        let m = callee
+            .recv_within(end.saturating_duration_since(Instant::now()))
+            .expect("an INVITE from phonetree");
+        if m.method() == Some("INVITE") {
+            break m;
+        }
+    };
+    respond(callee, &invite, 180, "Ringing", None);
+    let sdp = callee.pcmu_offer();
+    respond(callee, &invite, 200, "OK", Some(&sdp));
+    let ack = callee.recv();
+    assert_eq!(ack.method(), Some("ACK"));
+    let (_, _, from) = callee.recv_rtp().expect("RTP from phonetree");
+    std::thread::sleep(Duration::from_secs(8));
+    callee.send_rfc4733(from, 1, 101);
+}
+
+fn respond(callee: &Caller, req: &Msg, status: u16, reason: &str, sdp: Option<&str>) {
+    let mut text = format!("SIP/2.0 {status} {reason}\r\n");
+    for name in ["Via", "From", "To", "Call-ID", "CSeq"] {
+        for (k, v) in &req.headers {
+            if k.eq_ignore_ascii_case(name) {
+                if name == "To" && status > 100 && !v.contains("tag=") {
+                    text.push_str(&format!("To: {v};tag=callee1\r\n"));
+                } else {
+                    text.push_str(&format!("{name}: {v}\r\n"));
+                }
+            }
+        }
+    }
+    text.push_str(&format!("Contact: <sip:callee@{}>\r\n", callee.local()));
+    match sdp {
+        Some(b) => text.push_str(&format!(
+            "Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{b}",
+            b.len()
+        )),
+        None => text.push_str("Content-Length: 0\r\n\r\n"),
+    }
+    let via = req.header("Via").expect("Via");
+    let sent_by = via.split_whitespace().nth(1).expect("sent-by");
+    let to: std::net::SocketAddr = sent_by
+        .split(';')
+        .next()
+        .expect("host:port")
+        .parse()
+        .expect("addr");
+    callee.sip.send_to(text.as_bytes(), to).expect("send");
 }
