@@ -609,7 +609,7 @@ async fn the_place_a_call_form_queues_a_job_through_the_api_checks() {
         "{}",
         job.request
     );
-    let g = get(&f, &to, Some(&cookie)).await;
+    let g = get(&f, to, Some(&cookie)).await;
     assert!(g.body.contains("The call is queued"), "{}", g.body);
     assert!(g.body.contains("Disk full"));
 }
