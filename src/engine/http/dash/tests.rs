@@ -569,6 +569,7 @@ async fn the_place_a_call_form_queues_a_job_through_the_api_checks() {
         registry: f.state.status.registry.clone(),
         accounts: Vec::new(),
         wake: Arc::new(tokio::sync::Notify::new()),
+        schedules_wake: Arc::new(tokio::sync::Notify::new()),
     };
     f.state = f.state.clone().with_outbound(Arc::new(api));
     // A target the allow list refuses: 403, the API's reason on the page.
