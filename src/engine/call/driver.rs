@@ -252,6 +252,10 @@ impl CallDriver {
             }
             Done::Agent { result, .. } => {
                 if self.take(id, Inflight::Side) {
+                    let result = result.map(|result| crate::machine::io::AgentOutcome {
+                        result,
+                        then: crate::machine::io::AgentThen::Next,
+                    });
                     self.feed(Input::AgentEnded { id, result }, now);
                 }
             }
@@ -355,7 +359,7 @@ impl CallDriver {
         let call = &self.id;
         match action {
             Action::Play { id, media } => self.play(id, media),
-            Action::Say { id, text, voice } => {
+            Action::Say { id, text, voice, .. } => {
                 self.start(Request::Say { id, text, voice }, Inflight::Speech)
             }
             Action::Stop { id } | Action::Cancel { id } => match self.inflight.remove(&id) {
@@ -381,22 +385,21 @@ impl CallDriver {
                 },
                 Inflight::Side,
             ),
-            Action::Agent {
-                id,
-                provider,
-                model,
-                voice,
-                instructions,
-            } => self.start(
+            Action::Agent { id, agent } => self.start(
                 Request::Agent {
                     id,
-                    provider,
-                    model,
-                    voice,
-                    instructions,
+                    provider: match agent.provider {
+                        crate::flow::program::AgentProvider::OpenAi => "openai".into(),
+                        crate::flow::program::AgentProvider::Echo => "echo".into(),
+                    },
+                    model: agent.model.unwrap_or_default(),
+                    voice: agent.voice,
+                    instructions: agent.instructions.unwrap_or_default(),
                 },
                 Inflight::Side,
             ),
+            // Not wired yet (issue 7 wires agents into the integrations).
+            Action::PrepareAgent { .. } | Action::AgentDtmf { .. } => {}
             Action::Stream { id, url } => self.start(Request::Stream { id, url }, Inflight::Side),
             Action::Record { id, max, beep } => {
                 self.start(Request::Record { id, max, beep }, Inflight::Side)

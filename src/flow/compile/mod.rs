@@ -11,6 +11,7 @@
 //! and the text of subflow files ([`SubflowResolver`]). `flow::load` is that caller for files on
 //! disk.
 
+mod agent;
 mod checks;
 mod keys;
 mod nodes;
