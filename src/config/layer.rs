@@ -80,9 +80,18 @@ pub const ACCOUNT_FIELDS: &[&str] = &[
     "flow",
 ];
 
+/// Every scalar setting: this file's [`SCALARS`] plus the sections that live in their own
+/// files (`config::openai`, `config::tts`).
+pub fn scalars() -> impl Iterator<Item = &'static (&'static str, &'static str)> {
+    SCALARS
+        .iter()
+        .chain(super::openai::KEYS)
+        .chain(super::tts::KEYS)
+}
+
 /// Keys whose values are secrets: never echoed in any message.
 pub fn is_secret(key: &str) -> bool {
-    key.ends_with(".password")
+    key.ends_with(".password") || key.ends_with("api_key")
 }
 
 /// The seed projects' variable names: (alias, key). Applied before the `PHONETREE_*` names, so
@@ -97,6 +106,9 @@ const ALIASES: &[(&str, &str)] = &[
     ("SIP_PREFERRED_CODECS", "codecs"),
     ("THEMES", "themes"),
 ];
+
+/// Sections whose keys may nest more than one level (`tts.piper.voice`).
+const NESTED_SECTIONS: &[&str] = &["openai", "tts"];
 
 /// Reads `phonetree.yaml`: the layer plus every problem found (unknown keys, wrong shapes).
 pub fn yaml_layer(text: &str, path: &Path) -> (Layer, Vec<Diagnostic>) {
@@ -160,12 +172,32 @@ pub fn yaml_layer(text: &str, path: &Path) -> (Layer, Vec<Diagnostic>) {
                     }
                 }
             }
+            _ if NESTED_SECTIONS.contains(&k.as_str()) => {
+                let Value::Object(_) = v else {
+                    diags.push(shape(path, at(&ptr), k, "a mapping"));
+                    continue;
+                };
+                let mut stack = vec![(k.clone(), ptr.clone(), v)];
+                while let Some((dotted, vptr, value)) = stack.pop() {
+                    match value {
+                        Value::Object(inner) => {
+                            for (ik, iv) in inner.iter().rev() {
+                                stack.push((format!("{dotted}.{ik}"), format!("{vptr}/{ik}"), iv));
+                            }
+                        }
+                        _ if scalars().any(|(s, _)| *s == dotted) => {
+                            put(&mut layer, &mut diags, path, &dotted, value, at(&vptr));
+                        }
+                        _ => diags.push(unknown(path, key_at(&vptr), &dotted, known_under(k))),
+                    }
+                }
+            }
             _ if SCALARS.iter().any(|(s, _)| s == k) => {
                 put(&mut layer, &mut diags, path, k, v, at(&ptr));
             }
             _ => {
                 let known = "sip, http, flows, sound, rtp, codecs, themes, drain_timeout, \
-                             registration, accounts, transfer";
+                             registration, accounts, transfer, openai, tts";
                 diags.push(unknown(path, key_at(&ptr), k, known.to_string()));
             }
         }
@@ -185,7 +217,7 @@ pub fn env_layer(env: &BTreeMap<String, String>) -> Layer {
             },
         );
     };
-    for (alias, key) in ALIASES {
+    for (alias, key) in ALIASES.iter().chain(super::openai::ALIASES) {
         if let Some(v) = env.get(*alias).filter(|v| !v.trim().is_empty()) {
             set(key, alias, v);
         }
@@ -200,7 +232,7 @@ pub fn env_layer(env: &BTreeMap<String, String>) -> Layer {
     if let Some(codec) = env.get("CODEC").filter(|v| !v.trim().is_empty()) {
         set("codecs.first", "CODEC", codec);
     }
-    for (key, suffix) in SCALARS {
+    for (key, suffix) in scalars() {
         let name = format!("PHONETREE_{suffix}");
         if let Some(v) = env.get(&name) {
             set(key, &name, v);
@@ -294,8 +326,7 @@ fn unknown(path: &Path, pos: Pos, key: &str, known: String) -> Diagnostic {
 }
 
 fn known_under(section: &str) -> String {
-    SCALARS
-        .iter()
+    scalars()
         .filter_map(|(k, _)| k.strip_prefix(section)?.strip_prefix('.'))
         .collect::<Vec<_>>()
         .join(", ")

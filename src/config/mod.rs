@@ -13,6 +13,8 @@
 
 pub mod layer;
 pub mod security;
+pub mod openai;
+pub mod tts;
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -58,6 +60,10 @@ pub struct Config {
     pub accounts: Vec<Account>,
     /// `sip.allow`, `sip.reject`, `rtp.latching`, `transfer.allow` (docs/security.md).
     pub security: security::Security,
+    /// The `openai:` section (agents, the `openai` recognizer and TTS engine).
+    pub openai: openai::OpenAiConfig,
+    /// The `tts:` section (`say` engines and their cache).
+    pub tts: tts::TtsConfig,
 }
 
 /// The public address to advertise (an IP; the SIP port defaults to the listen port).
@@ -305,6 +311,8 @@ fn build(l: &Layer, mut problems: Vec<Problem>) -> Result<Config, ConfigError> {
     let backoff_max = b.parse("registration.backoff_max", dur, Duration::from_secs(60));
     let accounts = b.accounts();
     let security = security::build(&mut b);
+    let openai = openai::build(&mut b);
+    let tts = tts::build(&mut b);
     if problems.is_empty() {
         Ok(Config {
             sip_listen,
@@ -324,6 +332,8 @@ fn build(l: &Layer, mut problems: Vec<Problem>) -> Result<Config, ConfigError> {
             backoff_max,
             accounts,
             security,
+            openai,
+            tts,
         })
     } else {
         Err(ConfigError { problems })
