@@ -12,6 +12,7 @@ pub mod import;
 pub mod machine;
 pub mod media;
 pub mod policy;
+pub mod realtime;
 pub mod registry;
 pub mod sdp;
 pub mod sim;

@@ -264,7 +264,10 @@ mod tests {
             c.realtime_url(&c.model),
             "ws://127.0.0.1:9000/v1/realtime?model=gpt-realtime-mini"
         );
-        assert_eq!(c.http_url("/audio/speech"), "http://127.0.0.1:9000/v1/audio/speech");
+        assert_eq!(
+            c.http_url("/audio/speech"),
+            "http://127.0.0.1:9000/v1/audio/speech"
+        );
         assert_eq!(c.voice.as_deref(), Some("cedar"));
         assert_eq!(c.temperature, Some(0.8));
         assert_eq!(c.instructions.as_deref(), Some("Be brief."));

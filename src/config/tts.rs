@@ -115,9 +115,8 @@ pub(super) fn build(b: &mut Builder<'_>) -> TtsConfig {
 }
 
 fn parse_engine(s: &str) -> Result<TtsEngine, String> {
-    TtsEngine::from_name(&s.to_ascii_lowercase()).ok_or_else(|| {
-        format!("`{s}`: expected one of espeak-ng, piper, openai, http")
-    })
+    TtsEngine::from_name(&s.to_ascii_lowercase())
+        .ok_or_else(|| format!("`{s}`: expected one of espeak-ng, piper, openai, http"))
 }
 
 fn path(s: &str) -> Result<PathBuf, String> {
