@@ -14,6 +14,7 @@
 //! the pumps share.
 
 pub mod audio_port;
+pub mod agent;
 pub mod call;
 pub mod endpoint_loop;
 pub mod http_api;
