@@ -44,6 +44,11 @@ pub enum ServerEvent {
         item_id: String,
         audio: Vec<u8>,
     },
+    /// `response.output_audio_transcript.delta`: words of the agent's item so far.
+    AgentTranscriptDelta {
+        item_id: String,
+        delta: String,
+    },
     /// `response.output_audio_transcript.done`.
     AgentTranscript {
         item_id: String,
@@ -239,6 +244,12 @@ pub fn parse(text: &str) -> Result<ServerEvent, ParseError> {
                 response_id: s("response_id", "response.output_audio.delta")?,
                 item_id: s("item_id", "response.output_audio.delta")?,
                 audio,
+            }
+        }
+        "response.output_audio_transcript.delta" | "response.audio_transcript.delta" => {
+            ServerEvent::AgentTranscriptDelta {
+                item_id: s("item_id", "response.output_audio_transcript.delta")?,
+                delta: opt("delta").unwrap_or_default(),
             }
         }
         "response.output_audio_transcript.done" | "response.audio_transcript.done" => {

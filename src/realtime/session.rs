@@ -614,6 +614,9 @@ impl AgentSession {
                 });
             }
             ServerEvent::CallerTranscriptDelta { .. } => {}
+            ServerEvent::AgentTranscriptDelta { item_id, delta } => {
+                self.transcript.append(&item_id, Role::Agent, &delta);
+            }
             ServerEvent::CallerTranscriptFailed { message, .. } => {
                 self.warn(format!("caller transcription failed: {message}"));
             }

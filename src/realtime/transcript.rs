@@ -61,6 +61,16 @@ impl Transcript {
         }
     }
 
+    /// More words of an item (kept until its full text comes).
+    pub(crate) fn append(&mut self, item_id: &str, role: Role, delta: &str) {
+        self.place(item_id, role);
+        if let Some(i) = self.find(item_id) {
+            let text = self.entries[i].text.get_or_insert_with(String::new);
+            let room = MAX_TEXT.saturating_sub(text.chars().count());
+            text.extend(delta.chars().take(room));
+        }
+    }
+
     /// The caller did not hear all of this item.
     pub(crate) fn interrupted(&mut self, item_id: &str) {
         if let Some(i) = self.find(item_id) {
