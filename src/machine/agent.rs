@@ -104,7 +104,7 @@ impl Call {
         let outcome = match result {
             Ok(o) => o,
             Err(e) => {
-                self.warn(s.node, format!("agent session ended with an error: {e}"));
+                self.warn(s.node, format!("session ended with an error: {e}"));
                 return Step::Goto(a.on_error.unwrap_or(a.next));
             }
         };
