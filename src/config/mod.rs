@@ -12,8 +12,8 @@
 //! it when it registers) and choosing the advertised address when none is configured.
 
 pub mod layer;
-pub mod security;
 pub mod openai;
+pub mod security;
 pub mod tts;
 
 use std::fmt;

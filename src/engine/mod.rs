@@ -31,3 +31,4 @@ pub mod services;
 pub mod shutdown;
 pub mod sip_transport;
 pub mod status;
+pub mod tts;
