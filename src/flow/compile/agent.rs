@@ -314,7 +314,7 @@ impl Builder<'_> {
         for (k, v) in &targets.0 {
             let mut tp = format!("{ptr}/targets");
             crate::flow::source::push_segment(&mut tp, k);
-            compiled.push((k.clone(), self.text(unit, v, &tp)));
+            compiled.push((k.clone(), self.uri(unit, v, &tp)));
         }
         let names: Vec<&str> = compiled.iter().map(|(k, _)| k.as_str()).collect();
         Some(AgentTool {
@@ -452,6 +452,20 @@ mod tests {
             (w.method, w.timeout, w.retries),
             (HttpMethod::Post, Duration::from_secs(2), 2)
         );
+    }
+
+    #[test]
+    fn transfer_targets_are_uri_templates_under_the_transfer_policy() {
+        use crate::policy::transfer::{origin_of, TargetOrigin, TEMPLATE_WARNING};
+        let c = run("      tools:\n        - { builtin: transfer, targets: { sales: \"sip:200@pbx\" } }");
+        assert!(c.diagnostics.is_empty(), "{:?}", c.diagnostics);
+        let p = c.program.as_ref().unwrap();
+        assert_eq!(origin_of(p, Some(NodeId(0))), TargetOrigin::Literal);
+        let c = run("      tools:\n        - { builtin: transfer, targets: { desk: \"sip:{{ call.from }}@pbx\" } }");
+        let codes: Vec<_> = c.diagnostics.iter().map(|d| d.code).collect();
+        assert_eq!(codes, [TEMPLATE_WARNING]);
+        let p = c.program.as_ref().unwrap();
+        assert_eq!(origin_of(p, Some(NodeId(0))), TargetOrigin::Dynamic);
     }
 
     #[test]
