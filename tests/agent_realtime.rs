@@ -498,3 +498,140 @@ fn the_standins_g711_matches_the_standard_tables() {
         b"hello!?"
     );
 }
+
+mod listen_openai {
+    use super::*;
+    use phonetree::engine::agent::transcribe::{self, Feed, Heard};
+    use phonetree::realtime::transcribe::TranscribeConfig;
+
+    fn cfg() -> TranscribeConfig {
+        TranscribeConfig {
+            model: "gpt-4o-transcribe".into(),
+            language: Some("en-US".into()),
+            prompt: Some("billing, support, operator".into()),
+            format: AudioFormat::Pcm24k,
+            silence: Some(Duration::from_millis(400)),
+            connect_timeout: Duration::from_secs(5),
+        }
+    }
+
+    fn transcription_endpoint(s: &Standin) -> Endpoint {
+        Endpoint {
+            url: format!("ws://{}/v1/realtime?intent=transcription", s.addr),
+            ..endpoint(s, "sk-test")
+        }
+    }
+
+    /// 16 kHz frames: `lead` ms of silence, `speech` ms of a loud tone, `tail` ms of silence.
+    fn utterance(lead: u32, speech: u32, tail: u32) -> Vec<Vec<i16>> {
+        let mut pcm = vec![0i16; (lead * 16) as usize];
+        pcm.extend((0..speech * 16).map(|i| {
+            ((i as f32 * 200.0 * std::f32::consts::TAU / 16000.0).sin() * 12000.0) as i16
+        }));
+        pcm.extend(std::iter::repeat_n(0, (tail * 16) as usize));
+        pcm.chunks(320).map(<[i16]>::to_vec).collect()
+    }
+
+    async fn recognise(s: &Standin, frames: Vec<Vec<i16>>, finish: bool) -> Vec<Heard> {
+        let (feed_tx, feed_rx) = mpsc::channel(1000);
+        let (out_tx, mut out_rx) = mpsc::channel(100);
+        let task = tokio::spawn(transcribe::run(
+            transcription_endpoint(s),
+            cfg(),
+            16000,
+            feed_rx,
+            out_tx,
+        ));
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_millis(20));
+            for f in frames {
+                tick.tick().await;
+                if feed_tx.send(Feed::Audio(f)).await.is_err() {
+                    return;
+                }
+            }
+            if finish {
+                let _ = feed_tx.send(Feed::Finish).await;
+            }
+            // Keep the feed open until the task ends.
+            feed_tx.closed().await;
+        });
+        let mut heard = Vec::new();
+        while let Ok(Some(h)) = tokio::time::timeout(LIMIT, out_rx.recv()).await {
+            let last = matches!(h, Heard::Final(_) | Heard::Failed(_));
+            heard.push(h);
+            if last {
+                break;
+            }
+        }
+        let _ = tokio::time::timeout(LIMIT, task).await;
+        heard
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_servers_vad_ends_the_turn_and_its_transcript_is_the_result() {
+        let s = Standin::start(Script {
+            transcripts: vec!["Billing, please.".into()],
+            ..Script::default()
+        });
+        let heard = recognise(&s, utterance(300, 800, 1000), false).await;
+        assert_eq!(heard.first(), Some(&Heard::SpeechStarted));
+        assert!(
+            heard.contains(&Heard::Partial("Billing, ".into())),
+            "{heard:?}"
+        );
+        assert_eq!(heard.last(), Some(&Heard::Final("Billing, please.".into())));
+        let seen = s.seen();
+        assert!(seen.connections[0].ends_with("/v1/realtime?intent=transcription"));
+        let u = &seen.session_updates[0];
+        assert_eq!(u["type"], "transcription");
+        assert_eq!(
+            u["audio"]["input"]["format"],
+            json!({"type": "audio/pcm", "rate": 24000})
+        );
+        assert_eq!(
+            u["audio"]["input"]["transcription"],
+            json!({"model": "gpt-4o-transcribe", "language": "en", "prompt": "billing, support, operator"})
+        );
+        assert_eq!(
+            u["audio"]["input"]["turn_detection"]["silence_duration_ms"],
+            400
+        );
+        assert!(seen.errors_sent.is_empty(), "{seen:?}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn finish_commits_the_speech_the_server_holds() {
+        let s = Standin::start(Script {
+            transcripts: vec!["two".into()],
+            silence_ms: 5000, // the server's VAD would wait long: our endpointing is first
+            ..Script::default()
+        });
+        let heard = recognise(&s, utterance(200, 600, 100), true).await;
+        assert_eq!(heard.last(), Some(&Heard::Final("two".into())), "{heard:?}");
+        assert!(s
+            .seen()
+            .client_events
+            .iter()
+            .any(|e| e == "input_audio_buffer.commit"));
+    }
+
+    #[tokio::test]
+    async fn a_refused_key_is_a_failure() {
+        let s = Standin::start(Script::default());
+        let (feed_tx, feed_rx) = mpsc::channel(10);
+        let (out_tx, mut out_rx) = mpsc::channel(10);
+        let mut e = transcription_endpoint(&s);
+        e.key = ApiKey::new("nope");
+        tokio::spawn(transcribe::run(e, cfg(), 8000, feed_rx, out_tx));
+        let h = tokio::time::timeout(LIMIT, out_rx.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        let Heard::Failed(why) = h else {
+            panic!("{h:?}")
+        };
+        assert!(why.contains("401"), "{why}");
+        drop(feed_tx);
+    }
+}

@@ -20,6 +20,8 @@ use super::session::AgentError;
 
 /// Caller audio kept while the socket opens (2 s).
 const MAX_EARLY_FRAMES: usize = 100;
+/// After [`TranscribeSession::finish`], how long the transcript of the last turn may take.
+pub const FINISH_WAIT: Duration = Duration::from_secs(5);
 /// Longest partial transcript kept.
 const MAX_PARTIAL: usize = 4000;
 
@@ -85,6 +87,11 @@ pub struct TranscribeSession {
     connect_deadline: Option<Instant>,
     early: VecDeque<Vec<u8>>,
     partial: String,
+    /// Turns committed whose transcript has not come yet.
+    pending: usize,
+    /// The caller's side said the utterance is over (commit sent, waiting until this).
+    finish_deadline: Option<Instant>,
+    commit_pending: bool,
 }
 
 impl TranscribeSession {
@@ -97,6 +104,9 @@ impl TranscribeSession {
             done: false,
             early: VecDeque::new(),
             partial: String::new(),
+            pending: 0,
+            finish_deadline: None,
+            commit_pending: false,
         }
     }
 
@@ -112,6 +122,31 @@ impl TranscribeSession {
             self.out
                 .push_back(TranscribeOutput::Send(client::append(&frame)));
         }
+        if self.commit_pending {
+            self.send_commit();
+        }
+    }
+
+    /// The utterance is over (the caller side's endpointing, or a timeout): commit what the
+    /// server holds and wait up to [`FINISH_WAIT`] for its transcript.
+    pub fn finish(&mut self, now: Instant) {
+        if self.done || self.finish_deadline.is_some() {
+            return;
+        }
+        self.finish_deadline = Some(now + FINISH_WAIT);
+        if self.connected {
+            self.send_commit();
+        } else {
+            self.commit_pending = true;
+        }
+    }
+
+    fn send_commit(&mut self) {
+        self.commit_pending = false;
+        let commit =
+            serde_json::json!({"type": "input_audio_buffer.commit", "event_id": "commit_1"});
+        self.out
+            .push_back(TranscribeOutput::Send(commit.to_string()));
     }
 
     /// One frame of caller audio in the session's format.
@@ -138,7 +173,18 @@ impl TranscribeSession {
             return;
         };
         match ev {
+            // Our commit found the buffer empty (the server's VAD had committed it already, or
+            // nothing was said): wait for what is pending, or end with nothing.
+            ServerEvent::Error(e)
+                if e.code.as_deref() == Some("input_audio_buffer_commit_empty")
+                    || e.event_id.as_deref() == Some("commit_1") =>
+            {
+                if self.pending == 0 {
+                    self.final_text(String::new());
+                }
+            }
             ServerEvent::Error(e) => self.fail(AgentError::Server(e)),
+            ServerEvent::Committed { .. } => self.pending += 1,
             ServerEvent::SpeechStarted { .. } => {
                 self.partial.clear();
                 self.out.push_back(TranscribeOutput::SpeechStarted);
@@ -151,12 +197,12 @@ impl TranscribeSession {
                     .push_back(TranscribeOutput::Partial(self.partial.clone()));
             }
             ServerEvent::CallerTranscript { transcript, .. } => {
+                self.pending = self.pending.saturating_sub(1);
                 let text = transcript.trim();
                 if !text.is_empty() {
-                    self.done = true;
-                    self.out.push_back(TranscribeOutput::Final(
-                        text.chars().take(MAX_PARTIAL).collect(),
-                    ));
+                    self.final_text(text.chars().take(MAX_PARTIAL).collect());
+                } else if self.finish_deadline.is_some() && self.pending == 0 {
+                    self.final_text(String::new());
                 }
             }
             ServerEvent::CallerTranscriptFailed { message, .. } => self.fail(AgentError::Protocol(
@@ -175,6 +221,18 @@ impl TranscribeSession {
             self.connect_deadline = None;
             self.fail(AgentError::ConnectTimeout(self.cfg.connect_timeout));
         }
+        if self.finish_deadline.is_some_and(|d| d <= now) {
+            self.finish_deadline = None;
+            let partial = std::mem::take(&mut self.partial);
+            self.final_text(partial.trim().to_owned());
+        }
+    }
+
+    fn final_text(&mut self, text: String) {
+        if !self.done {
+            self.done = true;
+            self.out.push_back(TranscribeOutput::Final(text));
+        }
     }
 
     pub fn poll_output(&mut self) -> Option<TranscribeOutput> {
@@ -183,9 +241,11 @@ impl TranscribeSession {
 
     pub fn poll_timeout(&self) -> Option<Instant> {
         if self.done {
-            None
-        } else {
-            self.connect_deadline
+            return None;
+        }
+        match (self.connect_deadline, self.finish_deadline) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
         }
     }
 
@@ -266,6 +326,40 @@ mod tests {
         );
         assert!(s.is_done());
         assert_eq!(s.poll_timeout(), None);
+    }
+
+    #[test]
+    fn finish_commits_and_waits_for_the_last_transcript_or_gives_up() {
+        let t0 = Instant::now();
+        let mut s = TranscribeSession::new(cfg(), t0);
+        s.connected(t0);
+        drain(&mut s);
+        s.finish(t0);
+        let out = drain(&mut s);
+        assert!(
+            matches!(&out[0], TranscribeOutput::Send(c) if c.contains("input_audio_buffer.commit"))
+        );
+        s.server_text(
+            r#"{"type":"input_audio_buffer.committed","item_id":"i1"}"#,
+            t0,
+        );
+        s.server_text(r#"{"type":"conversation.item.input_audio_transcription.completed","item_id":"i1","content_index":0,"transcript":"two"}"#, t0);
+        assert_eq!(drain(&mut s), [TranscribeOutput::Final("two".into())]);
+        // Nothing said: the commit is refused as empty, the result is empty.
+        let mut s = TranscribeSession::new(cfg(), t0);
+        s.connected(t0);
+        s.finish(t0);
+        drain(&mut s);
+        s.server_text(r#"{"type":"error","error":{"type":"invalid_request_error","code":"input_audio_buffer_commit_empty","message":"buffer too small","event_id":"commit_1"}}"#, t0);
+        assert_eq!(drain(&mut s), [TranscribeOutput::Final(String::new())]);
+        // A server that never answers: the partial words after FINISH_WAIT.
+        let mut s = TranscribeSession::new(cfg(), t0);
+        s.connected(t0);
+        s.server_text(r#"{"type":"conversation.item.input_audio_transcription.delta","item_id":"i1","delta":"yes "}"#, t0);
+        s.finish(t0);
+        drain(&mut s);
+        s.handle_timeout(t0 + FINISH_WAIT);
+        assert_eq!(drain(&mut s), [TranscribeOutput::Final("yes".into())]);
     }
 
     #[test]

@@ -8,7 +8,8 @@
 //! - The upgrade: only `Authorization: Bearer <key>`; a wrong or missing key gets HTTP 401 with
 //!   the API's JSON error (`invalid_api_key`); the retired beta header `OpenAI-Beta:
 //!   realtime=v1` gets HTTP 400 `beta_api_shape_disabled`.
-//! - `session.created` first; `session.update` is checked (`session.type` must be `realtime`,
+//! - `session.created` first; `session.update` is checked (`session.type` must be `realtime`, or
+//!   `transcription` on a `?intent=transcription` connection, with a transcription model;
 //!   formats must be GA formats, beta-only fields are refused, the voice cannot change once
 //!   audio went out) and answered with `session.updated`.
 //! - `input_audio_buffer.append` in the session's input format feeds an energy VAD that
@@ -72,6 +73,8 @@ pub struct Script {
     pub silence_ms: u64,
     /// Send an `error` event (server_error) this long after the session starts.
     pub error_after: Option<Duration>,
+    /// Transcription sessions (`?intent=transcription`): the transcript of each caller turn.
+    pub transcripts: Vec<String>,
 }
 
 impl Default for Script {
@@ -86,6 +89,7 @@ impl Default for Script {
             vad_start_windows: 3,
             silence_ms: 500,
             error_after: None,
+            transcripts: Vec::new(),
         }
     }
 }
@@ -232,6 +236,12 @@ async fn connection(s: tokio::net::TcpStream, script: Arc<Script>, seen: Arc<Mut
     let Ok(ws) = tokio_tungstenite::accept_hdr_async(s, callback).await else {
         return;
     };
+    let intent_transcription = seen
+        .lock()
+        .unwrap()
+        .connections
+        .last()
+        .is_some_and(|p| p.contains("intent=transcription"));
     let (mut sink, mut stream) = ws.split();
     let (tx, mut rx) = mpsc::unbounded_channel::<Value>();
     let writer = tokio::spawn(async move {
@@ -247,6 +257,7 @@ async fn connection(s: tokio::net::TcpStream, script: Arc<Script>, seen: Arc<Mut
         let _ = sink.close().await;
     });
     let mut c = Conversation::new(script.clone(), seen.clone(), tx.clone());
+    c.transcription = intent_transcription;
     let (eid, sid) = (c.id("event"), c.id("sess"));
     c.send(json!({"type": "session.created", "event_id": eid,
         "session": {"type": "realtime", "object": "realtime.session", "id": sid,
@@ -377,6 +388,10 @@ struct Conversation {
     items: Arc<Mutex<HashMap<String, u64>>>,
     /// Call ids of function calls not yet answered.
     open_calls: Vec<String>,
+    /// A transcription session (`?intent=transcription`).
+    transcription: bool,
+    /// Caller audio since the last commit.
+    uncommitted_ms: u64,
 }
 
 impl Conversation {
@@ -408,6 +423,8 @@ impl Conversation {
             tool_called: false,
             items: Arc::new(Mutex::new(HashMap::new())),
             open_calls: Vec::new(),
+            transcription: false,
+            uncommitted_ms: 0,
         }
     }
 
@@ -483,6 +500,20 @@ impl Conversation {
                 }
             }
             "conversation.item.truncate" => self.truncate(&v, event_id.as_deref()),
+            "input_audio_buffer.commit" => {
+                if self.uncommitted_ms < 100 {
+                    self.error(
+                        "input_audio_buffer_commit_empty",
+                        "Error committing input audio buffer: buffer too small.",
+                        event_id.as_deref(),
+                    );
+                } else {
+                    let item = self.turn_item.take().unwrap_or_else(|| self.id("item"));
+                    self.in_speech = false;
+                    self.speech_windows = 0;
+                    self.end_turn(item);
+                }
+            }
             "conversation.item.create" => {
                 let item = v.get("item").cloned().unwrap_or(Value::Null);
                 match item.get("type").and_then(Value::as_str) {
@@ -538,10 +569,36 @@ impl Conversation {
             );
         };
         record(&self.seen, |seen| seen.session_updates.push(s.clone()));
-        if s.get("type").and_then(Value::as_str) != Some("realtime") {
+        let want = if self.transcription {
+            "transcription"
+        } else {
+            "realtime"
+        };
+        match s.get("type").and_then(Value::as_str) {
+            None => {
+                return self.error(
+                    "missing_required_parameter",
+                    "Missing required parameter: 'session.type'.",
+                    event_id,
+                )
+            }
+            Some(t) if t != want => {
+                return self.error(
+                    "invalid_value",
+                    &format!("session.type must be '{want}' on this connection"),
+                    event_id,
+                )
+            }
+            Some(_) => {}
+        }
+        if self.transcription
+            && s.pointer("/audio/input/transcription/model")
+                .and_then(Value::as_str)
+                .is_none()
+        {
             return self.error(
                 "missing_required_parameter",
-                "Missing required parameter: 'session.type'.",
+                "Missing required parameter: 'session.audio.input.transcription.model'.",
                 event_id,
             );
         }
@@ -602,7 +659,7 @@ impl Conversation {
                 self.silence_ms = ms;
             }
         }
-        self.session_type = Some("realtime".into());
+        self.session_type = Some(want.into());
         let id = self.id("event");
         let mut full = s.clone();
         full["object"] = json!("realtime.session");
@@ -618,6 +675,7 @@ impl Conversation {
             let rms =
                 (pcm.iter().map(|&s| f64::from(s).powi(2)).sum::<f64>() / pcm.len() as f64).sqrt();
             self.audio_ms += 20;
+            self.uncommitted_ms += 20;
             record(&self.seen, |s| s.appended_ms = self.audio_ms);
             self.vad(rms > self.script.vad_threshold);
         }
@@ -661,21 +719,48 @@ impl Conversation {
                     t.1 = Some(end);
                 }
             });
-            for ev in [
-                json!({"type": "input_audio_buffer.speech_stopped", "audio_end_ms": end, "item_id": item}),
-                json!({"type": "input_audio_buffer.committed", "previous_item_id": null, "item_id": item}),
-                json!({"type": "conversation.item.added", "previous_item_id": null,
-                       "item": {"id": item, "type": "message", "role": "user", "status": "completed",
-                                "content": [{"type": "input_audio", "transcript": null}]}}),
-            ] {
-                let mut ev = ev;
-                ev["event_id"] = json!(self.id("event"));
-                self.send(ev);
+            let mut ev = json!({"type": "input_audio_buffer.speech_stopped", "audio_end_ms": end, "item_id": item});
+            ev["event_id"] = json!(self.id("event"));
+            self.send(ev);
+            self.end_turn(item);
+        }
+    }
+
+    /// A caller turn is committed: a transcript (transcription sessions) or a response.
+    fn end_turn(&mut self, item: String) {
+        self.uncommitted_ms = 0;
+        for ev in [
+            json!({"type": "input_audio_buffer.committed", "previous_item_id": null, "item_id": item}),
+            json!({"type": "conversation.item.added", "previous_item_id": null,
+                   "item": {"id": item, "type": "message", "role": "user", "status": "completed",
+                            "content": [{"type": "input_audio", "transcript": null}]}}),
+        ] {
+            let mut ev = ev;
+            ev["event_id"] = json!(self.id("event"));
+            self.send(ev);
+        }
+        let turn = self.turns as usize;
+        self.turns += 1;
+        if self.transcription {
+            let text = self
+                .script
+                .transcripts
+                .get(turn)
+                .cloned()
+                .unwrap_or_default();
+            for (i, word) in text.split_inclusive(' ').enumerate() {
+                let eid = self.id("event");
+                self.send(json!({"type": "conversation.item.input_audio_transcription.delta", "event_id": eid,
+                                 "item_id": item, "content_index": 0, "delta": word, "obfuscation": i}));
             }
-            self.turns += 1;
-            if self.create_response && !self.active_running() {
-                self.respond();
-            }
+            let eid = self.id("event");
+            self.send(json!({"type": "conversation.item.input_audio_transcription.completed", "event_id": eid,
+                             "item_id": item, "content_index": 0, "transcript": text,
+                             "usage": {"type": "duration", "seconds": 1}}));
+            return;
+        }
+        if self.create_response && !self.active_running() {
+            self.respond();
         }
     }
 

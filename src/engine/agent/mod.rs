@@ -4,6 +4,7 @@
 //! - [`pump`]: the task serving one session (socket, call audio, webhooks, timer).
 //! - [`bridge`]: the call's PCM frames ⇄ the session's `audio/pcmu`, `audio/pcma` or 24 kHz PCM.
 //! - [`tools`]: a webhook tool's HTTP call.
+//! - [`transcribe`]: the `openai` speech recognizer (a Realtime transcription session).
 //! - [`session_config`]: an `agent` node's request + the `openai:` settings → a session.
 //!
 //! Not owned here: the protocol decisions (`realtime`), the flow side (`machine::agent`), the
@@ -12,6 +13,7 @@
 pub mod bridge;
 pub mod pump;
 pub mod tools;
+pub mod transcribe;
 pub mod ws;
 
 use crate::config::openai::OpenAiConfig;

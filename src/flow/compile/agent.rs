@@ -457,7 +457,9 @@ mod tests {
     #[test]
     fn transfer_targets_are_uri_templates_under_the_transfer_policy() {
         use crate::policy::transfer::{origin_of, TargetOrigin, TEMPLATE_WARNING};
-        let c = run("      tools:\n        - { builtin: transfer, targets: { sales: \"sip:200@pbx\" } }");
+        let c = run(
+            "      tools:\n        - { builtin: transfer, targets: { sales: \"sip:200@pbx\" } }",
+        );
         assert!(c.diagnostics.is_empty(), "{:?}", c.diagnostics);
         let p = c.program.as_ref().unwrap();
         assert_eq!(origin_of(p, Some(NodeId(0))), TargetOrigin::Literal);
