@@ -179,9 +179,8 @@ impl TranscribeSession {
                 if e.code.as_deref() == Some("input_audio_buffer_commit_empty")
                     || e.event_id.as_deref() == Some("commit_1") =>
             {
-                if self.pending == 0 {
-                    self.final_text(String::new());
-                }
+                let nothing_pending = self.pending == 0;
+                nothing_pending.then(|| self.final_text(String::new()));
             }
             ServerEvent::Error(e) => self.fail(AgentError::Server(e)),
             ServerEvent::Committed { .. } => self.pending += 1,
