@@ -34,6 +34,8 @@ pub const MAX_BACKLOG: usize = 30_000;
 const TICK: Duration = Duration::from_millis(20);
 /// A partial last frame is padded and played when no audio followed it for this long.
 const FLUSH_AFTER: Duration = Duration::from_millis(60);
+/// A prepared session whose node never starts is closed after this long.
+pub const PREPARED_TTL: Duration = Duration::from_secs(120);
 
 /// What goes towards the caller, in order.
 #[derive(Debug, Clone, PartialEq)]
@@ -158,6 +160,8 @@ pub async fn run(
         last_audio: None,
         frame_buf: Vec::new(),
         bytes: Vec::new(),
+        prepared_until: Instant::now() + PREPARED_TTL,
+        started: false,
     };
     if let Some((cfg, audio)) = pending_start {
         pump.attach(&cfg, audio)?;
@@ -175,6 +179,10 @@ struct Pump {
     last_audio: Option<Instant>,
     frame_buf: Vec<Vec<i16>>,
     bytes: Vec<u8>,
+    /// Until when a prepared session waits for its node.
+    prepared_until: Instant,
+    /// The node started (the call's audio was attached).
+    started: bool,
 }
 
 impl Pump {
@@ -183,6 +191,7 @@ impl Pump {
             Bridge::new(cfg.format, audio.rate).map_err(|e| Failure::Audio(e.to_string()))?;
         self.bridge = Some(bridge);
         self.audio = Some(audio);
+        self.started = true;
         Ok(())
     }
 
@@ -204,7 +213,11 @@ impl Pump {
                 }
             }
             self.feed();
-            let deadline = session.poll_timeout();
+            let deadline = match (session.poll_timeout(), !self.started) {
+                // Prepared and not started: give up on the node at some point.
+                (d, true) => Some(d.map_or(self.prepared_until, |d| d.min(self.prepared_until))),
+                (d, false) => d,
+            };
             let backlog = !self.queue.is_empty();
             let holding = self.last_audio.is_some();
             let (caller, marks) = match self.audio.as_mut() {
@@ -261,7 +274,15 @@ impl Pump {
                         session.tool_result(&call_id, result, Instant::now());
                     }
                 }
-                () = sleep_opt(deadline) => session.handle_timeout(Instant::now()),
+                () = sleep_opt(deadline) => {
+                    let now = Instant::now();
+                    if !self.started && now >= self.prepared_until {
+                        tracing::debug!(call = %label, "agent: prepared session never used");
+                        let _ = self.ws.close(None).await;
+                        return Err(Failure::Abandoned);
+                    }
+                    session.handle_timeout(now);
+                }
                 () = tokio::time::sleep(TICK), if backlog || holding => self.flush_held(),
             }
         }
