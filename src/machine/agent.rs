@@ -71,6 +71,29 @@ impl Call {
         }
     }
 
+    /// Before the call is answered: the agent session the flow needs first, when its start node
+    /// is an agent, or a play or say whose `next` is one (the driver can connect while the call
+    /// rings and is answered).
+    pub fn agent_at_start(&self) -> Option<AgentRequest> {
+        let program = &self.program;
+        let first = match &program.node(program.start).kind {
+            NodeKind::Agent(_) => program.start,
+            NodeKind::Play(p) => match p.next {
+                Target::Node(n) => n,
+                Target::Return => return None,
+            },
+            NodeKind::Say(s) => match s.next {
+                Target::Node(n) => n,
+                Target::Return => return None,
+            },
+            _ => return None,
+        };
+        match &program.node(first).kind {
+            NodeKind::Agent(cfg) => self.agent_request(cfg).ok(),
+            _ => None,
+        }
+    }
+
     /// A key during a session (global keys were handled before).
     pub(super) fn session_digit(&mut self, s: Session, d: Digit) -> Step {
         if let NodeKind::Agent(a) = &self.program.node(s.node).kind {

@@ -246,3 +246,23 @@ fn an_instructions_template_that_fails_takes_on_error_without_a_session() {
     );
     assert_eq!(log[1], "play snd/sorry.wav");
 }
+
+#[test]
+fn the_agent_a_call_needs_first_is_known_before_it_is_answered() {
+    let h = Harness::new(program(FLOW));
+    let req = h
+        .call
+        .agent_at_start()
+        .expect("intro plays, then the agent");
+    assert_eq!(req.greeting.as_deref(), Some("Hello, account 42!"));
+    let direct = FLOW.replace("start: intro", "start: assistant");
+    assert!(Harness::new(program(&direct))
+        .call
+        .agent_at_start()
+        .is_some());
+    let elsewhere = FLOW.replace("start: intro", "start: goodbye");
+    assert!(Harness::new(program(&elsewhere))
+        .call
+        .agent_at_start()
+        .is_none());
+}
