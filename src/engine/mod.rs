@@ -13,8 +13,8 @@
 //! addresses; [`inbound`] resolves the `sip.allow` policy at start; `rt` has the small helpers
 //! the pumps share.
 
-pub mod audio_port;
 pub mod agent;
+pub mod audio_port;
 pub mod call;
 pub mod endpoint_loop;
 pub mod http_api;
