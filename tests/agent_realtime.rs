@@ -8,13 +8,15 @@
 #[path = "support/realtime_standin.rs"]
 mod standin;
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use phonetree::config::openai::ApiKey;
 use phonetree::engine::agent::pump::{
-    self, CallAudio, Ctl, Endpoint, Failure, Playout, PlayoutItem,
+    self, AudioIn, CallAudio, Ctl, Endpoint, Failure, PlayoutItem,
 };
 use phonetree::flow::agent::{AgentDtmf, TurnDetection};
 use phonetree::flow::program::HttpMethod;
@@ -35,12 +37,23 @@ fn tone(hz: f32, ms: u32, amp: f32) -> Vec<i16> {
 
 /// A playout that plays one 20 ms frame per 20 ms of wall time, like a call's, and reports
 /// marks as the audio before them is played. Cleared items are dropped (their marks too).
-struct RealTimePlayout {
+struct RealTimeCall {
+    rate: u32,
     tx: mpsc::Sender<(u64, PlayoutItem)>,
     epoch: Arc<AtomicU64>,
+    caller: mpsc::Receiver<Vec<i16>>,
+    marks: mpsc::Receiver<u32>,
 }
 
-impl Playout for RealTimePlayout {
+impl CallAudio for RealTimeCall {
+    fn rate(&self) -> u32 {
+        self.rate
+    }
+
+    fn law(&self) -> Option<phonetree::media::g711::Law> {
+        None
+    }
+
     fn try_push(&mut self, item: PlayoutItem) -> Result<(), PlayoutItem> {
         let e = self.epoch.load(Ordering::SeqCst);
         self.tx.try_send((e, item)).map_err(|e| match e {
@@ -53,10 +66,19 @@ impl Playout for RealTimePlayout {
     fn clear(&mut self) {
         self.epoch.fetch_add(1, Ordering::SeqCst);
     }
+
+    fn next(&mut self) -> Pin<Box<dyn Future<Output = Option<AudioIn>> + Send + '_>> {
+        Box::pin(async move {
+            tokio::select! {
+                m = self.marks.recv() => m.map(AudioIn::Mark),
+                f = self.caller.recv() => f.map(AudioIn::Caller),
+            }
+        })
+    }
 }
 
 struct Call {
-    audio: Option<CallAudio>,
+    audio: Option<Box<dyn CallAudio>>,
     /// Everything played to the caller (8 kHz), with silence where nothing played.
     heard: Arc<Mutex<Vec<i16>>>,
     caller_tx: mpsc::Sender<Vec<i16>>,
@@ -69,7 +91,6 @@ fn call(rate: u32) -> Call {
     let epoch = Arc::new(AtomicU64::new(0));
     let heard = Arc::new(Mutex::new(Vec::new()));
     let (e2, h2) = (epoch.clone(), heard.clone());
-    let frame = rate as usize / 50;
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_millis(20));
         loop {
@@ -95,17 +116,16 @@ fn call(rate: u32) -> Call {
             if !played {
                 h2.lock().unwrap().extend(std::iter::repeat_n(0, 160));
             }
-            let _ = frame;
         }
     });
     Call {
-        audio: Some(CallAudio {
+        audio: Some(Box::new(RealTimeCall {
             rate,
-            law: None,
-            from_caller: caller_rx,
-            to_caller: Box::new(RealTimePlayout { tx, epoch }),
+            tx,
+            epoch,
+            caller: caller_rx,
             marks: mark_rx,
-        }),
+        })),
         heard,
         caller_tx,
     }

@@ -234,13 +234,13 @@ nodes:
 "#;
 
 #[test]
-fn an_agent_node_fails_at_once_on_this_server_and_takes_on_error() {
+fn an_agent_node_without_an_api_key_fails_at_once_and_takes_on_error() {
     let srv = Server::start(&[("agent.yaml", AGENT_FLOW)], &[]);
     let mut c = Caller::new(srv.sip);
     answered(&mut c);
     // `on_error` plays the tone (`next` would have hung up without a sound).
     assert_eq!(c.recv_rtp().map(|(pt, _, _)| pt), Some(0));
-    assert!(srv.logged("not configured on this server"));
+    assert!(srv.logged("OPENAI_API_KEY is not set"));
 }
 
 #[test]

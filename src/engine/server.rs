@@ -123,7 +123,6 @@ pub async fn serve(cfg: Config, stop: impl Future<Output = ()>) -> Result<(), St
     warn_unknown_themes(&cfg, &registry);
 
     let (hangup_tx, hangup_rx) = watch::channel(false);
-    let tts_dir = std::env::temp_dir().join(format!("phonetree-tts-{}", std::process::id()));
     let routes = accounts
         .iter()
         .map(|(a, dest)| AccountRoute {
@@ -143,10 +142,7 @@ pub async fn serve(cfg: Config, stop: impl Future<Output = ()>) -> Result<(), St
         },
         transfer: Arc::new(cfg.security.transfer.clone()),
         calls: status.calls.clone(),
-        services: ServiceDeps {
-            http: super::services::http_client(),
-            tts_dir: tts_dir.clone(),
-        },
+        services: services(&cfg),
         hangup_all: hangup_rx,
     });
     let sip = Arc::new(SipDeps {
@@ -190,8 +186,6 @@ pub async fn serve(cfg: Config, stop: impl Future<Output = ()>) -> Result<(), St
 
     stop.await;
     shutdown::drain(&endpoint, &status, cfg.drain_timeout, hangup_tx).await;
-    // Speech files are per process; a failure only leaves files in the temp folder.
-    let _ = std::fs::remove_dir_all(&tts_dir);
     drop(reg);
     drop(endpoint);
     ep_task.abort();
@@ -349,5 +343,25 @@ fn warn_unknown_themes(cfg: &Config, registry: &Registry) {
         if !known {
             tracing::warn!(theme = %t, "THEMES names a theme no flow has");
         }
+    }
+}
+
+/// The side requests' clients: webhooks, TTS engines and their cache, voice agents.
+fn services(cfg: &Config) -> ServiceDeps {
+    let http = super::services::http_client();
+    let openai = Arc::new(cfg.openai.clone());
+    if openai.temperature.is_some() {
+        tracing::warn!(
+            "openai.temperature (OPENAI_TEMPERATURE) is not sent: the GA Realtime API has no \
+             temperature"
+        );
+    }
+    if openai.api_key.is_none() {
+        tracing::info!("no OPENAI_API_KEY: agent nodes will take their on_error branch");
+    }
+    ServiceDeps {
+        http: http.clone(),
+        tts: super::tts::Tts::new(cfg.tts.clone(), cfg.openai.clone(), http.clone()),
+        agent: super::integrations::agent::AgentDeps { openai, http },
     }
 }

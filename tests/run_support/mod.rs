@@ -106,6 +106,8 @@ impl Server {
             "SIP_USER",
             "SIP_PASSWORD",
             "SIP_PASS",
+            "OPENAI_API_KEY",
+            "OPENAI_BASE_URL",
         ] {
             cmd.env_remove(k);
         }

@@ -1,7 +1,7 @@
 //! The agent's task: the I/O around one [`AgentSession`] (quinn's `ConnectionDriver` shape).
 //!
 //! It opens the socket, then loops: drain the session's outputs (client events to the socket,
-//! agent audio through the [`Bridge`] into the call's [`Playout`], marks, clears, webhook
+//! agent audio through the [`Bridge`] into the call's [`CallAudio`], marks, clears, webhook
 //! calls on a `JoinSet`), then wait on one `select!` over the socket, the caller's frames, the
 //! playout's mark reports, control messages from the call (start, keys), finished webhooks,
 //! the session's timer, and a 20 ms tick while agent audio waits for room in the playout.
@@ -12,6 +12,8 @@
 //! socket is always read — a barge-in is never stuck behind a full playout.
 
 use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -45,25 +47,30 @@ pub enum PlayoutItem {
     Mark(u32),
 }
 
-/// The call's live audio out, as the pump drives it.
-pub trait Playout: Send {
-    /// Queues an item; hands it back when the queue is full.
-    fn try_push(&mut self, item: PlayoutItem) -> Result<(), PlayoutItem>;
-    /// Drops everything queued (barge-in).
-    fn clear(&mut self);
+/// What the call side delivers to the agent.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AudioIn {
+    /// 20 ms of the caller at [`CallAudio::rate`].
+    Caller(Vec<i16>),
+    /// Everything queued before this mark has been played (or cleared).
+    Mark(u32),
 }
 
-/// The call's audio for an agent.
-pub struct CallAudio {
+/// The call's audio both ways, as the pump uses it: on a live call an integration's
+/// [`AudioPort`](crate::engine::audio_port::AudioPort) (see `engine::integrations::agent`), in
+/// tests a simulated playout.
+pub trait CallAudio: Send {
     /// PCM rate of the frames both ways (8000 on G.711 calls).
-    pub rate: u32,
-    /// The call's G.711 law, if it is a G.711 call.
-    pub law: Option<crate::media::g711::Law>,
-    /// The caller's 20 ms frames.
-    pub from_caller: mpsc::Receiver<Vec<i16>>,
-    pub to_caller: Box<dyn Playout>,
-    /// Marks the playout has played.
-    pub marks: mpsc::Receiver<u32>,
+    fn rate(&self) -> u32;
+    /// The call's G.711 law, on a G.711 call.
+    fn law(&self) -> Option<crate::media::g711::Law>;
+    /// Queues an item towards the caller; hands it back when the queue is full.
+    fn try_push(&mut self, item: PlayoutItem) -> Result<(), PlayoutItem>;
+    /// Drops everything queued towards the caller (barge-in).
+    fn clear(&mut self);
+    /// The next caller frame or mark reached; `None` once the call's audio is gone.
+    /// Cancel-safe (it is one arm of the pump's `select!`).
+    fn next(&mut self) -> Pin<Box<dyn Future<Output = Option<AudioIn>> + Send + '_>>;
 }
 
 /// Messages from the call to its agent task.
@@ -71,7 +78,7 @@ pub enum Ctl {
     /// The flow entered the node: run with this configuration and audio.
     Start {
         cfg: Box<SessionConfig>,
-        audio: CallAudio,
+        audio: Box<dyn CallAudio>,
     },
     Dtmf(Digit),
 }
@@ -120,7 +127,7 @@ pub async fn run(
     let mut session = AgentSession::new(prepared, t0);
     let label = endpoint.label.clone();
     // Connect, but take a Start (and its audio) meanwhile.
-    let mut pending_start: Option<(SessionConfig, CallAudio)> = None;
+    let mut pending_start: Option<(SessionConfig, Box<dyn CallAudio>)> = None;
     let (url, key, timeout) = (
         endpoint.url.clone(),
         endpoint.key.clone(),
@@ -172,7 +179,7 @@ pub async fn run(
 struct Pump {
     endpoint: Endpoint,
     ws: Ws,
-    audio: Option<CallAudio>,
+    audio: Option<Box<dyn CallAudio>>,
     bridge: Option<Bridge>,
     queue: VecDeque<PlayoutItem>,
     tools: JoinSet<(String, Result<String, String>)>,
@@ -186,9 +193,9 @@ struct Pump {
 }
 
 impl Pump {
-    fn attach(&mut self, cfg: &SessionConfig, audio: CallAudio) -> Result<(), Failure> {
+    fn attach(&mut self, cfg: &SessionConfig, audio: Box<dyn CallAudio>) -> Result<(), Failure> {
         let bridge =
-            Bridge::new(cfg.format, audio.rate).map_err(|e| Failure::Audio(e.to_string()))?;
+            Bridge::new(cfg.format, audio.rate()).map_err(|e| Failure::Audio(e.to_string()))?;
         self.bridge = Some(bridge);
         self.audio = Some(audio);
         self.started = true;
@@ -220,10 +227,6 @@ impl Pump {
             };
             let backlog = !self.queue.is_empty();
             let holding = self.last_audio.is_some();
-            let (caller, marks) = match self.audio.as_mut() {
-                Some(a) => (Some(&mut a.from_caller), Some(&mut a.marks)),
-                None => (None, None),
-            };
             tokio::select! {
                 msg = self.ws.next() => {
                     let now = Instant::now();
@@ -239,8 +242,8 @@ impl Pump {
                         None => session.closed("the server hung up", now),
                     }
                 }
-                frame = recv_opt(caller) => match frame {
-                    Some(pcm) => {
+                ev = next_opt(self.audio.as_mut()) => match ev {
+                    Some(AudioIn::Caller(pcm)) => {
                         self.bytes.clear();
                         if let Some(b) = self.bridge.as_mut() {
                             if b.caller(&pcm, &mut self.bytes).is_ok() && !self.bytes.is_empty() {
@@ -248,11 +251,9 @@ impl Pump {
                             }
                         }
                     }
+                    Some(AudioIn::Mark(m)) => session.played(u64::from(m), Instant::now()),
                     // The call's audio went away (hangup, detach): the call ends the session.
                     None => self.audio = None,
-                },
-                m = recv_opt(marks) => if let Some(m) = m {
-                    session.played(u64::from(m), Instant::now());
                 },
                 c = ctl.recv() => match c {
                     Some(Ctl::Start { cfg, audio }) => {
@@ -327,7 +328,7 @@ impl Pump {
                     b.clear();
                 }
                 if let Some(a) = self.audio.as_mut() {
-                    a.to_caller.clear();
+                    a.clear();
                 }
             }
             Output::CallTool {
@@ -370,7 +371,7 @@ impl Pump {
             return;
         };
         while let Some(item) = self.queue.pop_front() {
-            if let Err(back) = a.to_caller.try_push(item) {
+            if let Err(back) = a.try_push(item) {
                 self.queue.push_front(back);
                 break;
             }
@@ -411,9 +412,10 @@ fn log(label: &str, l: Log) {
     }
 }
 
-async fn recv_opt<T>(rx: Option<&mut mpsc::Receiver<T>>) -> Option<T> {
-    match rx {
-        Some(rx) => rx.recv().await,
+/// The next audio event, or never when no audio is attached.
+async fn next_opt(audio: Option<&mut Box<dyn CallAudio>>) -> Option<AudioIn> {
+    match audio {
+        Some(a) => a.next().await,
         None => std::future::pending().await,
     }
 }

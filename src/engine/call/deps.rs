@@ -4,7 +4,6 @@
 //!
 //! Narrow on purpose: a call sees no registrations, no HTTP listener and no other call.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use tokio::sync::watch;
@@ -27,6 +26,8 @@ pub struct CallDeps {
 /// What the side requests (TTS, webhooks, integrations) use.
 pub struct ServiceDeps {
     pub http: reqwest::Client,
-    /// Where `say` writes its WAV files.
-    pub tts_dir: PathBuf,
+    /// `say`'s engines and their cache.
+    pub tts: crate::engine::tts::Tts,
+    /// Voice agents (`openai:` settings and the HTTP client for tools).
+    pub agent: crate::engine::integrations::agent::AgentDeps,
 }

@@ -13,6 +13,8 @@
 //! - every request the machine makes is tracked in `inflight` until its result comes or the
 //!   machine abandons it (`Stop`/`Cancel`); a result for anything not in flight is dropped;
 //! - `say` is two steps: the speech file ([`Done::Tts`]) becomes a `Play` on the leg;
+//! - a voice agent the flow will reach soon is prepared ([`DriverOutput::Prepare`]) so its
+//!   connection is up when its node starts; keys for it go as [`Control::Dtmf`];
 //! - a transfer goes out only to a target `transfer.allow` accepts
 //!   ([`crate::policy::transfer`]); a refused one fails at once (and is counted);
 //! - a transfer that reports no outcome within [`TRANSFER_TIMEOUT`] fails
@@ -33,7 +35,7 @@ use crate::engine::integrations::{Control, Done, Request};
 use crate::engine::leg::{LegCmd, LegEvent};
 use crate::engine::pii::Pii;
 use crate::flow::program::Program;
-use crate::machine::io::{Action, CallInfo, HangupReason, Input, Media, RequestId};
+use crate::machine::io::{Action, AgentRequest, CallInfo, HangupReason, Input, Media, RequestId};
 use crate::machine::Call as Machine;
 use crate::policy::counters::{self, Counters};
 use crate::policy::transfer::{self, TransferPolicy};
@@ -63,6 +65,9 @@ pub enum DriverOutput {
     Cancel(RequestId),
     /// A signal for a running side request.
     Control(RequestId, Control),
+    /// The flow will soon need this voice agent: connect it ahead (a hint; the `Agent` request
+    /// that follows adopts the connection).
+    Prepare(Box<AgentRequest>),
     /// The call moved (for `/api/calls`).
     View {
         node: String,
@@ -181,6 +186,14 @@ impl CallDriver {
         self.broken || self.machine.is_ended() || (self.leg_ended && !self.started)
     }
 
+    /// Before the call is answered: asks to prepare the agent the flow needs first, if any
+    /// (its start node is an agent, or a play/say leading to one).
+    pub fn prepare_at_start(&mut self) {
+        if let Some(agent) = self.machine.agent_at_start() {
+            self.out.push_back(DriverOutput::Prepare(Box::new(agent)));
+        }
+    }
+
     /// Requests in flight (for tests and logs).
     pub fn inflight(&self) -> usize {
         self.inflight.len()
@@ -252,10 +265,6 @@ impl CallDriver {
             }
             Done::Agent { result, .. } => {
                 if self.take(id, Inflight::Side) {
-                    let result = result.map(|result| crate::machine::io::AgentOutcome {
-                        result,
-                        then: crate::machine::io::AgentThen::Next,
-                    });
                     self.feed(Input::AgentEnded { id, result }, now);
                 }
             }
@@ -359,9 +368,20 @@ impl CallDriver {
         let call = &self.id;
         match action {
             Action::Play { id, media } => self.play(id, media),
-            Action::Say { id, text, voice, .. } => {
-                self.start(Request::Say { id, text, voice }, Inflight::Speech)
-            }
+            Action::Say {
+                id,
+                text,
+                voice,
+                engine,
+            } => self.start(
+                Request::Say {
+                    id,
+                    text,
+                    voice,
+                    engine,
+                },
+                Inflight::Speech,
+            ),
             Action::Stop { id } | Action::Cancel { id } => match self.inflight.remove(&id) {
                 Some(Inflight::Playback) => {
                     self.out.push_back(DriverOutput::Leg(LegCmd::Stop { id }))
@@ -385,21 +405,14 @@ impl CallDriver {
                 },
                 Inflight::Side,
             ),
-            Action::Agent { id, agent } => self.start(
-                Request::Agent {
-                    id,
-                    provider: match agent.provider {
-                        crate::flow::program::AgentProvider::OpenAi => "openai".into(),
-                        crate::flow::program::AgentProvider::Echo => "echo".into(),
-                    },
-                    model: agent.model.unwrap_or_default(),
-                    voice: agent.voice,
-                    instructions: agent.instructions.unwrap_or_default(),
-                },
-                Inflight::Side,
-            ),
-            // Not wired yet (issue 7 wires agents into the integrations).
-            Action::PrepareAgent { .. } | Action::AgentDtmf { .. } => {}
+            Action::Agent { id, agent } => self.start(Request::Agent { id, agent }, Inflight::Side),
+            Action::PrepareAgent { agent } => self.out.push_back(DriverOutput::Prepare(agent)),
+            Action::AgentDtmf { id, digit } => {
+                if self.inflight.get(&id) == Some(&Inflight::Side) {
+                    self.out
+                        .push_back(DriverOutput::Control(id, Control::Dtmf(digit)));
+                }
+            }
             Action::Stream { id, url } => self.start(Request::Stream { id, url }, Inflight::Side),
             Action::Record { id, max, beep } => {
                 self.start(Request::Record { id, max, beep }, Inflight::Side)

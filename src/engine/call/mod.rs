@@ -43,6 +43,20 @@ pub async fn run(deps: Arc<CallDeps>, mut leg: Leg) {
         %call, from = %Pii(&info.from), to = %Pii(dialled), flow = %program.name,
         version = %program.short_hash(), "incoming call"
     );
+    let mut driver = CallDriver::new(
+        program.clone(),
+        call_info(&info, &program),
+        deps.transfer.clone(),
+    );
+    let mut tasks = Tasks::new(info.id.clone());
+    // A flow that starts with (or right before) a voice agent: connect it while the call is
+    // answered. Dropped with `tasks` if the call is not answered.
+    driver.prepare_at_start();
+    while let Some(out) = driver.poll_output() {
+        if let DriverOutput::Prepare(req) = out {
+            tasks.prepare(&req, &deps.services, leg.audio_format());
+        }
+    }
     if let Err(why) = leg.answer().await {
         tracing::info!(%call, reason = %why, "not answered");
         return;
@@ -56,13 +70,9 @@ pub async fn run(deps: Arc<CallDeps>, mut leg: Leg) {
         since: SystemTime::now(),
     });
     let mut pump = Pump {
-        driver: CallDriver::new(
-            program.clone(),
-            call_info(&info, &program),
-            deps.transfer.clone(),
-        ),
+        driver,
         leg,
-        tasks: Tasks::default(),
+        tasks,
         deps: deps.clone(),
         id: info.id.clone(),
     };
@@ -144,6 +154,10 @@ impl Pump {
                     }
                 }
                 DriverOutput::Control(id, c) => self.tasks.control(id, c),
+                DriverOutput::Prepare(req) => {
+                    self.tasks
+                        .prepare(&req, &self.deps.services, self.leg.audio_format());
+                }
                 DriverOutput::View { node, theme } => {
                     self.deps.calls.update(&self.id, &node, &theme);
                 }

@@ -12,13 +12,18 @@
 //! arm in [`tasks::Tasks::start`] (see ARCHITECTURE.md, "Adding an integration"). Not owned here:
 //! what a result means to the flow (the machine), when a request is abandoned (the driver).
 
+pub mod agent;
 pub mod echo;
 pub mod tasks;
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::machine::io::{HttpReply, HttpRequest, RecordingInfo, RequestId};
+use crate::flow::digit::Digit;
+use crate::flow::program::TtsEngine;
+use crate::machine::io::{
+    AgentOutcome, AgentRequest, HttpReply, HttpRequest, RecordingInfo, RequestId,
+};
 
 /// The failure given to requests this server has no provider for.
 pub use crate::engine::services::NOT_CONFIGURED;
@@ -31,6 +36,8 @@ pub enum Request {
         id: RequestId,
         text: String,
         voice: Option<String>,
+        /// `None`: the configured engine.
+        engine: Option<TtsEngine>,
     },
     Http(HttpRequest),
     /// Recognise the caller's speech (needs audio).
@@ -42,10 +49,7 @@ pub enum Request {
     /// Hand the caller to a voice agent (needs audio both ways).
     Agent {
         id: RequestId,
-        provider: String,
-        model: String,
-        voice: Option<String>,
-        instructions: String,
+        agent: Box<AgentRequest>,
     },
     /// Connect the caller to a bot over a websocket (needs audio both ways).
     Stream {
@@ -114,7 +118,7 @@ pub enum Done {
     },
     Agent {
         id: RequestId,
-        result: Result<serde_json::Value, String>,
+        result: Result<AgentOutcome, String>,
     },
     Stream {
         id: RequestId,
@@ -175,4 +179,6 @@ impl Done {
 pub enum Control {
     /// End a recording now (its `finish_on` key); its `Done` follows as usual.
     Finish,
+    /// A key for a voice agent whose `dtmf` is `send` or `end`.
+    Dtmf(Digit),
 }

@@ -10,10 +10,12 @@ use std::collections::HashMap;
 use tokio::sync::mpsc;
 
 use super::{Control, Done, Request, NOT_CONFIGURED};
-use crate::engine::audio_port::AudioPort;
+use crate::engine::audio_port::{AudioFormat, AudioPort};
 use crate::engine::call::deps::ServiceDeps;
 use crate::engine::rt::AbortOnDrop;
 use crate::engine::services;
+use crate::flow::program::AgentProvider;
+use crate::machine::io::AgentRequest;
 use crate::machine::io::RequestId;
 
 /// Signals buffered per running request.
@@ -39,20 +41,37 @@ pub struct Tasks {
     running: HashMap<RequestId, Running>,
     done_tx: mpsc::UnboundedSender<Done>,
     done_rx: mpsc::UnboundedReceiver<Done>,
+    /// A voice agent connected ahead of its node (at most one).
+    prepared: Option<super::agent::Prepared>,
+    /// The call's id, for logs.
+    call: String,
 }
 
 impl Default for Tasks {
     fn default() -> Self {
+        Tasks::new(String::new())
+    }
+}
+
+impl Tasks {
+    pub fn new(call: String) -> Tasks {
         let (done_tx, done_rx) = mpsc::unbounded_channel();
         Tasks {
             running: HashMap::new(),
             done_tx,
             done_rx,
+            prepared: None,
+            call,
         }
     }
-}
 
-impl Tasks {
+    /// Connects the voice agent `req` ahead of its node (the call's audio is in `format`).
+    pub fn prepare(&mut self, req: &AgentRequest, services: &ServiceDeps, format: AudioFormat) {
+        if let Some(p) = super::agent::prepare(req, &services.agent, format, &self.call) {
+            self.prepared = Some(p);
+        }
+    }
+
     /// Starts `req` (with `audio` attached when it needs it). `Err` carries the `Done` of a
     /// request that failed at once (no provider for it on this server).
     pub fn start(
@@ -67,10 +86,16 @@ impl Tasks {
         let ctx = Ctx { id, audio, control };
         let tx = self.done_tx.clone();
         let task = match req {
-            Request::Say { text, voice, .. } => {
-                let dir = services.tts_dir.clone();
+            Request::Say {
+                text,
+                voice,
+                engine,
+                ..
+            } => {
+                let tts = services.tts.clone();
                 tokio::spawn(async move {
-                    let result = services::synthesize(&dir, &text, voice.as_deref())
+                    let result = tts
+                        .synthesize(engine, voice.as_deref(), &text)
                         .await
                         .map_err(|e| e.to_string());
                     let _ = tx.send(Done::Tts { id, result });
@@ -83,11 +108,20 @@ impl Tasks {
                     let _ = tx.send(Done::Http { id, result });
                 })
             }
-            Request::Agent { ref provider, .. } if provider == super::echo::PROVIDER => {
-                tokio::spawn(async move {
+            Request::Agent { agent, .. } => match agent.provider {
+                AgentProvider::Echo => tokio::spawn(async move {
                     let _ = tx.send(super::echo::run(ctx).await);
-                })
-            }
+                }),
+                AgentProvider::OpenAi => {
+                    let deps = services.agent.clone();
+                    let prepared = self.prepared.take();
+                    let call = self.call.clone();
+                    tokio::spawn(async move {
+                        let done = super::agent::run(ctx, agent, deps, prepared, call).await;
+                        let _ = tx.send(done);
+                    })
+                }
+            },
             other => {
                 tracing::warn!(request = other.kind(), "{NOT_CONFIGURED}");
                 return Err(Done::failed(&other, NOT_CONFIGURED.to_string()));
