@@ -107,6 +107,8 @@ pub struct Seen {
     pub errors_sent: Vec<(String, String)>,
     /// Milliseconds of caller audio appended.
     pub appended_ms: u64,
+    /// The first bytes of caller audio appended (as sent, in the input format; at most 1 MiB).
+    pub appended: Vec<u8>,
     /// Caller turns (audio ms): (start, end).
     pub turns: Vec<(u64, Option<u64>)>,
     /// Truncations: (item id, audio_end_ms, ms of that item sent).
@@ -667,6 +669,11 @@ impl Conversation {
     }
 
     fn append(&mut self, bytes: &[u8]) {
+        record(&self.seen, |s| {
+            let room = (1usize << 20).saturating_sub(s.appended.len());
+            s.appended
+                .extend_from_slice(&bytes[..bytes.len().min(room)]);
+        });
         self.pending_bytes.extend_from_slice(bytes);
         let window = self.input.bytes_per_ms() * 20;
         while self.pending_bytes.len() >= window {
