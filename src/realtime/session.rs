@@ -322,6 +322,10 @@ impl AgentSession {
                 _ => None,
             })
             .collect();
+        if cfg.format != self.cfg.format {
+            // Prepared before the call's codec was known: no audio has been played yet.
+            self.playback = Playback::new(cfg.format);
+        }
         self.cfg = cfg;
         if changed && self.connected {
             self.send_session_update();

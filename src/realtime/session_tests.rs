@@ -594,6 +594,27 @@ fn a_changed_configuration_is_sent_again_when_a_prepared_session_is_adopted() {
 }
 
 #[test]
+fn a_session_prepared_for_another_format_counts_heard_time_in_the_final_one() {
+    // Prepared before the codec was known (24 kHz PCM), started on a G.711 call.
+    let mut t = T::new(SessionConfig {
+        format: AudioFormat::Pcm24k,
+        ..cfg()
+    });
+    t.s.connected(t.at());
+    t.s.reconfigure(cfg());
+    t.s.start(t.at());
+    t.take();
+    t.server(json!({"type": "response.created", "response": {"id": "r1"}}));
+    t.delta("r1", "a1", 8000); // one second of μ-law
+    t.take();
+    t.s.played(1, t.at());
+    t.advance(600);
+    t.server(json!({"type": "input_audio_buffer.speech_started", "audio_start_ms": 0}));
+    let out = t.take();
+    assert!(out.contains(&"log barge-in 600ms".to_string()), "{out:?}");
+}
+
+#[test]
 fn unreadable_events_are_logged_not_fatal() {
     let mut t = T::running(cfg());
     t.s.server_text("not json", t.at());
