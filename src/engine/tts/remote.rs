@@ -70,18 +70,12 @@ pub async fn http(
         rb = rb.header(reqwest::header::AUTHORIZATION, k.bearer());
     }
     let (bytes, content_type) = send(rb, cfg.timeout, engine).await?;
-    let extension = match content_type.as_deref().unwrap_or("") {
-        t if t.contains("mpeg") || t.contains("mp3") => "mp3",
-        t if t.contains("ogg") || t.contains("opus") => "ogg",
-        t if t.contains("flac") => "flac",
-        t if t.contains("wav")
-            || t.starts_with("audio/")
-            || t.contains("octet-stream")
-            || t.is_empty() =>
-        {
-            sniff(&bytes)
-        }
-        other => {
+    // The bytes say what they are; the content type only when they do not (Piper's own
+    // server sends its WAV as `text/html`).
+    let extension = match (sniff(&bytes), content_type.as_deref().unwrap_or("")) {
+        (Some(ext), _) => ext,
+        (None, t) if t.contains("mpeg") || t.contains("mp3") => "mp3",
+        (None, other) => {
             return Err(TtsError::Failed {
                 engine,
                 detail: format!("the server sent `{other}`, not audio"),
@@ -91,13 +85,15 @@ pub async fn http(
     Ok(Audio { bytes, extension })
 }
 
-/// By magic bytes, for servers that send a vague content type.
-fn sniff(b: &[u8]) -> &'static str {
+/// What the magic bytes say the audio is.
+fn sniff(b: &[u8]) -> Option<&'static str> {
     match b {
-        [b'O', b'g', b'g', b'S', ..] => "ogg",
-        [b'f', b'L', b'a', b'C', ..] => "flac",
-        [b'I', b'D', b'3', ..] | [0xff, 0xfb | 0xf3 | 0xf2, ..] => "mp3",
-        _ => "wav",
+        [b'R', b'I', b'F', b'F', _, _, _, _, b'W', b'A', b'V', b'E', ..] => Some("wav"),
+        [b'O', b'g', b'g', b'S', ..] => Some("ogg"),
+        [b'f', b'L', b'a', b'C', ..] => Some("flac"),
+        [b'I', b'D', b'3', ..] => Some("mp3"),
+        [0xff, second, ..] if second & 0xe0 == 0xe0 => Some("mp3"),
+        _ => None,
     }
 }
 

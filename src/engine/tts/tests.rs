@@ -160,6 +160,14 @@ async fn the_http_engine_posts_text_and_voice_and_keeps_the_audio_format() {
     );
     assert_eq!(path.extension().unwrap(), "wav");
     assert_eq!(std::fs::read(&path).unwrap(), audio);
+    // Piper's server sends its WAV as `text/html`: the bytes decide.
+    let (base, _s) = one_shot("200 OK", "text/html; charset=utf-8", audio.clone()).await;
+    let t2 = tts(&dir.path().join("c2"), |c, _| c.http_url = Some(base));
+    let path = t2
+        .synthesize(Some(TtsEngine::Http), None, "Again.")
+        .await
+        .unwrap();
+    assert_eq!(path.extension().unwrap(), "wav");
     // Not audio at all.
     let (base, _s) = one_shot("200 OK", "text/html", b"<html>".to_vec()).await;
     let t = tts(dir.path(), |c, _| c.http_url = Some(base));
