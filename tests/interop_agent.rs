@@ -4,7 +4,8 @@
 //! Piper's own HTTP server, espeak-ng, and a local stand-in of OpenAI's `/v1/audio/speech`).
 //!
 //! What the caller hears is judged by cross-correlation (`tests/interop/audio_match.py`), never
-//! by "not silent". Runs with the other interop tests (`PHONETREE_INTEROP=1`, one at a time).
+//! by "not silent". Like `tests/interop.rs`, every test is `#[cfg_attr(not(interop), ignore)]`
+//! and runs with `PHONETREE_INTEROP=1` (one at a time); what each proves: docs/interop.md.
 
 #[path = "interop/audio.rs"]
 #[allow(dead_code)]
@@ -169,6 +170,10 @@ env: [ORDERS_URL]
 "#;
 
 #[test]
+#[cfg_attr(
+    not(interop),
+    ignore = "real SIP peers: run with PHONETREE_INTEROP=1 (install them: bash .ci/install-deps.sh)"
+)]
 fn pjsua2_talks_to_an_agent_interrupts_it_and_the_agent_calls_a_webhook_then_hangs_up() {
     let _serial = serial();
     if !require(&[Peer::Pjsua2, Peer::Piper]) {
@@ -288,6 +293,10 @@ fn pjsua2_talks_to_an_agent_interrupts_it_and_the_agent_calls_a_webhook_then_han
 }
 
 #[test]
+#[cfg_attr(
+    not(interop),
+    ignore = "real SIP peers: run with PHONETREE_INTEROP=1 (install them: bash .ci/install-deps.sh)"
+)]
 fn pjsua2_hears_on_error_when_the_realtime_server_refuses_the_key() {
     let _serial = serial();
     if !require(&[Peer::Pjsua2]) {
@@ -404,6 +413,10 @@ nodes:
 "#;
 
 #[test]
+#[cfg_attr(
+    not(interop),
+    ignore = "real SIP peers: run with PHONETREE_INTEROP=1 (install them: bash .ci/install-deps.sh)"
+)]
 fn pjsua2_hears_say_with_each_engine_espeak_piper_openai_and_pipers_http_server() {
     let _serial = serial();
     if !require(&[Peer::Pjsua2, Peer::Piper]) {

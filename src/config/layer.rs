@@ -68,6 +68,16 @@ pub const SCALARS: &[(&str, &str)] = &[
     ("transfer.allow", "TRANSFER_ALLOW"),
 ];
 
+/// Every scalar key: [`SCALARS`] and the sections kept in their own files (`log`, `openai`,
+/// `tts`).
+pub fn scalars() -> impl Iterator<Item = &'static (&'static str, &'static str)> {
+    SCALARS
+        .iter()
+        .chain(super::log::KEYS)
+        .chain(super::openai::KEYS)
+        .chain(super::tts::KEYS)
+}
+
 /// Per-account settings; `PHONETREE_ACCOUNT_<FIELD>` sets them on the first account.
 pub const ACCOUNT_FIELDS: &[&str] = &[
     "registrar",
@@ -82,13 +92,6 @@ pub const ACCOUNT_FIELDS: &[&str] = &[
 
 /// Every scalar setting: this file's [`SCALARS`] plus the sections that live in their own
 /// files (`config::openai`, `config::tts`).
-pub fn scalars() -> impl Iterator<Item = &'static (&'static str, &'static str)> {
-    SCALARS
-        .iter()
-        .chain(super::openai::KEYS)
-        .chain(super::tts::KEYS)
-}
-
 /// Keys whose values are secrets: never echoed in any message.
 pub fn is_secret(key: &str) -> bool {
     key.ends_with(".password") || key.ends_with("api_key")
@@ -134,7 +137,7 @@ pub fn yaml_layer(text: &str, path: &Path) -> (Layer, Vec<Diagnostic>) {
     for (k, v) in &top {
         let ptr = format!("/{k}");
         match k.as_str() {
-            "sip" | "http" | "rtp" | "registration" | "transfer" => {
+            "sip" | "http" | "rtp" | "registration" | "transfer" | "log" => {
                 let Value::Object(inner) = v else {
                     diags.push(shape(path, at(&ptr), k, "a mapping"));
                     continue;
@@ -142,7 +145,7 @@ pub fn yaml_layer(text: &str, path: &Path) -> (Layer, Vec<Diagnostic>) {
                 for (ik, iv) in inner {
                     let dotted = format!("{k}.{ik}");
                     let iptr = format!("{ptr}/{ik}");
-                    if !SCALARS.iter().any(|(s, _)| *s == dotted) {
+                    if !scalars().any(|(s, _)| *s == dotted) {
                         diags.push(unknown(path, key_at(&iptr), &dotted, known_under(k)));
                         continue;
                     }
@@ -192,12 +195,12 @@ pub fn yaml_layer(text: &str, path: &Path) -> (Layer, Vec<Diagnostic>) {
                     }
                 }
             }
-            _ if SCALARS.iter().any(|(s, _)| s == k) => {
+            _ if scalars().any(|(s, _)| s == k) => {
                 put(&mut layer, &mut diags, path, k, v, at(&ptr));
             }
             _ => {
                 let known = "sip, http, flows, sound, rtp, codecs, themes, drain_timeout, \
-                             registration, accounts, transfer, openai, tts";
+                             registration, accounts, transfer, log, openai, tts";
                 diags.push(unknown(path, key_at(&ptr), k, known.to_string()));
             }
         }

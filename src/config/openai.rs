@@ -207,7 +207,7 @@ pub(super) fn parse_bool(s: &str) -> Result<bool, String> {
 }
 
 pub(super) fn positive_dur(s: &str) -> Result<Duration, String> {
-    let d = dur(s)?;
+    let d = dur(s).map_err(|b| b.message)?;
     if d.is_zero() {
         return Err(format!("`{s}` must be longer than zero"));
     }

@@ -66,6 +66,7 @@ pub async fn serve(cfg: Config, stop: impl Future<Output = ()>) -> Result<(), St
     if !cfg.flows.is_dir() {
         return Err(StartError::FlowsDir(cfg.flows.clone()));
     }
+    super::sip_trace::set_enabled(cfg.log.sip_trace);
     let (endpoint, inbox) = EndpointHandle::channel();
     let transport = SipTransport::bind(cfg.sip_listen, endpoint.sender())
         .await
@@ -99,12 +100,17 @@ pub async fn serve(cfg: Config, stop: impl Future<Output = ()>) -> Result<(), St
     let ports =
         RtpPortAllocator::new(bound.ip(), cfg.rtp_ports.clone()).map_err(StartError::Rtp)?;
 
+    let site = Arc::new(crate::site::Site::of(&cfg));
     let opts = LoadOptions {
         sound_dir: cfg.sound.clone(),
+        site: Some(site.clone()),
     };
     let (registry, events) = Registry::open(&cfg.flows, opts);
     let registry = Arc::new(registry);
     reg_watch::log_events(&registry, &events);
+    if registry.snapshot().flows.is_empty() {
+        tracing::warn!("{}", crate::site::empty_folder(registry.dir()));
+    }
     let sound_dir = cfg.sound.clone().unwrap_or_else(|| {
         registry
             .dir()
@@ -142,8 +148,10 @@ pub async fn serve(cfg: Config, stop: impl Future<Output = ()>) -> Result<(), St
         },
         transfer: Arc::new(cfg.security.transfer.clone()),
         calls: status.calls.clone(),
-        services: services(&cfg),
+        services: services(&cfg, site.clone()),
         hangup_all: hangup_rx,
+        site: site.clone(),
+        redact_numbers: cfg.log.redact_numbers,
     });
     let sip = Arc::new(SipDeps {
         endpoint: endpoint.clone(),
@@ -347,7 +355,7 @@ fn warn_unknown_themes(cfg: &Config, registry: &Registry) {
 }
 
 /// The side requests' clients: webhooks, TTS engines and their cache, voice agents.
-fn services(cfg: &Config) -> ServiceDeps {
+fn services(cfg: &Config, site: Arc<crate::site::Site>) -> ServiceDeps {
     let http = super::services::http_client();
     let openai = Arc::new(cfg.openai.clone());
     if openai.temperature.is_some() {
@@ -363,5 +371,6 @@ fn services(cfg: &Config) -> ServiceDeps {
         http: http.clone(),
         tts: super::tts::Tts::new(cfg.tts.clone(), cfg.openai.clone(), http.clone()),
         agent: super::integrations::agent::AgentDeps { openai, http },
+        site,
     }
 }

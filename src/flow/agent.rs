@@ -51,6 +51,16 @@ pub enum AgentProvider {
     Echo,
 }
 
+impl AgentProvider {
+    /// As written in flows (`openai`).
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            AgentProvider::OpenAi => "openai",
+            AgentProvider::Echo => "echo",
+        }
+    }
+}
+
 /// What a key pressed during the conversation does (global keys always keep working).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum AgentDtmf {

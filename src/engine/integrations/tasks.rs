@@ -9,7 +9,7 @@ use std::collections::HashMap;
 
 use tokio::sync::mpsc;
 
-use super::{Control, Done, Request, NOT_CONFIGURED};
+use super::{Control, Done, Request};
 use crate::engine::audio_port::{AudioFormat, AudioPort};
 use crate::engine::call::deps::ServiceDeps;
 use crate::engine::rt::AbortOnDrop;
@@ -81,6 +81,11 @@ impl Tasks {
         audio: Option<AudioPort>,
     ) -> Result<(), Done> {
         let id = req.id();
+        if let Request::Agent { agent, .. } = &req {
+            if agent.provider == AgentProvider::OpenAi && services.agent.openai.api_key.is_none() {
+                return Err(Done::failed(&req, services.unavailable(&req)));
+            }
+        }
         let (control_tx, control) = mpsc::channel(CONTROL_QUEUE);
         let has_audio = audio.is_some();
         let ctx = Ctx { id, audio, control };
@@ -122,10 +127,9 @@ impl Tasks {
                     })
                 }
             },
-            other => {
-                tracing::warn!(request = other.kind(), "{NOT_CONFIGURED}");
-                return Err(Done::failed(&other, NOT_CONFIGURED.to_string()));
-            }
+            // No provider here: fails at once with the capability's reason, which the call log
+            // shows and the flow's error branch gets.
+            other => return Err(Done::failed(&other, services.unavailable(&other))),
         };
         self.running.insert(
             id,
