@@ -3,10 +3,14 @@
 # Usage: bench/run.sh   (takes a release build, ~5 min cold on 2 cores, then ~10 s)
 #        ENGINE=1 bench/run.sh   also re-measures the SIP/RTP engine first (bench/engine/run.sh,
 #        ~8 min, needs sipp, dumpcap, sox and a pjsua2 venv: see bench/engine/README.md);
-#        without it the last bench/ENGINE.md is kept.
+#        without it the last bench/ENGINE.md is kept. AGENT=1 also re-measures the voice agents
+#        (bench/agent.rs), else the last bench/AGENT.md is kept.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "${ENGINE:-0}" = 1 ]; then bench/engine/run.sh; fi
+# AGENT=1 re-measures the voice agents (bench/agent.rs, ~2 min); without it the last
+# bench/AGENT.md is kept.
+if [ "${AGENT:-0}" = 1 ]; then cargo bench --quiet --bench agent -- --markdown > bench/AGENT.md; fi
 out=$(cargo bench --quiet --bench flow -- --nodes 1000 --calls 10000)
 echo "$out"
 {
@@ -23,5 +27,6 @@ echo "$out"
   echo "- *validate + compile*: \`flow::compile::compile\` on a generated flow (menus, plays, templated say, set, switch, pause): YAML with spans → JSON Schema → typed structs → checks (references, reachability, endless loops, templates, prompts) → \`Program\`. Baseline: only scanning the same text with saphyr-parser."
   echo "- *simulate*: whole calls of \`flows/characters.yaml\` on virtual time (5 keys incl. theme switches, then hang-up) through \`sim::Sim\`, one thread. Baseline: the same calls also rendering every event as the JSON line \`phonetree simulate\` prints."
   if [ -f bench/ENGINE.md ]; then echo; cat bench/ENGINE.md; fi
+  if [ -f bench/AGENT.md ]; then echo; cat bench/AGENT.md; fi
 } > BENCHMARKS.md
 echo "wrote BENCHMARKS.md"
