@@ -39,6 +39,17 @@ pub struct ServiceDeps {
 }
 
 impl ServiceDeps {
+    /// Whether `req` gets the call's audio although its kind does not need it: a `say` on a
+    /// remote engine, which plays as it downloads.
+    pub fn streams(&self, req: &crate::engine::integrations::Request) -> bool {
+        match req {
+            crate::engine::integrations::Request::Say { engine, .. } => {
+                crate::engine::tts::stream::streams(engine.unwrap_or(self.tts.config().engine))
+            }
+            _ => false,
+        }
+    }
+
     /// Why `req` cannot run here (the capability's reason), for a request without a provider.
     pub fn unavailable(&self, req: &crate::engine::integrations::Request) -> String {
         use crate::engine::integrations::Request;

@@ -12,7 +12,8 @@
 //! - the flow starts on [`LegEvent::Answered`]; nothing reaches the machine before that;
 //! - every request the machine makes is tracked in `inflight` until its result comes or the
 //!   machine abandons it (`Stop`/`Cancel`); a result for anything not in flight is dropped;
-//! - `say` is two steps: the speech file ([`Done::Tts`]) becomes a `Play` on the leg;
+//! - `say` is two steps: the speech file ([`Done::Tts`]) becomes a `Play` on the leg — or one,
+//!   when a remote engine streamed it into the call's audio ([`Done::Spoken`]);
 //! - a voice agent the flow will reach soon is prepared ([`DriverOutput::Prepare`]) so its
 //!   connection is up when its node starts; keys for it go as [`Control::Dtmf`];
 //! - a transfer goes out only to a target `transfer.allow` accepts
@@ -258,6 +259,18 @@ impl CallDriver {
                 }
                 match result {
                     Ok(path) => self.play(id, Media::File(path)),
+                    Err(reason) => {
+                        tracing::error!(call = %self.id, error = %reason, "say failed");
+                        self.feed(Input::PlaybackFailed { id, reason }, now);
+                    }
+                }
+            }
+            Done::Spoken { result, .. } => {
+                if !self.take(id, Inflight::Speech) {
+                    return;
+                }
+                match result {
+                    Ok(()) => self.feed(Input::PlaybackFinished(id), now),
                     Err(reason) => {
                         tracing::error!(call = %self.id, error = %reason, "say failed");
                         self.feed(Input::PlaybackFailed { id, reason }, now);

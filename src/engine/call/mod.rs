@@ -141,7 +141,8 @@ impl Pump {
                 DriverOutput::Leg(cmd) => self.leg.command(cmd),
                 DriverOutput::Start(req) => {
                     let id = req.id();
-                    let audio = req.needs_audio().then(|| self.attach(id));
+                    let wants_audio = req.needs_audio() || self.deps.services.streams(&req);
+                    let audio = wants_audio.then(|| self.attach(id));
                     let attached = audio.is_some();
                     if let Err(done) = self.tasks.start(req, &self.deps.services, audio) {
                         if attached {

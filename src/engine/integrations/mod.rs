@@ -108,6 +108,11 @@ pub enum Done {
         id: RequestId,
         result: Result<PathBuf, String>,
     },
+    /// A `Say` already played through the call's audio (a remote engine, streamed).
+    Spoken {
+        id: RequestId,
+        result: Result<(), String>,
+    },
     Http {
         id: RequestId,
         result: Result<HttpReply, String>,
@@ -134,6 +139,7 @@ impl Done {
     pub fn id(&self) -> RequestId {
         match self {
             Done::Tts { id, .. }
+            | Done::Spoken { id, .. }
             | Done::Http { id, .. }
             | Done::Speech { id, .. }
             | Done::Agent { id, .. }

@@ -13,6 +13,7 @@ use super::{Control, Done, Request};
 use crate::engine::audio_port::{AudioFormat, AudioPort};
 use crate::engine::call::deps::ServiceDeps;
 use crate::engine::rt::AbortOnDrop;
+use crate::engine::tts::stream::Spoken;
 use crate::engine::services;
 use crate::flow::program::AgentProvider;
 use crate::machine::io::AgentRequest;
@@ -98,12 +99,32 @@ impl Tasks {
                 ..
             } => {
                 let tts = services.tts.clone();
+                let audio = ctx.audio;
                 tokio::spawn(async move {
-                    let result = tts
-                        .synthesize(engine, voice.as_deref(), &text)
-                        .await
-                        .map_err(|e| e.to_string());
-                    let _ = tx.send(Done::Tts { id, result });
+                    let done = match audio {
+                        // A remote engine with the call's audio at hand: play as it arrives.
+                        Some(port) => {
+                            match tts.speak_streaming(engine, voice.as_deref(), &text, port).await {
+                                Ok(Spoken::Played) => Done::Spoken { id, result: Ok(()) },
+                                Ok(Spoken::Cached(path)) => Done::Tts {
+                                    id,
+                                    result: Ok(path),
+                                },
+                                Err(e) => Done::Tts {
+                                    id,
+                                    result: Err(e.to_string()),
+                                },
+                            }
+                        }
+                        None => Done::Tts {
+                            id,
+                            result: tts
+                                .synthesize(engine, voice.as_deref(), &text)
+                                .await
+                                .map_err(|e| e.to_string()),
+                        },
+                    };
+                    let _ = tx.send(done);
                 })
             }
             Request::Http(req) => {

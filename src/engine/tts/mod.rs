@@ -12,6 +12,9 @@
 //!   `{"text": .., "voice": ..}`, audio (WAV, MP3, OGG, FLAC) back — the shape of Piper's own
 //!   HTTP server (`python -m piper.http_server`, route `/synthesize`).
 //!
+//! The remote engines play while they download when the call's audio is at hand ([`stream`]:
+//! OpenAI's PCM, a server's 16-bit WAV), and keep the audio in the cache.
+//!
 //! The cache ([`cache::Cache`]) keys files by SHA-256 of (engine, voice as resolved — the
 //! model too for `openai` —, text), writes through a temporary file and a rename (a concurrent
 //! call never reads half a file), and is bounded by `tts.cache_max`: the least recently
@@ -25,6 +28,7 @@
 pub mod cache;
 pub mod local;
 pub mod remote;
+pub mod stream;
 
 use std::fmt;
 use std::path::PathBuf;

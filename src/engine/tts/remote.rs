@@ -86,7 +86,7 @@ pub async fn http(
 }
 
 /// What the magic bytes say the audio is.
-fn sniff(b: &[u8]) -> Option<&'static str> {
+pub(super) fn sniff(b: &[u8]) -> Option<&'static str> {
     match b {
         [b'R', b'I', b'F', b'F', _, _, _, _, b'W', b'A', b'V', b'E', ..] => Some("wav"),
         [b'O', b'g', b'g', b'S', ..] => Some("ogg"),

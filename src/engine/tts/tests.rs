@@ -280,3 +280,82 @@ async fn the_cache_is_bounded_oldest_first() {
     assert!(c.lookup("k0").await.is_none());
     assert_ne!(cache::key("a", "", "b", "c"), cache::key("a", "", "bc", ""));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_remote_engine_plays_as_it_downloads_and_caches_what_it_played() {
+    use crate::engine::audio_port::{pair, AudioFormat, LiveNext, PortConfig};
+    use crate::engine::tts::stream::Spoken;
+    let dir = tempfile::tempdir().unwrap();
+    // One second of 24 kHz PCM (a 300 Hz tone), as `response_format: pcm` streams it.
+    let pcm: Vec<u8> = (0..24000)
+        .flat_map(|i| {
+            (((i as f32 * 300.0 * std::f32::consts::TAU / 24000.0).sin() * 8000.0) as i16)
+                .to_le_bytes()
+        })
+        .collect();
+    let (base, server) = one_shot("200 OK", "audio/pcm", pcm).await;
+    let t = tts(dir.path(), |_, o| {
+        o.base_url = format!("{base}/v1");
+        o.api_key = Some(ApiKey::new("sk-stream"));
+    });
+    let (port, mut tap) = pair(AudioFormat::NARROWBAND, PortConfig::default());
+    // The leg's side: one slot every 2 ms (faster than real time: only the frames matter).
+    let player = tokio::spawn(async move {
+        let mut frames = Vec::new();
+        for _ in 0..2000 {
+            match tap.live.next_slot() {
+                LiveNext::Frame(f) => frames.push(f.samples),
+                LiveNext::Silence | LiveNext::Idle => {}
+            }
+            if tap.live.is_finished() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        frames
+    });
+    let spoken = t
+        .speak_streaming(Some(TtsEngine::OpenAi), Some("coral"), "Streamed.", port)
+        .await
+        .unwrap();
+    assert!(matches!(spoken, Spoken::Played), "{spoken:?}");
+    let frames = player.await.unwrap();
+    // About 50 frames of 8 kHz for one second (the resampler's edges may cost one).
+    assert!((48..=51).contains(&frames.len()), "{}", frames.len());
+    assert!(frames.iter().all(|f| f.len() == 160));
+    let rms = (frames[25].iter().map(|&s| f64::from(s).powi(2)).sum::<f64>() / 160.0).sqrt();
+    assert!(rms > 3000.0, "the tone came through: {rms}");
+    let (_, _, body) = server.await.unwrap();
+    assert!(String::from_utf8_lossy(&body).contains("\"response_format\":\"pcm\""));
+    // Cached: the next time it is a file.
+    let (port, _tap) = pair(AudioFormat::NARROWBAND, PortConfig::default());
+    let again = t
+        .speak_streaming(Some(TtsEngine::OpenAi), Some("coral"), "Streamed.", port)
+        .await
+        .unwrap();
+    let Spoken::Cached(path) = again else {
+        panic!("{again:?}")
+    };
+    assert!((seconds(&path) - 1.0).abs() < 0.01);
+}
+
+#[tokio::test]
+async fn a_wav_that_is_not_16_bit_pcm_is_played_from_the_cache_file() {
+    use crate::engine::audio_port::{pair, AudioFormat, PortConfig};
+    use crate::engine::tts::stream::Spoken;
+    let dir = tempfile::tempdir().unwrap();
+    // An MP3-looking body: not streamable.
+    let mut body = b"ID3".to_vec();
+    body.extend(std::iter::repeat_n(0u8, 1000));
+    let (base, _server) = one_shot("200 OK", "audio/mpeg", body).await;
+    let t = tts(dir.path(), |c, _| c.http_url = Some(format!("{base}/synthesize")));
+    let (port, _tap) = pair(AudioFormat::NARROWBAND, PortConfig::default());
+    let spoken = t
+        .speak_streaming(Some(TtsEngine::Http), None, "Not streamed.", port)
+        .await
+        .unwrap();
+    let Spoken::Cached(path) = spoken else {
+        panic!("{spoken:?}")
+    };
+    assert_eq!(path.extension().unwrap(), "mp3");
+}
