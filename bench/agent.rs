@@ -146,7 +146,8 @@ async fn serve(
             }
         }
     });
-    let _ = tx.send(json!({"type": "session.created", "session": {"type": "realtime"}}).to_string());
+    let _ =
+        tx.send(json!({"type": "session.created", "session": {"type": "realtime"}}).to_string());
     const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
     while let Some(Ok(msg)) = stream.next().await {
         let Message::Text(t) = msg else { continue };
@@ -164,7 +165,9 @@ async fn serve(
                 let Mode::Stream { frames } = mode;
                 let (tx, stamps, stop) = (tx.clone(), stamps.clone(), stop.clone());
                 tokio::spawn(async move {
-                    let _ = tx.send(json!({"type": "response.created", "response": {"id": "r1"}}).to_string());
+                    let _ = tx.send(
+                        json!({"type": "response.created", "response": {"id": "r1"}}).to_string(),
+                    );
                     let mut tick = tokio::time::interval(Duration::from_millis(20));
                     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
                     for k in 0..frames {
@@ -175,7 +178,11 @@ async fn serve(
                         let delta = B64.encode(tag_bytes(k, DOWN));
                         let ev = json!({"type": "response.output_audio.delta", "response_id": "r1",
                             "item_id": "i1", "output_index": 0, "content_index": 0, "delta": delta});
-                        stamps.lock().unwrap().sent_down.insert((conn, k), Instant::now());
+                        stamps
+                            .lock()
+                            .unwrap()
+                            .sent_down
+                            .insert((conn, k), Instant::now());
                         if tx.send(ev.to_string()).is_err() {
                             return;
                         }
@@ -259,12 +266,19 @@ fn clock_ticks() -> f64 {
 }
 
 fn free_udp_port() -> u16 {
-    UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn write_tone(path: &Path, seconds: u32) {
     let samples: Vec<u8> = (0..8000 * seconds)
-        .flat_map(|i| (((i as f32 * 440.0 * std::f32::consts::TAU / 8000.0).sin() * 3000.0) as i16).to_le_bytes())
+        .flat_map(|i| {
+            (((i as f32 * 440.0 * std::f32::consts::TAU / 8000.0).sin() * 3000.0) as i16)
+                .to_le_bytes()
+        })
         .collect();
     std::fs::write(path, phonetree::engine::tts::wav(&samples, 8000)).unwrap();
 }
@@ -336,7 +350,9 @@ fn latency(secs: u32) -> (Vec<f64>, Vec<f64>) {
             }
             std::thread::sleep(Duration::from_micros(200));
         }
-        c.rtp.send_to(&rtp(k as u16, &tag_bytes(k, UP)), dest).unwrap();
+        c.rtp
+            .send_to(&rtp(k as u16, &tag_bytes(k, UP)), dest)
+            .unwrap();
         sent_up.insert(k, Instant::now());
     }
     std::thread::sleep(Duration::from_millis(300));
@@ -434,7 +450,11 @@ fn main() {
         down.len()
     ));
     for delay in [Duration::ZERO, Duration::from_millis(150)] {
-        let label = if delay.is_zero() { "local server" } else { "server +150 ms handshake" };
+        let label = if delay.is_zero() {
+            "local server"
+        } else {
+            "server +150 ms handshake"
+        };
         let mut on = first_audio(AGENT_FLOW, "7000", true, delay, 5);
         let mut off = first_audio(AGENT_FLOW, "7000", false, delay, 5);
         let (a, b) = (percentile(&mut on, 0.5), percentile(&mut off, 0.5));

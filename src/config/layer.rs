@@ -68,16 +68,6 @@ pub const SCALARS: &[(&str, &str)] = &[
     ("transfer.allow", "TRANSFER_ALLOW"),
 ];
 
-/// Every scalar key: [`SCALARS`] and the sections kept in their own files (`log`, `openai`,
-/// `tts`).
-pub fn scalars() -> impl Iterator<Item = &'static (&'static str, &'static str)> {
-    SCALARS
-        .iter()
-        .chain(super::log::KEYS)
-        .chain(super::openai::KEYS)
-        .chain(super::tts::KEYS)
-}
-
 /// Per-account settings; `PHONETREE_ACCOUNT_<FIELD>` sets them on the first account.
 pub const ACCOUNT_FIELDS: &[&str] = &[
     "registrar",
@@ -90,11 +80,44 @@ pub const ACCOUNT_FIELDS: &[&str] = &[
     "flow",
 ];
 
-/// Every scalar setting: this file's [`SCALARS`] plus the sections that live in their own
-/// files (`config::openai`, `config::tts`).
+/// The key tables: [`SCALARS`] and each section file's `KEYS` (`config::log`,
+/// `config::database`, `config::api`, `config::node`, `config::openai`, `config::tts`). A new section file adds its table here
+/// and nothing else: the YAML sections, the `PHONETREE_*` names and the unknown-key hints are all
+/// derived from these tables.
+const KEY_TABLES: &[&[(&str, &str)]] = &[
+    SCALARS,
+    super::log::KEYS,
+    super::database::KEYS,
+    super::api::KEYS,
+    super::node::KEYS,
+    super::openai::KEYS,
+    super::tts::KEYS,
+];
+
+/// Every scalar setting, from every table in `KEY_TABLES`.
+pub fn scalars() -> impl Iterator<Item = &'static (&'static str, &'static str)> {
+    KEY_TABLES.iter().flat_map(|table| table.iter())
+}
+
+/// Whether `name` is a section of dotted settings (`sip`, `log`, `database`, …).
+fn is_section(name: &str) -> bool {
+    scalars().any(|(k, _)| {
+        k.strip_prefix(name)
+            .is_some_and(|rest| rest.starts_with('.'))
+    })
+}
+
+/// Keys whose YAML value may be a list of names (kept as comma-separated text).
+fn is_list(key: &str) -> bool {
+    key == "codecs" || key == "themes" || super::security::is_list(key) || super::api::is_list(key)
+}
+
 /// Keys whose values are secrets: never echoed in any message.
 pub fn is_secret(key: &str) -> bool {
-    key.ends_with(".password") || key.ends_with("api_key")
+    key.ends_with(".password")
+        || key.ends_with("api_key")
+        || key == "database.url"
+        || super::api::is_secret(key)
 }
 
 /// The seed projects' variable names: (alias, key). Applied before the `PHONETREE_*` names, so
@@ -137,7 +160,27 @@ pub fn yaml_layer(text: &str, path: &Path) -> (Layer, Vec<Diagnostic>) {
     for (k, v) in &top {
         let ptr = format!("/{k}");
         match k.as_str() {
-            "sip" | "http" | "rtp" | "registration" | "transfer" | "log" => {
+            _ if NESTED_SECTIONS.contains(&k.as_str()) => {
+                let Value::Object(_) = v else {
+                    diags.push(shape(path, at(&ptr), k, "a mapping"));
+                    continue;
+                };
+                let mut stack = vec![(k.clone(), ptr.clone(), v)];
+                while let Some((dotted, vptr, value)) = stack.pop() {
+                    match value {
+                        Value::Object(inner) => {
+                            for (ik, iv) in inner.iter().rev() {
+                                stack.push((format!("{dotted}.{ik}"), format!("{vptr}/{ik}"), iv));
+                            }
+                        }
+                        _ if scalars().any(|(s, _)| *s == dotted) => {
+                            put(&mut layer, &mut diags, path, &dotted, value, at(&vptr));
+                        }
+                        _ => diags.push(unknown(path, key_at(&vptr), &dotted, known_under(k))),
+                    }
+                }
+            }
+            _ if is_section(k) => {
                 let Value::Object(inner) = v else {
                     diags.push(shape(path, at(&ptr), k, "a mapping"));
                     continue;
@@ -175,33 +218,11 @@ pub fn yaml_layer(text: &str, path: &Path) -> (Layer, Vec<Diagnostic>) {
                     }
                 }
             }
-            _ if NESTED_SECTIONS.contains(&k.as_str()) => {
-                let Value::Object(_) = v else {
-                    diags.push(shape(path, at(&ptr), k, "a mapping"));
-                    continue;
-                };
-                let mut stack = vec![(k.clone(), ptr.clone(), v)];
-                while let Some((dotted, vptr, value)) = stack.pop() {
-                    match value {
-                        Value::Object(inner) => {
-                            for (ik, iv) in inner.iter().rev() {
-                                stack.push((format!("{dotted}.{ik}"), format!("{vptr}/{ik}"), iv));
-                            }
-                        }
-                        _ if scalars().any(|(s, _)| *s == dotted) => {
-                            put(&mut layer, &mut diags, path, &dotted, value, at(&vptr));
-                        }
-                        _ => diags.push(unknown(path, key_at(&vptr), &dotted, known_under(k))),
-                    }
-                }
-            }
             _ if scalars().any(|(s, _)| s == k) => {
                 put(&mut layer, &mut diags, path, k, v, at(&ptr));
             }
             _ => {
-                let known = "sip, http, flows, sound, rtp, codecs, themes, drain_timeout, \
-                             registration, accounts, transfer, log, openai, tts";
-                diags.push(unknown(path, key_at(&ptr), k, known.to_string()));
+                diags.push(unknown(path, key_at(&ptr), k, known_top()));
             }
         }
     }
@@ -276,9 +297,7 @@ fn put(
         Value::String(s) => s.clone(),
         Value::Number(n) => n.to_string(),
         Value::Bool(b) => b.to_string(),
-        Value::Array(items)
-            if key == "codecs" || key == "themes" || super::security::is_list(key) =>
-        {
+        Value::Array(items) if is_list(key) => {
             let mut parts = Vec::new();
             for item in items {
                 match item {
@@ -326,6 +345,19 @@ fn unknown(path: &Path, pos: Pos, key: &str, known: String) -> Diagnostic {
         format!("unknown setting `{key}`"),
     )
     .with_hint(format!("known settings here: {known}"))
+}
+
+/// The top-level names, in first-seen order (for the unknown-key hint).
+fn known_top() -> String {
+    let mut names: Vec<&str> = Vec::new();
+    for (k, _) in scalars() {
+        let top = k.split('.').next().unwrap_or(k);
+        if !names.contains(&top) {
+            names.push(top);
+        }
+    }
+    names.push("accounts");
+    names.join(", ")
 }
 
 fn known_under(section: &str) -> String {

@@ -13,8 +13,8 @@ use super::{Control, Done, Request};
 use crate::engine::audio_port::{AudioFormat, AudioPort};
 use crate::engine::call::deps::ServiceDeps;
 use crate::engine::rt::AbortOnDrop;
-use crate::engine::tts::stream::Spoken;
 use crate::engine::services;
+use crate::engine::tts::stream::Spoken;
 use crate::flow::program::AgentProvider;
 use crate::machine::io::AgentRequest;
 use crate::machine::io::RequestId;
@@ -104,7 +104,10 @@ impl Tasks {
                     let done = match audio {
                         // A remote engine with the call's audio at hand: play as it arrives.
                         Some(port) => {
-                            match tts.speak_streaming(engine, voice.as_deref(), &text, port).await {
+                            match tts
+                                .speak_streaming(engine, voice.as_deref(), &text, port)
+                                .await
+                            {
                                 Ok(Spoken::Played) => Done::Spoken { id, result: Ok(()) },
                                 Ok(Spoken::Cached(path)) => Done::Tts {
                                     id,

@@ -54,7 +54,10 @@ impl Tts {
         let i = &self.inner;
         let engine = engine.unwrap_or(i.cfg.engine);
         if !streams(engine) {
-            return self.synthesize(Some(engine), voice, text).await.map(Spoken::Cached);
+            return self
+                .synthesize(Some(engine), voice, text)
+                .await
+                .map(Spoken::Cached);
         }
         let voice = voice
             .map(str::to_owned)
@@ -64,7 +67,12 @@ impl Tts {
             TtsEngine::OpenAi => i.cfg.openai_model.as_str(),
             _ => "",
         };
-        let key = cache::key(engine.as_str(), model, voice.as_deref().unwrap_or(""), &text);
+        let key = cache::key(
+            engine.as_str(),
+            model,
+            voice.as_deref().unwrap_or(""),
+            &text,
+        );
         if let Some(path) = i.cache.lookup(&key).await {
             return Ok(Spoken::Cached(path));
         }

@@ -323,7 +323,12 @@ async fn a_remote_engine_plays_as_it_downloads_and_caches_what_it_played() {
     // About 50 frames of 8 kHz for one second (the resampler's edges may cost one).
     assert!((48..=51).contains(&frames.len()), "{}", frames.len());
     assert!(frames.iter().all(|f| f.len() == 160));
-    let rms = (frames[25].iter().map(|&s| f64::from(s).powi(2)).sum::<f64>() / 160.0).sqrt();
+    let rms = (frames[25]
+        .iter()
+        .map(|&s| f64::from(s).powi(2))
+        .sum::<f64>()
+        / 160.0)
+        .sqrt();
     assert!(rms > 3000.0, "the tone came through: {rms}");
     let (_, _, body) = server.await.unwrap();
     assert!(String::from_utf8_lossy(&body).contains("\"response_format\":\"pcm\""));
@@ -348,7 +353,9 @@ async fn a_wav_that_is_not_16_bit_pcm_is_played_from_the_cache_file() {
     let mut body = b"ID3".to_vec();
     body.extend(std::iter::repeat_n(0u8, 1000));
     let (base, _server) = one_shot("200 OK", "audio/mpeg", body).await;
-    let t = tts(dir.path(), |c, _| c.http_url = Some(format!("{base}/synthesize")));
+    let t = tts(dir.path(), |c, _| {
+        c.http_url = Some(format!("{base}/synthesize"))
+    });
     let (port, _tap) = pair(AudioFormat::NARROWBAND, PortConfig::default());
     let spoken = t
         .speak_streaming(Some(TtsEngine::Http), None, "Not streamed.", port)
