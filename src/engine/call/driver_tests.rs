@@ -205,6 +205,39 @@ fn a_speech_file_becomes_a_prompt_and_a_failed_one_moves_on() {
 }
 
 #[test]
+fn a_streamed_say_moves_on_when_played_and_a_key_cancels_it() {
+    // Played through the call's audio by a remote engine: no file to play afterwards.
+    let mut s = Script::new(SAY);
+    s.leg(LegEvent::Answered);
+    s.take();
+    s.done(Done::Spoken {
+        id: RequestId(1),
+        result: Ok(()),
+    });
+    assert_eq!(s.take(), ["leg play 2 snd/b.wav"]);
+    // A failure mid-stream moves on like a failed synthesis.
+    let mut s = Script::new(SAY);
+    s.leg(LegEvent::Answered);
+    s.take();
+    s.done(Done::Spoken {
+        id: RequestId(1),
+        result: Err("the call's audio went away".into()),
+    });
+    assert_eq!(s.take(), ["leg play 2 snd/b.wav"]);
+    // A global key while it streams: the task is cancelled, a late result is dropped.
+    let mut s = Script::new(SAY);
+    s.leg(LegEvent::Answered);
+    s.take();
+    s.leg(dtmf('#'));
+    assert_eq!(s.take(), ["cancel 1", "leg play 2 snd/b.wav"]);
+    s.done(Done::Spoken {
+        id: RequestId(1),
+        result: Ok(()),
+    });
+    assert!(s.take().is_empty(), "the menu keeps playing");
+}
+
+#[test]
 fn a_prompt_event_after_barge_in_is_dropped() {
     let yaml = "name: t\nkeys:\n  \"#\": { goto: b }\nstart: a\nnodes:\n  a: { play: a.wav, next: end }\n  b: { play: b.wav, next: end }\n  end: { hangup: {} }\n";
     let mut s = Script::new(yaml);
