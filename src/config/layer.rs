@@ -92,6 +92,9 @@ const KEY_TABLES: &[&[(&str, &str)]] = &[
     super::node::KEYS,
     super::openai::KEYS,
     super::tts::KEYS,
+    super::outbound::KEYS,
+    super::sms::KEYS,
+    super::alerts::KEYS,
 ];
 
 /// Every scalar setting, from every table in `KEY_TABLES`.
@@ -109,7 +112,11 @@ fn is_section(name: &str) -> bool {
 
 /// Keys whose YAML value may be a list of names (kept as comma-separated text).
 fn is_list(key: &str) -> bool {
-    key == "codecs" || key == "themes" || super::security::is_list(key) || super::api::is_list(key)
+    key == "codecs"
+        || key == "themes"
+        || super::security::is_list(key)
+        || super::api::is_list(key)
+        || super::outbound::is_list(key)
 }
 
 /// Keys whose values are secrets: never echoed in any message.
@@ -118,6 +125,7 @@ pub fn is_secret(key: &str) -> bool {
         || key.ends_with("api_key")
         || key == "database.url"
         || super::api::is_secret(key)
+        || super::sms::is_secret(key)
 }
 
 /// The seed projects' variable names: (alias, key). Applied before the `PHONETREE_*` names, so
@@ -241,7 +249,11 @@ pub fn env_layer(env: &BTreeMap<String, String>) -> Layer {
             },
         );
     };
-    for (alias, key) in ALIASES.iter().chain(super::openai::ALIASES) {
+    let section_aliases = super::outbound::ALIASES
+        .iter()
+        .chain(super::sms::ALIASES)
+        .chain(super::openai::ALIASES);
+    for (alias, key) in ALIASES.iter().chain(section_aliases) {
         if let Some(v) = env.get(*alias).filter(|v| !v.trim().is_empty()) {
             set(key, alias, v);
         }
@@ -297,6 +309,7 @@ fn put(
         Value::String(s) => s.clone(),
         Value::Number(n) => n.to_string(),
         Value::Bool(b) => b.to_string(),
+        Value::Array(_) | Value::Object(_) if super::alerts::is_json(key) => v.to_string(),
         Value::Array(items) if is_list(key) => {
             let mut parts = Vec::new();
             for item in items {

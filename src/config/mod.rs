@@ -11,6 +11,7 @@
 //! output or API response contains one. Not owned here: resolving host names (the engine does
 //! it when it registers) and choosing the advertised address when none is configured.
 
+pub mod alerts;
 pub mod api;
 pub mod capabilities;
 pub mod database;
@@ -19,7 +20,9 @@ pub mod layer;
 pub mod log;
 pub mod node;
 pub mod openai;
+pub mod outbound;
 pub mod security;
+pub mod sms;
 pub mod tts;
 
 use std::fmt;
@@ -80,6 +83,12 @@ pub struct Config {
     pub log: log::LogConfig,
     /// The process environment plus `.env`: what flows' `env:` names read.
     pub env: environment::Environment,
+    /// `outbound.*`: limits, defaults and allow-list of outbound calls.
+    pub outbound: outbound::OutboundConfig,
+    /// `alerts.rules`: Alertmanager routing.
+    pub alert_rules: Vec<crate::alerts::rules::AlertRule>,
+    /// `sms.*` (`None`: no provider).
+    pub sms: Option<crate::sms::SmsConfig>,
 }
 
 /// The public address to advertise (an IP; the SIP port defaults to the listen port).
@@ -353,6 +362,9 @@ fn build(l: &Layer, mut problems: Vec<Problem>) -> Result<Config, ConfigError> {
     let database = database::build(&mut b);
     let api = api::build(&mut b);
     let node_id = node::build(&mut b);
+    let outbound = outbound::build(&mut b);
+    let alert_rules = alerts::build(&mut b);
+    let sms = sms::build(&mut b);
     let log = log::build(l, &mut problems);
     if problems.is_empty() {
         Ok(Config {
@@ -380,6 +392,9 @@ fn build(l: &Layer, mut problems: Vec<Problem>) -> Result<Config, ConfigError> {
             node_id,
             log,
             env: environment::Environment::default(),
+            outbound,
+            alert_rules,
+            sms,
         })
     } else {
         Err(ConfigError { problems })

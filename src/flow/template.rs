@@ -55,6 +55,8 @@ pub struct Context<'a> {
     pub call_id: &'a str,
     pub from: &'a str,
     pub to: &'a str,
+    /// `inbound` or `outbound`.
+    pub direction: &'a str,
     pub theme: &'a str,
     pub digits: &'a str,
     pub vars: Option<&'a BTreeMap<String, Value>>,
@@ -257,6 +259,7 @@ impl Context<'_> {
             ("id", Value::from(self.call_id)),
             ("from", Value::from(self.from)),
             ("to", Value::from(self.to)),
+            ("direction", Value::from(self.direction)),
         ]);
         let vars: BTreeMap<&str, Value> = self
             .vars
@@ -290,6 +293,7 @@ mod tests {
             call_id: "c1",
             from: "+100",
             to: "5000",
+            direction: "inbound",
             theme: "bunny",
             digits: "12",
             vars: Some(vars),

@@ -76,6 +76,8 @@ pub enum DriverOutput {
     /// The flow will soon need this voice agent: connect it ahead (a hint; the `Agent` request
     /// that follows adopts the connection).
     Prepare(Box<AgentRequest>),
+    /// An `ack` node marked the call (for its outbound job).
+    Mark(crate::flow::program::Mark),
     /// The call moved (for `/api/calls`).
     View {
         node: String,
@@ -495,6 +497,10 @@ impl CallDriver {
             }
             // Logged by the call log (with the node).
             Action::Warn { .. } => {}
+            Action::Mark { mark } => {
+                tracing::info!(%call, mark = mark.as_str(), "the flow marked the call");
+                self.out.push_back(DriverOutput::Mark(mark));
+            }
         }
     }
 

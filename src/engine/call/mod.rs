@@ -87,6 +87,38 @@ pub async fn run(deps: Arc<CallDeps>, mut leg: Leg) {
         rec.end(Instant::now(), reason, facts.final_status);
         return;
     }
+    run_flow(deps, leg, program, driver, tasks, rec, None).await;
+}
+
+/// Runs the flow on a call whose leg is answered (an outbound call once
+/// [`crate::engine::leg::sip::SipLeg::connect`] returned): the same pump as for an incoming
+/// call, with the job's facts in `info` (`direction`, `vars`) and its `ack` marks sent to
+/// `marks` as they happen.
+pub async fn run_answered(
+    deps: Arc<CallDeps>,
+    leg: Leg,
+    program: Arc<Program>,
+    info: CallInfo,
+    rec: CallRecorder,
+    marks: tokio::sync::mpsc::UnboundedSender<crate::flow::program::Mark>,
+) {
+    let driver = CallDriver::new(program.clone(), info, deps.transfer.clone())
+        .redact_numbers(deps.redact_numbers);
+    let tasks = Tasks::new(leg.info().id.clone());
+    run_flow(deps, leg, program, driver, tasks, rec, Some(marks)).await;
+}
+
+async fn run_flow(
+    deps: Arc<CallDeps>,
+    leg: Leg,
+    program: Arc<Program>,
+    driver: CallDriver,
+    tasks: Tasks,
+    rec: CallRecorder,
+    marks: Option<tokio::sync::mpsc::UnboundedSender<crate::flow::program::Mark>>,
+) {
+    let info = leg.info().clone();
+    let call = info.id.as_str();
     deps.calls.insert(CallView {
         id: info.id.clone(),
         flow: program.name.clone(),
@@ -102,6 +134,7 @@ pub async fn run(deps: Arc<CallDeps>, mut leg: Leg) {
         hook: RegisterHook::new(rec, start_theme(&program)),
         deps: deps.clone(),
         id: info.id.clone(),
+        marks,
     };
     pump.run().await;
     tracing::debug!(%call, "call ended");
@@ -132,6 +165,7 @@ fn call_info(
         from: info.from.clone(),
         to: info.to.clone(),
         env,
+        ..CallInfo::default()
     }
 }
 
@@ -143,6 +177,8 @@ struct Pump {
     tasks: Tasks,
     deps: Arc<CallDeps>,
     id: String,
+    /// Where `ack` marks go (an outbound call's job); `None` for inbound calls.
+    marks: Option<tokio::sync::mpsc::UnboundedSender<crate::flow::program::Mark>>,
 }
 
 impl Pump {
@@ -226,6 +262,11 @@ impl Pump {
                 }
                 DriverOutput::View { node, theme } => {
                     self.deps.calls.update(&self.id, &node, &theme);
+                }
+                DriverOutput::Mark(mark) => {
+                    if let Some(tx) = &self.marks {
+                        let _ = tx.send(mark);
+                    }
                 }
             }
         }

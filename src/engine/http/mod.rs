@@ -17,6 +17,7 @@
 pub mod auth;
 pub mod demo;
 pub mod health;
+pub mod outbound;
 pub mod prom;
 pub mod register;
 pub mod status;
@@ -45,6 +46,8 @@ pub struct HttpState {
     pub db: DbSlot,
     pub auth: Arc<auth::AuthState>,
     pub metrics: Option<PrometheusHandle>,
+    /// Outbound jobs and Alertmanager (`None` in tests that do not run the dialler).
+    pub outbound: Option<Arc<outbound::OutboundApi>>,
 }
 
 impl HttpState {
@@ -61,7 +64,14 @@ impl HttpState {
             db,
             auth: Arc::new(auth::AuthState::new(api, listen)),
             metrics,
+            outbound: None,
         }
+    }
+
+    /// With the outbound routes' state.
+    pub fn with_outbound(mut self, api: Arc<outbound::OutboundApi>) -> HttpState {
+        self.outbound = Some(api);
+        self
     }
 
     /// The database, or the 503 to answer while it is unreachable.
@@ -77,7 +87,15 @@ pub fn router(state: HttpState) -> Router {
     let api = Router::new()
         .route("/api/flows", get(status::flows))
         .route("/api/registrations", get(status::registrations))
-        .route("/api/calls", get(status::calls))
+        .route(
+            "/api/calls",
+            get(outbound::list_or_live).post(outbound::create),
+        )
+        .route(
+            "/api/calls/{id}",
+            get(outbound::show).delete(outbound::cancel),
+        )
+        .route("/api/alertmanager", post(outbound::alertmanager))
         .route("/api/register", get(register::list))
         .route("/api/register/{id}", get(register::show))
         .route("/api/session", get(auth::session_info))

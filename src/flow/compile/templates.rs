@@ -11,7 +11,7 @@ use crate::flow::template::{TemplateError, ROOTS};
 
 use super::{Builder, VarUse};
 
-const CALL_FIELDS: [&str; 3] = ["from", "to", "id"];
+const CALL_FIELDS: [&str; 4] = ["from", "to", "id", "direction"];
 
 impl Builder<'_> {
     /// Compiles a text template written at `ptr`.
