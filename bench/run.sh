@@ -3,14 +3,25 @@
 # Usage: bench/run.sh   (takes a release build, ~5 min cold on 2 cores, then ~10 s)
 #        ENGINE=1 bench/run.sh   also re-measures the SIP/RTP engine first (bench/engine/run.sh,
 #        ~8 min, needs sipp, dumpcap, sox and a pjsua2 venv: see bench/engine/README.md);
-#        without it the last bench/ENGINE.md is kept. AGENT=1 also re-measures the voice agents
-#        (bench/agent.rs), else the last bench/AGENT.md is kept.
+#        without it the last bench/ENGINE.md is kept.
+#        ASR=1 bench/run.sh   also re-measures speech recognition (bench/asr, needs the interop venv
+#        with pocketsphinx and piper: .ci/install-deps.sh) into bench/ASR.md; otherwise it is kept.
+#        AGENT=1 also re-measures the voice agents (bench/agent.rs, ~2 min), else the last
+#        bench/AGENT.md is kept.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "${ENGINE:-0}" = 1 ]; then bench/engine/run.sh; fi
-# AGENT=1 re-measures the voice agents (bench/agent.rs, ~2 min); without it the last
-# bench/AGENT.md is kept.
 if [ "${AGENT:-0}" = 1 ]; then cargo bench --quiet --bench agent -- --markdown > bench/AGENT.md; fi
+if [ "${ASR:-0}" = 1 ]; then
+  asr=$(cargo bench --quiet --bench asr)
+  {
+    echo "## Speech recognition (\`bench/asr\`)"
+    echo
+    echo "Measured on $(date -u +%Y-%m-%d), $(nproc) cores, \`cargo bench --bench asr\` (see its module doc for the method)."
+    echo
+    echo "$asr"
+  } > bench/ASR.md
+fi
 out=$(cargo bench --quiet --bench flow -- --nodes 1000 --calls 10000)
 echo "$out"
 {
@@ -28,5 +39,6 @@ echo "$out"
   echo "- *simulate*: whole calls of \`flows/characters.yaml\` on virtual time (5 keys incl. theme switches, then hang-up) through \`sim::Sim\`, one thread. Baseline: the same calls also rendering every event as the JSON line \`phonetree simulate\` prints."
   if [ -f bench/ENGINE.md ]; then echo; cat bench/ENGINE.md; fi
   if [ -f bench/AGENT.md ]; then echo; cat bench/AGENT.md; fi
+  if [ -f bench/ASR.md ]; then echo; cat bench/ASR.md; fi
 } > BENCHMARKS.md
 echo "wrote BENCHMARKS.md"

@@ -520,8 +520,14 @@ fn the_standins_g711_matches_the_standard_tables() {
 }
 
 mod listen_openai {
+    //! The `openai` listen engine: an `asr::Recognizer` over a Realtime transcription session.
     use super::*;
-    use phonetree::engine::agent::transcribe::{self, Feed, Heard};
+    use phonetree::asr::engines::Engines;
+    use phonetree::asr::{AsrError, AsrEvent, Recognizer, Request};
+    use phonetree::config::asr::AsrConfig;
+    use phonetree::config::openai::OpenAiConfig;
+    use phonetree::engine::agent::transcribe;
+    use phonetree::flow::program::AsrEngine;
     use phonetree::realtime::transcribe::TranscribeConfig;
 
     fn cfg() -> TranscribeConfig {
@@ -552,39 +558,29 @@ mod listen_openai {
         pcm.chunks(320).map(<[i16]>::to_vec).collect()
     }
 
-    async fn recognise(s: &Standin, frames: Vec<Vec<i16>>, finish: bool) -> Vec<Heard> {
-        let (feed_tx, feed_rx) = mpsc::channel(1000);
-        let (out_tx, mut out_rx) = mpsc::channel(100);
-        let task = tokio::spawn(transcribe::run(
-            transcription_endpoint(s),
-            cfg(),
-            16000,
-            feed_rx,
-            out_tx,
-        ));
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_millis(20));
-            for f in frames {
-                tick.tick().await;
-                if feed_tx.send(Feed::Audio(f)).await.is_err() {
-                    return;
-                }
-            }
-            if finish {
-                let _ = feed_tx.send(Feed::Finish).await;
-            }
-            // Keep the feed open until the task ends.
-            feed_tx.closed().await;
-        });
+    /// Feeds `frames` in real time (then `finish`), and collects the events up to the last.
+    async fn recognise(mut rec: Recognizer, frames: Vec<Vec<i16>>, finish: bool) -> Vec<AsrEvent> {
         let mut heard = Vec::new();
-        while let Ok(Some(h)) = tokio::time::timeout(LIMIT, out_rx.recv()).await {
-            let last = matches!(h, Heard::Final(_) | Heard::Failed(_));
-            heard.push(h);
-            if last {
-                break;
+        let mut tick = tokio::time::interval(Duration::from_millis(20));
+        let mut frames = frames.into_iter();
+        loop {
+            tokio::select! {
+                _ = tick.tick() => match frames.next() {
+                    Some(f) => rec.audio(&f).unwrap(),
+                    None if finish => rec.finish(),
+                    None => {}
+                },
+                e = rec.event() => {
+                    let Some(e) = e else { break };
+                    let last = !matches!(e, AsrEvent::Partial(_));
+                    heard.push(e);
+                    if last {
+                        break;
+                    }
+                }
+                () = tokio::time::sleep(LIMIT) => break,
             }
         }
-        let _ = tokio::time::timeout(LIMIT, task).await;
         heard
     }
 
@@ -594,13 +590,16 @@ mod listen_openai {
             transcripts: vec!["Billing, please.".into()],
             ..Script::default()
         });
-        let heard = recognise(&s, utterance(300, 800, 1000), false).await;
-        assert_eq!(heard.first(), Some(&Heard::SpeechStarted));
+        let rec = transcribe::recognizer(transcription_endpoint(&s), cfg());
+        let heard = recognise(rec, utterance(300, 800, 1000), false).await;
         assert!(
-            heard.contains(&Heard::Partial("Billing, ".into())),
+            heard.contains(&AsrEvent::Partial("Billing, ".into())),
             "{heard:?}"
         );
-        assert_eq!(heard.last(), Some(&Heard::Final("Billing, please.".into())));
+        assert_eq!(
+            heard.last(),
+            Some(&AsrEvent::Final("Billing, please.".into()))
+        );
         let seen = s.seen();
         assert!(seen.connections[0].ends_with("/v1/realtime?intent=transcription"));
         let u = &seen.session_updates[0];
@@ -627,8 +626,13 @@ mod listen_openai {
             silence_ms: 5000, // the server's VAD would wait long: our endpointing is first
             ..Script::default()
         });
-        let heard = recognise(&s, utterance(200, 600, 100), true).await;
-        assert_eq!(heard.last(), Some(&Heard::Final("two".into())), "{heard:?}");
+        let rec = transcribe::recognizer(transcription_endpoint(&s), cfg());
+        let heard = recognise(rec, utterance(200, 600, 100), true).await;
+        assert_eq!(
+            heard.last(),
+            Some(&AsrEvent::Final("two".into())),
+            "{heard:?}"
+        );
         assert!(s
             .seen()
             .client_events
@@ -636,22 +640,66 @@ mod listen_openai {
             .any(|e| e == "input_audio_buffer.commit"));
     }
 
+    /// The server's engine set, as `run` builds it: `asr.engine: openai` with `openai.*`.
+    fn engines(s: &Standin, key: &str) -> Engines {
+        let openai = OpenAiConfig {
+            api_key: Some(ApiKey::new(key)),
+            base_url: format!("http://{}/v1", s.addr),
+            ..OpenAiConfig::default()
+        };
+        let asr = AsrConfig {
+            engine: AsrEngine::OpenAi,
+            pocketsphinx_model: Some("/nonexistent/model".into()),
+            ..AsrConfig::default()
+        };
+        let make = transcribe::engine(Arc::new(openai), reqwest::Client::new()).unwrap();
+        Engines::start(&asr).with_openai(make)
+    }
+
+    fn request() -> Request {
+        Request {
+            language: "en-US".into(),
+            grammar: phonetree::asr::Grammar::new(["billing", "support"]),
+            call: "call-1".into(),
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_openai_engine_plugs_into_the_servers_recognizers() {
+        let s = Standin::start(Script {
+            transcripts: vec!["Support.".into()],
+            ..Script::default()
+        });
+        let e = engines(&s, "sk-test");
+        assert_eq!(e.problem(AsrEngine::OpenAi), None);
+        let rec = e.recognizer(AsrEngine::OpenAi, &request());
+        let heard = recognise(rec, utterance(300, 800, 1000), false).await;
+        assert_eq!(
+            heard.last(),
+            Some(&AsrEvent::Final("Support.".into())),
+            "{heard:?}"
+        );
+        let seen = s.seen();
+        assert!(seen.connections[0].ends_with("/v1/realtime?intent=transcription"));
+        assert_eq!(
+            seen.session_updates[0]["audio"]["input"]["transcription"]["prompt"],
+            "billing, support"
+        );
+        let no_key = OpenAiConfig::default();
+        assert!(transcribe::engine(Arc::new(no_key), reqwest::Client::new()).is_none());
+    }
+
     #[tokio::test]
     async fn a_refused_key_is_a_failure() {
         let s = Standin::start(Script::default());
-        let (feed_tx, feed_rx) = mpsc::channel(10);
-        let (out_tx, mut out_rx) = mpsc::channel(10);
-        let mut e = transcription_endpoint(&s);
-        e.key = ApiKey::new("nope");
-        tokio::spawn(transcribe::run(e, cfg(), 8000, feed_rx, out_tx));
-        let h = tokio::time::timeout(LIMIT, out_rx.recv())
+        let mut rec = engines(&s, "nope").recognizer(AsrEngine::OpenAi, &request());
+        let h = tokio::time::timeout(LIMIT, rec.event())
             .await
             .unwrap()
             .unwrap();
-        let Heard::Failed(why) = h else {
+        let AsrEvent::Error(AsrError::Connect(why)) = h else {
             panic!("{h:?}")
         };
         assert!(why.contains("401"), "{why}");
-        drop(feed_tx);
     }
 }

@@ -6,8 +6,11 @@
 //! One field per node kind or provider that depends on the server. Making a kind real is local to
 //! this file: compute its field from the configuration that enables it (a provider section, an
 //! API key) and the load-time warning disappears by itself. OpenAI voice agents need
-//! `openai.api_key`; `say` needs its engine (espeak-ng on the PATH, Piper's command and a voice,
-//! an OpenAI key, or a TTS server URL); the `echo` agent is built in.
+//! `openai.api_key`; bot streams have no runtime provider in this build; the `echo` agent and
+//! recording are built in; `say` needs its engine (espeak-ng on the PATH, Piper's command and a
+//! voice, an OpenAI key, or a TTS server URL); `listen` needs its default engine (`asr.engine`)
+//! to be able to run: the PocketSphinx model installed, the server URL of a remote engine, or an
+//! OpenAI key.
 
 use super::Config;
 use crate::flow::program::TtsEngine;
@@ -80,11 +83,11 @@ impl Capabilities {
         Capabilities {
             say,
             say_engines,
-            listen: not_wired("speech recognition", "`on_fail` after its tries"),
+            listen: listen(cfg),
             agent_openai,
             agent_echo: Capability::Available,
             stream: not_wired("a bot stream", "`on_error` (default `next`)"),
-            record: not_wired("recording", "`on_error` (default `next`)"),
+            record: Capability::Available,
         }
     }
 
@@ -148,6 +151,43 @@ fn tts_capability(cfg: &Config, engine: TtsEngine, on_path: &impl Fn(&str) -> bo
     Capability::Unavailable(why)
 }
 
+/// `listen` runs when its default engine can: the PocketSphinx model is where
+/// `asr.pocketsphinx.model` says or where pip puts it, or the remote engine has a URL.
+fn listen(cfg: &Config) -> Capability {
+    use crate::flow::program::AsrEngine;
+    let missing = |what: &str| {
+        Capability::Unavailable(format!(
+            "speech recognition ({}) {what}: on a live call a listen takes its `on_fail` after \
+             its tries",
+            cfg.asr.engine.as_str()
+        ))
+    };
+    match cfg.asr.engine {
+        AsrEngine::PocketSphinx => {
+            let found = match &cfg.asr.pocketsphinx_model {
+                Some(dir) => dir.is_dir(),
+                None => crate::asr::pocketsphinx::model::discover().is_some(),
+            };
+            if found {
+                Capability::Available
+            } else {
+                missing(
+                    "has no model: pip install pocketsphinx==5.1.1, or set \
+                     asr.pocketsphinx.model",
+                )
+            }
+        }
+        AsrEngine::Websocket if cfg.asr.websocket_url.is_none() => {
+            missing("needs asr.websocket.url")
+        }
+        AsrEngine::Axy if cfg.asr.axy_url.is_none() => missing("needs asr.axy.url"),
+        AsrEngine::OpenAi if cfg.openai.api_key.is_none() => {
+            missing("needs an OpenAI API key (OPENAI_API_KEY)")
+        }
+        _ => Capability::Available,
+    }
+}
+
 /// Whether `program` is an executable file in a PATH folder.
 pub fn on_path(program: &str) -> bool {
     use std::os::unix::fs::PermissionsExt;
@@ -175,10 +215,14 @@ mod tests {
     }
 
     #[test]
-    fn without_configuration_only_say_can_be_available_and_each_other_kind_says_why() {
-        let c = Capabilities::of(&cfg(&[]), |p| p == "espeak-ng");
+    fn kinds_without_a_provider_say_why() {
+        let c = Capabilities::of(
+            &cfg(&[("PHONETREE_ASR_POCKETSPHINX_MODEL", "/nonexistent/model")]),
+            |p| p == "espeak-ng",
+        );
         assert!(c.say.is_available());
-        for kind in ["listen", "agent", "stream", "record"] {
+        assert!(c.record.is_available());
+        for kind in ["listen", "agent", "stream"] {
             let cap = c.for_node(kind, None).unwrap();
             assert!(!cap.is_available(), "{kind}");
             assert!(
@@ -189,6 +233,39 @@ mod tests {
         assert!(c.for_node("agent", Some("echo")).unwrap().is_available());
         assert!(c.for_node("play", None).is_none());
         assert!(c.for_node("http", None).is_none());
+        let why = c.listen.reason().unwrap();
+        assert!(why.contains("pip install pocketsphinx"), "{why}");
+    }
+
+    #[test]
+    fn listen_follows_its_default_engine() {
+        let dir = tempfile::tempdir().unwrap();
+        let model = dir.path().to_string_lossy().into_owned();
+        let c = Capabilities::of(
+            &cfg(&[("PHONETREE_ASR_POCKETSPHINX_MODEL", &model)]),
+            |_| false,
+        );
+        assert!(c.listen.is_available());
+        let c = Capabilities::of(&cfg(&[("PHONETREE_ASR_ENGINE", "websocket")]), |_| false);
+        assert!(c.listen.reason().unwrap().contains("asr.websocket.url"));
+        let c = Capabilities::of(
+            &cfg(&[
+                ("PHONETREE_ASR_ENGINE", "axy"),
+                ("PHONETREE_ASR_AXY_URL", "grpc://127.0.0.1:50051"),
+            ]),
+            |_| false,
+        );
+        assert!(c.listen.is_available());
+        let c = Capabilities::of(&cfg(&[("PHONETREE_ASR_ENGINE", "openai")]), |_| false);
+        assert!(c.listen.reason().unwrap().contains("OPENAI_API_KEY"));
+        let c = Capabilities::of(
+            &cfg(&[
+                ("PHONETREE_ASR_ENGINE", "openai"),
+                ("OPENAI_API_KEY", "sk-x"),
+            ]),
+            |_| false,
+        );
+        assert!(c.listen.is_available());
     }
 
     #[test]

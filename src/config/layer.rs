@@ -81,7 +81,8 @@ pub const ACCOUNT_FIELDS: &[&str] = &[
 ];
 
 /// The key tables: [`SCALARS`] and each section file's `KEYS` (`config::log`,
-/// `config::database`, `config::api`, `config::node`, `config::openai`, `config::tts`). A new section file adds its table here
+/// `config::database`, `config::api`, `config::node`, `config::openai`, `config::tts`,
+/// `config::limits`). A new section file adds its table here
 /// and nothing else: the YAML sections, the `PHONETREE_*` names and the unknown-key hints are all
 /// derived from these tables.
 const KEY_TABLES: &[&[(&str, &str)]] = &[
@@ -92,9 +93,12 @@ const KEY_TABLES: &[&[(&str, &str)]] = &[
     super::node::KEYS,
     super::openai::KEYS,
     super::tts::KEYS,
+    super::limits::KEYS,
     super::outbound::KEYS,
     super::sms::KEYS,
     super::alerts::KEYS,
+    super::asr::KEYS,
+    super::record::KEYS,
 ];
 
 /// Every scalar setting, from every table in `KEY_TABLES`.
@@ -141,8 +145,9 @@ const ALIASES: &[(&str, &str)] = &[
     ("THEMES", "themes"),
 ];
 
-/// Sections whose keys may nest more than one level (`tts.piper.voice`).
-const NESTED_SECTIONS: &[&str] = &["openai", "tts"];
+/// Sections whose keys may nest more than one level (`tts.piper.voice`,
+/// `asr.pocketsphinx.model`).
+const NESTED_SECTIONS: &[&str] = &["openai", "tts", "asr", "record"];
 
 /// Reads `phonetree.yaml`: the layer plus every problem found (unknown keys, wrong shapes).
 pub fn yaml_layer(text: &str, path: &Path) -> (Layer, Vec<Diagnostic>) {

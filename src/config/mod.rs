@@ -13,14 +13,17 @@
 
 pub mod alerts;
 pub mod api;
+pub mod asr;
 pub mod capabilities;
 pub mod database;
 pub mod environment;
 pub mod layer;
+pub mod limits;
 pub mod log;
 pub mod node;
 pub mod openai;
 pub mod outbound;
+pub mod record;
 pub mod security;
 pub mod sms;
 pub mod tts;
@@ -81,6 +84,9 @@ pub struct Config {
     pub node_id: String,
     /// `log:` (config/log.rs).
     pub log: log::LogConfig,
+    /// `max_calls`, per-source limits and rates, `sip.user_agent`, `http.header_timeout`,
+    /// `rtp.inband_dtmf` (config/limits.rs).
+    pub limits: limits::LimitsConfig,
     /// The process environment plus `.env`: what flows' `env:` names read.
     pub env: environment::Environment,
     /// `outbound.*`: limits, defaults and allow-list of outbound calls.
@@ -89,6 +95,10 @@ pub struct Config {
     pub alert_rules: Vec<crate::alerts::rules::AlertRule>,
     /// `sms.*` (`None`: no provider).
     pub sms: Option<crate::sms::SmsConfig>,
+    /// The `asr:` section (`listen` recognizers).
+    pub asr: asr::AsrConfig,
+    /// The `record:` section (`record` nodes).
+    pub record: record::RecordConfig,
 }
 
 /// The public address to advertise (an IP; the SIP port defaults to the listen port).
@@ -359,6 +369,9 @@ fn build(l: &Layer, mut problems: Vec<Problem>) -> Result<Config, ConfigError> {
     let security = security::build(&mut b);
     let openai = openai::build(&mut b);
     let tts = tts::build(&mut b);
+    let asr = asr::build(&mut b);
+    let record = record::build(&mut b);
+    let limits = limits::build(&mut b);
     let database = database::build(&mut b);
     let api = api::build(&mut b);
     let node_id = node::build(&mut b);
@@ -391,10 +404,13 @@ fn build(l: &Layer, mut problems: Vec<Problem>) -> Result<Config, ConfigError> {
             api,
             node_id,
             log,
+            limits,
             env: environment::Environment::default(),
             outbound,
             alert_rules,
             sms,
+            asr,
+            record,
         })
     } else {
         Err(ConfigError { problems })

@@ -74,8 +74,10 @@ pub async fn serve(cfg: Config, stop: impl Future<Output = ()>) -> Result<(), St
     // First, so the flows' first load is counted.
     let metrics = super::exporter::install();
     super::sip_trace::set_enabled(cfg.log.sip_trace);
+    crate::sip::build::set_user_agent(cfg.limits.user_agent.clone());
     let (endpoint, inbox) = EndpointHandle::channel();
-    let transport = SipTransport::bind(cfg.sip_listen, endpoint.sender())
+    let (datagram_tx, datagrams) = endpoint_loop::datagram_channel();
+    let transport = SipTransport::bind(cfg.sip_listen, datagram_tx)
         .await
         .map_err(|source| StartError::Bind {
             what: "SIP",
@@ -173,6 +175,7 @@ pub async fn serve(cfg: Config, stop: impl Future<Output = ()>) -> Result<(), St
         media: MediaConfig {
             rtp_timeout: cfg.rtp_timeout,
             latching: cfg.security.rtp_latching,
+            inband_dtmf: cfg.limits.inband_dtmf,
             ..MediaConfig::default()
         },
         codecs: cfg.codecs.clone(),
@@ -191,8 +194,18 @@ pub async fn serve(cfg: Config, stop: impl Future<Output = ()>) -> Result<(), St
     let seed = seed();
     let mut ep = Endpoint::new(EndpointConfig::new(sip_addr, seed));
     ep.set_inbound_policy(inbound.clone());
+    let limits = cfg.limits.policy(&cfg.rtp_ports);
+    tracing::info!(
+        max_calls = ?limits.max_calls,
+        max_calls_per_source = ?limits.max_calls_per_source,
+        rate_invite = limits.invite.per_second,
+        rate_register = limits.register.per_second,
+        rate_options = limits.options.per_second,
+        "limits (per source: untrusted sources only; 0 = no limit)"
+    );
+    ep.set_limits(limits);
     let hooks = hooks(deps, sip, &status);
-    let ep_task = tokio::spawn(endpoint_loop::run(ep, inbox, transport, hooks));
+    let ep_task = tokio::spawn(endpoint_loop::run(ep, inbox, datagrams, transport, hooks));
     let http_state = http::HttpState::new(
         status.clone(),
         db.clone(),
@@ -201,7 +214,11 @@ pub async fn serve(cfg: Config, stop: impl Future<Output = ()>) -> Result<(), St
         metrics,
     )
     .with_outbound(outbound_api);
-    tokio::spawn(http::serve(listener, http_state));
+    tokio::spawn(http::serve(
+        listener,
+        http_state,
+        cfg.limits.http_header_timeout,
+    ));
     spawn_heartbeat(&status, &db);
     spawn_admin_bootstrap(&db, cfg.api.admin_password.clone());
     tracing::info!(
@@ -440,6 +457,26 @@ impl Registrar {
     }
 }
 
+/// The speech recognizers (PocketSphinx loads its model now), with the reason logged for the
+/// default engine when it cannot run.
+fn asr_engines(
+    cfg: &Config,
+    openai: Option<crate::asr::engines::OpenAiRecognizer>,
+) -> crate::asr::engines::Engines {
+    let mut engines = crate::asr::engines::Engines::start(&cfg.asr);
+    if let Some(make) = openai {
+        engines = engines.with_openai(make);
+    }
+    match engines.problem(cfg.asr.engine) {
+        Some(why) => tracing::warn!(engine = cfg.asr.engine.as_str(), "listen: {why}"),
+        None => tracing::info!(
+            engine = cfg.asr.engine.as_str(),
+            "listen: speech recognition ready"
+        ),
+    }
+    engines
+}
+
 fn warn_unknown_themes(cfg: &Config, registry: &Registry) {
     if cfg.themes.is_empty() {
         return;
@@ -470,11 +507,19 @@ fn services(cfg: &Config, site: Arc<crate::site::Site>) -> ServiceDeps {
     if openai.api_key.is_none() {
         tracing::info!("no OPENAI_API_KEY: agent nodes will take their on_error branch");
     }
+    // `listen` on the `openai` engine: the Realtime transcription session, plugged into the
+    // one recognizer interface.
+    let asr = asr_engines(
+        cfg,
+        super::agent::transcribe::engine(openai.clone(), http.clone()),
+    );
     ServiceDeps {
         http: http.clone(),
         tts: super::tts::Tts::new(cfg.tts.clone(), cfg.openai.clone(), http.clone()),
         agent: super::integrations::agent::AgentDeps { openai, http },
         site,
+        asr,
+        record_dir: cfg.record.dir.clone(),
     }
 }
 

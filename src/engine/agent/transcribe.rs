@@ -1,11 +1,14 @@
-//! The `openai` speech recognizer's task: a Realtime transcription session
-//! ([`crate::realtime::TranscribeSession`]) over the agent's websocket code.
+//! The `openai` speech recognizer: a Realtime transcription session
+//! ([`crate::realtime::TranscribeSession`]) over the agent's websocket code, behind the one
+//! listen interface ([`crate::asr::Recognizer`]); the server plugs it in with
+//! [`crate::asr::engines::Engines::with_openai`] ([`engine`]).
 //!
-//! The caller's audio comes in as 20 ms PCM frames at any rate (the listen side's), goes out as
-//! 24 kHz PCM (the [`Bridge`]); the session's partial and final transcripts come back on a
-//! channel. [`Feed::Finish`] (the listen side decided the utterance is over) commits the audio
-//! and waits briefly for its transcript. Dropping the feed sender abandons the recognition.
+//! The caller's audio comes in as 16 kHz PCM ([`crate::asr::RATE`]), goes out as 24 kHz PCM
+//! (the [`Bridge`]); the session's partial and final transcripts come back as
+//! [`AsrEvent`]s. [`Feed::Finish`] (the listen core decided the utterance is over) commits the
+//! audio and waits briefly for its transcript. Dropping the recognizer abandons the recognition.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use futures_util::{SinkExt, StreamExt};
@@ -15,25 +18,52 @@ use tokio_tungstenite::tungstenite::Message;
 use super::bridge::Bridge;
 use super::pump::Endpoint;
 use super::ws;
+use crate::asr::engines::OpenAiRecognizer;
+use crate::asr::{AsrError, AsrEvent, ChannelSink, Feed, Recognizer, Request};
+use crate::config::openai::OpenAiConfig;
 use crate::realtime::transcribe::{TranscribeConfig, TranscribeOutput, TranscribeSession};
 use crate::realtime::AudioFormat;
 
-/// What the listen side sends.
-#[derive(Debug)]
-pub enum Feed {
-    /// 20 ms of the caller at the rate given to [`run`].
-    Audio(Vec<i16>),
-    /// The utterance is over.
-    Finish,
+/// Events a recognition may queue for the listen side (partials are dropped when it is full).
+const EVENT_QUEUE: usize = 64;
+
+/// The `openai` engine for [`crate::asr::engines::Engines::with_openai`]: `None` without an
+/// API key (the engine then reports "needs openai.api_key").
+pub fn engine(openai: Arc<OpenAiConfig>, http: reqwest::Client) -> Option<OpenAiRecognizer> {
+    let key = openai.api_key.clone()?;
+    Some(Arc::new(move |req: &Request| {
+        let endpoint = Endpoint {
+            url: openai.transcription_url(),
+            key: key.clone(),
+            connect_timeout: openai.connect_timeout,
+            http: http.clone(),
+            label: req.call.as_str().into(),
+        };
+        let cfg = TranscribeConfig {
+            model: openai.transcription_model.clone(),
+            language: Some(req.language.clone()),
+            prompt: req
+                .grammar
+                .as_ref()
+                .filter(|g| !g.is_digits())
+                .map(|g| g.phrases().join(", ")),
+            format: AudioFormat::Pcm24k,
+            silence: None,
+            connect_timeout: openai.connect_timeout,
+        };
+        recognizer(endpoint, cfg)
+    }))
 }
 
-/// What the recognizer reports. `Final` and `Failed` are the last.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Heard {
-    SpeechStarted,
-    Partial(String),
-    Final(String),
-    Failed(String),
+/// Starts one recognition on the current runtime.
+pub fn recognizer(endpoint: Endpoint, cfg: TranscribeConfig) -> Recognizer {
+    let Ok(rt) = tokio::runtime::Handle::try_current() else {
+        return Recognizer::failed(AsrError::Connect("no runtime".into()));
+    };
+    let (sink, feed) = ChannelSink::pair();
+    let (tx, rx) = mpsc::channel(EVENT_QUEUE);
+    rt.spawn(run(endpoint, cfg, crate::asr::RATE, feed, tx));
+    Recognizer::new(Box::new(sink), rx)
 }
 
 /// Runs one recognition. `endpoint.url` is the transcription URL
@@ -43,14 +73,16 @@ pub async fn run(
     mut cfg: TranscribeConfig,
     rate: u32,
     mut feed: mpsc::Receiver<Feed>,
-    out: mpsc::Sender<Heard>,
+    out: mpsc::Sender<AsrEvent>,
 ) {
     cfg.format = AudioFormat::Pcm24k;
     let mut session = TranscribeSession::new(cfg, Instant::now());
     let mut bridge = match Bridge::new(AudioFormat::Pcm24k, rate) {
         Ok(b) => b,
         Err(e) => {
-            let _ = out.send(Heard::Failed(format!("audio: {e}"))).await;
+            let _ = out
+                .send(AsrEvent::Error(AsrError::Decoder(format!("audio: {e}"))))
+                .await;
             return;
         }
     };
@@ -64,7 +96,7 @@ pub async fn run(
                 Ok(ws) => break ws,
                 Err(e) => {
                     tracing::warn!(call = %endpoint.label, error = %e, "listen (openai): cannot connect");
-                    let _ = out.send(Heard::Failed(e.to_string())).await;
+                    let _ = out.send(AsrEvent::Error(AsrError::Connect(e.to_string()))).await;
                     return;
                 }
             },
@@ -88,22 +120,22 @@ pub async fn run(
                     let _ = ws.send(Message::Text(t.into())).await;
                     continue;
                 }
-                TranscribeOutput::SpeechStarted => Heard::SpeechStarted,
+                // The listen core detects speech (barge-in) itself.
+                TranscribeOutput::SpeechStarted => continue,
                 TranscribeOutput::Partial(p) => {
-                    tracing::debug!(call = %endpoint.label, "listen (openai): partial: {p}");
-                    Heard::Partial(p)
+                    // Partials are informative: never wait for room for one.
+                    let _ = out.try_send(AsrEvent::Partial(p));
+                    continue;
                 }
-                TranscribeOutput::Final(f) => Heard::Final(f),
+                TranscribeOutput::Final(f) => AsrEvent::Final(f),
                 TranscribeOutput::Failed(e) => {
                     tracing::warn!(call = %endpoint.label, error = %e, "listen (openai) failed");
-                    Heard::Failed(e.to_string())
+                    AsrEvent::Error(AsrError::Remote(e.to_string()))
                 }
             };
-            let last = matches!(heard, Heard::Final(_) | Heard::Failed(_));
-            if out.send(heard).await.is_err() || last {
-                let _ = ws.close(None).await;
-                return;
-            }
+            let _ = out.send(heard).await;
+            let _ = ws.close(None).await;
+            return;
         }
         let deadline = session.poll_timeout();
         tokio::select! {

@@ -4,6 +4,7 @@
 //!
 //! Narrow on purpose: a call sees no registrations, no HTTP listener and no other call.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use tokio::sync::watch;
@@ -38,6 +39,10 @@ pub struct ServiceDeps {
     pub agent: crate::engine::integrations::agent::AgentDeps,
     /// What this server can run (the reason a request without a provider fails).
     pub site: Arc<crate::site::Site>,
+    /// Speech recognizers for `listen` (`asr:`).
+    pub asr: crate::asr::engines::Engines,
+    /// Where `record` writes (`record.dir`).
+    pub record_dir: PathBuf,
 }
 
 impl ServiceDeps {

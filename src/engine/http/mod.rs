@@ -14,7 +14,9 @@
 //! "API" is [`auth::require`]: a Bearer token, a login session, or nothing while the API is
 //! open (see `auth`). Later groups (outbound `/api/calls` POST/DELETE, `/api/alertmanager`,
 //! `/twilio/*`, the dashboard pages) add a module and a `.merge(...)` here. Unknown paths get
-//! a JSON 404, wrong methods a JSON 405. Only these modules know the JSON wire shapes.
+//! a JSON 404, wrong methods a JSON 405. Only these modules know the JSON wire shapes. Paths in
+//! answers are relative to the flows folder. [`serve`] bounds how long a client may take to
+//! send its request headers (`http.header_timeout`).
 
 pub mod auth;
 pub mod demo;
@@ -27,6 +29,12 @@ pub mod status;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::ConnectInfo;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tower_service::Service;
 
 use axum::http::StatusCode;
 use axum::middleware::from_fn_with_state;
@@ -127,11 +135,41 @@ pub fn router(state: HttpState) -> Router {
         .with_state(state)
 }
 
-/// Serves until the task is dropped.
-pub async fn serve(listener: tokio::net::TcpListener, state: HttpState) {
-    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
-    if let Err(e) = axum::serve(listener, app).await {
-        tracing::error!(error = %e, "HTTP listener stopped");
+/// Serves until the task is dropped. A client that has not sent a request's headers within
+/// `header_timeout` is disconnected (a slowloris cannot hold connections open); accept errors
+/// (out of file descriptors) wait a little and are logged through `log_limit`.
+///
+/// hyper's connection builder rather than `axum::serve`, which has no header timeout.
+pub async fn serve(listener: tokio::net::TcpListener, state: HttpState, header_timeout: Duration) {
+    let app = router(state);
+    loop {
+        let (stream, peer) = match listener.accept().await {
+            Ok(c) => c,
+            Err(e) => {
+                if let Some(suppressed) = super::log_limit::global().allow("http accept") {
+                    tracing::warn!(error = %e, suppressed, "HTTP accept failed");
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let app = app.clone();
+        tokio::spawn(async move {
+            let svc = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
+                // What `into_make_service_with_connect_info` would add (`auth` reads it).
+                req.extensions_mut().insert(ConnectInfo(peer));
+                // A `Router` is always ready: no `poll_ready` needed.
+                Service::call(&mut app.clone(), req)
+            });
+            let conn = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(header_timeout)
+                .serve_connection(TokioIo::new(stream), svc)
+                .with_upgrades();
+            if let Err(e) = conn.await {
+                tracing::debug!(error = %e, "HTTP connection error");
+            }
+        });
     }
 }
 

@@ -14,13 +14,15 @@
 
 pub mod agent;
 pub mod echo;
+pub mod listen;
+pub mod record;
 pub mod tasks;
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::flow::digit::Digit;
-use crate::flow::program::TtsEngine;
+use crate::flow::program::{AsrEngine, ListenGrammar, TtsEngine};
 use crate::machine::io::{
     AgentOutcome, AgentRequest, HttpReply, HttpRequest, RecordingInfo, RequestId,
 };
@@ -40,11 +42,17 @@ pub enum Request {
         engine: Option<TtsEngine>,
     },
     Http(HttpRequest),
-    /// Recognise the caller's speech (needs audio).
+    /// Recognise the caller's speech (needs audio). Reports [`Done::SpeechStarted`] when the
+    /// caller starts talking, then [`Done::Speech`].
     Listen {
         id: RequestId,
         timeout: Duration,
         language: Option<String>,
+        /// `None` = `asr.engine`.
+        engine: Option<AsrEngine>,
+        /// End-of-speech silence; `None` = `asr.silence`.
+        silence: Option<Duration>,
+        grammar: ListenGrammar,
     },
     /// Hand the caller to a voice agent (needs audio both ways).
     Agent {
@@ -61,6 +69,9 @@ pub enum Request {
         id: RequestId,
         max: Duration,
         beep: bool,
+        silence: Option<Duration>,
+        /// The node's name (part of the file name).
+        node: String,
     },
 }
 
@@ -117,6 +128,8 @@ pub enum Done {
         id: RequestId,
         result: Result<HttpReply, String>,
     },
+    /// A listen heard the caller start talking (not final: the `Speech` follows).
+    SpeechStarted { id: RequestId },
     Speech {
         id: RequestId,
         result: Result<String, String>,
@@ -141,11 +154,17 @@ impl Done {
             Done::Tts { id, .. }
             | Done::Spoken { id, .. }
             | Done::Http { id, .. }
+            | Done::SpeechStarted { id }
             | Done::Speech { id, .. }
             | Done::Agent { id, .. }
             | Done::Stream { id, .. }
             | Done::Record { id, .. } => *id,
         }
+    }
+
+    /// Whether this ends its request (everything but [`Done::SpeechStarted`]).
+    pub fn is_final(&self) -> bool {
+        !matches!(self, Done::SpeechStarted { .. })
     }
 
     /// The failure a request gets at once when nothing can run it.

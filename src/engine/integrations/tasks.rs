@@ -25,6 +25,8 @@ const CONTROL_QUEUE: usize = 4;
 /// What a running integration is given.
 pub struct Ctx {
     pub id: RequestId,
+    /// The call's id (logs, recording names, conversation ids).
+    pub call: String,
     /// The caller's audio, for requests that need it ([`Request::needs_audio`]).
     pub audio: Option<AudioPort>,
     /// Signals from the flow (e.g. [`Control::Finish`] for a recording).
@@ -39,13 +41,13 @@ struct Running {
 
 /// The running side requests of one call.
 pub struct Tasks {
+    /// The call's id (logs, recording names, conversation ids).
+    call: String,
     running: HashMap<RequestId, Running>,
     done_tx: mpsc::UnboundedSender<Done>,
     done_rx: mpsc::UnboundedReceiver<Done>,
     /// A voice agent connected ahead of its node (at most one).
     prepared: Option<super::agent::Prepared>,
-    /// The call's id, for logs.
-    call: String,
 }
 
 impl Default for Tasks {
@@ -55,6 +57,7 @@ impl Default for Tasks {
 }
 
 impl Tasks {
+    /// The side requests of call `call`.
     pub fn new(call: String) -> Tasks {
         let (done_tx, done_rx) = mpsc::unbounded_channel();
         Tasks {
@@ -89,7 +92,12 @@ impl Tasks {
         }
         let (control_tx, control) = mpsc::channel(CONTROL_QUEUE);
         let has_audio = audio.is_some();
-        let ctx = Ctx { id, audio, control };
+        let ctx = Ctx {
+            id,
+            call: self.call.clone(),
+            audio,
+            control,
+        };
         let tx = self.done_tx.clone();
         let task = match req {
             Request::Say {
@@ -137,6 +145,42 @@ impl Tasks {
                     let _ = tx.send(Done::Http { id, result });
                 })
             }
+            Request::Listen {
+                language,
+                engine,
+                silence,
+                grammar,
+                ..
+            } => {
+                let job = super::listen::Job {
+                    language,
+                    engine,
+                    silence,
+                    grammar,
+                };
+                let engines = services.asr.clone();
+                tokio::spawn(async move {
+                    let _ = tx.send(super::listen::run(ctx, job, &engines, &tx).await);
+                })
+            }
+            Request::Record {
+                max,
+                beep,
+                silence,
+                node,
+                ..
+            } => {
+                let job = super::record::Job {
+                    max,
+                    beep,
+                    silence,
+                    node,
+                    dir: services.record_dir.clone(),
+                };
+                tokio::spawn(async move {
+                    let _ = tx.send(super::record::run(ctx, job).await);
+                })
+            }
             Request::Agent { agent, .. } => match agent.provider {
                 AgentProvider::Echo => tokio::spawn(async move {
                     let _ = tx.send(super::echo::run(ctx).await);
@@ -178,13 +222,17 @@ impl Tasks {
         }
     }
 
-    /// The next finished request, removed from the table; `had_audio` says whether its leg
-    /// audio must be detached. Cancel-safe.
+    /// The next report of a request: a finished one is removed from the table, and
+    /// `had_audio` says whether its leg audio must be detached; a progress report
+    /// ([`Done::is_final`] false) leaves it running. Cancel-safe.
     pub async fn next(&mut self) -> (Done, bool) {
         // `self` holds a sender, so the channel never closes.
         let Some(done) = self.done_rx.recv().await else {
             return std::future::pending().await;
         };
+        if !done.is_final() {
+            return (done, false);
+        }
         let had_audio = self.running.remove(&done.id()).is_some_and(|r| r.audio);
         (done, had_audio)
     }
