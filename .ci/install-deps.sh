@@ -6,11 +6,14 @@
 #    (default /opt/phonetree-interop/venv), with pjsua2-python and numpy from PyPI.
 #  - postgresql: the database tests start their own throwaway server (tests/pg_support); no
 #    system cluster is created or started.
+#  - chromium, chromium-driver (and ca-certificates for the WebDriver client's TLS roots): the
+#    dashboard's browser test (tests/dashboard_browser.rs) drives headless Chromium.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 pkgs=(pkg-config libopus-dev
   sip-tester baresip baresip-core kamailio espeak-ng sox libsox-fmt-all tshark python3-venv
-  postgresql)
+  postgresql
+  chromium chromium-driver ca-certificates)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -24,6 +24,8 @@ if [ "${ASR:-0}" = 1 ]; then
 fi
 out=$(cargo bench --quiet --bench flow -- --nodes 1000 --calls 10000)
 echo "$out"
+dash=$(cargo bench --quiet --bench dashboard -- --requests 2000)
+echo "$dash"
 {
   echo "# Benchmarks"
   echo
@@ -37,6 +39,12 @@ echo "$out"
   echo
   echo "- *validate + compile*: \`flow::compile::compile\` on a generated flow (menus, plays, templated say, set, switch, pause): YAML with spans → JSON Schema → typed structs → checks (references, reachability, endless loops, templates, prompts) → \`Program\`. Baseline: only scanning the same text with saphyr-parser."
   echo "- *simulate*: whole calls of \`flows/characters.yaml\` on virtual time (5 keys incl. theme switches, then hang-up) through \`sim::Sim\`, one thread. Baseline: the same calls also rendering every event as the JSON line \`phonetree simulate\` prints."
+  echo
+  echo "## Dashboard (\`bench/dashboard.rs\`)"
+  echo
+  echo "$dash"
+  echo
+  echo "- The status page (\`GET /\` through the whole HTTP router: gate, template, headers) with 1,000 live calls, requested one after another, timed to the body's last byte. Measured: a SQLite database open and the call register's writer busy with what 1,000 live calls send it (~1,100 items/s). Baseline: the same page with no database and no writer. Alternating rounds in one run."
   if [ -f bench/ENGINE.md ]; then echo; cat bench/ENGINE.md; fi
   if [ -f bench/AGENT.md ]; then echo; cat bench/AGENT.md; fi
   if [ -f bench/ASR.md ]; then echo; cat bench/ASR.md; fi

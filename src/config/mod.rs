@@ -16,6 +16,7 @@ pub mod api;
 pub mod asr;
 pub mod capabilities;
 pub mod database;
+pub mod effective;
 pub mod environment;
 pub mod layer;
 pub mod limits;
@@ -89,6 +90,8 @@ pub struct Config {
     pub limits: limits::LimitsConfig,
     /// The process environment plus `.env`: what flows' `env:` names read.
     pub env: environment::Environment,
+    /// Every setting with its origin, secrets masked (the dashboard's settings page).
+    pub settings: Vec<effective::Setting>,
     /// `outbound.*`: limits, defaults and allow-list of outbound calls.
     pub outbound: outbound::OutboundConfig,
     /// `alerts.rules`: Alertmanager routing.
@@ -268,6 +271,7 @@ pub fn load(sources: &Sources) -> Result<Config, ConfigError> {
     merged.extend(flag_layer(&sources.flags));
     let mut cfg = build(&merged, problems)?;
     cfg.env = environment::Environment::new(sources.env.clone());
+    cfg.settings = effective::settings(&merged, &cfg);
     Ok(cfg)
 }
 
@@ -406,6 +410,7 @@ fn build(l: &Layer, mut problems: Vec<Problem>) -> Result<Config, ConfigError> {
             log,
             limits,
             env: environment::Environment::default(),
+            settings: Vec::new(),
             outbound,
             alert_rules,
             sms,

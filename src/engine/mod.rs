@@ -29,6 +29,7 @@ pub mod inbound;
 pub mod integrations;
 pub mod leg;
 pub mod log_limit;
+pub mod logtail;
 pub mod media;
 pub mod net;
 pub mod outbound;

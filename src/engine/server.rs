@@ -206,7 +206,7 @@ pub async fn serve(cfg: Config, stop: impl Future<Output = ()>) -> Result<(), St
     ep.set_limits(limits);
     let hooks = hooks(deps, sip, &status);
     let ep_task = tokio::spawn(endpoint_loop::run(ep, inbox, datagrams, transport, hooks));
-    let http_state = http::HttpState::new(
+    let mut http_state = http::HttpState::new(
         status.clone(),
         db.clone(),
         cfg.api.clone(),
@@ -214,6 +214,7 @@ pub async fn serve(cfg: Config, stop: impl Future<Output = ()>) -> Result<(), St
         metrics,
     )
     .with_outbound(outbound_api);
+    http_state.dash = Arc::new(dashboard(&cfg));
     tokio::spawn(http::serve(
         listener,
         http_state,
@@ -251,6 +252,24 @@ pub async fn serve(cfg: Config, stop: impl Future<Output = ()>) -> Result<(), St
     drop(endpoint);
     ep_task.abort();
     Ok(())
+}
+
+/// What the dashboard shows of the configuration.
+fn dashboard(cfg: &Config) -> http::dash::DashState {
+    http::dash::DashState {
+        settings: cfg.settings.clone(),
+        accounts: cfg
+            .accounts
+            .iter()
+            .map(|a| (label(a), a.flow.clone()))
+            .collect(),
+        // Recording files are served only from here (relative to the working folder, where
+        // recordings are written; there is no `record.dir` setting yet).
+        recordings: std::path::PathBuf::from("recordings"),
+        logs: super::logtail::global(),
+        node_id: cfg.node_id.clone(),
+        ..http::dash::DashState::default()
+    }
 }
 
 /// How long the register may take to write its last records on shutdown before saving them

@@ -10,15 +10,17 @@
 //! | `/api/session`, `POST /login`, `POST /logout` | [`auth`] | API / open |
 //! | `/metrics` | [`prom`] | open, or API with `api.metrics_auth` |
 //! | `POST /demo/crm/lookup` | [`demo`] | open (made-up data for the demo flow) |
+//! | `/`, `/login` (page), `/calls`, `/outbound`, `/flows`, `/alerts`, `/logs`, `/settings`, `/static/*` | [`dash`] | login session (or token); `/login` and `/static` open |
 //!
 //! "API" is [`auth::require`]: a Bearer token, a login session, or nothing while the API is
 //! open (see `auth`). Later groups (outbound `/api/calls` POST/DELETE, `/api/alertmanager`,
-//! `/twilio/*`, the dashboard pages) add a module and a `.merge(...)` here. Unknown paths get
+//! `/twilio/*`) add a module and a `.merge(...)` here. Unknown paths get
 //! a JSON 404, wrong methods a JSON 405. Only these modules know the JSON wire shapes. Paths in
 //! answers are relative to the flows folder. [`serve`] bounds how long a client may take to
 //! send its request headers (`http.header_timeout`).
 
 pub mod auth;
+pub mod dash;
 pub mod demo;
 pub mod health;
 pub mod outbound;
@@ -57,6 +59,8 @@ pub struct HttpState {
     pub db: DbSlot,
     pub auth: Arc<auth::AuthState>,
     pub metrics: Option<PrometheusHandle>,
+    /// What the dashboard pages read beyond the above (`dash::DashState`).
+    pub dash: Arc<dash::DashState>,
     /// Outbound jobs and Alertmanager (`None` in tests that do not run the dialler).
     pub outbound: Option<Arc<outbound::OutboundApi>>,
 }
@@ -75,6 +79,7 @@ impl HttpState {
             db,
             auth: Arc::new(auth::AuthState::new(api, listen)),
             metrics,
+            dash: Arc::new(dash::DashState::default()),
             outbound: None,
         }
     }
@@ -124,10 +129,10 @@ pub fn router(state: HttpState) -> Router {
         .route("/readyz", get(health::readyz))
         .route("/livez", get(health::livez))
         .route(crate::engine::demo_crm::PATH, post(demo::lookup))
-        .route("/login", post(auth::login))
         .route("/logout", post(auth::logout))
         .merge(api)
         .merge(metrics)
+        .merge(dash::routes(&state))
         .fallback(|| async { json_error(StatusCode::NOT_FOUND, "not found") })
         .method_not_allowed_fallback(|| async {
             json_error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed")
