@@ -42,13 +42,23 @@ pub const FRAME: Duration = Duration::from_millis(20);
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AudioFormat {
     pub rate: u32,
+    /// The call's G.711 law when the call is G.711: an integration that speaks G.711 itself (an
+    /// agent sending `audio/pcmu`) re-encodes the PCM with it, which gives the caller's bytes
+    /// back exactly, and its own G.711 decoded with it is re-encoded by the leg unchanged.
+    pub g711: Option<crate::media::g711::Law>,
 }
 
 impl AudioFormat {
     /// Narrowband telephone audio (G.711 calls).
-    pub const NARROWBAND: AudioFormat = AudioFormat { rate: 8000 };
+    pub const NARROWBAND: AudioFormat = AudioFormat {
+        rate: 8000,
+        g711: None,
+    };
     /// Wideband (Opus calls).
-    pub const WIDEBAND: AudioFormat = AudioFormat { rate: 16000 };
+    pub const WIDEBAND: AudioFormat = AudioFormat {
+        rate: 16000,
+        g711: None,
+    };
 
     /// Samples in one 20 ms frame.
     pub fn samples_per_frame(self) -> usize {
@@ -67,6 +77,15 @@ impl fmt::Debug for AudioFrame {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "AudioFrame({} samples)", self.samples.len())
     }
+}
+
+/// What [`AudioPort::next_event`] gives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PortEvent {
+    /// A frame of the caller's audio.
+    Caller(AudioFrame),
+    /// Audio queued before this mark has been played (or cleared).
+    Mark(u32),
 }
 
 /// Queue sizes of a port.
@@ -259,6 +278,30 @@ impl AudioPort {
             .map_err(|_| Detached)?;
         self.shared.wake_if_idle();
         Ok(())
+    }
+
+    /// Like [`AudioPort::mark`], if there is room now; `false` when the queue is full or the
+    /// leg is gone.
+    pub fn try_mark(&self, mark: u32) -> bool {
+        let epoch = self.shared.epoch.load(Ordering::Acquire);
+        let ok = self
+            .to_caller
+            .try_send(LiveItem::Mark { epoch, mark })
+            .is_ok();
+        if ok {
+            self.shared.wake_if_idle();
+        }
+        ok
+    }
+
+    /// The caller's next frame or the next mark reached, whichever comes first (for
+    /// integrations that need both in one `select!`); `None` once the leg has detached.
+    /// Cancel-safe.
+    pub async fn next_event(&mut self) -> Option<PortEvent> {
+        tokio::select! {
+            m = self.marks.recv() => m.map(PortEvent::Mark),
+            f = self.from_caller.recv() => f.map(PortEvent::Caller),
+        }
     }
 
     /// Barge-in: drops every frame queued so far (the leg stops within one frame); marks

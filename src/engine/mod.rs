@@ -16,6 +16,7 @@
 //! [`net`] picks local addresses; [`inbound`] resolves the `sip.allow` policy at start;
 //! [`log_limit`] keeps floods out of the log; `rt` has the small helpers the pumps share.
 
+pub mod agent;
 pub mod audio_port;
 pub mod call;
 pub mod call_log;
@@ -41,3 +42,4 @@ pub mod shutdown;
 pub mod sip_trace;
 pub mod sip_transport;
 pub mod status;
+pub mod tts;

@@ -6,23 +6,21 @@
 //!   size}` under `save`
 //!   and goes to `next`; a failed recording warns and goes to `on_error` (default `next`), with
 //!   nothing saved.
-//! - agent / stream: emit the session action; when it ends its result is saved under `save` and
-//!   the call goes to `next`; an error (or a template that cannot be rendered) goes to
-//!   `on_error`, which defaults to `next`. An agent's `max_duration` cancels the session and goes
-//!   to `next`.
+//! - stream: emits the session action; when it ends its result is saved under `save` and the
+//!   call goes to `next`; an error (or a template that cannot be rendered) goes to `on_error`,
+//!   which defaults to `next`. (The agent node is `machine::agent`; its backstop deadline is
+//!   handled here as it is the same state.) A session deadline cancels it and goes to `next`.
 //! - transfer: emits [`Action::Transfer`]; success ends the call ([`HangupReason::Transferred`]),
-//!   failure goes to `on_fail` (or hangs up with [`HangupReason::Error`]).
+//!   failure goes to `on_fail` (or hangs up with [`HangupReason::Error`]); an agent's transfer
+//!   tool that fails goes to the agent's `on_error`, else `next`.
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use minijinja::value::Serde;
 use minijinja::Value;
 
 use crate::flow::digit::Digit;
-use crate::flow::program::{
-    Agent, AgentProvider, NodeId, NodeKind, Program, Record, Stream, Target, Transfer,
-};
+use crate::flow::program::{NodeId, NodeKind, Program, Record, Stream, Target, Transfer};
 use crate::machine::call::{describe, Call, State, Step};
 use crate::machine::io::{Action, HangupReason, RecordingInfo, RequestId};
 use crate::machine::playlist::{List, Playlist};
@@ -41,7 +39,7 @@ enum RecordPhase {
 
 /// An agent or stream session in progress.
 pub(crate) struct Session {
-    node: NodeId,
+    pub(crate) node: NodeId,
     pub(crate) id: RequestId,
 }
 
@@ -133,32 +131,6 @@ impl Call {
         Step::Goto(cfg.next)
     }
 
-    pub(super) fn enter_agent(&mut self, node: NodeId, cfg: &Agent, now: Instant) -> Step {
-        let instructions = match self.render(cfg.instructions) {
-            Ok(text) => text,
-            Err(e) => {
-                self.warn(node, format!("agent instructions: {}", describe(&e)));
-                return Step::Goto(cfg.on_error.unwrap_or(cfg.next));
-            }
-        };
-        let id = self.request_id();
-        self.push(Action::Agent {
-            id,
-            provider: match cfg.provider {
-                AgentProvider::OpenAi => "openai".to_owned(),
-                AgentProvider::Echo => "echo".to_owned(),
-            },
-            model: cfg.model.clone(),
-            voice: cfg.voice.clone(),
-            instructions,
-        });
-        if let Some(max) = cfg.max_duration {
-            self.timers.set(Timer::SessionDeadline, now + max);
-        }
-        self.state = State::InSession(Session { node, id });
-        Step::Wait
-    }
-
     pub(super) fn enter_stream(&mut self, node: NodeId, cfg: &Stream) -> Step {
         let url = match self.render(cfg.url) {
             Ok(url) => url,
@@ -240,6 +212,11 @@ impl Call {
         match (result, &self.program.node(node).kind) {
             (Ok(()), _) => Step::End(HangupReason::Transferred),
             (Err(e), NodeKind::Transfer(t)) => fail_to(t.on_fail, &format!("transfer failed: {e}")),
+            (Err(e), NodeKind::Agent(a)) => {
+                let next = a.on_error.unwrap_or(a.next);
+                self.warn(node, format!("agent transfer failed: {e}"));
+                Step::Goto(next)
+            }
             (Err(e), _) => Step::End(HangupReason::Error(e)),
         }
     }
