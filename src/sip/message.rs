@@ -612,14 +612,25 @@ fn salvage(bytes: &[u8]) -> Option<Salvage> {
             for v in split_list(&value) {
                 vias.push(Via::parse(&v).ok()?);
             }
-        } else if is("From", "f") {
-            echo.push(("From", value));
-        } else if is("To", "t") {
-            echo.push(("To", value));
-        } else if is("Call-ID", "i") {
-            echo.push(("Call-ID", value));
-        } else if is("CSeq", "CSeq") {
-            echo.push(("CSeq", value));
+        } else {
+            // Echo the first of each routing header, and only in a form our own parser reads:
+            // a 400 must never carry the sender's broken header back (found by fuzzing).
+            let (key, ok) = if is("From", "f") {
+                ("From", NameAddr::parse(&value, "From").is_ok())
+            } else if is("To", "t") {
+                ("To", NameAddr::parse(&value, "To").is_ok())
+            } else if is("Call-ID", "i") {
+                ("Call-ID", !value.is_empty())
+            } else if is("CSeq", "CSeq") {
+                let mut it = value.split_whitespace();
+                let num = it.next().is_some_and(|n| n.parse::<u32>().is_ok());
+                ("CSeq", num && it.next().is_some() && it.next().is_none())
+            } else {
+                continue;
+            };
+            if ok && !echo.iter().any(|(n, _)| *n == key) {
+                echo.push((key, value));
+            }
         }
     }
     if vias.is_empty() {
