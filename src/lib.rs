@@ -17,3 +17,4 @@ pub mod sdp;
 pub mod sim;
 pub mod sip;
 pub mod testrun;
+pub mod wsmedia;

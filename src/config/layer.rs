@@ -66,6 +66,13 @@ pub const SCALARS: &[(&str, &str)] = &[
     ("sip.reject", "SIP_REJECT"),
     ("rtp.latching", "RTP_LATCHING"),
     ("transfer.allow", "TRANSFER_ALLOW"),
+    // Twilio Media Streams (config::twilio).
+    ("twilio.public_host", "TWILIO_PUBLIC_HOST"),
+    ("twilio.account_sid", "TWILIO_ACCOUNT_SID"),
+    ("twilio.auth_token", "TWILIO_AUTH_TOKEN"),
+    ("twilio.api_base", "TWILIO_API_BASE"),
+    ("twilio.allow", "TWILIO_ALLOW"),
+    ("twilio.max_calls", "TWILIO_MAX_CALLS"),
 ];
 
 /// Per-account settings; `PHONETREE_ACCOUNT_<FIELD>` sets them on the first account.
@@ -82,7 +89,7 @@ pub const ACCOUNT_FIELDS: &[&str] = &[
 
 /// Keys whose values are secrets: never echoed in any message.
 pub fn is_secret(key: &str) -> bool {
-    key.ends_with(".password")
+    key.ends_with(".password") || key.ends_with(".auth_token")
 }
 
 /// The seed projects' variable names: (alias, key). Applied before the `PHONETREE_*` names, so
@@ -122,7 +129,7 @@ pub fn yaml_layer(text: &str, path: &Path) -> (Layer, Vec<Diagnostic>) {
     for (k, v) in &top {
         let ptr = format!("/{k}");
         match k.as_str() {
-            "sip" | "http" | "rtp" | "registration" | "transfer" => {
+            "sip" | "http" | "rtp" | "registration" | "transfer" | "twilio" => {
                 let Value::Object(inner) = v else {
                     diags.push(shape(path, at(&ptr), k, "a mapping"));
                     continue;
@@ -165,7 +172,7 @@ pub fn yaml_layer(text: &str, path: &Path) -> (Layer, Vec<Diagnostic>) {
             }
             _ => {
                 let known = "sip, http, flows, sound, rtp, codecs, themes, drain_timeout, \
-                             registration, accounts, transfer";
+                             registration, accounts, transfer, twilio";
                 diags.push(unknown(path, key_at(&ptr), k, known.to_string()));
             }
         }
@@ -185,7 +192,7 @@ pub fn env_layer(env: &BTreeMap<String, String>) -> Layer {
             },
         );
     };
-    for (alias, key) in ALIASES {
+    for (alias, key) in ALIASES.iter().chain(super::twilio::ALIASES) {
         if let Some(v) = env.get(*alias).filter(|v| !v.trim().is_empty()) {
             set(key, alias, v);
         }
@@ -242,7 +249,10 @@ fn put(
         Value::Number(n) => n.to_string(),
         Value::Bool(b) => b.to_string(),
         Value::Array(items)
-            if key == "codecs" || key == "themes" || super::security::is_list(key) =>
+            if key == "codecs"
+                || key == "themes"
+                || super::security::is_list(key)
+                || super::twilio::is_list(key) =>
         {
             let mut parts = Vec::new();
             for item in items {

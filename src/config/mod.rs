@@ -13,6 +13,7 @@
 
 pub mod layer;
 pub mod security;
+pub mod twilio;
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -58,6 +59,8 @@ pub struct Config {
     pub accounts: Vec<Account>,
     /// `sip.allow`, `sip.reject`, `rtp.latching`, `transfer.allow` (docs/security.md).
     pub security: security::Security,
+    /// The `twilio:` section (calls arriving as Twilio Media Streams).
+    pub twilio: twilio::TwilioConfig,
 }
 
 /// The public address to advertise (an IP; the SIP port defaults to the listen port).
@@ -305,6 +308,7 @@ fn build(l: &Layer, mut problems: Vec<Problem>) -> Result<Config, ConfigError> {
     let backoff_max = b.parse("registration.backoff_max", dur, Duration::from_secs(60));
     let accounts = b.accounts();
     let security = security::build(&mut b);
+    let twilio = twilio::build(&mut b);
     if problems.is_empty() {
         Ok(Config {
             sip_listen,
@@ -324,6 +328,7 @@ fn build(l: &Layer, mut problems: Vec<Problem>) -> Result<Config, ConfigError> {
             backoff_max,
             accounts,
             security,
+            twilio,
         })
     } else {
         Err(ConfigError { problems })

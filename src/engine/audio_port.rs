@@ -185,6 +185,7 @@ pub fn pair(format: AudioFormat, cfg: PortConfig) -> (AudioPort, AudioTap) {
             marks: mark_tx,
             shared,
             seen_epoch: 0,
+            reported_epoch: 0,
             pending: VecDeque::new(),
             prebuffer: cfg.prebuffer.max(1),
             hangover: cfg.hangover,
@@ -346,6 +347,8 @@ pub struct LiveSource {
     marks: mpsc::UnboundedSender<u32>,
     shared: Arc<Shared>,
     seen_epoch: u64,
+    /// The epoch [`LiveSource::take_cleared`] last reported.
+    reported_epoch: u64,
     /// Items taken off the channel for the prebuffer.
     pending: VecDeque<LiveItem>,
     prebuffer: usize,
@@ -359,6 +362,15 @@ impl LiveSource {
     /// Installs how the leg's pacer is woken when audio arrives while it is idle.
     pub fn set_waker(&self, waker: Waker) {
         *lock(&self.shared.waker) = Some(waker);
+    }
+
+    /// Whether the integration called [`AudioPort::clear`] since the last call (a leg that
+    /// sends ahead of real time, like Twilio's, forwards the clear to the far end).
+    pub fn take_cleared(&mut self) -> bool {
+        let epoch = self.shared.epoch.load(Ordering::Acquire);
+        let cleared = epoch != self.reported_epoch;
+        self.reported_epoch = epoch;
+        cleared
     }
 
     /// Whether the port was dropped and everything it queued has been played.

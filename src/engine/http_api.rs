@@ -1,4 +1,5 @@
-//! The HTTP status API of `phonetree run` (hyper, HTTP/1.1, GET only): `/healthz`,
+//! The HTTP status API of `phonetree run` (hyper, HTTP/1.1, GET only; Twilio's routes are
+//! [`super::twilio_http`]'s): `/healthz`,
 //! `/api/flows` (name, version hash, loaded_at, routes, diagnostics), `/api/registrations`
 //! (account, state; never a password) and `/api/calls` (live calls: flow, version, node, theme,
 //! since). Only this file knows these JSON shapes; the data comes from [`Status`].
@@ -17,11 +18,17 @@ use hyper_util::rt::TokioIo;
 use serde_json::{json, Value};
 
 use super::status::Status;
+use super::twilio_http::{is_twilio_path, TwilioHttp};
 
-/// Accepts connections until the task is dropped.
-pub async fn serve(listener: tokio::net::TcpListener, status: Arc<Status>) {
+/// Accepts connections until the task is dropped. Twilio's routes (`/twilio/*`, `/convo`) go
+/// to `twilio` ([`super::twilio_http`]); connections may upgrade to websockets.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    status: Arc<Status>,
+    twilio: Option<Arc<TwilioHttp>>,
+) {
     loop {
-        let (stream, _) = match listener.accept().await {
+        let (stream, peer) = match listener.accept().await {
             Ok(c) => c,
             Err(e) => {
                 tracing::warn!(error = %e, "HTTP accept failed");
@@ -30,13 +37,21 @@ pub async fn serve(listener: tokio::net::TcpListener, status: Arc<Status>) {
             }
         };
         let status = status.clone();
+        let twilio = twilio.clone();
         tokio::spawn(async move {
-            let svc = hyper::service::service_fn(move |req| {
+            let svc = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
                 let status = status.clone();
-                async move { Ok::<_, Infallible>(handle(&status, &req)) }
+                let twilio = twilio.clone();
+                async move {
+                    if let Some(t) = twilio.filter(|_| is_twilio_path(req.uri().path())) {
+                        return Ok::<_, Infallible>(t.handle(req, peer).await);
+                    }
+                    Ok::<_, Infallible>(handle(&status, &req))
+                }
             });
             let conn = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), svc);
+                .serve_connection(TokioIo::new(stream), svc)
+                .with_upgrades();
             if let Err(e) = conn.await {
                 tracing::debug!(error = %e, "HTTP connection error");
             }

@@ -11,7 +11,8 @@
 //! what [`http_api`] (`/healthz`, `/api/*`) and [`shutdown`] (drain on SIGTERM) read; [`media`]
 //! runs the RTP sessions on worker threads; [`pii`] redacts numbers in logs; [`net`] picks local
 //! addresses; [`inbound`] resolves the `sip.allow` policy at start; `rt` has the small helpers
-//! the pumps share.
+//! the pumps share; [`twilio_http`] is Twilio's way in (the voice webhook and the Media Streams
+//! websocket, each stream a [`leg::twilio::TwilioLeg`]).
 
 pub mod audio_port;
 pub mod call;
@@ -30,3 +31,4 @@ pub mod services;
 pub mod shutdown;
 pub mod sip_transport;
 pub mod status;
+pub mod twilio_http;

@@ -19,7 +19,11 @@ use super::call::route::{AccountRoute, Router};
 use super::call::{self};
 use super::endpoint_loop::{self, EndpointHandle, Hooks};
 use super::leg::sip::{SipDeps, SipLeg};
+use super::leg::twilio::core::CoreConfig;
+use super::leg::twilio::rest::Rest;
+use super::leg::twilio::TwilioDeps;
 use super::leg::Leg;
+use super::twilio_http::TwilioHttp;
 use super::media::{MediaConfig, PromptCache, PromptCacheConfig, RtpPortAllocator};
 use super::net::{primary_ip, route_to, MediaAddress};
 use super::sip_transport::SipTransport;
@@ -149,10 +153,17 @@ pub async fn serve(cfg: Config, stop: impl Future<Output = ()>) -> Result<(), St
         },
         hangup_all: hangup_rx,
     });
+    let prompts = Arc::new(PromptCache::new(PromptCacheConfig::default()));
+    let twilio = Arc::new(TwilioHttp::new(
+        deps.clone(),
+        Arc::new(twilio_deps(&cfg, prompts.clone())),
+        cfg.twilio.clone(),
+    ));
+    twilio.log_mode();
     let sip = Arc::new(SipDeps {
         endpoint: endpoint.clone(),
         ports,
-        prompts: Arc::new(PromptCache::new(PromptCacheConfig::default())),
+        prompts,
         media: MediaConfig {
             rtp_timeout: cfg.rtp_timeout,
             latching: cfg.security.rtp_latching,
@@ -174,7 +185,7 @@ pub async fn serve(cfg: Config, stop: impl Future<Output = ()>) -> Result<(), St
     ep.set_inbound_policy(inbound.clone());
     let hooks = hooks(deps, sip, &status);
     let ep_task = tokio::spawn(endpoint_loop::run(ep, inbox, transport, hooks));
-    tokio::spawn(http_api::serve(listener, status.clone()));
+    tokio::spawn(http_api::serve(listener, status.clone(), Some(twilio)));
     tracing::info!(
         sip = %bound, advertised = %sip_addr, http = %http_addr,
         flows = %registry.dir().display(),
@@ -196,6 +207,25 @@ pub async fn serve(cfg: Config, stop: impl Future<Output = ()>) -> Result<(), St
     drop(endpoint);
     ep_task.abort();
     Ok(())
+}
+
+/// What Twilio legs share: the prompt cache, the REST client when there is a token.
+fn twilio_deps(cfg: &Config, prompts: Arc<PromptCache>) -> TwilioDeps {
+    let t = &cfg.twilio;
+    TwilioDeps {
+        prompts,
+        stream: MediaConfig::default().stream,
+        core: CoreConfig {
+            idle_timeout: cfg.rtp_timeout,
+            ..CoreConfig::default()
+        },
+        rest: t.auth_token.clone().map(|token| Rest {
+            http: super::services::http_client(),
+            base: t.api_base.clone(),
+            account_sid: t.account_sid.clone(),
+            token,
+        }),
+    }
 }
 
 /// A seed for SIP tags, branches and Call-IDs: std's per-process random hash keys (taken from

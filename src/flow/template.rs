@@ -59,6 +59,8 @@ pub struct Context<'a> {
     pub digits: &'a str,
     pub vars: Option<&'a BTreeMap<String, Value>>,
     pub env: Option<&'a BTreeMap<String, String>>,
+    /// `call.params`: the leg's custom parameters (Twilio's `<Parameter>`s; empty on SIP).
+    pub params: Option<&'a BTreeMap<String, String>>,
 }
 
 impl std::fmt::Debug for Templates {
@@ -257,6 +259,16 @@ impl Context<'_> {
             ("id", Value::from(self.call_id)),
             ("from", Value::from(self.from)),
             ("to", Value::from(self.to)),
+            (
+                "params",
+                Value::from(
+                    self.params
+                        .into_iter()
+                        .flatten()
+                        .map(|(k, v)| (k.as_str(), Value::from(v.as_str())))
+                        .collect::<BTreeMap<&str, Value>>(),
+                ),
+            ),
         ]);
         let vars: BTreeMap<&str, Value> = self
             .vars
@@ -294,6 +306,7 @@ mod tests {
             digits: "12",
             vars: Some(vars),
             env: None,
+            params: None,
         }
         .to_value()
     }

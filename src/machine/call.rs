@@ -513,6 +513,7 @@ impl Call {
             digits: &self.digits,
             vars: Some(&self.vars),
             env: Some(&self.info.env),
+            params: Some(&self.info.params),
         }
         .to_value()
     }

@@ -25,6 +25,8 @@ pub struct CallInfo {
     pub to: String,
     /// Values of the flow's allow-listed environment variables (others are never passed in).
     pub env: BTreeMap<String, String>,
+    /// The leg's custom parameters (`call.params`: Twilio's `<Parameter>`s; empty on SIP).
+    pub params: BTreeMap<String, String>,
 }
 
 /// An event for the machine.

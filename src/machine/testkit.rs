@@ -145,6 +145,7 @@ impl Harness {
             from: "+15550001".into(),
             to: "5000".into(),
             env: Default::default(),
+            params: Default::default(),
         };
         Harness {
             call: Call::new(program, info),

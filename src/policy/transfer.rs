@@ -226,6 +226,7 @@ mod tests {
             from: from.into(),
             to: "1".into(),
             env: Default::default(),
+            params: Default::default(),
         };
         let mut call = crate::machine::Call::new(program, info);
         call.handle(Input::Answered, std::time::Instant::now());

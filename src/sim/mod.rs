@@ -47,5 +47,6 @@ pub fn call_info(
                 (name.clone(), value)
             })
             .collect(),
+        params: Default::default(),
     }
 }

@@ -39,6 +39,7 @@ impl Script {
             from: "+3545551234".into(),
             to: "5000".into(),
             env: Default::default(),
+            params: Default::default(),
         };
         let t0 = Instant::now();
         Script {

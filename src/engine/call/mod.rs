@@ -34,7 +34,8 @@ pub async fn run(deps: Arc<CallDeps>, mut leg: Leg) {
     let info = leg.info().clone();
     let call = info.id.as_str();
     let dialled = info.dialled.as_deref().unwrap_or("");
-    let Some(program) = deps.router.route(dialled, info.source) else {
+    let named = info.flow.as_deref().and_then(|f| deps.router.named(f));
+    let Some(program) = named.or_else(|| deps.router.route(dialled, info.source)) else {
         tracing::warn!(%call, to = %Pii(dialled), "no flow for this number and no default flow");
         leg.reject(Reject::NoRoute);
         return;
@@ -83,6 +84,7 @@ fn call_info(info: &LegInfo, program: &Program) -> CallInfo {
         from: info.from.clone(),
         to: info.to.clone(),
         env,
+        params: info.params.clone(),
     }
 }
 
