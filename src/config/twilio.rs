@@ -128,7 +128,11 @@ fn parse_allow(s: &str) -> Result<Vec<IpNet>, String> {
         .map(|x| {
             x.parse::<IpNet>()
                 .map(|n| n.trunc())
-                .or_else(|_| x.trim_matches(['[', ']']).parse::<std::net::IpAddr>().map(IpNet::from))
+                .or_else(|_| {
+                    x.trim_matches(['[', ']'])
+                        .parse::<std::net::IpAddr>()
+                        .map(IpNet::from)
+                })
                 .map_err(|_| format!("`{x}` is not an IP or a CIDR block (10.0.0.0/8)"))
         })
         .collect()

@@ -111,22 +111,14 @@ impl TwilioHttp {
         match (req.method().clone(), path.as_str()) {
             (Method::POST, VOICE_PATH) => self.voice(req, peer.ip()).await,
             (Method::GET, p) if STREAM_PATHS.contains(&p) => self.upgrade(req, peer.ip()),
-            (_, p) if is_twilio_path(p) => text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed"),
+            (_, p) if is_twilio_path(p) => {
+                text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed")
+            }
             _ => text(StatusCode::NOT_FOUND, "not found"),
         }
     }
 
-    /// The host Twilio reached us at: configured, else the request's `Host`.
-    fn host(&self, headers: &HeaderMap) -> Option<String> {
-        self.cfg.public_host.clone().or_else(|| {
-            headers
-                .get(header::HOST)
-                .and_then(|h| h.to_str().ok())
-                .map(str::to_owned)
-        })
-    }
-
-    /// Whether this request may go on (see the module docs).
+    /// Whether this request may go on; a 403 (logged) when not.
     fn admit(
         &self,
         peer: IpAddr,
@@ -135,30 +127,11 @@ impl TwilioHttp {
         path_and_query: &str,
         params: &[(String, String)],
     ) -> Result<(), Response<Full<Bytes>>> {
-        match &self.cfg.auth_token {
-            Some(token) => {
-                let sig = headers
-                    .get(SIGNATURE_HEADER)
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or("");
-                let host = self.host(headers).unwrap_or_default();
-                if !sig.is_empty()
-                    && signature::verify(token.expose(), kind, &host, path_and_query, params, sig)
-                {
-                    return Ok(());
-                }
-                tracing::warn!(%peer, path = %path_and_query.split('?').next().unwrap_or(""),
-                    "twilio: bad or missing X-Twilio-Signature: 403");
-            }
-            None => {
-                let peer = canonical(peer);
-                if peer.is_loopback() || self.cfg.allow.iter().any(|n| n.contains(&peer)) {
-                    return Ok(());
-                }
-                tracing::warn!(%peer, "twilio: not loopback or twilio.allow (no auth token): 403");
-            }
-        }
-        Err(text(StatusCode::FORBIDDEN, "forbidden"))
+        admission(&self.cfg, peer, kind, headers, path_and_query, params).map_err(|why| {
+            let path = path_and_query.split('?').next().unwrap_or("");
+            tracing::warn!(%peer, %path, reason = why, "twilio: request refused: 403");
+            text(StatusCode::FORBIDDEN, "forbidden")
+        })
     }
 
     async fn voice<B>(&self, req: Request<B>, peer: IpAddr) -> Response<Full<Bytes>>
@@ -174,16 +147,27 @@ impl TwilioHttp {
             .map_or(VOICE_PATH.to_string(), |p| p.as_str().to_string());
         let body = match Limited::new(body, MAX_BODY).collect().await {
             Ok(b) => b.to_bytes(),
-            Err(_) => return text(StatusCode::PAYLOAD_TOO_LARGE, "body too large or unreadable"),
+            Err(_) => {
+                return text(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "body too large or unreadable",
+                )
+            }
         };
         let params: Vec<(String, String)> = form_urlencoded::parse(&body)
             .take(256)
             .map(|(k, v)| (k.into_owned(), v.into_owned()))
             .collect();
-        if let Err(refused) = self.admit(peer, Kind::Webhook, &parts.headers, &path_and_query, &params) {
+        if let Err(refused) = self.admit(
+            peer,
+            Kind::Webhook,
+            &parts.headers,
+            &path_and_query,
+            &params,
+        ) {
             return refused;
         }
-        let Some(host) = self.host(&parts.headers) else {
+        let Some(host) = public_host(&self.cfg, &parts.headers) else {
             return text(StatusCode::BAD_REQUEST, "no Host and no twilio.public_host");
         };
         let field = |name: &str| {
@@ -194,7 +178,10 @@ impl TwilioHttp {
                 .unwrap_or_default()
         };
         // The numbers, then the webhook URL's own query (`?flow=sales` picks a flow).
-        let mut stream_params = vec![("from".to_string(), field("From")), ("to".to_string(), field("To"))];
+        let mut stream_params = vec![
+            ("from".to_string(), field("From")),
+            ("to".to_string(), field("To")),
+        ];
         let query = parts.uri.query().unwrap_or("");
         for (k, v) in form_urlencoded::parse(query.as_bytes()).take(MAX_PARAMS) {
             if k.len() <= 64 && v.len() <= 256 && !stream_params.iter().any(|(n, _)| *n == k) {
@@ -204,7 +191,8 @@ impl TwilioHttp {
         let url = format!("wss://{host}{}", STREAM_PATHS[0]);
         tracing::info!(call = %field("CallSid"), "twilio: voice webhook answered with <Connect><Stream>");
         let mut resp = Response::new(Full::new(Bytes::from(connect_twiml(&url, &stream_params))));
-        resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/xml"));
+        resp.headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/xml"));
         resp
     }
 
@@ -216,7 +204,8 @@ impl TwilioHttp {
             .uri()
             .path_and_query()
             .map_or(String::new(), |p| p.as_str().to_string());
-        if let Err(refused) = self.admit(peer, Kind::Websocket, req.headers(), &path_and_query, &[]) {
+        if let Err(refused) = self.admit(peer, Kind::Websocket, req.headers(), &path_and_query, &[])
+        {
             return refused;
         }
         let h = req.headers();
@@ -227,12 +216,21 @@ impl TwilioHttp {
             })
         };
         if !has(header::UPGRADE, "websocket") || !has(header::CONNECTION, "upgrade") {
-            return text(StatusCode::UPGRADE_REQUIRED, "a websocket upgrade is expected here");
+            return text(
+                StatusCode::UPGRADE_REQUIRED,
+                "a websocket upgrade is expected here",
+            );
         }
-        if h.get(header::SEC_WEBSOCKET_VERSION).and_then(|v| v.to_str().ok()) != Some("13") {
+        if h.get(header::SEC_WEBSOCKET_VERSION)
+            .and_then(|v| v.to_str().ok())
+            != Some("13")
+        {
             return text(StatusCode::BAD_REQUEST, "Sec-WebSocket-Version must be 13");
         }
-        let Some(key) = h.get(header::SEC_WEBSOCKET_KEY).map(|k| derive_accept_key(k.as_bytes())) else {
+        let Some(key) = h
+            .get(header::SEC_WEBSOCKET_KEY)
+            .map(|k| derive_accept_key(k.as_bytes()))
+        else {
             return text(StatusCode::BAD_REQUEST, "no Sec-WebSocket-Key");
         };
         let before = self.active.fetch_add(1, Ordering::AcqRel);
@@ -249,9 +247,12 @@ impl TwilioHttp {
                 Ok(u) => u,
                 Err(e) => return tracing::debug!(error = %e, "twilio: upgrade failed"),
             };
-            let mut ws =
-                WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(ws_config()))
-                    .await;
+            let mut ws = WebSocketStream::from_raw_socket(
+                TokioIo::new(upgraded),
+                Role::Server,
+                Some(ws_config()),
+            )
+            .await;
             match accept(&mut ws).await {
                 Ok(start) => {
                     let leg = TwilioLeg::new(start, ws, legs);
@@ -275,6 +276,52 @@ impl TwilioHttp {
     }
 }
 
+/// The host Twilio reached us at: configured, else the request's `Host`.
+fn public_host(cfg: &TwilioConfig, headers: &HeaderMap) -> Option<String> {
+    cfg.public_host.clone().or_else(|| {
+        headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .map(str::to_owned)
+    })
+}
+
+/// The admission rule (see the module docs): `Err` says why a request is refused.
+pub fn admission(
+    cfg: &TwilioConfig,
+    peer: IpAddr,
+    kind: Kind,
+    headers: &HeaderMap,
+    path_and_query: &str,
+    params: &[(String, String)],
+) -> Result<(), &'static str> {
+    match &cfg.auth_token {
+        Some(token) => {
+            let sig = headers
+                .get(SIGNATURE_HEADER)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
+            if sig.is_empty() {
+                return Err("no X-Twilio-Signature");
+            }
+            let host = public_host(cfg, headers).unwrap_or_default();
+            if signature::verify(token.expose(), kind, &host, path_and_query, params, sig) {
+                Ok(())
+            } else {
+                Err("bad X-Twilio-Signature")
+            }
+        }
+        None => {
+            let peer = canonical(peer);
+            if peer.is_loopback() || cfg.allow.iter().any(|n| n.contains(&peer)) {
+                Ok(())
+            } else {
+                Err("not loopback or twilio.allow (no auth token)")
+            }
+        }
+    }
+}
+
 /// An IPv4-mapped IPv6 peer as IPv4 (a dual-stack listener reports `::ffff:127.0.0.1`).
 fn canonical(ip: IpAddr) -> IpAddr {
     match ip {
@@ -289,4 +336,115 @@ fn text(status: StatusCode, msg: &str) -> Response<Full<Bytes>> {
     r.headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
     r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::twilio::AuthToken;
+
+    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(
+                header::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                HeaderValue::from_str(v).unwrap(),
+            );
+        }
+        h
+    }
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn without_a_token_only_loopback_and_the_allowed_networks_get_in() {
+        let cfg = TwilioConfig {
+            allow: vec!["10.1.0.0/16".parse().unwrap()],
+            ..TwilioConfig::default()
+        };
+        let h = headers(&[]);
+        let ok = |peer: &str| admission(&cfg, ip(peer), Kind::Webhook, &h, "/twilio/voice", &[]);
+        assert_eq!(ok("127.0.0.1"), Ok(()));
+        assert_eq!(ok("::1"), Ok(()));
+        assert_eq!(
+            ok("::ffff:127.0.0.1"),
+            Ok(()),
+            "a dual-stack listener's v4 peer"
+        );
+        assert_eq!(ok("10.1.2.3"), Ok(()));
+        assert!(ok("10.2.0.1").is_err());
+        assert!(ok("203.0.113.9").is_err());
+    }
+
+    #[test]
+    fn with_a_token_a_valid_signature_is_needed_even_from_loopback() {
+        let cfg = TwilioConfig {
+            auth_token: Some(AuthToken::new("tok")),
+            public_host: Some("ivr.example.com".into()),
+            ..TwilioConfig::default()
+        };
+        let params = vec![("From".to_string(), "+1555".to_string())];
+        let sig = signature::sign(
+            "tok",
+            "https://ivr.example.com/twilio/voice?flow=a",
+            &params,
+        );
+        let good = headers(&[(SIGNATURE_HEADER, &sig)]);
+        let peer = ip("203.0.113.9");
+        let path = "/twilio/voice?flow=a";
+        assert_eq!(
+            admission(&cfg, peer, Kind::Webhook, &good, path, &params),
+            Ok(())
+        );
+        assert!(admission(
+            &cfg,
+            ip("127.0.0.1"),
+            Kind::Webhook,
+            &headers(&[]),
+            path,
+            &params
+        )
+        .is_err());
+        assert!(admission(
+            &cfg,
+            peer,
+            Kind::Webhook,
+            &good,
+            "/twilio/voice?flow=b",
+            &params
+        )
+        .is_err());
+        let ws_sig = signature::sign("tok", "wss://ivr.example.com/convo", &[]);
+        let ws = headers(&[(SIGNATURE_HEADER, &ws_sig)]);
+        assert_eq!(
+            admission(&cfg, peer, Kind::Websocket, &ws, "/convo", &[]),
+            Ok(())
+        );
+        assert!(admission(&cfg, peer, Kind::Websocket, &ws, "/twilio/stream", &[]).is_err());
+    }
+
+    #[test]
+    fn the_request_host_stands_in_for_a_missing_public_host() {
+        let cfg = TwilioConfig {
+            auth_token: Some(AuthToken::new("tok")),
+            ..TwilioConfig::default()
+        };
+        let sig = signature::sign("tok", "ws://127.0.0.1:8080/twilio/stream", &[]);
+        let h = headers(&[(SIGNATURE_HEADER, &sig), ("host", "127.0.0.1:8080")]);
+        assert_eq!(
+            admission(
+                &cfg,
+                ip("127.0.0.1"),
+                Kind::Websocket,
+                &h,
+                "/twilio/stream",
+                &[]
+            ),
+            Ok(())
+        );
+        assert!(is_twilio_path("/convo") && is_twilio_path("/twilio/voice"));
+        assert!(!is_twilio_path("/twilio/other"));
+    }
 }

@@ -90,7 +90,8 @@ fn payload(v: Option<&Value>, field: &'static str) -> Result<Vec<u8>, WireError>
         event: "media",
         field,
     })?;
-    B64.decode(text.trim()).map_err(|_| WireError::Base64(field))
+    B64.decode(text.trim())
+        .map_err(|_| WireError::Base64(field))
 }
 
 /// Reads a text frame Twilio sent.
@@ -360,7 +361,8 @@ mod tests {
             parse_from_twilio(dtmf),
             Ok(FromTwilio::Dtmf(Digit::from_char('#').unwrap()))
         );
-        let mark = r#"{"event":"mark","sequenceNumber":"4","streamSid":"MZ1","mark":{"name":"p1"}}"#;
+        let mark =
+            r#"{"event":"mark","sequenceNumber":"4","streamSid":"MZ1","mark":{"name":"p1"}}"#;
         assert_eq!(parse_from_twilio(mark), Ok(FromTwilio::Mark("p1".into())));
         let stop = r#"{"event":"stop","sequenceNumber":"6","streamSid":"MZ1",
             "stop":{"accountSid":"AC1","callSid":"CA1"}}"#;
@@ -413,6 +415,9 @@ mod tests {
             Ok(FromTwilio::Dtmf(Digit::from_char('5').unwrap()))
         );
         assert_eq!(parse_from_twilio(&side.stop()), Ok(FromTwilio::Stop));
-        assert_eq!(parse_from_twilio(&side.connected()), Ok(FromTwilio::Connected));
+        assert_eq!(
+            parse_from_twilio(&side.connected()),
+            Ok(FromTwilio::Connected)
+        );
     }
 }

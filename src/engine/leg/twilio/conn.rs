@@ -38,7 +38,10 @@ const STREAM_BATCH: usize = 25;
 
 /// A load or REST call that finished.
 enum Done {
-    Prompt(RequestId, Result<Arc<[crate::engine::media::Frame]>, String>),
+    Prompt(
+        RequestId,
+        Result<Arc<[crate::engine::media::Frame]>, String>,
+    ),
     Transfer(RequestId, Result<(), String>),
 }
 
@@ -165,12 +168,15 @@ where
             match out {
                 Out::Send(msg) => {
                     let text = encode_to_twilio(&msg, &self.stream_sid);
-                    let sent = tokio::time::timeout(SEND_TIMEOUT, self.ws.send(Message::text(text)));
+                    let sent =
+                        tokio::time::timeout(SEND_TIMEOUT, self.ws.send(Message::text(text)));
                     if !matches!(sent.await, Ok(Ok(()))) {
                         tracing::warn!(call = %self.call_sid, "cannot write to Twilio: ending the leg");
                         let _ = self
                             .events
-                            .send(LegEvent::Ended(LegEnd::Failed("the stream stopped taking audio".into())))
+                            .send(LegEvent::Ended(LegEnd::Failed(
+                                "the stream stopped taking audio".into(),
+                            )))
                             .await;
                         return false;
                     }
@@ -278,6 +284,8 @@ where
     fn transfer(&mut self, id: RequestId, target: String) {
         let tx = self.done_tx.clone();
         let Some(rest) = self.deps.rest.clone() else {
+            tracing::warn!(call = %self.call_sid,
+                "transfer: no Twilio credentials (twilio.auth_token): cannot transfer");
             let _ = tx.send(Done::Transfer(
                 id,
                 Err("no Twilio credentials (twilio.auth_token): cannot transfer".into()),

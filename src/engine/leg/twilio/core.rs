@@ -66,7 +66,10 @@ pub enum Out {
     Send(ToTwilio),
     Event(LegEvent),
     /// Load a prompt: answer with [`TwilioCore::loaded`] (a file) or the `stream_*` calls (a URL).
-    Load { id: RequestId, media: Media },
+    Load {
+        id: RequestId,
+        media: Media,
+    },
     /// Stop feeding a remote prompt (it was stopped).
     Unload(RequestId),
     /// Close the websocket: the leg is over.
@@ -78,7 +81,10 @@ pub enum Out {
 enum Body {
     Loading,
     Frames(std::sync::Arc<[Frame]>),
-    Stream { buf: VecDeque<Frame>, done: bool },
+    Stream {
+        buf: VecDeque<Frame>,
+        done: bool,
+    },
     /// In-band key tones (not a request).
     Tones(Vec<[u8; FRAME_BYTES]>),
 }

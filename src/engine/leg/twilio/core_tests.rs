@@ -85,7 +85,13 @@ fn a_prompt_is_paced_in_real_time_with_a_small_lead() {
     let mut t = T::new();
     let now = t.now;
     t.core.play(RequestId(1), Media::File("a.wav".into()), now);
-    assert!(matches!(t.outs()[..], [Out::Load { id: RequestId(1), .. }]));
+    assert!(matches!(
+        t.outs()[..],
+        [Out::Load {
+            id: RequestId(1),
+            ..
+        }]
+    ));
     t.core.loaded(RequestId(1), Ok(prompt(50, 1)), now);
     let outs = t.advance(Duration::from_secs(2));
     let times = media_times(&outs);
@@ -146,7 +152,8 @@ fn a_mark_never_echoed_still_finishes_its_prompt_after_the_grace() {
 fn barge_in_clears_twilios_buffer_and_the_next_prompt_follows() {
     let mut t = T::new();
     let now = t.now;
-    t.core.play(RequestId(1), Media::File("long.wav".into()), now);
+    t.core
+        .play(RequestId(1), Media::File("long.wav".into()), now);
     t.core.loaded(RequestId(1), Ok(prompt(500, 1)), now);
     let before = t.advance(Duration::from_millis(500));
     let sent = media_times(&before).len();
@@ -186,7 +193,8 @@ fn stopping_a_prompt_whose_audio_twilio_holds_clears_and_other_marks_finish_here
         ]
     );
     // A prompt still loading is dropped quietly: nothing of it was sent.
-    t.core.play(RequestId(3), Media::Url("http://x/y.mp3".into()), now);
+    t.core
+        .play(RequestId(3), Media::Url("http://x/y.mp3".into()), now);
     let _ = t.outs();
     t.core.stop(RequestId(3), now);
     assert_eq!(t.outs(), vec![Out::Unload(RequestId(3))]);
@@ -196,7 +204,8 @@ fn stopping_a_prompt_whose_audio_twilio_holds_clears_and_other_marks_finish_here
 fn a_failed_prompt_is_reported_and_the_queue_goes_on() {
     let mut t = T::new();
     let now = t.now;
-    t.core.play(RequestId(1), Media::File("gone.wav".into()), now);
+    t.core
+        .play(RequestId(1), Media::File("gone.wav".into()), now);
     t.core.play(RequestId(2), Media::File("b.wav".into()), now);
     t.core.loaded(RequestId(2), Ok(prompt(2, 2)), now);
     let _ = t.outs();
@@ -216,16 +225,23 @@ fn a_failed_prompt_is_reported_and_the_queue_goes_on() {
 fn a_remote_prompt_plays_as_it_downloads() {
     let mut t = T::new();
     let now = t.now;
-    t.core.play(RequestId(1), Media::Url("http://x/a.mp3".into()), now);
+    t.core
+        .play(RequestId(1), Media::Url("http://x/a.mp3".into()), now);
     let _ = t.outs();
     assert_eq!(t.core.wants_stream(), None, "not started yet");
-    t.core.stream_frames(RequestId(1), prompt(3, 5).to_vec(), now);
+    t.core
+        .stream_frames(RequestId(1), prompt(3, 5).to_vec(), now);
     assert_eq!(t.core.wants_stream(), Some(RequestId(1)));
     let outs = t.advance(Duration::from_millis(200));
-    assert_eq!(media_times(&outs).len(), 3, "an underrun waits, no mark yet");
+    assert_eq!(
+        media_times(&outs).len(),
+        3,
+        "an underrun waits, no mark yet"
+    );
     assert!(mark_name(&outs).is_none());
     let now = t.now;
-    t.core.stream_frames(RequestId(1), prompt(2, 5).to_vec(), now);
+    t.core
+        .stream_frames(RequestId(1), prompt(2, 5).to_vec(), now);
     t.core.stream_end(RequestId(1), Ok(()), now);
     let outs = t.advance(Duration::from_millis(200));
     assert_eq!(media_times(&outs).len(), 2);

@@ -111,7 +111,9 @@ where
                 Err(e) => return Err(AcceptError::Protocol(e.to_string())),
             }
         }
-        Err(AcceptError::Protocol("too many messages before `start`".into()))
+        Err(AcceptError::Protocol(
+            "too many messages before `start`".into(),
+        ))
     };
     tokio::time::timeout(START_TIMEOUT, read)
         .await

@@ -122,20 +122,58 @@ mod tests {
         let b = [p("From", "2"), p("To", "1")];
         let sig = sign("tok", "https://h/twilio/voice", &a);
         assert!(verify("tok", Kind::Webhook, "h", "/twilio/voice", &b, &sig));
-        assert!(!verify("tok", Kind::Webhook, "h", "/twilio/voice", &[p("To", "1")], &sig));
-        assert!(!verify("other", Kind::Webhook, "h", "/twilio/voice", &a, &sig));
-        assert!(!verify("tok", Kind::Webhook, "h", "/twilio/voice", &a, "not base64!"));
+        assert!(!verify(
+            "tok",
+            Kind::Webhook,
+            "h",
+            "/twilio/voice",
+            &[p("To", "1")],
+            &sig
+        ));
+        assert!(!verify(
+            "other",
+            Kind::Webhook,
+            "h",
+            "/twilio/voice",
+            &a,
+            &sig
+        ));
+        assert!(!verify(
+            "tok",
+            Kind::Webhook,
+            "h",
+            "/twilio/voice",
+            &a,
+            "not base64!"
+        ));
     }
 
     #[test]
     fn websocket_urls_with_and_without_the_default_port() {
         let sig = sign("tok", "wss://ivr.example.com/twilio/stream", &[]);
         for host in ["ivr.example.com", "ivr.example.com:443"] {
-            assert!(verify("tok", Kind::Websocket, host, "/twilio/stream", &[], &sig), "{host}");
+            assert!(
+                verify("tok", Kind::Websocket, host, "/twilio/stream", &[], &sig),
+                "{host}"
+            );
         }
         let sig = sign("tok", "ws://127.0.0.1:8080/convo", &[]);
-        assert!(verify("tok", Kind::Websocket, "127.0.0.1:8080", "/convo", &[], &sig));
-        assert!(!verify("tok", Kind::Websocket, "127.0.0.1:8081", "/convo", &[], &sig));
+        assert!(verify(
+            "tok",
+            Kind::Websocket,
+            "127.0.0.1:8080",
+            "/convo",
+            &[],
+            &sig
+        ));
+        assert!(!verify(
+            "tok",
+            Kind::Websocket,
+            "127.0.0.1:8081",
+            "/convo",
+            &[],
+            &sig
+        ));
         assert_eq!(strip_port("[::1]:80"), Some(("[::1]", 80)));
         assert_eq!(strip_port("::1"), None);
     }
