@@ -58,6 +58,13 @@ impl fmt::Debug for Resampler {
 
 impl Resampler {
     pub fn new(from: u32, to: u32) -> Result<Resampler, ResampleError> {
+        Resampler::with_chunk(from, to, CHUNK)
+    }
+
+    /// A resampler that works on `chunk` input samples at a time: smaller chunks mean less
+    /// latency (a live stream resamples 20 ms frames), larger ones less overhead.
+    pub fn with_chunk(from: u32, to: u32, chunk: usize) -> Result<Resampler, ResampleError> {
+        let chunk = chunk.max(1);
         if from == 0 || to == 0 {
             return Err(ResampleError::Construction(
                 rubato::ResamplerConstructionError::InvalidSampleRate {
@@ -78,14 +85,14 @@ impl Resampler {
                 produced: 0,
             });
         }
-        let fft = Fft::<f32>::new(from as usize, to as usize, CHUNK, 1, FixedSync::Input)
+        let fft = Fft::<f32>::new(from as usize, to as usize, chunk, 1, FixedSync::Input)
             .map_err(ResampleError::Construction)?;
         let to_trim = fft.output_delay();
         let out = vec![0.0; fft.output_frames_max()];
         Ok(Resampler {
             inner: Some(Box::new(fft)),
             ratio,
-            pending: Vec::with_capacity(CHUNK * 2),
+            pending: Vec::with_capacity(chunk * 2),
             out,
             to_trim,
             consumed: 0,

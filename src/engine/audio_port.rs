@@ -110,6 +110,8 @@ impl std::error::Error for Detached {}
 pub enum TrySendError {
     /// The queue towards the caller is full; the frame is handed back.
     Full(AudioFrame),
+    /// The queue is full: a mark could not be queued.
+    MarkFull,
     Detached,
 }
 
@@ -197,6 +199,13 @@ pub fn pair(format: AudioFormat, cfg: PortConfig) -> (AudioPort, AudioTap) {
     (port, tap)
 }
 
+/// What [`AudioPort::next_event`] found; `None` in either means the leg has detached.
+#[derive(Debug, PartialEq, Eq)]
+pub enum PortEvent {
+    Caller(Option<AudioFrame>),
+    Mark(Option<u32>),
+}
+
 /// The integration's side of the caller's audio (see the module docs).
 pub struct AudioPort {
     format: AudioFormat,
@@ -217,6 +226,15 @@ impl fmt::Debug for AudioPort {
 impl AudioPort {
     pub fn format(&self) -> AudioFormat {
         self.format
+    }
+
+    /// The caller's next frame or the next mark reached, whichever comes first (for a pump
+    /// that waits on both). Cancel-safe.
+    pub async fn next_event(&mut self) -> PortEvent {
+        tokio::select! {
+            f = self.from_caller.recv() => PortEvent::Caller(f),
+            m = self.marks.recv() => PortEvent::Mark(m),
+        }
     }
 
     /// The caller's next frame; `None` once the leg has detached. Cancel-safe.
@@ -260,6 +278,19 @@ impl AudioPort {
             .map_err(|_| Detached)?;
         self.shared.wake_if_idle();
         Ok(())
+    }
+
+    /// Like [`AudioPort::mark`] if there is room now; `Err(Full)` hands nothing back (retry).
+    pub fn try_mark(&self, mark: u32) -> Result<(), TrySendError> {
+        let epoch = self.shared.epoch.load(Ordering::Acquire);
+        match self.to_caller.try_send(LiveItem::Mark { epoch, mark }) {
+            Ok(()) => {
+                self.shared.wake_if_idle();
+                Ok(())
+            }
+            Err(mpsc::error::TrySendError::Full(_)) => Err(TrySendError::MarkFull),
+            Err(_) => Err(TrySendError::Detached),
+        }
     }
 
     /// Barge-in: drops every frame queued so far (the leg stops within one frame); marks

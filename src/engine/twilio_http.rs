@@ -118,7 +118,7 @@ impl TwilioHttp {
         }
     }
 
-    /// Whether this request may go on; a 403 (logged) when not.
+    /// Whether this request may go on (a refusal is logged; the caller answers 403).
     fn admit(
         &self,
         peer: IpAddr,
@@ -126,12 +126,15 @@ impl TwilioHttp {
         headers: &HeaderMap,
         path_and_query: &str,
         params: &[(String, String)],
-    ) -> Result<(), Response<Full<Bytes>>> {
-        admission(&self.cfg, peer, kind, headers, path_and_query, params).map_err(|why| {
-            let path = path_and_query.split('?').next().unwrap_or("");
-            tracing::warn!(%peer, %path, reason = why, "twilio: request refused: 403");
-            text(StatusCode::FORBIDDEN, "forbidden")
-        })
+    ) -> bool {
+        match admission(&self.cfg, peer, kind, headers, path_and_query, params) {
+            Ok(()) => true,
+            Err(why) => {
+                let path = path_and_query.split('?').next().unwrap_or("");
+                tracing::warn!(%peer, %path, reason = why, "twilio: request refused: 403");
+                false
+            }
+        }
     }
 
     async fn voice<B>(&self, req: Request<B>, peer: IpAddr) -> Response<Full<Bytes>>
@@ -158,14 +161,14 @@ impl TwilioHttp {
             .take(256)
             .map(|(k, v)| (k.into_owned(), v.into_owned()))
             .collect();
-        if let Err(refused) = self.admit(
+        if !self.admit(
             peer,
             Kind::Webhook,
             &parts.headers,
             &path_and_query,
             &params,
         ) {
-            return refused;
+            return text(StatusCode::FORBIDDEN, "forbidden");
         }
         let Some(host) = public_host(&self.cfg, &parts.headers) else {
             return text(StatusCode::BAD_REQUEST, "no Host and no twilio.public_host");
@@ -204,9 +207,8 @@ impl TwilioHttp {
             .uri()
             .path_and_query()
             .map_or(String::new(), |p| p.as_str().to_string());
-        if let Err(refused) = self.admit(peer, Kind::Websocket, req.headers(), &path_and_query, &[])
-        {
-            return refused;
+        if !self.admit(peer, Kind::Websocket, req.headers(), &path_and_query, &[]) {
+            return text(StatusCode::FORBIDDEN, "forbidden");
         }
         let h = req.headers();
         let has = |name: header::HeaderName, want: &str| {

@@ -145,6 +145,7 @@ impl Call {
             Input::AgentEnded { id, result } | Input::StreamEnded { id, result } => {
                 self.on_session_end(id, result)
             }
+            Input::StreamTransfer { id, target } => self.on_stream_transfer(id, target),
             Input::RecordFinished { id, result } => self.on_record_finished(id, result),
             Input::TransferResult { id, result } => self.on_transfer_result(id, result),
             Input::Hangup => {
@@ -294,7 +295,7 @@ impl Call {
             }
             NodeKind::Record(r) => self.enter_record(program, node, r),
             NodeKind::Agent(a) => self.enter_agent(node, a, now),
-            NodeKind::Stream(s) => self.enter_stream(node, s),
+            NodeKind::Stream(s) => self.enter_stream(node, s, now),
             NodeKind::Transfer(t) => self.enter_transfer(node, t),
             NodeKind::Hangup(h) => Step::End(HangupReason::Flow(h.reason.clone())),
         }
@@ -324,6 +325,7 @@ impl Call {
             State::Gathering(g) => self.gather_digit(&program, g, d, now),
             State::Listening(l) => self.listen_digit(&program, l, now),
             State::Recording(r) => self.record_digit(&program, r, d),
+            State::InSession(s) => self.session_digit(s, d),
             other => {
                 self.state = other;
                 Step::Wait

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::flow::digit::Digit;
-use crate::flow::program::HttpMethod;
+use crate::flow::program::{HttpMethod, StreamProtocol};
 
 /// Identifies one request the machine made (playback, http, listen, agent, stream, record,
 /// transfer). Unique within a call.
@@ -61,6 +61,9 @@ pub enum Input {
         id: RequestId,
         result: Result<serde_json::Value, String>,
     },
+    /// A bot asked to transfer the caller (its session is over); the machine transfers as a
+    /// `transfer` node would, with the target checked as a dynamic one.
+    StreamTransfer { id: RequestId, target: String },
     /// A recording finished; `path` is where it was stored.
     RecordFinished {
         id: RequestId,
@@ -128,9 +131,12 @@ pub enum Action {
         voice: Option<String>,
         instructions: String,
     },
-    Stream {
+    /// Connect the caller to a bot; report `StreamEnded { id, .. }` (or `StreamTransfer`).
+    Stream(StreamRequest),
+    /// A key the caller pressed during a stream session, for the bot.
+    StreamDtmf {
         id: RequestId,
-        url: String,
+        digit: Digit,
     },
     Record {
         id: RequestId,
@@ -154,6 +160,23 @@ pub enum Action {
         node: String,
         message: String,
     },
+}
+
+/// A `stream` node's session, rendered.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StreamRequest {
+    pub id: RequestId,
+    pub url: String,
+    pub protocol: StreamProtocol,
+    pub headers: Vec<(String, String)>,
+    /// Sent to the bot at the start.
+    pub custom: BTreeMap<String, String>,
+    /// Sample rate of the caller's audio for a `ringover` bot.
+    pub rate: u32,
+    /// The call's facts, for the bot's start message.
+    pub call_id: String,
+    pub from: String,
+    pub to: String,
 }
 
 /// What a `Play` plays.

@@ -6,8 +6,10 @@
 //!   and goes to `next`; a failed recording warns and goes to `next` too.
 //! - agent / stream: emit the session action; when it ends its result is saved under `save` and
 //!   the call goes to `next`; an error (or a template that cannot be rendered) goes to
-//!   `on_error`, which defaults to `next`. An agent's `max_duration` cancels the session and goes
-//!   to `next`.
+//!   `on_error`, which defaults to `next`. `max_duration` cancels the session and goes to
+//!   `next`. A stream's bot hears the caller's keys ([`Action::StreamDtmf`]); a bot that asks
+//!   for a transfer ends its session and the call is transferred like a `transfer` node's
+//!   (success ends the call, failure takes `on_error`).
 //! - transfer: emits [`Action::Transfer`]; success ends the call ([`HangupReason::Transferred`]),
 //!   failure goes to `on_fail` (or hangs up with [`HangupReason::Error`]).
 
@@ -19,10 +21,10 @@ use minijinja::Value;
 
 use crate::flow::digit::Digit;
 use crate::flow::program::{
-    Agent, AgentProvider, NodeId, NodeKind, Program, Record, Stream, Target, Transfer,
+    Agent, AgentProvider, NodeId, NodeKind, Program, Record, Stream, Target, TemplateId, Transfer,
 };
 use crate::machine::call::{describe, Call, State, Step};
-use crate::machine::io::{Action, HangupReason, RecordingInfo, RequestId};
+use crate::machine::io::{Action, HangupReason, RecordingInfo, RequestId, StreamRequest};
 use crate::machine::playlist::{List, Playlist};
 use crate::machine::timers::Timer;
 
@@ -152,17 +154,83 @@ impl Call {
         Step::Wait
     }
 
-    pub(super) fn enter_stream(&mut self, node: NodeId, cfg: &Stream) -> Step {
-        let url = match self.render(cfg.url) {
-            Ok(url) => url,
-            Err(e) => {
-                self.warn(node, format!("stream url: {}", describe(&e)));
-                return Step::Goto(cfg.on_error.unwrap_or(cfg.next));
+    pub(super) fn enter_stream(&mut self, node: NodeId, cfg: &Stream, now: Instant) -> Step {
+        let pairs = |list: &[(String, TemplateId)]| {
+            list.iter()
+                .map(|(k, t)| self.render(*t).map(|v| (k.clone(), v)))
+                .collect::<Result<Vec<_>, _>>()
+        };
+        let rendered = [
+            (
+                "url",
+                self.render(cfg.url).map(|u| vec![(String::new(), u)]),
+            ),
+            ("headers", pairs(&cfg.headers)),
+            ("custom", pairs(&cfg.custom)),
+        ];
+        let mut parts = Vec::new();
+        for (what, r) in rendered {
+            match r {
+                Ok(v) => parts.push(v),
+                Err(e) => {
+                    self.warn(node, format!("stream {what}: {}", describe(&e)));
+                    return Step::Goto(cfg.on_error.unwrap_or(cfg.next));
+                }
+            }
+        }
+        let (custom, headers) = (
+            parts.pop().unwrap_or_default(),
+            parts.pop().unwrap_or_default(),
+        );
+        let url = parts
+            .pop()
+            .and_then(|mut u| u.pop())
+            .map(|(_, u)| u)
+            .unwrap_or_default();
+        let id = self.request_id();
+        self.push(Action::Stream(StreamRequest {
+            id,
+            url,
+            protocol: cfg.protocol,
+            headers,
+            custom: custom.into_iter().collect(),
+            rate: cfg.rate,
+            call_id: self.info.id.clone(),
+            from: self.info.from.clone(),
+            to: self.info.to.clone(),
+        }));
+        if let Some(max) = cfg.max_duration {
+            self.timers.set(Timer::SessionDeadline, now + max);
+        }
+        self.state = State::InSession(Session { node, id });
+        Step::Wait
+    }
+
+    /// A key during a session: a stream's bot hears it (an agent's keys are the agent's).
+    pub(super) fn session_digit(&mut self, s: Session, digit: Digit) -> Step {
+        if matches!(self.program.node(s.node).kind, NodeKind::Stream(_)) {
+            self.push(Action::StreamDtmf { id: s.id, digit });
+        }
+        self.state = State::InSession(s);
+        Step::Wait
+    }
+
+    /// The bot handed the caller on: transfer as a `transfer` node would.
+    pub(super) fn on_stream_transfer(&mut self, id: RequestId, target: String) -> Step {
+        let s = match std::mem::replace(&mut self.state, State::Idle) {
+            State::InSession(s) if s.id == id => s,
+            other => {
+                self.state = other;
+                return Step::Wait;
             }
         };
-        let id = self.request_id();
-        self.push(Action::Stream { id, url });
-        self.state = State::InSession(Session { node, id });
+        self.timers.stop(Timer::SessionDeadline);
+        let tid = self.request_id();
+        self.push(Action::Transfer { id: tid, target });
+        self.state = State::Transferring {
+            node: s.node,
+            id: tid,
+        };
         Step::Wait
     }
 
@@ -230,9 +298,14 @@ impl Call {
                 return Step::Wait;
             }
         };
-        match (result, &self.program.node(node).kind) {
+        let program = Arc::clone(&self.program);
+        match (result, &program.node(node).kind) {
             (Ok(()), _) => Step::End(HangupReason::Transferred),
             (Err(e), NodeKind::Transfer(t)) => fail_to(t.on_fail, &format!("transfer failed: {e}")),
+            (Err(e), NodeKind::Stream(st)) => {
+                self.warn(node, format!("the bot's transfer failed: {e}"));
+                Step::Goto(st.on_error.unwrap_or(st.next))
+            }
             (Err(e), _) => Step::End(HangupReason::Error(e)),
         }
     }
@@ -285,3 +358,7 @@ fn record_of(program: &Program, node: NodeId) -> &Record {
         ),
     }
 }
+
+#[cfg(test)]
+#[path = "stream_tests.rs"]
+mod stream_tests;

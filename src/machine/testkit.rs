@@ -211,9 +211,9 @@ impl Harness {
                 ("http", Action::Http(r)) => Some(r.id),
                 ("listen", Action::Listen { id, .. })
                 | ("agent", Action::Agent { id, .. })
-                | ("stream", Action::Stream { id, .. })
                 | ("record", Action::Record { id, .. })
                 | ("transfer", Action::Transfer { id, .. }) => Some(*id),
+                ("stream", Action::Stream(r)) => Some(r.id),
                 _ => None,
             })
             .expect("no such action")
@@ -244,7 +244,8 @@ pub(crate) fn format_action(a: &Action) -> String {
         Action::Listen { .. } => "listen".into(),
         Action::Cancel { .. } => "cancel".into(),
         Action::Agent { instructions, .. } => format!("agent {instructions}"),
-        Action::Stream { url, .. } => format!("stream {url}"),
+        Action::Stream(r) => format!("stream {} {}", r.protocol.as_str(), r.url),
+        Action::StreamDtmf { digit, .. } => format!("stream dtmf {digit}"),
         Action::Record { .. } => "record".into(),
         Action::FinishRecording { .. } => "finish recording".into(),
         Action::Transfer { target, .. } => format!("transfer {target}"),

@@ -87,6 +87,7 @@ pub enum EventKind {
     Stream {
         node: String,
         url: String,
+        protocol: String,
     },
     Record {
         node: String,

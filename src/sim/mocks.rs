@@ -4,7 +4,7 @@
 //! http:     { weather: { status: 200, json: { temp: 35 }, delay: 300ms }, lookup: { error: "refused" } }
 //! listen:   { ask: ["yes please"] }          # transcripts on successive attempts
 //! agent:    { agent: { result: { intent: billing }, duration: 20s } }   # or { error: ".." }
-//! stream:   { bot: { result: {}, duration: 10s } }
+//! stream:   { bot: { result: {}, duration: 10s } }   # or { transfer: "tel:+1555", duration: 5s }
 //! transfer: { operator: { ok: false, reason: "486 Busy Here" } }       # default: ok
 //! play:     { "https://example.com/song.mp3": 30s }                   # remote prompt lengths
 //! ```
@@ -29,7 +29,7 @@ pub struct Mocks {
     pub http: BTreeMap<String, HttpMock>,
     pub listen: BTreeMap<String, ListenMock>,
     pub agent: BTreeMap<String, SessionMock>,
-    pub stream: BTreeMap<String, SessionMock>,
+    pub stream: BTreeMap<String, StreamMock>,
     pub transfer: BTreeMap<String, TransferMock>,
     /// Lengths of prompts by URL (or file name as written) instead of the defaults.
     pub play: BTreeMap<String, MockDuration>,
@@ -57,6 +57,17 @@ pub struct SessionMock {
     pub result: Option<Value>,
     pub error: Option<String>,
     pub duration: Option<MockDuration>,
+}
+
+/// A bot session: like [`SessionMock`], or a bot that hands the caller on (`transfer`).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StreamMock {
+    pub result: Option<Value>,
+    pub error: Option<String>,
+    pub duration: Option<MockDuration>,
+    /// The bot asks to transfer the caller to this target when the session ends.
+    pub transfer: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]

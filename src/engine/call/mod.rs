@@ -21,7 +21,7 @@ use deps::CallDeps;
 use driver::{CallDriver, DriverInput, DriverOutput};
 
 use super::audio_port::{self, AudioPort, PortConfig};
-use super::integrations::tasks::Tasks;
+use super::integrations::tasks::{TaskEvent, Tasks};
 use super::leg::{Leg, LegCmd, LegInfo, Reject};
 use super::pii::Pii;
 use super::rt::sleep_opt;
@@ -106,12 +106,15 @@ impl Pump {
             }
             let input = tokio::select! {
                 ev = self.leg.next_event() => DriverInput::Leg(ev),
-                (done, had_audio) = self.tasks.next() => {
-                    if had_audio {
-                        self.leg.command(LegCmd::DetachAudio { id: done.id() });
+                ev = self.tasks.next() => match ev {
+                    TaskEvent::Done(done, had_audio) => {
+                        if had_audio {
+                            self.leg.command(LegCmd::DetachAudio { id: done.id() });
+                        }
+                        DriverInput::Done(done)
                     }
-                    DriverInput::Done(done)
-                }
+                    TaskEvent::Ask(id, ask) => DriverInput::Ask(id, ask),
+                },
                 () = sleep_opt(self.driver.poll_timeout()) => DriverInput::Timeout,
                 Ok(()) = hangup_all.changed() => {
                     if !*hangup_all.borrow() {

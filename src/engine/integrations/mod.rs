@@ -13,12 +13,14 @@
 //! what a result means to the flow (the machine), when a request is abandoned (the driver).
 
 pub mod echo;
+pub mod stream;
 pub mod tasks;
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::machine::io::{HttpReply, HttpRequest, RecordingInfo, RequestId};
+use crate::flow::digit::Digit;
+use crate::machine::io::{HttpReply, HttpRequest, RecordingInfo, RequestId, StreamRequest};
 
 /// The failure given to requests this server has no provider for.
 pub use crate::engine::services::NOT_CONFIGURED;
@@ -48,10 +50,7 @@ pub enum Request {
         instructions: String,
     },
     /// Connect the caller to a bot over a websocket (needs audio both ways).
-    Stream {
-        id: RequestId,
-        url: String,
-    },
+    Stream(StreamRequest),
     /// Record the caller (needs audio).
     Record {
         id: RequestId,
@@ -64,10 +63,10 @@ impl Request {
     pub fn id(&self) -> RequestId {
         match self {
             Request::Http(r) => r.id,
+            Request::Stream(r) => r.id,
             Request::Say { id, .. }
             | Request::Listen { id, .. }
             | Request::Agent { id, .. }
-            | Request::Stream { id, .. }
             | Request::Record { id, .. } => *id,
         }
     }
@@ -78,7 +77,7 @@ impl Request {
             self,
             Request::Listen { .. }
                 | Request::Agent { .. }
-                | Request::Stream { .. }
+                | Request::Stream(_)
                 | Request::Record { .. }
         )
     }
@@ -90,7 +89,7 @@ impl Request {
             Request::Http(_) => "http",
             Request::Listen { .. } => "listen",
             Request::Agent { .. } => "agent",
-            Request::Stream { .. } => "stream",
+            Request::Stream(_) => "stream",
             Request::Record { .. } => "record",
         }
     }
@@ -120,6 +119,8 @@ pub enum Done {
         id: RequestId,
         result: Result<serde_json::Value, String>,
     },
+    /// The bot asked to transfer the caller; its session is over.
+    StreamTransfer { id: RequestId, target: String },
     Record {
         id: RequestId,
         result: Result<RecordingInfo, String>,
@@ -134,6 +135,7 @@ impl Done {
             | Done::Speech { id, .. }
             | Done::Agent { id, .. }
             | Done::Stream { id, .. }
+            | Done::StreamTransfer { id, .. }
             | Done::Record { id, .. } => *id,
         }
     }
@@ -158,7 +160,7 @@ impl Done {
                 id,
                 result: Err(reason),
             },
-            Request::Stream { .. } => Done::Stream {
+            Request::Stream(_) => Done::Stream {
                 id,
                 result: Err(reason),
             },
@@ -175,4 +177,14 @@ impl Done {
 pub enum Control {
     /// End a recording now (its `finish_on` key); its `Done` follows as usual.
     Finish,
+    /// A key the caller pressed (for a bot stream).
+    Dtmf(Digit),
+}
+
+/// What a running integration asks of the call while it runs (answered by nothing: the leg
+/// does it, or the driver drops it when the request is no longer in flight).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ask {
+    /// Send a key to the caller's side (RFC 4733 on SIP).
+    SendDtmf(Digit),
 }

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 
 use tokio::sync::mpsc;
 
-use super::{Control, Done, Request, NOT_CONFIGURED};
+use super::{Ask, Control, Done, Request, NOT_CONFIGURED};
 use crate::engine::audio_port::AudioPort;
 use crate::engine::call::deps::ServiceDeps;
 use crate::engine::rt::AbortOnDrop;
@@ -19,6 +19,9 @@ use crate::machine::io::RequestId;
 /// Signals buffered per running request.
 const CONTROL_QUEUE: usize = 4;
 
+/// Asks buffered from all of a call's requests (a request waits while it is full).
+const ASK_QUEUE: usize = 32;
+
 /// What a running integration is given.
 pub struct Ctx {
     pub id: RequestId,
@@ -26,6 +29,30 @@ pub struct Ctx {
     pub audio: Option<AudioPort>,
     /// Signals from the flow (e.g. [`Control::Finish`] for a recording).
     pub control: mpsc::Receiver<Control>,
+    /// Where the request asks the call for things ([`Ask`]).
+    pub asks: AskSender,
+}
+
+/// What [`Tasks::next`] found.
+#[derive(Debug)]
+pub enum TaskEvent {
+    /// A request finished; `true` when its audio must be detached.
+    Done(Done, bool),
+    Ask(RequestId, Ask),
+}
+
+/// A request's way to ask the call for things while it runs.
+#[derive(Clone)]
+pub struct AskSender {
+    id: RequestId,
+    tx: mpsc::Sender<(RequestId, Ask)>,
+}
+
+impl AskSender {
+    /// Queues `ask` (waits while the call is behind); `false` once the call is over.
+    pub async fn send(&self, ask: Ask) -> bool {
+        self.tx.send((self.id, ask)).await.is_ok()
+    }
 }
 
 struct Running {
@@ -39,15 +66,20 @@ pub struct Tasks {
     running: HashMap<RequestId, Running>,
     done_tx: mpsc::UnboundedSender<Done>,
     done_rx: mpsc::UnboundedReceiver<Done>,
+    ask_tx: mpsc::Sender<(RequestId, Ask)>,
+    ask_rx: mpsc::Receiver<(RequestId, Ask)>,
 }
 
 impl Default for Tasks {
     fn default() -> Self {
         let (done_tx, done_rx) = mpsc::unbounded_channel();
+        let (ask_tx, ask_rx) = mpsc::channel(ASK_QUEUE);
         Tasks {
             running: HashMap::new(),
             done_tx,
             done_rx,
+            ask_tx,
+            ask_rx,
         }
     }
 }
@@ -64,7 +96,16 @@ impl Tasks {
         let id = req.id();
         let (control_tx, control) = mpsc::channel(CONTROL_QUEUE);
         let has_audio = audio.is_some();
-        let ctx = Ctx { id, audio, control };
+        let asks = AskSender {
+            id,
+            tx: self.ask_tx.clone(),
+        };
+        let ctx = Ctx {
+            id,
+            audio,
+            control,
+            asks,
+        };
         let tx = self.done_tx.clone();
         let task = match req {
             Request::Say { text, voice, .. } => {
@@ -81,6 +122,12 @@ impl Tasks {
                 tokio::spawn(async move {
                     let result = services::http(&client, &req).await;
                     let _ = tx.send(Done::Http { id, result });
+                })
+            }
+            Request::Stream(req) => {
+                let http = services.http.clone();
+                tokio::spawn(async move {
+                    let _ = tx.send(super::stream::run(ctx, req, http).await);
                 })
             }
             Request::Agent { ref provider, .. } if provider == super::echo::PROVIDER => {
@@ -116,15 +163,17 @@ impl Tasks {
         }
     }
 
-    /// The next finished request, removed from the table; `had_audio` says whether its leg
-    /// audio must be detached. Cancel-safe.
-    pub async fn next(&mut self) -> (Done, bool) {
-        // `self` holds a sender, so the channel never closes.
-        let Some(done) = self.done_rx.recv().await else {
-            return std::future::pending().await;
-        };
-        let had_audio = self.running.remove(&done.id()).is_some_and(|r| r.audio);
-        (done, had_audio)
+    /// The next finished request (removed from the table; `had_audio` says whether its leg
+    /// audio must be detached), or the next ask of a running one. Cancel-safe.
+    pub async fn next(&mut self) -> TaskEvent {
+        // `self` holds both senders, so neither channel closes.
+        tokio::select! {
+            Some(done) = self.done_rx.recv() => {
+                let had_audio = self.running.remove(&done.id()).is_some_and(|r| r.audio);
+                TaskEvent::Done(done, had_audio)
+            }
+            Some((id, ask)) = self.ask_rx.recv() => TaskEvent::Ask(id, ask),
+        }
     }
 
     pub fn len(&self) -> usize {
