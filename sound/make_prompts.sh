@@ -80,6 +80,8 @@ prompt hours.wav "${acme[@]}" "We are open Monday to Friday, from nine in the mo
 prompt transfer.wav "${acme[@]}" "Please hold while we transfer your call."
 prompt sorry.wav "${acme[@]}" "Sorry, nobody can take your call right now. Please try again later."
 prompt goodbye.wav "${acme[@]}" "Thank you for calling Acme. Goodbye."
+# Shared by main-menu and agent: what a transfer that failed means in the demo.
+prompt demo_needs_pbx.wav "${acme[@]}" "In this demo, transfers go to a phone system at p b x dot example dot com. Connect phonetree to your own P B X to reach a person."
 
 # --- agent (flows/agent.yaml): an AI assistant with a human fallback -------------------------
 agent=(en-us+f5 50 165)

@@ -2,6 +2,15 @@
 //! and run per call by the sans-IO [`machine`]; runtime layers (simulator, live reload, SIP/RTP)
 //! pump that machine. See ARCHITECTURE.md for the map.
 
+/// `phonetree --version`: the crate version and the git commit it was built from (`unknown`
+/// outside a git checkout; see build.rs).
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (git ",
+    env!("PHONETREE_GIT_HASH"),
+    ")"
+);
+
 pub mod audio;
 pub mod cli;
 pub mod config;
@@ -16,5 +25,7 @@ pub mod registry;
 pub mod sdp;
 pub mod sim;
 pub mod sip;
+pub mod site;
 pub mod testrun;
+pub mod trace;
 pub mod wsmedia;

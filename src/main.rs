@@ -1,4 +1,8 @@
 //! The `phonetree` command line: parses arguments and hands each subcommand to `phonetree::cli`.
+//!
+//! Output written into a closed pipe (`phonetree graph flow.yaml | head`) ends the command
+//! quietly with exit 0, as `cat` does: every subcommand writes through `?`, and a broken pipe
+//! anywhere in the error chain is not an error.
 
 use std::process::ExitCode;
 
@@ -8,7 +12,7 @@ use phonetree::cli;
 #[derive(Parser)]
 #[command(
     name = "phonetree",
-    version,
+    version = phonetree::VERSION,
     about = "IVR engine: YAML call flows on SIP"
 )]
 struct Cli {
@@ -48,9 +52,18 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(code) => code,
+        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::from(2)
         }
     }
+}
+
+/// Whether the error is (or was caused by) writing into a pipe whose reader has gone.
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }

@@ -123,3 +123,58 @@ fn import_siptunes_reports_malformed_json_by_file() {
     assert!(err.contains("dtmf_map_x.json:1:"), "{err}");
     assert!(!err.contains("panicked"));
 }
+
+/// A stdout whose reader is already gone (`phonetree graph … | head`, or `| dot` without
+/// graphviz installed): the write fails with EPIPE before anything is read.
+fn closed_pipe() -> std::process::Stdio {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    let mut fds = [0; 2];
+    // SAFETY: `pipe` fills both descriptors on success; each is owned exactly once below.
+    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+    let (read, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    drop(read);
+    std::process::Stdio::from(write)
+}
+
+#[test]
+fn graph_into_a_closed_pipe_exits_0_without_a_panic() {
+    for args in [
+        &["graph", "flows/characters.yaml"][..],
+        &["graph", "flows/main-menu.yaml", "--format", "mermaid"],
+        &["schema"],
+        &["simulate", "flows/characters.yaml", "--dtmf", "1@4s"],
+        &["validate", "flows/characters.yaml", "flows/main-menu.yaml"],
+    ] {
+        let out = phonetree()
+            .args(args)
+            .stdout(closed_pipe())
+            .stderr(std::process::Stdio::piped())
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+        assert!(out.status.success(), "{args:?}: {:?} {err}", out.status);
+    }
+}
+
+#[test]
+fn version_names_the_git_commit_it_was_built_from() {
+    let out = phonetree().arg("--version").output().unwrap();
+    assert!(out.status.success());
+    let v = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        v.starts_with(&format!("phonetree {} (git ", env!("CARGO_PKG_VERSION"))),
+        "{v}"
+    );
+    let head = Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
+    match head {
+        Some(h) => assert!(v.contains(&format!("(git {h})")), "{v} vs HEAD {h}"),
+        None => assert!(v.contains("(git unknown)"), "{v}"),
+    }
+}

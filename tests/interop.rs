@@ -3,8 +3,10 @@
 //! hear. A test passes only if the recording contains the expected prompt where the flow says it
 //! should be (cross-correlation against the source prompt, see `tests/interop/audio_match.py`).
 //!
-//! Peers come from `.ci/install-deps.sh`. Without them a test prints `skipped: ...` and passes,
-//! unless `PHONETREE_INTEROP=1` (as in `.ci/run`). What each test proves: docs/interop.md.
+//! Peers come from `.ci/install-deps.sh`. Every test is `#[cfg_attr(not(interop), ignore = ..)]`:
+//! a plain `cargo test` lists it as *ignored* with the reason and the variable to set, never as
+//! passed; `PHONETREE_INTEROP=1` (as in `.ci/run`; build.rs turns it into `cfg(interop)`) runs
+//! them, and then a missing peer is a failure. What each test proves: docs/interop.md.
 //! Run: `bash .ci/install-deps.sh && PHONETREE_INTEROP=1 cargo test --test interop`.
 
 #[path = "interop/audio.rs"]
@@ -113,6 +115,10 @@ fn build_pcap(work: &Work, seconds: u32, dtmf: &str) -> PathBuf {
 }
 
 #[test]
+#[cfg_attr(
+    not(interop),
+    ignore = "real SIP peers: run with PHONETREE_INTEROP=1 (install them: bash .ci/install-deps.sh)"
+)]
 fn sipp_pcmu_rtp_from_pcap_with_rfc4733_digit_1_hears_the_story() {
     let _serial = serial();
     if !require(&[Peer::Sipp, Peer::Dumpcap]) {
@@ -142,6 +148,10 @@ fn sipp_pcmu_rtp_from_pcap_with_rfc4733_digit_1_hears_the_story() {
 }
 
 #[test]
+#[cfg_attr(
+    not(interop),
+    ignore = "real SIP peers: run with PHONETREE_INTEROP=1 (install them: bash .ci/install-deps.sh)"
+)]
 fn pjsua2_pcmu_pound_switches_to_robot_and_star_back_to_bunny() {
     let _serial = serial();
     if !require(&[Peer::Pjsua2]) {
@@ -167,6 +177,10 @@ fn pjsua2_pcmu_pound_switches_to_robot_and_star_back_to_bunny() {
 }
 
 #[test]
+#[cfg_attr(
+    not(interop),
+    ignore = "real SIP peers: run with PHONETREE_INTEROP=1 (install them: bash .ci/install-deps.sh)"
+)]
 fn pjsua2_pcma_in_band_dtmf_hears_the_story() {
     let _serial = serial();
     if !require(&[Peer::Pjsua2]) {
@@ -195,6 +209,10 @@ fn pjsua2_pcma_in_band_dtmf_hears_the_story() {
 /// Integrations' audio on a real peer's call: the `echo` agent reads pjsua2's audio from its
 /// AudioPort and sends it back; pjsua2's recording must contain what it sent.
 #[test]
+#[cfg_attr(
+    not(interop),
+    ignore = "real SIP peers: run with PHONETREE_INTEROP=1 (install them: bash .ci/install-deps.sh)"
+)]
 fn pjsua2_hears_its_own_audio_back_from_the_echo_agent() {
     let _serial = serial();
     if !require(&[Peer::Pjsua2]) {
@@ -216,6 +234,10 @@ fn pjsua2_hears_its_own_audio_back_from_the_echo_agent() {
 }
 
 #[test]
+#[cfg_attr(
+    not(interop),
+    ignore = "real SIP peers: run with PHONETREE_INTEROP=1 (install them: bash .ci/install-deps.sh)"
+)]
 fn pjsua2_sip_info_dtmf_hears_the_song() {
     let _serial = serial();
     if !require(&[Peer::Pjsua2]) {
@@ -240,6 +262,10 @@ fn pjsua2_sip_info_dtmf_hears_the_song() {
 }
 
 #[test]
+#[cfg_attr(
+    not(interop),
+    ignore = "real SIP peers: run with PHONETREE_INTEROP=1 (install them: bash .ci/install-deps.sh)"
+)]
 fn pjsua2_over_tcp_hears_the_greeting_and_the_song() {
     let _serial = serial();
     if !require(&[Peer::Pjsua2]) {
@@ -256,6 +282,10 @@ fn pjsua2_over_tcp_hears_the_greeting_and_the_song() {
 }
 
 #[test]
+#[cfg_attr(
+    not(interop),
+    ignore = "real SIP peers: run with PHONETREE_INTEROP=1 (install them: bash .ci/install-deps.sh)"
+)]
 fn pjsua2_hold_and_resume_by_reinvite_keep_the_call_going() {
     let _serial = serial();
     if !require(&[Peer::Pjsua2]) {
@@ -287,6 +317,10 @@ fn pjsua2_hold_and_resume_by_reinvite_keep_the_call_going() {
 }
 
 #[test]
+#[cfg_attr(
+    not(interop),
+    ignore = "real SIP peers: run with PHONETREE_INTEROP=1 (install them: bash .ci/install-deps.sh)"
+)]
 fn baresip_opus_call_hears_the_greeting_and_the_story() {
     let _serial = serial();
     if !require(&[Peer::Baresip]) {
@@ -334,6 +368,10 @@ fn baresip_opus_call_hears_the_greeting_and_the_story() {
 }
 
 #[test]
+#[cfg_attr(
+    not(interop),
+    ignore = "real SIP peers: run with PHONETREE_INTEROP=1 (install them: bash .ci/install-deps.sh)"
+)]
 fn sipp_cancel_while_ringing_gets_487_and_leaves_no_call() {
     let _serial = serial();
     if !require(&[Peer::Sipp]) {
@@ -359,6 +397,10 @@ fn sipp_cancel_while_ringing_gets_487_and_leaves_no_call() {
 }
 
 #[test]
+#[cfg_attr(
+    not(interop),
+    ignore = "real SIP peers: run with PHONETREE_INTEROP=1 (install them: bash .ci/install-deps.sh)"
+)]
 fn cancel_crossing_the_100_trying_gets_487_or_a_clean_call() {
     let _serial = serial();
     if !require(&[]) {
@@ -415,6 +457,10 @@ fn cancel_crossing_the_100_trying_gets_487_or_a_clean_call() {
 }
 
 #[test]
+#[cfg_attr(
+    not(interop),
+    ignore = "real SIP peers: run with PHONETREE_INTEROP=1 (install them: bash .ci/install-deps.sh)"
+)]
 fn rtp_timeout_hangs_up_a_caller_who_goes_silent() {
     let _serial = serial();
     if !require(&[Peer::Sipp]) {
@@ -451,6 +497,10 @@ fn rtp_timeout_hangs_up_a_caller_who_goes_silent() {
 }
 
 #[test]
+#[cfg_attr(
+    not(interop),
+    ignore = "real SIP peers: run with PHONETREE_INTEROP=1 (install them: bash .ci/install-deps.sh)"
+)]
 fn sipp_options_is_answered_200_with_allow() {
     let _serial = serial();
     if !require(&[Peer::Sipp]) {
@@ -475,6 +525,10 @@ fn sipp_options_is_answered_200_with_allow() {
 }
 
 #[test]
+#[cfg_attr(
+    not(interop),
+    ignore = "real SIP peers: run with PHONETREE_INTEROP=1 (install them: bash .ci/install-deps.sh)"
+)]
 fn sipp_session_timer_is_negotiated_and_refreshed_both_ways() {
     let _serial = serial();
     if !require(&[Peer::Sipp]) {
@@ -557,6 +611,10 @@ fn transfer_target(work: &Work, scenario: &str) -> (Proc, u16) {
 }
 
 #[test]
+#[cfg_attr(
+    not(interop),
+    ignore = "real SIP peers: run with PHONETREE_INTEROP=1 (install them: bash .ci/install-deps.sh)"
+)]
 fn refer_transfer_sends_the_caller_to_the_target() {
     let _serial = serial();
     if !require(&[Peer::Pjsua2, Peer::Sipp]) {
@@ -592,6 +650,10 @@ fn refer_transfer_sends_the_caller_to_the_target() {
 }
 
 #[test]
+#[cfg_attr(
+    not(interop),
+    ignore = "real SIP peers: run with PHONETREE_INTEROP=1 (install them: bash .ci/install-deps.sh)"
+)]
 fn refer_transfer_to_a_busy_target_takes_on_fail() {
     let _serial = serial();
     if !require(&[Peer::Pjsua2, Peer::Sipp]) {
@@ -643,6 +705,10 @@ fn registered(doc: &Value) -> bool {
 }
 
 #[test]
+#[cfg_attr(
+    not(interop),
+    ignore = "real SIP peers: run with PHONETREE_INTEROP=1 (install them: bash .ci/install-deps.sh)"
+)]
 fn kamailio_digest_registration_then_a_call_to_1001_reaches_the_flow() {
     let _serial = serial();
     if !require(&[Peer::Kamailio, Peer::Pjsua2]) {
@@ -686,6 +752,10 @@ fn kamailio_digest_registration_then_a_call_to_1001_reaches_the_flow() {
 }
 
 #[test]
+#[cfg_attr(
+    not(interop),
+    ignore = "real SIP peers: run with PHONETREE_INTEROP=1 (install them: bash .ci/install-deps.sh)"
+)]
 fn hot_reload_between_two_calls_changes_the_prompt() {
     let _serial = serial();
     if !require(&[Peer::Pjsua2]) {
@@ -729,6 +799,10 @@ fn hot_reload_between_two_calls_changes_the_prompt() {
 }
 
 #[test]
+#[cfg_attr(
+    not(interop),
+    ignore = "real SIP peers: run with PHONETREE_INTEROP=1 (install them: bash .ci/install-deps.sh)"
+)]
 fn kamailio_restart_phonetree_registers_again_and_still_gets_calls() {
     let _serial = serial();
     if !require(&[Peer::Kamailio, Peer::Pjsua2]) {
@@ -742,7 +816,7 @@ fn kamailio_restart_phonetree_registers_again_and_still_gets_calls() {
         ("SIP_DOMAIN", domain.as_str()),
         ("SIP_USERNAME", "1001"),
         ("SIP_PASSWORD", "secret"),
-        ("PHONETREE_ACCOUNT_EXPIRES", "30"),
+        ("PHONETREE_ACCOUNT_EXPIRES", "30s"),
     ];
     let engine = Engine::start(&work, &env);
     engine.wait_for(
@@ -768,4 +842,178 @@ fn kamailio_restart_phonetree_registers_again_and_still_gets_calls() {
     let (_, rec) = pj_call(&work, &domain, "pj_after_restart", &args);
     assert_heard(&work, &rec, "bunny/greeting.wav", 0.0, 1.0, 2.5);
     assert_no_call_left(&work, &engine);
+}
+
+/// Keeps the rule above true as tests are added: every `#[test]` in this file except this one
+/// carries the `cfg_attr(not(interop), ignore)` line, so none passes unrun.
+#[test]
+fn every_interop_test_is_ignored_unless_phonetree_interop_is_set() {
+    let text = std::fs::read_to_string(root().join("tests/interop.rs")).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let mut unmarked = Vec::new();
+    for (i, l) in lines.iter().enumerate() {
+        if l.trim() != "#[test]" {
+            continue;
+        }
+        let marked = lines[i + 1..]
+            .iter()
+            .take_while(|l| !l.trim_start().starts_with("fn "))
+            .any(|l| l.contains("cfg_attr("));
+        let name = lines[i + 1..]
+            .iter()
+            .find(|l| l.trim_start().starts_with("fn "))
+            .map(|l| l.trim())
+            .unwrap_or_default();
+        if !marked && !name.contains("every_interop_test_is_ignored") {
+            unmarked.push(name.to_string());
+        }
+    }
+    assert!(
+        unmarked.is_empty(),
+        "add `#[cfg_attr(not(interop), ignore = \"...\")]` to: {unmarked:?}"
+    );
+}
+
+/// The Kamailio configuration of docs/pbx.md, as a user pastes it: the one `#!KAMAILIO` block,
+/// with Kamailio's address (192.0.2.10:5060) and phonetree's (192.0.2.50:5060) replaced.
+fn docs_kamailio_cfg(kamailio_port: u16, phonetree_port: u16) -> String {
+    let doc = std::fs::read_to_string(root().join("docs/pbx.md")).expect("docs/pbx.md");
+    let blocks: Vec<&str> = doc
+        .split("```text\n")
+        .skip(1)
+        .filter_map(|b| b.split("```").next())
+        .filter(|b| b.starts_with("#!KAMAILIO"))
+        .collect();
+    assert_eq!(blocks.len(), 1, "docs/pbx.md has one kamailio.cfg block");
+    let cfg = blocks[0]
+        .replace("192.0.2.10:5060", &format!("127.0.0.1:{kamailio_port}"))
+        .replace("192.0.2.50:5060", &format!("127.0.0.1:{phonetree_port}"));
+    assert!(
+        !cfg.contains("192.0.2."),
+        "an address left unreplaced:\n{cfg}"
+    );
+    cfg
+}
+
+/// docs/pbx.md's Kamailio example works as written on kamailio 5.6: it starts, phonetree
+/// registers through it with the documented credentials, a caller reaches the flow through it
+/// in registration mode (1001) and in direct mode (5000), and a CANCEL while phonetree rings is
+/// relayed (200 to the CANCEL, 487 to the INVITE).
+#[test]
+#[cfg_attr(
+    not(interop),
+    ignore = "real SIP peers: run with PHONETREE_INTEROP=1 (install them: bash .ci/install-deps.sh)"
+)]
+fn docs_pbx_kamailio_example_registers_phonetree_and_carries_calls_and_cancel() {
+    let _serial = serial();
+    if !require(&[Peer::Kamailio, Peer::Pjsua2, Peer::Sipp]) {
+        return;
+    }
+    let work = Work::new();
+    let (kport, pport) = (free_port(), free_port());
+    let kamailio = Kamailio::start_with(&work, kport, &docs_kamailio_cfg(kport, pport));
+    let domain = kamailio.domain();
+    let env = [
+        ("SIP_DOMAIN", domain.as_str()),
+        ("SIP_USERNAME", "1001"),
+        ("SIP_PASSWORD", "use-a-long-random-secret"),
+        ("PHONETREE_SIP_ANSWER_DELAY", "2s"),
+    ];
+    let engine = Engine::start_at(&work, pport, &env);
+    engine.wait_for(
+        &work,
+        "/api/registrations to say registered through the docs' kamailio",
+        Duration::from_secs(20),
+        || registered(&engine.json(&work, "/api/registrations")),
+    );
+    for user in ["1001", "5000"] {
+        let args = ["--user", user, "--duration", "5"];
+        let (_, rec) = pj_call(&work, &domain, &format!("pj_docs_kamailio_{user}"), &args);
+        assert_heard(&work, &rec, "bunny/greeting.wav", 0.0, 1.0, 3.0);
+        assert_no_call_left(&work, &engine);
+    }
+    // A caller who hangs up while phonetree rings. Kamailio's 200 to the CANCEL and the 487 it
+    // relays race between its worker processes (both orders are valid SIP), so a raw UAC that
+    // accepts either order stands in for sipp's strictly ordered scenario.
+    let got = cancel_while_ringing(&work, kport, "5001");
+    if !(got.contains(&(200, "CANCEL".into())) && got.contains(&(487, "INVITE".into()))) {
+        work.fail(&format!("CANCEL through the docs' kamailio: got {got:?}"));
+    }
+    assert_no_call_left(&work, &engine);
+}
+
+/// Sends an INVITE for `user` to `127.0.0.1:port`, a CANCEL once it rings (180), ACKs the 487;
+/// returns every final response as (status, CSeq method).
+fn cancel_while_ringing(work: &Work, port: u16, user: &str) -> Vec<(u16, String)> {
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").expect("udp");
+    sock.set_read_timeout(Some(Duration::from_millis(200)))
+        .expect("timeout");
+    let local = sock.local_addr().expect("addr");
+    let head = |method: &str| {
+        format!(
+            "{method} sip:{user}@127.0.0.1:{port} SIP/2.0\r\n\
+             Via: SIP/2.0/UDP {local};branch=z9hG4bK-docs-cancel-{}\r\nMax-Forwards: 70\r\n\
+             From: <sip:caller@{local}>;tag=c1\r\nTo: <sip:{user}@127.0.0.1:{port}>\r\n\
+             Call-ID: docs-cancel-{}@127.0.0.1\r\nCSeq: 1 {method}\r\n",
+            local.port(),
+            local.port()
+        )
+    };
+    // A real (bound, silent) RTP port: phonetree refuses SDP addresses it could not use.
+    let rtp = std::net::UdpSocket::bind("127.0.0.1:0").expect("rtp");
+    let rtp_port = rtp.local_addr().expect("rtp addr").port();
+    let sdp = format!(
+        "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+         m=audio {rtp_port} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n"
+    );
+    let invite = format!(
+        "{}Contact: <sip:caller@{local}>\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
+        head("INVITE"),
+        sdp.len()
+    );
+    let dest = ("127.0.0.1", port);
+    sock.send_to(invite.as_bytes(), dest).expect("send INVITE");
+    let mut finals = Vec::new();
+    let mut cancelled = false;
+    let end = std::time::Instant::now() + Duration::from_secs(10);
+    let mut buf = vec![0u8; 8192];
+    while std::time::Instant::now() < end && finals.len() < 2 {
+        let Ok((n, _)) = sock.recv_from(&mut buf) else {
+            continue;
+        };
+        let text = String::from_utf8_lossy(&buf[..n]).to_string();
+        let status: u16 = text
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        let cseq = text
+            .lines()
+            .find_map(|l| l.strip_prefix("CSeq:"))
+            .and_then(|c| c.split_whitespace().nth(1))
+            .unwrap_or("")
+            .to_string();
+        if status == 180 && !cancelled {
+            cancelled = true;
+            let cancel = format!("{}Content-Length: 0\r\n\r\n", head("CANCEL"));
+            sock.send_to(cancel.as_bytes(), dest).expect("send CANCEL");
+        }
+        if status >= 200 && !finals.contains(&(status, cseq.clone())) {
+            if status == 487 {
+                let to = text
+                    .lines()
+                    .find(|l| l.starts_with("To:"))
+                    .unwrap_or("")
+                    .to_string();
+                let ack = head("ACK").replace(&format!("To: <sip:{user}@127.0.0.1:{port}>"), &to)
+                    + "Content-Length: 0\r\n\r\n";
+                sock.send_to(ack.as_bytes(), dest).expect("send ACK");
+            }
+            finals.push((status, cseq));
+        }
+    }
+    if !cancelled {
+        work.fail(&format!("no 180 Ringing before the answer: {finals:?}"));
+    }
+    finals
 }

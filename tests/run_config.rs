@@ -15,6 +15,7 @@ fn phonetree(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
         .env_remove("SIP_DOMAIN")
         .env_remove("SIP_USERNAME")
         .env_remove("SIP_PASSWORD")
+        .env_remove("PHONETREE_LOG")
         .output()
         .expect("run phonetree")
 }
@@ -82,4 +83,98 @@ fn a_dotenv_file_with_the_seed_names_registers_an_account() {
     let text = String::from_utf8_lossy(&buf[..n]);
     assert!(text.starts_with("REGISTER "), "{text}");
     assert!(text.contains("sip:1001@"), "{text}");
+}
+
+#[test]
+fn log_format_json_writes_one_json_object_per_line_and_flags_set_the_log_and_address() {
+    use std::io::{BufRead, BufReader};
+    let dir = project("log: { level: info }\n");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_phonetree"))
+        .current_dir(dir.path())
+        .args(["run", "--sip", "127.0.0.1:0", "--http", "127.0.0.1:0"])
+        .args(["--rtp-ports", "40000-49998", "--advertise", "203.0.113.7"])
+        .args(["--log-format", "json", "--log-level", "debug"])
+        .env_remove("PHONETREE_LOG")
+        .env_remove("SIP_DOMAIN")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn phonetree run");
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let mut lines = Vec::new();
+    let listening = loop {
+        match rx.recv_timeout(Duration::from_secs(20)) {
+            Ok(l) => {
+                let is_listening = l.contains("listening");
+                lines.push(l);
+                if is_listening {
+                    break lines.last().cloned().unwrap();
+                }
+            }
+            Err(_) => break String::new(),
+        }
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(!listening.is_empty(), "{lines:#?}");
+    for l in &lines {
+        let v: serde_json::Value =
+            serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}"));
+        assert!(v["level"].is_string() && v["timestamp"].is_string(), "{l}");
+    }
+    let v: serde_json::Value = serde_json::from_str(&listening).unwrap();
+    assert_eq!(
+        v["message"],
+        "phonetree run: listening (SIP over UDP and TCP)"
+    );
+    // --advertise reaches the SIP layer: the advertised address is the flag's.
+    assert!(
+        v["advertised"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("203.0.113.7:"),
+        "{listening}"
+    );
+    assert!(
+        lines.iter().any(|l| l.contains("\"level\":\"INFO\"")),
+        "{lines:#?}"
+    );
+}
+
+#[test]
+fn log_level_warn_keeps_info_lines_out() {
+    // A missing flows folder: `run` logs its start at info, then fails with an error.
+    let dir = tempfile::tempdir().unwrap();
+    let out = phonetree(
+        dir.path(),
+        &[
+            "run",
+            "--sip",
+            "127.0.0.1:0",
+            "--http",
+            "127.0.0.1:0",
+            "--log-level",
+            "warn",
+        ],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("flows folder flows does not exist"), "{err}");
+    assert!(!err.contains(" INFO "), "{err}");
+    let out = phonetree(
+        dir.path(),
+        &["run", "--sip", "127.0.0.1:0", "--http", "127.0.0.1:0"],
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains(" INFO "),
+        "info is the default"
+    );
 }

@@ -10,10 +10,35 @@ use run_support::{Caller, Server, MENU_FLOW};
 
 #[test]
 fn healthz_and_api_flows_describe_the_loaded_flows() {
-    let srv = Server::start(&[("menu.yaml", MENU_FLOW), ("broken.yaml", "name: [")], &[]);
+    let srv = Server::start(&[("menu.yaml", MENU_FLOW)], &[]);
     let (status, body) = srv.get("/healthz");
     assert_eq!(status, 200);
     assert!(body.contains("\"status\":\"ok\""), "{body}");
+    assert_eq!(
+        srv.get("/readyz"),
+        (200, r#"{"ready":true,"calls":0}"#.to_string())
+    );
+    assert_eq!(srv.get("/livez").0, 200);
+    std::fs::write(srv.flows_dir().join("broken.yaml"), "name: [").unwrap();
+    // A broken flow file: still taking calls, but degraded, and the file is named.
+    let end = std::time::Instant::now() + Duration::from_secs(5);
+    let body = loop {
+        let (status, body) = srv.get("/healthz");
+        assert_eq!(status, 200, "{body}");
+        if body.contains("\"status\":\"degraded\"") || std::time::Instant::now() > end {
+            break body;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let v: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+    assert_eq!(v["status"], "degraded", "{body}");
+    let broken = &v["broken_flows"][0];
+    assert!(
+        broken["path"].as_str().unwrap().ends_with("broken.yaml"),
+        "{body}"
+    );
+    assert_eq!(broken["serving_previous_version"], false);
+    assert_eq!(srv.get("/readyz").0, 200, "degraded still takes calls");
     let (status, body) = srv.get("/api/flows");
     assert_eq!(status, 200);
     let v: serde_json::Value = serde_json::from_str(&body).expect("JSON");
@@ -104,6 +129,16 @@ fn sigterm_refuses_new_calls_with_503_and_exits_0_when_the_call_ends() {
         b = Caller::new(srv.sip);
     };
     assert_eq!(status, Some(503));
+    // While draining: /healthz and /readyz answer 503 with a JSON body; /livez stays 200.
+    let (code, body) = srv.get("/healthz");
+    assert_eq!(code, 503, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+    assert_eq!(v["status"], "draining");
+    assert_eq!(v["calls"], 1, "{body}");
+    let (code, body) = srv.get("/readyz");
+    assert_eq!(code, 503, "{body}");
+    assert!(body.contains("\"ready\":false"), "{body}");
+    assert_eq!(srv.get("/livez").0, 200);
     assert_eq!(
         srv.wait_exit(Duration::from_millis(300)),
         None,
@@ -113,6 +148,40 @@ fn sigterm_refuses_new_calls_with_503_and_exits_0_when_the_call_ends() {
     a.bye("5000");
     assert_eq!(srv.wait_exit(Duration::from_secs(10)), Some(0));
     assert!(srv.logged("draining"));
+}
+
+#[test]
+fn a_failed_registration_makes_healthz_degraded_and_names_the_account() {
+    let reg = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    reg.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let domain = reg.local_addr().unwrap().to_string();
+    let srv = Server::start(
+        &[("menu.yaml", MENU_FLOW)],
+        &[
+            ("SIP_DOMAIN", &domain),
+            ("SIP_USERNAME", "1001"),
+            ("SIP_PASSWORD", "wrong"),
+        ],
+    );
+    let (m, from) = next_register(&reg);
+    registrar_reply(&reg, from, &m, "403 Forbidden", "");
+    let end = std::time::Instant::now() + Duration::from_secs(5);
+    let body = loop {
+        let (status, body) = srv.get("/healthz");
+        assert_eq!(status, 200);
+        if body.contains("degraded") || std::time::Instant::now() > end {
+            break body;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let v: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+    assert_eq!(v["status"], "degraded", "{body}");
+    assert_eq!(
+        v["failed_registrations"][0]["account"],
+        format!("1001@{domain}"),
+        "{body}"
+    );
+    assert!(!body.contains("wrong"), "{body}");
 }
 
 /// A scripted registrar: answers `msg` (a REGISTER) with `status`, echoing the dialog headers.

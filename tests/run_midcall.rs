@@ -240,7 +240,12 @@ fn an_agent_node_fails_at_once_on_this_server_and_takes_on_error() {
     answered(&mut c);
     // `on_error` plays the tone (`next` would have hung up without a sound).
     assert_eq!(c.recv_rtp().map(|(pt, _, _)| pt), Some(0));
-    assert!(srv.logged("not configured on this server"));
+    // The call log says why: no provider (and, here, no OpenAI API key).
+    assert!(
+        srv.logged("agent failed: not available: no OpenAI API key (set OPENAI_API_KEY)"),
+        "{}",
+        srv.log_text()
+    );
 }
 
 #[test]

@@ -9,7 +9,7 @@ use std::time::Instant;
 use phonetree::flow::duration::parse_duration;
 use phonetree::flow::load::{load_file, LoadOptions};
 use phonetree::flow::source;
-use phonetree::sim::event::EventKind;
+use phonetree::sim::event::{Event, EventKind};
 use phonetree::sim::lengths::FileLengths;
 use phonetree::sim::mocks::Mocks;
 use phonetree::sim::script::{parse_dtmf_script, parse_speech_script, CallerInput, Scheduled};
@@ -29,9 +29,22 @@ struct Scenario {
 }
 
 fn events_of(s: &Scenario) -> String {
+    let (events, _) = simulate(s, false);
+    let mut out = String::new();
+    for e in &events {
+        out.push_str(&e.to_json_line());
+        out.push('\n');
+    }
+    out
+}
+
+/// Runs the scenario; with `trace`, also returns what a live call's [`CallTrace`] fed the same
+/// inputs and actions reported.
+fn simulate(s: &Scenario, trace: bool) -> (Vec<Event>, Vec<Event>) {
     let flow = Path::new(FIXTURES).join("flows").join(s.flow);
     let opts = LoadOptions {
         sound_dir: Some(Path::new(FIXTURES).join("sound")),
+        ..LoadOptions::default()
     };
     let compiled = load_file(&flow, &opts);
     let program = match compiled.program {
@@ -53,6 +66,9 @@ fn events_of(s: &Scenario) -> String {
             .map(|(_, v)| v.to_string())
     });
     let mut sim = Sim::new(program, info, FileLengths::default(), mocks, Instant::now());
+    if trace {
+        sim = sim.with_trace();
+    }
     if let Some(max) = s.max {
         sim = sim.with_max(parse_duration(max).expect("scenario max"));
     }
@@ -64,7 +80,16 @@ fn events_of(s: &Scenario) -> String {
             input: CallerInput::Hangup,
         });
     }
-    let events = sim.run_script(script);
+    for s in script {
+        sim.schedule(s.at, s.input);
+    }
+    sim.answer();
+    sim.run_to_end();
+    let traced: Vec<Event> = match sim.trace() {
+        Some(t) => std::iter::from_fn(|| t.poll_event()).collect(),
+        None => Vec::new(),
+    };
+    let events = sim.take_events();
     assert!(
         matches!(
             events.last().map(|e| &e.kind),
@@ -72,12 +97,7 @@ fn events_of(s: &Scenario) -> String {
         ),
         "a simulated call always ends"
     );
-    let mut out = String::new();
-    for e in &events {
-        out.push_str(&e.to_json_line());
-        out.push('\n');
-    }
-    out
+    (events, traced)
 }
 
 fn check(name: &str, s: Scenario) {
@@ -279,6 +299,16 @@ scenario!(
     }
 );
 
+// Regression: a failed recording used to go on to `next` as if a message had been saved.
+scenario!(
+    record_failure_takes_on_error,
+    Scenario {
+        flow: "services.yaml",
+        mocks: "record: { record: { error: \"recording is not available on this server\" } }",
+        ..Default::default()
+    }
+);
+
 scenario!(
     subflow_asked_twice_then_returns,
     Scenario {
@@ -296,3 +326,95 @@ scenario!(
         ..Default::default()
     }
 );
+
+/// The live call log is the simulator's story: a [`CallTrace`] fed the inputs and actions of
+/// simulated calls reports the same events at the same times. Normalized for what a live call
+/// cannot know (prompt lengths: 0) and for what only the trace reports (`node` events, and
+/// failures the simulator has no event for, which the trace turns into `warn`s).
+#[test]
+fn the_live_trace_tells_the_same_story_as_the_simulator() {
+    let weather = &[("WEATHER_URL", "https://w.example")][..];
+    let cases = [
+        Scenario {
+            flow: "themes.yaml",
+            dtmf: "1@300ms,#@2500ms,#@2700ms,*@3000ms,2@4500ms",
+            ..Default::default()
+        },
+        Scenario {
+            flow: "themes.yaml",
+            hangup_at: Some("1s"),
+            ..Default::default()
+        },
+        Scenario {
+            flow: "pin.yaml",
+            dtmf: "12#@1200ms,4321#@3s",
+            ..Default::default()
+        },
+        Scenario {
+            flow: "weather.yaml",
+            mocks: "http: { weather: { status: 200, json: { temp: 35 }, delay: 300ms } }",
+            env: weather,
+            ..Default::default()
+        },
+        Scenario {
+            flow: "weather.yaml",
+            mocks: "http: { weather: { json: { temp: 35 }, delay: 1500ms } }",
+            env: weather,
+            ..Default::default()
+        },
+        Scenario {
+            flow: "weather.yaml",
+            mocks: "http: { weather: { status: 503 } }",
+            ..Default::default()
+        },
+        Scenario {
+            flow: "listen.yaml",
+            mocks: "listen: { ask: [\"maybe\", \"yeah sure\"] }",
+            ..Default::default()
+        },
+        Scenario {
+            flow: "services.yaml",
+            dtmf: "5@500ms,#@2s",
+            mocks: "agent: { agent: { result: { intent: billing }, duration: 5s } }\nstream: { bot: { result: { ok: true }, duration: 3s } }",
+            ..Default::default()
+        },
+        Scenario {
+            flow: "services.yaml",
+            mocks: "agent: { agent: { error: \"503 Service Unavailable\" } }\ntransfer: { operator: { ok: false, reason: \"486 Busy Here\" } }",
+            ..Default::default()
+        },
+        Scenario {
+            flow: "main.yaml",
+            dtmf: "2@1s,1@3s",
+            ..Default::default()
+        },
+    ];
+    for s in &cases {
+        let (sim, traced) = simulate(s, true);
+        let sim: Vec<String> = sim.iter().map(comparable).collect();
+        let traced: Vec<String> = traced
+            .iter()
+            .filter(|e| match &e.kind {
+                EventKind::Node { .. } => false,
+                EventKind::Warn { message, .. } => !message.contains(" failed: "),
+                _ => true,
+            })
+            .map(comparable)
+            .collect();
+        assert!(sim.len() >= 4, "{}: {sim:?}", s.flow);
+        assert_eq!(
+            traced, sim,
+            "{} ({}): the trace and the simulator disagree",
+            s.flow, s.dtmf
+        );
+    }
+}
+
+/// An event as JSON with the prompt lengths a live call cannot know set to 0.
+fn comparable(e: &Event) -> String {
+    let mut e = e.clone();
+    if let EventKind::Play { duration_ms, .. } | EventKind::Say { duration_ms, .. } = &mut e.kind {
+        *duration_ms = 0;
+    }
+    e.to_json_line()
+}

@@ -1,6 +1,7 @@
 //! `phonetree graph FLOW [--format dot|mermaid] [--sound DIR]`: compiles one flow and prints its
 //! graph on standard output. Diagnostics go to standard error; a flow with errors draws nothing.
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -35,6 +36,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         &a.flow,
         &LoadOptions {
             sound_dir: a.sound.clone(),
+            ..LoadOptions::default()
         },
     );
     for d in &compiled.diagnostics {
@@ -47,6 +49,10 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         Format::Dot => to_dot(&program),
         Format::Mermaid => to_mermaid(&program),
     };
-    print!("{text}");
+    // Through `?`, not `print!`: a closed pipe (`| head`, no graphviz) is an error value that
+    // `main` turns into a quiet exit 0, never a panic.
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())?;
+    out.flush()?;
     Ok(ExitCode::SUCCESS)
 }

@@ -78,6 +78,7 @@ fn run_siptunes(a: SiptunesArgs) -> anyhow::Result<ExitCode> {
         &a.out,
         &LoadOptions {
             sound_dir: Some(a.sound_dir.clone()),
+            ..LoadOptions::default()
         },
     );
     for d in &compiled.diagnostics {

@@ -1,12 +1,15 @@
 //! `phonetree run`: answers real calls. Reads the configuration (`phonetree.yaml`, `PHONETREE_*`
-//! and the seed aliases, `.env`, flags: see docs/config.md), sets up logging and runs the
-//! engine until SIGTERM/SIGINT, then drains and exits 0.
+//! and the seed aliases, `.env`, flags: see docs/config.md), sets up logging (`log:` level,
+//! text or JSON) and runs the engine until SIGTERM/SIGINT, then drains and exits 0.
+//!
+//! [`sources`] is shared with `validate`, so both read the same file, `.env` and environment.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
 
+use crate::config::log::{LogConfig, LogFormat};
 use crate::config::{self, layer, Flags, Sources};
 use crate::engine::{server, shutdown};
 
@@ -18,6 +21,9 @@ pub struct Args {
     /// SIP listen address for UDP and TCP (default 0.0.0.0:5060).
     #[arg(long, value_name = "ADDR")]
     pub sip: Option<String>,
+    /// The public address written in SIP and SDP, IP[:PORT] (behind NAT; default: worked out).
+    #[arg(long, value_name = "IP[:PORT]")]
+    pub advertise: Option<String>,
     /// HTTP status API address (default 127.0.0.1:8080).
     #[arg(long, value_name = "ADDR")]
     pub http: Option<String>,
@@ -30,38 +36,26 @@ pub struct Args {
     /// RTP port range (default 10000-20000).
     #[arg(long, value_name = "LOW-HIGH")]
     pub rtp_ports: Option<String>,
+    /// Log level or filter: error, warn, info (default), debug, trace, or `phonetree=debug,warn`.
+    #[arg(long, value_name = "LEVEL")]
+    pub log_level: Option<String>,
+    /// Log format: one text line per event (default) or one JSON object per line.
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub log_format: Option<LogFormat>,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    init_logging();
-    let dotenv = PathBuf::from(".env");
-    let env = layer::process_env(dotenv.is_file().then_some(dotenv.as_path()));
-    let file_path = args
-        .config
-        .clone()
-        .or_else(|| env.get("PHONETREE_CONFIG").map(PathBuf::from))
-        .or_else(|| {
-            let p = PathBuf::from("phonetree.yaml");
-            p.is_file().then_some(p)
-        });
-    let file = match &file_path {
-        Some(p) => Some((
-            std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?,
-            p.clone(),
-        )),
-        None => None,
+    let flags = Flags {
+        sip: args.sip,
+        http: args.http,
+        flows: args.flows,
+        sound: args.sound,
+        rtp_ports: args.rtp_ports,
+        advertise: args.advertise,
+        log_level: args.log_level,
+        log_format: args.log_format,
     };
-    let sources = Sources {
-        file,
-        env,
-        flags: Flags {
-            sip: args.sip,
-            http: args.http,
-            flows: args.flows,
-            sound: args.sound,
-            rtp_ports: args.rtp_ports,
-        },
-    };
+    let sources = sources(args.config, flags)?;
     let cfg = match config::load(&sources) {
         Ok(c) => c,
         Err(e) => {
@@ -69,6 +63,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(2));
         }
     };
+    init_logging(&cfg.log);
+    tracing::info!(version = crate::VERSION, "phonetree");
     let prio = crate::engine::priority::raise_process(cfg.rtp_priority);
     tracing::info!(priority = prio, "process priority");
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -83,12 +79,41 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn init_logging() {
+/// The configuration sources of the current folder: the file (`config`, else
+/// `PHONETREE_CONFIG`, else `./phonetree.yaml` if present), the environment plus `./.env`, and
+/// `flags`.
+pub fn sources(config: Option<PathBuf>, flags: Flags) -> anyhow::Result<Sources> {
+    let dotenv = PathBuf::from(".env");
+    let env = layer::process_env(dotenv.is_file().then_some(dotenv.as_path()));
+    let file_path = config
+        .or_else(|| env.get("PHONETREE_CONFIG").map(PathBuf::from))
+        .or_else(|| {
+            let p = PathBuf::from("phonetree.yaml");
+            p.is_file().then_some(p)
+        });
+    let file = match &file_path {
+        Some(p) => Some((
+            std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?,
+            p.clone(),
+        )),
+        None => None,
+    };
+    Ok(Sources { file, env, flags })
+}
+
+/// Logs to stderr at `log.level` (`PHONETREE_LOG`, a full filter, wins when set), as text or
+/// JSON lines.
+fn init_logging(log: &LogConfig) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("PHONETREE_LOG")
+        .or_else(|_| tracing_subscriber::EnvFilter::builder().parse(&log.level))
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .try_init();
+        .with_writer(std::io::stderr);
+    let _ = match log.format {
+        LogFormat::Text => builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+    };
 }

@@ -62,6 +62,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         &args.flow,
         &LoadOptions {
             sound_dir: args.sound.clone(),
+            ..LoadOptions::default()
         },
     );
     for d in &compiled.diagnostics {
@@ -72,8 +73,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
 
     let program = Arc::new(program);
+    // The environment as `phonetree run` sees it: the process's plus `./.env`.
+    let dotenv = std::path::Path::new(".env");
+    let env = crate::config::layer::process_env(dotenv.is_file().then_some(dotenv));
     let info = call_info(&program, "sim-1", &args.from, args.to.as_deref(), |name| {
-        std::env::var(name).ok()
+        env.get(name).cloned()
     });
     let mut sim =
         Sim::new(program, info, FileLengths::default(), mocks, Instant::now()).with_max(max);

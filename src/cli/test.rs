@@ -35,6 +35,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     let opts = LoadOptions {
         sound_dir: args.sound,
+        ..LoadOptions::default()
     };
     let mut lengths = FileLengths::default();
     let (mut passed, mut failed, mut broken) = (0usize, 0usize, 0usize);

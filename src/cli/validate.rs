@@ -1,13 +1,21 @@
 //! `phonetree validate [PATH ...]`: compiles every flow under the paths and prints every
 //! diagnostic (text or JSON) and a summary. Exit 0 without errors, 1 with errors, 2 when a path
 //! cannot be read.
+//!
+//! The flows are also checked against the server that would run them from this folder (the
+//! `site` checks: `phonetree.yaml`, the environment and `.env`), with the same codes `run`
+//! logs. `validate phonetree.yaml` checks only the configuration (no flows folder needed).
 
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
+use crate::config::environment::Environment;
+use crate::config::{self, Flags, Sources};
 use crate::flow::diag::Severity;
 use crate::flow::load::{self, FlowSet, LoadOptions};
+use crate::site::Site;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -38,13 +46,33 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .iter()
         .cloned()
         .partition(|p| p.file_name().is_some_and(|n| n == "phonetree.yaml"));
+    let only_config = !configs.is_empty() && flow_paths.is_empty();
     let configs = if args.paths.is_empty() && std::path::Path::new("phonetree.yaml").is_file() {
         vec![PathBuf::from("phonetree.yaml")]
     } else {
         configs
     };
-    let paths = if flow_paths.is_empty() {
-        vec![PathBuf::from("flows")]
+    // The server the flows will run on, as `run` would see it from here: the configuration,
+    // the environment and `.env` (unset `env:` names, nodes it cannot run, unrouted flows).
+    let sources = super::run::sources(configs.first().cloned(), Flags::default())?;
+    let cfg = config::load(&sources).ok();
+    let site = match &cfg {
+        Some(c) => Site::of(c),
+        // A broken configuration is reported below; check the flows against its environment.
+        None => {
+            let mut c = config::load(&Sources::default())
+                .map_err(|e| anyhow::anyhow!("the default configuration: {e}"))?;
+            c.env = Environment::new(sources.env.clone());
+            Site::of(&c)
+        }
+    };
+    // `validate phonetree.yaml` checks just that file: no flows folder is needed.
+    let paths = if only_config {
+        Vec::new()
+    } else if flow_paths.is_empty() {
+        vec![cfg
+            .as_ref()
+            .map_or_else(|| PathBuf::from("flows"), |c| c.flows.clone())]
     } else {
         flow_paths
     };
@@ -54,6 +82,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     let opts = LoadOptions {
         sound_dir: args.sound.clone(),
+        site: Some(Arc::new(site)),
     };
     if args.watch {
         return super::validate_watch::run(&paths, &opts, args.format);
@@ -72,6 +101,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Format::Text => write!(out, "{}", render_text(&set))?,
         Format::Json => writeln!(out, "{}", render_json(&set))?,
     }
+    out.flush()?;
     Ok(ExitCode::from(if set.has_errors() { 1 } else { 0 }))
 }
 

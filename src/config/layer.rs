@@ -66,14 +66,15 @@ pub const SCALARS: &[(&str, &str)] = &[
     ("sip.reject", "SIP_REJECT"),
     ("rtp.latching", "RTP_LATCHING"),
     ("transfer.allow", "TRANSFER_ALLOW"),
-    // Twilio Media Streams (config::twilio).
-    ("twilio.public_host", "TWILIO_PUBLIC_HOST"),
-    ("twilio.account_sid", "TWILIO_ACCOUNT_SID"),
-    ("twilio.auth_token", "TWILIO_AUTH_TOKEN"),
-    ("twilio.api_base", "TWILIO_API_BASE"),
-    ("twilio.allow", "TWILIO_ALLOW"),
-    ("twilio.max_calls", "TWILIO_MAX_CALLS"),
 ];
+
+/// Every scalar key: [`SCALARS`] and the sections kept in their own files (`log`, `twilio`).
+pub fn scalars() -> impl Iterator<Item = &'static (&'static str, &'static str)> {
+    SCALARS
+        .iter()
+        .chain(super::log::KEYS)
+        .chain(super::twilio::KEYS)
+}
 
 /// Per-account settings; `PHONETREE_ACCOUNT_<FIELD>` sets them on the first account.
 pub const ACCOUNT_FIELDS: &[&str] = &[
@@ -129,7 +130,7 @@ pub fn yaml_layer(text: &str, path: &Path) -> (Layer, Vec<Diagnostic>) {
     for (k, v) in &top {
         let ptr = format!("/{k}");
         match k.as_str() {
-            "sip" | "http" | "rtp" | "registration" | "transfer" | "twilio" => {
+            "sip" | "http" | "rtp" | "registration" | "transfer" | "log" | "twilio" => {
                 let Value::Object(inner) = v else {
                     diags.push(shape(path, at(&ptr), k, "a mapping"));
                     continue;
@@ -137,7 +138,7 @@ pub fn yaml_layer(text: &str, path: &Path) -> (Layer, Vec<Diagnostic>) {
                 for (ik, iv) in inner {
                     let dotted = format!("{k}.{ik}");
                     let iptr = format!("{ptr}/{ik}");
-                    if !SCALARS.iter().any(|(s, _)| *s == dotted) {
+                    if !scalars().any(|(s, _)| *s == dotted) {
                         diags.push(unknown(path, key_at(&iptr), &dotted, known_under(k)));
                         continue;
                     }
@@ -167,12 +168,12 @@ pub fn yaml_layer(text: &str, path: &Path) -> (Layer, Vec<Diagnostic>) {
                     }
                 }
             }
-            _ if SCALARS.iter().any(|(s, _)| s == k) => {
+            _ if scalars().any(|(s, _)| s == k) => {
                 put(&mut layer, &mut diags, path, k, v, at(&ptr));
             }
             _ => {
                 let known = "sip, http, flows, sound, rtp, codecs, themes, drain_timeout, \
-                             registration, accounts, transfer, twilio";
+                             registration, accounts, transfer, log, twilio";
                 diags.push(unknown(path, key_at(&ptr), k, known.to_string()));
             }
         }
@@ -207,7 +208,7 @@ pub fn env_layer(env: &BTreeMap<String, String>) -> Layer {
     if let Some(codec) = env.get("CODEC").filter(|v| !v.trim().is_empty()) {
         set("codecs.first", "CODEC", codec);
     }
-    for (key, suffix) in SCALARS {
+    for (key, suffix) in scalars() {
         let name = format!("PHONETREE_{suffix}");
         if let Some(v) = env.get(&name) {
             set(key, &name, v);
@@ -304,8 +305,7 @@ fn unknown(path: &Path, pos: Pos, key: &str, known: String) -> Diagnostic {
 }
 
 fn known_under(section: &str) -> String {
-    SCALARS
-        .iter()
+    scalars()
         .filter_map(|(k, _)| k.strip_prefix(section)?.strip_prefix('.'))
         .collect::<Vec<_>>()
         .join(", ")

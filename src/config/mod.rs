@@ -11,7 +11,10 @@
 //! output or API response contains one. Not owned here: resolving host names (the engine does
 //! it when it registers) and choosing the advertised address when none is configured.
 
+pub mod capabilities;
+pub mod environment;
 pub mod layer;
+pub mod log;
 pub mod security;
 pub mod twilio;
 
@@ -59,6 +62,10 @@ pub struct Config {
     pub accounts: Vec<Account>,
     /// `sip.allow`, `sip.reject`, `rtp.latching`, `transfer.allow` (docs/security.md).
     pub security: security::Security,
+    /// `log:` (config/log.rs).
+    pub log: log::LogConfig,
+    /// The process environment plus `.env`: what flows' `env:` names read.
+    pub env: environment::Environment,
     /// The `twilio:` section (calls arriving as Twilio Media Streams).
     pub twilio: twilio::TwilioConfig,
 }
@@ -101,7 +108,13 @@ pub struct Flags {
     pub flows: Option<PathBuf>,
     pub sound: Option<PathBuf>,
     pub rtp_ports: Option<String>,
+    pub advertise: Option<String>,
+    pub log_level: Option<String>,
+    pub log_format: Option<log::LogFormat>,
 }
+
+/// The diagnostic code of a bad setting, in `run`'s messages and `validate`'s diagnostics alike.
+pub const CODE_BAD_VALUE: &str = "config.bad_value";
 
 /// Every problem found, each at its origin. Never contains a secret.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -134,11 +147,17 @@ impl std::error::Error for ConfigError {}
 
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The same code as `phonetree validate` gives the problem (`config.bad_value`).
+        let code = CODE_BAD_VALUE;
         match &self.origin {
             Some(Origin::Yaml { .. }) => write!(f, "{}", self.to_diagnostic())?,
-            Some(Origin::Env(name)) => write!(f, "environment variable {name}: {}", self.message)?,
-            Some(Origin::Flag(flag)) => write!(f, "{flag}: {}", self.message)?,
-            None => write!(f, "configuration: {}", self.message)?,
+            Some(Origin::Env(name)) => write!(
+                f,
+                "environment variable {name}: error[{code}]: {}",
+                self.message
+            )?,
+            Some(Origin::Flag(flag)) => write!(f, "{flag}: error[{code}]: {}", self.message)?,
+            None => write!(f, "configuration: error[{code}]: {}", self.message)?,
         }
         if !matches!(self.origin, Some(Origin::Yaml { .. })) {
             if let Some(h) = &self.hint {
@@ -156,7 +175,7 @@ impl Problem {
             Some(Origin::Yaml { path, pos }) => (path.clone(), *pos),
             _ => (PathBuf::from("phonetree.yaml"), Pos::START),
         };
-        Diagnostic::error(path, pos, "config.bad_value", self.message.clone())
+        Diagnostic::error(path, pos, CODE_BAD_VALUE, self.message.clone())
             .with_hint_opt(self.hint.clone())
     }
 }
@@ -216,7 +235,9 @@ pub fn load(sources: &Sources) -> Result<Config, ConfigError> {
     }
     merged.extend(layer::env_layer(&sources.env));
     merged.extend(flag_layer(&sources.flags));
-    build(&merged, problems)
+    let mut cfg = build(&merged, problems)?;
+    cfg.env = environment::Environment::new(sources.env.clone());
+    Ok(cfg)
 }
 
 /// Checks a `phonetree.yaml` on its own (for `phonetree validate`): every problem as a
@@ -259,6 +280,13 @@ fn flag_layer(flags: &Flags) -> Layer {
     set("flows", "--flows", path(&flags.flows));
     set("sound", "--sound", path(&flags.sound));
     set("rtp.ports", "--rtp-ports", flags.rtp_ports.clone());
+    set("sip.advertise", "--advertise", flags.advertise.clone());
+    set("log.level", "--log-level", flags.log_level.clone());
+    let format = flags.log_format.map(|f| match f {
+        log::LogFormat::Text => "text".to_string(),
+        log::LogFormat::Json => "json".to_string(),
+    });
+    set("log.format", "--log-format", format);
     l
 }
 
@@ -280,7 +308,7 @@ fn build(l: &Layer, mut problems: Vec<Problem>) -> Result<Config, ConfigError> {
         }
     }
     let advertise = b.parse_opt("sip.advertise", parse_advertise);
-    let answer_delay = b.parse("sip.answer_delay", dur, Duration::ZERO);
+    let answer_delay = b.duration("sip.answer_delay", dur, Duration::ZERO);
     let http_listen = b.parse(
         "http.listen",
         parse_listen(8080),
@@ -289,7 +317,7 @@ fn build(l: &Layer, mut problems: Vec<Problem>) -> Result<Config, ConfigError> {
     let flows = b.parse("flows", |s| Ok(PathBuf::from(s)), PathBuf::from("flows"));
     let sound = b.parse_opt("sound", |s| Ok(PathBuf::from(s)));
     let rtp_ports = b.parse("rtp.ports", parse_ports, 10000..=20000);
-    let rtp_timeout = b.parse("rtp.timeout", dur, Duration::from_secs(30));
+    let rtp_timeout = b.duration("rtp.timeout", dur, Duration::from_secs(30));
     let rtp_workers = b.parse_opt("rtp.workers", parse_workers).flatten();
     let rtp_priority = b.parse("rtp.priority", parse_priority, MediaPriority::Realtime);
     let mut codecs = b.parse("codecs", parse_codecs, Codec::ALL.to_vec());
@@ -303,12 +331,13 @@ fn build(l: &Layer, mut problems: Vec<Problem>) -> Result<Config, ConfigError> {
         }
     }
     let themes = b.parse("themes", |s| Ok(list(s)), Vec::new());
-    let drain_timeout = b.parse("drain_timeout", dur, Duration::from_secs(30));
-    let backoff_base = b.parse("registration.backoff_base", dur, Duration::from_secs(2));
-    let backoff_max = b.parse("registration.backoff_max", dur, Duration::from_secs(60));
+    let drain_timeout = b.duration("drain_timeout", dur, Duration::from_secs(30));
+    let backoff_base = b.duration("registration.backoff_base", dur, Duration::from_secs(2));
+    let backoff_max = b.duration("registration.backoff_max", dur, Duration::from_secs(60));
     let accounts = b.accounts();
     let security = security::build(&mut b);
     let twilio = twilio::build(&mut b);
+    let log = log::build(l, &mut problems);
     if problems.is_empty() {
         Ok(Config {
             sip_listen,
@@ -329,6 +358,8 @@ fn build(l: &Layer, mut problems: Vec<Problem>) -> Result<Config, ConfigError> {
             accounts,
             security,
             twilio,
+            log,
+            env: environment::Environment::default(),
         })
     } else {
         Err(ConfigError { problems })
@@ -384,17 +415,36 @@ impl<'a> Builder<'a> {
     }
 
     fn parse_opt<T>(&mut self, key: &str, f: impl Fn(&str) -> Result<T, String>) -> Option<T> {
+        self.parse_hinted(key, |s| f(s).map_err(Bad::from))
+    }
+
+    /// A duration setting (`dur`), or `default`.
+    fn duration(
+        &mut self,
+        key: &str,
+        f: fn(&str) -> Result<Duration, Bad>,
+        default: Duration,
+    ) -> Duration {
+        self.parse_hinted(key, f).unwrap_or(default)
+    }
+
+    fn parse_hinted<T>(&mut self, key: &str, f: impl Fn(&str) -> Result<T, Bad>) -> Option<T> {
         let raw = self.l.get(key)?;
         match f(raw.text.trim()) {
             Ok(v) => Some(v),
-            Err(msg) => {
+            Err(bad) => {
                 // Secrets are never echoed: the message names the key, not the value.
-                let message = if layer::is_secret(key) {
-                    format!("`{key}` is invalid")
+                let (message, hint) = if layer::is_secret(key) {
+                    (format!("`{key}` is invalid"), None)
                 } else {
-                    format!("`{key}`: {msg}")
+                    (format!("`{key}`: {}", bad.message), bad.hint)
                 };
-                self.problem(raw, key, &message);
+                self.problems.push(Problem {
+                    origin: Some(raw.origin.clone()),
+                    key: key.to_string(),
+                    message,
+                    hint,
+                });
                 None
             }
         }
@@ -420,7 +470,7 @@ impl<'a> Builder<'a> {
                 .map(|r| Secret::new(r.text.clone()));
             let auth_username = self.parse_opt(&k("auth_username"), nonempty);
             let outbound_proxy = self.parse_opt(&k("outbound_proxy"), parse_hostport);
-            let expires = self.parse(&k("expires"), parse_expires, Duration::from_secs(3600));
+            let expires = self.duration(&k("expires"), parse_expires, Duration::from_secs(3600));
             let transport = self.parse(&k("transport"), parse_transport, Transport::Udp);
             let flow = self.parse_opt(&k("flow"), nonempty);
             let any = self
@@ -548,17 +598,34 @@ fn parse_ports(s: &str) -> Result<RangeInclusive<u16>, String> {
     Ok(lo..=hi)
 }
 
-fn dur(s: &str) -> Result<Duration, String> {
-    if let Ok(secs) = s.parse::<u64>() {
-        return Ok(Duration::from_secs(secs));
-    }
-    parse_duration(s).map_err(|e| format!("`{s}`: {e} (write 30s, 500ms or 2m)"))
+/// A value that could not be parsed: what is wrong, and how to fix it if we know.
+struct Bad {
+    message: String,
+    hint: Option<String>,
 }
 
-fn parse_expires(s: &str) -> Result<Duration, String> {
+impl From<String> for Bad {
+    fn from(message: String) -> Bad {
+        Bad {
+            message,
+            hint: None,
+        }
+    }
+}
+
+/// A duration, in exactly the forms flows accept (`crate::flow::duration`): a bare number is
+/// refused with the same hint (`30` → write `30s`).
+fn dur(s: &str) -> Result<Duration, Bad> {
+    parse_duration(s).map_err(|e| Bad {
+        message: format!("`{s}` is not a duration ({e})"),
+        hint: Some(crate::flow::duration::hint(s)),
+    })
+}
+
+fn parse_expires(s: &str) -> Result<Duration, Bad> {
     let d = dur(s)?;
     if d < Duration::from_secs(30) {
-        return Err(format!("`{s}`: registrations need at least 30s"));
+        return Err(format!("`{s}`: registrations need at least 30s").into());
     }
     Ok(d)
 }

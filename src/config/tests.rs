@@ -47,7 +47,7 @@ fn yaml_sets_every_section() {
          codecs: [opus, PCMA]\nthemes: [robot]\ndrain_timeout: 5s\n\
          registration: { backoff_base: 1s, backoff_max: 30s }\n\
          accounts:\n  - { registrar: pbx.example.com:5070, username: '1001', password: s3cret,\n      \
-         outbound_proxy: 10.0.0.1, expires: 600, transport: tcp, flow: characters }\n",
+         outbound_proxy: 10.0.0.1, expires: 10m, transport: tcp, flow: characters }\n",
     ))
     .unwrap();
     assert_eq!(c.sip_listen, "127.0.0.1:5070".parse().unwrap());
@@ -255,4 +255,49 @@ fn the_examples_in_docs_config_md_load() {
         blocks += 1;
     }
     assert!(blocks >= 2, "docs/config.md has YAML examples");
+}
+
+#[test]
+fn durations_take_the_same_forms_as_in_flows_and_a_bare_number_hints_its_unit() {
+    let with = |v: &str| {
+        load(&Sources {
+            env: env(&[("PHONETREE_DRAIN_TIMEOUT", v)]),
+            ..Sources::default()
+        })
+    };
+    for (text, secs) in [("500ms", 0), ("45s", 45), ("2m", 120), ("1h", 3600)] {
+        let c = with(text).unwrap_or_else(|e| panic!("{text}: {e}"));
+        assert_eq!(c.drain_timeout.as_secs(), secs, "{text}");
+        assert!(
+            crate::flow::duration::parse_duration(text).is_ok(),
+            "{text}"
+        );
+    }
+    let e = with("30").unwrap_err();
+    let p = &e.problems[0];
+    assert_eq!(
+        p.hint.as_deref(),
+        Some(crate::flow::duration::hint("30").as_str())
+    );
+    assert!(
+        p.hint.as_deref().unwrap().starts_with("write `30s`"),
+        "{p:?}"
+    );
+    let text = e.to_string();
+    assert!(
+        text.contains("PHONETREE_DRAIN_TIMEOUT: error[config.bad_value]"),
+        "run shows the code validate uses: {text}"
+    );
+    // In phonetree.yaml, `validate` reports it at its line with the same hint.
+    let d = yaml_layer_problems("rtp: { timeout: 30 }\n");
+    assert_eq!(d.len(), 1, "{d:?}");
+    assert_eq!((d[0].code, d[0].line), ("config.bad_value", 1));
+    assert!(d[0].hint.as_deref().unwrap().starts_with("write `30s`"));
+}
+
+fn yaml_layer_problems(text: &str) -> Vec<Diagnostic> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("phonetree.yaml");
+    std::fs::write(&path, text).unwrap();
+    check_file(&path)
 }

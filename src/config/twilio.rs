@@ -22,6 +22,16 @@ use super::{nonempty, Builder};
 
 pub const DEFAULT_API_BASE: &str = "https://api.twilio.com";
 
+/// Keys of this section: (dotted key, `PHONETREE_` suffix).
+pub const KEYS: &[(&str, &str)] = &[
+    ("twilio.public_host", "TWILIO_PUBLIC_HOST"),
+    ("twilio.account_sid", "TWILIO_ACCOUNT_SID"),
+    ("twilio.auth_token", "TWILIO_AUTH_TOKEN"),
+    ("twilio.api_base", "TWILIO_API_BASE"),
+    ("twilio.allow", "TWILIO_ALLOW"),
+    ("twilio.max_calls", "TWILIO_MAX_CALLS"),
+];
+
 /// The seed's variable names: (alias, key).
 pub const ALIASES: &[(&str, &str)] = &[
     ("TWILIO_ACCOUNT_SID", "twilio.account_sid"),

@@ -13,6 +13,7 @@ use std::time::Instant;
 use tokio::sync::{mpsc, oneshot};
 
 use super::rt::sleep_opt;
+use super::sip_trace::Direction;
 use super::sip_transport::SipTransport;
 use crate::sip::call::CallError;
 use crate::sip::event::{CallHandle, RegId};
@@ -183,6 +184,7 @@ pub async fn run(
             ep.handle_timeout(now);
         }
         while let Some(t) = ep.poll_transmit() {
+            super::sip_trace::log(Direction::Sent, t.dest, t.transport, &t.bytes);
             transport.send(t);
         }
         while let Some(ev) = ep.poll_event() {
@@ -197,7 +199,10 @@ fn apply(ep: &mut Endpoint, cmd: Cmd, now: Instant, applied: &mut Applied) {
             bytes,
             source,
             transport,
-        } => ep.handle_datagram(&bytes, source, transport, now),
+        } => {
+            super::sip_trace::log(Direction::Received, source, transport, &bytes);
+            ep.handle_datagram(&bytes, source, transport, now)
+        }
         Cmd::Call(call, c) => {
             let r = match &c {
                 CallCmd::Ringing => ep.ringing(call, now),

@@ -1,8 +1,10 @@
-//! The HTTP status API of `phonetree run` (hyper, HTTP/1.1, GET only; Twilio's routes are
-//! [`super::twilio_http`]'s): `/healthz`,
-//! `/api/flows` (name, version hash, loaded_at, routes, diagnostics), `/api/registrations`
-//! (account, state; never a password) and `/api/calls` (live calls: flow, version, node, theme,
-//! since). Only this file knows these JSON shapes; the data comes from [`Status`].
+//! The HTTP status API of `phonetree run` (hyper, HTTP/1.1, GET only): `/healthz`, `/readyz`
+//! and `/livez` (their rules: [`super::health`]), `/api/flows` (name, version hash, loaded_at,
+//! routes, diagnostics), `/api/registrations` (account, state; never a password) and
+//! `/api/calls` (live calls: flow, version, node, theme, since); and one POST,
+//! `/demo/crm/lookup`, the demo flows' built-in CRM ([`super::demo_crm`]). Twilio's routes
+//! (`/twilio/voice`, `/twilio/stream`, `/convo`) are [`super::twilio_http`]'s. Only this file knows
+//! these JSON shapes; the data comes from [`Status`].
 //!
 //! [`handle`] is a plain function of the status and the request, so every route is unit-tested
 //! without a socket; [`serve`] only accepts connections and calls it.
@@ -46,6 +48,10 @@ pub async fn serve(
                     if let Some(t) = twilio.filter(|_| is_twilio_path(req.uri().path())) {
                         return Ok::<_, Infallible>(t.handle(req, peer).await);
                     }
+                    // The demo CRM (`engine::demo_crm`) is the one route with a request body.
+                    if req.method() == Method::POST && req.uri().path() == super::demo_crm::PATH {
+                        return Ok::<_, Infallible>(super::demo_crm::serve(req).await);
+                    }
                     Ok::<_, Infallible>(handle(&status, &req))
                 }
             });
@@ -65,7 +71,9 @@ pub fn handle<B>(status: &Status, req: &Request<B>) -> Response<Full<Bytes>> {
         return reply(StatusCode::METHOD_NOT_ALLOWED, json!({"error": "GET only"}));
     }
     match req.uri().path() {
-        "/healthz" => reply(StatusCode::OK, healthz(status)),
+        "/healthz" => health_reply(super::health::healthz(&facts(status))),
+        "/readyz" => health_reply(super::health::readyz(&facts(status))),
+        "/livez" => health_reply(super::health::livez()),
         "/api/flows" => reply(StatusCode::OK, flows(status)),
         "/api/registrations" => reply(StatusCode::OK, registrations(status)),
         "/api/calls" => reply(StatusCode::OK, calls(status)),
@@ -87,14 +95,54 @@ fn unix_ms(t: SystemTime) -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
-fn healthz(status: &Status) -> Value {
+fn health_reply((code, body): (u16, Value)) -> Response<Full<Bytes>> {
+    reply(
+        StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+        body,
+    )
+}
+
+/// What the health endpoints decide from.
+fn facts(status: &Status) -> super::health::Facts {
+    use super::health::{BrokenFlow, Facts, FailedRegistration};
+    use crate::flow::diag::Severity;
     let snap = status.registry.snapshot();
-    json!({
-        "status": "ok",
-        "flows": snap.flows.iter().filter(|e| e.program.is_some()).count(),
-        "calls": status.calls.len(),
-        "uptime_s": status.started.elapsed().map_or(0, |d| d.as_secs()),
-    })
+    let broken_flows = snap
+        .flows
+        .iter()
+        .filter_map(|e| {
+            let errors = e
+                .diagnostics
+                .iter()
+                .filter(|d| d.severity == Severity::Error)
+                .count();
+            (errors > 0).then(|| BrokenFlow {
+                path: e.path.display().to_string(),
+                errors,
+                serving_previous: e.program.is_some(),
+            })
+        })
+        .collect();
+    let now = Instant::now();
+    let failed_registrations = status
+        .regs
+        .snapshot()
+        .iter()
+        .filter(|r| r.state.label() == "failed")
+        .map(|r| FailedRegistration {
+            account: r.account.clone(),
+            detail: r.state.detail(now),
+        })
+        .collect();
+    Facts {
+        draining: status.draining.load(std::sync::atomic::Ordering::Relaxed),
+        calls: status.calls.len(),
+        flows_loaded: snap.flows.iter().filter(|e| e.program.is_some()).count(),
+        broken_flows,
+        failed_registrations,
+        uptime_s: status.started.elapsed().map_or(0, |d| d.as_secs()),
+        version: crate::VERSION,
+    }
 }
 
 fn flows(status: &Status) -> Value {

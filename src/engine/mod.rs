@@ -16,7 +16,10 @@
 
 pub mod audio_port;
 pub mod call;
+pub mod call_log;
+pub mod demo_crm;
 pub mod endpoint_loop;
+pub mod health;
 pub mod http_api;
 pub mod inbound;
 pub mod integrations;
@@ -29,6 +32,7 @@ mod rt;
 pub mod server;
 pub mod services;
 pub mod shutdown;
+pub mod sip_trace;
 pub mod sip_transport;
 pub mod status;
 pub mod twilio_http;

@@ -70,6 +70,7 @@ pub async fn serve(cfg: Config, stop: impl Future<Output = ()>) -> Result<(), St
     if !cfg.flows.is_dir() {
         return Err(StartError::FlowsDir(cfg.flows.clone()));
     }
+    super::sip_trace::set_enabled(cfg.log.sip_trace);
     let (endpoint, inbox) = EndpointHandle::channel();
     let transport = SipTransport::bind(cfg.sip_listen, endpoint.sender())
         .await
@@ -103,12 +104,17 @@ pub async fn serve(cfg: Config, stop: impl Future<Output = ()>) -> Result<(), St
     let ports =
         RtpPortAllocator::new(bound.ip(), cfg.rtp_ports.clone()).map_err(StartError::Rtp)?;
 
+    let site = Arc::new(crate::site::Site::of(&cfg));
     let opts = LoadOptions {
         sound_dir: cfg.sound.clone(),
+        site: Some(site.clone()),
     };
     let (registry, events) = Registry::open(&cfg.flows, opts);
     let registry = Arc::new(registry);
     reg_watch::log_events(&registry, &events);
+    if registry.snapshot().flows.is_empty() {
+        tracing::warn!("{}", crate::site::empty_folder(registry.dir()));
+    }
     let sound_dir = cfg.sound.clone().unwrap_or_else(|| {
         registry
             .dir()
@@ -150,8 +156,11 @@ pub async fn serve(cfg: Config, stop: impl Future<Output = ()>) -> Result<(), St
         services: ServiceDeps {
             http: super::services::http_client(),
             tts_dir: tts_dir.clone(),
+            site: site.clone(),
         },
         hangup_all: hangup_rx,
+        site: site.clone(),
+        redact_numbers: cfg.log.redact_numbers,
     });
     let prompts = Arc::new(PromptCache::new(PromptCacheConfig::default()));
     let twilio = Arc::new(TwilioHttp::new(

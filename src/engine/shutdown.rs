@@ -64,6 +64,9 @@ pub async fn drain(
     drain_timeout: Duration,
     hangup_all: watch::Sender<bool>,
 ) {
+    status
+        .draining
+        .store(true, std::sync::atomic::Ordering::Relaxed);
     endpoint.set_accepting(false);
     let calls = &status.calls;
     tracing::info!(calls = calls.len(), timeout = ?drain_timeout, "not taking new calls; draining");

@@ -21,6 +21,8 @@ pub struct Status {
     pub regs: Registrations,
     pub registry: Arc<Registry>,
     pub started: SystemTime,
+    /// Set when the drain starts (SIGTERM): `/healthz` and `/readyz` answer 503.
+    pub draining: std::sync::atomic::AtomicBool,
 }
 
 impl Status {
@@ -30,6 +32,7 @@ impl Status {
             regs: Registrations::default(),
             registry,
             started: SystemTime::now(),
+            draining: std::sync::atomic::AtomicBool::new(false),
         }
     }
 }

@@ -60,13 +60,42 @@ pub struct FlowDoc {
     pub name: Option<String>,
     pub routes: Vec<String>,
     pub default: bool,
-    pub env: Vec<String>,
+    pub env: EnvDoc,
     pub vars: Ordered<Value>,
     pub themes: Option<ThemesDoc>,
     pub keys: Ordered<KeyDoc>,
     pub start: Option<String>,
     /// Raw nodes; see [`NodeDoc`].
     pub nodes: Ordered<Value>,
+}
+
+/// `env: [A, B]`, or `env: { A: "default", B: ~ }` (a default for a variable that is not set).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum EnvDoc {
+    Names(Vec<String>),
+    WithDefaults(Ordered<Option<String>>),
+}
+
+impl Default for EnvDoc {
+    fn default() -> Self {
+        EnvDoc::Names(Vec::new())
+    }
+}
+
+impl EnvDoc {
+    /// Each name with its default, in the file's order.
+    pub fn entries(&self) -> Vec<(String, Option<String>)> {
+        match self {
+            EnvDoc::Names(n) => n.iter().map(|n| (n.clone(), None)).collect(),
+            EnvDoc::WithDefaults(m) => m.0.clone(),
+        }
+    }
+
+    /// Whether it is the mapping form (the pointer of an entry is `/env/NAME`, not `/env/i`).
+    pub fn is_mapping(&self) -> bool {
+        matches!(self, EnvDoc::WithDefaults(_))
+    }
 }
 
 #[derive(Debug, Deserialize)]

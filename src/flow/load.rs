@@ -8,15 +8,19 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use crate::flow::compile::{compile, SoundIndex, SubflowResolver};
-pub use crate::flow::compile::{Claims, Compiled};
+pub use crate::flow::compile::{Claims, Compiled, NodeNeed};
 use crate::flow::diag::{self, Diagnostic, Pos};
 use crate::flow::program::Program;
 
-/// Where to find things a flow refers to.
+/// Where to find things a flow refers to, and what to check the flows against.
 #[derive(Debug, Clone, Default)]
 pub struct LoadOptions {
     /// `None` → the `sound/` folder beside the folder holding the flow file.
     pub sound_dir: Option<PathBuf>,
+    /// The server the flows will run on (`run`, `validate`): its checks (unset `env:` names,
+    /// nodes it cannot run, flows no number reaches) are added by [`load_paths`]. `None` (tests,
+    /// tools on one file): the flows are checked on their own.
+    pub site: Option<std::sync::Arc<crate::site::Site>>,
 }
 
 /// Every flow found under some paths, with all their diagnostics (cross-file ones included).
@@ -186,6 +190,9 @@ pub fn load_paths(paths: &[PathBuf], opts: &LoadOptions) -> FlowSet {
     let mut files = Vec::new();
     for p in paths {
         match flow_files(std::slice::from_ref(p)) {
+            Ok(f) if f.is_empty() && p.is_dir() => {
+                set.diagnostics.push(crate::site::empty_folder(p));
+            }
             Ok(f) => files.extend(f),
             Err(e) => set.diagnostics.push(Diagnostic::error(
                 &e.path,
@@ -203,6 +210,18 @@ pub fn load_paths(paths: &[PathBuf], opts: &LoadOptions) -> FlowSet {
         set.flows.push((file, c.program));
     }
     set.diagnostics.extend(cross_file(&claims));
+    if let Some(site) = &opts.site {
+        for (file, c) in &claims {
+            set.diagnostics
+                .extend(crate::site::check_flow(file, c, site));
+        }
+        // Whether a flow is reached is a question about a whole folder of flows (another file
+        // may use it as a subflow): not asked of files named one by one.
+        if paths.iter().any(|p| p.is_dir()) {
+            set.diagnostics
+                .extend(crate::site::check_routing(&claims, site));
+        }
+    }
     diag::sort_and_dedup(&mut set.diagnostics);
     set
 }
@@ -283,6 +302,7 @@ mod tests {
         );
         let o = LoadOptions {
             sound_dir: Some("s".into()),
+            ..LoadOptions::default()
         };
         assert_eq!(
             sound_dir_for(Path::new("flows/a.yaml"), &o),
@@ -311,10 +331,12 @@ mod tests {
         let a = Claims {
             routes: vec![("5000".into(), Pos { line: 2, col: 10 })],
             default: Some(Pos { line: 3, col: 10 }),
+            ..Claims::default()
         };
         let b = Claims {
             routes: vec![("5000".into(), Pos { line: 4, col: 3 })],
             default: Some(Pos { line: 1, col: 10 }),
+            ..Claims::default()
         };
         let d = cross_file(&[("a.yaml".into(), a), ("b.yaml".into(), b)]);
         let got: Vec<_> = d

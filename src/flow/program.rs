@@ -31,6 +31,8 @@ pub struct Program {
     pub default: bool,
     /// Environment variables templates may read (`{{ env.NAME }}`), in declaration order.
     pub env: Vec<String>,
+    /// Values used for allow-listed variables that are not set (`env: { NAME: default }`).
+    pub env_defaults: Vec<(String, String)>,
     /// Initial call variables.
     pub vars: Vec<(String, serde_json::Value)>,
     /// Character themes. Always at least one entry (an unnamed theme "" when the flow has none).
@@ -278,6 +280,8 @@ pub struct Record {
     pub beep: bool,
     pub save: Option<String>,
     pub next: Target,
+    /// Taken when the recording fails (default: `next`).
+    pub on_error: Option<Target>,
 }
 
 #[derive(Debug)]
@@ -297,6 +301,16 @@ pub enum AgentProvider {
     OpenAi,
     /// The caller's own audio played back (an echo test line).
     Echo,
+}
+
+impl AgentProvider {
+    /// As written in flows (`openai`).
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            AgentProvider::OpenAi => "openai",
+            AgentProvider::Echo => "echo",
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -355,6 +369,27 @@ impl Program {
 
     pub fn theme_name(&self, id: ThemeId) -> &str {
         &self.themes.names[id.0 as usize]
+    }
+
+    /// The values of the allow-listed environment variables: `lookup(name)` (the process
+    /// environment plus `.env` on a live call), else the flow's default; a variable with
+    /// neither is left out (a template reading it fails and says so).
+    pub fn env_values<'a>(
+        &self,
+        lookup: impl Fn(&str) -> Option<&'a str>,
+    ) -> std::collections::BTreeMap<String, String> {
+        self.env
+            .iter()
+            .filter_map(|name| {
+                let value = lookup(name).map(str::to_owned).or_else(|| {
+                    self.env_defaults
+                        .iter()
+                        .find(|(n, _)| n == name)
+                        .map(|(_, v)| v.clone())
+                })?;
+                Some((name.clone(), value))
+            })
+            .collect()
     }
 
     /// Looks a node up by name: for tools (graph, tests), never for the call machine.

@@ -26,7 +26,7 @@ pub const NODE_KINDS: [&str; 15] = [
     "record", "agent", "stream", "transfer", "hangup",
 ];
 
-const DURATION_PATTERN: &str = "^[0-9]+(ms|s|m)$";
+const DURATION_PATTERN: &str = "^[0-9]+(ms|s|m|h)$";
 
 static SCHEMA: LazyLock<Value> = LazyLock::new(|| {
     serde_json::from_str(SCHEMA_TEXT).expect("the embedded schema is valid JSON (tested)")
@@ -203,6 +203,17 @@ impl Mapper<'_> {
                     );
                 }
             }
+            ValidationErrorKind::Type { .. }
+                if instance.is_number() && is_duration_schema(e.schema_path().as_str()) =>
+            {
+                self.push(
+                    ptr,
+                    self.spans.value(ptr),
+                    "schema.duration",
+                    format!("{what} must be a duration, found the bare number {instance}"),
+                    Some(crate::flow::duration::hint(&instance.to_string())),
+                );
+            }
             ValidationErrorKind::Type { kind } => {
                 let expected = type_names(kind);
                 let found = json_type(instance);
@@ -231,7 +242,9 @@ impl Mapper<'_> {
                     self.spans.value(ptr),
                     "schema.duration",
                     format!("{what}: {instance} is not a duration"),
-                    Some("write a whole number and a unit: `200ms`, `5s` or `2m`".into()),
+                    Some(crate::flow::duration::hint(
+                        instance.as_str().unwrap_or_default(),
+                    )),
                 );
             }
             ValidationErrorKind::Enum { options } => {
@@ -289,10 +302,37 @@ impl Mapper<'_> {
                         })
                     })
                     .collect();
+                // Every branch wants another type here (`env: 3` for a list or a mapping): say
+                // which types, as for a plain type error.
+                let types: Vec<String> = context
+                    .iter()
+                    .filter_map(|branch| {
+                        branch.iter().find_map(|b| match b.kind() {
+                            ValidationErrorKind::Type { kind }
+                                if b.instance_path().as_str() == ptr =>
+                            {
+                                Some(type_names(kind))
+                            }
+                            _ => None,
+                        })
+                    })
+                    .collect();
                 if meant.len() == 1 {
                     for b in meant[0] {
                         self.map(b);
                     }
+                } else if meant.is_empty() && types.len() == context.len() && !types.is_empty() {
+                    self.push(
+                        ptr,
+                        self.spans.value(ptr),
+                        "schema.type",
+                        format!(
+                            "{what} must be {}, found {}",
+                            types.join(" or "),
+                            json_type(instance)
+                        ),
+                        None,
+                    );
                 } else {
                     let expected = schema_at(e.schema_path().as_str())
                         .and_then(|s| s.get("description"))
@@ -445,6 +485,23 @@ fn lower_first(s: &str) -> String {
 
 fn schema_path_ends(e: &ValidationError<'_>, suffix: &str) -> bool {
     e.schema_path().as_str().ends_with(suffix)
+}
+
+/// Whether the keyword at `schema_path` belongs to the `duration` definition (directly or
+/// through a `$ref` to it).
+fn is_duration_schema(schema_path: &str) -> bool {
+    let Some((holder, _keyword)) = schema_path.rsplit_once('/') else {
+        return false;
+    };
+    if holder.ends_with("/$defs/duration") {
+        return true;
+    }
+    let holder = holder.strip_suffix("/$ref").unwrap_or(holder);
+    SCHEMA
+        .pointer(holder)
+        .and_then(|s| s.get("$ref"))
+        .and_then(Value::as_str)
+        == Some("#/$defs/duration")
 }
 
 fn schema_at(schema_path: &str) -> Option<&'static Value> {
@@ -607,9 +664,19 @@ mod tests {
         let d = check("start: a\nnodes:\n  a: { subflow: { flow: x.yaml, nxt: b } }\n");
         assert_eq!(d.len(), 1, "{d:?}");
         assert_eq!(d[0].code, "schema.unknown_key");
+        // No branch takes a number: the types the branches want are named.
         let d = check("start: a\nnodes:\n  a: { play: 5 }\n");
         assert_eq!(d.len(), 1, "{d:?}");
-        assert_eq!(d[0].code, "schema.invalid");
+        assert_eq!(d[0].code, "schema.type");
+        assert_eq!(
+            d[0].message,
+            "`play` of node `a` must be a string or a list, found a number"
+        );
+        let d = check("env: 3\nstart: a\nnodes:\n  a: { hangup: {} }\n");
+        assert_eq!(
+            d[0].message,
+            "`env` must be a list or a mapping, found a number"
+        );
     }
 
     #[test]

@@ -222,7 +222,12 @@ fn node_edges(p: &Program, from: End, kind: &NodeKind, out: &mut Vec<Edge>) {
             push(s.next, "returned");
         }
         NodeKind::Pause(n) => push(n.next, "timeout"),
-        NodeKind::Record(r) => push(r.next, "next"),
+        NodeKind::Record(r) => {
+            push(r.next, "next");
+            if let Some(to) = r.on_error {
+                push(to, "error");
+            }
+        }
         NodeKind::Agent(a) => {
             push(a.next, "ok");
             if let Some(to) = a.on_error {

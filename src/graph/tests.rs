@@ -29,6 +29,7 @@ fn program(name: &str, nodes: Vec<Node>, prompts: Vec<Prompt>, templates: Templa
         routes: vec!["5000".into()],
         default: false,
         env: vec![],
+        env_defaults: vec![],
         vars: vec![],
         themes: Themes {
             names: vec!["bunny".into(), "robot".into()],

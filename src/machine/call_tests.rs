@@ -623,6 +623,7 @@ fn record_finishes_on_its_key_and_saves_the_recording() {
             beep: true,
             save: Some("msg".into()),
             next,
+            on_error: None,
         })),
     );
     b.def("end", hangup());
@@ -647,6 +648,56 @@ fn record_finishes_on_its_key_and_saves_the_recording() {
         saved.get_attr("duration_ms").ok(),
         Some(Value::from(3000u64))
     );
+}
+
+/// Regression: a recording that failed (no recorder on the server) went on to `next` as if a
+/// message had been saved.
+#[test]
+fn a_failed_recording_takes_on_error_and_saves_nothing() {
+    let mut b = Builder::new(&[]);
+    let next = b.t("thanks");
+    let on_error = Some(b.t("sorry"));
+    b.def(
+        "rec",
+        NodeKind::Record(Box::new(Record {
+            prompt: Vec::new(),
+            max: secs(30),
+            finish_on: None,
+            beep: true,
+            save: Some("msg".into()),
+            next,
+            on_error,
+        })),
+    );
+    let thanks = b.prompts(&["thanks.wav"]);
+    let end = b.t("end");
+    b.def(
+        "thanks",
+        NodeKind::Play(Play {
+            prompts: thanks,
+            next: end,
+        }),
+    );
+    let sorry = b.prompts(&["sorry.wav"]);
+    b.def(
+        "sorry",
+        NodeKind::Play(Play {
+            prompts: sorry,
+            next: end,
+        }),
+    );
+    b.def("end", hangup());
+    let mut h = Harness::new(b.build("rec"));
+    h.answer();
+    let id = h.last_id("record");
+    h.input(Input::RecordFinished {
+        id,
+        result: Err("recording is not available on this server".into()),
+    });
+    let got = h.take();
+    assert!(got.contains(&"play sorry.wav".to_string()), "{got:?}");
+    assert!(!got.contains(&"play thanks.wav".to_string()), "{got:?}");
+    assert!(h.call.vars().get("msg").is_none(), "nothing saved");
 }
 
 #[test]

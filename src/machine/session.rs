@@ -3,7 +3,8 @@
 //!
 //! - record: plays its prompt (a digit skips it), emits [`Action::Record`]; its `finish_on` key
 //!   emits [`Action::FinishRecording`]. `RecordFinished` saves `{path, duration_ms}` under `save`
-//!   and goes to `next`; a failed recording warns and goes to `next` too.
+//!   and goes to `next`; a failed recording warns and goes to `on_error` (default `next`), with
+//!   nothing saved.
 //! - agent / stream: emit the session action; when it ends its result is saved under `save` and
 //!   the call goes to `next`; an error (or a template that cannot be rendered) goes to
 //!   `on_error`, which defaults to `next`. `max_duration` cancels the session and goes to
@@ -123,7 +124,11 @@ impl Call {
                     self.vars.insert(name.clone(), Value::from(Serde(&value)));
                 }
             }
-            Err(e) => self.warn(r.node, format!("record: {e}")),
+            Err(e) => {
+                // Never as if a message had been saved: the flow's error branch, when it has one.
+                self.warn(r.node, format!("record: {e}"));
+                return Step::Goto(cfg.on_error.unwrap_or(cfg.next));
+            }
         }
         Step::Goto(cfg.next)
     }

@@ -35,6 +35,7 @@ impl Builder {
                 routes: vec![],
                 default: false,
                 env: vec![],
+                env_defaults: vec![],
                 vars: vec![],
                 themes: Themes {
                     names,

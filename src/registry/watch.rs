@@ -125,13 +125,20 @@ fn is_change(kind: &EventKind) -> bool {
     }
 }
 
-/// Logs reload events: loads at info, rejections with every diagnostic at warn.
+/// Logs reload events: loads at info (with their warnings), rejections with every diagnostic at
+/// warn; each diagnostic as `validate` prints it, with its code.
 pub fn log_events(registry: &Registry, events: &[RegistryEvent]) {
     let snap = registry.snapshot();
     for e in events {
         match e {
             RegistryEvent::Loaded { path, name, hash } => {
                 tracing::info!(flow = %name, version = %&hash[..hash.len().min(12)], path = %path.display(), "flow loaded");
+                // Its warnings, as `phonetree validate` prints them (same codes).
+                if let Some(entry) = snap.entry(path) {
+                    for d in &entry.diagnostics {
+                        tracing::warn!("{d}");
+                    }
+                }
             }
             RegistryEvent::Rejected {
                 path,

@@ -9,7 +9,8 @@
 //! Defaults where no mock is given: `http` fails at once with `"no mock"` (the node's `on_error`
 //! after its retries); `listen` hears nothing (it times out) unless the caller speaks; `agent` and
 //! `stream` fail with `"no mock"`; `transfer` succeeds after [`TRANSFER_DELAY`]; `record` lasts
-//! its `max` unless its key ends it. Speech said while no `listen` runs is held for the next one.
+//! its `max` unless its key ends it (a `record` mock fails it or shortens it). Speech said
+//! while no `listen` runs is held for the next one.
 //! Past `max` (default 10 minutes) the call is hung up with reason `max_duration`.
 
 use std::cmp::Reverse;
@@ -25,6 +26,7 @@ use crate::sim::event::{Event, EventKind, MediaRef};
 use crate::sim::lengths::{tts_length, PromptLengths, REMOTE_PROMPT};
 use crate::sim::mocks::Mocks;
 use crate::sim::script::{CallerInput, Scheduled};
+use crate::trace::CallTrace;
 
 /// Default longest call.
 pub const DEFAULT_MAX: Duration = Duration::from_secs(600);
@@ -54,6 +56,8 @@ pub struct Sim<L> {
     events: Vec<Event>,
     max_reached: bool,
     ended: bool,
+    /// A live-call trace fed the same inputs and actions (see [`Sim::with_trace`]).
+    trace: Option<CallTrace>,
 }
 
 struct Due {
@@ -103,7 +107,19 @@ impl<L: PromptLengths> Sim<L> {
             events: Vec::with_capacity(32),
             max_reached: false,
             ended: false,
+            trace: None,
         }
+    }
+
+    /// Feeds a [`CallTrace`] every input and action of this call, as the live call task does,
+    /// so the two can be compared ([`Sim::trace`]).
+    pub fn with_trace(mut self) -> Self {
+        self.trace = Some(CallTrace::new(self.call.program(), self.call.info()));
+        self
+    }
+
+    pub fn trace(&mut self) -> Option<&mut CallTrace> {
+        self.trace.as_mut()
     }
 
     /// Sets the longest call (hung up with `max_duration` after it).
@@ -236,8 +252,15 @@ impl<L: PromptLengths> Sim<L> {
     }
 
     fn handle(&mut self, input: Input) {
+        if let Some(t) = &mut self.trace {
+            let node = node_of(&self.call);
+            t.input(&input, &node, self.now);
+        }
         self.call.handle(input, self.start + self.now);
         while let Some(action) = self.call.poll_action() {
+            if let Some(t) = &mut self.trace {
+                t.action(&action, &node_of(&self.call), self.now);
+            }
             self.execute(action);
         }
     }
@@ -415,9 +438,22 @@ impl<L: PromptLengths> Sim<L> {
             Action::StreamDtmf { .. } => {}
             Action::Record { id, max, .. } => {
                 let node = self.node_name();
+                let mock = self.mocks.record.get(&node).cloned().unwrap_or_default();
                 self.log(EventKind::Record { node });
                 self.inflight.push((id, Inflight::Record { started: now }));
-                self.record_done(id, max, now + max);
+                match mock.error {
+                    Some(error) => {
+                        let input = Input::RecordFinished {
+                            id,
+                            result: Err(error),
+                        };
+                        self.push(now, Pending::Machine { input, event: None });
+                    }
+                    None => {
+                        let length = mock.duration.map_or(max, |d| d.0.min(max));
+                        self.record_done(id, length, now + length);
+                    }
+                }
             }
             Action::FinishRecording { id } => {
                 if let Some((_, Inflight::Record { started })) =
@@ -600,10 +636,7 @@ impl<L: PromptLengths> Sim<L> {
     }
 
     fn node_name(&self) -> String {
-        self.call
-            .current_node()
-            .map(|n| self.call.program().node(n).name.clone())
-            .unwrap_or_default()
+        node_of(&self.call)
     }
 }
 
@@ -625,6 +658,13 @@ impl Ord for Due {
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
         (self.at, self.seq).cmp(&(other.at, other.seq))
     }
+}
+
+/// The name of the node `call` is in ("" before it starts).
+fn node_of(call: &Call) -> String {
+    call.current_node()
+        .map(|n| call.program().node(n).name.clone())
+        .unwrap_or_default()
 }
 
 /// The request an input answers, if any.

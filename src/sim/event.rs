@@ -103,6 +103,11 @@ pub enum EventKind {
     Hangup {
         reason: String,
     },
+    /// The call entered a node. Emitted by [`crate::trace::CallTrace`] (live call logs);
+    /// `simulate` does not print it (every simulated event already names its node).
+    Node {
+        node: String,
+    },
 }
 
 impl Event {
@@ -133,6 +138,7 @@ impl EventKind {
             EventKind::Transfer { .. } => "transfer",
             EventKind::Warn { .. } => "warn",
             EventKind::Hangup { .. } => "hangup",
+            EventKind::Node { .. } => "node",
         }
     }
 }

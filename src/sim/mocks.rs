@@ -6,6 +6,7 @@
 //! agent:    { agent: { result: { intent: billing }, duration: 20s } }   # or { error: ".." }
 //! stream:   { bot: { result: {}, duration: 10s } }   # or { transfer: "tel:+1555", duration: 5s }
 //! transfer: { operator: { ok: false, reason: "486 Busy Here" } }       # default: ok
+//! record:   { voicemail: { error: "no disk" } }  # or { duration: 12s } (default: its `max`)
 //! play:     { "https://example.com/song.mp3": 30s }                   # remote prompt lengths
 //! ```
 //! Defaults when a node has no mock are the driver's business (`sim::driver`). Test files merge
@@ -31,6 +32,7 @@ pub struct Mocks {
     pub agent: BTreeMap<String, SessionMock>,
     pub stream: BTreeMap<String, StreamMock>,
     pub transfer: BTreeMap<String, TransferMock>,
+    pub record: BTreeMap<String, RecordMock>,
     /// Lengths of prompts by URL (or file name as written) instead of the defaults.
     pub play: BTreeMap<String, MockDuration>,
 }
@@ -77,6 +79,14 @@ pub struct TransferMock {
     pub ok: bool,
     pub reason: Option<String>,
     pub delay: Option<MockDuration>,
+}
+
+/// A recording that fails (`error`, the node's `on_error` is taken) or lasts `duration`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecordMock {
+    pub error: Option<String>,
+    pub duration: Option<MockDuration>,
 }
 
 /// A duration written as in flows (`300ms`, `20s`).
@@ -127,6 +137,7 @@ impl Mocks {
             agent: merge(&self.agent, &base.agent),
             stream: merge(&self.stream, &base.stream),
             transfer: merge(&self.transfer, &base.transfer),
+            record: merge(&self.record, &base.record),
             play: merge(&self.play, &base.play),
         }
     }

@@ -22,8 +22,9 @@ use crate::machine::io::CallInfo;
 pub const DEFAULT_FROM: &str = "+15550000";
 
 /// The facts of a simulated call: `to` defaults to the flow's first route, and only the flow's
-/// allow-listed environment variables are looked up (with `lookup`, e.g. `std::env::var`). One
-/// that is not set reads as the text `${NAME}`, so a simulated webhook shows which variable
+/// allow-listed environment variables are looked up (with `lookup`, e.g. the process environment
+/// plus `.env`), then the flow's default for it. One that is neither set nor defaulted reads as
+/// the text `${NAME}`, so a simulated webhook shows which variable
 /// its URL needs instead of failing to render.
 pub fn call_info(
     program: &Program,
@@ -43,7 +44,15 @@ pub fn call_info(
             .env
             .iter()
             .map(|name| {
-                let value = lookup(name).unwrap_or_else(|| format!("${{{name}}}"));
+                let value = lookup(name)
+                    .or_else(|| {
+                        program
+                            .env_defaults
+                            .iter()
+                            .find(|(n, _)| n == name)
+                            .map(|(_, v)| v.clone())
+                    })
+                    .unwrap_or_else(|| format!("${{{name}}}"));
                 (name.clone(), value)
             })
             .collect(),

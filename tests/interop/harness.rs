@@ -6,9 +6,9 @@
 //! killed (with its whole group) when its handle drops, so a failing test leaves nothing behind.
 //! Everything binds 127.0.0.1. Tests run one at a time ([`serial`]): the peers share two cores.
 //!
-//! Gate: a test first calls [`require`] with the peers it needs. A missing peer skips the test
-//! (it prints `skipped: ...` and passes) unless `PHONETREE_INTEROP=1` (set by `.ci/run`), where a
-//! missing peer is a failure.
+//! Gate: every test is ignored unless `PHONETREE_INTEROP=1` at build time (`cfg(interop)`, see
+//! build.rs), so `cargo test` shows them as *ignored* with the reason; then it calls [`require`]
+//! with the peers it needs, where a missing peer is a failure.
 
 use std::collections::HashSet;
 use std::fs;
@@ -25,6 +25,9 @@ use serde_json::Value;
 
 /// Set to `1` by `.ci/run`: a missing peer fails the test instead of skipping it.
 pub const STRICT_ENV: &str = "PHONETREE_INTEROP";
+
+/// The demo flows shipped in `flows/` (a user's own flows there are not part of any test).
+pub const DEMO_FLOWS: [&str; 3] = ["characters", "main-menu", "agent"];
 
 /// The repository root.
 pub fn root() -> PathBuf {
@@ -111,10 +114,13 @@ fn on_path(bin: &str) -> bool {
         .any(|dir| dir.join(bin).is_file())
 }
 
-/// Whether the test can run. Prints the skip line and returns false when a peer is missing,
-/// unless `PHONETREE_INTEROP=1`, where a missing peer panics.
+/// Whether the test can run. Interop tests are `#[cfg_attr(not(interop), ignore = ...)]`
+/// (build.rs sets `cfg(interop)` under `PHONETREE_INTEROP=1`), so a plain `cargo test` lists
+/// them as ignored. When one runs anyway: with `PHONETREE_INTEROP=1` a missing peer fails the
+/// test; run by hand (`-- --ignored`) without it, the skip is written straight to the
+/// terminal's stderr (not the captured test output) and the test returns early.
 pub fn require(peers: &[Peer]) -> bool {
-    let strict = std::env::var(STRICT_ENV).is_ok_and(|v| v == "1");
+    let strict = cfg!(interop) || std::env::var(STRICT_ENV).is_ok_and(|v| v == "1");
     for &peer in [Peer::Matcher].iter().chain(peers) {
         if !peer.installed() {
             assert!(
@@ -122,10 +128,12 @@ pub fn require(peers: &[Peer]) -> bool {
                 "{} not installed while {STRICT_ENV}=1 (run .ci/install-deps.sh)",
                 peer.name()
             );
-            println!(
-                "skipped: {} not installed (run .ci/install-deps.sh)",
+            let line = format!(
+                "skipped: {} not installed (run .ci/install-deps.sh, then {STRICT_ENV}=1 cargo test)\n",
                 peer.name()
             );
+            // Not `eprintln!`: libtest captures the print macros of a passing test.
+            let _ = std::io::stderr().write_all(line.as_bytes());
             return false;
         }
     }
@@ -302,14 +310,10 @@ impl Work {
         let flows = dir.path().join("flows");
         let sound = dir.path().join("sound");
         fs::create_dir_all(&flows).expect("flows dir");
-        for entry in fs::read_dir(root().join("flows"))
-            .expect("flows/")
-            .flatten()
-        {
-            let name = entry.file_name().to_string_lossy().to_string();
-            if name.ends_with(".yaml") && !name.ends_with(".test.yaml") {
-                fs::copy(entry.path(), flows.join(&name)).expect("copy flow");
-            }
+        // The shipped demo flows only: a flow of the user's own in flows/ stays out of the tests.
+        for name in DEMO_FLOWS {
+            let name = format!("{name}.yaml");
+            fs::copy(root().join("flows").join(&name), flows.join(&name)).expect("copy flow");
         }
         copy_dir(&root().join("sound"), &sound);
         Work {
@@ -392,7 +396,13 @@ impl Engine {
     /// passed on) and waits for `/healthz`. `PHONETREE_INTEROP_ENGINE` names another program
     /// with the same command line to test instead (used to check the peers against a stand-in).
     pub fn start(work: &Work, env: &[(&str, &str)]) -> Engine {
-        let sip: SocketAddr = ([127, 0, 0, 1], free_port()).into();
+        Engine::start_at(work, free_port(), env)
+    }
+
+    /// [`Engine::start`] with SIP on `127.0.0.1:sip_port` (a port a proxy's configuration
+    /// names before the engine runs).
+    pub fn start_at(work: &Work, sip_port: u16, env: &[(&str, &str)]) -> Engine {
+        let sip: SocketAddr = ([127, 0, 0, 1], sip_port).into();
         let http: SocketAddr = ([127, 0, 0, 1], free_port()).into();
         let rtp = free_range(100);
         let program = std::env::var_os("PHONETREE_INTEROP_ENGINE")

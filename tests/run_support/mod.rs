@@ -116,10 +116,12 @@ impl Server {
         Self::start_in(dir, env)
     }
 
-    fn start_in(dir: tempfile::TempDir, env: &[(&str, &str)]) -> Server {
+    /// Starts the server in `dir` (which holds `flows/` and `sound/`). The HTTP API listens on
+    /// a free port unless `env` sets `PHONETREE_HTTP_LISTEN`.
+    pub fn start_in(dir: tempfile::TempDir, env: &[(&str, &str)]) -> Server {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_phonetree"));
         cmd.current_dir(dir.path())
-            .args(["run", "--sip", "127.0.0.1:0", "--http", "127.0.0.1:0"])
+            .args(["run", "--sip", "127.0.0.1:0"])
             .args(["--flows", "flows", "--rtp-ports", "40000-49998"])
             .env("PHONETREE_LOG", "info,phonetree=debug")
             .env("NO_COLOR", "1")
@@ -132,11 +134,16 @@ impl Server {
             "SIP_USER",
             "SIP_PASSWORD",
             "SIP_PASS",
+            "CRM_URL",
+            "OPENAI_API_KEY",
         ] {
             cmd.env_remove(k);
         }
         for (k, v) in env {
             cmd.env(k, v);
+        }
+        if !env.iter().any(|(k, _)| *k == "PHONETREE_HTTP_LISTEN") {
+            cmd.args(["--http", "127.0.0.1:0"]);
         }
         let mut child = cmd.spawn().expect("spawn phonetree run");
         let stderr = child.stderr.take().expect("stderr");

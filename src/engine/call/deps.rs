@@ -22,6 +22,10 @@ pub struct CallDeps {
     pub services: ServiceDeps,
     /// Becomes `true` at the drain deadline: calls still up hang up.
     pub hangup_all: watch::Receiver<bool>,
+    /// The environment flows read (process + `.env`) and what this server can run.
+    pub site: Arc<crate::site::Site>,
+    /// `log.redact_numbers`: mask callers' numbers in the call log.
+    pub redact_numbers: bool,
 }
 
 /// What the side requests (TTS, webhooks, integrations) use.
@@ -29,4 +33,26 @@ pub struct ServiceDeps {
     pub http: reqwest::Client,
     /// Where `say` writes its WAV files.
     pub tts_dir: PathBuf,
+    /// What this server can run (the reason a request without a provider fails).
+    pub site: Arc<crate::site::Site>,
+}
+
+impl ServiceDeps {
+    /// Why `req` cannot run here (the capability's reason), for a request without a provider.
+    pub fn unavailable(&self, req: &crate::engine::integrations::Request) -> String {
+        use crate::engine::integrations::Request;
+        let provider = match req {
+            Request::Agent { provider, .. } => Some(provider.as_str()),
+            _ => None,
+        };
+        let reason = self
+            .site
+            .caps
+            .for_node(req.kind(), provider)
+            .and_then(|c| c.reason());
+        format!(
+            "not available: {}",
+            reason.unwrap_or(crate::engine::services::NOT_CONFIGURED)
+        )
+    }
 }

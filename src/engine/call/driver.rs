@@ -19,7 +19,9 @@
 //!   ([`DriverTimer::TransferDeadline`]);
 //! - the end of the leg, or the drain, ends the flow; a flow that ends hangs the leg up;
 //! - a panic inside the machine (a bug: a broken invariant) hangs the call up with an error
-//!   log instead of leaving it waiting forever or taking the call's task down.
+//!   log instead of leaving it waiting forever or taking the call's task down;
+//! - every input the machine gets and every action it emits is logged as the call's events
+//!   ([`CallLog`]: one line each with the call id, a summary line when the driver is dropped).
 //!
 //! Not owned here: what a node does (the machine), how a leg plays or transfers (legs), how a
 //! side request runs (integrations).
@@ -29,6 +31,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::engine::call_log::CallLog;
 use crate::engine::integrations::{Ask, Control, Done, Request};
 use crate::engine::leg::{LegCmd, LegEvent};
 use crate::engine::pii::Pii;
@@ -120,6 +123,8 @@ pub struct CallDriver {
     transfer_policy: Arc<TransferPolicy>,
     /// The last place reported by `View`.
     view: (String, String),
+    /// What the flow does, as log lines (`engine::call_log`).
+    log: CallLog,
 }
 
 impl CallDriver {
@@ -129,8 +134,10 @@ impl CallDriver {
         info: CallInfo,
         transfer_policy: Arc<TransferPolicy>,
     ) -> CallDriver {
+        let log = CallLog::new(&info.id, &program, &info, false);
         CallDriver {
             id: info.id.clone(),
+            log,
             machine: Machine::new(program, info),
             inflight: HashMap::new(),
             timers: [None; DriverTimer::COUNT],
@@ -143,6 +150,12 @@ impl CallDriver {
             transfer_policy,
             view: (String::new(), String::new()),
         }
+    }
+
+    /// Masks callers' numbers in the call log (`log.redact_numbers`).
+    pub fn redact_numbers(mut self, on: bool) -> Self {
+        self.log.set_redact(on);
+        self
     }
 
     /// Feeds one input at `now`, then runs the machine until it waits.
@@ -198,7 +211,8 @@ impl CallDriver {
                 }
             }
             LegEvent::Dtmf { digit, method } => {
-                tracing::info!(call = %self.id, digit = %digit, method = ?method, "dtmf");
+                // At info the call log has the key, and the leg the methods used.
+                tracing::debug!(call = %self.id, digit = %digit, method = ?method, "dtmf");
                 self.feed(Input::Dtmf(digit), now);
             }
             LegEvent::PlaybackFinished(id) => {
@@ -242,9 +256,6 @@ impl CallDriver {
             }
             Done::Http { result, .. } => {
                 if self.take(id, Inflight::Side) {
-                    if let Err(e) = &result {
-                        tracing::warn!(call = %self.id, error = %e, "webhook failed");
-                    }
                     self.feed(Input::HttpResponse { id, result }, now);
                 }
             }
@@ -328,6 +339,7 @@ impl CallDriver {
                 self.pending.clear();
                 return;
             }
+            self.log.input(&input, &self.machine, now);
             let (machine, actions) = (&mut self.machine, &mut self.actions);
             let ran = catch_unwind(AssertUnwindSafe(|| {
                 machine.handle(input, now);
@@ -340,6 +352,7 @@ impl CallDriver {
             }
             let mut actions = std::mem::take(&mut self.actions);
             for a in actions.drain(..) {
+                self.log.action(&a, &self.machine, now);
                 self.execute(a, now);
             }
             self.actions = actions;
@@ -388,7 +401,8 @@ impl CallDriver {
                 }
                 Some(Inflight::Transfer) | None => {}
             },
-            Action::Theme { name } => tracing::info!(%call, theme = %name, "theme"),
+            // Logged by the call log.
+            Action::Theme { .. } => {}
             Action::Http(req) => self.start(Request::Http(req), Inflight::Side),
             Action::Listen {
                 id,
@@ -444,14 +458,12 @@ impl CallDriver {
                     self.pending.push_back(Input::TransferResult { id, result });
                     return;
                 }
-                tracing::info!(%call, target = %Pii(&target), "blind transfer");
                 self.inflight.insert(id, Inflight::Transfer);
                 self.timers[DriverTimer::TransferDeadline.index()] = Some(now + TRANSFER_TIMEOUT);
                 self.out
                     .push_back(DriverOutput::Leg(LegCmd::Transfer { id, target }));
             }
             Action::Hangup { reason } => {
-                tracing::info!(%call, reason = %reason.as_str(), "flow ended the call");
                 for (id, kind) in self.inflight.drain() {
                     if matches!(kind, Inflight::Speech | Inflight::Side) {
                         self.out.push_back(DriverOutput::Cancel(id));
@@ -462,9 +474,8 @@ impl CallDriver {
                     self.out.push_back(DriverOutput::Leg(LegCmd::Hangup));
                 }
             }
-            Action::Warn { node, message } => {
-                tracing::warn!(%call, node = %node, "{message}");
-            }
+            // Logged by the call log (with the node).
+            Action::Warn { .. } => {}
         }
     }
 

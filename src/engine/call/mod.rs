@@ -23,7 +23,7 @@ use driver::{CallDriver, DriverInput, DriverOutput};
 use super::audio_port::{self, AudioPort, PortConfig};
 use super::integrations::tasks::{TaskEvent, Tasks};
 use super::leg::{Leg, LegCmd, LegInfo, Reject};
-use super::pii::Pii;
+use super::pii::caller;
 use super::rt::sleep_opt;
 use super::status::CallView;
 use crate::flow::program::Program;
@@ -36,12 +36,12 @@ pub async fn run(deps: Arc<CallDeps>, mut leg: Leg) {
     let dialled = info.dialled.as_deref().unwrap_or("");
     let named = info.flow.as_deref().and_then(|f| deps.router.named(f));
     let Some(program) = named.or_else(|| deps.router.route(dialled, info.source)) else {
-        tracing::warn!(%call, to = %Pii(dialled), "no flow for this number and no default flow");
+        tracing::warn!(%call, to = %dialled, "no flow for this number and no default flow");
         leg.reject(Reject::NoRoute);
         return;
     };
     tracing::info!(
-        %call, from = %Pii(&info.from), to = %Pii(dialled), flow = %program.name,
+        %call, from = %caller(&info.from, deps.redact_numbers), to = %dialled, flow = %program.name,
         version = %program.short_hash(), "incoming call"
     );
     if let Err(why) = leg.answer().await {
@@ -59,26 +59,28 @@ pub async fn run(deps: Arc<CallDeps>, mut leg: Leg) {
     let mut pump = Pump {
         driver: CallDriver::new(
             program.clone(),
-            call_info(&info, &program),
+            call_info(&info, &program, &deps.site.env),
             deps.transfer.clone(),
-        ),
+        )
+        .redact_numbers(deps.redact_numbers),
         leg,
         tasks: Tasks::default(),
         deps: deps.clone(),
         id: info.id.clone(),
     };
     pump.run().await;
-    tracing::info!(%call, "call ended");
+    tracing::debug!(%call, "call ended");
     deps.calls.remove(&info.id);
 }
 
-/// The machine's view of the call: the leg's facts plus the flow's allow-listed environment.
-fn call_info(info: &LegInfo, program: &Program) -> CallInfo {
-    let env = program
-        .env
-        .iter()
-        .filter_map(|k| std::env::var(k).ok().map(|v| (k.clone(), v)))
-        .collect();
+/// The machine's view of the call: the leg's facts plus the flow's allow-listed environment
+/// (the process environment and `.env`, then the flow's defaults).
+fn call_info(
+    info: &LegInfo,
+    program: &Program,
+    env: &crate::config::environment::Environment,
+) -> CallInfo {
+    let env = program.env_values(|k| env.get(k));
     CallInfo {
         id: info.id.clone(),
         from: info.from.clone(),

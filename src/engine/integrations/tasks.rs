@@ -9,7 +9,7 @@ use std::collections::HashMap;
 
 use tokio::sync::mpsc;
 
-use super::{Ask, Control, Done, Request, NOT_CONFIGURED};
+use super::{Ask, Control, Done, Request};
 use crate::engine::audio_port::AudioPort;
 use crate::engine::call::deps::ServiceDeps;
 use crate::engine::rt::AbortOnDrop;
@@ -135,10 +135,9 @@ impl Tasks {
                     let _ = tx.send(super::echo::run(ctx).await);
                 })
             }
-            other => {
-                tracing::warn!(request = other.kind(), "{NOT_CONFIGURED}");
-                return Err(Done::failed(&other, NOT_CONFIGURED.to_string()));
-            }
+            // No provider here: fails at once with the capability's reason, which the call log
+            // shows and the flow's error branch gets.
+            other => return Err(Done::failed(&other, services.unavailable(&other))),
         };
         self.running.insert(
             id,

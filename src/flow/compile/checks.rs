@@ -18,7 +18,17 @@ impl Builder<'_> {
         let mut all: Vec<Vec<usize>> = vec![Vec::new(); vertices];
         let mut instant: Vec<Vec<usize>> = vec![Vec::new(); vertices];
         for (i, slot) in self.slots.iter().enumerate() {
-            let Some(kind) = &slot.kind else { continue };
+            let Some(kind) = &slot.kind else {
+                // Unreadable even in part: follow the names its links mention.
+                let names = &self.units[slot.unit].names;
+                all[i].extend(
+                    slot.raw_links
+                        .iter()
+                        .filter_map(|l| names.get(l))
+                        .map(|id| id.0 as usize),
+                );
+                continue;
+            };
             let v = |t: Target| match t {
                 Target::Node(id) => id.0 as usize,
                 Target::Return => n + slot.unit,
@@ -56,10 +66,6 @@ impl Builder<'_> {
 
     fn check_reachable(&mut self, start: Option<NodeId>, keys: &[KeyBinding], all: &[Vec<usize>]) {
         let Some(start) = start else { return };
-        // A node the schema rejected has unknown edges: guessing would only add noise.
-        if self.slots.iter().any(|s| s.unit == 0 && s.kind.is_none()) {
-            return;
-        }
         let mut seen = vec![false; all.len()];
         let mut queue = VecDeque::new();
         let roots =
@@ -163,7 +169,7 @@ fn successors(kind: &NodeKind) -> (Vec<Target>, bool) {
         // The subflow's own `next` is reached through the inlined file's return vertex.
         NodeKind::Subflow(_) => (Vec::new(), true),
         NodeKind::Pause(p) => (vec![p.next], false),
-        NodeKind::Record(r) => (vec![r.next], false),
+        NodeKind::Record(r) => (std::iter::once(r.next).chain(r.on_error).collect(), false),
         NodeKind::Agent(a) => (std::iter::once(a.next).chain(a.on_error).collect(), false),
         NodeKind::Stream(s) => (std::iter::once(s.next).chain(s.on_error).collect(), false),
         NodeKind::Transfer(t) => (t.on_fail.into_iter().collect(), false),

@@ -15,6 +15,7 @@ mod checks;
 mod keys;
 mod nodes;
 mod prompts;
+mod salvage;
 mod templates;
 
 use std::collections::{HashMap, HashSet};
@@ -88,11 +89,37 @@ pub struct Compiled {
     pub claims: Claims,
 }
 
-/// The routes and `default: true` a flow claims, with their positions.
+/// What a flow claims from, and needs of, the world outside its file, with positions: its
+/// routes and `default: true` (cross-file checks), its name, the environment variables and the
+/// node kinds it relies on, the subflow files it inlines (`site` checks against the server).
+/// Filled even when the flow has errors.
 #[derive(Debug, Clone, Default)]
 pub struct Claims {
     pub routes: Vec<(String, Pos)>,
     pub default: Option<Pos>,
+    /// `name:` or the file stem.
+    pub name: String,
+    /// Where `name:` is written (the start of the file without one).
+    pub name_pos: Pos,
+    /// Each `env:` entry: name, position, whether it has a default.
+    pub env: Vec<(String, Pos, bool)>,
+    /// Nodes that need something of the server (speech, agents, streams, recording, TTS).
+    pub needs: Vec<NodeNeed>,
+    /// Subflow files inlined into this flow (normalized paths).
+    pub subflows: Vec<PathBuf>,
+}
+
+/// A node that only runs where the server can do its kind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeNeed {
+    /// The file the node is written in (a subflow's node is in the subflow's file).
+    pub path: PathBuf,
+    pub pos: Pos,
+    pub node: String,
+    /// The node kind (`say`, `listen`, `agent`, `stream`, `record`).
+    pub kind: &'static str,
+    /// The provider it names (`agent.provider`), if any.
+    pub provider: Option<String>,
 }
 
 /// Compiles one flow. `path` is used for diagnostics, the default name and relative subflows.
@@ -108,10 +135,16 @@ pub fn compile(
     let Some(doc) = front.doc else {
         return b.finish_without_program(Claims::default());
     };
-    let claims = claims_of(&doc, &front.spans);
+    let mut claims = claims_of(&doc, &front.spans);
     let name = doc.name.clone().unwrap_or_else(|| file_stem(path));
+    claims.name = name.clone();
 
-    b.env = doc.env.clone();
+    for (name, default) in doc.env.entries() {
+        if let Some(d) = default {
+            b.env_defaults.push((name.clone(), d));
+        }
+        b.env.push(name);
+    }
     b.vars = doc.vars.0.clone();
     b.defined.extend(doc.vars.iter().map(|(k, _)| k.to_owned()));
     let themes = b.themes(&doc, path, &front.spans);
@@ -124,6 +157,7 @@ pub fn compile(
         String::new(),
         &front.nodes,
         &front.broken,
+        &front.raw_links,
     );
     b.stack.push(normalize_path(path));
     b.lower_unit(unit, front.nodes);
@@ -133,6 +167,9 @@ pub fn compile(
 
     b.check_variables();
     b.check_graph(start, &keys);
+    claims.needs = b.needs();
+    claims.subflows = b.subflows.keys().cloned().collect();
+    claims.subflows.sort();
 
     if diag::has_errors(&b.diags) {
         return b.finish_without_program(claims);
@@ -148,6 +185,7 @@ pub fn compile(
         routes: doc.routes,
         default: doc.default,
         env: std::mem::take(&mut b.env),
+        env_defaults: std::mem::take(&mut b.env_defaults),
         vars: std::mem::take(&mut b.vars),
         themes,
         keys,
@@ -197,6 +235,21 @@ fn file_stem(path: &Path) -> String {
 }
 
 fn claims_of(doc: &FlowDoc, spans: &SpanMap) -> Claims {
+    let env = doc
+        .env
+        .entries()
+        .into_iter()
+        .enumerate()
+        .map(|(i, (name, default))| {
+            let ptr = if doc.env.is_mapping() {
+                source::pointer(["env", name.as_str()])
+            } else {
+                format!("/env/{i}")
+            };
+            let pos = spans.key_or_value(&ptr);
+            (name, pos, default.is_some())
+        })
+        .collect();
     Claims {
         routes: doc
             .routes
@@ -205,6 +258,15 @@ fn claims_of(doc: &FlowDoc, spans: &SpanMap) -> Claims {
             .map(|(i, r)| (r.clone(), spans.value(&format!("/routes/{i}"))))
             .collect(),
         default: doc.default.then(|| spans.value("/default")),
+        name: String::new(),
+        name_pos: if doc.name.is_some() {
+            spans.value("/name")
+        } else {
+            Pos::START
+        },
+        env,
+        needs: Vec::new(),
+        subflows: Vec::new(),
     }
 }
 
@@ -215,6 +277,8 @@ struct Front {
     /// Top-level keys the schema rejected (left out of `doc`; checks that depend on them stay quiet).
     broken: HashSet<String>,
     nodes: Vec<(String, Option<(KindDoc, Links)>)>,
+    /// For nodes that could not be read even in part: the node names their links mention.
+    raw_links: HashMap<String, Vec<String>>,
     spans: SpanMap,
     diags: Vec<Diagnostic>,
 }
@@ -228,6 +292,7 @@ fn front(text: &str, path: &Path) -> Front {
             doc: None,
             broken: HashSet::new(),
             nodes: Vec::new(),
+            raw_links: HashMap::new(),
             spans,
             diags,
         };
@@ -235,6 +300,7 @@ fn front(text: &str, path: &Path) -> Front {
     let violations = schema::validate(&value, &spans, path);
     let mut broken_top: HashSet<String> = HashSet::new();
     let mut broken_nodes: HashSet<String> = HashSet::new();
+    let pointers: Vec<String> = violations.iter().map(|v| v.pointer.clone()).collect();
     for v in violations {
         let segs = schema::segments(&v.pointer);
         match segs.as_slice() {
@@ -253,6 +319,7 @@ fn front(text: &str, path: &Path) -> Front {
             doc: None,
             broken: HashSet::new(),
             nodes: Vec::new(),
+            raw_links: HashMap::new(),
             spans,
             diags,
         };
@@ -273,15 +340,23 @@ fn front(text: &str, path: &Path) -> Front {
                 doc: None,
                 broken: HashSet::new(),
                 nodes: Vec::new(),
+                raw_links: HashMap::new(),
                 spans,
                 diags,
             };
         }
     };
     let mut nodes = Vec::with_capacity(doc.nodes.0.len());
+    let mut raw_links = HashMap::new();
     for (name, raw) in &doc.nodes.0 {
         let parts = if broken_nodes.contains(name) {
-            None
+            // Keep what passed the schema, so its references, templates and prompts are
+            // checked in this same run (see `salvage`).
+            let parts = salvage::salvage(raw, &salvage::pointers_in_node(&pointers, name));
+            if parts.is_none() {
+                raw_links.insert(name.clone(), salvage::raw_links(raw));
+            }
+            parts
         } else {
             match NodeDoc::deserialize(raw).map(NodeDoc::into_parts) {
                 Ok(Some(p)) => Some(p),
@@ -303,6 +378,7 @@ fn front(text: &str, path: &Path) -> Front {
         doc: Some(doc),
         broken: broken_top,
         nodes,
+        raw_links,
         spans,
         diags,
     }
@@ -328,6 +404,8 @@ struct Slot {
     /// Position of the node's key.
     pos: Pos,
     kind: Option<NodeKind>,
+    /// A node that could not be read: the node names its links mention (for reachability).
+    raw_links: Vec<String>,
 }
 
 /// A variable read by a template, checked once every file is lowered.
@@ -353,6 +431,7 @@ struct Builder<'a> {
     uses: Vec<VarUse>,
     defined: HashSet<String>,
     env: Vec<String>,
+    env_defaults: Vec<(String, String)>,
     vars: Vec<(String, Value)>,
     theme_names: Vec<String>,
     global_keys: crate::flow::digit::DigitSet,
@@ -384,6 +463,7 @@ impl<'a> Builder<'a> {
             uses: Vec::new(),
             defined: HashSet::new(),
             env: Vec::new(),
+            env_defaults: Vec::new(),
             vars: Vec::new(),
             theme_names: Vec::new(),
             global_keys: Default::default(),
@@ -405,6 +485,30 @@ impl<'a> Builder<'a> {
         }
     }
 
+    /// The nodes whose kind needs something of the server (see [`NodeNeed`]).
+    fn needs(&self) -> Vec<NodeNeed> {
+        self.slots
+            .iter()
+            .filter_map(|s| {
+                let (kind, provider) = match s.kind.as_ref()? {
+                    NodeKind::Say(_) => ("say", None),
+                    NodeKind::Listen(_) => ("listen", None),
+                    NodeKind::Agent(a) => ("agent", Some(a.provider.as_str().to_owned())),
+                    NodeKind::Stream(_) => ("stream", None),
+                    NodeKind::Record(_) => ("record", None),
+                    _ => return None,
+                };
+                Some(NodeNeed {
+                    path: self.units[s.unit].path.clone(),
+                    pos: s.pos,
+                    node: s.name.clone(),
+                    kind,
+                    provider,
+                })
+            })
+            .collect()
+    }
+
     fn take_nodes(&mut self) -> Option<Vec<crate::flow::program::Node>> {
         std::mem::take(&mut self.slots)
             .into_iter()
@@ -423,6 +527,7 @@ impl<'a> Builder<'a> {
         prefix: String,
         nodes: &[(String, Option<(KindDoc, Links)>)],
         broken: &HashSet<String>,
+        raw_links: &HashMap<String, Vec<String>>,
     ) -> usize {
         let unit = self.units.len();
         self.lenient.extend(broken.iter().cloned());
@@ -436,6 +541,7 @@ impl<'a> Builder<'a> {
                 unit,
                 pos,
                 kind: None,
+                raw_links: raw_links.get(name).cloned().unwrap_or_default(),
             });
             names.insert(name.clone(), id);
             order.push(name.clone());

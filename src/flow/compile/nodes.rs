@@ -159,6 +159,11 @@ impl Builder<'_> {
                     beep: r.beep.unwrap_or(true),
                     save: r.save,
                     next: self.next(unit, &links, &at),
+                    on_error: self.opt_target(
+                        unit,
+                        links.on_error.as_deref(),
+                        &at.p(&["on_error"]),
+                    ),
                 }))
             }
             KindDoc::Agent(a) => {
@@ -564,7 +569,7 @@ impl Builder<'_> {
                     pos,
                     "flow.bad_duration",
                     format!("`{text}`: {e}"),
-                    Some("write e.g. `200ms`, `5s` or `2m`".into()),
+                    Some(crate::flow::duration::hint(text)),
                 );
                 None
             }
@@ -662,9 +667,12 @@ impl Builder<'_> {
             "{}/",
             doc.name.clone().unwrap_or_else(|| super::file_stem(&path))
         );
-        for env in &doc.env {
-            if !self.env.contains(env) {
-                self.env.push(env.clone());
+        for (name, default) in doc.env.entries() {
+            if !self.env.contains(&name) {
+                if let Some(d) = default {
+                    self.env_defaults.push((name.clone(), d));
+                }
+                self.env.push(name);
             }
         }
         for (k, v) in doc.vars.iter() {
@@ -678,6 +686,7 @@ impl Builder<'_> {
             prefix,
             &front.nodes,
             &front.broken,
+            &front.raw_links,
         );
         self.units[sub].callers_next.push((unit, next));
         self.subflows.insert(path.clone(), (sub, None));

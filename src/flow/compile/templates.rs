@@ -192,9 +192,13 @@ impl Builder<'_> {
                     _ => None,
                 },
                 "env" => match field {
-                    Some(v) if !self.env.iter().any(|e| e == v) => {
-                        Some((format!("`env.{v}` is not allowed"), format!("add `{v}` to the flow's `env:` list")))
-                    }
+                    Some(v) if !self.env.iter().any(|e| e == v) => Some((
+                        format!("`env.{v}` is not allowed"),
+                        did_you_mean(v, self.env.iter().map(String::as_str)).map_or_else(
+                            || format!("add `{v}` to the flow's `env:` list"),
+                            |s| format!("did you mean `env.{s}`? (or add `{v}` to the flow's `env:` list)"),
+                        ),
+                    )),
                     None => Some(("`env` must be read one allowed variable at a time".to_owned(), "write `env.NAME`".to_owned())),
                     _ => None,
                 },

@@ -247,6 +247,7 @@ fn compile_errors(dir: &Path, yaml: &str) -> Vec<String> {
     use crate::flow::load::{compile_text, LoadOptions};
     let opts = LoadOptions {
         sound_dir: Some(dir.to_owned()),
+        ..LoadOptions::default()
     };
     let compiled = compile_text(yaml, &dir.join("flows/siptunes.yaml"), &opts);
     let errors: Vec<String> = compiled
@@ -271,6 +272,7 @@ fn uniform_import_compiles_with_theme_switching_keys() {
         &tmp.path().join("flows/siptunes.yaml"),
         &LoadOptions {
             sound_dir: Some(tmp.path().to_owned()),
+            ..LoadOptions::default()
         },
     )
     .program
