@@ -64,6 +64,7 @@ where
                     return;
                 };
                 let seen = log2.clone();
+                #[allow(clippy::result_large_err)]
                 let ws = tokio_tungstenite::accept_hdr_async(
                     tcp,
                     move |req: &Request, resp: Response| {
@@ -108,12 +109,15 @@ fn http_file(body: Vec<u8>) -> String {
     url
 }
 
+/// An RTP packet as received: when, payload type, payload.
+type Packet = (Instant, u8, Vec<u8>);
+
 /// A SIP call with its RTP: what arrives is recorded; the caller sends a tone meanwhile.
 struct SipCall {
     c: Caller,
     /// phonetree's RTP address (from the SDP answer).
     dest: SocketAddr,
-    heard: Arc<Mutex<Vec<(Instant, u8, Vec<u8>)>>>,
+    heard: Arc<Mutex<Vec<Packet>>>,
     stop: Arc<AtomicBool>,
 }
 
@@ -226,9 +230,7 @@ fn wav_bytes(rate: u32, freq: f32, ms: u32) -> Vec<u8> {
         .collect();
     let data_len = (samples.len() * 2) as u32;
     let mut w = Vec::new();
-    for part in [&b"RIFF"[..]] {
-        w.extend_from_slice(part);
-    }
+    w.extend_from_slice(b"RIFF");
     w.extend_from_slice(&(36 + data_len).to_le_bytes());
     w.extend_from_slice(b"WAVEfmt ");
     w.extend_from_slice(&16u32.to_le_bytes());
