@@ -5,6 +5,7 @@
 //! Twilio's documentation); the third-party peer `streamdouble` runs in `tests/interop_twilio.rs`.
 
 mod run_support;
+mod sip_call;
 mod twilio_support;
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -14,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use phonetree::engine::leg::twilio::signature;
 use run_support::{tone_wav_of, Server};
+use sip_call::SipCall;
 use twilio_support::{media_freqs, summary, Heard, Options, TwilioCall};
 
 const FLOW: &str = r#"
@@ -451,4 +453,99 @@ fn bad_messages_are_logged_and_the_call_goes_on() {
         assert!(Instant::now() < end, "call still listed: {body}");
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// The call log's event lines of call `id`, without the summary (the same events `simulate`
+/// prints, in order).
+fn story(srv: &Server, id: &str) -> Vec<String> {
+    let key = format!(" call={id} ");
+    srv.log_text()
+        .lines()
+        .filter(|l| l.contains("phonetree::engine::call_log:") && l.contains(&key))
+        .filter_map(|l| {
+            let text = l.split("phonetree::engine::call_log: ").nth(1)?;
+            let text = text.split(" call=").next()?.trim().to_string();
+            (text != "call summary").then_some(text)
+        })
+        .collect()
+}
+
+/// Waits until `pred` holds on what the SIP caller heard.
+fn sip_until(call: &SipCall, what: &str, pred: impl Fn(&[(Instant, f32)]) -> bool) {
+    let end = Instant::now() + Duration::from_secs(10);
+    while !pred(&call.tones()) {
+        assert!(Instant::now() < end, "no {what} within 10 s");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn near(f: f32, hz: f32) -> bool {
+    (f - hz).abs() < hz * 0.1
+}
+
+#[test]
+fn the_same_flow_tells_the_same_story_over_sip_and_over_twilio() {
+    let srv = server(&[]);
+    // Over SIP: 3 during the menu, then 1 during the menu again.
+    let call = SipCall::start(&srv, "+15550100");
+    sip_until(&call, "the menu", |t| {
+        t.iter().any(|(_, f)| near(*f, 880.0))
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    call.c.send_rfc4733(call.dest, 3, 101);
+    sip_until(&call, "the menu after hello", |t| {
+        let hello = t.iter().position(|(_, f)| near(*f, 1320.0));
+        hello.is_some_and(|i| t[i..].iter().any(|(_, f)| near(*f, 880.0)))
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    call.c.send_rfc4733(call.dest, 1, 101);
+    let bye = call.c.expect_request_within("BYE", Duration::from_secs(10));
+    call.c.reply_ok(&bye);
+    // Over Twilio: the same keys at the same places.
+    let url = format!("ws://{}/twilio/stream", srv.http);
+    rt().block_on(async {
+        let mut tw = TwilioCall::connect(&url, opts(&[("to", "+15550100")]))
+            .await
+            .unwrap();
+        let menu =
+            |h: &Heard| matches!(h, Heard::Media(b) if near(twilio_support::frequency(b), 880.0));
+        tw.until(Duration::from_secs(10), "the menu", menu).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        tw.dtmf('3');
+        tw.until(
+            Duration::from_secs(10),
+            "hello",
+            |h| matches!(h, Heard::Media(b) if near(twilio_support::frequency(b), 1320.0)),
+        )
+        .await;
+        tw.until(Duration::from_secs(10), "the menu again", menu)
+            .await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        tw.dtmf('1');
+        tw.until(Duration::from_secs(10), "the close", |h| {
+            *h == Heard::Closed
+        })
+        .await;
+    });
+    // Both calls' summaries are out once both are over.
+    assert!(srv.logged("call=CA0001"));
+    let end = Instant::now() + Duration::from_secs(5);
+    while srv.log_text().matches("call summary").count() < 2 {
+        assert!(Instant::now() < end, "two summaries");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let sip_id = srv
+        .log_text()
+        .lines()
+        .find(|l| l.contains("call_log:") && l.contains("answer flow=tw"))
+        .and_then(|l| l.split(" call=").nth(1))
+        .and_then(|r| r.split_whitespace().next())
+        .unwrap_or_default()
+        .to_string();
+    assert!(sip_id.starts_with("call-"), "{sip_id}");
+    let over_sip = story(&srv, &sip_id);
+    let over_twilio = story(&srv, "CA0001");
+    assert!(over_sip.len() >= 10, "{over_sip:#?}");
+    assert!(over_sip.iter().any(|l| l == "dtmf 3"), "{over_sip:#?}");
+    assert_eq!(over_sip, over_twilio, "the same story on both legs");
 }
