@@ -71,6 +71,8 @@ pub enum Peer {
     Baresip,
     /// `kamailio` and `kamcmd`.
     Kamailio,
+    /// `streamdouble` (PyPI) in the venv: Twilio's side of Media Streams.
+    Streamdouble,
 }
 
 impl Peer {
@@ -82,6 +84,7 @@ impl Peer {
             Peer::Dumpcap => "tshark (dumpcap)",
             Peer::Baresip => "baresip",
             Peer::Kamailio => "kamailio",
+            Peer::Streamdouble => "streamdouble",
         }
     }
 
@@ -103,6 +106,7 @@ impl Peer {
                 on_path("baresip") && Path::new("/usr/lib/baresip/modules/opus.so").exists()
             }
             Peer::Kamailio => on_path("kamailio") && on_path("kamcmd"),
+            Peer::Streamdouble => py("streamdouble") && streamdouble().is_file(),
         }
     }
 }
@@ -583,6 +587,11 @@ pub fn run_peer(
     let mut proc = Proc::spawn(work, name, cmd);
     let status = proc.wait(limit).unwrap_or_else(|e| work.fail(&e));
     (status, proc.json().unwrap_or(Value::Null))
+}
+
+/// The `streamdouble` command of the interop venv.
+pub fn streamdouble() -> PathBuf {
+    python().with_file_name("streamdouble")
 }
 
 /// A pjsua2 caller (`tests/interop/pj_caller.py`) command: dial `target`, record to `record`.

@@ -361,6 +361,8 @@ impl Pump {
             Some(Ok(Message::Close(frame))) => {
                 let reason = frame.map(|f| f.reason.to_string()).unwrap_or_default();
                 let result = close_result(&reason);
+                // Completes the closing handshake (our reply to the bot's close frame).
+                let _ = tokio::time::timeout(SEND_TIMEOUT, self.ws.close(None)).await;
                 return Some(self.drain(End::Result(result)).await);
             }
             Some(Err(e)) => return Some(End::Failed(format!("the bot's connection broke: {e}"))),
