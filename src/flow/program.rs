@@ -150,6 +150,9 @@ pub enum PromptSource {
     File(Vec<PathBuf>),
     /// A remote HTTP(S) stream, played as it arrives.
     Url(String),
+    /// A remote stream whose URL is a template (rendered when it plays: a dialogue server's
+    /// audio reply, `{{ vars.reply.audio }}`).
+    UrlTemplate(TemplateId),
 }
 
 #[derive(Debug)]

@@ -497,6 +497,25 @@ impl Call {
                     }
                 }
                 PromptSource::Url(url) => Media::Url(url.clone()),
+                PromptSource::UrlTemplate(t) => {
+                    let url = self.render(*t).map_err(|e| describe(&e)).and_then(|u| {
+                        let u = u.trim().to_owned();
+                        if u.starts_with("https://") || u.starts_with("http://") {
+                            Ok(u)
+                        } else {
+                            Err(format!("`{u}` is not an http(s) URL"))
+                        }
+                    });
+                    match url {
+                        Ok(url) => Media::Url(url),
+                        Err(why) => {
+                            if let Some(node) = self.current {
+                                self.warn(node, format!("prompt url: {why}"));
+                            }
+                            continue;
+                        }
+                    }
+                }
             };
             let id = self.request_id();
             self.push(Action::Play { id, media });

@@ -131,3 +131,38 @@ fn a_bots_transfer_is_the_flows_transfer_and_its_failure_takes_on_error() {
     });
     assert_eq!(h.log.last().map(String::as_str), Some("hangup transferred"));
 }
+
+#[test]
+fn a_templated_prompt_plays_only_an_http_url() {
+    use crate::machine::io::Media;
+    for (src, played) in [
+        ("https://masdif.example.com/a.mp3", true),
+        ("../../etc/passwd", false),
+    ] {
+        let mut b = Builder::new(&[]);
+        let t = b.text("{{ vars.src }}");
+        b.var("src", serde_json::json!(src));
+        let prompt = b.template_prompt("{{ vars.src }}", t);
+        let end = b.t("end");
+        b.def(
+            "speak",
+            NodeKind::Play(Play {
+                prompts: vec![prompt],
+                next: end,
+            }),
+        );
+        b.def("end", NodeKind::Hangup(Hangup { reason: None }));
+        let mut h = Harness::new(b.build("speak"));
+        h.answer();
+        if played {
+            assert!(
+                matches!(h.actions.first(), Some(Action::Play { media: Media::Url(u), .. }) if u == src),
+                "{:?}",
+                h.log
+            );
+        } else {
+            assert!(h.log[0].starts_with("warn"), "{:?}", h.log);
+            assert_eq!(h.log.last().map(String::as_str), Some("hangup flow"));
+        }
+    }
+}

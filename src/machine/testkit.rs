@@ -95,6 +95,15 @@ impl Builder {
         PromptId(self.p.prompts.len() as u32 - 1)
     }
 
+    /// A prompt whose URL is the template `t` (written as `name`).
+    pub(crate) fn template_prompt(&mut self, name: &str, t: TemplateId) -> PromptId {
+        self.p.prompts.push(Prompt {
+            name: name.into(),
+            source: PromptSource::UrlTemplate(t),
+        });
+        PromptId(self.p.prompts.len() as u32 - 1)
+    }
+
     pub(crate) fn prompts(&mut self, files: &[&str]) -> Vec<PromptId> {
         files.iter().map(|f| self.prompt(f)).collect()
     }

@@ -216,9 +216,17 @@ impl TwilioCore {
 
     /// A command from the driver (`Transfer` and `Hangup` are the runtime's).
     pub fn play(&mut self, id: RequestId, media: Media, now: Instant) {
+        // A file is loaded whole; a URL's frames are pulled as they download.
+        let body = match media {
+            Media::File(_) => Body::Loading,
+            Media::Url(_) => Body::Stream {
+                buf: VecDeque::new(),
+                done: false,
+            },
+        };
         self.queue.push_back(Item {
             id: Some(id),
-            body: Body::Loading,
+            body,
             pos: 0,
         });
         self.out.push_back(Out::Load { id, media });

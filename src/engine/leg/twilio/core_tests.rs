@@ -228,7 +228,16 @@ fn a_remote_prompt_plays_as_it_downloads() {
     t.core
         .play(RequestId(1), Media::Url("http://x/a.mp3".into()), now);
     let _ = t.outs();
-    assert_eq!(t.core.wants_stream(), None, "not started yet");
+    assert_eq!(
+        t.core.wants_stream(),
+        Some(RequestId(1)),
+        "pulled from the start (the regression: a URL waiting as `Loading` was never pulled)"
+    );
+    assert!(
+        t.advance(Duration::from_millis(100)).is_empty(),
+        "nothing yet"
+    );
+    let now = t.now;
     t.core
         .stream_frames(RequestId(1), prompt(3, 5).to_vec(), now);
     assert_eq!(t.core.wants_stream(), Some(RequestId(1)));
