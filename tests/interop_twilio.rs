@@ -115,8 +115,8 @@ fn streamdouble_hears_the_demo_flow_over_twilio_paced_cleared_and_finished_by_ma
     if !status.success() || report["exit_code"] != 0 {
         work.fail(&format!("streamdouble failed ({status}): {report}"));
     }
-    for (field, want) in [("violations", "[]"), ("unknown_events", "[]")] {
-        if report[field].to_string() != want {
+    for field in ["violations", "unknown_events"] {
+        if report[field] != serde_json::json!([]) {
             work.fail(&format!("{field}: {report}"));
         }
     }

@@ -72,6 +72,7 @@ pub enum Peer {
     /// `kamailio` and `kamcmd`.
     Kamailio,
     /// `streamdouble` (PyPI) in the venv: Twilio's side of Media Streams.
+    #[allow(dead_code)] // used by tests/interop_twilio.rs only
     Streamdouble,
 }
 
