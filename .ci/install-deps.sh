@@ -4,10 +4,13 @@
 #    sipp (sip-tester), baresip, kamailio, tshark, sox, espeak-ng, python3-venv.
 #  - A Python venv for the pjsua2 peers and the audio matcher, at $PHONETREE_INTEROP_VENV
 #    (default /opt/phonetree-interop/venv), with pjsua2-python and numpy from PyPI.
+#  - postgresql: the database tests start their own throwaway server (tests/pg_support); no
+#    system cluster is created or started.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 pkgs=(pkg-config libopus-dev
-  sip-tester baresip baresip-core kamailio espeak-ng sox libsox-fmt-all tshark python3-venv)
+  sip-tester baresip baresip-core kamailio espeak-ng sox libsox-fmt-all tshark python3-venv
+  postgresql)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -16,6 +19,10 @@ if [ ${#missing[@]} -gt 0 ]; then
   echo "installing: ${missing[*]}"
   # tshark asks whether non-root users may capture; answer no, without a prompt.
   echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections
+  # postgresql: no root-owned "main" cluster on port 5432 (the tests make their own).
+  mkdir -p /etc/postgresql-common
+  grep -qs '^create_main_cluster' /etc/postgresql-common/createcluster.conf ||
+    echo "create_main_cluster = false" >>/etc/postgresql-common/createcluster.conf
   apt-get update -qq >/dev/null
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi

@@ -12,8 +12,10 @@ pub const VERSION: &str = concat!(
 );
 
 pub mod audio;
+pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod db;
 pub mod engine;
 pub mod flow;
 pub mod graph;
@@ -21,6 +23,7 @@ pub mod import;
 pub mod machine;
 pub mod media;
 pub mod policy;
+pub mod register;
 pub mod registry;
 pub mod sdp;
 pub mod sim;

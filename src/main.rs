@@ -37,6 +37,12 @@ enum Command {
     /// Turn another tool's content into a flow.
     #[command(subcommand)]
     Import(cli::import::Command),
+    /// The call register: list, show, export (see docs/operations.md).
+    Calls(cli::calls::Args),
+    /// API tokens: add, list, remove.
+    Token(cli::token::Args),
+    /// Dashboard users: add, passwd, disable, enable, list.
+    User(cli::user::Args),
 }
 
 fn main() -> ExitCode {
@@ -49,6 +55,9 @@ fn main() -> ExitCode {
         Command::Graph(a) => cli::graph::run(a),
         Command::Import(c) => cli::import::run(c),
         Command::Run(a) => cli::run::run(a),
+        Command::Calls(a) => cli::calls::run(a),
+        Command::Token(a) => cli::token::run(a),
+        Command::User(a) => cli::user::run(a),
     };
     match result {
         Ok(code) => code,

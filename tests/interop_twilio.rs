@@ -591,3 +591,80 @@ fn pjsua2_reaches_a_twilio_bot_that_marks_hears_keys_clears_and_ends_with_a_resu
     }
     assert_no_call_left(&work, &engine);
 }
+
+/// The Python block under "A 30-line bot" in docs/streams.md.
+fn docs_bot() -> String {
+    let doc = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/streams.md"))
+        .expect("docs/streams.md");
+    let section = doc
+        .split("## A 30-line bot")
+        .nth(1)
+        .expect("the bot's section");
+    let code = section
+        .split("```python\n")
+        .nth(1)
+        .and_then(|s| s.split("\n```").next())
+        .expect("a python block");
+    assert!(code.lines().count() <= 40, "about 30 lines");
+    code.to_string()
+}
+
+#[test]
+#[cfg_attr(
+    not(interop),
+    ignore = "real peers: run with PHONETREE_INTEROP=1 (install them: bash .ci/install-deps.sh)"
+)]
+fn the_python_bot_of_docs_streams_md_echoes_the_caller_sends_a_key_and_ends_with_a_result() {
+    let _serial = serial();
+    if !require(&[Peer::Pjsua2]) {
+        return;
+    }
+    let work = Work::new();
+    let bot_py = work.path("echo_bot.py");
+    std::fs::write(&bot_py, docs_bot()).unwrap();
+    let port = free_port();
+    let mut cmd = Command::new(python());
+    cmd.arg(&bot_py).arg(port.to_string());
+    let _bot = Proc::spawn(&work, "docs_bot", &mut cmd);
+    wait_until(&work, "the docs' bot to listen", Duration::from_secs(10), || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+    // The flow of the docs, with a check of the saved result.
+    work.write_flow(
+        "docbot.yaml",
+        &format!(
+            "name: docbot\nroutes: [\"7102\"]\nstart: bot\nnodes:\n  bot:\n    \
+             stream: {{ url: \"ws://127.0.0.1:{port}\", protocol: ringover, save: bot }}\n    \
+             on_error: sorry\n    next: check\n  check:\n    switch:\n      \
+             - {{ when: \"vars.bot.heard_s == 3\", goto: bye }}\n      - {{ goto: sorry }}\n  \
+             bye: {{ play: goodbye.wav, next: end }}\n  sorry: {{ play: sorry.wav, next: end }}\n  \
+             end: {{ hangup: {{}} }}\n"
+        ),
+    );
+    let engine = Engine::start(&work, &[]);
+    let rec = work.path("pj_docbot.wav");
+    let wav = work.prompt("main_menu.wav");
+    let wav = wav.to_string_lossy();
+    let (status, summary) = run_peer(
+        &work,
+        "pj_docbot",
+        pj_caller(&engine.target(), &rec).args(["--user", "7102", "--wav", &wav, "--duration", "9"]),
+        Duration::from_secs(40),
+    );
+    eprintln!("pj: {summary}");
+    if !status.success() || summary["answered"] != true {
+        work.fail(&format!("the call was not answered: {summary}"));
+    }
+    // The caller's first seconds come back about a second later, then the saved result leads
+    // to the goodbye.
+    let echo_at = assert_heard(&work, &rec, "main_menu.wav", 0.8, 2.5, 1.5);
+    assert_heard(&work, &rec, "goodbye.wav", echo_at + 1.5, echo_at + 4.5, 1.0);
+    let keys: String = summary["dtmf_received"]
+        .as_array()
+        .map(|v| v.iter().filter_map(|d| d[0].as_str()).collect())
+        .unwrap_or_default();
+    if keys != "1" {
+        work.fail(&format!("the bot's key did not reach the caller: {summary}"));
+    }
+    assert_no_call_left(&work, &engine);
+}

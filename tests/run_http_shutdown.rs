@@ -262,6 +262,10 @@ fn an_account_registers_with_digest_and_unregisters_on_sigterm() {
         assert!(std::time::Instant::now() < end, "{body}");
         std::thread::sleep(Duration::from_millis(20));
     }
+    // The registration state per account, on /metrics.
+    let (_, metrics) = srv.get("/metrics");
+    let line = format!("phonetree_registration_status{{account=\"1001@{domain}\"}} 1");
+    assert!(metrics.contains(&line), "{metrics}");
 
     srv.signal("TERM");
     let (m, from) = next_register(&reg);

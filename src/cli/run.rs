@@ -79,7 +79,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The configuration sources of the current folder: the file (`config`, else
+/// The configuration sources of the current folder, shared by `run`, `validate` and the
+/// database subcommands (which must find the same database): the file (`config`, else
 /// `PHONETREE_CONFIG`, else `./phonetree.yaml` if present), the environment plus `./.env`, and
 /// `flags`.
 pub fn sources(config: Option<PathBuf>, flags: Flags) -> anyhow::Result<Sources> {

@@ -68,14 +68,6 @@ pub const SCALARS: &[(&str, &str)] = &[
     ("transfer.allow", "TRANSFER_ALLOW"),
 ];
 
-/// Every scalar key: [`SCALARS`] and the sections kept in their own files (`log`, `twilio`).
-pub fn scalars() -> impl Iterator<Item = &'static (&'static str, &'static str)> {
-    SCALARS
-        .iter()
-        .chain(super::log::KEYS)
-        .chain(super::twilio::KEYS)
-}
-
 /// Per-account settings; `PHONETREE_ACCOUNT_<FIELD>` sets them on the first account.
 pub const ACCOUNT_FIELDS: &[&str] = &[
     "registrar",
@@ -88,9 +80,47 @@ pub const ACCOUNT_FIELDS: &[&str] = &[
     "flow",
 ];
 
+/// The key tables: [`SCALARS`] and each section file's `KEYS` (`config::log`,
+/// `config::database`, `config::api`, `config::node`, `config::twilio`). A new section file
+/// adds its table here and nothing else: the YAML sections, the `PHONETREE_*` names and the
+/// unknown-key hints are all derived from these tables.
+const KEY_TABLES: &[&[(&str, &str)]] = &[
+    SCALARS,
+    super::log::KEYS,
+    super::database::KEYS,
+    super::api::KEYS,
+    super::node::KEYS,
+    super::twilio::KEYS,
+];
+
+/// Every scalar setting, from every table in `KEY_TABLES`.
+pub fn scalars() -> impl Iterator<Item = &'static (&'static str, &'static str)> {
+    KEY_TABLES.iter().flat_map(|table| table.iter())
+}
+
+/// Whether `name` is a section of dotted settings (`sip`, `log`, `database`, …).
+fn is_section(name: &str) -> bool {
+    scalars().any(|(k, _)| {
+        k.strip_prefix(name)
+            .is_some_and(|rest| rest.starts_with('.'))
+    })
+}
+
+/// Keys whose YAML value may be a list of names (kept as comma-separated text).
+fn is_list(key: &str) -> bool {
+    key == "codecs"
+        || key == "themes"
+        || super::security::is_list(key)
+        || super::api::is_list(key)
+        || super::twilio::is_list(key)
+}
+
 /// Keys whose values are secrets: never echoed in any message.
 pub fn is_secret(key: &str) -> bool {
-    key.ends_with(".password") || key.ends_with(".auth_token")
+    key.ends_with(".password")
+        || key.ends_with(".auth_token")
+        || key == "database.url"
+        || super::api::is_secret(key)
 }
 
 /// The seed projects' variable names: (alias, key). Applied before the `PHONETREE_*` names, so
@@ -130,7 +160,7 @@ pub fn yaml_layer(text: &str, path: &Path) -> (Layer, Vec<Diagnostic>) {
     for (k, v) in &top {
         let ptr = format!("/{k}");
         match k.as_str() {
-            "sip" | "http" | "rtp" | "registration" | "transfer" | "log" | "twilio" => {
+            _ if is_section(k) => {
                 let Value::Object(inner) = v else {
                     diags.push(shape(path, at(&ptr), k, "a mapping"));
                     continue;
@@ -172,9 +202,7 @@ pub fn yaml_layer(text: &str, path: &Path) -> (Layer, Vec<Diagnostic>) {
                 put(&mut layer, &mut diags, path, k, v, at(&ptr));
             }
             _ => {
-                let known = "sip, http, flows, sound, rtp, codecs, themes, drain_timeout, \
-                             registration, accounts, transfer, log, twilio";
-                diags.push(unknown(path, key_at(&ptr), k, known.to_string()));
+                diags.push(unknown(path, key_at(&ptr), k, known_top()));
             }
         }
     }
@@ -249,12 +277,7 @@ fn put(
         Value::String(s) => s.clone(),
         Value::Number(n) => n.to_string(),
         Value::Bool(b) => b.to_string(),
-        Value::Array(items)
-            if key == "codecs"
-                || key == "themes"
-                || super::security::is_list(key)
-                || super::twilio::is_list(key) =>
-        {
+        Value::Array(items) if is_list(key) => {
             let mut parts = Vec::new();
             for item in items {
                 match item {
@@ -302,6 +325,19 @@ fn unknown(path: &Path, pos: Pos, key: &str, known: String) -> Diagnostic {
         format!("unknown setting `{key}`"),
     )
     .with_hint(format!("known settings here: {known}"))
+}
+
+/// The top-level names, in first-seen order (for the unknown-key hint).
+fn known_top() -> String {
+    let mut names: Vec<&str> = Vec::new();
+    for (k, _) in scalars() {
+        let top = k.split('.').next().unwrap_or(k);
+        if !names.contains(&top) {
+            names.push(top);
+        }
+    }
+    names.push("accounts");
+    names.join(", ")
 }
 
 fn known_under(section: &str) -> String {

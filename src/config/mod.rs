@@ -11,10 +11,13 @@
 //! output or API response contains one. Not owned here: resolving host names (the engine does
 //! it when it registers) and choosing the advertised address when none is configured.
 
+pub mod api;
 pub mod capabilities;
+pub mod database;
 pub mod environment;
 pub mod layer;
 pub mod log;
+pub mod node;
 pub mod security;
 pub mod twilio;
 
@@ -62,6 +65,12 @@ pub struct Config {
     pub accounts: Vec<Account>,
     /// `sip.allow`, `sip.reject`, `rtp.latching`, `transfer.allow` (docs/security.md).
     pub security: security::Security,
+    /// The call register's database (`database.*`, `register.*`, `data_dir`).
+    pub database: database::DatabaseConfig,
+    /// API tokens, auth mode, sessions (`api.*`).
+    pub api: api::ApiConfig,
+    /// `node.id`: the name stamped on this process's records.
+    pub node_id: String,
     /// `log:` (config/log.rs).
     pub log: log::LogConfig,
     /// The process environment plus `.env`: what flows' `env:` names read.
@@ -337,6 +346,9 @@ fn build(l: &Layer, mut problems: Vec<Problem>) -> Result<Config, ConfigError> {
     let accounts = b.accounts();
     let security = security::build(&mut b);
     let twilio = twilio::build(&mut b);
+    let database = database::build(&mut b);
+    let api = api::build(&mut b);
+    let node_id = node::build(&mut b);
     let log = log::build(l, &mut problems);
     if problems.is_empty() {
         Ok(Config {
@@ -358,6 +370,9 @@ fn build(l: &Layer, mut problems: Vec<Problem>) -> Result<Config, ConfigError> {
             accounts,
             security,
             twilio,
+            database,
+            api,
+            node_id,
             log,
             env: environment::Environment::default(),
         })

@@ -301,3 +301,38 @@ fn yaml_layer_problems(text: &str) -> Vec<Diagnostic> {
     std::fs::write(&path, text).unwrap();
     check_file(&path)
 }
+
+#[test]
+fn every_section_file_s_keys_are_found_one_way_in_yaml_env_and_hints() {
+    // `log` (config/log.rs) and `database`/`register`/`api`/`node` (their own files) are all
+    // registered the same way: their KEYS table in `layer::KEY_TABLES`.
+    let c = load(&yaml(
+        "log: { level: debug, redact_numbers: true }\n\
+         database: { pool_size: 3 }\nregister: { spill: 500 }\nnode: { id: n1 }\n",
+    ))
+    .unwrap();
+    assert_eq!(c.log.level, "debug");
+    assert!(c.log.redact_numbers);
+    assert_eq!((c.database.pool_size, c.database.spill), (3, 500));
+    assert_eq!(c.node_id, "n1");
+    let c = load(&Sources {
+        env: env(&[
+            ("PHONETREE_LOG_FORMAT", "json"),
+            ("PHONETREE_NODE_ID", "n2"),
+        ]),
+        ..Sources::default()
+    })
+    .unwrap();
+    assert_eq!(c.log.format, log::LogFormat::Json);
+    assert_eq!(c.node_id, "n2");
+
+    let d = yaml_layer_problems("lgo: {}\nlog: { colour: red }\ndatabase: { ur: x }\n");
+    let hints: Vec<&str> = d.iter().filter_map(|d| d.hint.as_deref()).collect();
+    assert_eq!(d.len(), 3, "{d:?}");
+    assert!(
+        hints[0].contains("log") && hints[0].contains("database") && hints[0].contains("api"),
+        "{hints:?}"
+    );
+    assert!(hints[1].contains("level, format"), "{hints:?}");
+    assert!(hints[2].contains("url, pool_size"), "{hints:?}");
+}

@@ -1,5 +1,6 @@
-//! The log of a live call: a [`CallTrace`] fed the machine's inputs and actions by the call
-//! driver (`engine::call::driver`, with the driver's `now`: no clock is read here), each of its events written as one log line with the call id (info; warn for failures:
+//! The log of a live call: a [`CallTrace`] fed the machine's inputs, node entries and actions by
+//! the call driver (`engine::call::driver`, with the driver's `now`: no clock is read here),
+//! each of its events written as one log line with the call id (info; warn for failures:
 //! a webhook answering 4xx/5xx or failing, a playback that failed, a flow warning), and one
 //! summary line when the call ends (flow and version, from and to, duration, end reason, keys,
 //! last node). The same events `phonetree simulate` prints, so a live call can be read like a
@@ -9,17 +10,21 @@
 //! keys), and, with `log.redact_numbers`, the caller's number, the keys pressed and what the
 //! caller said (only their length). Dialled numbers and transfer targets (the operator's own)
 //! are always in clear.
+//!
+//! The events logged are then handed on, in order ([`CallLog::poll_event`]): the call register
+//! keeps them as the call's timeline, so the log and the register tell one story. A consumer
+//! that never polls costs at most [`crate::trace::MAX_QUEUED`] events.
 
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use tracing::Level;
 
 use super::pii::caller;
 use crate::flow::program::Program;
-use crate::machine::io::{Action, CallInfo, Input};
-use crate::machine::Call as Machine;
-use crate::sim::event::{EventKind, MediaRef};
-use crate::trace::CallTrace;
+use crate::machine::io::{CallInfo, Emitted, Input};
+use crate::sim::event::{Event, EventKind, MediaRef};
+use crate::trace::{url_text, CallTrace, MAX_QUEUED};
 
 /// Longest text (say, speech, warnings) written into one line.
 const MAX_TEXT: usize = 120;
@@ -31,6 +36,8 @@ pub struct CallLog {
     redact: bool,
     answered: Option<Instant>,
     done: bool,
+    /// Events logged and not yet polled (oldest dropped past [`MAX_QUEUED`]).
+    events: VecDeque<Event>,
 }
 
 impl CallLog {
@@ -41,6 +48,7 @@ impl CallLog {
             redact,
             answered: None,
             done: false,
+            events: VecDeque::new(),
         }
     }
 
@@ -49,21 +57,26 @@ impl CallLog {
         self.redact = on;
     }
 
-    /// An input about to be handed to `machine` at `now`.
-    pub fn input(&mut self, input: &Input, machine: &Machine, now: Instant) {
+    /// An input about to be handed to the machine at `now`.
+    pub fn input(&mut self, input: &Input, now: Instant) {
         if matches!(input, Input::Answered) && self.answered.is_none() {
             self.answered = Some(now);
         }
         let at = self.since_answer(now);
-        self.trace.input(input, &node_of(machine), at);
+        self.trace.input(input, at);
         self.flush();
     }
 
-    /// An action `machine` emitted at `now`.
-    pub fn action(&mut self, action: &Action, machine: &Machine, now: Instant) {
+    /// What the machine of `program` emitted at `now` (a node entered, or an action).
+    pub fn emitted(&mut self, e: &Emitted, program: &Program, now: Instant) {
         let at = self.since_answer(now);
-        self.trace.action(action, &node_of(machine), at);
+        self.trace.emitted(e, program, at);
         self.flush();
+    }
+
+    /// The next event logged, oldest first (for the call register).
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
     }
 
     /// Logs the summary line (once).
@@ -106,6 +119,10 @@ impl CallLog {
                 Level::WARN => tracing::warn!(call = %self.call, event = name, "{text}"),
                 _ => tracing::info!(call = %self.call, event = name, "{text}"),
             }
+            if self.events.len() >= MAX_QUEUED {
+                self.events.pop_front();
+            }
+            self.events.push_back(e);
         }
     }
 }
@@ -114,13 +131,6 @@ impl Drop for CallLog {
     fn drop(&mut self) {
         self.finish();
     }
-}
-
-fn node_of(m: &Machine) -> String {
-    m.current_node()
-        .and_then(|n| m.program().nodes.get(n.0 as usize))
-        .map(|n| n.name.clone())
-        .unwrap_or_default()
 }
 
 /// One event as a log line: its level and its text (the event name is a field of its own).
@@ -190,14 +200,6 @@ fn media_text(m: &MediaRef) -> String {
         MediaRef::File(f) => f.clone(),
         MediaRef::Url(u) => url_text(u),
         MediaRef::Text(t) => format!("say \"{}\"", clip(t)),
-    }
-}
-
-/// A URL without its query and fragment (they may carry keys): `https://h/p?key=x` → `https://h/p?…`.
-fn url_text(url: &str) -> String {
-    match url.find(['?', '#']) {
-        Some(i) => format!("{}?…", &url[..i]),
-        None => url.to_owned(),
     }
 }
 

@@ -4,32 +4,15 @@
 //! for the JSON body's `caller`. A caller whose number ends in 2 has an open balance of 42;
 //! everyone else is a standard customer with nothing to pay. Set `CRM_URL` to use a real CRM.
 //!
-//! The request body is read up to [`MAX_BODY`]; anything unreadable gets 400. Nothing is stored.
+//! The answers only; the route is `engine::http::demo` (request bodies are read up to
+//! [`MAX_BODY`]; anything unreadable gets 400). Nothing is stored.
 
-use http_body_util::{BodyExt, Full, Limited};
-use hyper::body::{Bytes, Incoming};
-use hyper::{Request, Response, StatusCode};
 use serde_json::{json, Value};
 
 /// Where the demo CRM answers.
 pub const PATH: &str = "/demo/crm/lookup";
 /// Largest request body read.
 pub const MAX_BODY: usize = 64 * 1024;
-
-/// Answers one lookup.
-pub async fn serve(req: Request<Incoming>) -> Response<Full<Bytes>> {
-    let body = match Limited::new(req.into_body(), MAX_BODY).collect().await {
-        Ok(b) => b.to_bytes(),
-        Err(_) => return reply(StatusCode::BAD_REQUEST, json!({"error": "body too large"})),
-    };
-    match lookup(&body) {
-        Some(account) => reply(StatusCode::OK, account),
-        None => reply(
-            StatusCode::BAD_REQUEST,
-            json!({"error": "send a JSON object with `caller`"}),
-        ),
-    }
-}
 
 /// The account of the `caller` in a JSON body; `None` when the body is not such an object.
 pub fn lookup(body: &[u8]) -> Option<Value> {
@@ -40,15 +23,6 @@ pub fn lookup(body: &[u8]) -> Option<Value> {
     } else {
         json!({ "name": "Ada", "tier": "standard", "balance": 0 })
     })
-}
-
-fn reply(status: StatusCode, body: Value) -> Response<Full<Bytes>> {
-    let mut r = Response::new(Full::new(Bytes::from(body.to_string())));
-    *r.status_mut() = status;
-    if let Ok(v) = "application/json".parse() {
-        r.headers_mut().insert(hyper::header::CONTENT_TYPE, v);
-    }
-    r
 }
 
 #[cfg(test)]

@@ -1,5 +1,5 @@
 //! What `/healthz`, `/readyz` and `/livez` answer, decided from plain facts ([`Facts`]) so the
-//! rules are tested without a server; `http_api` gathers the facts and writes the reply.
+//! rules are tested without a server; `engine::http::health` gathers the facts and replies.
 //!
 //! - `/readyz` — *send me calls?* 200 `{"ready":true}` while the server takes calls and has at
 //!   least one flow loaded; 503 with the reason while it drains (SIGTERM) or has no flow. This

@@ -8,19 +8,23 @@
 //! [`call::driver::CallDriver`] (the flow machine and its requests) pumped against a [`leg`]
 //! (today SIP/RTP) and the [`integrations`] (TTS, webhooks, agents... through an
 //! [`audio_port::AudioPort`]); [`services`] holds the TTS and webhook clients; [`status`] is
-//! what [`http_api`] (`/healthz`, `/api/*`) and [`shutdown`] (drain on SIGTERM) read; [`media`]
-//! runs the RTP sessions on worker threads; [`pii`] redacts numbers in logs; [`net`] picks local
-//! addresses; [`inbound`] resolves the `sip.allow` policy at start; `rt` has the small helpers
-//! the pumps share; [`twilio_http`] is Twilio's way in (the voice webhook and the Media Streams
-//! websocket, each stream a [`leg::twilio::TwilioLeg`]).
+//! what [`http`] (axum: `/healthz`, `/readyz`, `/livez`, `/api/*`, `/login`, `/metrics`, the
+//! demo CRM) and [`shutdown`] (drain on SIGTERM) read; [`health`] and [`demo_crm`] are the
+//! answers of their routes on plain data; [`call_log`] logs a call's story (and hands it to the
+//! call register); [`exporter`] is the Prometheus recorder; [`media`] runs the RTP sessions on
+//! worker threads; [`pii`] redacts numbers in logs; [`sip_trace`] logs whole SIP messages;
+//! [`net`] picks local addresses; [`inbound`] resolves the `sip.allow` policy at start; `rt` has
+//! the small helpers the pumps share; [`twilio_http`] is Twilio's way in (the voice webhook and
+//! the Media Streams websocket, each stream a [`leg::twilio::TwilioLeg`]).
 
 pub mod audio_port;
 pub mod call;
 pub mod call_log;
 pub mod demo_crm;
 pub mod endpoint_loop;
+pub mod exporter;
 pub mod health;
-pub mod http_api;
+pub mod http;
 pub mod inbound;
 pub mod integrations;
 pub mod leg;

@@ -28,10 +28,12 @@ use super::net::{primary_ip, route_to, MediaAddress};
 use super::sip_transport::SipTransport;
 use super::status::{RegState, Status};
 use super::twilio_http::TwilioHttp;
-use super::{http_api, shutdown};
+use super::{http, shutdown};
 use crate::config::{Account, Config};
+use crate::db::DbSlot;
 use crate::flow::load::LoadOptions;
 use crate::policy::inbound::SharedInbound;
+use crate::register::Register;
 use crate::registry::watch::{self as reg_watch, Watcher};
 use crate::registry::Registry;
 use crate::sip::register::RegistrationConfig;
@@ -48,6 +50,8 @@ pub enum StartError {
     },
     Rtp(super::media::PortError),
     FlowsDir(PathBuf),
+    /// The database cannot be used (bad URL, schema newer than this binary, unwritable folder).
+    Database(crate::db::DbError),
 }
 
 impl std::fmt::Display for StartError {
@@ -58,6 +62,7 @@ impl std::fmt::Display for StartError {
             }
             StartError::Rtp(e) => write!(f, "RTP ports: {e}"),
             StartError::FlowsDir(p) => write!(f, "flows folder {} does not exist", p.display()),
+            StartError::Database(e) => write!(f, "{e}"),
         }
     }
 }
@@ -70,6 +75,8 @@ pub async fn serve(cfg: Config, stop: impl Future<Output = ()>) -> Result<(), St
     if !cfg.flows.is_dir() {
         return Err(StartError::FlowsDir(cfg.flows.clone()));
     }
+    // First, so the flows' first load is counted.
+    let metrics = super::exporter::install();
     super::sip_trace::set_enabled(cfg.log.sip_trace);
     let (endpoint, inbox) = EndpointHandle::channel();
     let transport = SipTransport::bind(cfg.sip_listen, endpoint.sender())
@@ -100,6 +107,11 @@ pub async fn serve(cfg: Config, stop: impl Future<Output = ()>) -> Result<(), St
             source,
         })?;
     let http_addr = listener.local_addr().unwrap_or(cfg.http_listen);
+    let db = crate::db::slot::connect(&cfg.database, &cfg.node_id)
+        .await
+        .map_err(StartError::Database)?;
+    tracing::info!(db = %cfg.database.describe(), node = %cfg.node_id, "call register");
+    let register = Register::start(db.clone(), &cfg.database, &cfg.node_id);
     // RTP binds where SIP listens (all interfaces for 0.0.0.0).
     let ports =
         RtpPortAllocator::new(bound.ip(), cfg.rtp_ports.clone()).map_err(StartError::Rtp)?;
@@ -153,6 +165,7 @@ pub async fn serve(cfg: Config, stop: impl Future<Output = ()>) -> Result<(), St
         },
         transfer: Arc::new(cfg.security.transfer.clone()),
         calls: status.calls.clone(),
+        register: register.clone(),
         services: ServiceDeps {
             http: super::services::http_client(),
             tts_dir: tts_dir.clone(),
@@ -194,7 +207,17 @@ pub async fn serve(cfg: Config, stop: impl Future<Output = ()>) -> Result<(), St
     ep.set_inbound_policy(inbound.clone());
     let hooks = hooks(deps, sip, &status);
     let ep_task = tokio::spawn(endpoint_loop::run(ep, inbox, transport, hooks));
-    tokio::spawn(http_api::serve(listener, status.clone(), Some(twilio)));
+    let http_state = http::HttpState::new(
+        status.clone(),
+        db.clone(),
+        cfg.api.clone(),
+        cfg.http_listen,
+        metrics,
+    )
+    .with_twilio(twilio);
+    tokio::spawn(http::serve(listener, http_state));
+    spawn_heartbeat(&status, &db);
+    spawn_admin_bootstrap(&db, cfg.api.admin_password.clone());
     tracing::info!(
         sip = %bound, advertised = %sip_addr, http = %http_addr,
         flows = %registry.dir().display(),
@@ -210,6 +233,14 @@ pub async fn serve(cfg: Config, stop: impl Future<Output = ()>) -> Result<(), St
 
     stop.await;
     shutdown::drain(&endpoint, &status, cfg.drain_timeout, hangup_tx).await;
+    let closed = register.close(REGISTER_CLOSE).await;
+    if closed.spilled > 0 || closed.dropped > 0 {
+        tracing::warn!(
+            spilled = closed.spilled,
+            dropped = closed.dropped,
+            "call register closed"
+        );
+    }
     // Speech files are per process; a failure only leaves files in the temp folder.
     let _ = std::fs::remove_dir_all(&tts_dir);
     drop(reg);
@@ -235,6 +266,73 @@ fn twilio_deps(cfg: &Config, prompts: Arc<PromptCache>) -> TwilioDeps {
             token,
         }),
     }
+}
+
+/// How long the register may take to write its last records on shutdown before saving them
+/// to the spill file.
+pub const REGISTER_CLOSE: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// This node's heartbeat row: live calls and loaded flow versions.
+fn spawn_heartbeat(status: &Arc<Status>, db: &DbSlot) {
+    let started_ms = status
+        .started
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    let status = Arc::downgrade(status);
+    tokio::spawn(crate::register::maintenance::heartbeat(
+        db.clone(),
+        started_ms,
+        move || {
+            let Some(s) = status.upgrade() else {
+                return (0, serde_json::Value::Null);
+            };
+            let snap = s.registry.snapshot();
+            let flows: serde_json::Map<String, serde_json::Value> = snap
+                .flows
+                .iter()
+                .filter_map(|e| e.program.as_ref())
+                .map(|p| (p.name.clone(), p.short_hash().into()))
+                .collect();
+            (s.calls.len() as u64, serde_json::json!({ "flows": flows }))
+        },
+    ));
+}
+
+/// Creates the first admin once the database is open (at once, unless it was unreachable at
+/// start). A generated password is printed once, on standard error, never into the log.
+fn spawn_admin_bootstrap(slot: &DbSlot, configured: Option<crate::sip::digest::Secret>) {
+    let slot = slot.clone();
+    tokio::spawn(async move {
+        let db = loop {
+            match slot.get() {
+                Some(db) => break db,
+                None => tokio::time::sleep(std::time::Duration::from_secs(1)).await,
+            }
+        };
+        match crate::auth::ensure_admin(&db, configured.as_ref()).await {
+            Ok(crate::auth::Bootstrap::Generated(pw)) => {
+                eprintln!(
+                    "\nphonetree: created the dashboard user `{}` with the password\n\n    {pw}\n\n\
+                     It is shown only this once. Change it with `phonetree user passwd {}`, or set \
+                     PHONETREE_ADMIN_PASSWORD before the first start.\n",
+                    crate::auth::ADMIN,
+                    crate::auth::ADMIN
+                );
+                tracing::info!(
+                    user = crate::auth::ADMIN,
+                    "first admin created (password printed once on stderr)"
+                );
+            }
+            Ok(crate::auth::Bootstrap::FromEnv) => {
+                tracing::info!(
+                    user = crate::auth::ADMIN,
+                    "first admin created with PHONETREE_ADMIN_PASSWORD"
+                );
+            }
+            Ok(crate::auth::Bootstrap::Existing) => {}
+            Err(e) => tracing::error!(error = %e, "cannot create the first admin"),
+        }
+    });
 }
 
 /// A seed for SIP tags, branches and Call-IDs: std's per-process random hash keys (taken from

@@ -2,9 +2,9 @@
 //! registrations ([`Registrations`]) and the flows ([`Status::registry`]).
 //!
 //! A leaf module: call drivers write their [`CallView`], the endpoint hooks write registration
-//! states, `http_api` and `shutdown` read. Each table hides its lock (one short critical section
+//! states, `http` and `shutdown` read. Each table hides its lock (one short critical section
 //! per call; nothing awaits while holding it). Registration states are a typed [`RegState`], so
-//! no reader compares strings. Not owned here: JSON shapes (`http_api`), SIP (`endpoint_loop`).
+//! no reader compares strings. Not owned here: JSON shapes (`http`), SIP (`endpoint_loop`).
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -131,6 +131,15 @@ impl RegState {
         }
     }
 
+    /// `phonetree_registration_status`: 0 not registered, 1 registered, 2 failed.
+    pub fn metric(&self) -> f64 {
+        match self {
+            RegState::Registered { .. } => 1.0,
+            RegState::Unresolved | RegState::Failed { .. } => 2.0,
+            _ => 0.0,
+        }
+    }
+
     /// Nothing more will happen without a new request (what shutdown waits for).
     pub fn is_settled(&self) -> bool {
         matches!(
@@ -165,6 +174,12 @@ pub struct RegView {
     pub state: RegState,
 }
 
+/// Sets an account's `phonetree_registration_status` (`/metrics`).
+fn gauge(account: &str, state: &RegState) {
+    metrics::gauge!("phonetree_registration_status", "account" => account.to_string())
+        .set(state.metric());
+}
+
 /// The accounts' registrations, in the order they started. Cloning shares the table.
 #[derive(Debug, Clone, Default)]
 pub struct Registrations(Arc<Mutex<Vec<RegView>>>);
@@ -172,6 +187,7 @@ pub struct Registrations(Arc<Mutex<Vec<RegView>>>);
 impl Registrations {
     /// An account whose registrar did not resolve: shown as failed until it does.
     pub fn placeholder(&self, account: &str) {
+        gauge(account, &RegState::Unresolved);
         lock(&self.0).push(RegView {
             id: None,
             account: account.to_string(),
@@ -183,6 +199,7 @@ impl Registrations {
     pub fn started(&self, id: RegId, account: String) {
         let mut regs = lock(&self.0);
         regs.retain(|v| !(v.id.is_none() && v.account == account));
+        gauge(&account, &RegState::Registering);
         regs.push(RegView {
             id: Some(id),
             account,
@@ -195,6 +212,7 @@ impl Registrations {
     pub fn set(&self, id: RegId, state: RegState) -> Option<String> {
         let mut regs = lock(&self.0);
         let v = regs.iter_mut().find(|v| v.id == Some(id))?;
+        gauge(&v.account, &state);
         v.state = state;
         Some(v.account.clone())
     }

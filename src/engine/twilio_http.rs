@@ -11,9 +11,8 @@
 //!   [`MAX_BODY`] bytes, websocket messages of at most [`MAX_MESSAGE`] bytes.
 //!
 //! The handlers take any `http` request whose body is a `hyper::body::Body` and answer a
-//! `Response<Full<Bytes>>`, so they mount unchanged in the hyper listener
-//! ([`crate::engine::http_api::serve`]) or an axum router; the upgrade uses hyper's
-//! `upgrade::on`, which both keep in the request. Each accepted stream becomes a
+//! `Response<Full<Bytes>>`; [`crate::engine::http::twilio`] mounts them on the axum router. The
+//! upgrade uses hyper's `upgrade::on` (axum's server keeps hyper's upgrade in the request). Each accepted stream becomes a
 //! [`TwilioLeg`] run by [`crate::engine::call::run`], like a SIP call.
 
 use std::net::{IpAddr, SocketAddr};

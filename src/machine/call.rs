@@ -32,7 +32,7 @@ use crate::flow::program::{
 use crate::flow::template::Context;
 use crate::machine::gather::Gathering;
 use crate::machine::http::HttpWait;
-use crate::machine::io::{Action, CallInfo, HangupReason, Input, Media, RequestId};
+use crate::machine::io::{Action, CallInfo, Emitted, HangupReason, Input, Media, RequestId};
 use crate::machine::listen::Listening;
 use crate::machine::playlist::{List, Playlist};
 use crate::machine::session::{Recording, Session};
@@ -59,7 +59,8 @@ pub struct Call {
     /// A digit that interrupted a play/say node, for the next gather.
     pub(super) typeahead: Option<Digit>,
     current: Option<NodeId>,
-    actions: VecDeque<Action>,
+    /// Actions and node entries, in order (see [`Emitted`]).
+    actions: VecDeque<Emitted>,
     next_id: u64,
 }
 
@@ -156,8 +157,18 @@ impl Call {
         self.apply(step, now);
     }
 
-    /// The next action for the driver.
+    /// The next action for the driver (node entries before it are skipped).
     pub fn poll_action(&mut self) -> Option<Action> {
+        while let Some(e) = self.actions.pop_front() {
+            if let Emitted::Action(a) = e {
+                return Some(a);
+            }
+        }
+        None
+    }
+
+    /// The next action or node entry, in the order they happened.
+    pub fn poll_emitted(&mut self) -> Option<Emitted> {
         self.actions.pop_front()
     }
 
@@ -226,6 +237,7 @@ impl Call {
                 },
             };
             self.current = Some(node);
+            self.actions.push_back(Emitted::Entered(node));
             match self.enter(&program, node, now) {
                 Step::Wait => {
                     self.typeahead = None;
@@ -553,7 +565,7 @@ impl Call {
     }
 
     pub(super) fn push(&mut self, action: Action) {
-        self.actions.push_back(action);
+        self.actions.push_back(Emitted::Action(action));
     }
 
     pub(super) fn warn(&mut self, node: NodeId, message: String) {

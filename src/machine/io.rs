@@ -10,7 +10,18 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::flow::digit::Digit;
-use crate::flow::program::{HttpMethod, StreamProtocol};
+use crate::flow::program::{HttpMethod, NodeId, StreamProtocol};
+
+/// What the machine emits, in the order it happened: the actions, and the nodes it entered
+/// between them (pure routing nodes such as `switch`, `set`, `goto` included). A driver that
+/// only executes actions uses [`crate::machine::Call::poll_action`], which skips the entries;
+/// one that tells the story of the call ([`crate::trace::CallTrace`]) uses
+/// [`crate::machine::Call::poll_emitted`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum Emitted {
+    Entered(NodeId),
+    Action(Action),
+}
 
 /// Identifies one request the machine made (playback, http, listen, agent, stream, record,
 /// transfer). Unique within a call.

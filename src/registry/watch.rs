@@ -132,6 +132,7 @@ pub fn log_events(registry: &Registry, events: &[RegistryEvent]) {
     for e in events {
         match e {
             RegistryEvent::Loaded { path, name, hash } => {
+                metrics::counter!("phonetree_flow_reloads_total", "result" => "ok").increment(1);
                 tracing::info!(flow = %name, version = %&hash[..hash.len().min(12)], path = %path.display(), "flow loaded");
                 // Its warnings, as `phonetree validate` prints them (same codes).
                 if let Some(entry) = snap.entry(path) {
@@ -145,6 +146,8 @@ pub fn log_events(registry: &Registry, events: &[RegistryEvent]) {
                 errors,
                 kept_previous,
             } => {
+                metrics::counter!("phonetree_flow_reloads_total", "result" => "failed")
+                    .increment(1);
                 tracing::warn!(path = %path.display(), errors, kept_previous, "flow has errors; not loaded");
                 if let Some(entry) = snap.entry(path) {
                     for d in &entry.diagnostics {

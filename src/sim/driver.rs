@@ -20,7 +20,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::flow::program::Program;
-use crate::machine::io::{Action, CallInfo, HttpReply, Input, Media, RecordingInfo, RequestId};
+use crate::machine::io::{
+    Action, CallInfo, Emitted, HttpReply, Input, Media, RecordingInfo, RequestId,
+};
 use crate::machine::Call;
 use crate::sim::event::{Event, EventKind, MediaRef};
 use crate::sim::lengths::{tts_length, PromptLengths, REMOTE_PROMPT};
@@ -253,15 +255,16 @@ impl<L: PromptLengths> Sim<L> {
 
     fn handle(&mut self, input: Input) {
         if let Some(t) = &mut self.trace {
-            let node = node_of(&self.call);
-            t.input(&input, &node, self.now);
+            t.input(&input, self.now);
         }
         self.call.handle(input, self.start + self.now);
-        while let Some(action) = self.call.poll_action() {
+        while let Some(e) = self.call.poll_emitted() {
             if let Some(t) = &mut self.trace {
-                t.action(&action, &node_of(&self.call), self.now);
+                t.emitted(&e, self.call.program(), self.now);
             }
-            self.execute(action);
+            if let Emitted::Action(action) = e {
+                self.execute(action);
+            }
         }
     }
 

@@ -21,6 +21,11 @@ impl Secret {
         Secret(s.into())
     }
 
+    /// The secret itself, for hashing or checking a password only (never for logs).
+    pub fn reveal(&self) -> &str {
+        &self.0
+    }
+
     /// The secret itself, for hashing only.
     fn expose(&self) -> &str {
         &self.0

@@ -4,10 +4,15 @@
 //! dashboard can read the same events and [`Summary`]. The simulator can be tapped with one
 //! ([`crate::sim::Sim::with_trace`]); a test checks both tell the same story.
 //!
-//! Sans-IO: the driver passes the time since answer and the node the machine is in; nothing
-//! here reads a clock or logs. Bounded: events are handed out with [`CallTrace::poll_event`]
-//! (a driver that never polls keeps at most [`MAX_QUEUED`]), in-flight requests are a small
-//! table, and the keys kept for the summary are capped.
+//! Sans-IO: the driver passes the time since answer and feeds what the machine emitted, in
+//! order ([`CallTrace::emitted`]: the nodes it entered — pure routing nodes included — and its
+//! actions, each action belonging to the node entered last); nothing here reads a clock or
+//! logs. Bounded: events are handed out with [`CallTrace::poll_event`] (a driver that never
+//! polls keeps at most [`MAX_QUEUED`]), in-flight requests are a small table, and the keys kept
+//! for the summary are capped.
+//!
+//! [`for_the_record`] is the rule for keeping an event outside the process (the call
+//! register): no webhook body, no URL query (either may carry API keys).
 //!
 //! Differences from the simulator, by nature: a live call does not know a prompt's length when
 //! it starts (`duration_ms` is 0), a failed playback is reported when it fails (the simulator
@@ -19,7 +24,7 @@ use std::collections::VecDeque;
 use std::time::Duration;
 
 use crate::flow::program::Program;
-use crate::machine::io::{Action, CallInfo, Input, Media, RequestId};
+use crate::machine::io::{Action, CallInfo, Emitted, Input, Media, RequestId};
 use crate::sim::driver::display_path;
 use crate::sim::event::{Event, EventKind, MediaRef};
 
@@ -84,10 +89,11 @@ impl CallTrace {
         }
     }
 
-    /// An input about to be handed to the machine at `now` (time since answer), which is in
-    /// `node`.
-    pub fn input(&mut self, input: &Input, node: &str, now: Duration) {
+    /// An input about to be handed to the machine at `now` (time since answer).
+    pub fn input(&mut self, input: &Input, now: Duration) {
         self.now = self.now.max(now);
+        let node = self.node.clone();
+        let node = node.as_str();
         match input {
             Input::Answered => {
                 let (flow, version) = (self.flow.clone(), self.version.clone());
@@ -155,11 +161,33 @@ impl CallTrace {
         }
     }
 
-    /// An action the machine emitted at `now` while in `node`.
-    pub fn action(&mut self, action: &Action, node: &str, now: Duration) {
+    /// What the machine emitted at `now` (a node entered, or an action), in the machine's order.
+    pub fn emitted(&mut self, e: &Emitted, program: &Program, now: Duration) {
+        match e {
+            Emitted::Entered(n) => {
+                let name = program
+                    .nodes
+                    .get(n.0 as usize)
+                    .map_or("", |n| n.name.as_str());
+                self.enter(name, now);
+            }
+            Emitted::Action(a) => self.action(a, now),
+        }
+    }
+
+    /// The machine entered `node` at `now` (every entry is an event, a re-entry too).
+    pub fn enter(&mut self, node: &str, now: Duration) {
         self.now = self.now.max(now);
-        self.enter(node);
-        let node = node.to_owned();
+        node.clone_into(&mut self.node);
+        self.push(EventKind::Node {
+            node: node.to_owned(),
+        });
+    }
+
+    /// An action the machine emitted at `now`, in the node entered last.
+    pub fn action(&mut self, action: &Action, now: Duration) {
+        self.now = self.now.max(now);
+        let node = self.node.clone();
         match action {
             Action::Play { id, media } => {
                 let media = match media {
@@ -318,15 +346,6 @@ impl CallTrace {
         self.end.is_some()
     }
 
-    fn enter(&mut self, node: &str) {
-        if !node.is_empty() && node != self.node {
-            self.node = node.to_owned();
-            self.push(EventKind::Node {
-                node: node.to_owned(),
-            });
-        }
-    }
-
     fn failed(&mut self, id: RequestId, node: &str, error: Option<&String>) {
         let (node, what) = match self.take(id) {
             Some(Pending::Other { node, what }) => (node, what),
@@ -357,6 +376,38 @@ impl CallTrace {
     fn take(&mut self, id: RequestId) -> Option<Pending> {
         let i = self.inflight.iter().position(|(r, _)| *r == id)?;
         Some(self.inflight.swap_remove(i).1)
+    }
+}
+
+/// `kind` as it may be kept outside the process (the call register): the webhook body dropped
+/// and URLs without their query (they may carry API keys); everything else as is.
+pub fn for_the_record(kind: &EventKind) -> EventKind {
+    let mut k = kind.clone();
+    match &mut k {
+        EventKind::Http { url, body, .. } => {
+            *url = url_text(url);
+            *body = None;
+        }
+        EventKind::Stream { url, .. }
+        | EventKind::Play {
+            media: MediaRef::Url(url),
+            ..
+        }
+        | EventKind::Stop {
+            media: MediaRef::Url(url),
+            ..
+        } => *url = url_text(url),
+        _ => {}
+    }
+    k
+}
+
+/// A URL without its query and fragment (they may carry keys): `https://h/p?key=x` →
+/// `https://h/p?…`.
+pub fn url_text(url: &str) -> String {
+    match url.find(['?', '#']) {
+        Some(i) => format!("{}?…", &url[..i]),
+        None => url.to_owned(),
     }
 }
 

@@ -224,6 +224,53 @@ impl Server {
         (status, body)
     }
 
+    /// Any request: (status, response headers, body). `headers` are extra header lines.
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> (u16, String, String) {
+        let mut s = TcpStream::connect(self.http).expect("connect http");
+        s.set_read_timeout(Some(WAIT)).unwrap();
+        let mut req = format!("{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n");
+        for (k, v) in headers {
+            req.push_str(&format!("{k}: {v}\r\n"));
+        }
+        req.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
+        s.write_all(req.as_bytes()).unwrap();
+        let mut text = String::new();
+        s.read_to_string(&mut text).expect("http response");
+        let status = text
+            .split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
+        let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+        (status, head.to_string(), body.to_string())
+    }
+
+    /// Stops the server (SIGKILL) and starts a new one in the same folder with `env`.
+    pub fn restart(mut self, env: &[(&str, &str)]) -> Server {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().expect("temp dir"));
+        Self::start_in(dir, env)
+    }
+
+    /// Waits up to `within` for the process to exit on its own, then restarts it like
+    /// [`Server::restart`].
+    pub fn restart_after_exit(mut self, within: Duration, env: &[(&str, &str)]) -> Server {
+        let _ = self.wait_exit(within);
+        self.restart(env)
+    }
+
+    /// The folder the server runs in (its `data/` is the default database folder).
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
     pub fn signal(&self, sig: &str) {
         let ok = Command::new("kill")
             .args([&format!("-{sig}"), &self.child.id().to_string()])

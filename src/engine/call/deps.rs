@@ -19,6 +19,8 @@ pub struct CallDeps {
     /// Where calls may be transferred (`transfer.allow`).
     pub transfer: Arc<TransferPolicy>,
     pub calls: LiveCalls,
+    /// Where each call's register record goes.
+    pub register: crate::register::Register,
     pub services: ServiceDeps,
     /// Becomes `true` at the drain deadline: calls still up hang up.
     pub hangup_all: watch::Receiver<bool>,

@@ -20,8 +20,10 @@
 //! - the end of the leg, or the drain, ends the flow; a flow that ends hangs the leg up;
 //! - a panic inside the machine (a bug: a broken invariant) hangs the call up with an error
 //!   log instead of leaving it waiting forever or taking the call's task down;
-//! - every input the machine gets and every action it emits is logged as the call's events
-//!   ([`CallLog`]: one line each with the call id, a summary line when the driver is dropped).
+//! - every input the machine gets, every node it enters and every action it emits is logged as
+//!   the call's events ([`CallLog`]: one line each with the call id, a summary line when the
+//!   driver is dropped), and handed on by [`CallDriver::poll_event`] (the call register's
+//!   timeline: one story of the call).
 //!
 //! Not owned here: what a node does (the machine), how a leg plays or transfers (legs), how a
 //! side request runs (integrations).
@@ -36,7 +38,7 @@ use crate::engine::integrations::{Ask, Control, Done, Request};
 use crate::engine::leg::{LegCmd, LegEvent};
 use crate::engine::pii::Pii;
 use crate::flow::program::Program;
-use crate::machine::io::{Action, CallInfo, HangupReason, Input, Media, RequestId};
+use crate::machine::io::{Action, CallInfo, Emitted, HangupReason, Input, Media, RequestId};
 use crate::machine::Call as Machine;
 use crate::policy::counters::{self, Counters};
 use crate::policy::transfer::{self, TransferPolicy};
@@ -116,8 +118,8 @@ pub struct CallDriver {
     leg_ended: bool,
     /// The machine panicked: the call is over.
     broken: bool,
-    /// Actions of the last input (reused buffer).
-    actions: Vec<Action>,
+    /// What the machine emitted for the last input (reused buffer).
+    actions: Vec<Emitted>,
     /// Inputs decided while executing actions (a refused transfer), fed next.
     pending: VecDeque<Input>,
     transfer_policy: Arc<TransferPolicy>,
@@ -195,6 +197,17 @@ impl CallDriver {
     /// Whether the call is over (the flow ended, or the leg ended before the flow started).
     pub fn is_ended(&self) -> bool {
         self.broken || self.machine.is_ended() || (self.leg_ended && !self.started)
+    }
+
+    /// The call's variables (the call register keeps them at the end).
+    pub fn vars(&self) -> &std::collections::BTreeMap<String, minijinja::Value> {
+        self.machine.vars()
+    }
+
+    /// The next event of the call's story (what the call log logged), oldest first: the call
+    /// register's timeline. Events not polled are bounded ([`crate::trace::MAX_QUEUED`]).
+    pub fn poll_event(&mut self) -> Option<crate::sim::event::Event> {
+        self.log.poll_event()
     }
 
     /// Requests in flight (for tests and logs).
@@ -339,11 +352,11 @@ impl CallDriver {
                 self.pending.clear();
                 return;
             }
-            self.log.input(&input, &self.machine, now);
+            self.log.input(&input, now);
             let (machine, actions) = (&mut self.machine, &mut self.actions);
             let ran = catch_unwind(AssertUnwindSafe(|| {
                 machine.handle(input, now);
-                actions.extend(std::iter::from_fn(|| machine.poll_action()));
+                actions.extend(std::iter::from_fn(|| machine.poll_emitted()));
             }));
             if ran.is_err() {
                 self.actions.clear();
@@ -351,9 +364,11 @@ impl CallDriver {
                 return self.broke();
             }
             let mut actions = std::mem::take(&mut self.actions);
-            for a in actions.drain(..) {
-                self.log.action(&a, &self.machine, now);
-                self.execute(a, now);
+            for e in actions.drain(..) {
+                self.log.emitted(&e, self.machine.program(), now);
+                if let Emitted::Action(a) = e {
+                    self.execute(a, now);
+                }
             }
             self.actions = actions;
         }

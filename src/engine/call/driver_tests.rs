@@ -375,3 +375,46 @@ fn a_bots_transfer_goes_through_the_allow_list_as_a_dynamic_target() {
         .collect();
     assert_eq!(outs, ["start stream 1", "leg transfer 2 tel:+15550009"]);
 }
+
+#[test]
+fn the_call_s_story_names_every_node_entered_routing_nodes_too_in_order() {
+    let flow = r#"
+name: r
+start: count
+nodes:
+  count: { set: { n: 1 }, next: triage }
+  triage:
+    switch:
+      - { when: "vars.n > 5", goto: bye }
+      - { goto: hop }
+  hop: { goto: greet }
+  greet: { play: a.wav, next: bye }
+  bye: { hangup: {} }
+"#;
+    let mut s = Script::new(flow);
+    s.leg(LegEvent::Answered);
+    // The key interrupts the prompt (barge-in): `stop`, then on to `bye`.
+    s.leg(dtmf('5'));
+    let story: Vec<String> = std::iter::from_fn(|| s.d.poll_event())
+        .map(|e| match e.kind {
+            crate::sim::event::EventKind::Node { node } => format!("node {node}"),
+            k => k.name().to_string(),
+        })
+        .collect();
+    assert_eq!(
+        story,
+        [
+            "answer",
+            "node count",
+            "node triage",
+            "node hop",
+            "node greet",
+            "play",
+            "dtmf",
+            "stop",
+            "node bye",
+            "hangup"
+        ]
+    );
+    assert!(s.d.poll_event().is_none(), "each event is handed out once");
+}

@@ -12,6 +12,7 @@
 
 pub mod deps;
 pub mod driver;
+pub mod register_hook;
 pub mod route;
 
 use std::sync::Arc;
@@ -22,30 +23,54 @@ use driver::{CallDriver, DriverInput, DriverOutput};
 
 use super::audio_port::{self, AudioPort, PortConfig};
 use super::integrations::tasks::{TaskEvent, Tasks};
-use super::leg::{Leg, LegCmd, LegInfo, Reject};
+use super::leg::{Leg, LegCmd, LegEnd, LegInfo, Reject};
 use super::pii::caller;
 use super::rt::sleep_opt;
 use super::status::CallView;
 use crate::flow::program::Program;
 use crate::machine::io::CallInfo;
+use crate::register::CallRecorder;
+use register_hook::RegisterHook;
 
 /// Runs one call to its end.
 pub async fn run(deps: Arc<CallDeps>, mut leg: Leg) {
     let info = leg.info().clone();
     let call = info.id.as_str();
     let dialled = info.dialled.as_deref().unwrap_or("");
+    let direction = crate::db::calls::Direction::Inbound;
+    let mut rec = CallRecorder::start(
+        &deps.register,
+        direction,
+        &info.from,
+        &info.to,
+        Instant::now(),
+    );
     let named = info.flow.as_deref().and_then(|f| deps.router.named(f));
     let Some(program) = named.or_else(|| deps.router.route(dialled, info.source)) else {
         tracing::warn!(%call, to = %dialled, "no flow for this number and no default flow");
         leg.reject(Reject::NoRoute);
+        rec.end(Instant::now(), "rejected:no_route", Some(404));
         return;
     };
+    rec.set_flow(&program.name, program.short_hash());
+    if let Some(a) = deps.router.accounts.iter().find(|a| a.username == dialled) {
+        rec.set_account(&a.username);
+    }
     tracing::info!(
         %call, from = %caller(&info.from, deps.redact_numbers), to = %dialled, flow = %program.name,
         version = %program.short_hash(), "incoming call"
     );
     if let Err(why) = leg.answer().await {
         tracing::info!(%call, reason = %why, "not answered");
+        let facts = leg.facts();
+        if let Some(at) = facts.ringing_at {
+            rec.ringing(at);
+        }
+        let reason = match why {
+            LegEnd::Remote => "cancelled",
+            _ => "rejected",
+        };
+        rec.end(Instant::now(), reason, facts.final_status);
         return;
     }
     deps.calls.insert(CallView {
@@ -64,6 +89,7 @@ pub async fn run(deps: Arc<CallDeps>, mut leg: Leg) {
         )
         .redact_numbers(deps.redact_numbers),
         leg,
+        hook: RegisterHook::new(rec, start_theme(&program)),
         tasks: Tasks::default(),
         deps: deps.clone(),
         id: info.id.clone(),
@@ -71,6 +97,17 @@ pub async fn run(deps: Arc<CallDeps>, mut leg: Leg) {
     pump.run().await;
     tracing::debug!(%call, "call ended");
     deps.calls.remove(&info.id);
+    let Pump { hook, driver, .. } = pump;
+    hook.finish(driver.vars(), Instant::now());
+}
+
+/// The theme a call of `program` starts in ("" for a flow without themes).
+fn start_theme(program: &Program) -> &str {
+    let themes = &program.themes;
+    themes
+        .names
+        .get(themes.start.0 as usize)
+        .map_or("", String::as_str)
 }
 
 /// The machine's view of the call: the leg's facts plus the flow's allow-listed environment
@@ -93,6 +130,8 @@ fn call_info(
 struct Pump {
     driver: CallDriver,
     leg: Leg,
+    /// The call's register record.
+    hook: RegisterHook,
     tasks: Tasks,
     deps: Arc<CallDeps>,
     id: String,
@@ -125,13 +164,37 @@ impl Pump {
                     DriverInput::Drain
                 }
             };
-            self.driver.handle(input, Instant::now());
+            self.feed(input, Instant::now());
         }
     }
 
-    /// Executes every output the driver has.
+    /// One input for the driver, shown to the register first; then the register gets the
+    /// events of the call's story that input produced (the driver's call log).
+    fn feed(&mut self, input: DriverInput, now: Instant) {
+        self.hook.input(&input, &self.leg, now);
+        self.driver.handle(input, now);
+        while let Some(e) = self.driver.poll_event() {
+            self.hook.traced(&e.kind, now);
+        }
+    }
+
+    /// Executes every output the driver has (a batch at a time, shown to the register first).
     fn drain_outputs(&mut self) {
-        while let Some(out) = self.driver.poll_output() {
+        loop {
+            let outs: Vec<DriverOutput> =
+                std::iter::from_fn(|| self.driver.poll_output()).collect();
+            if outs.is_empty() {
+                return;
+            }
+            self.hook.outputs(&outs);
+            for out in outs {
+                self.execute(out);
+            }
+        }
+    }
+
+    fn execute(&mut self, out: DriverOutput) {
+        {
             match out {
                 DriverOutput::Leg(cmd) => self.leg.command(cmd),
                 DriverOutput::Start(req) => {
@@ -142,7 +205,7 @@ impl Pump {
                         if attached {
                             self.leg.command(LegCmd::DetachAudio { id });
                         }
-                        self.driver.handle(DriverInput::Done(done), Instant::now());
+                        self.feed(DriverInput::Done(done), Instant::now());
                     }
                 }
                 DriverOutput::Cancel(id) => {

@@ -85,6 +85,24 @@ impl Leg {
             Leg::Twilio(l) => l.command(cmd),
         }
     }
+
+    /// What the call register records about the leg so far.
+    pub fn facts(&self) -> LegFacts {
+        match self {
+            Leg::Sip(l) => l.facts(),
+            Leg::Twilio(l) => l.facts(),
+        }
+    }
+}
+
+/// What the call register records about a leg (SIP: the negotiated codec, the INVITE's final
+/// status, when 180 Ringing went out).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LegFacts {
+    /// `PCMU/8000`, `opus/48000/2`, …
+    pub codec: Option<String>,
+    pub final_status: Option<u16>,
+    pub ringing_at: Option<std::time::Instant>,
 }
 
 /// Who calls whom.

@@ -79,6 +79,9 @@ pub struct SipLeg {
     sip_over: bool,
     /// `Ended` has been queued: nothing more is reported.
     ended: bool,
+    /// The INVITE's final status and when it rang (for the call register).
+    final_status: Option<u16>,
+    ringing_at: Option<std::time::Instant>,
 }
 
 impl std::fmt::Debug for SipLeg {
@@ -118,6 +121,8 @@ impl SipLeg {
             transfer: None,
             sip_over: false,
             ended: false,
+            final_status: None,
+            ringing_at: None,
         }
     }
 
@@ -133,6 +138,7 @@ impl SipLeg {
     }
 
     fn refuse(&mut self, status: u16) {
+        self.final_status = Some(status);
         self.sip_over = true;
         self.cmd(CallCmd::Reject(status));
     }
@@ -175,10 +181,12 @@ impl SipLeg {
         self.local = Some(local);
         if !self.ring().await {
             tracing::info!(%call, "caller gave up while ringing");
+            self.final_status = Some(487);
             self.sip_over = true;
             return Err(LegEnd::Remote);
         }
         self.cmd(CallCmd::Answer(sdp));
+        self.final_status = Some(200);
         match neg {
             Some(neg) => self.start_media(socket, neg)?,
             // Offerless INVITE: media and the flow start when the ACK brings the answer.
@@ -195,6 +203,7 @@ impl SipLeg {
             return true;
         }
         self.cmd(CallCmd::Ringing);
+        self.ringing_at = Some(std::time::Instant::now());
         let until = tokio::time::Instant::now() + delay;
         loop {
             tokio::select! {
@@ -204,6 +213,15 @@ impl SipLeg {
                     Some(_) => {}
                 },
             }
+        }
+    }
+
+    /// See [`super::Leg::facts`].
+    pub fn facts(&self) -> super::LegFacts {
+        super::LegFacts {
+            codec: self.codec.map(|c| c.to_string()),
+            final_status: self.final_status,
+            ringing_at: self.ringing_at,
         }
     }
 

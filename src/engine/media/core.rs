@@ -94,6 +94,10 @@ pub struct MediaStats {
     /// Times the latched source changed (NAT rebinding).
     pub rebinds: u64,
     pub rtp_sent: u64,
+    /// Packets sent after their due time (the pacer released them late).
+    pub rtp_late: u64,
+    /// Sequence numbers skipped in what the caller sent (reordering counts as loss).
+    pub rtp_lost: u64,
 }
 
 /// Everything [`MediaCore::new`] needs.
@@ -130,6 +134,8 @@ pub(super) struct MediaCore {
     /// latched, so sending can start).
     wake: bool,
     stats: MediaStats,
+    /// The last sequence number taken from the caller (loss counting).
+    last_seq: Option<u16>,
 }
 
 /// SplitMix64: the next 64 bits from `state`.
@@ -182,6 +188,7 @@ impl MediaCore {
             tasks: VecDeque::new(),
             wake: false,
             stats: MediaStats::default(),
+            last_seq: None,
         }
     }
 
@@ -271,7 +278,9 @@ impl MediaCore {
                 }
             };
             self.move_playout_events();
+            let late = self.pacer.stats().late_packets;
             let slot = self.pacer.poll_slot(now)?;
+            self.stats.rtp_late += self.pacer.stats().late_packets.saturating_sub(late);
             if let Some(id) = finished {
                 self.events.push_back(MediaEvent::PlaybackFinished(id));
             }
@@ -355,6 +364,16 @@ impl MediaCore {
             }
         }
         self.stats.rtp_received += 1;
+        let seq = packet.header.sequence;
+        match self.last_seq {
+            Some(last) => {
+                self.stats.rtp_lost += super::counters::gap(last, seq);
+                if seq.wrapping_sub(last) < 0x8000 {
+                    self.last_seq = Some(seq);
+                }
+            }
+            None => self.last_seq = Some(seq),
+        }
         self.last_rx = now;
         self.timed_out = false;
         for a in self.receive.packet(&packet, now) {

@@ -463,3 +463,20 @@ fn the_seed_decides_ssrc_and_sequence() {
     assert_eq!(run(1), run(1));
     assert_ne!(run(1).ssrc, run(2).ssrc);
 }
+
+#[test]
+fn skipped_sequence_numbers_count_as_lost_for_metrics() {
+    let mut h = Harness::new(local_caller(), MediaConfig::default());
+    for seq in [10, 11, 14, 13, 15, 40_000] {
+        h.receive(a(SDP), &audio(seq, 9));
+    }
+    let s = h.core.stats();
+    assert_eq!(s.rtp_received, 6);
+    // 12 and 13 were missing when 14 came (13 arriving late does not undo that); the jump to
+    // 40000 is a new stream, not loss.
+    assert_eq!(s.rtp_lost, 2);
+    h.play(1);
+    h.advance(Duration::from_millis(300));
+    assert_eq!(s.rtp_late, 0, "virtual time is never late");
+    assert!(h.core.stats().rtp_sent > 0);
+}

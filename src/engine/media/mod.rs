@@ -27,6 +27,7 @@
 
 pub mod codec;
 mod core;
+pub mod counters;
 pub mod latch;
 pub mod live;
 mod playout;

@@ -14,7 +14,8 @@ use std::time::Instant;
 
 use tokio::sync::mpsc;
 
-use super::core::{Command, CoreSetup, MediaCore, Task};
+use super::core::{Command, CoreSetup, MediaCore, MediaStats, Task};
+use super::counters::RtpCounters;
 use super::latch::MediaPeer;
 use super::poller::RecvBatch;
 use super::ports::PortLease;
@@ -53,6 +54,9 @@ pub(super) struct Session {
     out: Vec<u8>,
     /// The instant the worker's timer queue holds for this session, if any.
     pub scheduled: Option<Instant>,
+    /// The owning worker's packet counters (`/metrics`), and what was added to them so far.
+    counters: Arc<RtpCounters>,
+    published: MediaStats,
 }
 
 /// 64 bits from the OS (std's random hash keys if that fails).
@@ -104,7 +108,32 @@ impl Session {
             events: s.events,
             out: Vec::with_capacity(1500),
             scheduled: None,
+            counters: Arc::default(),
+            published: MediaStats::default(),
         }
+    }
+
+    /// Counts this session's packets in its worker's counters.
+    pub fn set_counters(&mut self, c: Arc<RtpCounters>) {
+        self.counters = c;
+    }
+
+    /// Adds what the core counted since the last call to the worker's counters (once per
+    /// pass, not per packet).
+    fn publish(&mut self) {
+        let now = self.core.stats();
+        let p = &self.published;
+        for (c, new, old) in [
+            (&self.counters.sent, now.rtp_sent, p.rtp_sent),
+            (&self.counters.received, now.rtp_received, p.rtp_received),
+            (&self.counters.late, now.rtp_late, p.rtp_late),
+            (&self.counters.lost, now.rtp_lost, p.rtp_lost),
+        ] {
+            if new > old {
+                RtpCounters::add(c, new - old);
+            }
+        }
+        self.published = now;
     }
 
     pub fn id(&self) -> u64 {
@@ -158,6 +187,7 @@ impl Session {
                 break;
             }
         }
+        self.publish();
         self.core.take_wake()
     }
 
@@ -171,6 +201,7 @@ impl Session {
             }
         }
         self.core.take_wake();
+        self.publish();
         self.flush_events();
     }
 

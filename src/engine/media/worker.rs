@@ -162,6 +162,8 @@ struct Worker {
     /// Sessions of the current timer pass (kept to reuse its allocation).
     due: Vec<u64>,
     last_timer_pass: Instant,
+    /// Packet counts of this worker's sessions (`/metrics`).
+    counters: Arc<super::counters::RtpCounters>,
 }
 
 impl Worker {
@@ -220,6 +222,7 @@ impl Worker {
             ready: Vec::with_capacity(512),
             due: Vec::with_capacity(512),
             last_timer_pass: Instant::now(),
+            counters: super::counters::register(),
         })
     }
 
@@ -286,7 +289,8 @@ impl Worker {
         }
     }
 
-    fn open(&mut self, session: Box<Session>, now: Instant) {
+    fn open(&mut self, mut session: Box<Session>, now: Instant) {
+        session.set_counters(self.counters.clone());
         let id = session.id();
         if let Err(e) = self.rx_set.add(session.socket(), id) {
             // The call still sends; with nothing received, its RTP timeout ends it.

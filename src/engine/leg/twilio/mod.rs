@@ -176,6 +176,14 @@ impl TwilioLeg {
         AudioFormat::NARROWBAND
     }
 
+    /// For the call register: Media Streams carry μ-law at 8 kHz; no SIP status, no ringing.
+    pub fn facts(&self) -> super::LegFacts {
+        super::LegFacts {
+            codec: Some("PCMU/8000".into()),
+            ..super::LegFacts::default()
+        }
+    }
+
     /// See [`super::Leg::next_event`]. Only the channel receive awaits: cancel-safe.
     pub async fn next_event(&mut self) -> LegEvent {
         if let Some(ev) = self.pending.pop_front() {

@@ -1,0 +1,165 @@
+//! The Prometheus exporter behind `GET /metrics`: `metrics` + `metrics-exporter-prometheus`
+//! (default features off: no listener or push gateway of its own; `/metrics` is a route on
+//! the API listener), installed once per process as the global recorder.
+//!
+//! Adding a series is one line where the thing happens:
+//! `metrics::counter!("phonetree_x_total", "label" => v).increment(1)` (or `gauge!`,
+//! `histogram!`); give a histogram buckets in [`BUCKETS`] and a help text in [`HELP`]. Values
+//! that already live in atomics elsewhere (RTP packet counts per media worker, the hardening
+//! refusal counts of `policy::counters`) are copied in at scrape time by [`render`], so the
+//! packet path never touches the recorder.
+//!
+//! Chosen over prometheus-client because series need no registry plumbing (a macro call at the
+//! site), which keeps the outbound, agent and ASR additions to one line each.
+
+use std::sync::OnceLock;
+
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+use super::media::counters;
+
+/// Histogram buckets (seconds).
+pub const BUCKETS: &[(&str, &[f64])] = &[
+    (
+        "phonetree_call_duration_seconds",
+        &[
+            1.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0,
+        ],
+    ),
+    (
+        "phonetree_call_setup_seconds",
+        &[
+            0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+        ],
+    ),
+    (
+        "phonetree_dtmf_response_seconds",
+        &[
+            0.0005, 0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0,
+        ],
+    ),
+    (
+        "phonetree_db_write_lag_seconds",
+        &[
+            0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 30.0, 60.0, 300.0,
+        ],
+    ),
+];
+
+/// `# HELP` texts.
+pub const HELP: &[(&str, &str)] = &[
+    ("phonetree_calls_total", "Calls ended, by flow, direction and outcome (answered, rejected, cancelled, failed)."),
+    ("phonetree_calls_active", "Calls answered and not yet ended, by flow and direction."),
+    ("phonetree_call_duration_seconds", "Answered calls' length from answer to end."),
+    ("phonetree_call_setup_seconds", "From the INVITE to the answer."),
+    ("phonetree_dtmf_response_seconds", "From a key press to the prompt or speech that answers it (in the call task)."),
+    ("phonetree_rtp_packets_total", "RTP packets by kind: sent, received, late (sent after their due time), lost (missing from what callers sent)."),
+    ("phonetree_registration_status", "Per account: 0 not registered, 1 registered, 2 failed."),
+    ("phonetree_flow_reloads_total", "Flow loads and reloads by result (ok, failed)."),
+    ("phonetree_db_write_lag_seconds", "From a register record's creation to its commit."),
+    ("phonetree_db_up", "1 while the register's last database write succeeded."),
+    ("phonetree_register_queue", "Register records waiting for the database."),
+    ("phonetree_register_written_total", "Register records written."),
+    ("phonetree_register_dropped_total", "Register records lost (buffer full or refused by the database)."),
+    ("phonetree_logins_total", "Dashboard logins by result (ok, failed, limited)."),
+    ("phonetree_refused_total", "What the hardening rules refused (docs/security.md), by what: sip_403, sip_silent, sip_oversize, sdp, transfer, rtp_foreign, rtp_competing."),
+    ("phonetree_rtp_rebinds_total", "Latched RTP sources replaced after silence (NAT rebinding)."),
+];
+
+static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+
+/// Installs the recorder (first call) and returns the handle `/metrics` renders; `None` if
+/// another recorder was installed first.
+pub fn install() -> Option<PrometheusHandle> {
+    HANDLE
+        .get_or_init(|| {
+            let mut b = PrometheusBuilder::new();
+            for (name, buckets) in BUCKETS {
+                b = match b.set_buckets_for_metric(Matcher::Full((*name).into()), buckets) {
+                    Ok(b) => b,
+                    Err(e) => {
+                        tracing::error!(error = %e, metric = name, "bad histogram buckets");
+                        return None;
+                    }
+                };
+            }
+            let recorder = b.build_recorder();
+            let handle = recorder.handle();
+            if metrics::set_global_recorder(recorder).is_err() {
+                tracing::warn!("another metrics recorder is installed: /metrics stays empty");
+                return None;
+            }
+            for (name, help) in HELP {
+                metrics::describe_counter!(*name, *help);
+            }
+            Some(handle)
+        })
+        .clone()
+}
+
+/// The exposition text, with the scrape-time values brought up to date.
+pub fn render(handle: &PrometheusHandle) -> String {
+    let t = counters::totals();
+    for (kind, v) in [
+        ("sent", t.sent),
+        ("received", t.received),
+        ("late", t.late),
+        ("lost", t.lost),
+    ] {
+        metrics::counter!("phonetree_rtp_packets_total", "kind" => kind).absolute(v);
+    }
+    let r = crate::policy::counters::global().snapshot();
+    for (what, v) in [
+        ("sip_403", r.sip_refused_403),
+        ("sip_silent", r.sip_refused_silent),
+        ("sip_oversize", r.sip_oversize),
+        ("sdp", r.sdp_refused),
+        ("transfer", r.transfer_refused),
+        ("rtp_foreign", r.rtp_foreign_dropped),
+        ("rtp_competing", r.rtp_competing_dropped),
+    ] {
+        metrics::counter!("phonetree_refused_total", "what" => what).absolute(v);
+    }
+    metrics::counter!("phonetree_rtp_rebinds_total").absolute(r.rtp_rebinds);
+    handle.render()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every `phonetree_*` name in a text, without the histogram suffixes.
+    fn names(text: &str) -> std::collections::BTreeSet<String> {
+        let re = regex::Regex::new(r"phonetree_[a-z_]+").unwrap();
+        re.find_iter(text)
+            .map(|m| {
+                let n = m.as_str();
+                ["_bucket", "_count", "_sum"]
+                    .iter()
+                    .find_map(|s| n.strip_suffix(s))
+                    .unwrap_or(n)
+                    .to_string()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_dashboard_and_the_docs_use_only_series_that_exist() {
+        let known: Vec<&str> = HELP.iter().map(|(n, _)| *n).collect();
+        let dash = include_str!("../../docs/grafana-phonetree.json");
+        let doc = include_str!("../../docs/operations.md");
+        for (what, text) in [("dashboard", dash), ("operations.md", doc)] {
+            // The session cookie shares the prefix.
+            for n in names(text).into_iter().filter(|n| n != "phonetree_session") {
+                assert!(
+                    known.contains(&n.as_str()),
+                    "{what} names unknown series {n}"
+                );
+            }
+        }
+        for (n, _) in BUCKETS {
+            assert!(known.contains(n), "buckets for an undescribed series {n}");
+        }
+        assert!(serde_json::from_str::<serde_json::Value>(dash).is_ok());
+    }
+}
