@@ -594,8 +594,9 @@ fn pjsua2_reaches_a_twilio_bot_that_marks_hears_keys_clears_and_ends_with_a_resu
 
 /// The Python block under "A 30-line bot" in docs/streams.md.
 fn docs_bot() -> String {
-    let doc = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/streams.md"))
-        .expect("docs/streams.md");
+    let doc =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/streams.md"))
+            .expect("docs/streams.md");
     let section = doc
         .split("## A 30-line bot")
         .nth(1)
@@ -626,9 +627,12 @@ fn the_python_bot_of_docs_streams_md_echoes_the_caller_sends_a_key_and_ends_with
     let mut cmd = Command::new(python());
     cmd.arg(&bot_py).arg(port.to_string());
     let _bot = Proc::spawn(&work, "docs_bot", &mut cmd);
-    wait_until(&work, "the docs' bot to listen", Duration::from_secs(10), || {
-        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
-    });
+    wait_until(
+        &work,
+        "the docs' bot to listen",
+        Duration::from_secs(10),
+        || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok(),
+    );
     // The flow of the docs, with a check of the saved result.
     work.write_flow(
         "docbot.yaml",
@@ -648,7 +652,14 @@ fn the_python_bot_of_docs_streams_md_echoes_the_caller_sends_a_key_and_ends_with
     let (status, summary) = run_peer(
         &work,
         "pj_docbot",
-        pj_caller(&engine.target(), &rec).args(["--user", "7102", "--wav", &wav, "--duration", "9"]),
+        pj_caller(&engine.target(), &rec).args([
+            "--user",
+            "7102",
+            "--wav",
+            &wav,
+            "--duration",
+            "9",
+        ]),
         Duration::from_secs(40),
     );
     eprintln!("pj: {summary}");
@@ -658,13 +669,22 @@ fn the_python_bot_of_docs_streams_md_echoes_the_caller_sends_a_key_and_ends_with
     // The caller's first seconds come back about a second later, then the saved result leads
     // to the goodbye.
     let echo_at = assert_heard(&work, &rec, "main_menu.wav", 0.8, 2.5, 1.5);
-    assert_heard(&work, &rec, "goodbye.wav", echo_at + 1.5, echo_at + 4.5, 1.0);
+    assert_heard(
+        &work,
+        &rec,
+        "goodbye.wav",
+        echo_at + 1.5,
+        echo_at + 4.5,
+        1.0,
+    );
     let keys: String = summary["dtmf_received"]
         .as_array()
         .map(|v| v.iter().filter_map(|d| d[0].as_str()).collect())
         .unwrap_or_default();
     if keys != "1" {
-        work.fail(&format!("the bot's key did not reach the caller: {summary}"));
+        work.fail(&format!(
+            "the bot's key did not reach the caller: {summary}"
+        ));
     }
     assert_no_call_left(&work, &engine);
 }
