@@ -143,6 +143,32 @@ fn the_voice_webhook_answers_twiml_connecting_the_call_to_our_stream() {
     assert_eq!(srv.get("/twilio/voice").0, 405);
 }
 
+/// Twilio sends no API token: its routes keep their own admission when the API requires one.
+#[test]
+fn twilios_routes_stay_open_to_twilio_when_the_api_requires_a_token() {
+    let token = "a-long-enough-api-token-for-tests-0123456789";
+    let srv = server(&[
+        ("PHONETREE_API_AUTH", "required"),
+        ("PHONETREE_API_TOKENS", token),
+    ]);
+    assert_eq!(srv.get("/api/calls").0, 401, "the API itself is closed");
+    let (status, body) = post(&srv, "/twilio/voice", "CallSid=CA9&From=1&To=2", &[]);
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("<Connect><Stream"), "{body}");
+    let url = format!("ws://{}/twilio/stream", srv.http);
+    rt().block_on(async {
+        let mut call = TwilioCall::connect(&url, opts(&[("flow", "tw")]))
+            .await
+            .expect("the stream's upgrade needs no API token");
+        let got = call
+            .until(Duration::from_secs(10), "the greeting", |h| {
+                matches!(h, Heard::Media(_))
+            })
+            .await;
+        assert!(matches!(got.last(), Some((_, Heard::Media(_)))));
+    });
+}
+
 #[test]
 fn a_twilio_call_hears_paced_prompts_finished_by_marks_and_a_key_moves_the_flow() {
     let srv = server(&[]);
