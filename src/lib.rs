@@ -11,6 +11,7 @@ pub const VERSION: &str = concat!(
     ")"
 );
 
+pub mod alerts;
 pub mod audio;
 pub mod auth;
 pub mod cli;
@@ -22,6 +23,7 @@ pub mod graph;
 pub mod import;
 pub mod machine;
 pub mod media;
+pub mod outbound;
 pub mod policy;
 pub mod register;
 pub mod registry;
@@ -29,6 +31,7 @@ pub mod sdp;
 pub mod sim;
 pub mod sip;
 pub mod site;
+pub mod sms;
 pub mod testrun;
 pub mod trace;
 pub mod wsmedia;

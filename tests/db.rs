@@ -10,6 +10,7 @@ use std::sync::Arc;
 use phonetree::config::database::{DatabaseConfig, DatabaseUrl};
 use phonetree::db::calls::{self, CallFilter, CallRecord, Direction, TimelineEvent};
 use phonetree::db::jobs::{Attempt, JobState, NewJob};
+use phonetree::db::outbound::JobFilter;
 use phonetree::db::{self, Db, DbError, Stmt};
 use serde_json::json;
 
@@ -77,6 +78,7 @@ both!(
     jobs_finish_requeue_cancel_and_acknowledge,
     users_tokens_and_sessions,
     alerts_schedules_and_heartbeats,
+    outbound_restart_release_alert_cancel_and_filtered_list,
 );
 
 async fn migrations_are_applied_once_and_a_newer_schema_is_refused(db: Db) {
@@ -587,4 +589,116 @@ async fn alerts_schedules_and_heartbeats(db: Db) {
         ("node-a", 20, 4)
     );
     let _ = Stmt::new("SELECT 1", vec![]);
+}
+
+/// `db::outbound`: a restarted node releases its own running jobs (attempt `interrupted`) but
+/// not another node's; an alert episode's queued jobs are cancelled, its running one is not;
+/// the API's list filters by state, number, creation time and page.
+async fn outbound_restart_release_alert_cancel_and_filtered_list(db: Db) {
+    let mine = db.create_job(&new_job(0), 100).await.unwrap();
+    db.claim_due_job(110, 60_000).await.unwrap().unwrap();
+    db.start_attempt(&mine.id, "+15550002", 120).await.unwrap();
+    let other = db.with_node_id("node-b");
+    let theirs = db.create_job(&new_job(0), 200).await.unwrap();
+    other.claim_due_job(210, 60_000).await.unwrap().unwrap();
+    assert_eq!(db.release_own_leases(300).await.unwrap(), 1);
+    let back = db.get_job(&mine.id).await.unwrap().unwrap();
+    assert_eq!((back.state, back.lease_owner), (JobState::Queued, None));
+    let attempts = db.job_attempts(&mine.id).await.unwrap();
+    assert_eq!(attempts[0].outcome.as_deref(), Some("interrupted"));
+    let held = db.get_job(&theirs.id).await.unwrap().unwrap();
+    assert_eq!(
+        held.state,
+        JobState::Running,
+        "another node's lease is left alone"
+    );
+
+    let alert = |key: &str, run_at| NewJob {
+        request: json!({"to": ["+4930111"], "message": "disk"}),
+        alert_id: Some("fp1:start".into()),
+        idempotency_key: Some(key.into()),
+        ..new_job(run_at)
+    };
+    let sms = db.create_job(&alert("fp1:sms", 0), 400).await.unwrap();
+    let call = db
+        .create_job(&alert("fp1:call", 90_000), 400)
+        .await
+        .unwrap();
+    // The SMS is being sent when the resolution comes: only the waiting call is cancelled.
+    let claimed = db.claim_due_job(500, 60_000).await.unwrap().unwrap();
+    assert_eq!(claimed.id, mine.id, "oldest due first");
+    db.claim_due_job(500, 60_000).await.unwrap().unwrap();
+    let running_sms = db.get_job(&sms.id).await.unwrap().unwrap();
+    assert_eq!(running_sms.state, JobState::Running);
+    assert_eq!(db.cancel_alert_jobs("fp1:start", 600).await.unwrap(), 1);
+    assert_eq!(
+        db.get_job(&call.id).await.unwrap().unwrap().state,
+        JobState::Cancelled
+    );
+    assert_eq!(db.cancel_alert_jobs("fp1:start", 700).await.unwrap(), 0);
+
+    let list = |f: JobFilter| {
+        let db = db.clone();
+        async move {
+            db.list_jobs_filtered(&f)
+                .await
+                .unwrap()
+                .jobs
+                .into_iter()
+                .map(|j| j.id)
+                .collect::<Vec<_>>()
+        }
+    };
+    let f = |limit| JobFilter {
+        limit,
+        ..JobFilter::default()
+    };
+    assert_eq!(list(f(50)).await.len(), 4);
+    let cancelled = JobFilter {
+        state: Some(JobState::Cancelled),
+        ..f(50)
+    };
+    assert_eq!(list(cancelled).await, vec![call.id.clone()]);
+    let by_number = JobFilter {
+        number: Some("4930".into()),
+        ..f(50)
+    };
+    let mut got = list(by_number).await;
+    got.sort();
+    let mut want = vec![sms.id.clone(), call.id.clone()];
+    want.sort();
+    assert_eq!(got, want, "a part of a contact");
+    let hostile = JobFilter {
+        number: Some("%' OR 1=1 --".into()),
+        ..f(50)
+    };
+    assert!(list(hostile).await.is_empty(), "the number is data");
+    let in_the_text_only = JobFilter {
+        number: Some("disk".into()),
+        ..f(50)
+    };
+    assert!(
+        list(in_the_text_only).await.is_empty(),
+        "contacts only, not the message"
+    );
+    let early = JobFilter {
+        since_ms: Some(100),
+        until_ms: Some(300),
+        ..f(50)
+    };
+    let mut got = list(early).await;
+    got.sort();
+    let mut want = vec![mine.id.clone(), theirs.id.clone()];
+    want.sort();
+    assert_eq!(got, want, "created in [100, 300)");
+    // Pages: newest first, `before` the last id of the previous page.
+    let page1 = list(f(3)).await;
+    assert_eq!(page1.len(), 3);
+    let page2 = list(JobFilter {
+        before_id: page1.last().cloned(),
+        ..f(3)
+    })
+    .await;
+    assert_eq!(page2.len(), 1);
+    assert!(!page1.contains(&page2[0]));
 }

@@ -91,6 +91,9 @@ const KEY_TABLES: &[&[(&str, &str)]] = &[
     super::api::KEYS,
     super::node::KEYS,
     super::twilio::KEYS,
+    super::outbound::KEYS,
+    super::sms::KEYS,
+    super::alerts::KEYS,
 ];
 
 /// Every scalar setting, from every table in `KEY_TABLES`.
@@ -113,6 +116,7 @@ fn is_list(key: &str) -> bool {
         || super::security::is_list(key)
         || super::api::is_list(key)
         || super::twilio::is_list(key)
+        || super::outbound::is_list(key)
 }
 
 /// Keys whose values are secrets: never echoed in any message.
@@ -121,6 +125,7 @@ pub fn is_secret(key: &str) -> bool {
         || key.ends_with(".auth_token")
         || key == "database.url"
         || super::api::is_secret(key)
+        || super::sms::is_secret(key)
 }
 
 /// The seed projects' variable names: (alias, key). Applied before the `PHONETREE_*` names, so
@@ -221,7 +226,11 @@ pub fn env_layer(env: &BTreeMap<String, String>) -> Layer {
             },
         );
     };
-    for (alias, key) in ALIASES.iter().chain(super::twilio::ALIASES) {
+    let section_aliases = super::outbound::ALIASES
+        .iter()
+        .chain(super::sms::ALIASES)
+        .chain(super::twilio::ALIASES);
+    for (alias, key) in ALIASES.iter().chain(section_aliases) {
         if let Some(v) = env.get(*alias).filter(|v| !v.trim().is_empty()) {
             set(key, alias, v);
         }
@@ -277,6 +286,7 @@ fn put(
         Value::String(s) => s.clone(),
         Value::Number(n) => n.to_string(),
         Value::Bool(b) => b.to_string(),
+        Value::Array(_) | Value::Object(_) if super::alerts::is_json(key) => v.to_string(),
         Value::Array(items) if is_list(key) => {
             let mut parts = Vec::new();
             for item in items {

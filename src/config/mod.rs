@@ -11,6 +11,7 @@
 //! output or API response contains one. Not owned here: resolving host names (the engine does
 //! it when it registers) and choosing the advertised address when none is configured.
 
+pub mod alerts;
 pub mod api;
 pub mod capabilities;
 pub mod database;
@@ -18,7 +19,9 @@ pub mod environment;
 pub mod layer;
 pub mod log;
 pub mod node;
+pub mod outbound;
 pub mod security;
+pub mod sms;
 pub mod twilio;
 
 use std::fmt;
@@ -77,6 +80,12 @@ pub struct Config {
     pub env: environment::Environment,
     /// The `twilio:` section (calls arriving as Twilio Media Streams).
     pub twilio: twilio::TwilioConfig,
+    /// `outbound.*`: limits, defaults and allow-list of outbound calls.
+    pub outbound: outbound::OutboundConfig,
+    /// `alerts.rules`: Alertmanager routing.
+    pub alert_rules: Vec<crate::alerts::rules::AlertRule>,
+    /// `sms.*` (`None`: no provider).
+    pub sms: Option<crate::sms::SmsConfig>,
 }
 
 /// The public address to advertise (an IP; the SIP port defaults to the listen port).
@@ -349,6 +358,9 @@ fn build(l: &Layer, mut problems: Vec<Problem>) -> Result<Config, ConfigError> {
     let database = database::build(&mut b);
     let api = api::build(&mut b);
     let node_id = node::build(&mut b);
+    let outbound = outbound::build(&mut b);
+    let alert_rules = alerts::build(&mut b);
+    let sms = sms::build(&mut b);
     let log = log::build(l, &mut problems);
     if problems.is_empty() {
         Ok(Config {
@@ -375,6 +387,9 @@ fn build(l: &Layer, mut problems: Vec<Problem>) -> Result<Config, ConfigError> {
             node_id,
             log,
             env: environment::Environment::default(),
+            outbound,
+            alert_rules,
+            sms,
         })
     } else {
         Err(ConfigError { problems })

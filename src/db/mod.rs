@@ -21,6 +21,7 @@ pub mod calls;
 pub mod jobs;
 pub mod migrate;
 pub mod ops;
+pub mod outbound;
 pub mod postgres;
 pub mod slot;
 pub mod sqlite;

@@ -191,6 +191,7 @@ pub fn line(kind: &EventKind, redact: bool) -> (Level, String) {
         EventKind::Warn { node, message } => {
             (Level::WARN, format!("warn {} (node {node})", clip(message)))
         }
+        EventKind::Mark { node, mark } => info(format!("mark {mark} (node {node})")),
         EventKind::Hangup { reason } => info(format!("hangup reason={reason}")),
     }
 }

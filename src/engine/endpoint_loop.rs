@@ -16,6 +16,7 @@ use super::rt::sleep_opt;
 use super::sip_trace::Direction;
 use super::sip_transport::SipTransport;
 use crate::sip::call::CallError;
+use crate::sip::dial::{DialError, DialRequest};
 use crate::sip::event::{CallHandle, RegId};
 use crate::sip::register::{RegistrationConfig, RegistrationState};
 use crate::sip::{Endpoint, Event, Transport};
@@ -41,6 +42,19 @@ pub enum Cmd {
     SetAccepting(bool),
     /// Unregister every account; the number of REGISTERs sent comes back.
     UnregisterAll(oneshot::Sender<usize>),
+    /// Place an outbound call; its handle and event channel (or why not) come back.
+    Dial {
+        req: Box<DialRequest>,
+        reply: oneshot::Sender<Result<Dialled, DialError>>,
+    },
+}
+
+/// An outbound call just sent: its handle and the channel its events arrive on (progress,
+/// then `Answered` or `Ended`, then the usual in-dialog events).
+#[derive(Debug)]
+pub struct Dialled {
+    pub call: CallHandle,
+    pub events: mpsc::UnboundedReceiver<CallEvent>,
 }
 
 /// A command for one call (see the matching `Endpoint` methods).
@@ -115,6 +129,18 @@ impl EndpointHandle {
         });
     }
 
+    /// Places an outbound call (`None` when the loop is gone).
+    pub async fn dial(&self, req: DialRequest) -> Option<Result<Dialled, DialError>> {
+        let (tx, rx) = oneshot::channel();
+        self.0
+            .send(Cmd::Dial {
+                req: Box::new(req),
+                reply: tx,
+            })
+            .ok()?;
+        rx.await.ok()
+    }
+
     /// Unregisters every account; how many REGISTERs went out (0 when the loop is gone).
     pub async fn unregister_all(&self) -> usize {
         let (tx, rx) = oneshot::channel();
@@ -169,6 +195,14 @@ pub async fn run(
         let mut applied = Applied::default();
         match cmd {
             None => ep.handle_timeout(now),
+            Some(Cmd::Dial { req, reply }) => {
+                let placed = ep.dial(*req, now).map(|call| {
+                    let (tx, rx) = mpsc::unbounded_channel();
+                    calls.insert(call, tx);
+                    Dialled { call, events: rx }
+                });
+                let _ = reply.send(placed);
+            }
             Some(cmd) => apply(&mut ep, cmd, now, &mut applied),
         }
         for (id, label) in applied.accounts {
@@ -229,6 +263,8 @@ fn apply(ep: &mut Endpoint, cmd: Cmd, now: Instant, applied: &mut Applied) {
             let n = ep.unregister_all(now);
             let _ = reply.send(n);
         }
+        // Handled by the loop itself (it owns the call channels).
+        Cmd::Dial { reply, .. } => drop(reply),
     }
 }
 
@@ -281,6 +317,8 @@ fn call_of(ev: &Event) -> Option<CallHandle> {
         | Event::Reoffer { call, .. }
         | Event::Dtmf { call, .. }
         | Event::Transfer { call, .. }
+        | Event::Progress { call, .. }
+        | Event::Answered { call, .. }
         | Event::Ended { call, .. } => Some(*call),
         Event::IncomingCall { .. } | Event::OptionsResult { .. } | Event::Registration { .. } => {
             None

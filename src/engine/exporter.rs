@@ -64,6 +64,8 @@ pub const HELP: &[(&str, &str)] = &[
     ("phonetree_logins_total", "Dashboard logins by result (ok, failed, limited)."),
     ("phonetree_refused_total", "What the hardening rules refused (docs/security.md), by what: sip_403, sip_silent, sip_oversize, sdp, transfer, rtp_foreign, rtp_competing."),
     ("phonetree_rtp_rebinds_total", "Latched RTP sources replaced after silence (NAT rebinding)."),
+    ("phonetree_outbound_queue_depth", "Outbound jobs queued (waiting for their time or a free slot)."),
+    ("phonetree_outbound_attempts_total", "Outbound call and SMS attempts, by outcome."),
 ];
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();

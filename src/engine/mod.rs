@@ -30,6 +30,7 @@ pub mod integrations;
 pub mod leg;
 pub mod media;
 pub mod net;
+pub mod outbound;
 pub mod pii;
 pub mod priority;
 mod rt;

@@ -202,6 +202,8 @@ pub async fn serve(cfg: Config, stop: impl Future<Output = ()>) -> Result<(), St
         inbound: inbound.clone(),
     });
 
+    let (outbound_api, dialler_task) = start_outbound(&cfg, &db, &deps, &sip, &registry);
+
     let seed = seed();
     let mut ep = Endpoint::new(EndpointConfig::new(sip_addr, seed));
     ep.set_inbound_policy(inbound.clone());
@@ -214,7 +216,8 @@ pub async fn serve(cfg: Config, stop: impl Future<Output = ()>) -> Result<(), St
         cfg.http_listen,
         metrics,
     )
-    .with_twilio(twilio);
+    .with_twilio(twilio)
+    .with_outbound(outbound_api);
     tokio::spawn(http::serve(listener, http_state));
     spawn_heartbeat(&status, &db);
     spawn_admin_bootstrap(&db, cfg.api.admin_password.clone());
@@ -232,6 +235,9 @@ pub async fn serve(cfg: Config, stop: impl Future<Output = ()>) -> Result<(), St
     reg.register_accounts(accounts);
 
     stop.await;
+    // No new outbound attempts; those in flight end with the drain (an attempt cut off is
+    // found `interrupted` by its expired lease and retried).
+    dialler_task.abort();
     shutdown::drain(&endpoint, &status, cfg.drain_timeout, hangup_tx).await;
     let closed = register.close(REGISTER_CLOSE).await;
     if closed.spilled > 0 || closed.dropped > 0 {
@@ -486,5 +492,76 @@ fn warn_unknown_themes(cfg: &Config, registry: &Registry) {
         if !known {
             tracing::warn!(theme = %t, "THEMES names a theme no flow has");
         }
+    }
+}
+
+/// Starts the outbound dialler (claiming jobs from the database) and returns what the HTTP
+/// routes need, with the dialler's task.
+fn start_outbound(
+    cfg: &Config,
+    db: &DbSlot,
+    deps: &Arc<CallDeps>,
+    sip: &Arc<SipDeps>,
+    registry: &Arc<crate::registry::Registry>,
+) -> (
+    Arc<super::http::outbound::OutboundApi>,
+    tokio::task::JoinHandle<()>,
+) {
+    use crate::outbound::dbstore::DbStore;
+    use crate::outbound::dialler::{Dialler, DiallerConfig};
+    let placer = Arc::new(super::outbound::EnginePlacer {
+        sip: sip.clone(),
+        calls: deps.clone(),
+        registry: registry.clone(),
+        accounts: cfg.accounts.clone(),
+        sms: cfg.sms.clone(),
+        http: super::services::http_client(),
+    });
+    let o = &cfg.outbound;
+    let dialler = Dialler::new(
+        Arc::new(DbStore(db.clone())),
+        placer,
+        DiallerConfig {
+            max_concurrent: o.max_concurrent,
+            rate: o.rate,
+            lease: o.lease,
+            poll: std::time::Duration::from_millis(500),
+            allow: o.allow.clone(),
+        },
+    );
+    let wake = dialler.waker();
+    let task = tokio::spawn(dialler.run());
+    tokio::spawn(queue_depth(db.clone()));
+    let accounts = cfg
+        .accounts
+        .iter()
+        .enumerate()
+        .map(|(i, a)| {
+            vec![
+                i.to_string(),
+                a.username.clone(),
+                format!("{}@{}", a.username, a.registrar),
+            ]
+        })
+        .collect();
+    let api = Arc::new(super::http::outbound::OutboundApi {
+        cfg: o.clone(),
+        rules: cfg.alert_rules.clone(),
+        registry: registry.clone(),
+        accounts,
+        wake,
+    });
+    (api, task)
+}
+
+/// `phonetree_outbound_queue_depth`: jobs waiting, refreshed every few seconds.
+async fn queue_depth(db: DbSlot) {
+    loop {
+        if let Some(db) = db.get() {
+            if let Ok(n) = db.count_jobs(crate::db::jobs::JobState::Queued).await {
+                metrics::gauge!("phonetree_outbound_queue_depth").set(n as f64);
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(5)).await;
     }
 }

@@ -128,6 +128,7 @@ pub struct NodeDoc {
     stream: Option<StreamDoc>,
     transfer: Option<TransferDoc>,
     hangup: Option<HangupDoc>,
+    ack: Option<AckDoc>,
     #[serde(flatten)]
     pub links: Links,
 }
@@ -160,6 +161,7 @@ pub enum KindDoc {
     Stream(StreamDoc),
     Transfer(TransferDoc),
     Hangup(HangupDoc),
+    Ack(AckDoc),
 }
 
 impl NodeDoc {
@@ -193,8 +195,10 @@ impl NodeDoc {
             KindDoc::Stream(v)
         } else if let Some(v) = self.transfer {
             KindDoc::Transfer(v)
+        } else if let Some(v) = self.hangup {
+            KindDoc::Hangup(v)
         } else {
-            KindDoc::Hangup(self.hangup?)
+            KindDoc::Ack(self.ack?)
         };
         Some((kind, self.links))
     }
@@ -219,6 +223,7 @@ impl KindDoc {
             KindDoc::Stream(_) => "stream",
             KindDoc::Transfer(_) => "transfer",
             KindDoc::Hangup(_) => "hangup",
+            KindDoc::Ack(_) => "ack",
         }
     }
 }
@@ -365,6 +370,22 @@ impl TransferDoc {
 #[derive(Debug, Default, Deserialize)]
 pub struct HangupDoc {
     pub reason: Option<String>,
+}
+
+/// `ack: {}` / `ack: { as: heard }`.
+#[derive(Debug, Default, Deserialize)]
+pub struct AckDoc {
+    #[serde(rename = "as", default)]
+    pub mark: MarkDoc,
+}
+
+/// What an `ack` node marks.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MarkDoc {
+    #[default]
+    Acknowledged,
+    Heard,
 }
 
 #[cfg(test)]

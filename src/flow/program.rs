@@ -134,6 +134,7 @@ pub enum NodeKind {
     Stream(Box<Stream>),
     Transfer(Transfer),
     Hangup(Hangup),
+    Ack(Ack),
 }
 
 /// A prompt: a sound file resolved per theme, or a remote stream.
@@ -359,6 +360,31 @@ pub struct Transfer {
 #[derive(Debug)]
 pub struct Hangup {
     pub reason: Option<String>,
+}
+
+/// Marks the call (an outbound job's acknowledgement or "heard"), then continues.
+#[derive(Debug)]
+pub struct Ack {
+    pub mark: Mark,
+    pub next: Target,
+}
+
+/// What an `ack` node records for an outbound call's job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Mark {
+    /// The callee confirmed (pressed the key): the job is done when `until: acknowledged`.
+    Acknowledged,
+    /// The message played to its end: the job is done when `until: heard`.
+    Heard,
+}
+
+impl Mark {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mark::Acknowledged => "acknowledged",
+            Mark::Heard => "heard",
+        }
+    }
 }
 
 impl Program {

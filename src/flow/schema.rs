@@ -21,9 +21,9 @@ use crate::flow::source::{push_segment, SpanMap};
 pub const SCHEMA_TEXT: &str = include_str!("../../schema/flow.schema.json");
 
 /// The node kinds, in schema order.
-pub const NODE_KINDS: [&str; 15] = [
+pub const NODE_KINDS: [&str; 16] = [
     "play", "say", "gather", "listen", "http", "switch", "set", "goto", "subflow", "pause",
-    "record", "agent", "stream", "transfer", "hangup",
+    "record", "agent", "stream", "transfer", "hangup", "ack",
 ];
 
 const DURATION_PATTERN: &str = "^[0-9]+(ms|s|m|h)$";

@@ -55,6 +55,8 @@ pub struct Context<'a> {
     pub call_id: &'a str,
     pub from: &'a str,
     pub to: &'a str,
+    /// `inbound` or `outbound`.
+    pub direction: &'a str,
     pub theme: &'a str,
     pub digits: &'a str,
     pub vars: Option<&'a BTreeMap<String, Value>>,
@@ -269,6 +271,7 @@ impl Context<'_> {
                         .collect::<BTreeMap<&str, Value>>(),
                 ),
             ),
+            ("direction", Value::from(self.direction)),
         ]);
         let vars: BTreeMap<&str, Value> = self
             .vars
@@ -302,6 +305,7 @@ mod tests {
             call_id: "c1",
             from: "+100",
             to: "5000",
+            direction: "inbound",
             theme: "bunny",
             digits: "12",
             vars: Some(vars),

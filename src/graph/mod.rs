@@ -216,6 +216,7 @@ fn node_edges(p: &Program, from: End, kind: &NodeKind, out: &mut Vec<Edge>) {
             }
         }
         NodeKind::Set(s) => push(s.next, "next"),
+        NodeKind::Ack(a) => push(a.next, "next"),
         NodeKind::Goto(t) => push(*t, "next"),
         NodeKind::Subflow(s) => {
             push(Target::Node(s.entry), "call");
@@ -274,9 +275,11 @@ fn shape_of(kind: &NodeKind) -> Shape {
         NodeKind::Gather(_) | NodeKind::Listen(_) | NodeKind::Record(_) => Shape::Input,
         NodeKind::Http(_) | NodeKind::Agent(_) | NodeKind::Stream(_) => Shape::External,
         NodeKind::Switch(_) => Shape::Decision,
-        NodeKind::Set(_) | NodeKind::Goto(_) | NodeKind::Subflow(_) | NodeKind::Pause(_) => {
-            Shape::Step
-        }
+        NodeKind::Set(_)
+        | NodeKind::Goto(_)
+        | NodeKind::Subflow(_)
+        | NodeKind::Pause(_)
+        | NodeKind::Ack(_) => Shape::Step,
         NodeKind::Transfer(_) | NodeKind::Hangup(_) => Shape::Exit,
     }
 }
@@ -310,6 +313,7 @@ fn node_lines(p: &Program, node: &Node) -> Vec<String> {
         NodeKind::Stream(s) => format!("stream {}", text(s.url)),
         NodeKind::Transfer(t) => format!("transfer {}", text(t.target)),
         NodeKind::Hangup(_) => "hangup".to_owned(),
+        NodeKind::Ack(a) => format!("ack {}", a.mark.as_str()),
     };
     vec![node.name.clone(), detail]
 }

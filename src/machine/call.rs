@@ -108,6 +108,8 @@ impl Call {
         let vars = program
             .vars
             .iter()
+            .map(|(k, v)| (k, v))
+            .chain(&info.vars)
             .map(|(k, v)| (k.clone(), Value::from(Serde(v))))
             .collect();
         Call {
@@ -310,6 +312,10 @@ impl Call {
             NodeKind::Stream(s) => self.enter_stream(node, s, now),
             NodeKind::Transfer(t) => self.enter_transfer(node, t),
             NodeKind::Hangup(h) => Step::End(HangupReason::Flow(h.reason.clone())),
+            NodeKind::Ack(a) => {
+                self.push(Action::Mark { mark: a.mark });
+                Step::Goto(a.next)
+            }
         }
     }
 
@@ -542,6 +548,7 @@ impl Call {
             call_id: &self.info.id,
             from: &self.info.from,
             to: &self.info.to,
+            direction: self.info.direction.as_str(),
             theme: self.theme(),
             digits: &self.digits,
             vars: Some(&self.vars),

@@ -34,10 +34,33 @@ pub struct CallInfo {
     pub id: String,
     pub from: String,
     pub to: String,
+    /// `inbound` or `outbound` (`call.direction` in templates).
+    pub direction: Direction,
     /// Values of the flow's allow-listed environment variables (others are never passed in).
     pub env: BTreeMap<String, String>,
     /// The leg's custom parameters (`call.params`: Twilio's `<Parameter>`s; empty on SIP).
     pub params: BTreeMap<String, String>,
+    /// Variables given with the call (an outbound job's `vars`), set over the flow's `vars:`.
+    pub vars: BTreeMap<String, serde_json::Value>,
+}
+
+/// Who placed the call.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Direction {
+    /// Someone called us (a flow picked by route).
+    #[default]
+    Inbound,
+    /// We called out (an outbound job).
+    Outbound,
+}
+
+impl Direction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Direction::Inbound => "inbound",
+            Direction::Outbound => "outbound",
+        }
+    }
 }
 
 /// An event for the machine.
@@ -161,6 +184,10 @@ pub enum Action {
     Transfer {
         id: RequestId,
         target: String,
+    },
+    /// An `ack` node: record the mark for the outbound call's job (nothing to report back).
+    Mark {
+        mark: crate::flow::program::Mark,
     },
     /// End the call. Always the last action.
     Hangup {

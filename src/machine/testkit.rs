@@ -154,8 +154,7 @@ impl Harness {
             id: "call-1".into(),
             from: "+15550001".into(),
             to: "5000".into(),
-            env: Default::default(),
-            params: Default::default(),
+            ..CallInfo::default()
         };
         Harness {
             call: Call::new(program, info),
@@ -261,5 +260,6 @@ pub(crate) fn format_action(a: &Action) -> String {
         Action::Transfer { target, .. } => format!("transfer {target}"),
         Action::Hangup { reason } => format!("hangup {}", reason.as_str()),
         Action::Warn { node, message } => format!("warn {node}: {message}"),
+        Action::Mark { mark } => format!("mark {}", mark.as_str()),
     }
 }

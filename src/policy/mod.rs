@@ -2,6 +2,7 @@
 //! runtime consults (see docs/security.md for the threat model and every setting):
 //! - [`inbound`]: who may start calls (`sip.allow`, `sip.reject`);
 //! - [`transfer`]: where calls may be transferred to (`transfer.allow`, toll fraud);
+//! - [`outbound`]: whom outbound calls may dial (`outbound.allow`, same glob matcher);
 //! - [`counters`]: process-wide counts of what was refused, for logs and metrics.
 //!
 //! The media rules live with the media they guard: RTP latching and verification in
@@ -11,4 +12,5 @@
 
 pub mod counters;
 pub mod inbound;
+pub mod outbound;
 pub mod transfer;

@@ -169,8 +169,8 @@ fn well_formed(target: &str) -> Result<&str, Refusal> {
     Ok(uri)
 }
 
-/// A glob (`*`, `?`) as an anchored, case-insensitive regex.
-fn glob(pattern: &str) -> Result<Regex, PatternError> {
+/// A glob (`*`, `?`) as an anchored, case-insensitive regex (also `outbound.allow`'s matcher).
+pub fn glob(pattern: &str) -> Result<Regex, PatternError> {
     if pattern.is_empty() {
         return Err(PatternError {
             pattern: pattern.to_string(),
@@ -225,8 +225,7 @@ mod tests {
             id: "c1".into(),
             from: from.into(),
             to: "1".into(),
-            env: Default::default(),
-            params: Default::default(),
+            ..CallInfo::default()
         };
         let mut call = crate::machine::Call::new(program, info);
         call.handle(Input::Answered, std::time::Instant::now());

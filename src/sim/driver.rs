@@ -494,6 +494,13 @@ impl<L: PromptLengths> Sim<L> {
                 self.inflight.clear();
             }
             Action::Warn { node, message } => self.log(EventKind::Warn { node, message }),
+            Action::Mark { mark } => {
+                let node = self.node_name();
+                self.log(EventKind::Mark {
+                    node,
+                    mark: mark.as_str().to_owned(),
+                })
+            }
         }
     }
 

@@ -100,6 +100,11 @@ pub enum EventKind {
         node: String,
         message: String,
     },
+    /// An `ack` node marked the call (`acknowledged` or `heard`).
+    Mark {
+        node: String,
+        mark: String,
+    },
     Hangup {
         reason: String,
     },
@@ -137,6 +142,7 @@ impl EventKind {
             EventKind::Record { .. } => "record",
             EventKind::Transfer { .. } => "transfer",
             EventKind::Warn { .. } => "warn",
+            EventKind::Mark { .. } => "mark",
             EventKind::Hangup { .. } => "hangup",
             EventKind::Node { .. } => "node",
         }

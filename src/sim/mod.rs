@@ -34,6 +34,8 @@ pub fn call_info(
     lookup: impl Fn(&str) -> Option<String>,
 ) -> CallInfo {
     CallInfo {
+        direction: crate::machine::io::Direction::Inbound,
+        vars: Default::default(),
         id: id.to_owned(),
         from: from.to_owned(),
         to: to

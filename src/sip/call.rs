@@ -1,4 +1,5 @@
-//! The UAS call machine: one per incoming INVITE, from the offer to the end of the dialog.
+//! The call machine: one per incoming INVITE, from the offer to the end of the dialog; an
+//! outbound call joins it confirmed once [`super::dial`] has its 2xx ([`Call::outbound`]).
 //!
 //! Owns the call's signalling decisions: 100 is already sent by the INVITE transaction; the app
 //! answers (200 + SDP answer, with Contact, Record-Route, Allow) or rejects (486/488/503/404…);
@@ -126,6 +127,26 @@ impl Call {
             bye_after_ack: false,
             refer_after_ack: None,
             session_plan,
+            session: None,
+        }
+    }
+
+    /// The confirmed dialog of an outbound call: `answer` is the 2xx to our INVITE, already
+    /// acknowledged by [`super::dial::Dial`]. No session timer is negotiated (we do not offer
+    /// the extension, so the far end refreshes if it wants one).
+    pub fn outbound(id: CallHandle, dialog: Dialog, answer: Inbound) -> Call {
+        let invite_key = answer.core.tx_key(Method::Invite);
+        Call {
+            id,
+            state: CallState::Confirmed,
+            dialog,
+            invite: answer,
+            invite_key,
+            reoffer: None,
+            awaiting_ack: Vec::new(),
+            bye_after_ack: false,
+            refer_after_ack: None,
+            session_plan: Plan::Off,
             session: None,
         }
     }

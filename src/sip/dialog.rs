@@ -1,7 +1,8 @@
-//! Dialog state of a UAS call (RFC 3261 §12): identifiers, route set, remote target, CSeqs, and
+//! Dialog state of a call (RFC 3261 §12): identifiers, route set, remote target, CSeqs, and
 //! building in-dialog requests.
 //!
-//! Owns: creating the dialog from an INVITE, matching in-dialog messages (Call-ID + tags),
+//! Owns: creating the dialog from an INVITE we answer (UAS) or from the 2xx to an INVITE we
+//! sent (UAC, [`Dialog::from_answer`]), matching in-dialog messages (Call-ID + tags),
 //! the remote CSeq ordering check, and in-dialog requests (Route set from Record-Route,
 //! Request-URI = remote target, CSeq incremented). In-dialog requests go to where the INVITE
 //! came from (the proxy, or the NATed phone's public address) rather than resolving the Contact:
@@ -18,7 +19,7 @@ use super::message::{Core, Inbound, NameAddr};
 use super::transaction::Peer;
 use super::tu::Ctx;
 
-/// One dialog, seen from the UAS.
+/// One dialog (either side: fields are named from our point of view).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Dialog {
     pub call_id: String,
@@ -58,6 +59,51 @@ impl Dialog {
             route_set: invite.header_list("Record-Route"),
             local_cseq: first_cseq,
             remote_cseq: core.cseq.seq,
+            peer,
+        }
+    }
+
+    /// The dialog a 2xx to our INVITE creates (RFC 3261 §12.1.2): remote tag and URI from its
+    /// To, remote target from its Contact, route set = its Record-Route reversed, our CSeq
+    /// continuing from the INVITE's. In-dialog requests go where the INVITE went when a proxy
+    /// record-routed (it is the first hop of the route set) or the Contact is no IP literal;
+    /// otherwise straight to the Contact (a proxy that did not record-route stays out of the
+    /// dialog).
+    pub fn from_answer(
+        answer: &Inbound,
+        local_uri: &str,
+        local_tag: String,
+        invite_cseq: u32,
+        invite_peer: Peer,
+    ) -> Dialog {
+        let core = &answer.core;
+        let contact = answer
+            .header("Contact")
+            .and_then(|c| NameAddr::parse(c, "Contact").ok())
+            .map(|c| c.uri);
+        let mut route_set = answer.header_list("Record-Route");
+        route_set.reverse();
+        let direct = contact
+            .as_deref()
+            .filter(|_| route_set.is_empty())
+            .and_then(super::message::uri_socket_addr);
+        let peer = match direct {
+            Some(dest) => Peer {
+                dest,
+                transport: invite_peer.transport,
+            },
+            None => invite_peer,
+        };
+        Dialog {
+            call_id: core.call_id.clone(),
+            local_tag,
+            remote_tag: core.to.tag.clone(),
+            local_uri: local_uri.to_string(),
+            remote: core.to.clone(),
+            remote_target: contact.unwrap_or_else(|| core.to.uri.clone()),
+            route_set,
+            local_cseq: invite_cseq,
+            remote_cseq: 0,
             peer,
         }
     }
@@ -107,6 +153,31 @@ impl Dialog {
             msg = msg.header("Route", route.clone());
         }
         (msg.header("Contact", self.contact(ctx)), branch)
+    }
+
+    /// The ACK for the 2xx to our INVITE with CSeq `invite_cseq` (RFC 3261 §13.2.2.4): its own
+    /// branch, the route set and remote target, the INVITE's CSeq number. Not a transaction.
+    pub fn ack(&self, invite_cseq: u32, ctx: &mut Ctx<'_>) -> OutMessage {
+        let branch = ctx.ids.branch();
+        let mut to = format!("<{}>", self.remote.uri);
+        if let Some(tag) = &self.remote_tag {
+            let _ = write!(to, ";tag={tag}");
+        }
+        let mut msg = build::request(
+            Method::Ack,
+            &self.remote_target,
+            &ctx.sent_by(),
+            self.peer.transport,
+            &branch,
+            &self.local_name_addr(),
+            &to,
+            &self.call_id,
+            invite_cseq,
+        );
+        for route in &self.route_set {
+            msg = msg.header("Route", route.clone());
+        }
+        msg
     }
 
     /// Our Contact for this dialog.

@@ -23,7 +23,7 @@ use super::call::{options_response, Call, CallError, CallState};
 use super::event::{CallHandle, RegId};
 use super::ids::IdGen;
 use super::message::{self, Inbound, TxKey};
-use super::register::{Registration, RegistrationConfig, RegistrationState};
+use super::register::Registration;
 use super::session_timer;
 use super::timer::TimerConfig;
 use super::transaction::{
@@ -37,8 +37,12 @@ use crate::policy::inbound::SharedInbound;
 pub use super::event::Event;
 pub use admission::EndpointStats;
 
+#[path = "endpoint_accounts.rs"]
+mod accounts;
 #[path = "endpoint_admission.rs"]
 mod admission;
+#[path = "endpoint_uac.rs"]
+mod uac;
 
 /// Endpoint settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,6 +81,8 @@ enum Owner {
     Call(CallHandle),
     Reg(RegId),
     Ping(u64),
+    /// An outbound call before its answer (CANCEL, the BYE of an unwanted 2xx).
+    Dial(CallHandle),
 }
 
 #[derive(Debug)]
@@ -105,6 +111,7 @@ pub struct Endpoint {
     /// Who may start calls (`sip.allow`); `None` = everyone.
     inbound: Option<SharedInbound>,
     stats: EndpointStats,
+    uac: uac::Uac,
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
 }
@@ -125,6 +132,7 @@ impl Endpoint {
             accepting: true,
             inbound: None,
             stats: EndpointStats::default(),
+            uac: uac::Uac::default(),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
         }
@@ -149,7 +157,8 @@ impl Endpoint {
         let c = self.client.values().filter_map(|e| e.tx.poll_timeout());
         let r = self.regs.values().filter_map(Registration::poll_timeout);
         let calls = self.calls.values().filter_map(Call::poll_timeout);
-        s.chain(c).chain(r).chain(calls).min()
+        let uac = self.uac.poll_timeout();
+        s.chain(c).chain(r).chain(calls).chain(uac).min()
     }
 
     /// Whether new calls are taken; `false` answers new INVITEs (and OPTIONS) with 503 while
@@ -158,9 +167,9 @@ impl Endpoint {
         self.accepting = accepting;
     }
 
-    /// Calls not yet ended.
+    /// Calls not yet ended (outbound ones still ringing included).
     pub fn active_calls(&self) -> usize {
-        self.calls.len()
+        self.calls.len() + self.uac.dialling()
     }
 
     /// A live call (its dialog identifiers, for logs), if it exists.
@@ -292,8 +301,12 @@ impl Endpoint {
                 Owner::Ping(ping) => self
                     .events
                     .push_back(Event::OptionsResult { ping, status: None }),
+                Owner::Dial(id) => {
+                    self.with_dial(id, now, |d, ctx| d.on_request_done(purpose, ctx))
+                }
             }
         }
+        self.uac_timeouts(now);
         let due: Vec<RegId> = self
             .regs
             .values()
@@ -331,8 +344,11 @@ impl Endpoint {
         self.with_call(call, now, |c, ctx| c.reject(status, ctx))?
     }
 
-    /// Hangs up (BYE, or 480 before answering).
+    /// Hangs up (BYE, or 480 before answering; CANCEL for an outbound call not yet answered).
     pub fn hangup(&mut self, call: CallHandle, now: Instant) -> Result<(), CallError> {
+        if self.is_dialling(call) {
+            return self.cancel_dial(call, now);
+        }
         self.with_call(call, now, |c, ctx| c.hangup(ctx))?
     }
 
@@ -364,69 +380,6 @@ impl Endpoint {
         now: Instant,
     ) -> Result<(), CallError> {
         self.with_call(call, now, |c, ctx| c.transfer(target, ctx))?
-    }
-
-    /// Starts registering an account.
-    pub fn register(&mut self, cfg: RegistrationConfig, now: Instant) -> RegId {
-        let id = RegId(self.next_reg);
-        self.next_reg += 1;
-        self.regs.insert(id, Registration::new(id, cfg));
-        self.with_reg(id, now, |r, ctx| r.start(ctx));
-        id
-    }
-
-    /// Unregisters every account (shutdown). Returns how many REGISTERs with `Expires: 0` went out.
-    pub fn unregister_all(&mut self, now: Instant) -> usize {
-        let ids: Vec<RegId> = self.regs.keys().copied().collect();
-        let mut sent = 0;
-        for id in ids {
-            let mut did = false;
-            self.with_reg(id, now, |r, ctx| did = r.unregister(ctx));
-            sent += usize::from(did);
-        }
-        sent
-    }
-
-    /// Sends an out-of-dialog OPTIONS to `dest` (trunk health check, NAT keep-alive); the answer
-    /// comes as [`Event::OptionsResult`] with the returned id.
-    pub fn send_options(
-        &mut self,
-        dest: SocketAddr,
-        transport: Transport,
-        request_uri: &str,
-        now: Instant,
-    ) -> u64 {
-        let ping = self.next_ping;
-        self.next_ping += 1;
-        let branch = self.ids.branch();
-        let local = self.cfg.local_addr.to_string();
-        let call_id = self.ids.call_id(&self.cfg.local_addr.ip().to_string());
-        let from = format!("<sip:phonetree@{local}>;tag={}", self.ids.tag());
-        let msg = build::request(
-            Method::Options,
-            request_uri,
-            &local,
-            transport,
-            &branch,
-            &from,
-            &format!("<{request_uri}>"),
-            &call_id,
-            1,
-        )
-        .header("Accept", build::ACCEPT);
-        let out = vec![TuOutput::Request {
-            msg,
-            branch,
-            peer: Peer { dest, transport },
-            purpose: Purpose::Options,
-        }];
-        self.apply(Owner::Ping(ping), out, now);
-        ping
-    }
-
-    /// A registration's current state.
-    pub fn registration_state(&self, reg: RegId) -> Option<&RegistrationState> {
-        self.regs.get(&reg).map(Registration::state)
     }
 
     // ---- routing ------------------------------------------------------------------------
@@ -639,6 +592,9 @@ impl Endpoint {
         let Some(status) = inb.response().map(|r| r.status_code.code()) else {
             return;
         };
+        if inb.core.cseq.method == Method::Invite {
+            return self.on_invite_response(inb, status, now);
+        }
         let Some(branch) = inb.core.top_via().branch.clone() else {
             return;
         };
@@ -660,6 +616,10 @@ impl Endpoint {
                 status: Some(status),
             }),
             Owner::Ping(_) => {}
+            Owner::Dial(id) if status >= 200 => {
+                self.with_dial(id, now, |d, ctx| d.on_request_done(purpose, ctx))
+            }
+            Owner::Dial(_) => {}
         }
     }
 
@@ -751,6 +711,12 @@ impl Endpoint {
                         },
                     );
                 }
+                TuOutput::Invite { msg, branch, peer } => {
+                    if let Owner::Dial(call) = owner {
+                        self.start_invite(call, msg, branch, peer, now);
+                    }
+                }
+                TuOutput::Transmit { msg, peer } => self.transmit(&msg, peer),
                 TuOutput::Acked { key } => {
                     if let Some(ServerEntry {
                         tx: ServerTx::Invite(t),
@@ -790,3 +756,7 @@ mod session_timer_tests;
 #[cfg(test)]
 #[path = "endpoint_policy_tests.rs"]
 mod policy_tests;
+
+#[cfg(test)]
+#[path = "endpoint_uac_tests.rs"]
+mod uac_tests;

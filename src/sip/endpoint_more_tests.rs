@@ -8,6 +8,7 @@ use super::tests::{request, status, Harness};
 use super::*;
 use crate::sip::digest::Secret;
 use crate::sip::event::EndReason;
+use crate::sip::register::{RegistrationConfig, RegistrationState};
 
 const INVITE: &[u8] = include_bytes!("testdata/sipp_invite.sip");
 

@@ -1,7 +1,7 @@
 //! What the SIP core tells the application: [`Event`] and the ids and reasons it carries.
 //!
-//! Owns the app-facing vocabulary (calls, digits, re-offers, transfer progress, registration
-//! state). Does not own the media: SDP is carried as text for the media layer to negotiate.
+//! Owns the app-facing vocabulary (calls both ways, dial outcomes, digits, re-offers, transfer
+//! progress, registration state). Does not own the media: SDP is carried as text for the media layer to negotiate.
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -41,6 +41,52 @@ pub enum EndReason {
     /// The session timer ran out (nobody refreshed, or our refresh failed with 408/481 or
     /// no answer): we sent BYE (RFC 4028 §10).
     SessionExpired,
+    /// An outbound call that was never answered (or whose late answer we hung up).
+    NotConnected(DialEnd),
+}
+
+/// What became of an outbound call attempt that was not answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DialOutcome {
+    /// 486 Busy Here, 600 Busy Everywhere.
+    Busy,
+    /// 408, 480, or our CANCEL at the ring timeout (487).
+    NoAnswer,
+    /// 603 Decline.
+    Rejected,
+    /// The app cancelled before the answer.
+    Cancelled,
+    /// Anything else: other 3xx-6xx, no response (Timer B), a transport error.
+    Failed,
+}
+
+impl DialOutcome {
+    /// The name stored and shown (`busy`, `no_answer`, `rejected`, `cancelled`, `failed`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DialOutcome::Busy => "busy",
+            DialOutcome::NoAnswer => "no_answer",
+            DialOutcome::Rejected => "rejected",
+            DialOutcome::Cancelled => "cancelled",
+            DialOutcome::Failed => "failed",
+        }
+    }
+}
+
+impl fmt::Display for DialOutcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How an unanswered outbound call ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DialEnd {
+    pub outcome: DialOutcome,
+    /// The final SIP status (`None` for a transport error).
+    pub status: Option<u16>,
+    /// `486 Busy Here`, `no response (Timer B)`… (no credentials, no numbers).
+    pub reason: String,
 }
 
 /// Where a blind transfer got to (REFER response, then NOTIFY `message/sipfrag`).
@@ -75,6 +121,15 @@ pub enum Event {
     },
     /// The caller acknowledged our 2xx: media may flow both ways.
     CallConfirmed { call: CallHandle },
+    /// An outbound call made progress: 180 Ringing, 183 Session Progress (early media is not
+    /// played: the flow starts at the answer).
+    Progress { call: CallHandle, status: u16 },
+    /// An outbound call was answered and we sent the ACK: the dialog is confirmed and the call
+    /// behaves like an inbound one from here. `sdp_answer` answers our offer.
+    Answered {
+        call: CallHandle,
+        sdp_answer: Option<String>,
+    },
     /// An ACK carried SDP: the answer to the offer we made in a 2xx, when the INVITE or
     /// re-INVITE had no offer (RFC 3264 §4, RFC 3261 §13.2.1).
     SdpAnswer { call: CallHandle, sdp: String },

@@ -76,7 +76,9 @@
 //!   transactions.
 //! - [`dialog`]: dialog state (tags, route set, remote target, CSeqs) and in-dialog requests.
 //! - [`info`]: SIP INFO DTMF bodies and `message/sipfrag` NOTIFY bodies.
-//! - [`call`]: the UAS call machine (answer, BYE both ways, CANCEL, re-INVITE, INFO, REFER).
+//! - [`call`]: the call machine (answer, BYE both ways, CANCEL, re-INVITE, INFO, REFER).
+//! - [`dial`]: outbound calls up to the answer (INVITE, digest on 401/407, ring timeout and
+//!   CANCEL, ACK, the outcome of an unanswered attempt); the answered dialog joins [`call`].
 //! - [`digest`]: HTTP digest (RFC 7616/2617) with a redacting [`digest::Secret`].
 //! - [`register`]: the registration client (refresh, backoff, unregister).
 //! - [`event`]: what the app is told ([`event::Event`]).
@@ -85,6 +87,7 @@
 
 pub mod build;
 pub mod call;
+pub mod dial;
 pub mod dialog;
 pub mod digest;
 pub mod endpoint;

@@ -8,8 +8,10 @@
 //! retransmission timers are never armed and the wait timers (I, J, K) are zero.
 //!
 //! Does not own: matching messages to transactions (the endpoint keys them by [`TxKey`](super::message::TxKey)) or the
-//! meaning of responses (the call and registration layers). The INVITE client transaction
-//! (Timers A, B, D, M) is implemented and tested but not yet used: phonetree only answers calls.
+//! meaning of responses (the call, dial and registration layers). The INVITE client
+//! transaction (Timers A, B, D, M) carries outbound calls ([`super::dial`]); as in RFC 3261
+//! Figure 5, Timer B runs only until the first provisional response: after a 1xx the ring
+//! timeout belongs to the dialler, which ends the wait with CANCEL.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -446,7 +448,7 @@ pub enum InviteClientState {
 pub enum InviteClientTimer {
     /// INVITE retransmission (UDP only): T1, doubling without cap.
     A,
-    /// Transaction timeout, 64·T1.
+    /// Transaction timeout, 64·T1, while no provisional response arrived.
     B,
     /// Absorb final-response retransmissions after a 3xx-6xx: 32 s on UDP, 0 on TCP.
     D,
@@ -463,8 +465,7 @@ pub enum InviteClientVerdict {
     Absorbed,
 }
 
-/// The INVITE client transaction: for INVITEs we send (outbound calls and re-INVITEs are
-/// future features; the state machine is here so that they start from a tested base).
+/// The INVITE client transaction: for the INVITEs of outbound calls.
 #[derive(Debug, Clone)]
 pub struct InviteClientTx {
     peer: Peer,
@@ -519,7 +520,9 @@ impl InviteClientTx {
         match (self.state, status) {
             (S::Calling | S::Proceeding, 100..=199) => {
                 self.state = S::Proceeding;
+                // Figure 5: Proceeding has no timers; the TU's ring timeout (CANCEL) ends it.
                 self.timers.stop(InviteClientTimer::A);
+                self.timers.stop(InviteClientTimer::B);
                 InviteClientVerdict::ToTu
             }
             (S::Calling | S::Proceeding, 200..=299) => {

@@ -268,8 +268,8 @@ fn invite_client_acks_a_failure_and_its_retransmissions() {
     );
     assert_eq!(
         tx.poll_timeout(),
-        Some(t0 + Duration::from_secs(32)),
-        "Timer A stopped"
+        None,
+        "Timers A and B stopped: the ring timeout is the TU's (RFC 3261 Figure 5)"
     );
     assert_eq!(
         tx.on_response(486, t0, &mut out, || b"ACK".to_vec()),
@@ -314,4 +314,31 @@ fn invite_client_passes_2xx_retransmissions_up_until_timer_m() {
     assert_eq!(out.len(), 1, "the transaction itself never ACKs a 2xx");
     tx.handle_timeout(t0 + Duration::from_secs(32), &mut out);
     assert!(tx.is_terminated());
+}
+
+/// Regression: Timer B kept running after 180 Ringing and ended a call still ringing at 32 s,
+/// so a ring timeout over 32 s could never be honoured.
+#[test]
+fn invite_client_ringing_longer_than_timer_b_is_not_a_timeout() {
+    let t0 = Instant::now();
+    let mut out = VecDeque::new();
+    let mut tx = InviteClientTx::new(
+        peer(Transport::Udp),
+        TimerConfig::default(),
+        b"INVITE".to_vec(),
+        t0,
+        &mut out,
+    );
+    tx.on_response(180, t0 + Duration::from_secs(1), &mut out, Vec::new);
+    out.clear();
+    assert_eq!(
+        tx.handle_timeout(t0 + Duration::from_secs(60), &mut out),
+        None
+    );
+    assert!(out.is_empty(), "no INVITE retransmission once ringing");
+    assert_eq!(tx.state(), InviteClientState::Proceeding);
+    assert_eq!(
+        tx.on_response(200, t0 + Duration::from_secs(61), &mut out, Vec::new),
+        InviteClientVerdict::ToTu
+    );
 }

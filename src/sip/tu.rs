@@ -1,7 +1,8 @@
 //! The contract between the transaction users (`call`, `register`) and the endpoint.
 //!
 //! Owns [`TuOutput`] (respond on a server transaction, send a request on a new client
-//! transaction, signal an ACK, emit an app event) and the [`Ctx`] a TU receives with every
+//! transaction or an INVITE on an INVITE client transaction, send an ACK for a 2xx, signal an
+//! ACK, emit an app event) and the [`Ctx`] a TU receives with every
 //! input. Keeps the TUs free of transaction tables: they only name transactions by key/branch.
 
 use std::net::SocketAddr;
@@ -25,6 +26,10 @@ pub enum Purpose {
     Unregister,
     /// An out-of-dialog OPTIONS (keep-alive / health check).
     Options,
+    /// CANCEL of an outbound INVITE (its answer is ignored: the INVITE's 487 is the outcome).
+    Cancel,
+    /// A BYE for a dialog nobody keeps (a second fork's 2xx); its answer is ignored.
+    Orphan,
 }
 
 /// What a TU asks the endpoint to do.
@@ -43,6 +48,14 @@ pub enum TuOutput {
         peer: Peer,
         purpose: Purpose,
     },
+    /// Start an INVITE client transaction for `msg` (an outbound call's INVITE).
+    Invite {
+        msg: OutMessage,
+        branch: String,
+        peer: Peer,
+    },
+    /// Send `msg` outside any transaction (the ACK for a 2xx).
+    Transmit { msg: OutMessage, peer: Peer },
     /// The ACK for the 2xx sent on INVITE transaction `key` arrived.
     Acked { key: TxKey },
     /// An application event.

@@ -313,6 +313,10 @@ impl CallTrace {
                 node: node.clone(),
                 message: message.clone(),
             }),
+            Action::Mark { mark } => self.push(EventKind::Mark {
+                node,
+                mark: mark.as_str().to_owned(),
+            }),
             Action::Hangup { reason } => {
                 let reason = reason.as_str().to_owned();
                 self.end = Some(reason.clone());

@@ -70,6 +70,8 @@ pub enum DriverOutput {
     Cancel(RequestId),
     /// A signal for a running side request.
     Control(RequestId, Control),
+    /// An `ack` node marked the call (for its outbound job).
+    Mark(crate::flow::program::Mark),
     /// The call moved (for `/api/calls`).
     View {
         node: String,
@@ -491,6 +493,10 @@ impl CallDriver {
             }
             // Logged by the call log (with the node).
             Action::Warn { .. } => {}
+            Action::Mark { mark } => {
+                tracing::info!(%call, mark = mark.as_str(), "the flow marked the call");
+                self.out.push_back(DriverOutput::Mark(mark));
+            }
         }
     }
 

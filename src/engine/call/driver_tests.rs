@@ -38,8 +38,7 @@ impl Script {
             id: "call-1".into(),
             from: "+3545551234".into(),
             to: "5000".into(),
-            env: Default::default(),
-            params: Default::default(),
+            ..CallInfo::default()
         };
         let t0 = Instant::now();
         Script {
@@ -104,6 +103,7 @@ fn format(o: &DriverOutput) -> String {
         DriverOutput::Cancel(id) => format!("cancel {}", id.0),
         DriverOutput::Control(id, c) => format!("control {} {c:?}", id.0),
         DriverOutput::View { node, theme } => format!("view {node} {theme}"),
+        DriverOutput::Mark(m) => format!("mark {}", m.as_str()),
     }
 }
 
@@ -417,4 +417,16 @@ nodes:
         ]
     );
     assert!(s.d.poll_event().is_none(), "each event is handed out once");
+}
+
+#[test]
+fn an_ack_node_reaches_the_pump_as_a_mark_and_the_flow_goes_on() {
+    let mut s = Script::new(
+        "name: t\nstart: a\nnodes:\n  a: { ack: {}, next: h }\n  h: { ack: { as: heard }, next: p }\n  p: { play: a.wav, next: end }\n  end: { hangup: {} }\n",
+    );
+    s.leg(LegEvent::Answered);
+    assert_eq!(
+        s.take(),
+        ["mark acknowledged", "mark heard", "leg play 1 snd/a.wav"]
+    );
 }

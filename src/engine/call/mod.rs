@@ -73,6 +73,35 @@ pub async fn run(deps: Arc<CallDeps>, mut leg: Leg) {
         rec.end(Instant::now(), reason, facts.final_status);
         return;
     }
+    let machine_info = call_info(&info, &program, &deps.site.env);
+    run_flow(deps, leg, program, machine_info, rec, None).await;
+}
+
+/// Runs the flow on a call whose leg is answered (an outbound call once
+/// [`crate::engine::leg::sip::SipLeg::connect`] returned): the same pump as for an incoming
+/// call, with the job's facts in `info` (`direction`, `vars`) and its `ack` marks sent to
+/// `marks` as they happen.
+pub async fn run_answered(
+    deps: Arc<CallDeps>,
+    leg: Leg,
+    program: Arc<Program>,
+    info: CallInfo,
+    rec: CallRecorder,
+    marks: tokio::sync::mpsc::UnboundedSender<crate::flow::program::Mark>,
+) {
+    run_flow(deps, leg, program, info, rec, Some(marks)).await;
+}
+
+async fn run_flow(
+    deps: Arc<CallDeps>,
+    leg: Leg,
+    program: Arc<Program>,
+    machine_info: CallInfo,
+    rec: CallRecorder,
+    marks: Option<tokio::sync::mpsc::UnboundedSender<crate::flow::program::Mark>>,
+) {
+    let info = leg.info().clone();
+    let call = info.id.as_str();
     deps.calls.insert(CallView {
         id: info.id.clone(),
         flow: program.name.clone(),
@@ -82,17 +111,14 @@ pub async fn run(deps: Arc<CallDeps>, mut leg: Leg) {
         since: SystemTime::now(),
     });
     let mut pump = Pump {
-        driver: CallDriver::new(
-            program.clone(),
-            call_info(&info, &program, &deps.site.env),
-            deps.transfer.clone(),
-        )
-        .redact_numbers(deps.redact_numbers),
+        driver: CallDriver::new(program.clone(), machine_info, deps.transfer.clone())
+            .redact_numbers(deps.redact_numbers),
         leg,
         hook: RegisterHook::new(rec, start_theme(&program)),
         tasks: Tasks::default(),
         deps: deps.clone(),
         id: info.id.clone(),
+        marks,
     };
     pump.run().await;
     tracing::debug!(%call, "call ended");
@@ -124,6 +150,7 @@ fn call_info(
         to: info.to.clone(),
         env,
         params: info.params.clone(),
+        ..CallInfo::default()
     }
 }
 
@@ -135,6 +162,8 @@ struct Pump {
     tasks: Tasks,
     deps: Arc<CallDeps>,
     id: String,
+    /// Where `ack` marks go (an outbound call's job); `None` for inbound calls.
+    marks: Option<tokio::sync::mpsc::UnboundedSender<crate::flow::program::Mark>>,
 }
 
 impl Pump {
@@ -216,6 +245,11 @@ impl Pump {
                 DriverOutput::Control(id, c) => self.tasks.control(id, c),
                 DriverOutput::View { node, theme } => {
                     self.deps.calls.update(&self.id, &node, &theme);
+                }
+                DriverOutput::Mark(mark) => {
+                    if let Some(tx) = &self.marks {
+                        let _ = tx.send(mark);
+                    }
                 }
             }
         }

@@ -18,6 +18,7 @@
 pub mod auth;
 pub mod demo;
 pub mod health;
+pub mod outbound;
 pub mod prom;
 pub mod register;
 pub mod status;
@@ -50,6 +51,8 @@ pub struct HttpState {
     pub metrics: Option<PrometheusHandle>,
     /// Twilio's way in ([`twilio`]); `None` answers 404 there.
     pub twilio: Option<Arc<TwilioHttp>>,
+    /// Outbound jobs and Alertmanager (`None` in tests that do not run the dialler).
+    pub outbound: Option<Arc<outbound::OutboundApi>>,
 }
 
 impl HttpState {
@@ -67,12 +70,19 @@ impl HttpState {
             auth: Arc::new(auth::AuthState::new(api, listen)),
             metrics,
             twilio: None,
+            outbound: None,
         }
     }
 
     /// Mounts Twilio's routes ([`twilio`]).
     pub fn with_twilio(mut self, twilio: Arc<TwilioHttp>) -> HttpState {
         self.twilio = Some(twilio);
+        self
+    }
+
+    /// With the outbound routes' state.
+    pub fn with_outbound(mut self, api: Arc<outbound::OutboundApi>) -> HttpState {
+        self.outbound = Some(api);
         self
     }
 
@@ -89,7 +99,15 @@ pub fn router(state: HttpState) -> Router {
     let api = Router::new()
         .route("/api/flows", get(status::flows))
         .route("/api/registrations", get(status::registrations))
-        .route("/api/calls", get(status::calls))
+        .route(
+            "/api/calls",
+            get(outbound::list_or_live).post(outbound::create),
+        )
+        .route(
+            "/api/calls/{id}",
+            get(outbound::show).delete(outbound::cancel),
+        )
+        .route("/api/alertmanager", post(outbound::alertmanager))
         .route("/api/register", get(register::list))
         .route("/api/register/{id}", get(register::show))
         .route("/api/session", get(auth::session_info))

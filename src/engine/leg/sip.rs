@@ -37,6 +37,10 @@ use crate::sdp::{self, Codec, LocalMedia, Negotiated};
 use crate::sip::event::{CallHandle, EndReason, TransferProgress};
 use crate::sip::Event;
 
+#[path = "sip_out.rs"]
+mod out;
+pub use out::{DialTimes, OutboundCall};
+
 /// What every SIP leg of the server shares.
 pub struct SipDeps {
     pub endpoint: EndpointHandle,
@@ -391,10 +395,13 @@ impl SipLeg {
                     EndReason::Rejected(s) => LegEnd::Failed(format!("rejected with {s}")),
                     EndReason::AckTimeout => LegEnd::Failed("no ACK for our 200".into()),
                     EndReason::SessionExpired => LegEnd::Failed("the session timer expired".into()),
+                    EndReason::NotConnected(d) => LegEnd::Failed(d.reason),
                 };
                 self.end(how);
             }
             Event::IncomingCall { .. }
+            | Event::Progress { .. }
+            | Event::Answered { .. }
             | Event::OptionsResult { .. }
             | Event::Registration { .. } => {}
         }

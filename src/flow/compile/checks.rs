@@ -174,6 +174,7 @@ fn successors(kind: &NodeKind) -> (Vec<Target>, bool) {
         NodeKind::Stream(s) => (std::iter::once(s.next).chain(s.on_error).collect(), false),
         NodeKind::Transfer(t) => (t.on_fail.into_iter().collect(), false),
         NodeKind::Hangup(_) => (Vec::new(), false),
+        NodeKind::Ack(a) => (vec![a.next], true),
     }
 }
 

@@ -245,6 +245,13 @@ impl Builder<'_> {
                 })
             }
             KindDoc::Hangup(h) => NodeKind::Hangup(Hangup { reason: h.reason }),
+            KindDoc::Ack(a) => NodeKind::Ack(Ack {
+                mark: match a.mark {
+                    ast::MarkDoc::Acknowledged => Mark::Acknowledged,
+                    ast::MarkDoc::Heard => Mark::Heard,
+                },
+                next: self.next(unit, &links, &at),
+            }),
         }
     }
 

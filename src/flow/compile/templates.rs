@@ -11,7 +11,7 @@ use crate::flow::template::{TemplateError, ROOTS};
 
 use super::{Builder, VarUse};
 
-const CALL_FIELDS: [&str; 4] = ["from", "to", "id", "params"];
+const CALL_FIELDS: [&str; 5] = ["from", "to", "id", "params", "direction"];
 
 impl Builder<'_> {
     /// Compiles a text template written at `ptr`.

@@ -167,3 +167,29 @@ fn normalizes_paths_lexically() {
     );
     assert_eq!(normalize_path(Path::new("../a/./b")), Path::new("../a/b"));
 }
+
+#[test]
+fn ack_marks_acknowledged_or_heard_and_call_direction_is_readable() {
+    let c = run("start: a\nnodes:\n  a: { ack: {}, next: h }\n  h: { ack: { as: heard }, next: s }\n  s: { say: \"{{ call.direction }}\", next: end }\n  end: { hangup: {} }\n");
+    assert!(c.diagnostics.is_empty(), "{:?}", c.diagnostics);
+    let p = c.program.unwrap();
+    let marks: Vec<_> = p
+        .nodes
+        .iter()
+        .filter_map(|n| match &n.kind {
+            NodeKind::Ack(a) => Some((a.mark, a.next)),
+            _ => None,
+        })
+        .collect();
+    use crate::flow::program::Mark;
+    assert_eq!(
+        marks,
+        [
+            (Mark::Acknowledged, Target::Node(NodeId(1))),
+            (Mark::Heard, Target::Node(NodeId(2)))
+        ]
+    );
+    let bad = run("start: a\nnodes:\n  a: { ack: { as: seen } }\n");
+    assert!(bad.program.is_none());
+    assert_eq!(codes(&bad)[0].1, 3, "{:?}", bad.diagnostics);
+}
