@@ -79,6 +79,7 @@ both!(
     users_tokens_and_sessions,
     alerts_schedules_and_heartbeats,
     outbound_restart_release_alert_cancel_and_filtered_list,
+    a_schedule_fires_once_across_two_nodes_and_catches_up_after_downtime,
 );
 
 async fn migrations_are_applied_once_and_a_newer_schema_is_refused(db: Db) {
@@ -701,4 +702,86 @@ async fn outbound_restart_release_alert_cancel_and_filtered_list(db: Db) {
     .await;
     assert_eq!(page2.len(), 1);
     assert!(!page1.contains(&page2[0]));
+}
+
+/// `outbound::scheduler::tick`: two nodes ticking at the same moment create one job for the
+/// occurrence (its idempotency key) and move the schedule once; a tick after ten minutes down
+/// fires only the latest missed run; a run older than the catch-up window is skipped and the
+/// schedule moved on without a job.
+async fn a_schedule_fires_once_across_two_nodes_and_catches_up_after_downtime(db: Db) {
+    use phonetree::outbound::request::Defaults;
+    use phonetree::outbound::schedule::occurrence_key;
+    use phonetree::outbound::scheduler::tick;
+    use std::time::Duration;
+
+    let defaults = Defaults {
+        tz: jiff::tz::TimeZone::UTC,
+        ..Defaults::default()
+    };
+    let hour = Duration::from_secs(3600);
+    let t0: i64 = 1_796_029_200_000; // 2026-11-30T09:00:00Z
+    let request = json!({"to": "sip:oncall@127.0.0.1:5099", "message": "Backup check"});
+    let id = db
+        .create_schedule("every-minute", "* * * * *", "UTC", &request, Some(t0), 1)
+        .await
+        .unwrap();
+    let b = db.with_node_id("node-b");
+    let (ta, tb) = tokio::join!(
+        tick(&db, &defaults, hour, t0 + 500),
+        tick(&b, &defaults, hour, t0 + 500)
+    );
+    let (ta, tb) = (ta.unwrap(), tb.unwrap());
+    assert_eq!(ta.created.len() + tb.created.len(), 1, "{ta:?} {tb:?}");
+    assert_eq!(db.count_jobs(JobState::Queued).await.unwrap(), 1);
+    let (_, job_id) = ta.created.iter().chain(&tb.created).next().unwrap().clone();
+    let job = db.get_job(&job_id).await.unwrap().unwrap();
+    assert_eq!(job.run_at_ms, t0, "the job runs at the occurrence");
+    assert_eq!(job.schedule_id.as_deref(), Some(id.as_str()));
+    assert_eq!(job.idempotency_key, Some(occurrence_key(&id, t0)));
+    assert_eq!(job.request["type"], "call");
+    assert_eq!(job.request["to"], json!(["sip:oncall@127.0.0.1:5099"]));
+    let s = &db.list_schedules().await.unwrap()[0];
+    assert_eq!(
+        (s.last_run_ms, s.next_run_ms),
+        (Some(t0), Some(t0 + 60_000))
+    );
+    assert_eq!(ta.wake_at_ms, Some(t0 + 60_000));
+
+    // Ticking again before the next run changes nothing.
+    let again = tick(&b, &defaults, hour, t0 + 900).await.unwrap();
+    assert!(again.created.is_empty());
+    assert_eq!(db.count_jobs(JobState::Queued).await.unwrap(), 1);
+
+    // Ten minutes down: one job, for the latest run (09:10); 09:01-09:09 skipped.
+    let late = t0 + 10 * 60_000 + 1_000;
+    let t = tick(&db, &defaults, hour, late).await.unwrap();
+    assert_eq!(t.created.len(), 1);
+    assert_eq!(t.skipped, 9);
+    let job = db.get_job(&t.created[0].1).await.unwrap().unwrap();
+    assert_eq!(job.run_at_ms, t0 + 10 * 60_000);
+    assert_eq!(db.count_jobs(JobState::Queued).await.unwrap(), 2);
+
+    // A daily run two days old with a one-hour window: no job, moved to tomorrow.
+    db.create_schedule(
+        "daily",
+        "0 9 * * *",
+        "UTC",
+        &request,
+        Some(t0 - 2 * 86_400_000),
+        1,
+    )
+    .await
+    .unwrap();
+    assert!(db.delete_schedule("every-minute").await.unwrap());
+    let t = tick(&db, &defaults, hour, t0 + 2 * 3_600_000)
+        .await
+        .unwrap();
+    assert!(t.created.is_empty());
+    assert_eq!(t.skipped, 3);
+    let s = &db.list_schedules().await.unwrap()[0];
+    assert_eq!(
+        (s.last_run_ms, s.next_run_ms),
+        (None, Some(t0 + 86_400_000))
+    );
+    assert_eq!(db.count_jobs(JobState::Queued).await.unwrap(), 2);
 }

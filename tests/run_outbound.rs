@@ -3,7 +3,8 @@
 //! `1` → `done/acknowledged`; a callee that answers 486 → retried with the backoff, then
 //! `failed/busy` after `max_attempts`; the allow-list refusing a number at the API; a queued
 //! job cancelled; `kill -9` while a call rings → after the restart the attempt is
-//! `interrupted` and the job is retried, acknowledged jobs are not dialled again.
+//! `interrupted` and the job is retried, acknowledged jobs are not dialled again; a recurring
+//! schedule due two seconds after its creation places its call, and its job is listed.
 
 mod run_support;
 mod twilio_standin;
@@ -444,4 +445,107 @@ fn an_alertmanager_notification_calls_and_texts_once_and_its_resolution_cancels_
         take_new_invite(&callee, &seen, Duration::from_secs(1)).is_none(),
         "no second call"
     );
+}
+
+/// `POST /api/schedules` with a six-field cron two seconds ahead: the run creates a job that
+/// dials our callee (refused 486, one attempt), the job is in `GET /api/calls` with its
+/// schedule, the schedule shows its last run; bad bodies are refused with every problem; a
+/// schedule is deleted by name.
+#[test]
+fn a_schedule_due_in_two_seconds_places_its_call_and_its_job_is_listed() {
+    let srv = start(&[]);
+    let callee = Caller::new(srv.sip);
+    let to = format!("sip:backup@{}", callee.local());
+    let (status, body) = http(
+        &srv,
+        "POST",
+        "/api/schedules",
+        Some(
+            &json!({"name": "bad name", "cron": "61 * * * *", "tz": "Mars/Base", "request": {"to": to, "message": "m", "at": "2030-01-01T00:00:00Z"}, "extra": 1}),
+        ),
+    );
+    assert_eq!(status, 400, "{body}");
+    let fields: Vec<&str> = body["problems"]
+        .as_array()
+        .expect("problems")
+        .iter()
+        .filter_map(|p| p["field"].as_str())
+        .collect();
+    for f in ["name", "cron", "tz", "request.at", "extra"] {
+        assert!(fields.contains(&f), "{f} in {body}");
+    }
+    let (status, body) = http(
+        &srv,
+        "POST",
+        "/api/schedules",
+        Some(
+            &json!({"name": "nope", "cron": "* * * * *", "tz": "UTC", "request": {"to": "+19005550100", "message": "m"}}),
+        ),
+    );
+    assert_eq!(status, 403, "the allow-list applies to schedules: {body}");
+
+    let due = jiff::Timestamp::now() + jiff::SignedDuration::from_secs(2);
+    let z = due.to_zoned_datetime(jiff::tz::TimeZone::UTC);
+    let cron = format!("{} {} {} * * *", z.second(), z.minute(), z.hour());
+    let (status, body) = http(
+        &srv,
+        "POST",
+        "/api/schedules",
+        Some(&json!({
+            "name": "backup-check",
+            "cron": cron,
+            "tz": "UTC",
+            "request": {"to": to, "message": "Backup check", "retry": {"max_attempts": 1}},
+        })),
+    );
+    assert_eq!(status, 201, "{body}");
+    let schedule_id = body["id"].as_str().expect("id").to_string();
+    assert_eq!(body["next_run_ms"].as_i64(), Some(due.as_second() * 1000));
+    let (status, _) = http(
+        &srv,
+        "POST",
+        "/api/schedules",
+        Some(
+            &json!({"name": "backup-check", "cron": "0 9 * * *", "tz": "UTC", "request": {"to": to, "message": "m"}}),
+        ),
+    );
+    assert_eq!(status, 409, "names are unique");
+
+    let invite = take_invite(&callee);
+    respond(&callee, &invite, 486, "Busy Here", None);
+    assert_eq!(callee.recv().method(), Some("ACK"));
+
+    let end = Instant::now() + Duration::from_secs(20);
+    let job = loop {
+        let (status, list) = http(&srv, "GET", "/api/calls?direction=outbound", None);
+        assert_eq!(status, 200, "{list}");
+        let found = list["calls"].as_array().and_then(|c| {
+            c.iter()
+                .find(|j| j["schedule_id"] == schedule_id.as_str() && j["state"] == "failed")
+                .cloned()
+        });
+        if let Some(j) = found {
+            break j;
+        }
+        assert!(
+            Instant::now() < end,
+            "no failed job of the schedule: {list:#}\n{}",
+            srv.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(job["run_at_ms"].as_i64(), Some(due.as_second() * 1000));
+    assert_eq!(job["outcome"], "busy");
+    let (_, list) = http(&srv, "GET", "/api/schedules", None);
+    let s = &list["schedules"][0];
+    assert_eq!(s["name"], "backup-check");
+    assert_eq!(s["last_run_ms"].as_i64(), Some(due.as_second() * 1000));
+    assert!(s["next_run_ms"].as_i64() > s["last_run_ms"].as_i64(), "{s}");
+
+    let (status, _) = http(&srv, "DELETE", "/api/schedules/backup-check", None);
+    assert_eq!(status, 200);
+    let (status, _) = http(&srv, "DELETE", "/api/schedules/backup-check", None);
+    assert_eq!(status, 404);
+    let (_, list) = http(&srv, "GET", "/api/schedules", None);
+    assert_eq!(list["schedules"], json!([]));
 }

@@ -12,6 +12,7 @@
 //! | `outbound.ring_timeout` | `PHONETREE_OUTBOUND_RING_TIMEOUT` | `30s` |
 //! | `outbound.tz` | `PHONETREE_OUTBOUND_TZ` | the system's zone (for a local `at` without `tz`) |
 //! | `outbound.lease` | `PHONETREE_OUTBOUND_LEASE` | `30s`: a job claimed by a node that died is retried after this |
+//! | `outbound.schedule_catchup` | `PHONETREE_OUTBOUND_SCHEDULE_CATCHUP` | `1h`: a schedule's run missed while down fires if no older than this |
 //!
 //! Durations are `30s`/`500ms`/`2m` or a number of seconds (the seed wrote `1`). The per-job
 //! `retry` and `ring_timeout` of `POST /api/calls` override the defaults.
@@ -35,6 +36,7 @@ pub const KEYS: &[(&str, &str)] = &[
     ("outbound.ring_timeout", "OUTBOUND_RING_TIMEOUT"),
     ("outbound.tz", "OUTBOUND_TZ"),
     ("outbound.lease", "OUTBOUND_LEASE"),
+    ("outbound.schedule_catchup", "OUTBOUND_SCHEDULE_CATCHUP"),
 ];
 
 /// The seed's names, accepted as aliases (the `PHONETREE_` names win).
@@ -65,6 +67,8 @@ pub struct OutboundConfig {
     pub max_concurrent: usize,
     pub rate: f64,
     pub lease: Duration,
+    /// How old a schedule's missed run may be and still fire (`outbound::schedule`).
+    pub schedule_catchup: Duration,
     /// Defaults of `POST /api/calls`.
     pub defaults: Defaults,
 }
@@ -76,6 +80,7 @@ impl Default for OutboundConfig {
             max_concurrent: 10,
             rate: 5.0,
             lease: Duration::from_secs(30),
+            schedule_catchup: Duration::from_secs(3600),
             defaults: Defaults::default(),
         }
     }
@@ -163,11 +168,24 @@ pub(super) fn build(b: &mut Builder<'_>) -> OutboundConfig {
         },
         d.lease,
     );
+    let schedule_catchup = b.parse(
+        "outbound.schedule_catchup",
+        |s| {
+            let t = secs_or_dur(s)?;
+            if t <= Duration::from_secs(7 * 24 * 3600) {
+                Ok(t)
+            } else {
+                Err(format!("`{s}`: at most 7 days"))
+            }
+        },
+        d.schedule_catchup,
+    );
     OutboundConfig {
         allow,
         max_concurrent,
         rate,
         lease,
+        schedule_catchup,
         defaults: Defaults {
             retry: RetryPolicy {
                 max_attempts,
@@ -220,7 +238,8 @@ mod tests {
     fn yaml_sections_for_outbound_sms_and_alerts() {
         let c = load(&yaml(
             "outbound: { allow: ['+49*', 'sip:*@pbx.example.com'], max_concurrent: 3, rate: 2.5,\n\
-             \x20 max_attempts: 2, backoff_base: 5s, backoff_max: 1m, ring_timeout: 45s, tz: Europe/Berlin }\n\
+             \x20 max_attempts: 2, backoff_base: 5s, backoff_max: 1m, ring_timeout: 45s, tz: Europe/Berlin,\n\
+             \x20 schedule_catchup: 10m }\n\
              sms: { provider: twilio, account_sid: AC1, auth_token: tok, from: '+15005550006' }\n\
              alerts:\n  rules:\n    - { match: { severity: critical }, to: ['+4930111'], strategy: sms_then_call }\n",
         ))
@@ -232,6 +251,7 @@ mod tests {
         assert_eq!(o.defaults.retry.backoff_base_ms, 5000);
         assert_eq!(o.defaults.retry.backoff_max_ms, 60_000);
         assert_eq!(o.defaults.ring_timeout, Duration::from_secs(45));
+        assert_eq!(o.schedule_catchup, Duration::from_secs(600));
         assert!(c.sms.is_some());
         assert_eq!(c.alert_rules.len(), 1);
         assert_eq!(c.alert_rules[0].to, ["+4930111"]);

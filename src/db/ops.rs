@@ -65,6 +65,8 @@ const SCHEDULES: &str = "SELECT id, name, cron, tz, request, enabled, next_run_m
      last_run_ms, created_ms FROM schedules ORDER BY name";
 const SCHEDULE_RAN: &str = "UPDATE schedules SET last_run_ms = $2, next_run_ms = $3 \
      WHERE id = $1 AND (CAST($4 AS BIGINT) IS NULL OR next_run_ms = $4)";
+const SCHEDULE_MOVED: &str = "UPDATE schedules SET next_run_ms = $2 \
+     WHERE id = $1 AND next_run_ms = $3";
 const DELETE_SCHEDULE: &str = "DELETE FROM schedules WHERE name = $1";
 
 const HEARTBEAT: &str = "INSERT INTO node_heartbeats (node_id, started_ms, seen_ms, version, \
@@ -189,6 +191,21 @@ impl Db {
         let n = self
             .backend
             .execute(SCHEDULE_RAN, db_params![id, ran_ms, next_run_ms, expected])
+            .await?;
+        Ok(n == 1)
+    }
+
+    /// Moves a schedule past runs skipped (not fired), only if its `next_run_ms` is still
+    /// `expected`; `last_run_ms` stays.
+    pub async fn schedule_moved(
+        &self,
+        id: &str,
+        next_run_ms: Option<i64>,
+        expected: i64,
+    ) -> Result<bool, DbError> {
+        let n = self
+            .backend
+            .execute(SCHEDULE_MOVED, db_params![id, next_run_ms, expected])
             .await?;
         Ok(n == 1)
     }

@@ -530,7 +530,20 @@ fn start_outbound(
         },
     );
     let wake = dialler.waker();
-    let task = tokio::spawn(dialler.run());
+    let schedules_wake = Arc::new(tokio::sync::Notify::new());
+    let schedules = tokio::spawn(crate::outbound::scheduler::run(
+        db.clone(),
+        o.defaults.clone(),
+        o.schedule_catchup,
+        schedules_wake.clone(),
+        wake.clone(),
+    ));
+    let dialler_task = dialler.run();
+    let task = tokio::spawn(async move {
+        // Aborting the dialler stops the schedules too (no job created during the drain).
+        let _stop = AbortOnDrop(schedules);
+        dialler_task.await
+    });
     tokio::spawn(queue_depth(db.clone()));
     let accounts = cfg
         .accounts
@@ -550,8 +563,18 @@ fn start_outbound(
         registry: registry.clone(),
         accounts,
         wake,
+        schedules_wake,
     });
     (api, task)
+}
+
+/// Aborts the task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// `phonetree_outbound_queue_depth`: jobs waiting, refreshed every few seconds.

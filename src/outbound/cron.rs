@@ -1,7 +1,8 @@
 //! Recurring schedules: five-field cron expressions evaluated in a time zone.
 //!
 //! `minute hour day-of-month month day-of-week`, each `*`, a number, a range `a-b`, a step
-//! `*/n` or `a-b/n`, or a comma list of those; months and weekdays also by three-letter name
+//! `*/n` or `a-b/n`, or a comma list of those; an optional sixth field in front is the second
+//! (`*/10 * * * * *`: every ten seconds; five fields run at second 0); months and weekdays also by three-letter name
 //! (`jan`, `mon`); weekday 0 and 7 are Sunday. As in Vixie cron, when both day fields are
 //! restricted a day matching either runs. Times are local to the schedule's zone: a local
 //! time that a DST change skips runs at the first instant after the gap, one it repeats runs
@@ -17,6 +18,7 @@ use jiff::{civil, tz::TimeZone, Timestamp};
 /// A parsed expression.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Cron {
+    seconds: u64,
     minutes: u64,
     hours: u32,
     days: u32,
@@ -63,16 +65,22 @@ const HORIZON_DAYS: u32 = 5 * 366;
 impl Cron {
     pub fn parse(expr: &str) -> Result<Cron, CronError> {
         let parts: Vec<&str> = expr.split_whitespace().collect();
-        let [mi, h, dom, mon, dow] = parts[..] else {
-            return Err(CronError(format!(
-                "expected 5 fields (minute hour day month weekday), got {}",
+        let (sec, [mi, h, dom, mon, dow]) = (match parts[..] {
+            [s, mi, h, dom, mon, dow] => Some((s, [mi, h, dom, mon, dow])),
+            [mi, h, dom, mon, dow] => Some(("0", [mi, h, dom, mon, dow])),
+            _ => None,
+        })
+        .ok_or_else(|| {
+            CronError(format!(
+                "expected 5 fields (minute hour day month weekday) or 6 (second first), got {}",
                 parts.len()
-            )));
-        };
+            ))
+        })?;
         let weekdays = field(dow, 0, 7, &WEEKDAYS, "weekday")?;
         // 7 is Sunday too.
         let weekdays = (weekdays | (weekdays >> 7)) & 0x7f;
         Ok(Cron {
+            seconds: field(sec, 0, 59, &[], "second")?,
             minutes: field(mi, 0, 59, &[], "minute")?,
             hours: field(h, 0, 23, &[], "hour")? as u32,
             days: field(dom, 1, 31, &[], "day of month")? as u32,
@@ -101,13 +109,24 @@ impl Cron {
         for _ in 0..HORIZON_DAYS {
             if self.months & (1 << date.month()) != 0 && self.day_matches(date) {
                 for h in (0..24).filter(|h| self.hours & (1 << h) != 0) {
+                    // Skip an hour wholly before `after` (DST moves hours by at most one).
+                    match local(tz, date, h, 0, 0) {
+                        Some(start) if start.as_second() + 7200 <= after.as_second() => continue,
+                        _ => {}
+                    }
                     for m in (0..60).filter(|m| self.minutes & (1 << m) != 0) {
-                        let dt = date.at(h as i8, m as i8, 0, 0);
-                        let Ok(z) = tz.to_ambiguous_zoned_datetime(dt).compatible() else {
+                        // Skip a minute wholly before `after` without trying its seconds.
+                        let Some(start) = local(tz, date, h, m, 0) else {
                             continue;
                         };
-                        if z.timestamp() > after {
-                            return Some(z.timestamp());
+                        if start.as_second() + 60 <= after.as_second() {
+                            continue;
+                        }
+                        for s in (0..60).filter(|s| self.seconds & (1 << s) != 0) {
+                            match local(tz, date, h, m, s) {
+                                Some(t) if t > after => return Some(t),
+                                _ => {}
+                            }
                         }
                     }
                 }
@@ -116,6 +135,16 @@ impl Cron {
         }
         None
     }
+}
+
+/// The instant of a local time (a skipped one moves past the gap, a repeated one is the
+/// earlier).
+fn local(tz: &TimeZone, date: civil::Date, h: u32, m: u32, s: u32) -> Option<Timestamp> {
+    let dt = date.at(h as i8, m as i8, s as i8, 0);
+    tz.to_ambiguous_zoned_datetime(dt)
+        .compatible()
+        .ok()
+        .map(|z| z.timestamp())
 }
 
 /// One field as a bit set of the values it allows.
@@ -194,6 +223,25 @@ mod tests {
             next("30 2 1 jan,jul *", "2025-11-28T10:00:00Z", "UTC"),
             "2026-01-01T02:30:00Z"
         );
+    }
+
+    #[test]
+    fn an_optional_seconds_field_comes_first() {
+        assert_eq!(
+            next("*/10 * * * * *", "2025-11-28T10:07:31Z", "UTC"),
+            "2025-11-28T10:07:40Z"
+        );
+        assert_eq!(
+            next("5 0 9 * * *", "2025-11-28T09:00:05Z", "Europe/Berlin"),
+            "2025-11-29T08:00:05Z"
+        );
+        // Five fields still run at second 0, and minutes before `after` are skipped.
+        assert_eq!(
+            next("* * * * *", "2025-11-28T10:07:31Z", "UTC"),
+            "2025-11-28T10:08:00Z"
+        );
+        assert!(Cron::parse("60 * * * * *").is_err());
+        assert!(Cron::parse("* * * * * * *").is_err());
     }
 
     #[test]

@@ -9,7 +9,9 @@
 //! - [`message`]: the built-in message flow (say, repeat, "press 1", `ack`);
 //! - [`job`]: what a stored job holds (a call or an SMS);
 //! - [`limits`]: `outbound.rate` as a token bucket;
-//! - [`cron`]: recurring schedules (cron expression + time zone) that create jobs.
+//! - [`cron`]: cron expressions (five fields, or six with seconds) in a time zone;
+//! - [`schedule`]: recurring schedules planned on virtual time: which occurrence fires, what
+//!   a downtime skips, when to wake; [`scheduler`] runs it on the database.
 //!
 //! The allow-list is `policy::outbound`; the SIP side of a call is `sip::dial`. The runtime
 //! that claims jobs from the database and places the calls builds on these.
@@ -22,3 +24,5 @@ pub mod limits;
 pub mod message;
 pub mod plan;
 pub mod request;
+pub mod schedule;
+pub mod scheduler;

@@ -5,6 +5,8 @@
 //! | `/healthz`, `/readyz`, `/livez` | [`health`] | open |
 //! | `/api/flows`, `/api/registrations`, `/api/calls` (live) | [`status`] | API |
 //! | `/api/register`, `/api/register/{id}` | [`register`] | API |
+//! | `/api/calls` (jobs), `/api/alertmanager` | [`outbound`] | API |
+//! | `/api/schedules`, `/api/schedules/{name}` | [`schedules`] | API |
 //! | `/api/session`, `POST /login`, `POST /logout` | [`auth`] | API / open |
 //! | `/metrics` | [`prom`] | open, or API with `api.metrics_auth` |
 //! | `POST /demo/crm/lookup` | [`demo`] | open (made-up data for the demo flow) |
@@ -21,6 +23,7 @@ pub mod health;
 pub mod outbound;
 pub mod prom;
 pub mod register;
+pub mod schedules;
 pub mod status;
 pub mod twilio;
 
@@ -30,7 +33,7 @@ use std::sync::Arc;
 use axum::http::StatusCode;
 use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{any, get, post};
+use axum::routing::{any, delete, get, post};
 use axum::{Json, Router};
 use metrics_exporter_prometheus::PrometheusHandle;
 use serde_json::json;
@@ -108,6 +111,11 @@ pub fn router(state: HttpState) -> Router {
             get(outbound::show).delete(outbound::cancel),
         )
         .route("/api/alertmanager", post(outbound::alertmanager))
+        .route(
+            "/api/schedules",
+            get(schedules::list).post(schedules::create),
+        )
+        .route("/api/schedules/{name}", delete(schedules::delete))
         .route("/api/register", get(register::list))
         .route("/api/register/{id}", get(register::show))
         .route("/api/session", get(auth::session_info))

@@ -47,9 +47,11 @@ pub struct OutboundApi {
     pub accounts: Vec<Vec<String>>,
     /// Pokes the dialler.
     pub wake: Arc<Notify>,
+    /// Pokes the schedules' loop (a schedule was created).
+    pub schedules_wake: Arc<Notify>,
 }
 
-fn api(s: &HttpState) -> Result<&OutboundApi, ApiError> {
+pub(super) fn api(s: &HttpState) -> Result<&OutboundApi, ApiError> {
     s.outbound.as_deref().ok_or_else(|| {
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -58,7 +60,7 @@ fn api(s: &HttpState) -> Result<&OutboundApi, ApiError> {
     })
 }
 
-fn bad_request(problems: Value) -> Response {
+pub(super) fn bad_request(problems: Value) -> Response {
     (
         StatusCode::BAD_REQUEST,
         Json(json!({"error": "invalid request", "problems": problems})),
@@ -73,32 +75,26 @@ fn can_mark(p: &Program, mark: Mark) -> bool {
         .any(|n| matches!(&n.kind, NodeKind::Ack(a) if a.mark == mark || a.mark == Mark::Acknowledged && mark == Mark::Heard))
 }
 
-/// `POST /api/calls`.
-pub async fn create(State(s): State<HttpState>, body: Bytes) -> Result<Response, ApiError> {
-    let api = api(&s)?;
-    let now = crate::db::now_ms();
-    let value: Value = match serde_json::from_slice(&body) {
-        Ok(v) => v,
-        Err(e) => {
-            return Ok(bad_request(
-                json!([{"field": "", "message": format!("not JSON: {e}")}]),
-            ))
-        }
-    };
-    let req = match CallRequest::parse(&value, &api.cfg.defaults, now) {
+/// A call request checked against the running configuration (allow-list, accounts, flows),
+/// or the answer refusing it (`400` listing every problem, `403` for a target not allowed).
+pub(super) fn accept(
+    api: &OutboundApi,
+    value: &Value,
+    now: i64,
+) -> Result<CallRequest, Box<Response>> {
+    let req = match CallRequest::parse(value, &api.cfg.defaults, now) {
         Ok(r) => r,
         Err(problems) => {
-            return Ok(bad_request(
+            return Err(Box::new(bad_request(
                 serde_json::to_value(problems).unwrap_or_default(),
-            ))
+            )))
         }
     };
     let mut problems = Vec::new();
     for (i, to) in req.to.iter().enumerate() {
         if let Err(why) = api.cfg.allow.check(to) {
-            return Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                format!("to[{i}]: {why}"),
+            return Err(Box::new(
+                ApiError::new(StatusCode::FORBIDDEN, format!("to[{i}]: {why}")).into_response(),
             ));
         }
     }
@@ -131,8 +127,27 @@ pub async fn create(State(s): State<HttpState>, body: Bytes) -> Result<Response,
         }
     }
     if !problems.is_empty() {
-        return Ok(bad_request(Value::Array(problems)));
+        return Err(Box::new(bad_request(Value::Array(problems))));
     }
+    Ok(req)
+}
+
+/// `POST /api/calls`.
+pub async fn create(State(s): State<HttpState>, body: Bytes) -> Result<Response, ApiError> {
+    let api = api(&s)?;
+    let now = crate::db::now_ms();
+    let value: Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => {
+            return Ok(bad_request(
+                json!([{"field": "", "message": format!("not JSON: {e}")}]),
+            ))
+        }
+    };
+    let req = match accept(api, &value, now) {
+        Ok(r) => r,
+        Err(r) => return Ok(*r),
+    };
     let key = value
         .get("idempotency_key")
         .and_then(Value::as_str)
