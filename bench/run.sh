@@ -4,11 +4,25 @@
 #        ENGINE=1 bench/run.sh   also re-measures the SIP/RTP engine first (bench/engine/run.sh,
 #        ~8 min, needs sipp, dumpcap, sox and a pjsua2 venv: see bench/engine/README.md);
 #        without it the last bench/ENGINE.md is kept.
+#        ASR=1 bench/run.sh   also re-measures speech recognition (bench/asr, needs the interop venv
+#        with pocketsphinx and piper: .ci/install-deps.sh) into bench/ASR.md; otherwise it is kept.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "${ENGINE:-0}" = 1 ]; then bench/engine/run.sh; fi
+if [ "${ASR:-0}" = 1 ]; then
+  asr=$(cargo bench --quiet --bench asr)
+  {
+    echo "## Speech recognition (\`bench/asr\`)"
+    echo
+    echo "Measured on $(date -u +%Y-%m-%d), $(nproc) cores, \`cargo bench --bench asr\` (see its module doc for the method)."
+    echo
+    echo "$asr"
+  } > bench/ASR.md
+fi
 out=$(cargo bench --quiet --bench flow -- --nodes 1000 --calls 10000)
 echo "$out"
+dash=$(cargo bench --quiet --bench dashboard -- --requests 2000)
+echo "$dash"
 {
   echo "# Benchmarks"
   echo
@@ -22,6 +36,13 @@ echo "$out"
   echo
   echo "- *validate + compile*: \`flow::compile::compile\` on a generated flow (menus, plays, templated say, set, switch, pause): YAML with spans → JSON Schema → typed structs → checks (references, reachability, endless loops, templates, prompts) → \`Program\`. Baseline: only scanning the same text with saphyr-parser."
   echo "- *simulate*: whole calls of \`flows/characters.yaml\` on virtual time (5 keys incl. theme switches, then hang-up) through \`sim::Sim\`, one thread. Baseline: the same calls also rendering every event as the JSON line \`phonetree simulate\` prints."
+  echo
+  echo "## Dashboard (\`bench/dashboard.rs\`)"
+  echo
+  echo "$dash"
+  echo
+  echo "- The status page (\`GET /\` through the whole HTTP router: gate, template, headers) with 1,000 live calls, requested one after another, timed to the body's last byte. Measured: a SQLite database open and the call register's writer busy with what 1,000 live calls send it (~1,100 items/s). Baseline: the same page with no database and no writer. Alternating rounds in one run."
   if [ -f bench/ENGINE.md ]; then echo; cat bench/ENGINE.md; fi
+  if [ -f bench/ASR.md ]; then echo; cat bench/ASR.md; fi
 } > BENCHMARKS.md
 echo "wrote BENCHMARKS.md"

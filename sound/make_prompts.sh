@@ -88,3 +88,12 @@ agent=(en-us+f5 50 165)
 prompt agent_intro.wav "${agent[@]}" "Hello! You are about to talk with our robot assistant. Just say goodbye when you are done."
 prompt agent_handoff.wav "${agent[@]}" "Sorry, the assistant is not available right now. Let me put you through to a person."
 prompt agent_goodbye.wav "${agent[@]}" "Thanks for chatting. Goodbye!"
+
+# --- speech-menu (flows/speech-menu.yaml): a menu callers answer by voice, understood offline --
+speech=(en-us+f4 45 160)
+prompt speech_menu.wav "${speech[@]}" "Thank you for calling Acme. Which department would you like? Say sales, support, or opening hours. You can also press 1, 2 or 3."
+prompt speech_account.wav "${speech[@]}" "Please say your four digit account number, one digit at a time."
+prompt speech_confirm.wav "${speech[@]}" "Is that right? Please say yes or no."
+prompt speech_sorry.wav "${speech[@]}" "Sorry, I did not catch that."
+prompt leave_message.wav "${speech[@]}" "Please leave your message for technical support after the beep. Press pound when you are done."
+prompt message_saved.wav "${speech[@]}" "Thank you. Your message is saved, and we will call you back."

@@ -12,6 +12,7 @@ pub const VERSION: &str = concat!(
 );
 
 pub mod alerts;
+pub mod asr;
 pub mod audio;
 pub mod auth;
 pub mod cli;
@@ -19,12 +20,15 @@ pub mod config;
 pub mod db;
 pub mod engine;
 pub mod flow;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod graph;
 pub mod import;
 pub mod machine;
 pub mod media;
 pub mod outbound;
 pub mod policy;
+pub mod record;
 pub mod register;
 pub mod registry;
 pub mod sdp;

@@ -29,7 +29,7 @@ fn copy_dir(from: &Path, to: &Path) {
 fn demo_dir() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join("flows")).unwrap();
-    for name in ["characters", "main-menu", "agent"] {
+    for name in ["characters", "main-menu", "agent", "speech-menu"] {
         let file = format!("{name}.yaml");
         std::fs::copy(
             root().join("flows").join(&file),

@@ -378,9 +378,26 @@ fn logins_make_sessions_with_csrf_and_failures_are_rate_limited() {
         "logged out"
     );
 
-    // A form login redirects; wrong passwords are limited per address and name.
+    // A form login redirects; it needs the login page's CSRF token (cookie and field);
+    // wrong passwords are limited per address and name.
     let form = [("Content-Type", "application/x-www-form-urlencoded")];
     let (status, head, _) = srv.request("POST", "/login", &form, "username=admin&password=nope");
+    assert_eq!(status, 303);
+    assert!(head.contains("location: /login?expired=1"), "{head}");
+    let (_, page_head, _) = srv.request("GET", "/login", &[], "");
+    let token = page_head
+        .lines()
+        .find_map(|l| l.split_once("phonetree_login="))
+        .and_then(|(_, rest)| rest.split(';').next())
+        .expect("a login CSRF cookie")
+        .to_string();
+    let login_cookie = format!("phonetree_login={token}");
+    let form = [
+        ("Content-Type", "application/x-www-form-urlencoded"),
+        ("Cookie", login_cookie.as_str()),
+    ];
+    let body = format!("username=admin&password=nope&csrf={token}");
+    let (status, head, _) = srv.request("POST", "/login", &form, &body);
     assert_eq!(status, 303);
     assert!(head.contains("location: /login?failed=1"), "{head}");
     for _ in 0..4 {

@@ -264,7 +264,7 @@ scenario!(
 );
 
 scenario!(
-    listen_speech_during_prompt_is_held_for_the_recognizer,
+    listen_speech_during_prompt_barges_in,
     Scenario {
         flow: "listen.yaml",
         speech: "no thanks@200ms",

@@ -101,6 +101,14 @@ def main():
                      ratio(s_top.get("cpu_pct_core_per_call"), fs.get("floor_cpu_pct_core_per_call")),
                      f(top.get("cpu_pct_core_per_call"), nd=4), f(fr.get("floor_cpu_pct_core_per_call"), nd=4),
                      f(s_top.get("cpu_pct_core_per_call"), nd=4), f(fs.get("floor_cpu_pct_core_per_call"), nd=4)))
+    always = {r["calls"]: r for r in rs if r["name"].startswith("always_")}
+    for r in levels:
+        a = always.get(r["calls"])
+        if a:
+            o.append("| CPU per call, in-band DTMF `auto` ÷ `always` (callers sending audio with RFC 4733), at %s calls | "
+                     "%s (%s %% vs %s %%) | | | |" % (
+                         r["calls"], ratio(r.get("cpu_pct_core_per_call"), a.get("cpu_pct_core_per_call")),
+                         f(r.get("cpu_pct_core_per_call"), nd=4), f(a.get("cpu_pct_core_per_call"), nd=4)))
     o.append("| RSS per call at %s calls | %s KiB | %s KiB | %s | |" % (
         n, f(pb.get("rss_per_call_kb")), f(base.get("rss_per_call_kb")),
         ratio(pb.get("rss_per_call_kb"), base.get("rss_per_call_kb"))))
@@ -122,11 +130,12 @@ def main():
     o.append("")
     o.append("| calls | ok / failed (sipp) | up in window | CPU % core/call | RSS KiB/call | late max / p99.9 ms | packets > 5 ms | INVITE→200 p50 / p99 ms | DTMF→response p50 / p99 ms (n) | machine busy | load avg | machine wake-up max ms (cyclictest) |")
     o.append("|---|---|---|---|---|---|---|---|---|---|---|---|")
-    for r in [base, pb] + levels + silent + [pc, op]:
+    for r in [base, pb] + levels + sorted(always.values(), key=lambda r: r["calls"]) + silent + [pc, op]:
         if not r:
             continue
         label = {"baseline": "%s (pjsua2)" % r["calls"], "phonetree_base": "%s" % r["calls"],
-                 "codec_pcmu": "%s G.711, no keys" % r["calls"], "silent_%s" % r["calls"]: "%s, bulk callers silent" % r["calls"], "codec_opus": "%s Opus, no keys" % r["calls"]}.get(r["name"], str(r["calls"]))
+                 "codec_pcmu": "%s G.711, no keys" % r["calls"], "silent_%s" % r["calls"]: "%s, bulk callers silent" % r["calls"], "codec_opus": "%s Opus, no keys" % r["calls"],
+                 "always_%s" % r["calls"]: "%s, rtp.inband_dtmf: always" % r["calls"]}.get(r["name"], str(r["calls"]))
         o.append("| %s | %s / %s | %s | %s | %s | %s / %s | %s of %s | %s / %s | %s / %s (%s) | %s %% | %s | %s |" % (
             label, r.get("ok"), r.get("failed"), r.get("up_at_window"), f(r.get("cpu_pct_core_per_call"), nd=4),
             f(r.get("rss_per_call_kb")), f(r.get("late_max_ms")), f(r.get("late_p999_ms")),

@@ -7,7 +7,8 @@
 #   python3 -m venv ~/.cache/phonetree-bench/venv
 #   ~/.cache/phonetree-bench/venv/bin/pip install pjsua2-python numpy    (or set BENCH_PY=.../python)
 # Knobs (environment): LEVELS="250 500 1000 1500 2000" (concurrent G.711 calls), SILENT_LEVELS="1000 2000"
-# (levels whose bulk callers send no RTP: phonetree's own capacity), RATE=100 (calls/s),
+# (levels whose bulk callers send no RTP: phonetree's own capacity), ALWAYS_LEVELS (default: the
+# last of LEVELS; levels re-run with rtp.inband_dtmf: always, for the auto ÷ always ratio), RATE=100 (calls/s),
 # WINDOW=30 (steady seconds measured per level), BASE_N=4 (baseline concurrency, the pjsua2
 # wheel's cap; 0 skips the side-by-side), OPUS_N=200 (Opus vs G.711 concurrency; 0 skips it),
 # CAPTURE_CALLS=100 (calls captured per level), FLOOR=1 (0 skips the kernel-floor runs).
@@ -56,7 +57,9 @@ rss() { awk '/VmRSS/{print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 start_phonetree() {   # -> PT_PID (tries 3 times: the previous run's ports may still be closing)
   local try t
   for try in 1 2 3; do
-    PHONETREE_LOG=warn timeout 900 "$BIN" run --sip "$SIP" --http "$HTTP" --flows "$ROOT/bench/engine/flows" \
+    # All load comes from one address (sipp on 127.0.0.1): no per-source limits.
+    PHONETREE_LOG=warn PHONETREE_SIP_RATE_INVITE=0 PHONETREE_SIP_MAX_CALLS_PER_SOURCE=0 \
+      timeout 900 "$BIN" run --sip "$SIP" --http "$HTTP" --flows "$ROOT/bench/engine/flows" \
       --sound "$W/sound" --rtp-ports "$RTP_LO-$RTP_HI" >"$W/phonetree.$1.log" 2>&1 &
     t=$!; PIDS+=("$t"); PT_PID=$(child_of $t)
     for _ in $(seq 100); do
@@ -200,6 +203,15 @@ for n in $LEVELS; do
   start_phonetree "g711_$n"
   c=$CAPTURE_CALLS; [ "$c" -gt "$n" ] && c=$n
   measure "phonetree_$n" $PT_PID "$SIP" "$n" "$W/g711_dtmf.pcap" 0 PCMU/8000 "$c" '{"engine":"phonetree","codec":"pcmu"}'
+  stop $PT_PID
+done
+
+# The same load with in-band DTMF searched in every packet (the old behaviour): auto ÷ always.
+for n in ${ALWAYS_LEVELS-$(echo $LEVELS | awk '{print $NF}')}; do
+  echo "== phonetree at $n G.711 calls, rtp.inband_dtmf: always"
+  PHONETREE_RTP_INBAND_DTMF=always start_phonetree "always_$n"
+  c=$CAPTURE_CALLS; [ "$c" -gt "$n" ] && c=$n
+  measure "always_$n" $PT_PID "$SIP" "$n" "$W/g711_dtmf.pcap" 0 PCMU/8000 "$c" '{"engine":"phonetree","codec":"pcmu","inband_dtmf":"always"}'
   stop $PT_PID
 done
 

@@ -103,18 +103,30 @@ pub fn sources(config: Option<PathBuf>, flags: Flags) -> anyhow::Result<Sources>
 }
 
 /// Logs to stderr at `log.level` (`PHONETREE_LOG`, a full filter, wins when set), as text or
-/// JSON lines.
+/// JSON lines; the same events, as JSON lines, feed the dashboard's live tail
+/// (`engine::logtail`).
 fn init_logging(log: &LogConfig) {
+    use tracing_subscriber::prelude::*;
     let filter = tracing_subscriber::EnvFilter::try_from_env("PHONETREE_LOG")
         .or_else(|_| tracing_subscriber::EnvFilter::builder().parse(&log.level))
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+    let tail = crate::engine::logtail::layer(&crate::engine::logtail::global());
+    let registry = tracing_subscriber::registry().with(filter).with(tail);
     let _ = match log.format {
-        LogFormat::Text => builder
-            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        LogFormat::Text => registry
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_writer(std::io::stderr)
+                    .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())),
+            )
             .try_init(),
-        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+        LogFormat::Json => registry
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .json()
+                    .flatten_event(true)
+                    .with_writer(std::io::stderr),
+            )
+            .try_init(),
     };
 }

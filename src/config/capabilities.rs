@@ -5,9 +5,11 @@
 //!
 //! One field per node kind or provider that depends on the server. Making a kind real is local to
 //! this file: compute its field from the configuration that enables it (a provider section, an
-//! API key) and the load-time warning disappears by itself. Today speech recognition, OpenAI
-//! voice agents and recording have no runtime provider in this build, the `echo` agent and bot
-//! streams (`stream`, both protocols) are built in, and `say` needs `espeak-ng` on the PATH.
+//! API key) and the load-time warning disappears by itself. Today OpenAI voice agents have no
+//! runtime provider in this build, the `echo` agent, recording and bot streams (`stream`, both
+//! protocols) are built in, `say` needs `espeak-ng` on the PATH, and `listen` needs its default
+//! engine (`asr.engine`) to be able to run: the PocketSphinx model installed, or the server URL
+//! of a remote engine.
 
 use super::Config;
 
@@ -80,11 +82,11 @@ impl Capabilities {
         };
         Capabilities {
             say,
-            listen: not_wired("speech recognition", "`on_fail` after its tries"),
+            listen: listen(cfg),
             agent_openai,
             agent_echo: Capability::Available,
             stream: Capability::Available,
-            record: not_wired("recording", "`on_error` (default `next`)"),
+            record: Capability::Available,
         }
     }
 
@@ -105,6 +107,41 @@ impl Capabilities {
             ("record", _) => Some(&self.record),
             _ => None,
         }
+    }
+}
+
+/// `listen` runs when its default engine can: the PocketSphinx model is where
+/// `asr.pocketsphinx.model` says or where pip puts it, or the remote engine has a URL.
+fn listen(cfg: &Config) -> Capability {
+    use crate::flow::program::AsrEngine;
+    let missing = |what: &str| {
+        Capability::Unavailable(format!(
+            "speech recognition ({}) {what}: on a live call a listen takes its `on_fail` after              its tries",
+            cfg.asr.engine.as_str()
+        ))
+    };
+    match cfg.asr.engine {
+        AsrEngine::PocketSphinx => {
+            let found = match &cfg.asr.pocketsphinx_model {
+                Some(dir) => dir.is_dir(),
+                None => crate::asr::pocketsphinx::model::discover().is_some(),
+            };
+            if found {
+                Capability::Available
+            } else {
+                missing(
+                    "has no model: pip install pocketsphinx==5.1.1, or set                      asr.pocketsphinx.model",
+                )
+            }
+        }
+        AsrEngine::Websocket if cfg.asr.websocket_url.is_none() => {
+            missing("needs asr.websocket.url")
+        }
+        AsrEngine::Axy if cfg.asr.axy_url.is_none() => missing("needs asr.axy.url"),
+        AsrEngine::OpenAi if cfg.env.get("OPENAI_API_KEY").is_none_or(str::is_empty) => {
+            missing("needs an OpenAI API key (OPENAI_API_KEY)")
+        }
+        _ => Capability::Available,
     }
 }
 
@@ -135,14 +172,18 @@ mod tests {
     }
 
     #[test]
-    fn today_say_and_stream_can_be_available_and_each_other_kind_says_why() {
-        let c = Capabilities::of(&cfg(&[]), |p| p == "espeak-ng");
+    fn kinds_without_a_provider_say_why() {
+        let c = Capabilities::of(
+            &cfg(&[("PHONETREE_ASR_POCKETSPHINX_MODEL", "/nonexistent/model")]),
+            |p| p == "espeak-ng",
+        );
         assert!(c.say.is_available());
+        assert!(c.record.is_available());
         assert!(
             c.for_node("stream", None).unwrap().is_available(),
             "built in"
         );
-        for kind in ["listen", "agent", "record"] {
+        for kind in ["listen", "agent"] {
             let cap = c.for_node(kind, None).unwrap();
             assert!(!cap.is_available(), "{kind}");
             assert!(
@@ -153,6 +194,29 @@ mod tests {
         assert!(c.for_node("agent", Some("echo")).unwrap().is_available());
         assert!(c.for_node("play", None).is_none());
         assert!(c.for_node("http", None).is_none());
+        let why = c.listen.reason().unwrap();
+        assert!(why.contains("pip install pocketsphinx"), "{why}");
+    }
+
+    #[test]
+    fn listen_follows_its_default_engine() {
+        let dir = tempfile::tempdir().unwrap();
+        let model = dir.path().to_string_lossy().into_owned();
+        let c = Capabilities::of(
+            &cfg(&[("PHONETREE_ASR_POCKETSPHINX_MODEL", &model)]),
+            |_| false,
+        );
+        assert!(c.listen.is_available());
+        let c = Capabilities::of(&cfg(&[("PHONETREE_ASR_ENGINE", "websocket")]), |_| false);
+        assert!(c.listen.reason().unwrap().contains("asr.websocket.url"));
+        let c = Capabilities::of(
+            &cfg(&[
+                ("PHONETREE_ASR_ENGINE", "axy"),
+                ("PHONETREE_ASR_AXY_URL", "grpc://127.0.0.1:50051"),
+            ]),
+            |_| false,
+        );
+        assert!(c.listen.is_available());
     }
 
     #[test]

@@ -81,19 +81,22 @@ pub const ACCOUNT_FIELDS: &[&str] = &[
 ];
 
 /// The key tables: [`SCALARS`] and each section file's `KEYS` (`config::log`,
-/// `config::database`, `config::api`, `config::node`, `config::twilio`). A new section file
-/// adds its table here and nothing else: the YAML sections, the `PHONETREE_*` names and the
-/// unknown-key hints are all derived from these tables.
+/// `config::database`, `config::api`, `config::node`, `config::limits`, `config::twilio`). A new
+/// section file adds its table here and nothing else: the YAML sections, the `PHONETREE_*` names
+/// and the unknown-key hints are all derived from these tables.
 const KEY_TABLES: &[&[(&str, &str)]] = &[
     SCALARS,
     super::log::KEYS,
     super::database::KEYS,
     super::api::KEYS,
     super::node::KEYS,
+    super::limits::KEYS,
     super::twilio::KEYS,
     super::outbound::KEYS,
     super::sms::KEYS,
     super::alerts::KEYS,
+    super::asr::KEYS,
+    super::record::KEYS,
 ];
 
 /// Every scalar setting, from every table in `KEY_TABLES`.
@@ -141,6 +144,9 @@ const ALIASES: &[(&str, &str)] = &[
     ("THEMES", "themes"),
 ];
 
+/// Sections whose keys may nest more than one level (`asr.pocketsphinx.model`).
+const NESTED_SECTIONS: &[&str] = &["asr", "record"];
+
 /// Reads `phonetree.yaml`: the layer plus every problem found (unknown keys, wrong shapes).
 pub fn yaml_layer(text: &str, path: &Path) -> (Layer, Vec<Diagnostic>) {
     let parsed = source::parse(text, path);
@@ -165,6 +171,26 @@ pub fn yaml_layer(text: &str, path: &Path) -> (Layer, Vec<Diagnostic>) {
     for (k, v) in &top {
         let ptr = format!("/{k}");
         match k.as_str() {
+            _ if NESTED_SECTIONS.contains(&k.as_str()) => {
+                let Value::Object(_) = v else {
+                    diags.push(shape(path, at(&ptr), k, "a mapping"));
+                    continue;
+                };
+                let mut stack = vec![(k.clone(), ptr.clone(), v)];
+                while let Some((dotted, vptr, value)) = stack.pop() {
+                    match value {
+                        Value::Object(inner) => {
+                            for (ik, iv) in inner.iter().rev() {
+                                stack.push((format!("{dotted}.{ik}"), format!("{vptr}/{ik}"), iv));
+                            }
+                        }
+                        _ if scalars().any(|(s, _)| *s == dotted) => {
+                            put(&mut layer, &mut diags, path, &dotted, value, at(&vptr));
+                        }
+                        _ => diags.push(unknown(path, key_at(&vptr), &dotted, known_under(k))),
+                    }
+                }
+            }
             _ if is_section(k) => {
                 let Value::Object(inner) = v else {
                     diags.push(shape(path, at(&ptr), k, "a mapping"));

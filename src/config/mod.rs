@@ -13,13 +13,17 @@
 
 pub mod alerts;
 pub mod api;
+pub mod asr;
 pub mod capabilities;
 pub mod database;
+pub mod effective;
 pub mod environment;
 pub mod layer;
+pub mod limits;
 pub mod log;
 pub mod node;
 pub mod outbound;
+pub mod record;
 pub mod security;
 pub mod sms;
 pub mod twilio;
@@ -76,16 +80,25 @@ pub struct Config {
     pub node_id: String,
     /// `log:` (config/log.rs).
     pub log: log::LogConfig,
+    /// `max_calls`, per-source limits and rates, `sip.user_agent`, `http.header_timeout`,
+    /// `rtp.inband_dtmf` (config/limits.rs).
+    pub limits: limits::LimitsConfig,
     /// The process environment plus `.env`: what flows' `env:` names read.
     pub env: environment::Environment,
     /// The `twilio:` section (calls arriving as Twilio Media Streams).
     pub twilio: twilio::TwilioConfig,
+    /// Every setting with its origin, secrets masked (the dashboard's settings page).
+    pub settings: Vec<effective::Setting>,
     /// `outbound.*`: limits, defaults and allow-list of outbound calls.
     pub outbound: outbound::OutboundConfig,
     /// `alerts.rules`: Alertmanager routing.
     pub alert_rules: Vec<crate::alerts::rules::AlertRule>,
     /// `sms.*` (`None`: no provider).
     pub sms: Option<crate::sms::SmsConfig>,
+    /// The `asr:` section (`listen` recognizers).
+    pub asr: asr::AsrConfig,
+    /// The `record:` section (`record` nodes).
+    pub record: record::RecordConfig,
 }
 
 /// The public address to advertise (an IP; the SIP port defaults to the listen port).
@@ -255,6 +268,7 @@ pub fn load(sources: &Sources) -> Result<Config, ConfigError> {
     merged.extend(flag_layer(&sources.flags));
     let mut cfg = build(&merged, problems)?;
     cfg.env = environment::Environment::new(sources.env.clone());
+    cfg.settings = effective::settings(&merged, &cfg);
     Ok(cfg)
 }
 
@@ -355,6 +369,9 @@ fn build(l: &Layer, mut problems: Vec<Problem>) -> Result<Config, ConfigError> {
     let accounts = b.accounts();
     let security = security::build(&mut b);
     let twilio = twilio::build(&mut b);
+    let asr = asr::build(&mut b);
+    let record = record::build(&mut b);
+    let limits = limits::build(&mut b);
     let database = database::build(&mut b);
     let api = api::build(&mut b);
     let node_id = node::build(&mut b);
@@ -386,10 +403,14 @@ fn build(l: &Layer, mut problems: Vec<Problem>) -> Result<Config, ConfigError> {
             api,
             node_id,
             log,
+            limits,
             env: environment::Environment::default(),
+            settings: Vec::new(),
             outbound,
             alert_rules,
             sms,
+            asr,
+            record,
         })
     } else {
         Err(ConfigError { problems })

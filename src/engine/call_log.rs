@@ -6,6 +6,11 @@
 //! last node). The same events `phonetree simulate` prints, so a live call can be read like a
 //! simulated one.
 //!
+//! A caller cannot flood the log: each call may write [`LINE_BURST`] lines back to back, then
+//! [`LINES_PER_SECOND`]; lines over that budget are counted (the events still reach the call
+//! register), and the next line that gets through (and the summary) says how many were left
+//! out (issue 10 saw 23k lines in 10 s from one call sending SIP INFO).
+//!
 //! What a line never contains: webhook bodies, headers and query strings (they may carry API
 //! keys), and, with `log.redact_numbers`, the caller's number, the keys pressed and what the
 //! caller said (only their length). Dialled numbers and transfer targets (the operator's own)
@@ -23,11 +28,16 @@ use tracing::Level;
 use super::pii::caller;
 use crate::flow::program::Program;
 use crate::machine::io::{CallInfo, Emitted, Input};
+use crate::policy::rate::{Rate, RateTable, Verdict};
 use crate::sim::event::{Event, EventKind, MediaRef};
 use crate::trace::{url_text, CallTrace, MAX_QUEUED};
 
 /// Longest text (say, speech, warnings) written into one line.
 const MAX_TEXT: usize = 120;
+/// Lines one call may log back to back...
+pub const LINE_BURST: f64 = 100.0;
+/// ...and then per second.
+pub const LINES_PER_SECOND: f64 = 10.0;
 
 /// One live call's log.
 pub struct CallLog {
@@ -38,6 +48,12 @@ pub struct CallLog {
     done: bool,
     /// Events logged and not yet polled (oldest dropped past [`MAX_QUEUED`]).
     events: VecDeque<Event>,
+    /// The call's line budget (one key).
+    budget: RateTable<()>,
+    /// The driver's latest `now`.
+    now: Option<Instant>,
+    /// Lines left out in all.
+    suppressed: u64,
 }
 
 impl CallLog {
@@ -49,6 +65,15 @@ impl CallLog {
             answered: None,
             done: false,
             events: VecDeque::new(),
+            budget: RateTable::new(
+                Rate {
+                    per_second: LINES_PER_SECOND,
+                    burst: LINE_BURST,
+                },
+                1,
+            ),
+            now: None,
+            suppressed: 0,
         }
     }
 
@@ -63,6 +88,7 @@ impl CallLog {
             self.answered = Some(now);
         }
         let at = self.since_answer(now);
+        self.now = Some(now);
         self.trace.input(input, at);
         self.flush();
     }
@@ -70,6 +96,7 @@ impl CallLog {
     /// What the machine of `program` emitted at `now` (a node entered, or an action).
     pub fn emitted(&mut self, e: &Emitted, program: &Program, now: Instant) {
         let at = self.since_answer(now);
+        self.now = Some(now);
         self.trace.emitted(e, program, at);
         self.flush();
     }
@@ -102,6 +129,7 @@ impl CallLog {
             end = %s.end,
             keys = %keys,
             last_node = %s.last_node,
+            suppressed_lines = self.suppressed,
             "call summary"
         );
     }
@@ -113,16 +141,41 @@ impl CallLog {
 
     fn flush(&mut self) {
         while let Some(e) = self.trace.poll_event() {
-            let (level, text) = line(&e.kind, self.redact);
-            let name = e.kind.name();
-            match level {
-                Level::WARN => tracing::warn!(call = %self.call, event = name, "{text}"),
-                _ => tracing::info!(call = %self.call, event = name, "{text}"),
+            if self.within_budget() {
+                let (level, text) = line(&e.kind, self.redact);
+                let name = e.kind.name();
+                match level {
+                    Level::WARN => tracing::warn!(call = %self.call, event = name, "{text}"),
+                    _ => tracing::info!(call = %self.call, event = name, "{text}"),
+                }
             }
             if self.events.len() >= MAX_QUEUED {
                 self.events.pop_front();
             }
             self.events.push_back(e);
+        }
+    }
+}
+
+impl CallLog {
+    /// Whether the next line fits the call's budget (saying first how many did not, when
+    /// some were left out).
+    fn within_budget(&mut self) -> bool {
+        let Some(now) = self.now else { return true };
+        match self.budget.check(&(), now) {
+            Verdict::Allowed { suppressed: 0 } => true,
+            Verdict::Allowed { suppressed } => {
+                tracing::warn!(
+                    call = %self.call,
+                    suppressed,
+                    "this call logged too fast: {suppressed} lines left out"
+                );
+                true
+            }
+            Verdict::Limited | Verdict::TableFull => {
+                self.suppressed += 1;
+                false
+            }
         }
     }
 }

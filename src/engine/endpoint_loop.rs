@@ -5,6 +5,13 @@
 //! Per-call events are forwarded to that call's task on its own channel (created here when the
 //! `IncomingCall` arrives, dropped after `Ended`); registration changes go to a hook. The task
 //! never awaits anything but its inbox and its timer, so a slow call never delays signalling.
+//!
+//! Two inboxes: commands from the application (unbounded: calls and the drain send a few per
+//! call) are served first; datagrams from the network wait in a bounded queue
+//! ([`INBOX_DATAGRAMS`]) that drops what does not fit (counted as `sip_inbox_dropped`; UDP
+//! senders retransmit). When more than `OVERLOAD_BACKLOG` datagrams wait, the endpoint is told
+//! it is overloaded and answers new calls 503 at once until the backlog is short again, so a
+//! flood delays calls already up by at most one queue's worth of parsing.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -12,14 +19,21 @@ use std::time::Instant;
 
 use tokio::sync::{mpsc, oneshot};
 
+use super::log_limit;
 use super::rt::sleep_opt;
 use super::sip_trace::Direction;
 use super::sip_transport::SipTransport;
+use crate::policy::counters::{self, Counters};
 use crate::sip::call::CallError;
 use crate::sip::dial::{DialError, DialRequest};
+use crate::sip::endpoint::limits::{OVERLOAD_BACKLOG, OVERLOAD_CLEAR};
 use crate::sip::event::{CallHandle, RegId};
 use crate::sip::register::{RegistrationConfig, RegistrationState};
 use crate::sip::{Endpoint, Event, Transport};
+
+/// Datagrams (and framed TCP messages) waiting for the endpoint at most. At ~20 µs of parsing
+/// each that is under 100 ms of backlog; with messages of at most 16 KiB, at most 64 MiB.
+pub const INBOX_DATAGRAMS: usize = 4096;
 
 /// What the endpoint loop is asked to do.
 #[derive(Debug)]
@@ -105,11 +119,6 @@ impl EndpointHandle {
         (EndpointHandle(tx), rx)
     }
 
-    /// The raw sender, for the transport's datagrams.
-    pub fn sender(&self) -> mpsc::UnboundedSender<Cmd> {
-        self.0.clone()
-    }
-
     /// A command for one call; a refusal comes back on the call's channel
     /// ([`CallEvent::Refused`]).
     pub fn call(&self, call: CallHandle, cmd: CallCmd) {
@@ -151,6 +160,71 @@ impl EndpointHandle {
     }
 }
 
+/// The network's side of the endpoint loop: where the transport puts what it receives.
+#[derive(Debug, Clone)]
+pub struct DatagramSender(mpsc::Sender<Cmd>);
+
+/// The loop's side of the bounded datagram queue.
+#[derive(Debug)]
+pub struct DatagramInbox(mpsc::Receiver<Cmd>);
+
+/// The bounded datagram queue ([`INBOX_DATAGRAMS`]).
+pub fn datagram_channel() -> (DatagramSender, DatagramInbox) {
+    datagram_channel_of(INBOX_DATAGRAMS)
+}
+
+fn datagram_channel_of(capacity: usize) -> (DatagramSender, DatagramInbox) {
+    let (tx, rx) = mpsc::channel(capacity);
+    (DatagramSender(tx), DatagramInbox(rx))
+}
+
+/// What became of an offered datagram.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Offered {
+    Queued,
+    /// The queue was full: dropped and counted.
+    Dropped,
+    /// The endpoint loop is gone (shutting down).
+    Closed,
+}
+
+impl DatagramSender {
+    /// Queues a datagram without waiting: a full queue drops it (UDP; the sender retransmits).
+    pub fn offer(&self, bytes: Vec<u8>, source: SocketAddr, transport: Transport) -> Offered {
+        let cmd = Cmd::Datagram {
+            bytes,
+            source,
+            transport,
+        };
+        match self.0.try_send(cmd) {
+            Ok(()) => Offered::Queued,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                Counters::bump(&counters::global().sip_inbox_dropped);
+                if let Some(suppressed) = log_limit::global().allow("sip inbox full") {
+                    tracing::warn!(
+                        capacity = INBOX_DATAGRAMS,
+                        suppressed,
+                        "SIP inbox full: dropping datagrams (overload)"
+                    );
+                }
+                Offered::Dropped
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => Offered::Closed,
+        }
+    }
+
+    /// Queues a framed TCP message, waiting for room (back-pressure on that stream only).
+    /// `false` when the loop is gone.
+    pub async fn send(&self, bytes: Vec<u8>, source: SocketAddr, transport: Transport) -> bool {
+        let cmd = Cmd::Datagram {
+            bytes,
+            source,
+            transport,
+        };
+        self.0.send(cmd).await.is_ok()
+    }
+}
+
 /// Called with every new call.
 pub type OnCall = Box<dyn FnMut(Incoming) + Send>;
 /// Called when an account starts registering (with its label), before its first state change.
@@ -178,19 +252,25 @@ struct Applied {
 pub async fn run(
     mut ep: Endpoint,
     mut inbox: mpsc::UnboundedReceiver<Cmd>,
+    mut datagrams: DatagramInbox,
     transport: SipTransport,
     mut hooks: Hooks,
 ) {
     let mut calls: HashMap<CallHandle, mpsc::UnboundedSender<CallEvent>> = HashMap::new();
+    let mut overloaded = false;
     loop {
         let deadline = ep.poll_timeout();
         let cmd = tokio::select! {
+            // The application's commands first: answering a call beats parsing a flood.
+            biased;
             cmd = inbox.recv() => match cmd {
                 Some(c) => Some(c),
                 None => return,
             },
+            Some(d) = datagrams.0.recv() => Some(d),
             () = sleep_opt(deadline) => None,
         };
+        overloaded = overload(&mut ep, overloaded, datagrams.0.len());
         let now = Instant::now();
         let mut applied = Applied::default();
         match cmd {
@@ -225,6 +305,29 @@ pub async fn run(
             dispatch(ev, &mut calls, &mut hooks);
         }
     }
+}
+
+/// Tells the endpoint when the datagram backlog crosses the overload marks (with hysteresis);
+/// the new state.
+fn overload(ep: &mut Endpoint, overloaded: bool, backlog: usize) -> bool {
+    let now_overloaded = if overloaded {
+        backlog >= OVERLOAD_CLEAR
+    } else {
+        backlog > OVERLOAD_BACKLOG
+    };
+    if now_overloaded != overloaded {
+        ep.set_overloaded(now_overloaded);
+        if now_overloaded {
+            if let Some(suppressed) = log_limit::global().allow("sip overload") {
+                tracing::warn!(
+                    backlog,
+                    suppressed,
+                    "SIP inbox behind: new calls get 503 until it catches up"
+                );
+            }
+        }
+    }
+    now_overloaded
 }
 
 fn apply(ep: &mut Endpoint, cmd: Cmd, now: Instant, applied: &mut Applied) {

@@ -64,6 +64,7 @@ pub const HELP: &[(&str, &str)] = &[
     ("phonetree_logins_total", "Dashboard logins by result (ok, failed, limited)."),
     ("phonetree_refused_total", "What the hardening rules refused (docs/security.md), by what: sip_403, sip_silent, sip_oversize, sdp, transfer, rtp_foreign, rtp_competing."),
     ("phonetree_rtp_rebinds_total", "Latched RTP sources replaced after silence (NAT rebinding)."),
+    ("phonetree_sip_limited_total", "SIP traffic the admission limits shed (docs/security.md), by why: rate (sip.rate_*, dropped), max_calls, per_source (sip.max_calls_per_source), overload (inbox behind), table_full (503), inbox_dropped (datagrams)."),
     ("phonetree_outbound_queue_depth", "Outbound jobs queued (waiting for their time or a free slot)."),
     ("phonetree_outbound_attempts_total", "Outbound call and SMS attempts, by outcome."),
 ];
@@ -123,7 +124,22 @@ pub fn render(handle: &PrometheusHandle) -> String {
         metrics::counter!("phonetree_refused_total", "what" => what).absolute(v);
     }
     metrics::counter!("phonetree_rtp_rebinds_total").absolute(r.rtp_rebinds);
+    for (why, v) in limited(&r) {
+        metrics::counter!("phonetree_sip_limited_total", "why" => why).absolute(v);
+    }
     handle.render()
+}
+
+/// The admission-limit counts of `policy::counters`, by the `why` label they are exported with.
+fn limited(r: &crate::policy::counters::Snapshot) -> [(&'static str, u64); 6] {
+    [
+        ("rate", r.sip_rate_limited),
+        ("max_calls", r.sip_max_calls_503),
+        ("per_source", r.sip_source_calls_503),
+        ("overload", r.sip_overload_503),
+        ("table_full", r.sip_table_full),
+        ("inbox_dropped", r.sip_inbox_dropped),
+    ]
 }
 
 #[cfg(test)]
@@ -163,5 +179,20 @@ mod tests {
             assert!(known.contains(n), "buckets for an undescribed series {n}");
         }
         assert!(serde_json::from_str::<serde_json::Value>(dash).is_ok());
+    }
+
+    #[test]
+    fn every_admission_counter_has_its_label() {
+        let r = crate::policy::counters::Snapshot {
+            sip_rate_limited: 1,
+            sip_max_calls_503: 2,
+            sip_source_calls_503: 3,
+            sip_overload_503: 4,
+            sip_table_full: 5,
+            sip_inbox_dropped: 6,
+            ..Default::default()
+        };
+        let got: Vec<u64> = limited(&r).iter().map(|(_, v)| *v).collect();
+        assert_eq!(got, [1, 2, 3, 4, 5, 6]);
     }
 }

@@ -13,9 +13,10 @@
 //! answers of their routes on plain data; [`call_log`] logs a call's story (and hands it to the
 //! call register); [`exporter`] is the Prometheus recorder; [`media`] runs the RTP sessions on
 //! worker threads; [`pii`] redacts numbers in logs; [`sip_trace`] logs whole SIP messages;
-//! [`net`] picks local addresses; [`inbound`] resolves the `sip.allow` policy at start; `rt` has
-//! the small helpers the pumps share; [`twilio_http`] is Twilio's way in (the voice webhook and
-//! the Media Streams websocket, each stream a [`leg::twilio::TwilioLeg`]).
+//! [`net`] picks local addresses; [`inbound`] resolves the `sip.allow` policy at start;
+//! [`log_limit`] keeps floods out of the log; `rt` has the small helpers the pumps share;
+//! [`twilio_http`] is Twilio's way in (the voice webhook and the Media Streams websocket, each
+//! stream a [`leg::twilio::TwilioLeg`]).
 
 pub mod audio_port;
 pub mod call;
@@ -28,6 +29,8 @@ pub mod http;
 pub mod inbound;
 pub mod integrations;
 pub mod leg;
+pub mod log_limit;
+pub mod logtail;
 pub mod media;
 pub mod net;
 pub mod outbound;

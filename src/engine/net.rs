@@ -1,6 +1,7 @@
 //! Local addresses: which of our IPs reaches a peer ([`route_to`], a route lookup that sends
 //! nothing) and the first non-loopback interface ([`primary_ip`]). Used to pick the address we
-//! advertise in Via/Contact and SDP when none is configured.
+//! advertise in Via/Contact and SDP when none is configured; [`local_ips`] tells the SIP
+//! transport which destinations are ourselves.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
 
@@ -26,6 +27,13 @@ pub fn primary_ip() -> IpAddr {
                 .map(|i| i.ip())
         })
         .unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST))
+}
+
+/// Every address of this host's interfaces (empty if they cannot be listed).
+pub fn local_ips() -> Vec<IpAddr> {
+    if_addrs::get_if_addrs()
+        .map(|ifs| ifs.into_iter().map(|i| i.ip()).collect())
+        .unwrap_or_default()
 }
 
 /// Which IP goes into a call's SDP.

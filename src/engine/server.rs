@@ -78,8 +78,10 @@ pub async fn serve(cfg: Config, stop: impl Future<Output = ()>) -> Result<(), St
     // First, so the flows' first load is counted.
     let metrics = super::exporter::install();
     super::sip_trace::set_enabled(cfg.log.sip_trace);
+    crate::sip::build::set_user_agent(cfg.limits.user_agent.clone());
     let (endpoint, inbox) = EndpointHandle::channel();
-    let transport = SipTransport::bind(cfg.sip_listen, endpoint.sender())
+    let (datagram_tx, datagrams) = endpoint_loop::datagram_channel();
+    let transport = SipTransport::bind(cfg.sip_listen, datagram_tx)
         .await
         .map_err(|source| StartError::Bind {
             what: "SIP",
@@ -170,6 +172,8 @@ pub async fn serve(cfg: Config, stop: impl Future<Output = ()>) -> Result<(), St
             http: super::services::http_client(),
             tts_dir: tts_dir.clone(),
             site: site.clone(),
+            asr: asr_engines(&cfg),
+            record_dir: cfg.record.dir.clone(),
         },
         hangup_all: hangup_rx,
         site: site.clone(),
@@ -189,6 +193,7 @@ pub async fn serve(cfg: Config, stop: impl Future<Output = ()>) -> Result<(), St
         media: MediaConfig {
             rtp_timeout: cfg.rtp_timeout,
             latching: cfg.security.rtp_latching,
+            inband_dtmf: cfg.limits.inband_dtmf,
             ..MediaConfig::default()
         },
         codecs: cfg.codecs.clone(),
@@ -207,9 +212,19 @@ pub async fn serve(cfg: Config, stop: impl Future<Output = ()>) -> Result<(), St
     let seed = seed();
     let mut ep = Endpoint::new(EndpointConfig::new(sip_addr, seed));
     ep.set_inbound_policy(inbound.clone());
+    let limits = cfg.limits.policy(&cfg.rtp_ports);
+    tracing::info!(
+        max_calls = ?limits.max_calls,
+        max_calls_per_source = ?limits.max_calls_per_source,
+        rate_invite = limits.invite.per_second,
+        rate_register = limits.register.per_second,
+        rate_options = limits.options.per_second,
+        "limits (per source: untrusted sources only; 0 = no limit)"
+    );
+    ep.set_limits(limits);
     let hooks = hooks(deps, sip, &status);
-    let ep_task = tokio::spawn(endpoint_loop::run(ep, inbox, transport, hooks));
-    let http_state = http::HttpState::new(
+    let ep_task = tokio::spawn(endpoint_loop::run(ep, inbox, datagrams, transport, hooks));
+    let mut http_state = http::HttpState::new(
         status.clone(),
         db.clone(),
         cfg.api.clone(),
@@ -218,7 +233,12 @@ pub async fn serve(cfg: Config, stop: impl Future<Output = ()>) -> Result<(), St
     )
     .with_twilio(twilio)
     .with_outbound(outbound_api);
-    tokio::spawn(http::serve(listener, http_state));
+    http_state.dash = Arc::new(dashboard(&cfg));
+    tokio::spawn(http::serve(
+        listener,
+        http_state,
+        cfg.limits.http_header_timeout,
+    ));
     spawn_heartbeat(&status, &db);
     spawn_admin_bootstrap(&db, cfg.api.admin_password.clone());
     tracing::info!(
@@ -271,6 +291,24 @@ fn twilio_deps(cfg: &Config, prompts: Arc<PromptCache>) -> TwilioDeps {
             account_sid: t.account_sid.clone(),
             token,
         }),
+    }
+}
+
+/// What the dashboard shows of the configuration.
+fn dashboard(cfg: &Config) -> http::dash::DashState {
+    http::dash::DashState {
+        settings: cfg.settings.clone(),
+        accounts: cfg
+            .accounts
+            .iter()
+            .map(|a| (label(a), a.flow.clone()))
+            .collect(),
+        // Recording files are served only from here (relative to the working folder, where
+        // recordings are written; there is no `record.dir` setting yet).
+        recordings: std::path::PathBuf::from("recordings"),
+        logs: super::logtail::global(),
+        node_id: cfg.node_id.clone(),
+        ..http::dash::DashState::default()
     }
 }
 
@@ -476,6 +514,20 @@ impl Registrar {
         tracing::info!(account = %label, registrar = %dest, "registering");
         self.endpoint.register(rc, label);
     }
+}
+
+/// The speech recognizers (PocketSphinx loads its model now), with the reason logged for the
+/// default engine when it cannot run.
+fn asr_engines(cfg: &Config) -> crate::asr::engines::Engines {
+    let engines = crate::asr::engines::Engines::start(&cfg.asr);
+    match engines.problem(cfg.asr.engine) {
+        Some(why) => tracing::warn!(engine = cfg.asr.engine.as_str(), "listen: {why}"),
+        None => tracing::info!(
+            engine = cfg.asr.engine.as_str(),
+            "listen: speech recognition ready"
+        ),
+    }
+    engines
 }
 
 fn warn_unknown_themes(cfg: &Config, registry: &Registry) {

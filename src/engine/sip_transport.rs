@@ -1,21 +1,31 @@
 //! SIP over UDP and TCP: the listeners, TCP stream framing and the send side.
 //!
-//! Every datagram (or framed TCP message) becomes a [`Cmd::Datagram`] for the endpoint loop;
-//! [`SipTransport::send`] puts a [`Transmit`] on the wire: UDP from the listening socket, TCP
-//! on the connection to `dest` (accepted, or opened on demand, e.g. a registrar over TCP).
-//! Framing uses [`message::frame_len`]; a stream that cannot be framed is closed. Owns no SIP
-//! logic: parsing and answering are the endpoint's.
+//! Every datagram (or framed TCP message) goes to the endpoint loop's bounded datagram queue
+//! ([`DatagramSender`]: UDP drops when it is full, a TCP stream waits); [`SipTransport::send`]
+//! puts a [`Transmit`] on the wire: UDP from the listening socket, TCP on the connection to
+//! `dest` (accepted, or opened on demand, e.g. a registrar over TCP, or a client whose
+//! connection closed before our response). Framing uses [`message::frame_len`]; a stream that
+//! cannot be framed is closed. Owns no SIP logic: parsing and answering are the endpoint's.
+//!
+//! Outbound connections: one attempt at a time per destination (messages wait for it); never
+//! to our own listening address, and a connection that turns out to be to itself (TCP
+//! simultaneous open on a closed local port) is dropped; a destination that refused is not
+//! tried again for [`RETRY_AFTER_FAILURE`] (its messages are dropped meanwhile: SIP over TCP
+//! has no retransmissions to lose, and the transaction times out as it would). Failures are
+//! logged through [`log_limit`] per destination, not once per message.
 
 use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::mpsc;
 
-use super::endpoint_loop::Cmd;
+use super::endpoint_loop::{DatagramSender, Offered};
+use super::log_limit;
 use super::rt::lock;
 use crate::sip::{message, Transmit, Transport};
 
@@ -24,6 +34,12 @@ const MAX_DATAGRAM: usize = 65_535;
 /// Largest message accepted on a TCP stream (and over UDP: a larger datagram is dropped here,
 /// before it is copied, and counted).
 const MAX_STREAM_MESSAGE: usize = message::MAX_MESSAGE_BYTES;
+/// A destination whose connect failed is not tried again for this long.
+pub const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(5);
+/// Destinations remembered as failed at most (the oldest are forgotten first).
+const MAX_FAILED: usize = 1024;
+/// Wait after a failed accept (out of file descriptors): the listener sleeps rather than spins.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
 type Conns = Arc<Mutex<HashMap<SocketAddr, mpsc::UnboundedSender<Vec<u8>>>>>;
 
@@ -31,23 +47,25 @@ type Conns = Arc<Mutex<HashMap<SocketAddr, mpsc::UnboundedSender<Vec<u8>>>>>;
 #[derive(Clone, Debug)]
 pub struct SipTransport {
     udp: Arc<UdpSocket>,
+    local: SocketAddr,
     conns: Conns,
-    inbound: mpsc::UnboundedSender<Cmd>,
+    /// Destinations whose last connect failed, and when.
+    failed: Arc<Mutex<HashMap<SocketAddr, Instant>>>,
+    inbound: DatagramSender,
 }
 
 impl SipTransport {
     /// Binds UDP and TCP on `listen` (TCP on the port UDP got, when `listen` has port 0) and
     /// starts the receive tasks. Must be called inside a tokio runtime.
-    pub async fn bind(
-        listen: SocketAddr,
-        inbound: mpsc::UnboundedSender<Cmd>,
-    ) -> io::Result<SipTransport> {
+    pub async fn bind(listen: SocketAddr, inbound: DatagramSender) -> io::Result<SipTransport> {
         let udp = Arc::new(UdpSocket::bind(listen).await?);
         let bound = udp.local_addr()?;
         let tcp = TcpListener::bind(bound).await?;
         let t = SipTransport {
             udp,
+            local: bound,
             conns: Arc::new(Mutex::new(HashMap::new())),
+            failed: Arc::new(Mutex::new(HashMap::new())),
             inbound,
         };
         tokio::spawn(udp_loop(t.udp.clone(), t.inbound.clone()));
@@ -70,41 +88,110 @@ impl SipTransport {
                     let udp = self.udp.clone();
                     tokio::spawn(async move {
                         if let Err(e) = udp.send_to(&t.bytes, t.dest).await {
-                            tracing::warn!(dest = %t.dest, error = %e, "SIP UDP send failed");
+                            udp_send_failed(t.dest, &e);
                         }
                     });
                 }
-                Err(e) => tracing::warn!(dest = %t.dest, error = %e, "SIP UDP send failed"),
+                Err(e) => udp_send_failed(t.dest, &e),
             },
             Transport::Tcp => {
                 let existing = lock(&self.conns).get(&t.dest).cloned();
                 match existing {
                     Some(tx) if tx.send(t.bytes.clone()).is_ok() => {}
-                    _ => {
-                        let this = self.clone();
-                        tokio::spawn(async move { this.connect_and_send(t).await });
-                    }
+                    _ => self.connect(t),
                 }
             }
         }
     }
 
-    async fn connect_and_send(self, t: Transmit) {
-        match TcpStream::connect(t.dest).await {
-            Ok(stream) => {
-                let tx = self.adopt(stream, t.dest);
-                let _ = tx.send(t.bytes);
+    /// Opens a connection to `t.dest` for `t` (and whatever is sent there meanwhile).
+    fn connect(&self, t: Transmit) {
+        let dest = t.dest;
+        if self.is_self(dest) {
+            if let Some(suppressed) = log_limit::global().allow("sip tcp to self") {
+                tracing::warn!(%dest, suppressed, "not opening a SIP TCP connection to ourselves");
             }
-            Err(e) => tracing::warn!(dest = %t.dest, error = %e, "SIP TCP connect failed"),
+            return;
+        }
+        if self.recently_failed(dest, Instant::now()) {
+            tracing::debug!(%dest, "SIP TCP destination failed lately: message dropped");
+            return;
+        }
+        // Queue now: messages sent while connecting wait in this channel.
+        let (tx, rx) = mpsc::unbounded_channel::<Vec<u8>>();
+        let _ = tx.send(t.bytes);
+        lock(&self.conns).insert(dest, tx);
+        let this = self.clone();
+        tokio::spawn(async move {
+            let connected = TcpStream::connect(dest).await;
+            match connected {
+                Ok(stream) if is_self_connected(&stream) => {
+                    // A closed local port: the kernel's simultaneous open joined us to ourselves.
+                    drop(stream);
+                    this.connect_failed(dest, &io::Error::other("connected to itself"));
+                }
+                Ok(stream) => this.adopt_with(stream, dest, rx),
+                Err(e) => this.connect_failed(dest, &e),
+            }
+        });
+    }
+
+    fn connect_failed(&self, dest: SocketAddr, e: &io::Error) {
+        lock(&self.conns).remove(&dest);
+        {
+            let mut failed = lock(&self.failed);
+            if failed.len() >= MAX_FAILED {
+                let cutoff = Instant::now()
+                    .checked_sub(RETRY_AFTER_FAILURE)
+                    .unwrap_or_else(Instant::now);
+                failed.retain(|_, at| *at > cutoff);
+                if failed.len() >= MAX_FAILED {
+                    failed.clear();
+                }
+            }
+            failed.insert(dest, Instant::now());
+        }
+        if let Some(suppressed) = log_limit::global().allow_from("sip tcp connect", dest.ip()) {
+            tracing::warn!(%dest, error = %e, suppressed, "SIP TCP connect failed");
         }
     }
 
-    /// Registers a connection and starts its reader and writer.
-    fn adopt(&self, stream: TcpStream, peer: SocketAddr) -> mpsc::UnboundedSender<Vec<u8>> {
+    fn recently_failed(&self, dest: SocketAddr, now: Instant) -> bool {
+        let mut failed = lock(&self.failed);
+        match failed.get(&dest) {
+            Some(at) if now.saturating_duration_since(*at) < RETRY_AFTER_FAILURE => true,
+            Some(_) => {
+                failed.remove(&dest);
+                false
+            }
+            None => false,
+        }
+    }
+
+    /// Whether `dest` is our own listening socket.
+    fn is_self(&self, dest: SocketAddr) -> bool {
+        dest.port() == self.local.port()
+            && (dest.ip() == self.local.ip()
+                || (self.local.ip().is_unspecified()
+                    && (dest.ip().is_loopback() || super::net::local_ips().contains(&dest.ip()))))
+    }
+
+    /// Registers an accepted connection and starts its reader and writer.
+    fn adopt(&self, stream: TcpStream, peer: SocketAddr) {
+        let (tx, rx) = mpsc::unbounded_channel::<Vec<u8>>();
+        lock(&self.conns).insert(peer, tx);
+        self.adopt_with(stream, peer, rx);
+    }
+
+    /// Starts the reader and writer of a connection whose sender is in `conns`.
+    fn adopt_with(
+        &self,
+        stream: TcpStream,
+        peer: SocketAddr,
+        mut rx: mpsc::UnboundedReceiver<Vec<u8>>,
+    ) {
         let _ = stream.set_nodelay(true);
         let (mut rd, mut wr) = stream.into_split();
-        let (tx, mut rx) = mpsc::unbounded_channel::<Vec<u8>>();
-        lock(&self.conns).insert(peer, tx.clone());
         tokio::spawn(async move {
             while let Some(bytes) = rx.recv().await {
                 if let Err(e) = wr.write_all(&bytes).await {
@@ -128,11 +215,9 @@ impl SipTransport {
                     match message::frame_len(&buf) {
                         Ok(Some(len)) => {
                             let msg: Vec<u8> = buf.drain(..len).collect();
-                            let _ = inbound.send(Cmd::Datagram {
-                                bytes: msg,
-                                source: peer,
-                                transport: Transport::Tcp,
-                            });
+                            if !inbound.send(msg, peer, Transport::Tcp).await {
+                                return; // shutting down
+                            }
                         }
                         Ok(None) if buf.len() <= MAX_STREAM_MESSAGE => break,
                         Ok(None) | Err(_) => {
@@ -145,11 +230,21 @@ impl SipTransport {
             }
             lock(&conns).remove(&peer);
         });
-        tx
     }
 }
 
-async fn udp_loop(udp: Arc<UdpSocket>, inbound: mpsc::UnboundedSender<Cmd>) {
+/// Whether a connected stream's two ends are the same socket.
+fn is_self_connected(stream: &TcpStream) -> bool {
+    matches!((stream.local_addr(), stream.peer_addr()), (Ok(l), Ok(p)) if l == p)
+}
+
+fn udp_send_failed(dest: SocketAddr, e: &io::Error) {
+    if let Some(suppressed) = log_limit::global().allow_from("sip udp send", dest.ip()) {
+        tracing::warn!(%dest, error = %e, suppressed, "SIP UDP send failed");
+    }
+}
+
+async fn udp_loop(udp: Arc<UdpSocket>, inbound: DatagramSender) {
     let mut buf = vec![0u8; MAX_DATAGRAM];
     loop {
         match udp.recv_from(&mut buf).await {
@@ -160,12 +255,7 @@ async fn udp_loop(udp: Arc<UdpSocket>, inbound: mpsc::UnboundedSender<Cmd>) {
                     tracing::debug!(%source, bytes = n, "SIP datagram over the size limit: dropped");
                     continue;
                 }
-                let cmd = Cmd::Datagram {
-                    bytes: buf[..n].to_vec(),
-                    source,
-                    transport: Transport::Udp,
-                };
-                if inbound.send(cmd).is_err() {
+                if inbound.offer(buf[..n].to_vec(), source, Transport::Udp) == Offered::Closed {
                     return; // the endpoint loop is gone: shutting down
                 }
             }
@@ -178,12 +268,13 @@ async fn udp_loop(udp: Arc<UdpSocket>, inbound: mpsc::UnboundedSender<Cmd>) {
 async fn accept_loop(listener: TcpListener, t: SipTransport) {
     loop {
         match listener.accept().await {
-            Ok((stream, peer)) => {
-                t.adopt(stream, peer);
-            }
+            Ok((stream, peer)) => t.adopt(stream, peer),
             Err(e) => {
-                tracing::warn!(error = %e, "SIP TCP accept failed");
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                // Out of file descriptors, typically: wait, and say so now and then.
+                if let Some(suppressed) = log_limit::global().allow("sip tcp accept") {
+                    tracing::warn!(error = %e, suppressed, "SIP TCP accept failed");
+                }
+                tokio::time::sleep(ACCEPT_BACKOFF).await;
             }
         }
     }

@@ -172,6 +172,8 @@ pub struct RegView {
     /// `user@registrar`.
     pub account: String,
     pub state: RegState,
+    /// The last failure and when it happened (kept after a later success, for the dashboard).
+    pub last_error: Option<(String, SystemTime)>,
 }
 
 /// Sets an account's `phonetree_registration_status` (`/metrics`).
@@ -192,18 +194,24 @@ impl Registrations {
             id: None,
             account: account.to_string(),
             state: RegState::Unresolved,
+            last_error: Some(("cannot resolve the registrar".into(), SystemTime::now())),
         });
     }
 
     /// Registration `id` of `account` started (replacing its placeholder, if any).
     pub fn started(&self, id: RegId, account: String) {
         let mut regs = lock(&self.0);
+        let last_error = regs
+            .iter()
+            .find(|v| v.id.is_none() && v.account == account)
+            .and_then(|v| v.last_error.clone());
         regs.retain(|v| !(v.id.is_none() && v.account == account));
         gauge(&account, &RegState::Registering);
         regs.push(RegView {
             id: Some(id),
             account,
             state: RegState::Registering,
+            last_error,
         });
     }
 
@@ -213,6 +221,9 @@ impl Registrations {
         let mut regs = lock(&self.0);
         let v = regs.iter_mut().find(|v| v.id == Some(id))?;
         gauge(&v.account, &state);
+        if let RegState::Failed { reason, .. } = &state {
+            v.last_error = Some((reason.to_string(), SystemTime::now()));
+        }
         v.state = state;
         Some(v.account.clone())
     }
@@ -284,6 +295,25 @@ mod tests {
         assert_eq!(s.detail(now).as_deref(), Some("expires in 300s"));
         regs.set(RegId(1), RegState::Unregistered);
         assert!(regs.all_settled());
+        let kept = regs.snapshot()[0].last_error.clone().map(|(e, _)| e);
+        assert_eq!(kept.as_deref(), Some("cannot resolve the registrar"));
+        regs.set(
+            RegId(1),
+            RegState::Failed {
+                reason: RegisterFailure::Rejected {
+                    status: 403,
+                    reason: "Forbidden".into(),
+                },
+                retry_at: now,
+            },
+        );
+        regs.set(RegId(1), RegState::Registered { until });
+        let kept = regs.snapshot()[0].last_error.clone().map(|(e, _)| e);
+        assert_eq!(
+            kept.as_deref(),
+            Some("403 Forbidden"),
+            "kept after a success"
+        );
     }
 
     #[test]

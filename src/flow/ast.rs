@@ -281,6 +281,17 @@ pub struct ListenDoc {
     pub tries: Option<u8>,
     pub language: Option<String>,
     pub save: Option<String>,
+    pub engine: Option<String>,
+    pub silence: Option<String>,
+    pub grammar: Option<GrammarDoc>,
+}
+
+/// `listen.grammar`: `digits`, or the phrases to choose among.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum GrammarDoc {
+    Kind(String),
+    Phrases(Vec<String>),
 }
 
 #[derive(Debug, Deserialize)]
@@ -322,6 +333,7 @@ pub struct RecordDoc {
     pub max: String,
     pub finish_on: Option<String>,
     pub beep: Option<bool>,
+    pub silence: Option<String>,
     pub save: Option<String>,
 }
 

@@ -203,8 +203,63 @@ pub struct Listen {
     pub save: Option<String>,
     /// Case-insensitive patterns (regex alternatives) matched against the transcript.
     pub routes: Vec<(regex::Regex, Target)>,
+    /// Routes whose key is DTMF keys (`"1"`, `"*"`): a key ends listening and is routed here.
+    pub keys: Vec<(String, Target)>,
     pub next: Option<Target>,
     pub on_fail: Option<Target>,
+    /// Recognizer for this node; `None` = the server's `asr.engine`.
+    pub engine: Option<AsrEngine>,
+    /// Silence that ends the caller's utterance; `None` = the server's `asr.silence`.
+    pub silence: Option<Duration>,
+    /// What the recognizer chooses among.
+    pub grammar: ListenGrammar,
+}
+
+/// Speech recognition engines (`asr.engine`, `listen.engine`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AsrEngine {
+    /// PocketSphinx 5, offline (the default).
+    PocketSphinx,
+    /// A streaming recognizer speaking the Vosk websocket protocol.
+    Websocket,
+    /// The SDiFI speech server's gRPC `StreamingRecognize`.
+    Axy,
+    /// An OpenAI Realtime transcription session.
+    OpenAi,
+}
+
+impl AsrEngine {
+    pub const NAMES: [&'static str; 4] = ["pocketsphinx", "websocket", "axy", "openai"];
+
+    pub fn from_name(s: &str) -> Option<AsrEngine> {
+        match s {
+            "pocketsphinx" => Some(AsrEngine::PocketSphinx),
+            "websocket" | "vosk" => Some(AsrEngine::Websocket),
+            "axy" => Some(AsrEngine::Axy),
+            "openai" => Some(AsrEngine::OpenAi),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AsrEngine::PocketSphinx => "pocketsphinx",
+            AsrEngine::Websocket => "websocket",
+            AsrEngine::Axy => "axy",
+            AsrEngine::OpenAi => "openai",
+        }
+    }
+}
+
+/// What a `listen` node's recognizer chooses among.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ListenGrammar {
+    /// Free speech (the engine's full language model).
+    Free,
+    /// These phrases (from plain-word routes, or `listen.grammar: [..]`).
+    Phrases(Vec<String>),
+    /// A spoken digit string, turned into digits (`listen.grammar: digits`).
+    Digits,
 }
 
 #[derive(Debug)]
@@ -282,6 +337,8 @@ pub struct Record {
     pub max: Duration,
     pub finish_on: Option<Digit>,
     pub beep: bool,
+    /// Continuous silence that ends the recording.
+    pub silence: Option<Duration>,
     pub save: Option<String>,
     pub next: Target,
     /// Taken when the recording fails (default: `next`).

@@ -1,13 +1,15 @@
-//! Drawing a compiled [`Program`] as a graph: Graphviz DOT ([`to_dot`]) or Mermaid ([`to_mermaid`]).
+//! Drawing a compiled [`Program`] as a graph: Graphviz DOT ([`to_dot`]), Mermaid ([`to_mermaid`])
+//! or an SVG drawn here ([`to_svg`], for the dashboard).
 //!
 //! Owns the picture's model ([`Graph`]: one box per node, one edge per way control can move,
-//! labelled by digit, condition or outcome) and its two renderings. Global keys are drawn as edges
+//! labelled by digit, condition or outcome) and its three renderings. Global keys are drawn as edges
 //! from an "any node" pseudo-node, `return` as a "return" pseudo-node. It reads the program only
 //! and is deterministic: the same program always gives the same text. It does not load flows (that
 //! is `flow::load`, called by `cli::graph`).
 
 mod dot;
 mod mermaid;
+mod svg;
 
 use crate::flow::program::{
     HttpMethod, KeyBinding, Node, NodeId, NodeKind, Program, PromptId, Target, ThemeStep,
@@ -15,6 +17,7 @@ use crate::flow::program::{
 
 pub use dot::to_dot;
 pub use mermaid::to_mermaid;
+pub use svg::to_svg;
 
 /// Longest text (say, instructions, conditions) shown in a label before it is cut with `…`.
 const MAX_TEXT: usize = 40;

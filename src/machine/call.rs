@@ -144,6 +144,7 @@ impl Call {
             }
             Input::Timeout => self.on_timeout(now),
             Input::HttpResponse { id, result } => self.on_http(id, result, now),
+            Input::SpeechStarted { id } => self.on_speech_started(id, now),
             Input::Speech { id, result } => self.on_speech(id, result, now),
             Input::AgentEnded { id, result } | Input::StreamEnded { id, result } => {
                 self.on_session_end(id, result)
@@ -341,7 +342,7 @@ impl Call {
                 Step::Goto(next)
             }
             State::Gathering(g) => self.gather_digit(&program, g, d, now),
-            State::Listening(l) => self.listen_digit(&program, l, now),
+            State::Listening(l) => self.listen_digit(&program, l, d, now),
             State::Recording(r) => self.record_digit(&program, r, d),
             State::InSession(s) => self.session_digit(s, d),
             other => {

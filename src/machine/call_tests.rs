@@ -467,71 +467,6 @@ fn template_errors_warn_and_the_call_goes_on() {
 }
 
 #[test]
-fn listen_matches_speech_retries_and_fails_over() {
-    let mut b = Builder::new(&[]);
-    let routes = vec![(regex::Regex::new("(?i)yes|yeah").unwrap(), b.t("agent"))];
-    let on_fail = Some(b.t("menu"));
-    let prompt = b.prompts(&["ask.wav"]);
-    b.def(
-        "ask",
-        NodeKind::Listen(Box::new(Listen {
-            prompt,
-            timeout: secs(5),
-            tries: 2,
-            language: None,
-            save: Some("answer".into()),
-            routes,
-            next: None,
-            on_fail,
-        })),
-    );
-    let k = play(&mut b, &["agent.wav"], "end");
-    b.def("agent", k);
-    let k = play(&mut b, &["menu.wav"], "end");
-    b.def("menu", k);
-    b.def("end", hangup());
-    let program = b.build("ask");
-
-    let mut h = Harness::new(program.clone());
-    h.answer();
-    h.finish();
-    assert_eq!(h.take(), ["play ask.wav", "listen"]);
-    let id = h.last_id("listen");
-    h.input(Input::Speech {
-        id,
-        result: Ok("no way".into()),
-    });
-    assert_eq!(h.take(), ["play ask.wav"]);
-    h.dtmf("5");
-    assert_eq!(h.take(), ["stop", "listen"], "a digit skips the prompt");
-    h.input(Input::Speech {
-        id: h.last_id("listen"),
-        result: Ok("Yeah sure".into()),
-    });
-    assert_eq!(h.take(), ["play agent.wav"]);
-    assert_eq!(h.call.vars().get("answer"), Some(&Value::from("Yeah sure")));
-
-    let mut h = Harness::new(program);
-    h.answer();
-    h.finish();
-    h.wait(5000);
-    h.finish();
-    h.wait(5000);
-    assert_eq!(
-        h.take(),
-        [
-            "play ask.wav",
-            "listen",
-            "cancel",
-            "play ask.wav",
-            "listen",
-            "cancel",
-            "play menu.wav"
-        ]
-    );
-}
-
-#[test]
 fn transfer_success_ends_the_call_and_failure_takes_on_fail() {
     let mut b = Builder::new(&[]);
     let target = b.text("sip:100@pbx.example.com");
@@ -621,6 +556,7 @@ fn record_finishes_on_its_key_and_saves_the_recording() {
             max: secs(30),
             finish_on: Digit::from_char('#'),
             beep: true,
+            silence: None,
             save: Some("msg".into()),
             next,
             on_error: None,
@@ -637,6 +573,7 @@ fn record_finishes_on_its_key_and_saves_the_recording() {
         result: Ok(RecordingInfo {
             path: "r/1.wav".into(),
             duration: secs(3),
+            size: 48_044,
         }),
     });
     assert_eq!(
@@ -648,6 +585,7 @@ fn record_finishes_on_its_key_and_saves_the_recording() {
         saved.get_attr("duration_ms").ok(),
         Some(Value::from(3000u64))
     );
+    assert_eq!(saved.get_attr("size").ok(), Some(Value::from(48_044u64)));
 }
 
 /// Regression: a recording that failed (no recorder on the server) went on to `next` as if a
@@ -664,6 +602,7 @@ fn a_failed_recording_takes_on_error_and_saves_nothing() {
             max: secs(30),
             finish_on: None,
             beep: true,
+            silence: None,
             save: Some("msg".into()),
             next,
             on_error,

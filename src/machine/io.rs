@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::flow::digit::Digit;
-use crate::flow::program::{HttpMethod, NodeId, StreamProtocol};
+use crate::flow::program::{AsrEngine, HttpMethod, ListenGrammar, NodeId, StreamProtocol};
 
 /// What the machine emits, in the order it happened: the actions, and the nodes it entered
 /// between them (pure routing nodes such as `switch`, `set`, `goto` included). A driver that
@@ -80,6 +80,8 @@ pub enum Input {
         id: RequestId,
         result: Result<HttpReply, String>,
     },
+    /// The caller started speaking during a `Listen` (stops its prompt: barge-in).
+    SpeechStarted { id: RequestId },
     /// A speech recognition result for a `Listen`.
     Speech {
         id: RequestId,
@@ -123,6 +125,8 @@ pub struct HttpReply {
 pub struct RecordingInfo {
     pub path: String,
     pub duration: Duration,
+    /// Bytes written (the WAV file's size).
+    pub size: u64,
 }
 
 /// Something the driver must do.
@@ -148,11 +152,18 @@ pub enum Action {
         name: String,
     },
     Http(HttpRequest),
-    /// Start speech recognition; report `Speech { id, .. }`.
+    /// Start speech recognition on the caller's audio (the prompt may still be playing);
+    /// report `SpeechStarted { id }` when the caller starts talking and `Speech { id, .. }` with
+    /// the transcript. The machine times the listen itself (`timeout`, for information).
     Listen {
         id: RequestId,
         timeout: Duration,
         language: Option<String>,
+        /// `None` = the server's default engine.
+        engine: Option<AsrEngine>,
+        /// End-of-speech silence; `None` = the server's default.
+        silence: Option<Duration>,
+        grammar: ListenGrammar,
     },
     /// Abandon a listen/agent/stream/record session.
     Cancel {
@@ -176,6 +187,8 @@ pub enum Action {
         id: RequestId,
         max: Duration,
         beep: bool,
+        /// End after this much continuous silence.
+        silence: Option<Duration>,
     },
     /// End a recording early (its `finish_on` key); `RecordFinished` follows as usual.
     FinishRecording {

@@ -2,7 +2,8 @@
 //! `transfer`.
 //!
 //! - record: plays its prompt (a digit skips it), emits [`Action::Record`]; its `finish_on` key
-//!   emits [`Action::FinishRecording`]. `RecordFinished` saves `{path, duration_ms}` under `save`
+//!   emits [`Action::FinishRecording`]. `RecordFinished` saves `{path, duration_ms,
+//!   size}` under `save`
 //!   and goes to `next`; a failed recording warns and goes to `on_error` (default `next`), with
 //!   nothing saved.
 //! - agent / stream: emit the session action; when it ends its result is saved under `save` and
@@ -120,6 +121,7 @@ impl Call {
                     let value = serde_json::json!({
                         "path": info.path,
                         "duration_ms": info.duration.as_millis() as u64,
+                        "size": info.size,
                     });
                     self.vars.insert(name.clone(), Value::from(Serde(&value)));
                 }
@@ -338,6 +340,7 @@ impl Call {
             id,
             max: cfg.max,
             beep: cfg.beep,
+            silence: cfg.silence,
         });
         r.phase = RecordPhase::Active { id };
         self.state = State::Recording(r);

@@ -86,6 +86,23 @@ impl DtmfDetector {
         }
     }
 
+    /// Forgets everything (a fresh detector with the same tuning): for samples that do not
+    /// follow the ones pushed before (a probe of one packet in several).
+    pub fn reset(&mut self) {
+        self.s1 = [0.0; 8];
+        self.s2 = [0.0; 8];
+        self.energy = 0.0;
+        self.count = 0;
+        self.held = None;
+        self.candidate = None;
+    }
+
+    /// Whether the last whole block held a key's tone pair (one block is not yet a press: a
+    /// press needs two in a row).
+    pub fn tone_seen(&self) -> bool {
+        self.candidate.is_some() || self.held.is_some()
+    }
+
     /// Feeds samples (8 kHz, 16-bit linear); returns the keys whose press was recognised in them
     /// (usually none; no allocation then).
     pub fn push(&mut self, samples: &[i16]) -> Vec<Digit> {

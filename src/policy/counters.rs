@@ -29,6 +29,18 @@ pub struct Counters {
     pub rtp_competing_dropped: AtomicU64,
     /// Latched sources replaced after silence (NAT rebinding).
     pub rtp_rebinds: AtomicU64,
+    /// Out-of-dialog SIP requests over their source's rate (`sip.rate_*`), dropped.
+    pub sip_rate_limited: AtomicU64,
+    /// New calls answered 503 at `max_calls`.
+    pub sip_max_calls_503: AtomicU64,
+    /// New calls answered 503 at `sip.max_calls_per_source`.
+    pub sip_source_calls_503: AtomicU64,
+    /// New calls answered 503 while the SIP inbox was behind.
+    pub sip_overload_503: AtomicU64,
+    /// SIP requests answered 503 because the transaction table was full.
+    pub sip_table_full: AtomicU64,
+    /// SIP datagrams dropped because the endpoint's inbox was full.
+    pub sip_inbox_dropped: AtomicU64,
 }
 
 /// A copy of the counters at one moment.
@@ -42,6 +54,12 @@ pub struct Snapshot {
     pub rtp_foreign_dropped: u64,
     pub rtp_competing_dropped: u64,
     pub rtp_rebinds: u64,
+    pub sip_rate_limited: u64,
+    pub sip_max_calls_503: u64,
+    pub sip_source_calls_503: u64,
+    pub sip_overload_503: u64,
+    pub sip_table_full: u64,
+    pub sip_inbox_dropped: u64,
 }
 
 static GLOBAL: Counters = Counters {
@@ -53,6 +71,12 @@ static GLOBAL: Counters = Counters {
     rtp_foreign_dropped: AtomicU64::new(0),
     rtp_competing_dropped: AtomicU64::new(0),
     rtp_rebinds: AtomicU64::new(0),
+    sip_rate_limited: AtomicU64::new(0),
+    sip_max_calls_503: AtomicU64::new(0),
+    sip_source_calls_503: AtomicU64::new(0),
+    sip_overload_503: AtomicU64::new(0),
+    sip_table_full: AtomicU64::new(0),
+    sip_inbox_dropped: AtomicU64::new(0),
 };
 
 /// The process's counters.
@@ -86,6 +110,12 @@ impl Counters {
             rtp_foreign_dropped: r(&self.rtp_foreign_dropped),
             rtp_competing_dropped: r(&self.rtp_competing_dropped),
             rtp_rebinds: r(&self.rtp_rebinds),
+            sip_rate_limited: r(&self.sip_rate_limited),
+            sip_max_calls_503: r(&self.sip_max_calls_503),
+            sip_source_calls_503: r(&self.sip_source_calls_503),
+            sip_overload_503: r(&self.sip_overload_503),
+            sip_table_full: r(&self.sip_table_full),
+            sip_inbox_dropped: r(&self.sip_inbox_dropped),
         }
     }
 }

@@ -3,7 +3,9 @@
 //! - [`inbound`]: who may start calls (`sip.allow`, `sip.reject`);
 //! - [`transfer`]: where calls may be transferred to (`transfer.allow`, toll fraud);
 //! - [`outbound`]: whom outbound calls may dial (`outbound.allow`, same glob matcher);
-//! - [`counters`]: process-wide counts of what was refused, for logs and metrics.
+//! - [`counters`]: process-wide counts of what was refused, for logs and metrics;
+//! - [`limits`]: `max_calls`, calls and request rates per source (load and floods);
+//! - [`rate`]: the bounded per-key token buckets under [`limits`] and the log limiter.
 //!
 //! The media rules live with the media they guard: RTP latching and verification in
 //! `engine::media::latch`, refused SDP addresses in `sdp::remote`, the SIP message size limit in
@@ -12,5 +14,7 @@
 
 pub mod counters;
 pub mod inbound;
+pub mod limits;
 pub mod outbound;
+pub mod rate;
 pub mod transfer;

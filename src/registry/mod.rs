@@ -94,6 +94,15 @@ impl Registry {
         &self.dir
     }
 
+    /// `path` relative to the flows folder (for the API: no absolute paths of the server's
+    /// disk); a path outside it is shown by its file name only.
+    pub fn relative(&self, path: &Path) -> PathBuf {
+        match path.strip_prefix(&self.dir) {
+            Ok(rel) => rel.to_path_buf(),
+            Err(_) => path.file_name().map(PathBuf::from).unwrap_or_default(),
+        }
+    }
+
     /// The flows in effect now.
     pub fn snapshot(&self) -> Arc<Snapshot> {
         self.current.load_full()

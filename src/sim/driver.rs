@@ -53,6 +53,9 @@ pub struct Sim<L> {
     seq: u64,
     inflight: Vec<(RequestId, Inflight)>,
     listen: Option<RequestId>,
+    /// A listen whose prompt still plays: its mocked answer waits for the end of the prompt
+    /// (caller speech reaches it at once: barge-in).
+    prompt_listen: Option<RequestId>,
     held_speech: VecDeque<String>,
     listen_attempts: Vec<(String, usize)>,
     events: Vec<Event>,
@@ -104,6 +107,7 @@ impl<L: PromptLengths> Sim<L> {
             seq: 0,
             inflight: Vec::with_capacity(4),
             listen: None,
+            prompt_listen: None,
             held_speech: VecDeque::new(),
             listen_attempts: Vec::new(),
             events: Vec::with_capacity(32),
@@ -266,6 +270,19 @@ impl<L: PromptLengths> Sim<L> {
                 self.execute(action);
             }
         }
+        // A listen's prompt is over: the caller answers now.
+        if let Some(id) = self.prompt_listen {
+            let playing = self
+                .inflight
+                .iter()
+                .any(|(_, f)| matches!(f, Inflight::Playback { .. }));
+            if !playing {
+                self.prompt_listen = None;
+                if self.listen == Some(id) {
+                    self.listen(id);
+                }
+            }
+        }
     }
 
     fn deliver(&mut self, what: Pending) {
@@ -294,6 +311,9 @@ impl<L: PromptLengths> Sim<L> {
                 self.log(EventKind::Speech { text: text.clone() });
                 match self.listen.take() {
                     Some(id) => {
+                        if self.prompt_listen == Some(id) {
+                            self.prompt_listen = None;
+                        }
                         self.take_inflight(id);
                         self.handle(Input::Speech {
                             id,
@@ -372,7 +392,15 @@ impl<L: PromptLengths> Sim<L> {
                     },
                 );
             }
-            Action::Listen { id, .. } => self.listen(id),
+            Action::Listen { id, .. } => {
+                // The recognizer hears the caller from now on (speech barges in); a mocked
+                // answer comes after the prompt (see `handle`).
+                let node = self.node_name();
+                self.log(EventKind::Listen { node });
+                self.listen = Some(id);
+                self.inflight.push((id, Inflight::Other));
+                self.prompt_listen = Some(id);
+            }
             Action::Cancel { id } => {
                 if self.listen == Some(id) {
                     self.listen = None;
@@ -550,11 +578,9 @@ impl<L: PromptLengths> Sim<L> {
         self.push(self.now + length, Pending::Machine { input, event: None });
     }
 
+    /// The listen's prompt is over: held speech, or the node's mocked answer 1 s later.
     fn listen(&mut self, id: RequestId) {
         let node = self.node_name();
-        self.log(EventKind::Listen { node: node.clone() });
-        self.listen = Some(id);
-        self.inflight.push((id, Inflight::Other));
         if let Some(text) = self.held_speech.pop_front() {
             let input = Input::Speech {
                 id,
@@ -628,6 +654,8 @@ impl<L: PromptLengths> Sim<L> {
         let info = RecordingInfo {
             path: format!("recordings/{}-{}.wav", self.call_id(), id.0),
             duration: length,
+            // What the engine writes: a 44-byte WAV header and 8 kHz 16-bit samples.
+            size: 44 + length.as_millis() as u64 * 16,
         };
         let input = Input::RecordFinished {
             id,
@@ -689,7 +717,12 @@ fn request_of(input: &Input) -> Option<RequestId> {
         | Input::StreamTransfer { id, .. }
         | Input::RecordFinished { id, .. }
         | Input::TransferResult { id, .. } => Some(*id),
-        Input::Answered | Input::Dtmf(_) | Input::Timeout | Input::Hangup => None,
+        // Not a completion: the listen goes on.
+        Input::SpeechStarted { .. }
+        | Input::Answered
+        | Input::Dtmf(_)
+        | Input::Timeout
+        | Input::Hangup => None,
     }
 }
 

@@ -11,8 +11,27 @@ use rsipstack::sip::Method;
 
 use super::message::{Inbound, Salvage};
 
-/// What we put in Server / User-Agent.
+/// Our name and version (for `--version` and logs; not sent: see [`user_agent`]).
 pub const PRODUCT: &str = concat!("phonetree/", env!("CARGO_PKG_VERSION"));
+/// What we put in Server / User-Agent unless `sip.user_agent` says otherwise: no version, so a
+/// scanner cannot pick exploits by release.
+pub const DEFAULT_USER_AGENT: &str = "phonetree";
+
+static USER_AGENT: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+
+/// Sets the `Server`/`User-Agent` text for this process (`sip.user_agent`; `None`: no such
+/// header). Once per process, at start; `false` if it was already set.
+pub fn set_user_agent(agent: Option<String>) -> bool {
+    USER_AGENT.set(agent).is_ok()
+}
+
+/// The `Server`/`User-Agent` text, if any.
+pub fn user_agent() -> Option<&'static str> {
+    match USER_AGENT.get() {
+        Some(configured) => configured.as_deref(),
+        None => Some(DEFAULT_USER_AGENT),
+    }
+}
 /// Methods we accept (Allow, RFC 3261 §20.5). We send REFER but do not accept one, so it is
 /// not listed (RFC 3515 §2.4.1).
 pub const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, NOTIFY, UPDATE";
@@ -38,6 +57,14 @@ impl OutMessage {
     pub fn header(mut self, name: &str, value: impl Into<String>) -> OutMessage {
         self.headers.push((name.to_string(), value.into()));
         self
+    }
+
+    /// Appends a header when there is a value.
+    pub fn header_opt(self, name: &str, value: Option<&str>) -> OutMessage {
+        match value {
+            Some(v) => self.header(name, v),
+            None => self,
+        }
     }
 
     /// Sets the body and its Content-Type.
@@ -138,7 +165,7 @@ pub fn response(req: &Inbound, code: u16, to_tag: Option<&str>) -> OutMessage {
         .header("To", to)
         .header("Call-ID", core.call_id.clone())
         .header("CSeq", format!("{} {}", core.cseq.seq, core.cseq.method))
-        .header("Server", PRODUCT)
+        .header_opt("Server", user_agent())
 }
 
 /// A 400/501 answer to a request that did not parse (RFC 3261 §8.2.1, §21.5.2).
@@ -154,7 +181,7 @@ pub fn salvage_response(s: &Salvage, code: u16, reason: &str) -> OutMessage {
     for (n, v) in &s.echo {
         m.headers.push((n.to_string(), v.clone()));
     }
-    let m = m.header("Server", PRODUCT);
+    let m = m.header_opt("Server", user_agent());
     if code == 501 || code == 405 {
         m.header("Allow", ALLOW)
     } else {
@@ -199,7 +226,7 @@ pub fn request(
     .header("To", to)
     .header("Call-ID", call_id)
     .header("CSeq", format!("{cseq} {method}"))
-    .header("User-Agent", PRODUCT)
+    .header_opt("User-Agent", user_agent())
 }
 
 #[cfg(test)]
@@ -222,7 +249,7 @@ mod tests {
             Some("4a5b6c7d-8e9f-4a0b-b1c2-d3e4f5a6b7c8")
         );
         assert_eq!(r.get("CSeq"), Some("18830 INVITE"));
-        assert!(r.get("Server").is_some_and(|s| s.starts_with("phonetree")));
+        assert_eq!(r.get("Server"), Some("phonetree"), "no version by default");
         // 100 Trying never carries a To tag.
         let t = response(&req, 100, Some("abc"));
         assert_eq!(t.get("To"), Some("<sip:ivr@127.0.0.1>"));

@@ -41,6 +41,8 @@ pub use admission::EndpointStats;
 mod accounts;
 #[path = "endpoint_admission.rs"]
 mod admission;
+#[path = "endpoint_limits.rs"]
+pub mod limits;
 #[path = "endpoint_uac.rs"]
 mod uac;
 
@@ -103,6 +105,11 @@ pub struct Endpoint {
     calls: BTreeMap<CallHandle, Call>,
     /// (Call-ID, our tag) → call.
     dialogs: HashMap<(String, String), CallHandle>,
+    /// (Call-ID, the caller's From tag) → call: finds a merged INVITE (482) without a scan.
+    invites: HashMap<(String, String), CallHandle>,
+    /// Untrusted calls' source IPs (the per-source call counts).
+    call_sources: HashMap<CallHandle, std::net::IpAddr>,
+    limits: limits::LimitsState,
     regs: BTreeMap<RegId, Registration>,
     next_call: u64,
     next_reg: u32,
@@ -125,6 +132,9 @@ impl Endpoint {
             client: HashMap::new(),
             calls: BTreeMap::new(),
             dialogs: HashMap::new(),
+            invites: HashMap::new(),
+            call_sources: HashMap::new(),
+            limits: limits::LimitsState::default(),
             regs: BTreeMap::new(),
             next_call: 1,
             next_reg: 1,
@@ -208,6 +218,9 @@ impl Endpoint {
                 let Some(mut s) = salvage else { return };
                 if s.method.eq_ignore_ascii_case("ACK") {
                     return; // never answer an ACK
+                }
+                if self.garbage_over_rate(source, now) {
+                    return; // a source sending junk gets its 400s at its OPTIONS rate
                 }
                 let code = match err {
                     message::ParseError::UnknownMethod(_) => 501,
@@ -405,24 +418,11 @@ impl Endpoint {
             }
             return;
         }
-        if method == Method::Invite && inb.core.to.tag.is_none() && self.refuse(&inb, peer, source)
-        {
+        // Out of any dialog: source rules (sip.allow, rates) before anything is kept.
+        if inb.core.to.tag.is_none() && self.shed(&inb, &method, peer, source, now) {
             return;
         }
-        let tx = if method == Method::Invite {
-            let trying = build::response(&inb, 100, None).to_bytes();
-            ServerTx::Invite(InviteServerTx::new(
-                peer,
-                self.cfg.timers,
-                trying,
-                &mut self.transmits,
-            ))
-        } else {
-            ServerTx::NonInvite(NonInviteServerTx::new(peer, self.cfg.timers))
-        };
-        self.server
-            .insert(key.clone(), ServerEntry { tx, call: None });
-
+        // Every refusal below is stateless: only requests that reach a call keep a transaction.
         let unsupported: Vec<String> = inb
             .header_list("Require")
             .into_iter()
@@ -434,9 +434,8 @@ impl Endpoint {
             .collect();
         if !unsupported.is_empty() {
             // RFC 3261 §8.2.2.3: we implement no extensions a request may require.
-            let msg = build::response(&inb, 420, Some(&self.ids.tag()))
-                .header("Unsupported", unsupported.join(", "));
-            return self.respond(&key, 420, msg, now);
+            let unsupported = unsupported.join(", ");
+            return self.reply(&inb, peer, 420, &[("Unsupported", unsupported.as_str())]);
         }
 
         if let Some(to_tag) = inb.core.to.tag.clone() {
@@ -450,36 +449,37 @@ impl Endpoint {
                         .is_some_and(|c| c.dialog().matches(&inb.core))
                 });
             match found {
+                Some(_) if self.server_table_full(&inb, peer, now) => {}
                 Some(id) => {
-                    if let Some(e) = self.server.get_mut(&key) {
-                        e.call = Some(id);
-                    }
+                    self.new_server_tx(&inb, method, key.clone(), peer, Some(id));
                     let _ = self.with_call(id, now, |c, ctx| c.on_request(&inb, key, ctx));
                 }
-                None => self.respond_stateless(&inb, &key, 481, now),
+                None => self.reply(&inb, peer, 481, &[]),
             }
             return;
         }
         match method {
             Method::Invite if !self.accepting => {
-                let msg =
-                    build::response(&inb, 503, Some(&self.ids.tag())).header("Retry-After", "60");
-                self.respond(&key, 503, msg, now);
+                self.reply(&inb, peer, 503, &[("Retry-After", "60")]);
             }
             Method::Invite if self.is_merged(&inb) => {
                 // RFC 3261 §8.2.2.2: the same INVITE arrived by another path (new branch).
-                let msg = build::response(&inb, 482, Some(&self.ids.tag()));
-                self.respond(&key, 482, msg, now);
+                self.reply(&inb, peer, 482, &[]);
             }
             Method::Invite => {
                 if let Some(min_se) = self.session_too_small(&inb) {
                     // RFC 4028 §6: 422 Session Interval Too Small.
-                    let msg = build::response(&inb, 422, Some(&self.ids.tag()))
-                        .header("Min-SE", min_se.to_string());
-                    return self.respond(&key, 422, msg, now);
+                    let min_se = min_se.to_string();
+                    return self.reply(&inb, peer, 422, &[("Min-SE", min_se.as_str())]);
+                }
+                if self.refuse_call(&inb, peer, source, now)
+                    || self.server_table_full(&inb, peer, now)
+                {
+                    return;
                 }
                 let id = CallHandle(self.next_call);
                 self.next_call += 1;
+                self.new_server_tx(&inb, method, key.clone(), peer, Some(id));
                 let call_peer = Peer {
                     dest: source,
                     transport,
@@ -492,29 +492,51 @@ impl Endpoint {
                     out: &mut out,
                     local: self.cfg.local_addr,
                 };
-                let call = Call::new(id, inb, key.clone(), call_peer, &mut ctx);
+                let call = Call::new(id, inb, key, call_peer, &mut ctx);
+                let d = call.dialog();
                 self.dialogs
-                    .insert((call_id, call.dialog().local_tag.clone()), id);
-                self.calls.insert(id, call);
-                if let Some(e) = self.server.get_mut(&key) {
-                    e.call = Some(id);
+                    .insert((call_id.clone(), d.local_tag.clone()), id);
+                if let Some(remote) = d.remote_tag.clone() {
+                    self.invites.insert((call_id, remote), id);
                 }
+                self.calls.insert(id, call);
+                self.count_call(id, source);
                 self.apply(Owner::Call(id), out, now);
             }
             Method::Options => {
-                let status = if self.accepting { 200 } else { 503 };
+                // Answered statelessly: a scanner's OPTIONS leaves nothing behind.
+                let status = if self.busy_for_options() { 503 } else { 200 };
                 let msg = options_response(build::response(&inb, status, Some(&self.ids.tag())));
-                self.respond(&key, status, msg, now);
+                self.send_reply(peer, msg);
             }
             Method::Bye | Method::Info | Method::Notify | Method::Update | Method::PRack => {
-                self.respond_stateless(&inb, &key, 481, now)
+                self.reply(&inb, peer, 481, &[])
             }
-            _ => {
-                let msg =
-                    build::response(&inb, 405, Some(&self.ids.tag())).header("Allow", build::ALLOW);
-                self.respond(&key, 405, msg, now);
-            }
+            _ => self.reply(&inb, peer, 405, &[("Allow", build::ALLOW)]),
         }
+    }
+
+    /// A server transaction for a request that reached (or starts) `call`.
+    fn new_server_tx(
+        &mut self,
+        inb: &Inbound,
+        method: Method,
+        key: TxKey,
+        peer: Peer,
+        call: Option<CallHandle>,
+    ) {
+        let tx = if method == Method::Invite {
+            let trying = build::response(inb, 100, None).to_bytes();
+            ServerTx::Invite(InviteServerTx::new(
+                peer,
+                self.cfg.timers,
+                trying,
+                &mut self.transmits,
+            ))
+        } else {
+            ServerTx::NonInvite(NonInviteServerTx::new(peer, self.cfg.timers))
+        };
+        self.server.insert(key, ServerEntry { tx, call });
     }
 
     /// The `Min-SE` to answer 422 with, when an INVITE's session interval is below ours and
@@ -528,12 +550,13 @@ impl Endpoint {
 
     /// Whether an out-of-dialog INVITE duplicates a live call's (same Call-ID, From tag, CSeq).
     fn is_merged(&self, inb: &Inbound) -> bool {
-        self.calls.values().any(|c| {
-            let d = c.dialog();
-            d.call_id == inb.core.call_id
-                && d.remote_tag == inb.core.from.tag
-                && c.invite_cseq() == inb.core.cseq.seq
-        })
+        let Some(from_tag) = inb.core.from.tag.clone() else {
+            return false;
+        };
+        self.invites
+            .get(&(inb.core.call_id.clone(), from_tag))
+            .and_then(|id| self.calls.get(id))
+            .is_some_and(|c| c.invite_cseq() == inb.core.cseq.seq)
     }
 
     fn on_ack(&mut self, inb: Inbound, now: Instant) {
@@ -563,28 +586,29 @@ impl Endpoint {
         {
             return t.on_retransmit(&mut self.transmits);
         }
-        self.server.insert(
-            key.clone(),
-            ServerEntry {
-                tx: ServerTx::NonInvite(NonInviteServerTx::new(peer, self.cfg.timers)),
-                call: None,
-            },
-        );
         let invite_key = inb.core.tx_key(Method::Invite);
         // RFC 3261 §9.2: a CANCEL matching an INVITE transaction gets 200 even when the INVITE
-        // was already answered (it then has no effect); only an unmatched one gets 481.
+        // was already answered (it then has no effect); only an unmatched one gets 481
+        // (statelessly: a stray CANCEL keeps nothing).
         let call = self.server.get(&invite_key).and_then(|e| match &e.tx {
             ServerTx::Invite(_) => e.call,
             ServerTx::NonInvite(_) => None,
         });
         match call {
             Some(id) => {
+                self.server.insert(
+                    key.clone(),
+                    ServerEntry {
+                        tx: ServerTx::NonInvite(NonInviteServerTx::new(peer, self.cfg.timers)),
+                        call: None,
+                    },
+                );
                 let tag = self.calls.get(&id).map(|c| c.dialog().local_tag.clone());
                 let msg = build::response(&inb, 200, tag.as_deref());
                 self.respond(&key, 200, msg, now);
                 let _ = self.with_call(id, now, |c, ctx| c.on_cancel(&invite_key, ctx));
             }
-            None => self.respond_stateless(&inb, &key, 481, now),
+            None => self.reply(&inb, peer, 481, &[]),
         }
     }
 
@@ -621,11 +645,6 @@ impl Endpoint {
             }
             Owner::Dial(_) => {}
         }
-    }
-
-    fn respond_stateless(&mut self, inb: &Inbound, key: &TxKey, status: u16, now: Instant) {
-        let msg = build::response(inb, status, Some(&self.ids.tag()));
-        self.respond(key, status, msg, now);
     }
 
     fn respond(&mut self, key: &TxKey, status: u16, msg: build::OutMessage, now: Instant) {
@@ -732,7 +751,11 @@ impl Endpoint {
                             let d = c.dialog();
                             self.dialogs
                                 .remove(&(d.call_id.clone(), d.local_tag.clone()));
+                            if let Some(remote) = &d.remote_tag {
+                                self.invites.remove(&(d.call_id.clone(), remote.clone()));
+                            }
                         }
+                        self.uncount_call(*call);
                     }
                     self.events.push_back(e);
                 }
@@ -756,6 +779,10 @@ mod session_timer_tests;
 #[cfg(test)]
 #[path = "endpoint_policy_tests.rs"]
 mod policy_tests;
+
+#[cfg(test)]
+#[path = "endpoint_limits_tests.rs"]
+mod limits_tests;
 
 #[cfg(test)]
 #[path = "endpoint_uac_tests.rs"]

@@ -17,6 +17,16 @@ pub struct EndpointStats {
     pub refused_silent: u64,
     /// Messages over [`super::message::MAX_MESSAGE_BYTES`].
     pub oversize: u64,
+    /// Out-of-dialog requests over their source's rate (dropped).
+    pub rate_limited: u64,
+    /// New calls answered 503 because `max_calls` calls were up.
+    pub max_calls_503: u64,
+    /// New calls answered 503 because their source had `max_calls_per_source` calls up.
+    pub source_calls_503: u64,
+    /// New calls answered 503 while the inbox was overloaded.
+    pub overload_503: u64,
+    /// Requests answered 503 because the transaction table was full.
+    pub table_full: u64,
 }
 
 impl Endpoint {

@@ -458,6 +458,7 @@ fn options_answered_in_and_out_of_dialog_and_503_when_draining() {
     assert!(m.header("Accept").is_some());
 
     h.ep.set_accepting(false);
+    let kept = h.ep.server_transactions();
     h.recv(&request("OPTIONS", "z9hG4bK-o3", None, 1, "", ""), SIPP);
     let mut inv = String::from_utf8(INVITE.to_vec()).expect("utf8");
     inv = inv
@@ -465,7 +466,9 @@ fn options_answered_in_and_out_of_dialog_and_503_when_draining() {
         .replace("1-3377@", "2-3377@");
     h.recv(inv.as_bytes(), SIPP);
     let codes: Vec<u16> = h.sent().iter().map(|(_, m)| status(m)).collect();
-    assert_eq!(codes, vec![503, 100, 503]);
+    // Refusals are stateless: no 100 Trying, no transaction kept.
+    assert_eq!(codes, vec![503, 503]);
+    assert_eq!(h.ep.server_transactions(), kept);
     assert_eq!(h.ep.active_calls(), 1, "the running call continues");
 }
 

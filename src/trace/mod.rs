@@ -157,7 +157,8 @@ impl CallTrace {
             | Input::TransferResult { id, .. } => {
                 self.take(*id);
             }
-            Input::Timeout | Input::Hangup => {}
+            // Barge-in: the prompt's `stop` action tells it.
+            Input::SpeechStarted { .. } | Input::Timeout | Input::Hangup => {}
         }
     }
 

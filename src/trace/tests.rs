@@ -113,6 +113,7 @@ fn failures_without_an_event_of_their_own_become_warnings_naming_the_node() {
             id: RequestId(3),
             max: ms(1000),
             beep: true,
+            silence: None,
         },
         ms(0),
     );

@@ -27,7 +27,7 @@ use serde_json::Value;
 pub const STRICT_ENV: &str = "PHONETREE_INTEROP";
 
 /// The demo flows shipped in `flows/` (a user's own flows there are not part of any test).
-pub const DEMO_FLOWS: [&str; 3] = ["characters", "main-menu", "agent"];
+pub const DEMO_FLOWS: [&str; 4] = ["characters", "main-menu", "agent", "speech-menu"];
 
 /// The repository root.
 pub fn root() -> PathBuf {
@@ -74,6 +74,10 @@ pub enum Peer {
     /// `streamdouble` (PyPI) in the venv: Twilio's side of Media Streams.
     #[allow(dead_code)] // used by tests/interop_twilio.rs only
     Streamdouble,
+    /// The speech stand-ins' packages in the venv (PyPI `pocketsphinx` with its model,
+    /// `websockets`, `grpcio-tools`): also where phonetree finds the PocketSphinx model.
+    #[allow(dead_code)] // used by tests/interop_speech.rs, not tests/interop.rs
+    Speech,
 }
 
 impl Peer {
@@ -86,6 +90,7 @@ impl Peer {
             Peer::Baresip => "baresip",
             Peer::Kamailio => "kamailio",
             Peer::Streamdouble => "streamdouble",
+            Peer::Speech => "pocketsphinx, websockets, grpcio-tools (python venv)",
         }
     }
 
@@ -108,6 +113,7 @@ impl Peer {
             }
             Peer::Kamailio => on_path("kamailio") && on_path("kamcmd"),
             Peer::Streamdouble => py("streamdouble") && streamdouble().is_file(),
+            Peer::Speech => py("pocketsphinx, websockets, grpc_tools"),
         }
     }
 }

@@ -37,6 +37,10 @@ pub struct ServiceDeps {
     pub tts_dir: PathBuf,
     /// What this server can run (the reason a request without a provider fails).
     pub site: Arc<crate::site::Site>,
+    /// Speech recognizers for `listen` (`asr:`).
+    pub asr: crate::asr::engines::Engines,
+    /// Where `record` writes (`record.dir`).
+    pub record_dir: PathBuf,
 }
 
 impl ServiceDeps {

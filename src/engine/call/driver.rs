@@ -274,6 +274,12 @@ impl CallDriver {
                     self.feed(Input::HttpResponse { id, result }, now);
                 }
             }
+            Done::SpeechStarted { .. } => {
+                // Not final: the listen stays in flight.
+                if self.inflight.get(&id) == Some(&Inflight::Side) {
+                    self.feed(Input::SpeechStarted { id }, now);
+                }
+            }
             Done::Speech { result, .. } => {
                 if self.take(id, Inflight::Side) {
                     self.feed(Input::Speech { id, result }, now);
@@ -425,11 +431,17 @@ impl CallDriver {
                 id,
                 timeout,
                 language,
+                engine,
+                silence,
+                grammar,
             } => self.start(
                 Request::Listen {
                     id,
                     timeout,
                     language,
+                    engine,
+                    silence,
+                    grammar,
                 },
                 Inflight::Side,
             ),
@@ -456,8 +468,21 @@ impl CallDriver {
                         .push_back(DriverOutput::Control(id, Control::Dtmf(digit)));
                 }
             }
-            Action::Record { id, max, beep } => {
-                self.start(Request::Record { id, max, beep }, Inflight::Side)
+            Action::Record {
+                id,
+                max,
+                beep,
+                silence,
+            } => {
+                let node = self.node_name().to_owned();
+                let req = Request::Record {
+                    id,
+                    max,
+                    beep,
+                    silence,
+                    node,
+                };
+                self.start(req, Inflight::Side)
             }
             Action::FinishRecording { id } => {
                 if self.inflight.get(&id) == Some(&Inflight::Side) {
@@ -500,16 +525,22 @@ impl CallDriver {
         }
     }
 
-    /// Emits `View` when the node or theme changed.
-    fn update_view(&mut self) {
-        let node = self
-            .machine
+    /// The name of the node the call is in (`""` before the first).
+    fn node_name(&self) -> &str {
+        self.machine
             .current_node()
             .and_then(|n| self.machine.program().nodes.get(n.0 as usize))
-            .map_or("", |n| n.name.as_str());
-        let theme = self.machine.theme();
-        if self.view.0 != node || self.view.1 != theme {
-            self.view = (node.to_string(), theme.to_string());
+            .map_or("", |n| n.name.as_str())
+    }
+
+    /// Emits `View` when the node or theme changed.
+    fn update_view(&mut self) {
+        let changed = self.view.0 != self.node_name() || self.view.1 != self.machine.theme();
+        if changed {
+            self.view = (
+                self.node_name().to_string(),
+                self.machine.theme().to_string(),
+            );
             self.out.push_back(DriverOutput::View {
                 node: self.view.0.clone(),
                 theme: self.view.1.clone(),

@@ -115,7 +115,7 @@ async fn run_flow(
             .redact_numbers(deps.redact_numbers),
         leg,
         hook: RegisterHook::new(rec, start_theme(&program)),
-        tasks: Tasks::default(),
+        tasks: Tasks::for_call(&info.id),
         deps: deps.clone(),
         id: info.id.clone(),
         marks,

@@ -11,7 +11,9 @@
 //!   blocking pool), rate-limited per address and per name ([`LoginLimiter`]), and starts a
 //!   session stored in the database (only the SHA-256 of the cookie value is stored). The
 //!   cookie is `HttpOnly; SameSite=Strict`, and `Secure` under TLS (`X-Forwarded-Proto: https`)
-//!   or with `api.secure_cookies`. `POST /logout` ends it (CSRF-checked).
+//!   or with `api.secure_cookies`. `POST /logout` ends it (CSRF-checked). A form login must
+//!   carry the login page's CSRF token (`dash::login`); a JSON login needs none (a cross-site
+//!   form cannot send JSON without a CORS preflight, which this server never grants).
 //!
 //! The dashboard builds its pages on [`principal`] and the session's CSRF token.
 
@@ -264,6 +266,8 @@ pub struct LoginRequest {
     pub password: String,
     /// Where a form login goes next (a path on this server).
     pub next: Option<String>,
+    /// A form login's CSRF token: must equal the `phonetree_login` cookie the login page set.
+    pub csrf: Option<String>,
 }
 
 fn is_json(headers: &HeaderMap) -> bool {
@@ -274,7 +278,7 @@ fn is_json(headers: &HeaderMap) -> bool {
 }
 
 /// A local path to go to after login (never another site).
-fn safe_next(next: Option<&str>) -> &str {
+pub fn safe_next(next: Option<&str>) -> &str {
     match next {
         Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n,
         _ => "/",
@@ -298,6 +302,19 @@ pub async fn login(
         Ok(r) => r,
         Err(e) => return json_error(StatusCode::BAD_REQUEST, &format!("bad login request: {e}")),
     };
+    if !json {
+        // Login CSRF: a form must come from our login page (its cookie and field agree).
+        let cookie = cookie(&headers, super::dash::login::LOGIN_COOKIE);
+        let ok = match (cookie, req.csrf.as_deref()) {
+            (Some(c), Some(f)) => same_digest(c, f),
+            _ => false,
+        };
+        if !ok {
+            let next = serde_urlencoded::to_string([("next", safe_next(req.next.as_deref()))])
+                .unwrap_or_default();
+            return Redirect::to(&format!("/login?expired=1&{next}")).into_response();
+        }
+    }
     let addr = peer.ip().to_string();
     let wait = lock(&s.auth.limiter).check(&addr, &req.username, Instant::now());
     if let Err(wait) = wait {
@@ -366,7 +383,8 @@ pub async fn login(
     r
 }
 
-fn behind_tls(headers: &HeaderMap) -> bool {
+/// Whether the request came through a TLS-terminating proxy (`X-Forwarded-Proto: https`).
+pub fn behind_tls(headers: &HeaderMap) -> bool {
     headers
         .get("x-forwarded-proto")
         .and_then(|v| v.to_str().ok())

@@ -46,7 +46,7 @@ fn facts(status: &Status) -> Facts {
                 .filter(|d| d.severity == Severity::Error)
                 .count();
             (errors > 0).then(|| BrokenFlow {
-                path: e.path.display().to_string(),
+                path: status.registry.relative(&e.path).display().to_string(),
                 errors,
                 serving_previous: e.program.is_some(),
             })

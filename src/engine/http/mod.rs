@@ -10,14 +10,18 @@
 //! | `/api/session`, `POST /login`, `POST /logout` | [`auth`] | API / open |
 //! | `/metrics` | [`prom`] | open, or API with `api.metrics_auth` |
 //! | `POST /demo/crm/lookup` | [`demo`] | open (made-up data for the demo flow) |
+//! | `/`, `/login` (page), `/calls`, `/outbound`, `/flows`, `/alerts`, `/logs`, `/settings`, `/static/*` | [`dash`] | login session (or token); `/login` and `/static` open |
 //! | `POST /twilio/voice`, `/twilio/stream`, `/convo` (websocket) | [`twilio`] | Twilio's own: `X-Twilio-Signature`, or loopback and `twilio.allow` |
 //!
 //! "API" is [`auth::require`]: a Bearer token, a login session, or nothing while the API is
-//! open (see `auth`). Later groups (outbound `/api/calls` POST/DELETE, `/api/alertmanager`,
-//! the dashboard pages) add a module and a `.merge(...)` here. Unknown paths get
-//! a JSON 404, wrong methods a JSON 405. Only these modules know the JSON wire shapes.
+//! open (see `auth`). Later groups (outbound `/api/calls` POST/DELETE, `/api/alertmanager`)
+//! add a module and a `.merge(...)` here. Unknown paths get
+//! a JSON 404, wrong methods a JSON 405. Only these modules know the JSON wire shapes. Paths in
+//! answers are relative to the flows folder. [`serve`] bounds how long a client may take to
+//! send its request headers (`http.header_timeout`).
 
 pub mod auth;
+pub mod dash;
 pub mod demo;
 pub mod health;
 pub mod outbound;
@@ -29,6 +33,12 @@ pub mod twilio;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::ConnectInfo;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tower_service::Service;
 
 use axum::http::StatusCode;
 use axum::middleware::from_fn_with_state;
@@ -54,6 +64,8 @@ pub struct HttpState {
     pub metrics: Option<PrometheusHandle>,
     /// Twilio's way in ([`twilio`]); `None` answers 404 there.
     pub twilio: Option<Arc<TwilioHttp>>,
+    /// What the dashboard pages read beyond the above (`dash::DashState`).
+    pub dash: Arc<dash::DashState>,
     /// Outbound jobs and Alertmanager (`None` in tests that do not run the dialler).
     pub outbound: Option<Arc<outbound::OutboundApi>>,
 }
@@ -73,6 +85,7 @@ impl HttpState {
             auth: Arc::new(auth::AuthState::new(api, listen)),
             metrics,
             twilio: None,
+            dash: Arc::new(dash::DashState::default()),
             outbound: None,
         }
     }
@@ -128,13 +141,13 @@ pub fn router(state: HttpState) -> Router {
         .route("/readyz", get(health::readyz))
         .route("/livez", get(health::livez))
         .route(crate::engine::demo_crm::PATH, post(demo::lookup))
-        .route("/login", post(auth::login))
         .route("/logout", post(auth::logout))
         .route(VOICE_PATH, any(twilio::handle))
         .route(STREAM_PATHS[0], any(twilio::handle))
         .route(STREAM_PATHS[1], any(twilio::handle))
         .merge(api)
         .merge(metrics)
+        .merge(dash::routes(&state))
         .fallback(|| async { json_error(StatusCode::NOT_FOUND, "not found") })
         .method_not_allowed_fallback(|| async {
             json_error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed")
@@ -142,11 +155,41 @@ pub fn router(state: HttpState) -> Router {
         .with_state(state)
 }
 
-/// Serves until the task is dropped.
-pub async fn serve(listener: tokio::net::TcpListener, state: HttpState) {
-    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
-    if let Err(e) = axum::serve(listener, app).await {
-        tracing::error!(error = %e, "HTTP listener stopped");
+/// Serves until the task is dropped. A client that has not sent a request's headers within
+/// `header_timeout` is disconnected (a slowloris cannot hold connections open); accept errors
+/// (out of file descriptors) wait a little and are logged through `log_limit`.
+///
+/// hyper's connection builder rather than `axum::serve`, which has no header timeout.
+pub async fn serve(listener: tokio::net::TcpListener, state: HttpState, header_timeout: Duration) {
+    let app = router(state);
+    loop {
+        let (stream, peer) = match listener.accept().await {
+            Ok(c) => c,
+            Err(e) => {
+                if let Some(suppressed) = super::log_limit::global().allow("http accept") {
+                    tracing::warn!(error = %e, suppressed, "HTTP accept failed");
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let app = app.clone();
+        tokio::spawn(async move {
+            let svc = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
+                // What `into_make_service_with_connect_info` would add (`auth` reads it).
+                req.extensions_mut().insert(ConnectInfo(peer));
+                // A `Router` is always ready: no `poll_ready` needed.
+                Service::call(&mut app.clone(), req)
+            });
+            let conn = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(header_timeout)
+                .serve_connection(TokioIo::new(stream), svc)
+                .with_upgrades();
+            if let Err(e) = conn.await {
+                tracing::debug!(error = %e, "HTTP connection error");
+            }
+        });
     }
 }
 

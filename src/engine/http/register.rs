@@ -16,7 +16,7 @@ use crate::db::time::parse_time;
 /// Default page size.
 const PAGE: u32 = 50;
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize)]
 pub struct ListQuery {
     pub direction: Option<String>,
     pub number: Option<String>,
@@ -29,7 +29,7 @@ pub struct ListQuery {
 }
 
 /// The filter a query asks for, or a 400 naming the bad parameter.
-fn filter(q: &ListQuery) -> Result<CallFilter, ApiError> {
+pub(crate) fn filter(q: &ListQuery) -> Result<CallFilter, ApiError> {
     let now = crate::db::now_ms();
     let bad =
         |name: &str, e: String| ApiError::new(StatusCode::BAD_REQUEST, format!("{name}: {e}"));

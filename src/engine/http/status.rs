@@ -23,14 +23,25 @@ pub async fn flows(State(s): State<HttpState>) -> Json<Value> {
         .iter()
         .map(|e| {
             let p = e.program.as_ref();
+            // Paths relative to the flows folder: the API never shows the server's disk.
+            let rel = |path: &std::path::Path| s.status.registry.relative(path);
+            let diagnostics: Vec<Value> = e
+                .diagnostics
+                .iter()
+                .map(|d| {
+                    let mut v = json!(d);
+                    v["path"] = json!(rel(&d.path));
+                    v
+                })
+                .collect();
             json!({
-                "path": e.path,
+                "path": rel(&e.path),
                 "name": p.map(|p| p.name.clone()),
                 "version": p.map(|p| p.short_hash().to_string()),
                 "loaded_at_ms": e.loaded_at.map(unix_ms),
                 "routes": p.map(|p| p.routes.clone()).unwrap_or_default(),
                 "default": p.is_some_and(|p| p.default),
-                "diagnostics": e.diagnostics,
+                "diagnostics": diagnostics,
             })
         })
         .collect();

@@ -144,8 +144,9 @@ async fn unknown_paths_are_404_and_wrong_methods_405() {
         call(&f, Method::POST, "/healthz", None).await.0,
         StatusCode::METHOD_NOT_ALLOWED
     );
+    // (`GET /login` is the dashboard's login page.)
     assert_eq!(
-        call(&f, Method::GET, "/login", None).await.0,
+        call(&f, Method::PUT, "/login", None).await.0,
         StatusCode::METHOD_NOT_ALLOWED
     );
 }

@@ -13,6 +13,8 @@
 //! what a result means to the flow (the machine), when a request is abandoned (the driver).
 
 pub mod echo;
+pub mod listen;
+pub mod record;
 pub mod stream;
 pub mod tasks;
 
@@ -20,6 +22,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::flow::digit::Digit;
+use crate::flow::program::{AsrEngine, ListenGrammar};
 use crate::machine::io::{HttpReply, HttpRequest, RecordingInfo, RequestId, StreamRequest};
 
 /// The failure given to requests this server has no provider for.
@@ -35,11 +38,17 @@ pub enum Request {
         voice: Option<String>,
     },
     Http(HttpRequest),
-    /// Recognise the caller's speech (needs audio).
+    /// Recognise the caller's speech (needs audio). Reports [`Done::SpeechStarted`] when the
+    /// caller starts talking, then [`Done::Speech`].
     Listen {
         id: RequestId,
         timeout: Duration,
         language: Option<String>,
+        /// `None` = `asr.engine`.
+        engine: Option<AsrEngine>,
+        /// End-of-speech silence; `None` = `asr.silence`.
+        silence: Option<Duration>,
+        grammar: ListenGrammar,
     },
     /// Hand the caller to a voice agent (needs audio both ways).
     Agent {
@@ -56,6 +65,9 @@ pub enum Request {
         id: RequestId,
         max: Duration,
         beep: bool,
+        silence: Option<Duration>,
+        /// The node's name (part of the file name).
+        node: String,
     },
 }
 
@@ -107,6 +119,8 @@ pub enum Done {
         id: RequestId,
         result: Result<HttpReply, String>,
     },
+    /// A listen heard the caller start talking (not final: the `Speech` follows).
+    SpeechStarted { id: RequestId },
     Speech {
         id: RequestId,
         result: Result<String, String>,
@@ -132,12 +146,18 @@ impl Done {
         match self {
             Done::Tts { id, .. }
             | Done::Http { id, .. }
+            | Done::SpeechStarted { id }
             | Done::Speech { id, .. }
             | Done::Agent { id, .. }
             | Done::Stream { id, .. }
             | Done::StreamTransfer { id, .. }
             | Done::Record { id, .. } => *id,
         }
+    }
+
+    /// Whether this ends its request (everything but [`Done::SpeechStarted`]).
+    pub fn is_final(&self) -> bool {
+        !matches!(self, Done::SpeechStarted { .. })
     }
 
     /// The failure a request gets at once when nothing can run it.

@@ -25,6 +25,8 @@ const ASK_QUEUE: usize = 32;
 /// What a running integration is given.
 pub struct Ctx {
     pub id: RequestId,
+    /// The call's id (logs, recording names, conversation ids).
+    pub call: String,
     /// The caller's audio, for requests that need it ([`Request::needs_audio`]).
     pub audio: Option<AudioPort>,
     /// Signals from the flow (e.g. [`Control::Finish`] for a recording).
@@ -36,7 +38,8 @@ pub struct Ctx {
 /// What [`Tasks::next`] found.
 #[derive(Debug)]
 pub enum TaskEvent {
-    /// A request finished; `true` when its audio must be detached.
+    /// A request reported (finished, or progress when [`Done::is_final`] is false); `true`
+    /// when its audio must be detached.
     Done(Done, bool),
     Ask(RequestId, Ask),
 }
@@ -63,6 +66,7 @@ struct Running {
 
 /// The running side requests of one call.
 pub struct Tasks {
+    call: String,
     running: HashMap<RequestId, Running>,
     done_tx: mpsc::UnboundedSender<Done>,
     done_rx: mpsc::UnboundedReceiver<Done>,
@@ -75,6 +79,7 @@ impl Default for Tasks {
         let (done_tx, done_rx) = mpsc::unbounded_channel();
         let (ask_tx, ask_rx) = mpsc::channel(ASK_QUEUE);
         Tasks {
+            call: String::new(),
             running: HashMap::new(),
             done_tx,
             done_rx,
@@ -85,6 +90,14 @@ impl Default for Tasks {
 }
 
 impl Tasks {
+    /// The side requests of call `call`.
+    pub fn for_call(call: &str) -> Tasks {
+        Tasks {
+            call: call.to_owned(),
+            ..Tasks::default()
+        }
+    }
+
     /// Starts `req` (with `audio` attached when it needs it). `Err` carries the `Done` of a
     /// request that failed at once (no provider for it on this server).
     pub fn start(
@@ -102,6 +115,7 @@ impl Tasks {
         };
         let ctx = Ctx {
             id,
+            call: self.call.clone(),
             audio,
             control,
             asks,
@@ -128,6 +142,42 @@ impl Tasks {
                 let http = services.http.clone();
                 tokio::spawn(async move {
                     let _ = tx.send(super::stream::run(ctx, req, http).await);
+                })
+            }
+            Request::Listen {
+                language,
+                engine,
+                silence,
+                grammar,
+                ..
+            } => {
+                let job = super::listen::Job {
+                    language,
+                    engine,
+                    silence,
+                    grammar,
+                };
+                let engines = services.asr.clone();
+                tokio::spawn(async move {
+                    let _ = tx.send(super::listen::run(ctx, job, &engines, &tx).await);
+                })
+            }
+            Request::Record {
+                max,
+                beep,
+                silence,
+                node,
+                ..
+            } => {
+                let job = super::record::Job {
+                    max,
+                    beep,
+                    silence,
+                    node,
+                    dir: services.record_dir.clone(),
+                };
+                tokio::spawn(async move {
+                    let _ = tx.send(super::record::run(ctx, job).await);
                 })
             }
             Request::Agent { ref provider, .. } if provider == super::echo::PROVIDER => {
@@ -162,12 +212,16 @@ impl Tasks {
         }
     }
 
-    /// The next finished request (removed from the table; `had_audio` says whether its leg
-    /// audio must be detached), or the next ask of a running one. Cancel-safe.
+    /// The next report of a request, or the next ask of a running one. A finished request is
+    /// removed from the table, and `had_audio` says whether its leg audio must be detached; a
+    /// progress report ([`Done::is_final`] false) leaves it running. Cancel-safe.
     pub async fn next(&mut self) -> TaskEvent {
         // `self` holds both senders, so neither channel closes.
         tokio::select! {
             Some(done) = self.done_rx.recv() => {
+                if !done.is_final() {
+                    return TaskEvent::Done(done, false);
+                }
                 let had_audio = self.running.remove(&done.id()).is_some_and(|r| r.audio);
                 TaskEvent::Done(done, had_audio)
             }

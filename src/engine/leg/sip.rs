@@ -153,7 +153,10 @@ impl SipLeg {
         let socket = match self.deps.ports.allocate() {
             Ok(s) => s,
             Err(e) => {
-                tracing::error!(%call, error = %e, "no RTP port: 503");
+                // Once per few seconds, not once per refused call (a flood at the limit).
+                if let Some(suppressed) = crate::engine::log_limit::global().allow("no rtp port") {
+                    tracing::error!(%call, error = %e, suppressed, "no RTP port: 503");
+                }
                 self.refuse(503);
                 return Err(LegEnd::Failed(format!("no RTP port: {e}")));
             }

@@ -152,11 +152,25 @@ impl Builder<'_> {
                 if let Some(s) = &r.save {
                     self.defined.insert(s.clone());
                 }
+                let silence = r.silence.as_deref().map(|text| {
+                    let ptr = at.p(&[k, "silence"]);
+                    let d = self.opt_duration(unit, Some(text), &ptr, Duration::ZERO);
+                    if d.is_zero() {
+                        self.zero_timer(
+                            unit,
+                            &ptr,
+                            "`record.silence` is zero: the recording would end at once".into(),
+                            "the pause that ends a message, e.g. `3s`",
+                        );
+                    }
+                    d
+                });
                 NodeKind::Record(Box::new(Record {
                     prompt,
                     max,
                     finish_on,
                     beep: r.beep.unwrap_or(true),
+                    silence,
                     save: r.save,
                     next: self.next(unit, &links, &at),
                     on_error: self.opt_target(
@@ -437,9 +451,15 @@ impl Builder<'_> {
             );
         }
         let mut routes = Vec::new();
+        let mut keys = Vec::new();
         for (pattern, target) in links.routes.iter().flat_map(|r| r.iter()) {
             let ptr = at.p(&["routes", pattern]);
             let t = self.target(unit, target, &ptr);
+            // A route of DTMF keys (`"1"`, `"*0"`) is taken by keys, not by speech.
+            if is_key_route(pattern) {
+                keys.push((pattern.to_string(), t));
+                continue;
+            }
             match RegexBuilder::new(pattern)
                 .case_insensitive(true)
                 .size_limit(1 << 20)
@@ -483,6 +503,41 @@ impl Builder<'_> {
                 Some("add `routes: {\"yes|yeah\": node}`, or `next:` to take any answer".into()),
             );
         }
+        let engine = l
+            .engine
+            .as_deref()
+            .and_then(|e| AsrEngine::from_name(&e.to_ascii_lowercase()));
+        let silence = l.silence.as_deref().map(|text| {
+            let ptr = at.p(&[k, "silence"]);
+            let d = self.opt_duration(unit, Some(text), &ptr, Duration::ZERO);
+            if d.is_zero() {
+                self.zero_timer(
+                    unit,
+                    &ptr,
+                    "`listen.silence` is zero: every pause would end the answer".into(),
+                    "the time a caller may pause mid-answer, e.g. `700ms`",
+                );
+            }
+            d
+        });
+        let grammar = match l.grammar {
+            Some(ast::GrammarDoc::Kind(_)) => ListenGrammar::Digits,
+            Some(ast::GrammarDoc::Phrases(p)) => crate::asr::Grammar::new(&p)
+                .map_or(ListenGrammar::Free, |g| {
+                    ListenGrammar::Phrases(g.phrases().to_vec())
+                }),
+            // Plain-word routes and nothing else accepted: a menu grammar.
+            None if next.is_none() => crate::asr::grammar::phrases_of_routes(
+                links
+                    .routes
+                    .iter()
+                    .flat_map(|r| r.iter())
+                    .map(|(p, _)| p)
+                    .filter(|p| !is_key_route(p)),
+            )
+            .map_or(ListenGrammar::Free, ListenGrammar::Phrases),
+            None => ListenGrammar::Free,
+        };
         Listen {
             prompt,
             timeout,
@@ -490,8 +545,12 @@ impl Builder<'_> {
             language: l.language,
             save: l.save,
             routes,
+            keys,
             next,
             on_fail: self.opt_target(unit, links.on_fail.as_deref(), &at.p(&["on_fail"])),
+            engine,
+            silence,
+            grammar,
         }
     }
 
@@ -716,4 +775,12 @@ fn fmt_duration(d: Duration) -> String {
     } else {
         format!("{ms}ms")
     }
+}
+
+/// A listen route taken by keys: only `0-9`, `*`, `#`.
+fn is_key_route(pattern: &str) -> bool {
+    !pattern.is_empty()
+        && pattern
+            .chars()
+            .all(|c| c.is_ascii_digit() || c == '*' || c == '#')
 }

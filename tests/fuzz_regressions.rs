@@ -1,0 +1,58 @@
+//! Inputs that broke (or nearly broke) a parser, each a named test run through the same
+//! harness the fuzzer uses (`phonetree::fuzzing`). A crash `fuzz/run.sh` finds leaves its input
+//! in `fuzz/artifacts/<target>/`; it becomes a test here (the bytes inline, or a file under
+//! `tests/fixtures/fuzz/` when large), named for what it broke, before the fix lands.
+//!
+//! The first ones are what issue 10's fuzzing of `phonetree run` found or came close to: a
+//! `Content-Length` whose addition to the header length overflowed (a panic with overflow
+//! checks, misframing in release), oversized messages, and garbage between SIP messages.
+
+use phonetree::fuzzing::{self, MESSAGE_SEPARATOR};
+
+/// Messages joined the way the `sip_endpoint` harness splits them.
+fn messages(parts: &[&[u8]]) -> Vec<u8> {
+    parts.join(MESSAGE_SEPARATOR)
+}
+
+const INVITE_HEAD: &str = "INVITE sip:5000@127.0.0.1 SIP/2.0\r\n\
+    Via: SIP/2.0/UDP 127.0.0.1:5061;branch=z9hG4bK-r1;rport\r\n\
+    From: <sip:a@127.0.0.1>;tag=a\r\nTo: <sip:5000@127.0.0.1>\r\n\
+    Call-ID: reg-1\r\nCSeq: 1 INVITE\r\nMax-Forwards: 70\r\n";
+
+#[test]
+fn a_content_length_near_usize_max_is_no_overflow_in_the_tcp_framer() {
+    let stream = format!("{INVITE_HEAD}Content-Length: 18446744073709551615\r\n\r\nv=0\r\n");
+    fuzzing::tcp_framer(stream.as_bytes());
+    let stream = format!("{INVITE_HEAD}l: 18446744073709551600\r\n\r\n");
+    fuzzing::tcp_framer(stream.as_bytes());
+}
+
+#[test]
+fn a_content_length_near_usize_max_is_no_overflow_in_the_endpoint() {
+    let msg = format!("{INVITE_HEAD}Content-Length: 18446744073709551615\r\n\r\n");
+    fuzzing::sip_endpoint(msg.as_bytes());
+}
+
+#[test]
+fn a_message_over_the_size_limit_and_garbage_between_messages_are_dropped() {
+    let big = format!(
+        "{INVITE_HEAD}Content-Length: 40000\r\n\r\n{}",
+        "a".repeat(40_000)
+    );
+    let data = messages(&[
+        big.as_bytes(),
+        b"\x00\xff\r\n\r\n",
+        b"SIP/2.0 200\r\n\r\n",
+        format!("{INVITE_HEAD}Content-Length: 0\r\n\r\n").as_bytes(),
+    ]);
+    fuzzing::sip_endpoint(&data);
+}
+
+#[test]
+fn sdp_with_absurd_ports_and_counts_is_refused_not_a_panic() {
+    fuzzing::sdp(
+        b"v=0\r\no=- 1 1 IN IP4 1.2.3.4\r\ns=-\r\nc=IN IP4 1.2.3.4\r\nt=0 0\r\n\
+          m=audio 99999999999/4294967295 RTP/AVP 0 101 255 -1\r\na=rtpmap:0 PCMU/0\r\n\
+          a=rtpmap:101 telephone-event/4294967296\r\na=ptime:0\r\n",
+    );
+}
