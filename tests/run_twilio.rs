@@ -728,9 +728,10 @@ fn the_shipped_sdifi_demo_answers_over_twilio_and_opens_a_conversation() {
         let mut call = TwilioCall::connect(&url, opts(&[("flow", "sdifi")]))
             .await
             .unwrap();
-        // Without a recognizer in this build, `listen` fails its tries and the flow says goodbye.
+        // The caller stays silent: `listen` (the server's default engine) times out its three
+        // 8 s tries and the flow says goodbye. A bounded wait, not a timing assertion.
         let got = call
-            .until(Duration::from_secs(15), "the close", |h| {
+            .until(Duration::from_secs(60), "the close", |h| {
                 *h == Heard::Closed
             })
             .await;

@@ -167,8 +167,12 @@ mod tests {
         let dash = include_str!("../../docs/grafana-phonetree.json");
         let doc = include_str!("../../docs/operations.md");
         for (what, text) in [("dashboard", dash), ("operations.md", doc)] {
-            // The session cookie shares the prefix.
-            for n in names(text).into_iter().filter(|n| n != "phonetree_session") {
+            // The session and login cookies share the prefix.
+            let cookies = ["phonetree_session", "phonetree_login"];
+            for n in names(text)
+                .into_iter()
+                .filter(|n| !cookies.contains(&n.as_str()))
+            {
                 assert!(
                     known.contains(&n.as_str()),
                     "{what} names unknown series {n}"
