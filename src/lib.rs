@@ -28,6 +28,7 @@ pub mod machine;
 pub mod media;
 pub mod outbound;
 pub mod policy;
+pub mod realtime;
 pub mod record;
 pub mod register;
 pub mod registry;

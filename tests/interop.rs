@@ -845,11 +845,14 @@ fn kamailio_restart_phonetree_registers_again_and_still_gets_calls() {
     assert_no_call_left(&work, &engine);
 }
 
-/// Keeps the rule above true as tests are added: every `#[test]` in this file except this one
-/// carries the `cfg_attr(not(interop), ignore)` line, so none passes unrun.
+/// Keeps the rule above true as tests are added: every `#[test]` in this file (and in
+/// `tests/interop_agent.rs`) except this one carries the `cfg_attr(not(interop), ignore)` line,
+/// so none passes unrun.
 #[test]
 fn every_interop_test_is_ignored_unless_phonetree_interop_is_set() {
-    let text = std::fs::read_to_string(root().join("tests/interop.rs")).unwrap();
+    let text = ["tests/interop.rs", "tests/interop_agent.rs"]
+        .map(|f| std::fs::read_to_string(root().join(f)).unwrap())
+        .join("\n");
     let lines: Vec<&str> = text.lines().collect();
     let mut unmarked = Vec::new();
     for (i, l) in lines.iter().enumerate() {

@@ -234,7 +234,7 @@ nodes:
 "#;
 
 #[test]
-fn an_agent_node_fails_at_once_on_this_server_and_takes_on_error() {
+fn an_agent_node_without_an_api_key_fails_at_once_and_takes_on_error() {
     let srv = Server::start(&[("agent.yaml", AGENT_FLOW)], &[]);
     let mut c = Caller::new(srv.sip);
     answered(&mut c);

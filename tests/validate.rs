@@ -492,6 +492,21 @@ fn cli_defaults_to_flows_folder() {
 }
 
 #[test]
+fn bad_tools() {
+    assert_exactly(
+        "bad_tool.yaml",
+        &[
+            err("flow.bad_tool_schema", 8, 25),
+            err("flow.unknown_node", 11, 19),
+            err("flow.duplicate_tool", 12, 11),
+            err("flow.bad_tool", 13, 11),
+            err("flow.bad_tool", 14, 11),
+            err("flow.bad_tool", 15, 19),
+        ],
+    );
+}
+
+#[test]
 fn schema_command_prints_the_schema_file_byte_for_byte() {
     let (code, out, _) = phonetree(&["schema"]);
     assert_eq!(code, 0);
@@ -665,8 +680,8 @@ fn every_node_kind_lowers_to_the_program() {
         panic!("agent")
     };
     assert_eq!(
-        (a.provider, a.model.as_str(), a.voice.as_deref()),
-        (AgentProvider::OpenAi, "gpt-realtime", Some("marin"))
+        (a.provider, a.model.as_deref(), a.voice.as_deref()),
+        (AgentProvider::OpenAi, Some("gpt-realtime"), Some("marin"))
     );
     assert!(matches!(node("bot"), NodeKind::Stream(_)));
     let NodeKind::Transfer(t) = node("operator") else {
@@ -687,7 +702,9 @@ fn every_node_kind_lowers_to_the_program() {
         panic!("agent")
     };
     assert_eq!(
-        p.templates.render(a.instructions, &ctx.to_value()).unwrap(),
+        p.templates
+            .render(a.instructions.unwrap(), &ctx.to_value())
+            .unwrap(),
         "You are robot."
     );
 }

@@ -5,13 +5,14 @@
 //!
 //! One field per node kind or provider that depends on the server. Making a kind real is local to
 //! this file: compute its field from the configuration that enables it (a provider section, an
-//! API key) and the load-time warning disappears by itself. Today OpenAI voice agents have no
-//! runtime provider in this build, the `echo` agent, recording and bot streams (`stream`, both
-//! protocols) are built in, `say` needs `espeak-ng` on the PATH, and `listen` needs its default
-//! engine (`asr.engine`) to be able to run: the PocketSphinx model installed, or the server URL
-//! of a remote engine.
+//! API key) and the load-time warning disappears by itself. OpenAI voice agents need
+//! `openai.api_key`; the `echo` agent, recording and bot streams (`stream`, both protocols) are
+//! built in; `say` needs its engine (espeak-ng on the PATH, Piper's command and a voice, an OpenAI
+//! key, or a TTS server URL); `listen` needs its default engine (`asr.engine`) to be able to run:
+//! the PocketSphinx model installed, the server URL of a remote engine, or an OpenAI key.
 
 use super::Config;
+use crate::flow::program::TtsEngine;
 
 /// Whether this server can run a node kind, and if not, why.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,8 +39,10 @@ impl Capability {
 /// One field per node kind (or kind and provider) whose execution depends on the server.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Capabilities {
-    /// `say`: text to speech (espeak-ng).
+    /// `say` with the configured engine (`tts.engine`).
     pub say: Capability,
+    /// `say` with each engine (a node's `say.engine`).
+    pub say_engines: [(TtsEngine, Capability); 4],
     /// `listen`: speech recognition.
     pub listen: Capability,
     /// `agent` with `provider: openai` (OpenAI Realtime).
@@ -55,33 +58,24 @@ pub struct Capabilities {
 impl Capabilities {
     /// From the configuration; `on_path(program)` tells whether an external program is installed.
     pub fn of(cfg: &Config, on_path: impl Fn(&str) -> bool) -> Capabilities {
-        let not_wired = |what: &str, branch: &str| {
-            Capability::Unavailable(format!(
-                "{what} has no provider in this build of phonetree: on a live call the node \
-                 takes its {branch}"
-            ))
-        };
-        let say = if on_path("espeak-ng") {
+        let say_engines = TtsEngine::ALL.map(|e| (e, tts_capability(cfg, e, &on_path)));
+        let say = say_engines
+            .iter()
+            .find(|(e, _)| *e == cfg.tts.engine)
+            .map(|(_, c)| c.clone())
+            .unwrap_or(Capability::Available);
+        let agent_openai = if cfg.openai.api_key.is_none() {
+            Capability::Unavailable(
+                "no OpenAI API key (set OPENAI_API_KEY): on a live call the node takes its \
+                 `on_error` (default `next`)"
+                    .into(),
+            )
+        } else {
             Capability::Available
-        } else {
-            Capability::Unavailable(
-                "espeak-ng is not installed: on a live call `say` is skipped \
-                 (apt-get install espeak-ng)"
-                    .into(),
-            )
-        };
-        let agent_openai = if cfg.env.get("OPENAI_API_KEY").is_none_or(str::is_empty) {
-            Capability::Unavailable(
-                "no OpenAI API key (set OPENAI_API_KEY), and voice agents have no provider in \
-                 this build of phonetree: on a live call the node takes its `on_error` (default \
-                 `next`)"
-                    .into(),
-            )
-        } else {
-            not_wired("the OpenAI Realtime agent", "`on_error` (default `next`)")
         };
         Capabilities {
             say,
+            say_engines,
             listen: listen(cfg),
             agent_openai,
             agent_echo: Capability::Available,
@@ -99,7 +93,12 @@ impl Capabilities {
     /// every server runs.
     pub fn for_node(&self, kind: &str, provider: Option<&str>) -> Option<&Capability> {
         match (kind, provider) {
-            ("say", _) => Some(&self.say),
+            ("say", Some(engine)) => self
+                .say_engines
+                .iter()
+                .find(|(e, _)| e.as_str() == engine)
+                .map(|(_, c)| c),
+            ("say", None) => Some(&self.say),
             ("listen", _) => Some(&self.listen),
             ("agent", Some("openai") | None) => Some(&self.agent_openai),
             ("agent", Some("echo")) => Some(&self.agent_echo),
@@ -110,13 +109,49 @@ impl Capabilities {
     }
 }
 
+/// Whether `say` can speak with `engine` here.
+fn tts_capability(cfg: &Config, engine: TtsEngine, on_path: &impl Fn(&str) -> bool) -> Capability {
+    let skipped = "on a live call `say` is skipped";
+    let why = match engine {
+        TtsEngine::EspeakNg if on_path("espeak-ng") => return Capability::Available,
+        TtsEngine::EspeakNg => {
+            format!("espeak-ng is not installed: {skipped} (apt-get install espeak-ng)")
+        }
+        TtsEngine::Piper => {
+            let cmd = &cfg.tts.piper_command;
+            let found = if cmd.components().count() > 1 {
+                cmd.is_file()
+            } else {
+                on_path(&cmd.to_string_lossy())
+            };
+            match (found, &cfg.tts.piper_voice) {
+                (true, Some(_)) => return Capability::Available,
+                (false, _) => format!(
+                    "Piper is not installed ({} not found; pip install piper-tts, or set \
+                     tts.piper.command): {skipped}",
+                    cmd.display()
+                ),
+                (true, None) => {
+                    format!("no Piper voice (set tts.piper.voice to a .onnx model): {skipped}")
+                }
+            }
+        }
+        TtsEngine::OpenAi if cfg.openai.api_key.is_some() => return Capability::Available,
+        TtsEngine::OpenAi => format!("no OpenAI API key (set OPENAI_API_KEY): {skipped}"),
+        TtsEngine::Http if cfg.tts.http_url.is_some() => return Capability::Available,
+        TtsEngine::Http => format!("no TTS server (set tts.http.url): {skipped}"),
+    };
+    Capability::Unavailable(why)
+}
+
 /// `listen` runs when its default engine can: the PocketSphinx model is where
 /// `asr.pocketsphinx.model` says or where pip puts it, or the remote engine has a URL.
 fn listen(cfg: &Config) -> Capability {
     use crate::flow::program::AsrEngine;
     let missing = |what: &str| {
         Capability::Unavailable(format!(
-            "speech recognition ({}) {what}: on a live call a listen takes its `on_fail` after              its tries",
+            "speech recognition ({}) {what}: on a live call a listen takes its `on_fail` after \
+             its tries",
             cfg.asr.engine.as_str()
         ))
     };
@@ -130,7 +165,8 @@ fn listen(cfg: &Config) -> Capability {
                 Capability::Available
             } else {
                 missing(
-                    "has no model: pip install pocketsphinx==5.1.1, or set                      asr.pocketsphinx.model",
+                    "has no model: pip install pocketsphinx==5.1.1, or set \
+                     asr.pocketsphinx.model",
                 )
             }
         }
@@ -138,7 +174,7 @@ fn listen(cfg: &Config) -> Capability {
             missing("needs asr.websocket.url")
         }
         AsrEngine::Axy if cfg.asr.axy_url.is_none() => missing("needs asr.axy.url"),
-        AsrEngine::OpenAi if cfg.env.get("OPENAI_API_KEY").is_none_or(str::is_empty) => {
+        AsrEngine::OpenAi if cfg.openai.api_key.is_none() => {
             missing("needs an OpenAI API key (OPENAI_API_KEY)")
         }
         _ => Capability::Available,
@@ -217,6 +253,16 @@ mod tests {
             |_| false,
         );
         assert!(c.listen.is_available());
+        let c = Capabilities::of(&cfg(&[("PHONETREE_ASR_ENGINE", "openai")]), |_| false);
+        assert!(c.listen.reason().unwrap().contains("OPENAI_API_KEY"));
+        let c = Capabilities::of(
+            &cfg(&[
+                ("PHONETREE_ASR_ENGINE", "openai"),
+                ("OPENAI_API_KEY", "sk-x"),
+            ]),
+            |_| false,
+        );
+        assert!(c.listen.is_available());
     }
 
     #[test]
@@ -225,12 +271,33 @@ mod tests {
         let why = no_key.agent_openai.reason().unwrap();
         assert!(why.contains("OPENAI_API_KEY"), "{why}");
         let with_key = Capabilities::of(&cfg(&[("OPENAI_API_KEY", "sk-x")]), |_| false);
-        assert!(!with_key
-            .agent_openai
-            .reason()
-            .unwrap()
-            .contains("OPENAI_API_KEY"));
+        assert!(with_key.agent_openai.is_available());
         let why = no_key.say.reason().unwrap();
         assert!(why.contains("espeak-ng"), "{why}");
+    }
+
+    #[test]
+    fn each_say_engine_says_what_it_needs() {
+        let c = Capabilities::of(&cfg(&[]), |p| p == "espeak-ng");
+        let why = |e: &str| {
+            c.for_node("say", Some(e))
+                .unwrap()
+                .reason()
+                .map(str::to_owned)
+        };
+        assert_eq!(why("espeak-ng"), None);
+        assert!(why("piper").unwrap().contains("piper-tts"));
+        assert!(why("openai").unwrap().contains("OPENAI_API_KEY"));
+        assert!(why("http").unwrap().contains("tts.http.url"));
+        let c = Capabilities::of(
+            &cfg(&[
+                ("PHONETREE_TTS_ENGINE", "piper"),
+                ("PHONETREE_TTS_PIPER_VOICE", "/v/joe.onnx"),
+                ("PHONETREE_TTS_HTTP_URL", "http://127.0.0.1:5000/synthesize"),
+            ]),
+            |p| p == "piper",
+        );
+        assert!(c.say.is_available(), "{:?}", c.say);
+        assert!(c.for_node("say", Some("http")).unwrap().is_available());
     }
 }

@@ -81,15 +81,18 @@ pub const ACCOUNT_FIELDS: &[&str] = &[
 ];
 
 /// The key tables: [`SCALARS`] and each section file's `KEYS` (`config::log`,
-/// `config::database`, `config::api`, `config::node`, `config::limits`, `config::twilio`). A new
-/// section file adds its table here and nothing else: the YAML sections, the `PHONETREE_*` names
-/// and the unknown-key hints are all derived from these tables.
+/// `config::database`, `config::api`, `config::node`, `config::openai`, `config::tts`,
+/// `config::limits`, `config::twilio`). A new section file adds its table here and nothing else:
+/// the YAML sections, the `PHONETREE_*` names and the unknown-key hints are all derived from these
+/// tables.
 const KEY_TABLES: &[&[(&str, &str)]] = &[
     SCALARS,
     super::log::KEYS,
     super::database::KEYS,
     super::api::KEYS,
     super::node::KEYS,
+    super::openai::KEYS,
+    super::tts::KEYS,
     super::limits::KEYS,
     super::twilio::KEYS,
     super::outbound::KEYS,
@@ -126,6 +129,7 @@ fn is_list(key: &str) -> bool {
 pub fn is_secret(key: &str) -> bool {
     key.ends_with(".password")
         || key.ends_with(".auth_token")
+        || key.ends_with("api_key")
         || key == "database.url"
         || super::api::is_secret(key)
         || super::sms::is_secret(key)
@@ -144,8 +148,9 @@ const ALIASES: &[(&str, &str)] = &[
     ("THEMES", "themes"),
 ];
 
-/// Sections whose keys may nest more than one level (`asr.pocketsphinx.model`).
-const NESTED_SECTIONS: &[&str] = &["asr", "record"];
+/// Sections whose keys may nest more than one level (`tts.piper.voice`,
+/// `asr.pocketsphinx.model`).
+const NESTED_SECTIONS: &[&str] = &["openai", "tts", "asr", "record"];
 
 /// Reads `phonetree.yaml`: the layer plus every problem found (unknown keys, wrong shapes).
 pub fn yaml_layer(text: &str, path: &Path) -> (Layer, Vec<Diagnostic>) {
@@ -255,7 +260,8 @@ pub fn env_layer(env: &BTreeMap<String, String>) -> Layer {
     let section_aliases = super::outbound::ALIASES
         .iter()
         .chain(super::sms::ALIASES)
-        .chain(super::twilio::ALIASES);
+        .chain(super::twilio::ALIASES)
+        .chain(super::openai::ALIASES);
     for (alias, key) in ALIASES.iter().chain(section_aliases) {
         if let Some(v) = env.get(*alias).filter(|v| !v.trim().is_empty()) {
             set(key, alias, v);

@@ -22,10 +22,12 @@ pub mod layer;
 pub mod limits;
 pub mod log;
 pub mod node;
+pub mod openai;
 pub mod outbound;
 pub mod record;
 pub mod security;
 pub mod sms;
+pub mod tts;
 pub mod twilio;
 
 use std::fmt;
@@ -72,6 +74,10 @@ pub struct Config {
     pub accounts: Vec<Account>,
     /// `sip.allow`, `sip.reject`, `rtp.latching`, `transfer.allow` (docs/security.md).
     pub security: security::Security,
+    /// The `openai:` section (agents, the `openai` recognizer and TTS engine).
+    pub openai: openai::OpenAiConfig,
+    /// The `tts:` section (`say` engines and their cache).
+    pub tts: tts::TtsConfig,
     /// The call register's database (`database.*`, `register.*`, `data_dir`).
     pub database: database::DatabaseConfig,
     /// API tokens, auth mode, sessions (`api.*`).
@@ -369,6 +375,8 @@ fn build(l: &Layer, mut problems: Vec<Problem>) -> Result<Config, ConfigError> {
     let accounts = b.accounts();
     let security = security::build(&mut b);
     let twilio = twilio::build(&mut b);
+    let openai = openai::build(&mut b);
+    let tts = tts::build(&mut b);
     let asr = asr::build(&mut b);
     let record = record::build(&mut b);
     let limits = limits::build(&mut b);
@@ -399,6 +407,8 @@ fn build(l: &Layer, mut problems: Vec<Problem>) -> Result<Config, ConfigError> {
             accounts,
             security,
             twilio,
+            openai,
+            tts,
             database,
             api,
             node_id,

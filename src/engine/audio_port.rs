@@ -42,13 +42,23 @@ pub const FRAME: Duration = Duration::from_millis(20);
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AudioFormat {
     pub rate: u32,
+    /// The call's G.711 law when the call is G.711: an integration that speaks G.711 itself (an
+    /// agent sending `audio/pcmu`) re-encodes the PCM with it, which gives the caller's bytes
+    /// back exactly, and its own G.711 decoded with it is re-encoded by the leg unchanged.
+    pub g711: Option<crate::media::g711::Law>,
 }
 
 impl AudioFormat {
     /// Narrowband telephone audio (G.711 calls).
-    pub const NARROWBAND: AudioFormat = AudioFormat { rate: 8000 };
+    pub const NARROWBAND: AudioFormat = AudioFormat {
+        rate: 8000,
+        g711: None,
+    };
     /// Wideband (Opus calls).
-    pub const WIDEBAND: AudioFormat = AudioFormat { rate: 16000 };
+    pub const WIDEBAND: AudioFormat = AudioFormat {
+        rate: 16000,
+        g711: None,
+    };
 
     /// Samples in one 20 ms frame.
     pub fn samples_per_frame(self) -> usize {
@@ -67,6 +77,15 @@ impl fmt::Debug for AudioFrame {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "AudioFrame({} samples)", self.samples.len())
     }
+}
+
+/// What [`AudioPort::next_event`] gives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PortEvent {
+    /// A frame of the caller's audio.
+    Caller(AudioFrame),
+    /// Audio queued before this mark has been played (or cleared).
+    Mark(u32),
 }
 
 /// Queue sizes of a port.
@@ -110,8 +129,15 @@ impl std::error::Error for Detached {}
 pub enum TrySendError {
     /// The queue towards the caller is full; the frame is handed back.
     Full(AudioFrame),
-    /// The queue is full: a mark could not be queued.
-    MarkFull,
+    Detached,
+}
+
+/// Why [`AudioPort::try_mark`] did not queue a mark.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TryMarkError {
+    /// The queue towards the caller is full (retry later).
+    Full,
+    /// The leg is gone.
     Detached,
 }
 
@@ -199,13 +225,6 @@ pub fn pair(format: AudioFormat, cfg: PortConfig) -> (AudioPort, AudioTap) {
     (port, tap)
 }
 
-/// What [`AudioPort::next_event`] found; `None` in either means the leg has detached.
-#[derive(Debug, PartialEq, Eq)]
-pub enum PortEvent {
-    Caller(Option<AudioFrame>),
-    Mark(Option<u32>),
-}
-
 /// The integration's side of the caller's audio (see the module docs).
 pub struct AudioPort {
     format: AudioFormat,
@@ -226,15 +245,6 @@ impl fmt::Debug for AudioPort {
 impl AudioPort {
     pub fn format(&self) -> AudioFormat {
         self.format
-    }
-
-    /// The caller's next frame or the next mark reached, whichever comes first (for a pump
-    /// that waits on both). Cancel-safe.
-    pub async fn next_event(&mut self) -> PortEvent {
-        tokio::select! {
-            f = self.from_caller.recv() => PortEvent::Caller(f),
-            m = self.marks.recv() => PortEvent::Mark(m),
-        }
     }
 
     /// The caller's next frame; `None` once the leg has detached. Cancel-safe.
@@ -281,15 +291,25 @@ impl AudioPort {
     }
 
     /// Like [`AudioPort::mark`] if there is room now; `Err(Full)` hands nothing back (retry).
-    pub fn try_mark(&self, mark: u32) -> Result<(), TrySendError> {
+    pub fn try_mark(&self, mark: u32) -> Result<(), TryMarkError> {
         let epoch = self.shared.epoch.load(Ordering::Acquire);
         match self.to_caller.try_send(LiveItem::Mark { epoch, mark }) {
             Ok(()) => {
                 self.shared.wake_if_idle();
                 Ok(())
             }
-            Err(mpsc::error::TrySendError::Full(_)) => Err(TrySendError::MarkFull),
-            Err(_) => Err(TrySendError::Detached),
+            Err(mpsc::error::TrySendError::Full(_)) => Err(TryMarkError::Full),
+            Err(_) => Err(TryMarkError::Detached),
+        }
+    }
+
+    /// The caller's next frame or the next mark reached, whichever comes first (for
+    /// integrations that need both in one `select!`); `None` once the leg has detached.
+    /// Cancel-safe.
+    pub async fn next_event(&mut self) -> Option<PortEvent> {
+        tokio::select! {
+            m = self.marks.recv() => m.map(PortEvent::Mark),
+            f = self.from_caller.recv() => f.map(PortEvent::Caller),
         }
     }
 

@@ -18,6 +18,7 @@
 //! [`twilio_http`] is Twilio's way in (the voice webhook and the Media Streams websocket, each
 //! stream a [`leg::twilio::TwilioLeg`]).
 
+pub mod agent;
 pub mod audio_port;
 pub mod call;
 pub mod call_log;
@@ -43,4 +44,5 @@ pub mod shutdown;
 pub mod sip_trace;
 pub mod sip_transport;
 pub mod status;
+pub mod tts;
 pub mod twilio_http;

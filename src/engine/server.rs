@@ -147,7 +147,6 @@ pub async fn serve(cfg: Config, stop: impl Future<Output = ()>) -> Result<(), St
     warn_unknown_themes(&cfg, &registry);
 
     let (hangup_tx, hangup_rx) = watch::channel(false);
-    let tts_dir = std::env::temp_dir().join(format!("phonetree-tts-{}", std::process::id()));
     let routes = accounts
         .iter()
         .map(|(a, dest)| AccountRoute {
@@ -168,13 +167,7 @@ pub async fn serve(cfg: Config, stop: impl Future<Output = ()>) -> Result<(), St
         transfer: Arc::new(cfg.security.transfer.clone()),
         calls: status.calls.clone(),
         register: register.clone(),
-        services: ServiceDeps {
-            http: super::services::http_client(),
-            tts_dir: tts_dir.clone(),
-            site: site.clone(),
-            asr: asr_engines(&cfg),
-            record_dir: cfg.record.dir.clone(),
-        },
+        services: services(&cfg, site.clone()),
         hangup_all: hangup_rx,
         site: site.clone(),
         redact_numbers: cfg.log.redact_numbers,
@@ -267,8 +260,6 @@ pub async fn serve(cfg: Config, stop: impl Future<Output = ()>) -> Result<(), St
             "call register closed"
         );
     }
-    // Speech files are per process; a failure only leaves files in the temp folder.
-    let _ = std::fs::remove_dir_all(&tts_dir);
     drop(reg);
     drop(endpoint);
     ep_task.abort();
@@ -518,8 +509,14 @@ impl Registrar {
 
 /// The speech recognizers (PocketSphinx loads its model now), with the reason logged for the
 /// default engine when it cannot run.
-fn asr_engines(cfg: &Config) -> crate::asr::engines::Engines {
-    let engines = crate::asr::engines::Engines::start(&cfg.asr);
+fn asr_engines(
+    cfg: &Config,
+    openai: Option<crate::asr::engines::OpenAiRecognizer>,
+) -> crate::asr::engines::Engines {
+    let mut engines = crate::asr::engines::Engines::start(&cfg.asr);
+    if let Some(make) = openai {
+        engines = engines.with_openai(make);
+    }
     match engines.problem(cfg.asr.engine) {
         Some(why) => tracing::warn!(engine = cfg.asr.engine.as_str(), "listen: {why}"),
         None => tracing::info!(
@@ -544,6 +541,35 @@ fn warn_unknown_themes(cfg: &Config, registry: &Registry) {
         if !known {
             tracing::warn!(theme = %t, "THEMES names a theme no flow has");
         }
+    }
+}
+
+/// The side requests' clients: webhooks, TTS engines and their cache, voice agents.
+fn services(cfg: &Config, site: Arc<crate::site::Site>) -> ServiceDeps {
+    let http = super::services::http_client();
+    let openai = Arc::new(cfg.openai.clone());
+    if openai.temperature.is_some() {
+        tracing::warn!(
+            "openai.temperature (OPENAI_TEMPERATURE) is not sent: the GA Realtime API has no \
+             temperature"
+        );
+    }
+    if openai.api_key.is_none() {
+        tracing::info!("no OPENAI_API_KEY: agent nodes will take their on_error branch");
+    }
+    // `listen` on the `openai` engine: the Realtime transcription session, plugged into the
+    // one recognizer interface.
+    let asr = asr_engines(
+        cfg,
+        super::agent::transcribe::engine(openai.clone(), http.clone()),
+    );
+    ServiceDeps {
+        http: http.clone(),
+        tts: super::tts::Tts::new(cfg.tts.clone(), cfg.openai.clone(), http.clone()),
+        agent: super::integrations::agent::AgentDeps { openai, http },
+        site,
+        asr,
+        record_dir: cfg.record.dir.clone(),
     }
 }
 

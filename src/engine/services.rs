@@ -1,16 +1,11 @@
-//! The side requests a call's machine makes, executed for real: text to speech (`espeak-ng`
-//! into a cached WAV) and webhooks (reqwest over rustls). Each returns a typed result the call
-//! task turns into the machine's `Input`; nothing here panics on what a server or a program
-//! sends back.
+//! Webhooks for the `http` node (reqwest over rustls): a typed result the call turns into the
+//! machine's `Input`; nothing here panics on what a server sends back. (Text to speech is
+//! `engine::tts`, voice agents `engine::agent`.)
 //!
-//! Listen, agent, stream and record need providers later issues bring; the call task fails them
-//! at once with [`NOT_CONFIGURED`] so the flow takes its error branch.
+//! Requests that have no provider on this server fail at once with [`NOT_CONFIGURED`] so the
+//! flow takes its error branch.
 
-use std::fmt;
-use std::path::{Path, PathBuf};
 use std::time::Duration;
-
-use sha2::{Digest, Sha256};
 
 use crate::machine::io::{HttpReply, HttpRequest};
 
@@ -19,82 +14,6 @@ pub const NOT_CONFIGURED: &str = "not configured on this server";
 
 /// Largest webhook response body read.
 const MAX_HTTP_BODY: usize = 1 << 20;
-/// Longest text spoken (espeak-ng is fed on the command line).
-const MAX_TTS_CHARS: usize = 4000;
-
-/// Why `say` could not produce audio.
-#[derive(Debug)]
-#[non_exhaustive]
-pub enum TtsError {
-    /// `espeak-ng` is not on PATH.
-    NotInstalled,
-    /// It ran and failed.
-    Failed(String),
-    Io(std::io::Error),
-}
-
-impl fmt::Display for TtsError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            TtsError::NotInstalled => f.write_str(
-                "espeak-ng is not installed (needed for `say`; apt-get install espeak-ng)",
-            ),
-            TtsError::Failed(e) => write!(f, "espeak-ng failed: {e}"),
-            TtsError::Io(e) => write!(f, "cannot write the speech file: {e}"),
-        }
-    }
-}
-
-impl std::error::Error for TtsError {}
-
-/// Speaks `text` into `<dir>/<sha256(voice, text)>.wav` (reused when it exists) and returns
-/// the path. Runs the blocking `espeak-ng` on tokio's blocking pool.
-pub async fn synthesize(dir: &Path, text: &str, voice: Option<&str>) -> Result<PathBuf, TtsError> {
-    let mut h = Sha256::new();
-    h.update(voice.unwrap_or("").as_bytes());
-    h.update([0]);
-    h.update(text.as_bytes());
-    let name: String = h
-        .finalize()
-        .iter()
-        .take(16)
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    let path = dir.join(format!("{name}.wav"));
-    if tokio::fs::metadata(&path).await.is_ok() {
-        return Ok(path);
-    }
-    let text: String = text.chars().take(MAX_TTS_CHARS).collect();
-    let voice = voice.map(str::to_string);
-    let dir = dir.to_path_buf();
-    let out = path.clone();
-    tokio::task::spawn_blocking(move || espeak(&dir, &out, &text, voice.as_deref()))
-        .await
-        .map_err(|e| TtsError::Failed(e.to_string()))??;
-    Ok(path)
-}
-
-fn espeak(dir: &Path, out: &Path, text: &str, voice: Option<&str>) -> Result<(), TtsError> {
-    std::fs::create_dir_all(dir).map_err(TtsError::Io)?;
-    let mut cmd = std::process::Command::new("espeak-ng");
-    cmd.arg("--stdout");
-    if let Some(v) = voice {
-        cmd.args(["-v", v]);
-    }
-    cmd.arg("--").arg(text);
-    let output = cmd.output().map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => TtsError::NotInstalled,
-        _ => TtsError::Failed(e.to_string()),
-    })?;
-    if !output.status.success() || output.stdout.len() < 44 {
-        let err = String::from_utf8_lossy(&output.stderr);
-        return Err(TtsError::Failed(err.trim().chars().take(200).collect()));
-    }
-    // Write then rename, so a concurrent call never reads half a file.
-    let tmp = out.with_extension(format!("{}.tmp", std::process::id()));
-    std::fs::write(&tmp, &output.stdout).map_err(TtsError::Io)?;
-    std::fs::rename(&tmp, out).map_err(TtsError::Io)
-}
 
 /// The shared webhook client (rustls, no redirects beyond reqwest's default of 10).
 pub fn http_client() -> reqwest::Client {

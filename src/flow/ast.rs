@@ -249,7 +249,11 @@ impl Prompts {
 #[serde(untagged)]
 pub enum SayDoc {
     Text(String),
-    Full { text: String, voice: Option<String> },
+    Full {
+        text: String,
+        voice: Option<String>,
+        engine: Option<String>,
+    },
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -337,18 +341,64 @@ pub struct RecordDoc {
     pub save: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
 pub struct AgentDoc {
-    pub provider: String,
-    /// Required by the schema for `openai`.
-    #[serde(default)]
-    pub model: String,
+    pub provider: Option<String>,
+    pub model: Option<String>,
     pub voice: Option<String>,
-    /// Required by the schema for `openai`.
-    #[serde(default)]
-    pub instructions: String,
+    pub instructions: Option<String>,
+    pub greeting: Option<String>,
+    pub turn_detection: Option<TurnDetectionDoc>,
+    pub dtmf: Option<String>,
+    pub tools: Vec<AgentToolDoc>,
+    pub transcribe: Option<bool>,
+    pub silence_timeout: Option<String>,
     pub max_duration: Option<String>,
     pub save: Option<String>,
+}
+
+/// `server_vad`, `semantic_vad`, or the full form with its parameters.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum TurnDetectionDoc {
+    Kind(String),
+    Full(TurnDetectionFull),
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct TurnDetectionFull {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub threshold: Option<f64>,
+    pub prefix_padding: Option<String>,
+    pub silence_duration: Option<String>,
+    pub idle_timeout: Option<String>,
+    pub eagerness: Option<String>,
+}
+
+/// One tool as written: `name` + `webhook` or `goto`, or `builtin: end_call | transfer`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct AgentToolDoc {
+    pub name: Option<String>,
+    pub builtin: Option<String>,
+    pub description: Option<String>,
+    pub parameters: Option<Value>,
+    pub webhook: Option<WebhookDoc>,
+    pub goto: Option<String>,
+    pub targets: Option<Ordered<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct WebhookDoc {
+    pub url: String,
+    pub method: Option<String>,
+    #[serde(default)]
+    pub headers: Ordered<String>,
+    pub timeout: Option<String>,
+    pub retries: Option<u8>,
 }
 
 #[derive(Debug, Deserialize)]

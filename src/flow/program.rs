@@ -13,6 +13,9 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use crate::flow::agent::{
+    Agent, AgentDtmf, AgentProvider, AgentTool, Eagerness, ToolAction, TurnDetection, Webhook,
+};
 use crate::flow::digit::{Digit, DigitSet};
 use crate::flow::template::Templates;
 
@@ -167,7 +170,45 @@ pub struct Play {
 pub struct Say {
     pub text: TemplateId,
     pub voice: Option<String>,
+    /// `None` = the configured default engine (`tts.engine`).
+    pub engine: Option<TtsEngine>,
     pub next: Target,
+}
+
+/// A text-to-speech engine a `say` node can ask for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TtsEngine {
+    /// `espeak-ng`, local (the default).
+    EspeakNg,
+    /// Piper, local neural voices.
+    Piper,
+    /// OpenAI `/v1/audio/speech`.
+    OpenAi,
+    /// Any TTS server: POST text, get audio back.
+    Http,
+}
+
+impl TtsEngine {
+    pub const ALL: [TtsEngine; 4] = [
+        TtsEngine::EspeakNg,
+        TtsEngine::Piper,
+        TtsEngine::OpenAi,
+        TtsEngine::Http,
+    ];
+
+    /// The name used in flows and configuration.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TtsEngine::EspeakNg => "espeak-ng",
+            TtsEngine::Piper => "piper",
+            TtsEngine::OpenAi => "openai",
+            TtsEngine::Http => "http",
+        }
+    }
+
+    pub fn from_name(s: &str) -> Option<TtsEngine> {
+        TtsEngine::ALL.into_iter().find(|e| e.as_str() == s)
+    }
 }
 
 #[derive(Debug)]
@@ -343,35 +384,6 @@ pub struct Record {
     pub next: Target,
     /// Taken when the recording fails (default: `next`).
     pub on_error: Option<Target>,
-}
-
-#[derive(Debug)]
-pub struct Agent {
-    pub provider: AgentProvider,
-    pub model: String,
-    pub voice: Option<String>,
-    pub instructions: TemplateId,
-    pub max_duration: Option<Duration>,
-    pub save: Option<String>,
-    pub next: Target,
-    pub on_error: Option<Target>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AgentProvider {
-    OpenAi,
-    /// The caller's own audio played back (an echo test line).
-    Echo,
-}
-
-impl AgentProvider {
-    /// As written in flows (`openai`).
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            AgentProvider::OpenAi => "openai",
-            AgentProvider::Echo => "echo",
-        }
-    }
 }
 
 #[derive(Debug)]

@@ -234,6 +234,11 @@ fn node_edges(p: &Program, from: End, kind: &NodeKind, out: &mut Vec<Edge>) {
         }
         NodeKind::Agent(a) => {
             push(a.next, "ok");
+            for t in &a.tools {
+                if let crate::flow::program::ToolAction::Goto(to) = t.action {
+                    push(to, &t.name);
+                }
+            }
             if let Some(to) = a.on_error {
                 push(to, "error");
             }
@@ -312,7 +317,7 @@ fn node_lines(p: &Program, node: &Node) -> Vec<String> {
         },
         NodeKind::Pause(n) => format!("pause {}ms", n.duration.as_millis()),
         NodeKind::Record(r) => with_prompts("record", p, &r.prompt),
-        NodeKind::Agent(a) => format!("agent {}", a.model),
+        NodeKind::Agent(a) => format!("agent {}", a.model.as_deref().unwrap_or("(default model)")),
         NodeKind::Stream(s) => format!("stream {}", text(s.url)),
         NodeKind::Transfer(t) => format!("transfer {}", text(t.target)),
         NodeKind::Hangup(_) => "hangup".to_owned(),

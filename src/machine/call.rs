@@ -146,9 +146,8 @@ impl Call {
             Input::HttpResponse { id, result } => self.on_http(id, result, now),
             Input::SpeechStarted { id } => self.on_speech_started(id, now),
             Input::Speech { id, result } => self.on_speech(id, result, now),
-            Input::AgentEnded { id, result } | Input::StreamEnded { id, result } => {
-                self.on_session_end(id, result)
-            }
+            Input::AgentEnded { id, result } => self.on_agent_end(id, result),
+            Input::StreamEnded { id, result } => self.on_session_end(id, result),
             Input::StreamTransfer { id, target } => self.on_stream_transfer(id, target),
             Input::RecordFinished { id, result } => self.on_record_finished(id, result),
             Input::TransferResult { id, result } => self.on_transfer_result(id, result),
@@ -266,6 +265,7 @@ impl Call {
                             id,
                             next: p.next,
                         };
+                        self.prepare_next_agent(program, p.next);
                         Step::Wait
                     }
                     None => Step::Goto(p.next),
@@ -278,8 +278,10 @@ impl Call {
                         id,
                         text,
                         voice: s.voice.clone(),
+                        engine: s.engine,
                     });
                     self.state = State::Saying { id, next: s.next };
+                    self.prepare_next_agent(program, s.next);
                     Step::Wait
                 }
                 Err(e) => {

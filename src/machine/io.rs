@@ -10,7 +10,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::flow::digit::Digit;
-use crate::flow::program::{AsrEngine, HttpMethod, ListenGrammar, NodeId, StreamProtocol};
+use crate::flow::program::{
+    AgentDtmf, AgentProvider, AsrEngine, HttpMethod, ListenGrammar, NodeId, StreamProtocol,
+    TtsEngine, TurnDetection,
+};
 
 /// What the machine emits, in the order it happened: the actions, and the nodes it entered
 /// between them (pure routing nodes such as `switch`, `set`, `goto` included). A driver that
@@ -87,10 +90,11 @@ pub enum Input {
         id: RequestId,
         result: Result<String, String>,
     },
-    /// A voice agent session ended; `vars` are values it reported (saved under the node's `save`).
+    /// A voice agent session ended: its result (saved under the node's `save`) and where the
+    /// flow goes next; an error takes the node's `on_error`.
     AgentEnded {
         id: RequestId,
-        result: Result<serde_json::Value, String>,
+        result: Result<AgentOutcome, String>,
     },
     /// A bot websocket session ended.
     StreamEnded {
@@ -142,6 +146,8 @@ pub enum Action {
         id: RequestId,
         text: String,
         voice: Option<String>,
+        /// `None` = the configured default engine.
+        engine: Option<TtsEngine>,
     },
     /// Stop a playback (barge-in or leaving the node); no `PlaybackFinished` follows.
     Stop {
@@ -169,12 +175,21 @@ pub enum Action {
     Cancel {
         id: RequestId,
     },
+    /// Start a voice agent session; report `AgentEnded { id, .. }`.
     Agent {
         id: RequestId,
-        provider: String,
-        model: String,
-        voice: Option<String>,
-        instructions: String,
+        agent: Box<AgentRequest>,
+    },
+    /// The flow is about to enter an agent node (it is the `next` of what plays now): open the
+    /// connection and configure the session ahead, so the agent answers without a handshake's
+    /// delay. Only a hint: the `Agent` action that follows carries the request to run.
+    PrepareAgent {
+        agent: Box<AgentRequest>,
+    },
+    /// A key pressed during an agent session whose `dtmf` is `send` or `end`.
+    AgentDtmf {
+        id: RequestId,
+        digit: Digit,
     },
     /// Connect the caller to a bot; report `StreamEnded { id, .. }` (or `StreamTransfer`).
     Stream(StreamRequest),
@@ -228,6 +243,77 @@ pub struct StreamRequest {
     pub call_id: String,
     pub from: String,
     pub to: String,
+}
+
+/// A voice agent session, rendered: templates are text, targets are left to the machine (tools
+/// that leave the conversation are reported back by index). `None` fields take the engine's
+/// configured defaults.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AgentRequest {
+    pub provider: AgentProvider,
+    pub model: Option<String>,
+    pub voice: Option<String>,
+    pub instructions: Option<String>,
+    pub greeting: Option<String>,
+    pub turn_detection: Option<TurnDetection>,
+    pub dtmf: AgentDtmf,
+    pub tools: Vec<ToolRequest>,
+    pub transcribe: bool,
+    pub silence_timeout: Duration,
+    pub max_duration: Option<Duration>,
+}
+
+/// One tool offered to the model.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ToolRequest {
+    pub name: String,
+    pub description: String,
+    /// JSON Schema of the arguments.
+    pub parameters: serde_json::Value,
+    pub kind: ToolKind,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ToolKind {
+    /// Call the webhook with the arguments as the JSON body; its body answers the model.
+    Webhook(WebhookRequest),
+    /// Leave the conversation for a flow node (reported as [`AgentThen::Goto`]).
+    Goto,
+    /// Hang up once the agent's last words have played.
+    EndCall,
+    /// Transfer to one of these names (reported as [`AgentThen::Transfer`] with its index).
+    Transfer { targets: Vec<String> },
+}
+
+/// A webhook tool, with its url and headers rendered.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WebhookRequest {
+    pub method: HttpMethod,
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+    pub timeout: Duration,
+    pub retries: u8,
+}
+
+/// How an agent session ended, as the engine reports it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AgentOutcome {
+    /// Saved under the node's `save`: `{transcript, intent, result, usage, ended_by}`.
+    pub result: serde_json::Value,
+    pub then: AgentThen,
+}
+
+/// Where the flow goes after an agent session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AgentThen {
+    /// The node's `next` (caller silence, `dtmf: end`, `max_duration`, the caller's wish).
+    Next,
+    /// The `goto` tool at this index of the request's `tools`.
+    Goto { tool: usize },
+    /// The built-in `end_call`: hang up.
+    EndCall,
+    /// The built-in `transfer`, to the target at this index of its `targets`.
+    Transfer { target: usize },
 }
 
 /// What a `Play` plays.

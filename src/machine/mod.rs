@@ -10,6 +10,7 @@
 //! `listen` (speech), `http`, `session` (pause, record, agent, stream, transfer), `playlist`
 //! (walking a node's prompt lists), `timers`, `io` (the interface types).
 
+mod agent;
 mod call;
 mod gather;
 mod http;

@@ -6,14 +6,17 @@
 //!   size}` under `save`
 //!   and goes to `next`; a failed recording warns and goes to `on_error` (default `next`), with
 //!   nothing saved.
-//! - agent / stream: emit the session action; when it ends its result is saved under `save` and
-//!   the call goes to `next`; an error (or a template that cannot be rendered) goes to
-//!   `on_error`, which defaults to `next`. `max_duration` cancels the session and goes to
-//!   `next`. A stream's bot hears the caller's keys ([`Action::StreamDtmf`]); a bot that asks
-//!   for a transfer ends its session and the call is transferred like a `transfer` node's
-//!   (success ends the call, failure takes `on_error`).
+//! - stream: emits the session action; when it ends its result is saved under `save` and the
+//!   call goes to `next`; an error (or a template that cannot be rendered) goes to `on_error`,
+//!   which defaults to `next`. (The agent node is `machine::agent`; its backstop deadline is
+//!   handled here as it is the same state.) A session deadline (`max_duration`) cancels it and
+//!   goes to `next`. A stream's bot hears the caller's keys ([`Action::StreamDtmf`], sent by
+//!   `machine::agent`'s `session_digit`); a bot that asks for a transfer ends its session and the
+//!   call is transferred like a `transfer` node's (success ends the call, failure takes
+//!   `on_error`).
 //! - transfer: emits [`Action::Transfer`]; success ends the call ([`HangupReason::Transferred`]),
-//!   failure goes to `on_fail` (or hangs up with [`HangupReason::Error`]).
+//!   failure goes to `on_fail` (or hangs up with [`HangupReason::Error`]); an agent's transfer
+//!   tool that fails goes to the agent's `on_error`, else `next`.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -23,7 +26,7 @@ use minijinja::Value;
 
 use crate::flow::digit::Digit;
 use crate::flow::program::{
-    Agent, AgentProvider, NodeId, NodeKind, Program, Record, Stream, Target, TemplateId, Transfer,
+    NodeId, NodeKind, Program, Record, Stream, Target, TemplateId, Transfer,
 };
 use crate::machine::call::{describe, Call, State, Step};
 use crate::machine::io::{Action, HangupReason, RecordingInfo, RequestId, StreamRequest};
@@ -43,7 +46,7 @@ enum RecordPhase {
 
 /// An agent or stream session in progress.
 pub(crate) struct Session {
-    node: NodeId,
+    pub(crate) node: NodeId,
     pub(crate) id: RequestId,
 }
 
@@ -135,32 +138,6 @@ impl Call {
         Step::Goto(cfg.next)
     }
 
-    pub(super) fn enter_agent(&mut self, node: NodeId, cfg: &Agent, now: Instant) -> Step {
-        let instructions = match self.render(cfg.instructions) {
-            Ok(text) => text,
-            Err(e) => {
-                self.warn(node, format!("agent instructions: {}", describe(&e)));
-                return Step::Goto(cfg.on_error.unwrap_or(cfg.next));
-            }
-        };
-        let id = self.request_id();
-        self.push(Action::Agent {
-            id,
-            provider: match cfg.provider {
-                AgentProvider::OpenAi => "openai".to_owned(),
-                AgentProvider::Echo => "echo".to_owned(),
-            },
-            model: cfg.model.clone(),
-            voice: cfg.voice.clone(),
-            instructions,
-        });
-        if let Some(max) = cfg.max_duration {
-            self.timers.set(Timer::SessionDeadline, now + max);
-        }
-        self.state = State::InSession(Session { node, id });
-        Step::Wait
-    }
-
     pub(super) fn enter_stream(&mut self, node: NodeId, cfg: &Stream, now: Instant) -> Step {
         let pairs = |list: &[(String, TemplateId)]| {
             list.iter()
@@ -210,15 +187,6 @@ impl Call {
             self.timers.set(Timer::SessionDeadline, now + max);
         }
         self.state = State::InSession(Session { node, id });
-        Step::Wait
-    }
-
-    /// A key during a session: a stream's bot hears it (an agent's keys are the agent's).
-    pub(super) fn session_digit(&mut self, s: Session, digit: Digit) -> Step {
-        if matches!(self.program.node(s.node).kind, NodeKind::Stream(_)) {
-            self.push(Action::StreamDtmf { id: s.id, digit });
-        }
-        self.state = State::InSession(s);
         Step::Wait
     }
 
@@ -312,6 +280,11 @@ impl Call {
             (Err(e), NodeKind::Stream(st)) => {
                 self.warn(node, format!("the bot's transfer failed: {e}"));
                 Step::Goto(st.on_error.unwrap_or(st.next))
+            }
+            (Err(e), NodeKind::Agent(a)) => {
+                let next = a.on_error.unwrap_or(a.next);
+                self.warn(node, format!("agent transfer failed: {e}"));
+                Step::Goto(next)
             }
             (Err(e), _) => Step::End(HangupReason::Error(e)),
         }

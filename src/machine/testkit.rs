@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use crate::flow::digit::Digit;
 use crate::flow::program::{
-    ExprId, KeyBinding, Node, NodeId, NodeKind, Program, Prompt, PromptId, PromptSource, Target,
-    TemplateId, ThemeId, ThemeStep, Themes,
+    Agent, AgentDtmf, AgentProvider, ExprId, KeyBinding, Node, NodeId, NodeKind, Program, Prompt,
+    PromptId, PromptSource, Target, TemplateId, ThemeId, ThemeStep, Themes,
 };
 use crate::flow::template::Templates;
 use crate::machine::io::{Action, CallInfo, Input, Media, RequestId};
@@ -234,6 +234,26 @@ impl Harness {
     }
 }
 
+/// An agent node with the defaults a flow gets when it writes only `instructions`.
+pub(crate) fn agent_node(instructions: Option<TemplateId>, next: Target) -> Agent {
+    Agent {
+        provider: AgentProvider::OpenAi,
+        model: Some("gpt-realtime".into()),
+        voice: Some("marin".into()),
+        instructions,
+        greeting: None,
+        turn_detection: None,
+        dtmf: AgentDtmf::Ignore,
+        tools: Vec::new(),
+        transcribe: false,
+        silence_timeout: crate::flow::agent::DEFAULT_SILENCE_TIMEOUT,
+        max_duration: None,
+        save: None,
+        next,
+        on_error: None,
+    }
+}
+
 /// One action as a short line.
 pub(crate) fn format_action(a: &Action) -> String {
     match a {
@@ -252,7 +272,19 @@ pub(crate) fn format_action(a: &Action) -> String {
         ),
         Action::Listen { .. } => "listen".into(),
         Action::Cancel { .. } => "cancel".into(),
-        Action::Agent { instructions, .. } => format!("agent {instructions}"),
+        Action::Agent { agent, .. } => {
+            format!(
+                "agent {}",
+                agent.instructions.as_deref().unwrap_or_default()
+            )
+        }
+        Action::PrepareAgent { agent } => {
+            format!(
+                "prepare agent {}",
+                agent.instructions.as_deref().unwrap_or_default()
+            )
+        }
+        Action::AgentDtmf { digit, .. } => format!("agent dtmf {digit}"),
         Action::Stream(r) => format!("stream {} {}", r.protocol.as_str(), r.url),
         Action::StreamDtmf { digit, .. } => format!("stream dtmf {digit}"),
         Action::Record { .. } => "record".into(),

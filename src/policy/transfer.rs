@@ -126,12 +126,19 @@ impl TransferPolicy {
     }
 }
 
-/// Whether the transfer the machine just asked for (at `node`) had a templated target.
+/// Whether the transfer the machine just asked for (at `node`: a transfer node, or an agent
+/// node's transfer tool) had a templated target.
 pub fn origin_of(program: &Program, node: Option<NodeId>) -> TargetOrigin {
     let literal = node
         .and_then(|n| program.nodes.get(n.0 as usize))
         .is_some_and(|n| match &n.kind {
             NodeKind::Transfer(t) => program.templates.as_literal(t.target).is_some(),
+            // An agent's transfer tool picks one of the node's targets by name.
+            NodeKind::Agent(a) => a.transfer_targets().is_some_and(|targets| {
+                targets
+                    .iter()
+                    .all(|(_, t)| program.templates.as_literal(*t).is_some())
+            }),
             _ => false,
         });
     if literal {

@@ -8,9 +8,9 @@
 //!
 //! Defaults where no mock is given: `http` fails at once with `"no mock"` (the node's `on_error`
 //! after its retries); `listen` hears nothing (it times out) unless the caller speaks; `agent` and
-//! `stream` fail with `"no mock"`; `transfer` succeeds after [`TRANSFER_DELAY`]; `record` lasts
-//! its `max` unless its key ends it (a `record` mock fails it or shortens it). Speech said
-//! while no `listen` runs is held for the next one.
+//! `stream` fail with `"no mock"` (a mocked agent is `sim::agent`); `transfer` succeeds after
+//! [`TRANSFER_DELAY`]; `record` lasts its `max` unless its key ends it (a `record` mock fails it
+//! or shortens it). Speech said while no `listen` runs is held for the next one.
 //! Past `max` (default 10 minutes) the call is hung up with reason `max_duration`.
 
 use std::cmp::Reverse;
@@ -19,9 +19,9 @@ use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::flow::program::Program;
+use crate::flow::program::{AgentDtmf, Program};
 use crate::machine::io::{
-    Action, CallInfo, Emitted, HttpReply, Input, Media, RecordingInfo, RequestId,
+    Action, AgentRequest, CallInfo, Emitted, HttpReply, Input, Media, RecordingInfo, RequestId,
 };
 use crate::machine::Call;
 use crate::sim::event::{Event, EventKind, MediaRef};
@@ -84,6 +84,7 @@ enum Inflight {
     Playback { node: String, media: MediaRef },
     Http { sent: Duration, timeout: Duration },
     Record { started: Duration },
+    Agent(Box<AgentRequest>),
     Other,
 }
 
@@ -416,22 +417,32 @@ impl<L: PromptLengths> Sim<L> {
                     });
                 }
             }
-            Action::Agent {
-                id,
-                model,
-                voice,
-                instructions,
-                ..
-            } => {
+            Action::Agent { id, agent } => {
                 let node = self.node_name();
                 self.log(EventKind::Agent {
                     node: node.clone(),
-                    model,
-                    voice,
-                    instructions,
+                    model: agent.model.clone().unwrap_or_default(),
+                    voice: agent.voice.clone(),
+                    instructions: agent.instructions.clone().unwrap_or_default(),
+                    greeting: agent.greeting.clone(),
                 });
-                let mock = self.mocks.agent.get(&node).cloned();
-                self.session(id, mock, |id, result| Input::AgentEnded { id, result });
+                let (after, result) =
+                    super::agent::mocked_end(self.mocks.agent.get(&node), &agent, SESSION_LENGTH);
+                self.inflight.push((id, Inflight::Agent(agent)));
+                let input = Input::AgentEnded { id, result };
+                self.push(now + after, Pending::Machine { input, event: None });
+            }
+            // A hint for the engine's connection; nothing to simulate.
+            Action::PrepareAgent { .. } => {}
+            Action::AgentDtmf { id, digit } => {
+                let ends = self.inflight.iter().any(|(i, f)| {
+                    *i == id && matches!(f, Inflight::Agent(a) if a.dtmf == AgentDtmf::End)
+                });
+                if ends {
+                    let result = Ok(super::agent::ended_by_key(digit));
+                    let input = Input::AgentEnded { id, result };
+                    self.push(now, Pending::Machine { input, event: None });
+                }
             }
             Action::Stream(req) => {
                 let node = self.node_name();
@@ -460,6 +471,7 @@ impl<L: PromptLengths> Sim<L> {
                             result: m.result,
                             error: m.error,
                             duration: m.duration,
+                            ..Default::default()
                         });
                         self.session(id, m, |id, result| Input::StreamEnded { id, result });
                     }
@@ -627,6 +639,7 @@ impl<L: PromptLengths> Sim<L> {
         mock: Option<crate::sim::mocks::SessionMock>,
         ended: fn(RequestId, Result<serde_json::Value, String>) -> Input,
     ) {
+        // Only the stream node uses this (the agent has `sim::agent`).
         self.inflight.push((id, Inflight::Other));
         let (at, result) = match mock {
             None => (self.now, Err("no mock".to_owned())),

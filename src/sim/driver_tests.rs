@@ -63,6 +63,7 @@ fn looping() -> Arc<Program> {
     let k = NodeKind::Say(Say {
         text,
         voice: None,
+        engine: None,
         next: b.t("pause"),
     });
     b.def("say", k);

@@ -83,6 +83,8 @@ pub enum EventKind {
         #[serde(skip_serializing_if = "Option::is_none")]
         voice: Option<String>,
         instructions: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        greeting: Option<String>,
     },
     Stream {
         node: String,

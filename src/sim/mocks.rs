@@ -4,6 +4,7 @@
 //! http:     { weather: { status: 200, json: { temp: 35 }, delay: 300ms }, lookup: { error: "refused" } }
 //! listen:   { ask: ["yes please"] }          # transcripts on successive attempts
 //! agent:    { agent: { result: { intent: billing }, duration: 20s } }   # or { error: ".." }
+//!           # or the tool the model calls at the end: { tool: billing, arguments: { account: "42" } }
 //! stream:   { bot: { result: {}, duration: 10s } }   # or { transfer: "tel:+1555", duration: 5s }
 //! transfer: { operator: { ok: false, reason: "486 Busy Here" } }       # default: ok
 //! record:   { voicemail: { error: "no disk" } }  # or { duration: 12s } (default: its `max`)
@@ -59,6 +60,10 @@ pub struct SessionMock {
     pub result: Option<Value>,
     pub error: Option<String>,
     pub duration: Option<MockDuration>,
+    /// Agent only: the tool the model calls at the end (a `goto` tool, `end_call`, `transfer`).
+    pub tool: Option<String>,
+    /// Agent only: the tool's arguments (`transfer` takes `{ target: name }`).
+    pub arguments: Option<Value>,
 }
 
 /// A bot session: like [`SessionMock`], or a bot that hands the caller on (`transfer`).

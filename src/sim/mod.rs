@@ -7,6 +7,7 @@
 //! with the flow compiler's own readers (`flow::source`, `flow::duration`). It does not compile
 //! flows (`flow::load`) and knows nothing of SIP; the call logic itself is the sans-IO [`machine`](crate::machine).
 
+mod agent;
 pub mod driver;
 pub mod event;
 pub mod lengths;

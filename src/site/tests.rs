@@ -18,6 +18,7 @@ fn site(env: &[(&str, &str)], accounts: &[&str]) -> Site {
         env: Environment::new(vars),
         caps: Capabilities {
             say: Capability::Available,
+            say_engines: crate::flow::program::TtsEngine::ALL.map(|e| (e, Capability::Available)),
             listen: unavailable("no recognizer"),
             agent_openai: unavailable("no OpenAI API key (set OPENAI_API_KEY)"),
             agent_echo: Capability::Available,

@@ -139,9 +139,10 @@ impl CallTrace {
                     }),
                 }
             }
-            Input::AgentEnded { id, result } | Input::StreamEnded { id, result }
-                if result.is_err() =>
-            {
+            Input::AgentEnded { id, result } if result.is_err() => {
+                self.failed(*id, node, result.as_ref().err());
+            }
+            Input::StreamEnded { id, result } if result.is_err() => {
                 self.failed(*id, node, result.as_ref().err());
             }
             Input::RecordFinished { id, result } if result.is_err() => {
@@ -239,18 +240,13 @@ impl CallTrace {
                     },
                 );
             }
-            Action::Agent {
-                id,
-                model,
-                voice,
-                instructions,
-                ..
-            } => {
+            Action::Agent { id, agent } => {
                 self.push(EventKind::Agent {
                     node: node.clone(),
-                    model: model.clone(),
-                    voice: voice.clone(),
-                    instructions: instructions.clone(),
+                    model: agent.model.clone().unwrap_or_default(),
+                    voice: agent.voice.clone(),
+                    instructions: agent.instructions.clone().unwrap_or_default(),
+                    greeting: agent.greeting.clone(),
                 });
                 self.track(
                     *id,
@@ -309,7 +305,10 @@ impl CallTrace {
                     });
                 }
             }
-            Action::FinishRecording { .. } | Action::StreamDtmf { .. } => {}
+            Action::FinishRecording { .. } => {}
+            // A connection hint and keys forwarded to an agent or a bot: no event (as in
+            // `simulate`).
+            Action::PrepareAgent { .. } | Action::AgentDtmf { .. } | Action::StreamDtmf { .. } => {}
             Action::Warn { node, message } => self.push(EventKind::Warn {
                 node: node.clone(),
                 message: message.clone(),

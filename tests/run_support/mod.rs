@@ -136,6 +136,7 @@ impl Server {
             "SIP_PASS",
             "CRM_URL",
             "OPENAI_API_KEY",
+            "OPENAI_BASE_URL",
         ] {
             cmd.env_remove(k);
         }

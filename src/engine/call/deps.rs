@@ -33,8 +33,10 @@ pub struct CallDeps {
 /// What the side requests (TTS, webhooks, integrations) use.
 pub struct ServiceDeps {
     pub http: reqwest::Client,
-    /// Where `say` writes its WAV files.
-    pub tts_dir: PathBuf,
+    /// `say`'s engines and their cache.
+    pub tts: crate::engine::tts::Tts,
+    /// Voice agents (`openai:` settings and the HTTP client for tools).
+    pub agent: crate::engine::integrations::agent::AgentDeps,
     /// What this server can run (the reason a request without a provider fails).
     pub site: Arc<crate::site::Site>,
     /// Speech recognizers for `listen` (`asr:`).
@@ -44,11 +46,22 @@ pub struct ServiceDeps {
 }
 
 impl ServiceDeps {
+    /// Whether `req` gets the call's audio although its kind does not need it: a `say` on a
+    /// remote engine, which plays as it downloads.
+    pub fn streams(&self, req: &crate::engine::integrations::Request) -> bool {
+        match req {
+            crate::engine::integrations::Request::Say { engine, .. } => {
+                crate::engine::tts::stream::streams(engine.unwrap_or(self.tts.config().engine))
+            }
+            _ => false,
+        }
+    }
+
     /// Why `req` cannot run here (the capability's reason), for a request without a provider.
     pub fn unavailable(&self, req: &crate::engine::integrations::Request) -> String {
         use crate::engine::integrations::Request;
         let provider = match req {
-            Request::Agent { provider, .. } => Some(provider.as_str()),
+            Request::Agent { agent, .. } => Some(agent.provider.as_str()),
             _ => None,
         };
         let reason = self

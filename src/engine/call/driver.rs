@@ -12,7 +12,10 @@
 //! - the flow starts on [`LegEvent::Answered`]; nothing reaches the machine before that;
 //! - every request the machine makes is tracked in `inflight` until its result comes or the
 //!   machine abandons it (`Stop`/`Cancel`); a result for anything not in flight is dropped;
-//! - `say` is two steps: the speech file ([`Done::Tts`]) becomes a `Play` on the leg;
+//! - `say` is two steps: the speech file ([`Done::Tts`]) becomes a `Play` on the leg — or one,
+//!   when a remote engine streamed it into the call's audio ([`Done::Spoken`]);
+//! - a voice agent the flow will reach soon is prepared ([`DriverOutput::Prepare`]) so its
+//!   connection is up when its node starts; keys for it go as [`Control::Dtmf`];
 //! - a transfer goes out only to a target `transfer.allow` accepts
 //!   ([`crate::policy::transfer`]); a refused one fails at once (and is counted);
 //! - a transfer that reports no outcome within [`TRANSFER_TIMEOUT`] fails
@@ -38,7 +41,9 @@ use crate::engine::integrations::{Ask, Control, Done, Request};
 use crate::engine::leg::{LegCmd, LegEvent};
 use crate::engine::pii::Pii;
 use crate::flow::program::Program;
-use crate::machine::io::{Action, CallInfo, Emitted, HangupReason, Input, Media, RequestId};
+use crate::machine::io::{
+    Action, AgentRequest, CallInfo, Emitted, HangupReason, Input, Media, RequestId,
+};
 use crate::machine::Call as Machine;
 use crate::policy::counters::{self, Counters};
 use crate::policy::transfer::{self, TransferPolicy};
@@ -70,6 +75,9 @@ pub enum DriverOutput {
     Cancel(RequestId),
     /// A signal for a running side request.
     Control(RequestId, Control),
+    /// The flow will soon need this voice agent: connect it ahead (a hint; the `Agent` request
+    /// that follows adopts the connection).
+    Prepare(Box<AgentRequest>),
     /// An `ack` node marked the call (for its outbound job).
     Mark(crate::flow::program::Mark),
     /// The call moved (for `/api/calls`).
@@ -201,6 +209,14 @@ impl CallDriver {
         self.broken || self.machine.is_ended() || (self.leg_ended && !self.started)
     }
 
+    /// Before the call is answered: asks to prepare the agent the flow needs first, if any
+    /// (its start node is an agent, or a play/say leading to one).
+    pub fn prepare_at_start(&mut self) {
+        if let Some(agent) = self.machine.agent_at_start() {
+            self.out.push_back(DriverOutput::Prepare(Box::new(agent)));
+        }
+    }
+
     /// The call's variables (the call register keeps them at the end).
     pub fn vars(&self) -> &std::collections::BTreeMap<String, minijinja::Value> {
         self.machine.vars()
@@ -263,6 +279,18 @@ impl CallDriver {
                 }
                 match result {
                     Ok(path) => self.play(id, Media::File(path)),
+                    Err(reason) => {
+                        tracing::error!(call = %self.id, error = %reason, "say failed");
+                        self.feed(Input::PlaybackFailed { id, reason }, now);
+                    }
+                }
+            }
+            Done::Spoken { result, .. } => {
+                if !self.take(id, Inflight::Speech) {
+                    return;
+                }
+                match result {
+                    Ok(()) => self.feed(Input::PlaybackFinished(id), now),
                     Err(reason) => {
                         tracing::error!(call = %self.id, error = %reason, "say failed");
                         self.feed(Input::PlaybackFailed { id, reason }, now);
@@ -412,9 +440,20 @@ impl CallDriver {
         let call = &self.id;
         match action {
             Action::Play { id, media } => self.play(id, media),
-            Action::Say { id, text, voice } => {
-                self.start(Request::Say { id, text, voice }, Inflight::Speech)
-            }
+            Action::Say {
+                id,
+                text,
+                voice,
+                engine,
+            } => self.start(
+                Request::Say {
+                    id,
+                    text,
+                    voice,
+                    engine,
+                },
+                Inflight::Speech,
+            ),
             Action::Stop { id } | Action::Cancel { id } => match self.inflight.remove(&id) {
                 Some(Inflight::Playback) => {
                     self.out.push_back(DriverOutput::Leg(LegCmd::Stop { id }))
@@ -445,24 +484,10 @@ impl CallDriver {
                 },
                 Inflight::Side,
             ),
-            Action::Agent {
-                id,
-                provider,
-                model,
-                voice,
-                instructions,
-            } => self.start(
-                Request::Agent {
-                    id,
-                    provider,
-                    model,
-                    voice,
-                    instructions,
-                },
-                Inflight::Side,
-            ),
+            Action::Agent { id, agent } => self.start(Request::Agent { id, agent }, Inflight::Side),
+            Action::PrepareAgent { agent } => self.out.push_back(DriverOutput::Prepare(agent)),
             Action::Stream(req) => self.start(Request::Stream(req), Inflight::Side),
-            Action::StreamDtmf { id, digit } => {
+            Action::AgentDtmf { id, digit } | Action::StreamDtmf { id, digit } => {
                 if self.inflight.get(&id) == Some(&Inflight::Side) {
                     self.out
                         .push_back(DriverOutput::Control(id, Control::Dtmf(digit)));

@@ -103,6 +103,10 @@ fn format(o: &DriverOutput) -> String {
         DriverOutput::Cancel(id) => format!("cancel {}", id.0),
         DriverOutput::Control(id, c) => format!("control {} {c:?}", id.0),
         DriverOutput::View { node, theme } => format!("view {node} {theme}"),
+        DriverOutput::Prepare(a) => format!(
+            "prepare agent {}",
+            a.instructions.as_deref().unwrap_or_default()
+        ),
         DriverOutput::Mark(m) => format!("mark {}", m.as_str()),
     }
 }
@@ -199,6 +203,39 @@ fn a_speech_file_becomes_a_prompt_and_a_failed_one_moves_on() {
         result: Err("espeak-ng is not installed".into()),
     });
     assert_eq!(s.take(), ["leg play 2 snd/b.wav"]);
+}
+
+#[test]
+fn a_streamed_say_moves_on_when_played_and_a_key_cancels_it() {
+    // Played through the call's audio by a remote engine: no file to play afterwards.
+    let mut s = Script::new(SAY);
+    s.leg(LegEvent::Answered);
+    s.take();
+    s.done(Done::Spoken {
+        id: RequestId(1),
+        result: Ok(()),
+    });
+    assert_eq!(s.take(), ["leg play 2 snd/b.wav"]);
+    // A failure mid-stream moves on like a failed synthesis.
+    let mut s = Script::new(SAY);
+    s.leg(LegEvent::Answered);
+    s.take();
+    s.done(Done::Spoken {
+        id: RequestId(1),
+        result: Err("the call's audio went away".into()),
+    });
+    assert_eq!(s.take(), ["leg play 2 snd/b.wav"]);
+    // A global key while it streams: the task is cancelled, a late result is dropped.
+    let mut s = Script::new(SAY);
+    s.leg(LegEvent::Answered);
+    s.take();
+    s.leg(dtmf('#'));
+    assert_eq!(s.take(), ["cancel 1", "leg play 2 snd/b.wav"]);
+    s.done(Done::Spoken {
+        id: RequestId(1),
+        result: Ok(()),
+    });
+    assert!(s.take().is_empty(), "the menu keeps playing");
 }
 
 #[test]
@@ -374,6 +411,54 @@ fn a_bots_transfer_goes_through_the_allow_list_as_a_dynamic_target() {
         .filter(|l| !l.starts_with("view"))
         .collect();
     assert_eq!(outs, ["start stream 1", "leg transfer 2 tel:+15550009"]);
+}
+
+const AGENT: &str = "name: t\nstart: intro\nnodes:\n  intro: { play: a.wav, next: bot }\n  bot:\n    agent:\n      instructions: \"Help {{ call.from }}.\"\n      dtmf: send\n      tools:\n        - { builtin: transfer, targets: { desk: \"sip:100@pbx\" } }\n    next: end\n    on_error: end\n  end: { play: b.wav, next: bye }\n  bye: { hangup: {} }\n";
+
+#[test]
+fn an_agent_is_prepared_before_answer_and_during_the_play_before_it() {
+    let mut s = Script::new(AGENT);
+    s.d.prepare_at_start();
+    s.input(DriverInput::Timeout);
+    assert_eq!(s.take(), ["prepare agent Help +3545551234."]);
+    s.leg(LegEvent::Answered);
+    assert_eq!(
+        s.take(),
+        ["leg play 1 snd/a.wav", "prepare agent Help +3545551234."]
+    );
+    s.leg(LegEvent::PlaybackFinished(RequestId(1)));
+    assert_eq!(s.take(), ["start agent 2"]);
+    // Keys go to the running agent as controls.
+    s.leg(dtmf('5'));
+    assert_eq!(s.take(), ["control 2 Dtmf(Digit(5))"]);
+}
+
+#[test]
+fn an_agents_transfer_goes_to_the_leg_and_a_late_outcome_is_dropped() {
+    use crate::machine::io::{AgentOutcome, AgentThen};
+    let mut s = Script::new(AGENT);
+    s.leg(LegEvent::Answered);
+    s.leg(LegEvent::PlaybackFinished(RequestId(1)));
+    s.take();
+    let outcome = |then| AgentOutcome {
+        result: serde_json::json!({"ended_by": "transfer"}),
+        then,
+    };
+    s.done(Done::Agent {
+        id: RequestId(2),
+        result: Ok(outcome(AgentThen::Transfer { target: 0 })),
+    });
+    assert_eq!(s.take(), ["leg transfer 3 sip:100@pbx"]);
+    s.done(Done::Agent {
+        id: RequestId(2),
+        result: Ok(outcome(AgentThen::EndCall)),
+    });
+    assert!(s.take().is_empty(), "the session already ended");
+    s.leg(LegEvent::TransferResult {
+        id: RequestId(3),
+        result: Ok(()),
+    });
+    assert_eq!(s.take(), ["leg hangup"]);
 }
 
 #[test]

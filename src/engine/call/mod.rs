@@ -60,6 +60,21 @@ pub async fn run(deps: Arc<CallDeps>, mut leg: Leg) {
         %call, from = %caller(&info.from, deps.redact_numbers), to = %dialled, flow = %program.name,
         version = %program.short_hash(), "incoming call"
     );
+    let mut driver = CallDriver::new(
+        program.clone(),
+        call_info(&info, &program, &deps.site.env),
+        deps.transfer.clone(),
+    )
+    .redact_numbers(deps.redact_numbers);
+    let mut tasks = Tasks::new(info.id.clone());
+    // A flow that starts with (or right before) a voice agent: connect it while the call is
+    // answered. Dropped with `tasks` if the call is not answered.
+    driver.prepare_at_start();
+    while let Some(out) = driver.poll_output() {
+        if let DriverOutput::Prepare(req) = out {
+            tasks.prepare(&req, &deps.services, leg.audio_format());
+        }
+    }
     if let Err(why) = leg.answer().await {
         tracing::info!(%call, reason = %why, "not answered");
         let facts = leg.facts();
@@ -73,8 +88,7 @@ pub async fn run(deps: Arc<CallDeps>, mut leg: Leg) {
         rec.end(Instant::now(), reason, facts.final_status);
         return;
     }
-    let machine_info = call_info(&info, &program, &deps.site.env);
-    run_flow(deps, leg, program, machine_info, rec, None).await;
+    run_flow(deps, leg, program, driver, tasks, rec, None).await;
 }
 
 /// Runs the flow on a call whose leg is answered (an outbound call once
@@ -89,14 +103,18 @@ pub async fn run_answered(
     rec: CallRecorder,
     marks: tokio::sync::mpsc::UnboundedSender<crate::flow::program::Mark>,
 ) {
-    run_flow(deps, leg, program, info, rec, Some(marks)).await;
+    let driver = CallDriver::new(program.clone(), info, deps.transfer.clone())
+        .redact_numbers(deps.redact_numbers);
+    let tasks = Tasks::new(leg.info().id.clone());
+    run_flow(deps, leg, program, driver, tasks, rec, Some(marks)).await;
 }
 
 async fn run_flow(
     deps: Arc<CallDeps>,
     leg: Leg,
     program: Arc<Program>,
-    machine_info: CallInfo,
+    driver: CallDriver,
+    tasks: Tasks,
     rec: CallRecorder,
     marks: Option<tokio::sync::mpsc::UnboundedSender<crate::flow::program::Mark>>,
 ) {
@@ -111,11 +129,10 @@ async fn run_flow(
         since: SystemTime::now(),
     });
     let mut pump = Pump {
-        driver: CallDriver::new(program.clone(), machine_info, deps.transfer.clone())
-            .redact_numbers(deps.redact_numbers),
+        driver,
         leg,
+        tasks,
         hook: RegisterHook::new(rec, start_theme(&program)),
-        tasks: Tasks::for_call(&info.id),
         deps: deps.clone(),
         id: info.id.clone(),
         marks,
@@ -228,7 +245,8 @@ impl Pump {
                 DriverOutput::Leg(cmd) => self.leg.command(cmd),
                 DriverOutput::Start(req) => {
                     let id = req.id();
-                    let audio = req.needs_audio().then(|| self.attach(id));
+                    let wants_audio = req.needs_audio() || self.deps.services.streams(&req);
+                    let audio = wants_audio.then(|| self.attach(id));
                     let attached = audio.is_some();
                     if let Err(done) = self.tasks.start(req, &self.deps.services, audio) {
                         if attached {
@@ -243,6 +261,10 @@ impl Pump {
                     }
                 }
                 DriverOutput::Control(id, c) => self.tasks.control(id, c),
+                DriverOutput::Prepare(req) => {
+                    self.tasks
+                        .prepare(&req, &self.deps.services, self.leg.audio_format());
+                }
                 DriverOutput::View { node, theme } => {
                     self.deps.calls.update(&self.id, &node, &theme);
                 }

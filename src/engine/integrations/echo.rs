@@ -11,9 +11,7 @@ use std::time::Duration;
 use super::tasks::Ctx;
 use super::Done;
 use crate::engine::audio_port::AudioPort;
-
-/// The `agent.provider` that selects it.
-pub const PROVIDER: &str = "echo";
+use crate::machine::io::{AgentOutcome, AgentThen};
 
 /// Longest echo session.
 pub const MAX_DURATION: Duration = Duration::from_secs(600);
@@ -33,7 +31,10 @@ pub async fn run(ctx: Ctx) -> Done {
         .unwrap_or_else(|_| MAX_DURATION.as_millis() as u64 / 20);
     Done::Agent {
         id,
-        result: Ok(serde_json::json!({ "echoed_ms": frames * 20 })),
+        result: Ok(AgentOutcome {
+            result: serde_json::json!({ "echoed_ms": frames * 20 }),
+            then: AgentThen::Next,
+        }),
     }
 }
 

@@ -12,6 +12,7 @@
 //! arm in [`tasks::Tasks::start`] (see ARCHITECTURE.md, "Adding an integration"). Not owned here:
 //! what a result means to the flow (the machine), when a request is abandoned (the driver).
 
+pub mod agent;
 pub mod echo;
 pub mod listen;
 pub mod record;
@@ -22,8 +23,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::flow::digit::Digit;
-use crate::flow::program::{AsrEngine, ListenGrammar};
-use crate::machine::io::{HttpReply, HttpRequest, RecordingInfo, RequestId, StreamRequest};
+use crate::flow::program::{AsrEngine, ListenGrammar, TtsEngine};
+use crate::machine::io::{
+    AgentOutcome, AgentRequest, HttpReply, HttpRequest, RecordingInfo, RequestId, StreamRequest,
+};
 
 /// The failure given to requests this server has no provider for.
 pub use crate::engine::services::NOT_CONFIGURED;
@@ -36,6 +39,8 @@ pub enum Request {
         id: RequestId,
         text: String,
         voice: Option<String>,
+        /// `None`: the configured engine.
+        engine: Option<TtsEngine>,
     },
     Http(HttpRequest),
     /// Recognise the caller's speech (needs audio). Reports [`Done::SpeechStarted`] when the
@@ -53,10 +58,7 @@ pub enum Request {
     /// Hand the caller to a voice agent (needs audio both ways).
     Agent {
         id: RequestId,
-        provider: String,
-        model: String,
-        voice: Option<String>,
-        instructions: String,
+        agent: Box<AgentRequest>,
     },
     /// Connect the caller to a bot over a websocket (needs audio both ways).
     Stream(StreamRequest),
@@ -115,6 +117,11 @@ pub enum Done {
         id: RequestId,
         result: Result<PathBuf, String>,
     },
+    /// A `Say` already played through the call's audio (a remote engine, streamed).
+    Spoken {
+        id: RequestId,
+        result: Result<(), String>,
+    },
     Http {
         id: RequestId,
         result: Result<HttpReply, String>,
@@ -127,7 +134,7 @@ pub enum Done {
     },
     Agent {
         id: RequestId,
-        result: Result<serde_json::Value, String>,
+        result: Result<AgentOutcome, String>,
     },
     Stream {
         id: RequestId,
@@ -145,6 +152,7 @@ impl Done {
     pub fn id(&self) -> RequestId {
         match self {
             Done::Tts { id, .. }
+            | Done::Spoken { id, .. }
             | Done::Http { id, .. }
             | Done::SpeechStarted { id }
             | Done::Speech { id, .. }
@@ -197,7 +205,8 @@ impl Done {
 pub enum Control {
     /// End a recording now (its `finish_on` key); its `Done` follows as usual.
     Finish,
-    /// A key the caller pressed (for a bot stream).
+    /// A key the caller pressed: for a bot stream, or a voice agent whose `dtmf` is `send` or
+    /// `end`.
     Dtmf(Digit),
 }
 

@@ -10,10 +10,13 @@ use std::collections::HashMap;
 use tokio::sync::mpsc;
 
 use super::{Ask, Control, Done, Request};
-use crate::engine::audio_port::AudioPort;
+use crate::engine::audio_port::{AudioFormat, AudioPort};
 use crate::engine::call::deps::ServiceDeps;
 use crate::engine::rt::AbortOnDrop;
 use crate::engine::services;
+use crate::engine::tts::stream::Spoken;
+use crate::flow::program::AgentProvider;
+use crate::machine::io::AgentRequest;
 use crate::machine::io::RequestId;
 
 /// Signals buffered per running request.
@@ -66,35 +69,43 @@ struct Running {
 
 /// The running side requests of one call.
 pub struct Tasks {
+    /// The call's id (logs, recording names, conversation ids).
     call: String,
     running: HashMap<RequestId, Running>,
     done_tx: mpsc::UnboundedSender<Done>,
     done_rx: mpsc::UnboundedReceiver<Done>,
     ask_tx: mpsc::Sender<(RequestId, Ask)>,
     ask_rx: mpsc::Receiver<(RequestId, Ask)>,
+    /// A voice agent connected ahead of its node (at most one).
+    prepared: Option<super::agent::Prepared>,
 }
 
 impl Default for Tasks {
     fn default() -> Self {
-        let (done_tx, done_rx) = mpsc::unbounded_channel();
-        let (ask_tx, ask_rx) = mpsc::channel(ASK_QUEUE);
-        Tasks {
-            call: String::new(),
-            running: HashMap::new(),
-            done_tx,
-            done_rx,
-            ask_tx,
-            ask_rx,
-        }
+        Tasks::new(String::new())
     }
 }
 
 impl Tasks {
     /// The side requests of call `call`.
-    pub fn for_call(call: &str) -> Tasks {
+    pub fn new(call: String) -> Tasks {
+        let (done_tx, done_rx) = mpsc::unbounded_channel();
+        let (ask_tx, ask_rx) = mpsc::channel(ASK_QUEUE);
         Tasks {
-            call: call.to_owned(),
-            ..Tasks::default()
+            running: HashMap::new(),
+            done_tx,
+            done_rx,
+            ask_tx,
+            ask_rx,
+            prepared: None,
+            call,
+        }
+    }
+
+    /// Connects the voice agent `req` ahead of its node (the call's audio is in `format`).
+    pub fn prepare(&mut self, req: &AgentRequest, services: &ServiceDeps, format: AudioFormat) {
+        if let Some(p) = super::agent::prepare(req, &services.agent, format, &self.call) {
+            self.prepared = Some(p);
         }
     }
 
@@ -107,6 +118,11 @@ impl Tasks {
         audio: Option<AudioPort>,
     ) -> Result<(), Done> {
         let id = req.id();
+        if let Request::Agent { agent, .. } = &req {
+            if agent.provider == AgentProvider::OpenAi && services.agent.openai.api_key.is_none() {
+                return Err(Done::failed(&req, services.unavailable(&req)));
+            }
+        }
         let (control_tx, control) = mpsc::channel(CONTROL_QUEUE);
         let has_audio = audio.is_some();
         let asks = AskSender {
@@ -122,13 +138,42 @@ impl Tasks {
         };
         let tx = self.done_tx.clone();
         let task = match req {
-            Request::Say { text, voice, .. } => {
-                let dir = services.tts_dir.clone();
+            Request::Say {
+                text,
+                voice,
+                engine,
+                ..
+            } => {
+                let tts = services.tts.clone();
+                let audio = ctx.audio;
                 tokio::spawn(async move {
-                    let result = services::synthesize(&dir, &text, voice.as_deref())
-                        .await
-                        .map_err(|e| e.to_string());
-                    let _ = tx.send(Done::Tts { id, result });
+                    let done = match audio {
+                        // A remote engine with the call's audio at hand: play as it arrives.
+                        Some(port) => {
+                            match tts
+                                .speak_streaming(engine, voice.as_deref(), &text, port)
+                                .await
+                            {
+                                Ok(Spoken::Played) => Done::Spoken { id, result: Ok(()) },
+                                Ok(Spoken::Cached(path)) => Done::Tts {
+                                    id,
+                                    result: Ok(path),
+                                },
+                                Err(e) => Done::Tts {
+                                    id,
+                                    result: Err(e.to_string()),
+                                },
+                            }
+                        }
+                        None => Done::Tts {
+                            id,
+                            result: tts
+                                .synthesize(engine, voice.as_deref(), &text)
+                                .await
+                                .map_err(|e| e.to_string()),
+                        },
+                    };
+                    let _ = tx.send(done);
                 })
             }
             Request::Http(req) => {
@@ -180,14 +225,20 @@ impl Tasks {
                     let _ = tx.send(super::record::run(ctx, job).await);
                 })
             }
-            Request::Agent { ref provider, .. } if provider == super::echo::PROVIDER => {
-                tokio::spawn(async move {
+            Request::Agent { agent, .. } => match agent.provider {
+                AgentProvider::Echo => tokio::spawn(async move {
                     let _ = tx.send(super::echo::run(ctx).await);
-                })
-            }
-            // No provider here: fails at once with the capability's reason, which the call log
-            // shows and the flow's error branch gets.
-            other => return Err(Done::failed(&other, services.unavailable(&other))),
+                }),
+                AgentProvider::OpenAi => {
+                    let deps = services.agent.clone();
+                    let prepared = self.prepared.take();
+                    let call = self.call.clone();
+                    tokio::spawn(async move {
+                        let done = super::agent::run(ctx, agent, deps, prepared, call).await;
+                        let _ = tx.send(done);
+                    })
+                }
+            },
         };
         self.running.insert(
             id,

@@ -228,7 +228,8 @@ async fn an_offer_is_answered_with_our_codec_order_and_the_flow_may_start() {
     };
     assert!(sdp.contains("RTP/AVP 0 101"), "{sdp}");
     assert_eq!(r.next().await, LegEvent::Answered);
-    assert_eq!(r.leg.audio_format(), AudioFormat::NARROWBAND);
+    assert_eq!(r.leg.audio_format().rate, AudioFormat::NARROWBAND.rate);
+    assert_eq!(r.leg.audio_format().g711, Some(crate::media::g711::Law::Mu));
 }
 
 #[tokio::test]

@@ -25,7 +25,10 @@ use crate::sdp::Codec;
 /// The port format a session offers for `codec`.
 pub fn format_for(codec: Codec) -> AudioFormat {
     match codec {
-        Codec::Pcmu | Codec::Pcma => AudioFormat::NARROWBAND,
+        Codec::Pcmu | Codec::Pcma => AudioFormat {
+            g711: law(codec),
+            ..AudioFormat::NARROWBAND
+        },
         Codec::Opus => AudioFormat::WIDEBAND,
     }
 }

@@ -7,7 +7,7 @@
 
 use std::collections::VecDeque;
 
-use crate::flow::program::{KeyBinding, NodeId, NodeKind, Target};
+use crate::flow::program::{KeyBinding, NodeId, NodeKind, Target, ToolAction};
 
 use super::Builder;
 
@@ -170,7 +170,16 @@ fn successors(kind: &NodeKind) -> (Vec<Target>, bool) {
         NodeKind::Subflow(_) => (Vec::new(), true),
         NodeKind::Pause(p) => (vec![p.next], false),
         NodeKind::Record(r) => (std::iter::once(r.next).chain(r.on_error).collect(), false),
-        NodeKind::Agent(a) => (std::iter::once(a.next).chain(a.on_error).collect(), false),
+        NodeKind::Agent(a) => (
+            std::iter::once(a.next)
+                .chain(a.on_error)
+                .chain(a.tools.iter().filter_map(|t| match t.action {
+                    ToolAction::Goto(to) => Some(to),
+                    _ => None,
+                }))
+                .collect(),
+            false,
+        ),
         NodeKind::Stream(s) => (std::iter::once(s.next).chain(s.on_error).collect(), false),
         NodeKind::Transfer(t) => (t.on_fail.into_iter().collect(), false),
         NodeKind::Hangup(_) => (Vec::new(), false),

@@ -11,6 +11,7 @@
 //! and the text of subflow files ([`SubflowResolver`]). `flow::load` is that caller for files on
 //! disk.
 
+mod agent;
 mod checks;
 mod keys;
 mod nodes;
@@ -118,7 +119,7 @@ pub struct NodeNeed {
     pub node: String,
     /// The node kind (`say`, `listen`, `agent`, `stream`, `record`).
     pub kind: &'static str,
-    /// The provider it names (`agent.provider`), if any.
+    /// The provider it names (`agent.provider`, `say.engine`), if any.
     pub provider: Option<String>,
 }
 
@@ -491,7 +492,7 @@ impl<'a> Builder<'a> {
             .iter()
             .filter_map(|s| {
                 let (kind, provider) = match s.kind.as_ref()? {
-                    NodeKind::Say(_) => ("say", None),
+                    NodeKind::Say(s) => ("say", s.engine.map(|e| e.as_str().to_owned())),
                     NodeKind::Listen(_) => ("listen", None),
                     NodeKind::Agent(a) => ("agent", Some(a.provider.as_str().to_owned())),
                     NodeKind::Stream(_) => ("stream", None),

@@ -54,16 +54,24 @@ impl Builder<'_> {
                 next: self.next(unit, &links, &at),
             }),
             KindDoc::Say(s) => {
-                let (text, voice, ptr) = match &s {
-                    ast::SayDoc::Text(t) => (t.as_str(), None, at.p(&[k])),
-                    ast::SayDoc::Full { text, voice } => {
-                        (text.as_str(), voice.clone(), at.p(&[k, "text"]))
-                    }
+                let (text, voice, engine, ptr) = match &s {
+                    ast::SayDoc::Text(t) => (t.as_str(), None, None, at.p(&[k])),
+                    ast::SayDoc::Full {
+                        text,
+                        voice,
+                        engine,
+                    } => (
+                        text.as_str(),
+                        voice.clone(),
+                        engine.as_deref().and_then(TtsEngine::from_name),
+                        at.p(&[k, "text"]),
+                    ),
                 };
                 let text = self.text(unit, text, &ptr);
                 NodeKind::Say(Say {
                     text,
                     voice,
+                    engine,
                     next: self.next(unit, &links, &at),
                 })
             }
@@ -181,31 +189,7 @@ impl Builder<'_> {
                 }))
             }
             KindDoc::Agent(a) => {
-                let instructions = self.text(unit, &a.instructions, &at.p(&[k, "instructions"]));
-                let max_duration = a
-                    .max_duration
-                    .as_deref()
-                    .and_then(|d| self.duration(unit, d, &at.p(&[k, "max_duration"])));
-                if let Some(s) = &a.save {
-                    self.defined.insert(s.clone());
-                }
-                NodeKind::Agent(Box::new(Agent {
-                    provider: match a.provider.as_str() {
-                        "echo" => AgentProvider::Echo,
-                        _ => AgentProvider::OpenAi,
-                    },
-                    model: a.model,
-                    voice: a.voice,
-                    instructions,
-                    max_duration,
-                    save: a.save,
-                    next: self.next(unit, &links, &at),
-                    on_error: self.opt_target(
-                        unit,
-                        links.on_error.as_deref(),
-                        &at.p(&["on_error"]),
-                    ),
-                }))
+                NodeKind::Agent(Box::new(self.agent(unit, name, a, &links, &at.p(&[]))))
             }
             KindDoc::Stream(s) => {
                 let url = self.text(unit, &s.url, &at.p(&[k, "url"]));

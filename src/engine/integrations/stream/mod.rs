@@ -34,7 +34,7 @@ use bots::{BotOut, RingoverBot, TwilioBot};
 
 use super::tasks::{AskSender, Ctx};
 use super::{Ask, Control, Done};
-use crate::engine::audio_port::{AudioFrame, AudioPort, PortEvent, TrySendError};
+use crate::engine::audio_port::{AudioFrame, AudioPort, PortEvent, TryMarkError, TrySendError};
 use crate::engine::rt::AbortOnDrop;
 use crate::flow::program::StreamProtocol;
 use crate::machine::io::StreamRequest;
@@ -178,6 +178,17 @@ enum Wake {
     Mark(Option<u32>),
     Loaded(Result<Vec<i16>, String>),
     Tick,
+}
+
+impl Wake {
+    /// The port's event; `None` (the leg detached) is `Caller(None)`.
+    fn of_port(e: Option<PortEvent>) -> Wake {
+        match e {
+            Some(PortEvent::Caller(f)) => Wake::Caller(Some(f)),
+            Some(PortEvent::Mark(m)) => Wake::Mark(Some(m)),
+            None => Wake::Caller(None),
+        }
+    }
 }
 
 impl Pump {
@@ -329,10 +340,7 @@ impl Pump {
             _ => None,
         };
         tokio::select! {
-            e = self.port.next_event() => match e {
-                PortEvent::Caller(f) => Wake::Caller(f),
-                PortEvent::Mark(m) => Wake::Mark(m),
-            },
+            e = self.port.next_event() => Wake::of_port(e),
             m = self.ws.next() => Wake::Bot(m),
             c = control.recv() => Wake::Control(c),
             r = async move {
@@ -527,8 +535,8 @@ impl Pump {
                         Ok(()) => {
                             self.queue.pop_front();
                         }
-                        Err(TrySendError::Detached) => return,
-                        Err(_) => {
+                        Err(TryMarkError::Detached) => return,
+                        Err(TryMarkError::Full) => {
                             self.blocked = true;
                             return;
                         }
@@ -575,10 +583,7 @@ impl Pump {
                 _ => None,
             };
             let wake = tokio::select! {
-                e = self.port.next_event() => match e {
-                    PortEvent::Caller(f) => Wake::Caller(f),
-                    PortEvent::Mark(m) => Wake::Mark(m),
-                },
+                e = self.port.next_event() => Wake::of_port(e),
                 r = async move {
                     match loading {
                         Some(rx) => rx.await.unwrap_or_else(|_| Err("decoding was aborted".into())),

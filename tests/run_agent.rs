@@ -1,0 +1,183 @@
+//! Voice agents through the real binary: `phonetree run` with `OPENAI_BASE_URL` pointing at the
+//! Realtime stand-in (`tests/support/realtime_standin.rs`, the GA protocol) and our RTP caller.
+//! A G.711 call reaches the model as `audio/pcmu` without transcoding — the caller's μ-law bytes
+//! are the bytes the model gets, the model's bytes are the bytes the caller gets —, a flow that
+//! starts with an agent has it connected before the call is answered, and a refused key takes
+//! `on_error`. Loopback only; every wait is bounded.
+
+mod run_support;
+#[path = "support/realtime_standin.rs"]
+mod standin;
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use phonetree::media::g711::Law;
+use run_support::{Caller, Server};
+use standin::{Answer, Script, Standin};
+
+const FLOW: &str = r#"
+name: bot
+routes: ["5000"]
+start: bot
+nodes:
+  bot:
+    agent:
+      instructions: "You are a test."
+      greeting: "Hello."
+      silence_timeout: 3s
+    next: bye
+    on_error: sorry
+  sorry: { play: tone.wav, next: bye }
+  bye: { hangup: {} }
+"#;
+
+/// A chirp (300 → 3000 Hz), so any stretch of it is unique.
+fn chirp(ms: u32) -> Vec<i16> {
+    let n = (ms * 8) as usize;
+    let secs = f64::from(ms) / 1000.0;
+    (0..n)
+        .map(|i| {
+            let t = i as f64 / 8000.0;
+            let k = 2700.0 / secs;
+            let phase = std::f64::consts::TAU * (300.0 * t + 0.5 * k * t * t);
+            (7000.0 * phase.sin()) as i16
+        })
+        .collect()
+}
+
+fn rtp(seq: u16, ts: u32, payload: &[u8]) -> Vec<u8> {
+    let mut p = vec![0x80, 0];
+    p.extend_from_slice(&seq.to_be_bytes());
+    p.extend_from_slice(&ts.to_be_bytes());
+    p.extend_from_slice(&0x5eed_0001_u32.to_be_bytes());
+    p.extend_from_slice(payload);
+    p
+}
+
+/// Whether `needle` is in `hay`, byte for byte — except that μ-law's two zeros (0x7F, "-0",
+/// and 0xFF, "+0") are one: a G.711 decoder maps both to 0 and an encoder writes 0 as 0xFF.
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    let z = |b: &u8| if *b == 0x7f { 0xff } else { *b };
+    let needle: Vec<u8> = needle.iter().map(z).collect();
+    let hay: Vec<u8> = hay.iter().map(z).collect();
+    hay.windows(needle.len()).any(|w| w == needle.as_slice())
+}
+
+/// Sends `payload` as 20 ms PCMU packets in real time while collecting what comes back for
+/// `listen`; returns the PCMU payloads received, in order.
+fn talk(c: &Caller, dest: SocketAddr, payload: &[u8], listen: Duration) -> Vec<u8> {
+    let rx = c.rtp.try_clone().expect("clone");
+    rx.set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    let receiver = std::thread::spawn(move || {
+        let mut got = Vec::new();
+        let end = Instant::now() + listen;
+        let mut buf = [0u8; 2048];
+        while Instant::now() < end {
+            if let Ok((n, _)) = rx.recv_from(&mut buf) {
+                if n > 12 && buf[1] & 0x7f == 0 {
+                    got.extend_from_slice(&buf[12..n]);
+                }
+            }
+        }
+        got
+    });
+    let start = Instant::now();
+    for (i, chunk) in payload.chunks(160).enumerate() {
+        c.rtp
+            .send_to(&rtp(100 + i as u16, 160 * i as u32, chunk), dest)
+            .unwrap();
+        let next = start + Duration::from_millis(20 * (i as u64 + 1));
+        std::thread::sleep(next.saturating_duration_since(Instant::now()));
+    }
+    receiver.join().unwrap()
+}
+
+#[test]
+fn a_g711_call_reaches_the_model_untranscoded_and_was_connected_before_the_answer() {
+    let greeting = chirp(2000);
+    let s = Standin::start(Script {
+        answers: vec![Answer {
+            pcm8k: greeting.clone(),
+            transcript: "Hello.".into(),
+            then_call: None,
+        }],
+        speed: 4.0,
+        ..Script::default()
+    });
+    let srv = Server::start(
+        &[("bot.yaml", FLOW)],
+        &[
+            ("OPENAI_API_KEY", "sk-test"),
+            ("OPENAI_BASE_URL", &s.base_url()),
+        ],
+    );
+    let mut c = Caller::new(srv.sip);
+    let offer = c.pcmu_offer();
+    c.invite("5000", Some(&offer));
+    let ok = c.final_response();
+    assert_eq!(ok.status(), Some(200), "{ok:?}");
+    c.ack("5000", None);
+    let dest = ok.sdp_rtp_addr().expect("RTP address");
+    // The caller says a chirp of its own (quietly, so the stand-in's VAD hears no speech).
+    let mut mine = Vec::new();
+    Law::Mu.encode(
+        &chirp(1000).iter().map(|s| s / 20).collect::<Vec<_>>(),
+        &mut mine,
+    );
+    let heard = talk(&c, dest, &mine, Duration::from_millis(2600));
+    c.bye("5000");
+
+    // What the model sent is what the caller got, byte for byte (the middle second).
+    let mut sent = Vec::new();
+    Law::Mu.encode(&greeting, &mut sent);
+    assert!(
+        contains(&heard, &sent[4000..12000]),
+        "the greeting's μ-law bytes arrive unchanged ({} bytes heard)",
+        heard.len()
+    );
+    // What the caller sent is what the model got.
+    let seen = s.seen();
+    assert!(
+        contains(&seen.appended, &mine[800..4800]),
+        "the caller's μ-law bytes reach the model unchanged ({} bytes appended)",
+        seen.appended.len()
+    );
+    // The session prepared before the answer (codec not known yet) is set to the call's format
+    // once the node starts.
+    let last = seen.session_updates.last().expect("session.update");
+    assert_eq!(last["audio"]["input"]["format"]["type"], "audio/pcmu");
+    assert_eq!(last["audio"]["output"]["format"]["type"], "audio/pcmu");
+    assert!(
+        srv.logged("agent: using the prepared session"),
+        "the flow starts with the agent: it was connected while the call was answered"
+    );
+}
+
+#[test]
+fn a_refused_key_takes_on_error_with_the_cause_in_the_log() {
+    let s = Standin::start(Script::default());
+    let srv = Server::start_files(
+        &[("bot.yaml", FLOW)],
+        &[],
+        &[
+            ("OPENAI_API_KEY", "sk-wrong"),
+            ("OPENAI_BASE_URL", &s.base_url()),
+        ],
+    );
+    let mut c = Caller::new(srv.sip);
+    let offer = c.pcmu_offer();
+    c.invite("5000", Some(&offer));
+    let ok = c.final_response();
+    assert_eq!(ok.status(), Some(200));
+    c.ack("5000", None);
+    // `on_error` plays the tone.
+    assert_eq!(c.recv_rtp().map(|(pt, _, _)| pt), Some(0));
+    c.bye("5000");
+    assert!(srv.logged("invalid_api_key"), "{}", srv.log_text());
+    assert!(
+        !srv.log_text().contains("sk-wrong"),
+        "the key is never logged"
+    );
+}

@@ -1,0 +1,1123 @@
+//! A stand-in for the OpenAI Realtime API (GA protocol, WebSocket transport), for tests.
+//!
+//! Written from the published protocol — the GA event and field names of the openai-python
+//! types (`types/realtime/*`) and the API guide — not from phonetree's client code, and it
+//! shares none of it (its own JSON handling, base64 and G.711). What it does, as the service
+//! does:
+//!
+//! - The upgrade: only `Authorization: Bearer <key>`; a wrong or missing key gets HTTP 401 with
+//!   the API's JSON error (`invalid_api_key`); the retired beta header `OpenAI-Beta:
+//!   realtime=v1` gets HTTP 400 `beta_api_shape_disabled`.
+//! - `session.created` first; `session.update` is checked (`session.type` must be `realtime`, or
+//!   `transcription` on a `?intent=transcription` connection, with a transcription model;
+//!   formats must be GA formats, beta-only fields are refused, the voice cannot change once
+//!   audio went out) and answered with `session.updated`.
+//! - `input_audio_buffer.append` in the session's input format feeds an energy VAD that
+//!   counts time in audio milliseconds: `speech_started` / `speech_stopped` / `committed` /
+//!   `conversation.item.added`. With `create_response` a turn's end starts a response; with
+//!   `interrupt_response` speech during a response cancels it (`response.done` `cancelled`,
+//!   `turn_detected`).
+//! - Responses send `response.output_audio.delta`s of a scripted answer encoded in the output
+//!   format, faster than real time (`speed`), with transcripts and `response.done` usage; or a
+//!   scripted function call (`response.function_call_arguments.done`).
+//! - `conversation.item.truncate` is checked (an assistant item, `audio_end_ms` within what was
+//!   sent) and recorded; `function_call_output` items are recorded; a second `response.create`
+//!   while one is active is refused (`conversation_already_has_active_response`).
+//!
+//! Everything it saw is in [`Seen`] for the test to assert on. It runs on its own thread and
+//! runtime, bound to 127.0.0.1:0, and stops when dropped.
+
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, oneshot};
+use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
+use tokio_tungstenite::tungstenite::http::StatusCode;
+use tokio_tungstenite::tungstenite::Message;
+
+/// One agent answer: 8 kHz 16-bit mono PCM and what it says.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub pcm8k: Vec<i16>,
+    pub transcript: String,
+    /// A function call made in the same response, after the audio.
+    pub then_call: Option<(String, Value)>,
+}
+
+/// What the stand-in does in a conversation.
+#[derive(Debug, Clone)]
+pub struct Script {
+    pub api_key: String,
+    /// Played, in order, for each response that is not a tool call: the greeting (a
+    /// `response.create` at start), then each later response.
+    pub answers: Vec<Answer>,
+    /// At the end of the caller's first turn, the model calls this tool instead of answering.
+    pub tool_call: Option<(String, Value)>,
+    /// Times real time the answers are sent at.
+    pub speed: f64,
+    /// Audio per delta.
+    pub delta_ms: u64,
+    /// RMS (of 16-bit samples) above which a 20 ms window is speech.
+    pub vad_threshold: f64,
+    /// Speech windows in a row that start a turn.
+    pub vad_start_windows: u32,
+    /// Silence that ends a turn unless the session says otherwise.
+    pub silence_ms: u64,
+    /// Send an `error` event (server_error) this long after the session starts.
+    pub error_after: Option<Duration>,
+    /// Transcription sessions (`?intent=transcription`): the transcript of each caller turn.
+    pub transcripts: Vec<String>,
+}
+
+impl Default for Script {
+    fn default() -> Self {
+        Script {
+            api_key: "sk-test".into(),
+            answers: Vec::new(),
+            tool_call: None,
+            speed: 4.0,
+            delta_ms: 100,
+            vad_threshold: 800.0,
+            vad_start_windows: 3,
+            silence_ms: 500,
+            error_after: None,
+            transcripts: Vec::new(),
+        }
+    }
+}
+
+/// Everything the stand-in saw.
+#[derive(Debug, Default, Clone)]
+pub struct Seen {
+    /// Upgrades refused: (status, code).
+    pub refused: Vec<(u16, String)>,
+    /// Connections accepted: the request path with its query.
+    pub connections: Vec<String>,
+    /// `session.update` payloads (the `session` object).
+    pub session_updates: Vec<Value>,
+    /// Errors the stand-in sent: (code, message).
+    pub errors_sent: Vec<(String, String)>,
+    /// Milliseconds of caller audio appended.
+    pub appended_ms: u64,
+    /// The first bytes of caller audio appended (as sent, in the input format; at most 1 MiB).
+    pub appended: Vec<u8>,
+    /// Caller turns (audio ms): (start, end).
+    pub turns: Vec<(u64, Option<u64>)>,
+    /// Truncations: (item id, audio_end_ms, ms of that item sent).
+    pub truncations: Vec<(String, u64, u64)>,
+    /// `function_call_output`s: (call id, output).
+    pub tool_outputs: Vec<(String, String)>,
+    /// Tool calls made: (call id, name, arguments).
+    pub tool_calls: Vec<(String, String, String)>,
+    /// Responses: (id, final status).
+    pub responses: Vec<(String, String)>,
+    /// User text messages (`conversation.item.create` with `input_text`).
+    pub user_texts: Vec<String>,
+    /// Client event types in order.
+    pub client_events: Vec<String>,
+}
+
+pub struct Standin {
+    pub addr: SocketAddr,
+    seen: Arc<Mutex<Seen>>,
+    stop: Option<oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Standin {
+    pub fn start(script: Script) -> Standin {
+        let seen = Arc::new(Mutex::new(Seen::default()));
+        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+        let (stop_tx, stop_rx) = oneshot::channel();
+        let seen2 = seen.clone();
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async move {
+                let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+                addr_tx.send(l.local_addr().expect("addr")).expect("addr");
+                let script = Arc::new(script);
+                tokio::select! {
+                    _ = stop_rx => {}
+                    () = async {
+                        loop {
+                            let Ok((s, _)) = l.accept().await else { continue };
+                            let (script, seen) = (script.clone(), seen2.clone());
+                            tokio::spawn(async move { connection(s, script, seen).await });
+                        }
+                    } => {}
+                }
+            });
+        });
+        let addr = addr_rx
+            .recv_timeout(Duration::from_secs(5))
+            .expect("stand-in started");
+        Standin {
+            addr,
+            seen,
+            stop: Some(stop_tx),
+            thread: Some(thread),
+        }
+    }
+
+    /// `http://127.0.0.1:PORT/v1`, the `openai.base_url` pointing at it.
+    pub fn base_url(&self) -> String {
+        format!("http://{}/v1", self.addr)
+    }
+
+    pub fn seen(&self) -> Seen {
+        self.seen.lock().unwrap().clone()
+    }
+}
+
+impl Drop for Standin {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn record(seen: &Arc<Mutex<Seen>>, f: impl FnOnce(&mut Seen)) {
+    f(&mut seen.lock().unwrap());
+}
+
+async fn connection(s: tokio::net::TcpStream, script: Arc<Script>, seen: Arc<Mutex<Seen>>) {
+    let key = script.api_key.clone();
+    let seen_hs = seen.clone();
+    // The signature is tungstenite's `Callback`.
+    #[allow(clippy::result_large_err)]
+    let callback = move |req: &Request, resp: Response| -> Result<Response, ErrorResponse> {
+        let h = req.headers();
+        let refuse = |status: StatusCode, code: &str, message: &str| {
+            record(&seen_hs, |s| s.refused.push((status.as_u16(), code.into())));
+            let body = json!({"error": {"type": "invalid_request_error", "code": code,
+                                        "message": message, "param": null}})
+            .to_string();
+            let mut r = ErrorResponse::new(Some(body));
+            *r.status_mut() = status;
+            r.headers_mut()
+                .insert("content-type", "application/json".parse().unwrap());
+            r
+        };
+        if h.get("openai-beta").is_some() {
+            return Err(refuse(
+                StatusCode::BAD_REQUEST,
+                "beta_api_shape_disabled",
+                "The Realtime Beta API is no longer supported. Please use the GA API.",
+            ));
+        }
+        let auth = h
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        if auth != format!("Bearer {key}") {
+            return Err(refuse(
+                StatusCode::UNAUTHORIZED,
+                "invalid_api_key",
+                "Incorrect API key provided.",
+            ));
+        }
+        let path = req.uri().to_string();
+        record(&seen_hs, |s| s.connections.push(path));
+        Ok(resp)
+    };
+    let Ok(ws) = tokio_tungstenite::accept_hdr_async(s, callback).await else {
+        return;
+    };
+    let intent_transcription = seen
+        .lock()
+        .unwrap()
+        .connections
+        .last()
+        .is_some_and(|p| p.contains("intent=transcription"));
+    let (mut sink, mut stream) = ws.split();
+    let (tx, mut rx) = mpsc::unbounded_channel::<Value>();
+    let writer = tokio::spawn(async move {
+        while let Some(v) = rx.recv().await {
+            if sink
+                .send(Message::Text(v.to_string().into()))
+                .await
+                .is_err()
+            {
+                break;
+            }
+        }
+        let _ = sink.close().await;
+    });
+    let mut c = Conversation::new(script.clone(), seen.clone(), tx.clone());
+    c.transcription = intent_transcription;
+    let (eid, sid) = (c.id("event"), c.id("sess"));
+    c.send(json!({"type": "session.created", "event_id": eid,
+        "session": {"type": "realtime", "object": "realtime.session", "id": sid,
+                    "model": "gpt-realtime", "output_modalities": ["audio"],
+                    "audio": {"input": {"format": {"type": "audio/pcm", "rate": 24000},
+                                        "turn_detection": {"type": "server_vad", "threshold": 0.5,
+                                            "prefix_padding_ms": 300, "silence_duration_ms": 200,
+                                            "create_response": true, "interrupt_response": true}},
+                              "output": {"format": {"type": "audio/pcm", "rate": 24000}, "voice": "alloy"}}}}));
+    if let Some(after) = script.error_after {
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(after).await;
+            let _ = tx.send(json!({"type": "error", "event_id": "evt_err",
+                "error": {"type": "server_error", "code": "server_error",
+                          "message": "The server had an error while processing your request."}}));
+        });
+    }
+    while let Some(msg) = stream.next().await {
+        let Ok(Message::Text(t)) = msg else {
+            if matches!(msg, Ok(Message::Close(_)) | Err(_)) {
+                break;
+            }
+            continue;
+        };
+        let Ok(v) = serde_json::from_str::<Value>(t.as_str()) else {
+            c.error("invalid_json", "The event is not valid JSON.", None);
+            continue;
+        };
+        c.client_event(v).await;
+    }
+    c.cancel_active("client_gone");
+    drop(c);
+    drop(tx);
+    let _ = writer.await;
+}
+
+/// Formats of the GA API.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Fmt {
+    Pcm24,
+    Pcmu,
+    Pcma,
+}
+
+impl Fmt {
+    fn parse(v: &Value) -> Option<Fmt> {
+        match v.get("type")?.as_str()? {
+            "audio/pcm" => match v.get("rate").and_then(Value::as_u64) {
+                None | Some(24000) => Some(Fmt::Pcm24),
+                _ => None,
+            },
+            "audio/pcmu" => Some(Fmt::Pcmu),
+            "audio/pcma" => Some(Fmt::Pcma),
+            _ => None,
+        }
+    }
+
+    fn bytes_per_ms(self) -> usize {
+        match self {
+            Fmt::Pcm24 => 48,
+            _ => 8,
+        }
+    }
+
+    /// 8 kHz PCM → bytes in this format.
+    fn encode8k(self, pcm: &[i16]) -> Vec<u8> {
+        match self {
+            Fmt::Pcmu => pcm.iter().map(|&s| ulaw(s)).collect(),
+            Fmt::Pcma => pcm.iter().map(|&s| alaw(s)).collect(),
+            Fmt::Pcm24 => {
+                // 3× up by linear interpolation (test audio; quality is not the point).
+                let mut out = Vec::with_capacity(pcm.len() * 6);
+                for (i, &s) in pcm.iter().enumerate() {
+                    let next = *pcm.get(i + 1).unwrap_or(&s);
+                    for k in 0..3 {
+                        let v = (f64::from(s) * f64::from(3 - k) + f64::from(next) * f64::from(k))
+                            / 3.0;
+                        out.extend_from_slice(&(v as i16).to_le_bytes());
+                    }
+                }
+                out
+            }
+        }
+    }
+
+    /// Bytes in this format → PCM (any rate; for the VAD's energy only).
+    fn decode(self, bytes: &[u8]) -> Vec<i16> {
+        match self {
+            Fmt::Pcmu => bytes.iter().map(|&b| ulaw_decode(b)).collect(),
+            Fmt::Pcma => bytes.iter().map(|&b| alaw_decode(b)).collect(),
+            Fmt::Pcm24 => bytes
+                .chunks_exact(2)
+                .map(|p| i16::from_le_bytes([p[0], p[1]]))
+                .collect(),
+        }
+    }
+}
+
+/// One connection's conversation state.
+struct Conversation {
+    script: Arc<Script>,
+    seen: Arc<Mutex<Seen>>,
+    tx: mpsc::UnboundedSender<Value>,
+    n: u64,
+    session_type: Option<String>,
+    input: Fmt,
+    output: Fmt,
+    voice: String,
+    audio_out_started: bool,
+    create_response: bool,
+    interrupt_response: bool,
+    silence_ms: u64,
+    /// VAD state, in audio ms.
+    audio_ms: u64,
+    pending_bytes: Vec<u8>,
+    speech_windows: u32,
+    silent_ms: u64,
+    in_speech: bool,
+    turn_item: Option<String>,
+    turns: u32,
+    /// The response in flight: its cancel flag.
+    active: Option<(String, Arc<AtomicBool>)>,
+    active_done: Arc<Mutex<HashMap<String, bool>>>,
+    answers_used: usize,
+    tool_called: bool,
+    /// Assistant items and the ms of audio sent for each.
+    items: Arc<Mutex<HashMap<String, u64>>>,
+    /// Call ids of function calls not yet answered.
+    open_calls: Vec<String>,
+    /// A transcription session (`?intent=transcription`).
+    transcription: bool,
+    /// Caller audio since the last commit.
+    uncommitted_ms: u64,
+}
+
+impl Conversation {
+    fn new(script: Arc<Script>, seen: Arc<Mutex<Seen>>, tx: mpsc::UnboundedSender<Value>) -> Self {
+        let silence_ms = script.silence_ms;
+        Conversation {
+            script,
+            seen,
+            tx,
+            n: 0,
+            session_type: None,
+            input: Fmt::Pcm24,
+            output: Fmt::Pcm24,
+            voice: "alloy".into(),
+            audio_out_started: false,
+            create_response: true,
+            interrupt_response: true,
+            silence_ms,
+            audio_ms: 0,
+            pending_bytes: Vec::new(),
+            speech_windows: 0,
+            silent_ms: 0,
+            in_speech: false,
+            turn_item: None,
+            turns: 0,
+            active: None,
+            active_done: Arc::new(Mutex::new(HashMap::new())),
+            answers_used: 0,
+            tool_called: false,
+            items: Arc::new(Mutex::new(HashMap::new())),
+            open_calls: Vec::new(),
+            transcription: false,
+            uncommitted_ms: 0,
+        }
+    }
+
+    fn id(&mut self, prefix: &str) -> String {
+        self.n += 1;
+        format!("{prefix}_{:06}", self.n)
+    }
+
+    fn send(&self, v: Value) {
+        let _ = self.tx.send(v);
+    }
+
+    fn error(&mut self, code: &str, message: &str, event_id: Option<&str>) {
+        record(&self.seen, |s| {
+            s.errors_sent.push((code.into(), message.into()))
+        });
+        let id = self.id("event");
+        self.send(json!({"type": "error", "event_id": id,
+            "error": {"type": "invalid_request_error", "code": code, "message": message,
+                      "param": null, "event_id": event_id}}));
+    }
+
+    fn active_running(&self) -> bool {
+        match &self.active {
+            Some((id, _)) => !self
+                .active_done
+                .lock()
+                .unwrap()
+                .get(id)
+                .copied()
+                .unwrap_or(false),
+            None => false,
+        }
+    }
+
+    async fn client_event(&mut self, v: Value) {
+        let kind = v
+            .get("type")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_owned();
+        let event_id = v.get("event_id").and_then(Value::as_str).map(str::to_owned);
+        record(&self.seen, |s| s.client_events.push(kind.clone()));
+        match kind.as_str() {
+            "session.update" => self.session_update(&v, event_id.as_deref()),
+            "input_audio_buffer.append" => {
+                let audio = v.get("audio").and_then(Value::as_str).unwrap_or("");
+                match b64_decode(audio) {
+                    Some(bytes) => self.append(&bytes),
+                    None => self.error("invalid_value", "audio is not base64", event_id.as_deref()),
+                }
+            }
+            "response.create" => {
+                if self.active_running() {
+                    self.error(
+                        "conversation_already_has_active_response",
+                        "Conversation already has an active response in progress.",
+                        event_id.as_deref(),
+                    );
+                } else {
+                    self.respond();
+                }
+            }
+            "response.cancel" => {
+                if self.active_running() {
+                    self.cancel_active("client_cancelled");
+                } else {
+                    self.error(
+                        "response_cancel_not_active",
+                        "Cancellation failed: no active response found",
+                        event_id.as_deref(),
+                    );
+                }
+            }
+            "conversation.item.truncate" => self.truncate(&v, event_id.as_deref()),
+            "input_audio_buffer.commit" => {
+                if self.uncommitted_ms < 100 {
+                    self.error(
+                        "input_audio_buffer_commit_empty",
+                        "Error committing input audio buffer: buffer too small.",
+                        event_id.as_deref(),
+                    );
+                } else {
+                    let item = self.turn_item.take().unwrap_or_else(|| self.id("item"));
+                    self.in_speech = false;
+                    self.speech_windows = 0;
+                    self.end_turn(item);
+                }
+            }
+            "conversation.item.create" => {
+                let item = v.get("item").cloned().unwrap_or(Value::Null);
+                match item.get("type").and_then(Value::as_str) {
+                    Some("function_call_output") => {
+                        let call_id = item
+                            .get("call_id")
+                            .and_then(Value::as_str)
+                            .unwrap_or("")
+                            .to_owned();
+                        if !self.open_calls.contains(&call_id) {
+                            self.error("invalid_value", "unknown call_id", event_id.as_deref());
+                            return;
+                        }
+                        self.open_calls.retain(|c| *c != call_id);
+                        let output = item
+                            .get("output")
+                            .and_then(Value::as_str)
+                            .unwrap_or("")
+                            .to_owned();
+                        record(&self.seen, |s| s.tool_outputs.push((call_id, output)));
+                    }
+                    Some("message") => {
+                        let text = item
+                            .pointer("/content/0/text")
+                            .and_then(Value::as_str)
+                            .unwrap_or("")
+                            .to_owned();
+                        record(&self.seen, |s| s.user_texts.push(text));
+                    }
+                    _ => {
+                        self.error("invalid_value", "unsupported item", event_id.as_deref());
+                        return;
+                    }
+                }
+                let id = self.id("item");
+                let eid = self.id("event");
+                self.send(json!({"type": "conversation.item.added", "event_id": eid, "previous_item_id": null, "item": {"id": id, "type": item["type"], "role": item.get("role")}}));
+            }
+            other => self.error(
+                "invalid_value",
+                &format!("Invalid value: '{other}'. Supported values are: ..."),
+                event_id.as_deref(),
+            ),
+        }
+    }
+
+    fn session_update(&mut self, v: &Value, event_id: Option<&str>) {
+        let Some(s) = v.get("session").filter(|s| s.is_object()) else {
+            return self.error(
+                "missing_required_parameter",
+                "Missing required parameter: 'session'.",
+                event_id,
+            );
+        };
+        record(&self.seen, |seen| seen.session_updates.push(s.clone()));
+        let want = if self.transcription {
+            "transcription"
+        } else {
+            "realtime"
+        };
+        match s.get("type").and_then(Value::as_str) {
+            None => {
+                return self.error(
+                    "missing_required_parameter",
+                    "Missing required parameter: 'session.type'.",
+                    event_id,
+                )
+            }
+            Some(t) if t != want => {
+                return self.error(
+                    "invalid_value",
+                    &format!("session.type must be '{want}' on this connection"),
+                    event_id,
+                )
+            }
+            Some(_) => {}
+        }
+        if self.transcription
+            && s.pointer("/audio/input/transcription/model")
+                .and_then(Value::as_str)
+                .is_none()
+        {
+            return self.error(
+                "missing_required_parameter",
+                "Missing required parameter: 'session.audio.input.transcription.model'.",
+                event_id,
+            );
+        }
+        for beta in [
+            "modalities",
+            "input_audio_format",
+            "output_audio_format",
+            "turn_detection",
+            "voice",
+            "input_audio_transcription",
+            "temperature",
+        ] {
+            if s.get(beta).is_some() {
+                return self.error(
+                    "unknown_parameter",
+                    &format!("Unknown parameter: 'session.{beta}'."),
+                    event_id,
+                );
+            }
+        }
+        let audio = s.get("audio").cloned().unwrap_or(Value::Null);
+        if let Some(f) = audio.pointer("/input/format") {
+            match Fmt::parse(f) {
+                Some(f) => self.input = f,
+                None => {
+                    return self.error("invalid_value", "Invalid input audio format.", event_id)
+                }
+            }
+        }
+        if let Some(f) = audio.pointer("/output/format") {
+            match Fmt::parse(f) {
+                Some(f) => self.output = f,
+                None => {
+                    return self.error("invalid_value", "Invalid output audio format.", event_id)
+                }
+            }
+        }
+        if let Some(v) = audio.pointer("/output/voice").and_then(Value::as_str) {
+            if self.audio_out_started && v != self.voice {
+                return self.error(
+                    "invalid_value",
+                    "Cannot update a conversation's voice if assistant audio is present.",
+                    event_id,
+                );
+            }
+            self.voice = v.to_owned();
+        }
+        if let Some(td) = audio.pointer("/input/turn_detection") {
+            self.create_response = td
+                .get("create_response")
+                .and_then(Value::as_bool)
+                .unwrap_or(true);
+            self.interrupt_response = td
+                .get("interrupt_response")
+                .and_then(Value::as_bool)
+                .unwrap_or(true);
+            if let Some(ms) = td.get("silence_duration_ms").and_then(Value::as_u64) {
+                self.silence_ms = ms;
+            }
+        }
+        self.session_type = Some(want.into());
+        let id = self.id("event");
+        let mut full = s.clone();
+        full["object"] = json!("realtime.session");
+        self.send(json!({"type": "session.updated", "event_id": id, "session": full}));
+    }
+
+    fn append(&mut self, bytes: &[u8]) {
+        record(&self.seen, |s| {
+            let room = (1usize << 20).saturating_sub(s.appended.len());
+            s.appended
+                .extend_from_slice(&bytes[..bytes.len().min(room)]);
+        });
+        self.pending_bytes.extend_from_slice(bytes);
+        let window = self.input.bytes_per_ms() * 20;
+        while self.pending_bytes.len() >= window {
+            let w: Vec<u8> = self.pending_bytes.drain(..window).collect();
+            let pcm = self.input.decode(&w);
+            let rms =
+                (pcm.iter().map(|&s| f64::from(s).powi(2)).sum::<f64>() / pcm.len() as f64).sqrt();
+            self.audio_ms += 20;
+            self.uncommitted_ms += 20;
+            record(&self.seen, |s| s.appended_ms = self.audio_ms);
+            self.vad(rms > self.script.vad_threshold);
+        }
+    }
+
+    fn vad(&mut self, speech: bool) {
+        if !self.in_speech {
+            self.speech_windows = if speech { self.speech_windows + 1 } else { 0 };
+            if self.speech_windows >= self.script.vad_start_windows {
+                self.in_speech = true;
+                self.silent_ms = 0;
+                let start = self
+                    .audio_ms
+                    .saturating_sub(20 * u64::from(self.speech_windows));
+                let item = self.id("item");
+                self.turn_item = Some(item.clone());
+                record(&self.seen, |s| s.turns.push((start, None)));
+                let eid = self.id("event");
+                self.send(
+                    json!({"type": "input_audio_buffer.speech_started", "event_id": eid,
+                                 "audio_start_ms": start, "item_id": item}),
+                );
+                if self.interrupt_response && self.active_running() {
+                    self.cancel_active("turn_detected");
+                }
+            }
+            return;
+        }
+        if speech {
+            self.silent_ms = 0;
+            return;
+        }
+        self.silent_ms += 20;
+        if self.silent_ms >= self.silence_ms {
+            self.in_speech = false;
+            self.speech_windows = 0;
+            let end = self.audio_ms - self.silent_ms;
+            let item = self.turn_item.take().unwrap_or_default();
+            record(&self.seen, |s| {
+                if let Some(t) = s.turns.last_mut() {
+                    t.1 = Some(end);
+                }
+            });
+            let mut ev = json!({"type": "input_audio_buffer.speech_stopped", "audio_end_ms": end, "item_id": item});
+            ev["event_id"] = json!(self.id("event"));
+            self.send(ev);
+            self.end_turn(item);
+        }
+    }
+
+    /// A caller turn is committed: a transcript (transcription sessions) or a response.
+    fn end_turn(&mut self, item: String) {
+        self.uncommitted_ms = 0;
+        for ev in [
+            json!({"type": "input_audio_buffer.committed", "previous_item_id": null, "item_id": item}),
+            json!({"type": "conversation.item.added", "previous_item_id": null,
+                   "item": {"id": item, "type": "message", "role": "user", "status": "completed",
+                            "content": [{"type": "input_audio", "transcript": null}]}}),
+        ] {
+            let mut ev = ev;
+            ev["event_id"] = json!(self.id("event"));
+            self.send(ev);
+        }
+        let turn = self.turns as usize;
+        self.turns += 1;
+        if self.transcription {
+            let text = self
+                .script
+                .transcripts
+                .get(turn)
+                .cloned()
+                .unwrap_or_default();
+            for (i, word) in text.split_inclusive(' ').enumerate() {
+                let eid = self.id("event");
+                self.send(json!({"type": "conversation.item.input_audio_transcription.delta", "event_id": eid,
+                                 "item_id": item, "content_index": 0, "delta": word, "obfuscation": i}));
+            }
+            let eid = self.id("event");
+            self.send(json!({"type": "conversation.item.input_audio_transcription.completed", "event_id": eid,
+                             "item_id": item, "content_index": 0, "transcript": text,
+                             "usage": {"type": "duration", "seconds": 1}}));
+            return;
+        }
+        if self.create_response && !self.active_running() {
+            self.respond();
+        }
+    }
+
+    fn cancel_active(&mut self, reason: &str) {
+        if let Some((id, flag)) = &self.active {
+            if !self
+                .active_done
+                .lock()
+                .unwrap()
+                .get(id)
+                .copied()
+                .unwrap_or(false)
+            {
+                flag.store(true, Ordering::SeqCst);
+                self.active_done.lock().unwrap().insert(id.clone(), true);
+                let id = id.clone();
+                record(&self.seen, |s| {
+                    s.responses.push((id.clone(), "cancelled".into()))
+                });
+                let eid = self.id("event");
+                self.send(json!({"type": "response.done", "event_id": eid,
+                    "response": {"object": "realtime.response", "id": id, "status": "cancelled",
+                                 "status_details": {"type": "cancelled", "reason": reason},
+                                 "output": [], "usage": usage(40, 10)}}));
+            }
+        }
+    }
+
+    fn truncate(&mut self, v: &Value, event_id: Option<&str>) {
+        let item = v
+            .get("item_id")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_owned();
+        let end = v.get("audio_end_ms").and_then(Value::as_u64);
+        let sent = self.items.lock().unwrap().get(&item).copied();
+        match (sent, end, v.get("content_index").and_then(Value::as_u64)) {
+            (None, ..) => self.error(
+                "invalid_value",
+                "Only assistant messages can be truncated",
+                event_id,
+            ),
+            (_, None, _) | (_, _, None) => self.error(
+                "missing_required_parameter",
+                "Missing audio_end_ms or content_index",
+                event_id,
+            ),
+            (Some(sent), Some(end), Some(_)) if end > sent => self.error(
+                "invalid_value",
+                &format!("Audio content of {sent}ms is already shorter than {end}ms"),
+                event_id,
+            ),
+            (Some(sent), Some(end), Some(_)) => {
+                record(&self.seen, |s| {
+                    s.truncations.push((item.clone(), end, sent))
+                });
+                let eid = self.id("event");
+                self.send(
+                    json!({"type": "conversation.item.truncated", "event_id": eid,
+                                 "item_id": item, "content_index": 0, "audio_end_ms": end}),
+                );
+            }
+        }
+    }
+
+    /// Starts the next response: a tool call on the first turn if scripted, else an answer.
+    fn respond(&mut self) {
+        let response_id = self.id("resp");
+        let flag = Arc::new(AtomicBool::new(false));
+        self.active = Some((response_id.clone(), flag.clone()));
+        self.active_done
+            .lock()
+            .unwrap()
+            .insert(response_id.clone(), false);
+        let tool = if self.turns >= 1 && !self.tool_called {
+            self.script.tool_call.clone()
+        } else {
+            None
+        };
+        let plan = match tool {
+            Some((name, args)) => {
+                self.tool_called = true;
+                Plan::Call(name, args)
+            }
+            None => match self.script.answers.get(self.answers_used).cloned() {
+                Some(a) => {
+                    self.answers_used += 1;
+                    self.audio_out_started = true;
+                    Plan::Speak(a)
+                }
+                None => Plan::Silent,
+            },
+        };
+        let item_id = self.id("item");
+        let call_id = self.id("call");
+        if matches!(plan, Plan::Call(..))
+            || matches!(&plan, Plan::Speak(a) if a.then_call.is_some())
+        {
+            self.open_calls.push(call_id.clone());
+        }
+        let ctx = Responder {
+            tx: self.tx.clone(),
+            seen: self.seen.clone(),
+            response_id,
+            item_id,
+            call_id,
+            cancelled: flag,
+            done: self.active_done.clone(),
+            items: self.items.clone(),
+            format: self.output,
+            speed: self.script.speed,
+            delta_ms: self.script.delta_ms,
+        };
+        tokio::spawn(ctx.run(plan));
+    }
+}
+
+enum Plan {
+    Speak(Answer),
+    Call(String, Value),
+    Silent,
+}
+
+struct Responder {
+    tx: mpsc::UnboundedSender<Value>,
+    seen: Arc<Mutex<Seen>>,
+    response_id: String,
+    item_id: String,
+    call_id: String,
+    cancelled: Arc<AtomicBool>,
+    done: Arc<Mutex<HashMap<String, bool>>>,
+    items: Arc<Mutex<HashMap<String, u64>>>,
+    format: Fmt,
+    speed: f64,
+    delta_ms: u64,
+}
+
+impl Responder {
+    fn send(&self, mut v: Value) {
+        v["event_id"] = json!(format!("event_{}_{}", self.response_id, rand_suffix()));
+        let _ = self.tx.send(v);
+    }
+
+    fn stopped(&self) -> bool {
+        self.cancelled.load(Ordering::SeqCst)
+    }
+
+    async fn run(self, plan: Plan) {
+        let r = &self.response_id;
+        self.send(json!({"type": "response.created", "response": {"object": "realtime.response", "id": r, "status": "in_progress", "output": []}}));
+        let mut out_tokens = 5;
+        match plan {
+            Plan::Speak(a) => {
+                self.speak(&a).await;
+                out_tokens += a.transcript.split_whitespace().count() as u64;
+                if let (Some((name, args)), false) = (&a.then_call, self.stopped()) {
+                    self.call(1, name, args);
+                }
+            }
+            Plan::Call(name, args) => self.call(0, &name, &args),
+            Plan::Silent => {}
+        }
+        if self.stopped() {
+            return;
+        }
+        self.done.lock().unwrap().insert(r.clone(), true);
+        record(&self.seen, |s| {
+            s.responses.push((r.clone(), "completed".into()))
+        });
+        self.send(json!({"type": "response.done", "response": {"object": "realtime.response", "id": r,
+            "status": "completed", "status_details": null, "output": [], "usage": usage(120, out_tokens)}}));
+    }
+
+    async fn speak(&self, a: &Answer) {
+        let (r, item) = (&self.response_id, &self.item_id);
+        self.items.lock().unwrap().insert(item.clone(), 0);
+        self.send(json!({"type": "conversation.item.added", "previous_item_id": null,
+            "item": {"id": item, "type": "message", "role": "assistant", "status": "in_progress", "content": []}}));
+        self.send(json!({"type": "response.output_item.added", "response_id": r, "output_index": 0,
+            "item": {"id": item, "type": "message", "role": "assistant", "status": "in_progress", "content": []}}));
+        self.send(
+            json!({"type": "response.content_part.added", "response_id": r, "item_id": item,
+            "output_index": 0, "content_index": 0, "part": {"type": "audio", "transcript": ""}}),
+        );
+        let per_delta = (8 * self.delta_ms) as usize; // 8 kHz samples
+        let pace = Duration::from_secs_f64(self.delta_ms as f64 / 1000.0 / self.speed);
+        let words: Vec<&str> = a.transcript.split_inclusive(' ').collect();
+        let chunks = a.pcm8k.len().div_ceil(per_delta.max(1)).max(1);
+        for (k, chunk) in a.pcm8k.chunks(per_delta).enumerate() {
+            if self.stopped() {
+                return;
+            }
+            // The words spread over the audio, as the service streams them.
+            let (from, to) = (k * words.len() / chunks, (k + 1) * words.len() / chunks);
+            if to > from {
+                self.send(json!({"type": "response.output_audio_transcript.delta", "response_id": r,
+                    "item_id": item, "output_index": 0, "content_index": 0, "delta": words[from..to].concat()}));
+            }
+            let bytes = self.format.encode8k(chunk);
+            let ms = (chunk.len() / 8) as u64;
+            *self.items.lock().unwrap().entry(item.clone()).or_default() += ms;
+            self.send(
+                json!({"type": "response.output_audio.delta", "response_id": r, "item_id": item,
+                "output_index": 0, "content_index": 0, "delta": b64_encode(&bytes)}),
+            );
+            tokio::time::sleep(pace).await;
+        }
+        if self.stopped() {
+            return;
+        }
+        self.send(json!({"type": "response.output_audio.done", "response_id": r, "item_id": item, "output_index": 0, "content_index": 0}));
+        self.send(json!({"type": "response.output_audio_transcript.done", "response_id": r, "item_id": item,
+            "output_index": 0, "content_index": 0, "transcript": a.transcript}));
+        self.send(json!({"type": "response.content_part.done", "response_id": r, "item_id": item,
+            "output_index": 0, "content_index": 0, "part": {"type": "audio", "transcript": a.transcript}}));
+        self.send(
+            json!({"type": "response.output_item.done", "response_id": r, "output_index": 0,
+            "item": {"id": item, "type": "message", "role": "assistant", "status": "completed"}}),
+        );
+    }
+
+    fn call(&self, index: u32, name: &str, args: &Value) {
+        let r = &self.response_id;
+        let item = format!("{}_fc", self.item_id);
+        let arguments = args.to_string();
+        record(&self.seen, |s| {
+            s.tool_calls
+                .push((self.call_id.clone(), name.into(), arguments.clone()))
+        });
+        self.send(json!({"type": "response.output_item.added", "response_id": r, "output_index": index,
+            "item": {"id": item, "type": "function_call", "status": "in_progress", "name": name, "call_id": self.call_id, "arguments": ""}}));
+        self.send(json!({"type": "response.function_call_arguments.delta", "response_id": r, "item_id": item,
+            "output_index": index, "call_id": self.call_id, "delta": arguments}));
+        self.send(json!({"type": "response.function_call_arguments.done", "response_id": r, "item_id": item,
+            "output_index": index, "call_id": self.call_id, "name": name, "arguments": arguments}));
+        self.send(json!({"type": "response.output_item.done", "response_id": r, "output_index": index,
+            "item": {"id": item, "type": "function_call", "status": "completed", "name": name, "call_id": self.call_id, "arguments": arguments}}));
+    }
+}
+
+fn usage(input: u64, output: u64) -> Value {
+    json!({"total_tokens": input + output, "input_tokens": input, "output_tokens": output,
+           "input_token_details": {"text_tokens": 20, "audio_tokens": input - 20.min(input), "cached_tokens": 0},
+           "output_token_details": {"text_tokens": output / 4, "audio_tokens": output - output / 4}})
+}
+
+fn rand_suffix() -> u32 {
+    use std::sync::atomic::AtomicU32;
+    static N: AtomicU32 = AtomicU32::new(0);
+    N.fetch_add(1, Ordering::Relaxed)
+}
+
+// --- base64 and G.711, written here so the stand-in shares no code with phonetree ---
+
+const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+pub fn b64_encode(data: &[u8]) -> String {
+    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
+    for c in data.chunks(3) {
+        let n = (u32::from(c[0]) << 16)
+            | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
+            | u32::from(*c.get(2).unwrap_or(&0));
+        out.push(B64[(n >> 18) as usize & 63] as char);
+        out.push(B64[(n >> 12) as usize & 63] as char);
+        out.push(if c.len() > 1 {
+            B64[(n >> 6) as usize & 63] as char
+        } else {
+            '='
+        });
+        out.push(if c.len() > 2 {
+            B64[n as usize & 63] as char
+        } else {
+            '='
+        });
+    }
+    out
+}
+
+pub fn b64_decode(s: &str) -> Option<Vec<u8>> {
+    let s = s.as_bytes();
+    if s.len() % 4 != 0 {
+        return None;
+    }
+    let val = |c: u8| B64.iter().position(|&b| b == c).map(|p| p as u32);
+    let mut out = Vec::with_capacity(s.len() / 4 * 3);
+    for q in s.chunks(4) {
+        let pad = q.iter().rev().take_while(|&&c| c == b'=').count();
+        let mut n = 0u32;
+        for &c in &q[..4 - pad] {
+            n = (n << 6) | val(c)?;
+        }
+        n <<= 6 * pad as u32;
+        out.push((n >> 16) as u8);
+        if pad < 2 {
+            out.push((n >> 8) as u8);
+        }
+        if pad < 1 {
+            out.push(n as u8);
+        }
+    }
+    Some(out)
+}
+
+/// ITU-T G.711 μ-law.
+pub fn ulaw(s: i16) -> u8 {
+    const BIAS: i32 = 0x84;
+    let mut x = i32::from(s);
+    let sign = if x < 0 { 0x80 } else { 0 };
+    if x < 0 {
+        x = -x;
+    }
+    x = (x + BIAS).min(32635 + BIAS);
+    let exp = (31 - (x as u32).leading_zeros() as i32 - 7).clamp(0, 7);
+    let mant = (x >> (exp + 3)) & 0x0f;
+    !(sign | (exp << 4) as u8 | mant as u8)
+}
+
+pub fn ulaw_decode(b: u8) -> i16 {
+    let b = !b;
+    let exp = i32::from((b >> 4) & 7);
+    let mant = i32::from(b & 0x0f);
+    let x = (((mant << 3) + 0x84) << exp) - 0x84;
+    (if b & 0x80 != 0 { -x } else { x }) as i16
+}
+
+/// ITU-T G.711 A-law.
+pub fn alaw(s: i16) -> u8 {
+    let mut x = i32::from(s) >> 3;
+    let sign = if x >= 0 { 0x80 } else { 0 };
+    if x < 0 {
+        x = -x - 1;
+    }
+    let x = x.min(0x0fff);
+    let exp = if x < 32 {
+        0
+    } else {
+        (31 - (x as u32).leading_zeros() as i32 - 4).clamp(1, 7)
+    };
+    let mant = if exp == 0 { x >> 1 } else { (x >> exp) & 0x0f };
+    ((sign | (exp << 4) | mant) as u8) ^ 0x55
+}
+
+pub fn alaw_decode(b: u8) -> i16 {
+    let b = b ^ 0x55;
+    let exp = i32::from((b >> 4) & 7);
+    let mant = i32::from(b & 0x0f);
+    let x = if exp == 0 {
+        (mant << 4) + 8
+    } else {
+        ((mant << 4) + 0x108) << (exp - 1)
+    };
+    (if b & 0x80 != 0 { x } else { -x }) as i16
+}
