@@ -37,6 +37,12 @@ if ! "$venv/bin/python" -c 'import pjsua2, numpy' 2>/dev/null; then
   /usr/bin/python3 -m venv "$venv"
   "$venv/bin/pip" install -q --disable-pip-version-check pjsua2-python numpy
 fi
+# Twilio's side of Media Streams for the Twilio-leg interop tests (tests/interop_twilio.rs):
+# streamdouble (Apache-2.0; brings websockets and pyyaml, which stream_bot.py uses too).
+if ! "$venv/bin/python" -c 'import streamdouble, websockets' 2>/dev/null; then
+  echo "installing streamdouble into the interop venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check streamdouble
+fi
 
 # Speech (listen/record, tests/interop_speech.rs, tests/asr_engines.rs, bench/asr): PocketSphinx 5
 # (its wheel carries the US-English model phonetree's offline recognizer uses), Piper with the

@@ -39,3 +39,4 @@ pub mod site;
 pub mod sms;
 pub mod testrun;
 pub mod trace;
+pub mod wsmedia;

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use phonetree::flow::load::{load_paths, LoadOptions};
 
 /// The demo flows shipped with phonetree (stems of `flows/<name>.yaml`).
-const SHIPPED: [&str; 4] = ["characters", "main-menu", "agent", "speech-menu"];
+const SHIPPED: [&str; 5] = ["characters", "main-menu", "agent", "speech-menu", "sdifi"];
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -44,6 +44,7 @@ fn check_demo_flows(dir: &Path) {
         ("characters", vec!["5000"], true),
         ("main-menu", vec!["5001", "100"], false),
         ("speech-menu", vec!["5003", "300"], false),
+        ("sdifi", vec!["5004"], false),
     ];
     for (name, r, default) in expected {
         assert!(

@@ -6,11 +6,10 @@
 //! One field per node kind or provider that depends on the server. Making a kind real is local to
 //! this file: compute its field from the configuration that enables it (a provider section, an
 //! API key) and the load-time warning disappears by itself. OpenAI voice agents need
-//! `openai.api_key`; bot streams have no runtime provider in this build; the `echo` agent and
-//! recording are built in; `say` needs its engine (espeak-ng on the PATH, Piper's command and a
-//! voice, an OpenAI key, or a TTS server URL); `listen` needs its default engine (`asr.engine`)
-//! to be able to run: the PocketSphinx model installed, the server URL of a remote engine, or an
-//! OpenAI key.
+//! `openai.api_key`; the `echo` agent, recording and bot streams (`stream`, both protocols) are
+//! built in; `say` needs its engine (espeak-ng on the PATH, Piper's command and a voice, an OpenAI
+//! key, or a TTS server URL); `listen` needs its default engine (`asr.engine`) to be able to run:
+//! the PocketSphinx model installed, the server URL of a remote engine, or an OpenAI key.
 
 use super::Config;
 use crate::flow::program::TtsEngine;
@@ -59,12 +58,6 @@ pub struct Capabilities {
 impl Capabilities {
     /// From the configuration; `on_path(program)` tells whether an external program is installed.
     pub fn of(cfg: &Config, on_path: impl Fn(&str) -> bool) -> Capabilities {
-        let not_wired = |what: &str, branch: &str| {
-            Capability::Unavailable(format!(
-                "{what} has no provider in this build of phonetree: on a live call the node \
-                 takes its {branch}"
-            ))
-        };
         let say_engines = TtsEngine::ALL.map(|e| (e, tts_capability(cfg, e, &on_path)));
         let say = say_engines
             .iter()
@@ -86,7 +79,7 @@ impl Capabilities {
             listen: listen(cfg),
             agent_openai,
             agent_echo: Capability::Available,
-            stream: not_wired("a bot stream", "`on_error` (default `next`)"),
+            stream: Capability::Available,
             record: Capability::Available,
         }
     }
@@ -222,7 +215,11 @@ mod tests {
         );
         assert!(c.say.is_available());
         assert!(c.record.is_available());
-        for kind in ["listen", "agent", "stream"] {
+        assert!(
+            c.for_node("stream", None).unwrap().is_available(),
+            "built in"
+        );
+        for kind in ["listen", "agent"] {
             let cap = c.for_node(kind, None).unwrap();
             assert!(!cap.is_available(), "{kind}");
             assert!(

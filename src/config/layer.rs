@@ -82,9 +82,9 @@ pub const ACCOUNT_FIELDS: &[&str] = &[
 
 /// The key tables: [`SCALARS`] and each section file's `KEYS` (`config::log`,
 /// `config::database`, `config::api`, `config::node`, `config::openai`, `config::tts`,
-/// `config::limits`). A new section file adds its table here
-/// and nothing else: the YAML sections, the `PHONETREE_*` names and the unknown-key hints are all
-/// derived from these tables.
+/// `config::limits`, `config::twilio`). A new section file adds its table here and nothing else:
+/// the YAML sections, the `PHONETREE_*` names and the unknown-key hints are all derived from these
+/// tables.
 const KEY_TABLES: &[&[(&str, &str)]] = &[
     SCALARS,
     super::log::KEYS,
@@ -94,6 +94,7 @@ const KEY_TABLES: &[&[(&str, &str)]] = &[
     super::openai::KEYS,
     super::tts::KEYS,
     super::limits::KEYS,
+    super::twilio::KEYS,
     super::outbound::KEYS,
     super::sms::KEYS,
     super::alerts::KEYS,
@@ -120,12 +121,14 @@ fn is_list(key: &str) -> bool {
         || key == "themes"
         || super::security::is_list(key)
         || super::api::is_list(key)
+        || super::twilio::is_list(key)
         || super::outbound::is_list(key)
 }
 
 /// Keys whose values are secrets: never echoed in any message.
 pub fn is_secret(key: &str) -> bool {
     key.ends_with(".password")
+        || key.ends_with(".auth_token")
         || key.ends_with("api_key")
         || key == "database.url"
         || super::api::is_secret(key)
@@ -257,6 +260,7 @@ pub fn env_layer(env: &BTreeMap<String, String>) -> Layer {
     let section_aliases = super::outbound::ALIASES
         .iter()
         .chain(super::sms::ALIASES)
+        .chain(super::twilio::ALIASES)
         .chain(super::openai::ALIASES);
     for (alias, key) in ALIASES.iter().chain(section_aliases) {
         if let Some(v) = env.get(*alias).filter(|v| !v.trim().is_empty()) {

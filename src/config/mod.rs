@@ -28,6 +28,7 @@ pub mod record;
 pub mod security;
 pub mod sms;
 pub mod tts;
+pub mod twilio;
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -90,6 +91,8 @@ pub struct Config {
     pub limits: limits::LimitsConfig,
     /// The process environment plus `.env`: what flows' `env:` names read.
     pub env: environment::Environment,
+    /// The `twilio:` section (calls arriving as Twilio Media Streams).
+    pub twilio: twilio::TwilioConfig,
     /// Every setting with its origin, secrets masked (the dashboard's settings page).
     pub settings: Vec<effective::Setting>,
     /// `outbound.*`: limits, defaults and allow-list of outbound calls.
@@ -371,6 +374,7 @@ fn build(l: &Layer, mut problems: Vec<Problem>) -> Result<Config, ConfigError> {
     let backoff_max = b.duration("registration.backoff_max", dur, Duration::from_secs(60));
     let accounts = b.accounts();
     let security = security::build(&mut b);
+    let twilio = twilio::build(&mut b);
     let openai = openai::build(&mut b);
     let tts = tts::build(&mut b);
     let asr = asr::build(&mut b);
@@ -402,6 +406,7 @@ fn build(l: &Layer, mut problems: Vec<Problem>) -> Result<Config, ConfigError> {
             backoff_max,
             accounts,
             security,
+            twilio,
             openai,
             tts,
             database,

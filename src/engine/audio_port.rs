@@ -132,6 +132,15 @@ pub enum TrySendError {
     Detached,
 }
 
+/// Why [`AudioPort::try_mark`] did not queue a mark.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TryMarkError {
+    /// The queue towards the caller is full (retry later).
+    Full,
+    /// The leg is gone.
+    Detached,
+}
+
 /// State both halves see.
 struct Shared {
     /// Bumped by `clear`: live items of an older epoch are dropped.
@@ -204,6 +213,7 @@ pub fn pair(format: AudioFormat, cfg: PortConfig) -> (AudioPort, AudioTap) {
             marks: mark_tx,
             shared,
             seen_epoch: 0,
+            reported_epoch: 0,
             pending: VecDeque::new(),
             prebuffer: cfg.prebuffer.max(1),
             hangover: cfg.hangover,
@@ -280,18 +290,17 @@ impl AudioPort {
         Ok(())
     }
 
-    /// Like [`AudioPort::mark`], if there is room now; `false` when the queue is full or the
-    /// leg is gone.
-    pub fn try_mark(&self, mark: u32) -> bool {
+    /// Like [`AudioPort::mark`] if there is room now; `Err(Full)` hands nothing back (retry).
+    pub fn try_mark(&self, mark: u32) -> Result<(), TryMarkError> {
         let epoch = self.shared.epoch.load(Ordering::Acquire);
-        let ok = self
-            .to_caller
-            .try_send(LiveItem::Mark { epoch, mark })
-            .is_ok();
-        if ok {
-            self.shared.wake_if_idle();
+        match self.to_caller.try_send(LiveItem::Mark { epoch, mark }) {
+            Ok(()) => {
+                self.shared.wake_if_idle();
+                Ok(())
+            }
+            Err(mpsc::error::TrySendError::Full(_)) => Err(TryMarkError::Full),
+            Err(_) => Err(TryMarkError::Detached),
         }
-        ok
     }
 
     /// The caller's next frame or the next mark reached, whichever comes first (for
@@ -389,6 +398,8 @@ pub struct LiveSource {
     marks: mpsc::UnboundedSender<u32>,
     shared: Arc<Shared>,
     seen_epoch: u64,
+    /// The epoch [`LiveSource::take_cleared`] last reported.
+    reported_epoch: u64,
     /// Items taken off the channel for the prebuffer.
     pending: VecDeque<LiveItem>,
     prebuffer: usize,
@@ -402,6 +413,15 @@ impl LiveSource {
     /// Installs how the leg's pacer is woken when audio arrives while it is idle.
     pub fn set_waker(&self, waker: Waker) {
         *lock(&self.shared.waker) = Some(waker);
+    }
+
+    /// Whether the integration called [`AudioPort::clear`] since the last call (a leg that
+    /// sends ahead of real time, like Twilio's, forwards the clear to the far end).
+    pub fn take_cleared(&mut self) -> bool {
+        let epoch = self.shared.epoch.load(Ordering::Acquire);
+        let cleared = epoch != self.reported_epoch;
+        self.reported_epoch = epoch;
+        cleared
     }
 
     /// Whether the port was dropped and everything it queued has been played.

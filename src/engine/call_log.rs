@@ -231,7 +231,14 @@ pub fn line(kind: &EventKind, redact: bool) -> (Level, String) {
             "agent model={model} voice={} (node {node})",
             voice.as_deref().unwrap_or("-")
         )),
-        EventKind::Stream { node, url } => info(format!("stream {} (node {node})", url_text(url))),
+        EventKind::Stream {
+            node,
+            url,
+            protocol,
+        } => info(format!(
+            "stream {} ({protocol}, node {node})",
+            url_text(url)
+        )),
         EventKind::Record { node } => info(format!("record (node {node})")),
         EventKind::Transfer { node, target } => info(format!("transfer {target} (node {node})")),
         EventKind::Warn { node, message } => {

@@ -14,7 +14,9 @@
 //! call register); [`exporter`] is the Prometheus recorder; [`media`] runs the RTP sessions on
 //! worker threads; [`pii`] redacts numbers in logs; [`sip_trace`] logs whole SIP messages;
 //! [`net`] picks local addresses; [`inbound`] resolves the `sip.allow` policy at start;
-//! [`log_limit`] keeps floods out of the log; `rt` has the small helpers the pumps share.
+//! [`log_limit`] keeps floods out of the log; `rt` has the small helpers the pumps share;
+//! [`twilio_http`] is Twilio's way in (the voice webhook and the Media Streams websocket, each
+//! stream a [`leg::twilio::TwilioLeg`]).
 
 pub mod agent;
 pub mod audio_port;
@@ -43,3 +45,4 @@ pub mod sip_trace;
 pub mod sip_transport;
 pub mod status;
 pub mod tts;
+pub mod twilio_http;

@@ -340,6 +340,7 @@ async fn place(
         env,
         direction: Direction::Outbound,
         vars,
+        params: Default::default(),
     };
     let (tx, mut rx) = mpsc::unbounded_channel();
     let run = call::run_answered(calls, Leg::Sip(leg), program, info, rec, tx);

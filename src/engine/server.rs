@@ -19,11 +19,15 @@ use super::call::route::{AccountRoute, Router};
 use super::call::{self};
 use super::endpoint_loop::{self, EndpointHandle, Hooks};
 use super::leg::sip::{SipDeps, SipLeg};
+use super::leg::twilio::core::CoreConfig;
+use super::leg::twilio::rest::Rest;
+use super::leg::twilio::TwilioDeps;
 use super::leg::Leg;
 use super::media::{MediaConfig, PromptCache, PromptCacheConfig, RtpPortAllocator};
 use super::net::{primary_ip, route_to, MediaAddress};
 use super::sip_transport::SipTransport;
 use super::status::{RegState, Status};
+use super::twilio_http::TwilioHttp;
 use super::{http, shutdown};
 use crate::config::{Account, Config};
 use crate::db::DbSlot;
@@ -168,10 +172,17 @@ pub async fn serve(cfg: Config, stop: impl Future<Output = ()>) -> Result<(), St
         site: site.clone(),
         redact_numbers: cfg.log.redact_numbers,
     });
+    let prompts = Arc::new(PromptCache::new(PromptCacheConfig::default()));
+    let twilio = Arc::new(TwilioHttp::new(
+        deps.clone(),
+        Arc::new(twilio_deps(&cfg, prompts.clone())),
+        cfg.twilio.clone(),
+    ));
+    twilio.log_mode();
     let sip = Arc::new(SipDeps {
         endpoint: endpoint.clone(),
         ports,
-        prompts: Arc::new(PromptCache::new(PromptCacheConfig::default())),
+        prompts,
         media: MediaConfig {
             rtp_timeout: cfg.rtp_timeout,
             latching: cfg.security.rtp_latching,
@@ -213,6 +224,7 @@ pub async fn serve(cfg: Config, stop: impl Future<Output = ()>) -> Result<(), St
         cfg.http_listen,
         metrics,
     )
+    .with_twilio(twilio)
     .with_outbound(outbound_api);
     http_state.dash = Arc::new(dashboard(&cfg));
     tokio::spawn(http::serve(
@@ -252,6 +264,25 @@ pub async fn serve(cfg: Config, stop: impl Future<Output = ()>) -> Result<(), St
     drop(endpoint);
     ep_task.abort();
     Ok(())
+}
+
+/// What Twilio legs share: the prompt cache, the REST client when there is a token.
+fn twilio_deps(cfg: &Config, prompts: Arc<PromptCache>) -> TwilioDeps {
+    let t = &cfg.twilio;
+    TwilioDeps {
+        prompts,
+        stream: MediaConfig::default().stream,
+        core: CoreConfig {
+            idle_timeout: cfg.rtp_timeout,
+            ..CoreConfig::default()
+        },
+        rest: t.auth_token.clone().map(|token| Rest {
+            http: super::services::http_client(),
+            base: t.api_base.clone(),
+            account_sid: t.account_sid.clone(),
+            token,
+        }),
+    }
 }
 
 /// What the dashboard shows of the configuration.

@@ -404,6 +404,13 @@ pub struct WebhookDoc {
 #[derive(Debug, Deserialize)]
 pub struct StreamDoc {
     pub url: String,
+    pub protocol: Option<String>,
+    #[serde(default)]
+    pub headers: Ordered<String>,
+    #[serde(default)]
+    pub custom: Ordered<String>,
+    pub max_duration: Option<String>,
+    pub rate: Option<u32>,
     pub save: Option<String>,
 }
 

@@ -154,6 +154,9 @@ pub enum PromptSource {
     File(Vec<PathBuf>),
     /// A remote HTTP(S) stream, played as it arrives.
     Url(String),
+    /// A remote stream whose URL is a template (rendered when it plays: a dialogue server's
+    /// audio reply, `{{ vars.reply.audio }}`).
+    UrlTemplate(TemplateId),
 }
 
 #[derive(Debug)]
@@ -386,9 +389,35 @@ pub struct Record {
 #[derive(Debug)]
 pub struct Stream {
     pub url: TemplateId,
+    pub protocol: StreamProtocol,
+    /// Websocket request headers (values are templates).
+    pub headers: Vec<(String, TemplateId)>,
+    /// Fields sent to the bot at the start (values are templates).
+    pub custom: Vec<(String, TemplateId)>,
+    pub max_duration: Option<Duration>,
+    /// Sample rate of the caller's audio for a `ringover` bot (8000 or 16000).
+    pub rate: u32,
     pub save: Option<String>,
     pub next: Target,
     pub on_error: Option<Target>,
+}
+
+/// Which side of which websocket protocol a `stream` node plays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamProtocol {
+    /// Twilio's side of Media Streams (JSON, base64 μ-law 8 kHz).
+    Twilio,
+    /// The media server's side of the Ringover streamer (mod_audio_stream: binary PCM).
+    Ringover,
+}
+
+impl StreamProtocol {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StreamProtocol::Twilio => "twilio",
+            StreamProtocol::Ringover => "ringover",
+        }
+    }
 }
 
 #[derive(Debug)]

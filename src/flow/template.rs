@@ -61,6 +61,8 @@ pub struct Context<'a> {
     pub digits: &'a str,
     pub vars: Option<&'a BTreeMap<String, Value>>,
     pub env: Option<&'a BTreeMap<String, String>>,
+    /// `call.params`: the leg's custom parameters (Twilio's `<Parameter>`s; empty on SIP).
+    pub params: Option<&'a BTreeMap<String, String>>,
 }
 
 impl std::fmt::Debug for Templates {
@@ -259,6 +261,16 @@ impl Context<'_> {
             ("id", Value::from(self.call_id)),
             ("from", Value::from(self.from)),
             ("to", Value::from(self.to)),
+            (
+                "params",
+                Value::from(
+                    self.params
+                        .into_iter()
+                        .flatten()
+                        .map(|(k, v)| (k.as_str(), Value::from(v.as_str())))
+                        .collect::<BTreeMap<&str, Value>>(),
+                ),
+            ),
             ("direction", Value::from(self.direction)),
         ]);
         let vars: BTreeMap<&str, Value> = self
@@ -298,6 +310,7 @@ mod tests {
             digits: "12",
             vars: Some(vars),
             env: None,
+            params: None,
         }
         .to_value()
     }

@@ -94,12 +94,15 @@ impl Call {
         }
     }
 
-    /// A key during a session (global keys were handled before).
+    /// A key during a session (global keys were handled before): an agent's whose `dtmf` is
+    /// not `ignore` gets it, and a stream's bot always hears it.
     pub(super) fn session_digit(&mut self, s: Session, d: Digit) -> Step {
-        if let NodeKind::Agent(a) = &self.program.node(s.node).kind {
-            if a.dtmf != AgentDtmf::Ignore {
+        match &self.program.node(s.node).kind {
+            NodeKind::Agent(a) if a.dtmf != AgentDtmf::Ignore => {
                 self.push(Action::AgentDtmf { id: s.id, digit: d });
             }
+            NodeKind::Stream(_) => self.push(Action::StreamDtmf { id: s.id, digit: d }),
+            _ => {}
         }
         self.state = State::InSession(s);
         Step::Wait

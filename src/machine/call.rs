@@ -148,6 +148,7 @@ impl Call {
             Input::Speech { id, result } => self.on_speech(id, result, now),
             Input::AgentEnded { id, result } => self.on_agent_end(id, result),
             Input::StreamEnded { id, result } => self.on_session_end(id, result),
+            Input::StreamTransfer { id, target } => self.on_stream_transfer(id, target),
             Input::RecordFinished { id, result } => self.on_record_finished(id, result),
             Input::TransferResult { id, result } => self.on_transfer_result(id, result),
             Input::Hangup => {
@@ -311,7 +312,7 @@ impl Call {
             }
             NodeKind::Record(r) => self.enter_record(program, node, r),
             NodeKind::Agent(a) => self.enter_agent(node, a, now),
-            NodeKind::Stream(s) => self.enter_stream(node, s),
+            NodeKind::Stream(s) => self.enter_stream(node, s, now),
             NodeKind::Transfer(t) => self.enter_transfer(node, t),
             NodeKind::Hangup(h) => Step::End(HangupReason::Flow(h.reason.clone())),
             NodeKind::Ack(a) => {
@@ -517,6 +518,25 @@ impl Call {
                     }
                 }
                 PromptSource::Url(url) => Media::Url(url.clone()),
+                PromptSource::UrlTemplate(t) => {
+                    let url = self.render(*t).map_err(|e| describe(&e)).and_then(|u| {
+                        let u = u.trim().to_owned();
+                        if u.starts_with("https://") || u.starts_with("http://") {
+                            Ok(u)
+                        } else {
+                            Err(format!("`{u}` is not an http(s) URL"))
+                        }
+                    });
+                    match url {
+                        Ok(url) => Media::Url(url),
+                        Err(why) => {
+                            if let Some(node) = self.current {
+                                self.warn(node, format!("prompt url: {why}"));
+                            }
+                            continue;
+                        }
+                    }
+                }
             };
             let id = self.request_id();
             self.push(Action::Play { id, media });
@@ -536,6 +556,7 @@ impl Call {
             digits: &self.digits,
             vars: Some(&self.vars),
             env: Some(&self.info.env),
+            params: Some(&self.info.params),
         }
         .to_value()
     }

@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use crate::flow::digit::Digit;
 use crate::flow::program::{
-    AgentDtmf, AgentProvider, AsrEngine, HttpMethod, ListenGrammar, NodeId, TtsEngine,
-    TurnDetection,
+    AgentDtmf, AgentProvider, AsrEngine, HttpMethod, ListenGrammar, NodeId, StreamProtocol,
+    TtsEngine, TurnDetection,
 };
 
 /// What the machine emits, in the order it happened: the actions, and the nodes it entered
@@ -41,6 +41,8 @@ pub struct CallInfo {
     pub direction: Direction,
     /// Values of the flow's allow-listed environment variables (others are never passed in).
     pub env: BTreeMap<String, String>,
+    /// The leg's custom parameters (`call.params`: Twilio's `<Parameter>`s; empty on SIP).
+    pub params: BTreeMap<String, String>,
     /// Variables given with the call (an outbound job's `vars`), set over the flow's `vars:`.
     pub vars: BTreeMap<String, serde_json::Value>,
 }
@@ -99,6 +101,9 @@ pub enum Input {
         id: RequestId,
         result: Result<serde_json::Value, String>,
     },
+    /// A bot asked to transfer the caller (its session is over); the machine transfers as a
+    /// `transfer` node would, with the target checked as a dynamic one.
+    StreamTransfer { id: RequestId, target: String },
     /// A recording finished; `path` is where it was stored.
     RecordFinished {
         id: RequestId,
@@ -186,9 +191,12 @@ pub enum Action {
         id: RequestId,
         digit: Digit,
     },
-    Stream {
+    /// Connect the caller to a bot; report `StreamEnded { id, .. }` (or `StreamTransfer`).
+    Stream(StreamRequest),
+    /// A key the caller pressed during a stream session, for the bot.
+    StreamDtmf {
         id: RequestId,
-        url: String,
+        digit: Digit,
     },
     Record {
         id: RequestId,
@@ -218,6 +226,23 @@ pub enum Action {
         node: String,
         message: String,
     },
+}
+
+/// A `stream` node's session, rendered.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StreamRequest {
+    pub id: RequestId,
+    pub url: String,
+    pub protocol: StreamProtocol,
+    pub headers: Vec<(String, String)>,
+    /// Sent to the bot at the start.
+    pub custom: BTreeMap<String, String>,
+    /// Sample rate of the caller's audio for a `ringover` bot.
+    pub rate: u32,
+    /// The call's facts, for the bot's start message.
+    pub call_id: String,
+    pub from: String,
+    pub to: String,
 }
 
 /// A voice agent session, rendered: templates are text, targets are left to the machine (tools

@@ -9,20 +9,27 @@
 //! - stream: emits the session action; when it ends its result is saved under `save` and the
 //!   call goes to `next`; an error (or a template that cannot be rendered) goes to `on_error`,
 //!   which defaults to `next`. (The agent node is `machine::agent`; its backstop deadline is
-//!   handled here as it is the same state.) A session deadline cancels it and goes to `next`.
+//!   handled here as it is the same state.) A session deadline (`max_duration`) cancels it and
+//!   goes to `next`. A stream's bot hears the caller's keys ([`Action::StreamDtmf`], sent by
+//!   `machine::agent`'s `session_digit`); a bot that asks for a transfer ends its session and the
+//!   call is transferred like a `transfer` node's (success ends the call, failure takes
+//!   `on_error`).
 //! - transfer: emits [`Action::Transfer`]; success ends the call ([`HangupReason::Transferred`]),
 //!   failure goes to `on_fail` (or hangs up with [`HangupReason::Error`]); an agent's transfer
 //!   tool that fails goes to the agent's `on_error`, else `next`.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use minijinja::value::Serde;
 use minijinja::Value;
 
 use crate::flow::digit::Digit;
-use crate::flow::program::{NodeId, NodeKind, Program, Record, Stream, Target, Transfer};
+use crate::flow::program::{
+    NodeId, NodeKind, Program, Record, Stream, Target, TemplateId, Transfer,
+};
 use crate::machine::call::{describe, Call, State, Step};
-use crate::machine::io::{Action, HangupReason, RecordingInfo, RequestId};
+use crate::machine::io::{Action, HangupReason, RecordingInfo, RequestId, StreamRequest};
 use crate::machine::playlist::{List, Playlist};
 use crate::machine::timers::Timer;
 
@@ -131,17 +138,74 @@ impl Call {
         Step::Goto(cfg.next)
     }
 
-    pub(super) fn enter_stream(&mut self, node: NodeId, cfg: &Stream) -> Step {
-        let url = match self.render(cfg.url) {
-            Ok(url) => url,
-            Err(e) => {
-                self.warn(node, format!("stream url: {}", describe(&e)));
-                return Step::Goto(cfg.on_error.unwrap_or(cfg.next));
+    pub(super) fn enter_stream(&mut self, node: NodeId, cfg: &Stream, now: Instant) -> Step {
+        let pairs = |list: &[(String, TemplateId)]| {
+            list.iter()
+                .map(|(k, t)| self.render(*t).map(|v| (k.clone(), v)))
+                .collect::<Result<Vec<_>, _>>()
+        };
+        let rendered = [
+            (
+                "url",
+                self.render(cfg.url).map(|u| vec![(String::new(), u)]),
+            ),
+            ("headers", pairs(&cfg.headers)),
+            ("custom", pairs(&cfg.custom)),
+        ];
+        let mut parts = Vec::new();
+        for (what, r) in rendered {
+            match r {
+                Ok(v) => parts.push(v),
+                Err(e) => {
+                    self.warn(node, format!("stream {what}: {}", describe(&e)));
+                    return Step::Goto(cfg.on_error.unwrap_or(cfg.next));
+                }
+            }
+        }
+        let (custom, headers) = (
+            parts.pop().unwrap_or_default(),
+            parts.pop().unwrap_or_default(),
+        );
+        let url = parts
+            .pop()
+            .and_then(|mut u| u.pop())
+            .map(|(_, u)| u)
+            .unwrap_or_default();
+        let id = self.request_id();
+        self.push(Action::Stream(StreamRequest {
+            id,
+            url,
+            protocol: cfg.protocol,
+            headers,
+            custom: custom.into_iter().collect(),
+            rate: cfg.rate,
+            call_id: self.info.id.clone(),
+            from: self.info.from.clone(),
+            to: self.info.to.clone(),
+        }));
+        if let Some(max) = cfg.max_duration {
+            self.timers.set(Timer::SessionDeadline, now + max);
+        }
+        self.state = State::InSession(Session { node, id });
+        Step::Wait
+    }
+
+    /// The bot handed the caller on: transfer as a `transfer` node would.
+    pub(super) fn on_stream_transfer(&mut self, id: RequestId, target: String) -> Step {
+        let s = match std::mem::replace(&mut self.state, State::Idle) {
+            State::InSession(s) if s.id == id => s,
+            other => {
+                self.state = other;
+                return Step::Wait;
             }
         };
-        let id = self.request_id();
-        self.push(Action::Stream { id, url });
-        self.state = State::InSession(Session { node, id });
+        self.timers.stop(Timer::SessionDeadline);
+        let tid = self.request_id();
+        self.push(Action::Transfer { id: tid, target });
+        self.state = State::Transferring {
+            node: s.node,
+            id: tid,
+        };
         Step::Wait
     }
 
@@ -209,9 +273,14 @@ impl Call {
                 return Step::Wait;
             }
         };
-        match (result, &self.program.node(node).kind) {
+        let program = Arc::clone(&self.program);
+        match (result, &program.node(node).kind) {
             (Ok(()), _) => Step::End(HangupReason::Transferred),
             (Err(e), NodeKind::Transfer(t)) => fail_to(t.on_fail, &format!("transfer failed: {e}")),
+            (Err(e), NodeKind::Stream(st)) => {
+                self.warn(node, format!("the bot's transfer failed: {e}"));
+                Step::Goto(st.on_error.unwrap_or(st.next))
+            }
             (Err(e), NodeKind::Agent(a)) => {
                 let next = a.on_error.unwrap_or(a.next);
                 self.warn(node, format!("agent transfer failed: {e}"));
@@ -270,3 +339,7 @@ fn record_of(program: &Program, node: NodeId) -> &Record {
         ),
     }
 }
+
+#[cfg(test)]
+#[path = "stream_tests.rs"]
+mod stream_tests;

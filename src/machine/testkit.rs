@@ -95,6 +95,15 @@ impl Builder {
         PromptId(self.p.prompts.len() as u32 - 1)
     }
 
+    /// A prompt whose URL is the template `t` (written as `name`).
+    pub(crate) fn template_prompt(&mut self, name: &str, t: TemplateId) -> PromptId {
+        self.p.prompts.push(Prompt {
+            name: name.into(),
+            source: PromptSource::UrlTemplate(t),
+        });
+        PromptId(self.p.prompts.len() as u32 - 1)
+    }
+
     pub(crate) fn prompts(&mut self, files: &[&str]) -> Vec<PromptId> {
         files.iter().map(|f| self.prompt(f)).collect()
     }
@@ -211,9 +220,9 @@ impl Harness {
                 ("http", Action::Http(r)) => Some(r.id),
                 ("listen", Action::Listen { id, .. })
                 | ("agent", Action::Agent { id, .. })
-                | ("stream", Action::Stream { id, .. })
                 | ("record", Action::Record { id, .. })
                 | ("transfer", Action::Transfer { id, .. }) => Some(*id),
+                ("stream", Action::Stream(r)) => Some(r.id),
                 _ => None,
             })
             .expect("no such action")
@@ -276,7 +285,8 @@ pub(crate) fn format_action(a: &Action) -> String {
             )
         }
         Action::AgentDtmf { digit, .. } => format!("agent dtmf {digit}"),
-        Action::Stream { url, .. } => format!("stream {url}"),
+        Action::Stream(r) => format!("stream {} {}", r.protocol.as_str(), r.url),
+        Action::StreamDtmf { digit, .. } => format!("stream dtmf {digit}"),
         Action::Record { .. } => "record".into(),
         Action::FinishRecording { .. } => "finish recording".into(),
         Action::Transfer { target, .. } => format!("transfer {target}"),

@@ -21,6 +21,8 @@ pub enum DtmfMethod {
     Rfc4733,
     SipInfo,
     InBand,
+    /// A `dtmf` event of a websocket media stream (Twilio Media Streams).
+    MediaStream,
 }
 
 impl DtmfMethod {
@@ -29,6 +31,7 @@ impl DtmfMethod {
             DtmfMethod::Rfc4733 => 1,
             DtmfMethod::SipInfo => 2,
             DtmfMethod::InBand => 4,
+            DtmfMethod::MediaStream => 8,
         }
     }
 
@@ -37,6 +40,7 @@ impl DtmfMethod {
             DtmfMethod::Rfc4733 => "rfc4733",
             DtmfMethod::SipInfo => "sip-info",
             DtmfMethod::InBand => "inband",
+            DtmfMethod::MediaStream => "media-stream",
         }
     }
 }

@@ -444,15 +444,41 @@ impl<L: PromptLengths> Sim<L> {
                     self.push(now, Pending::Machine { input, event: None });
                 }
             }
-            Action::Stream { id, url } => {
+            Action::Stream(req) => {
                 let node = self.node_name();
                 self.log(EventKind::Stream {
                     node: node.clone(),
-                    url,
+                    url: req.url,
+                    protocol: req.protocol.as_str().into(),
                 });
                 let mock = self.mocks.stream.get(&node).cloned();
-                self.session(id, mock, |id, result| Input::StreamEnded { id, result });
+                let id = req.id;
+                match mock {
+                    Some(m) if m.transfer.is_some() => {
+                        self.inflight.push((id, Inflight::Other));
+                        let at = self.now + m.duration.map_or(SESSION_LENGTH, |d| d.0);
+                        let target = m.transfer.unwrap_or_default();
+                        self.push(
+                            at,
+                            Pending::Machine {
+                                input: Input::StreamTransfer { id, target },
+                                event: None,
+                            },
+                        );
+                    }
+                    m => {
+                        let m = m.map(|m| crate::sim::mocks::SessionMock {
+                            result: m.result,
+                            error: m.error,
+                            duration: m.duration,
+                            ..Default::default()
+                        });
+                        self.session(id, m, |id, result| Input::StreamEnded { id, result });
+                    }
+                }
             }
+            // The bot's keys are the caller's keys, already in the story.
+            Action::StreamDtmf { .. } => {}
             Action::Record { id, max, .. } => {
                 let node = self.node_name();
                 let mock = self.mocks.record.get(&node).cloned().unwrap_or_default();
@@ -701,6 +727,7 @@ fn request_of(input: &Input) -> Option<RequestId> {
         | Input::Speech { id, .. }
         | Input::AgentEnded { id, .. }
         | Input::StreamEnded { id, .. }
+        | Input::StreamTransfer { id, .. }
         | Input::RecordFinished { id, .. }
         | Input::TransferResult { id, .. } => Some(*id),
         // Not a completion: the listen goes on.

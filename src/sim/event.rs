@@ -89,6 +89,7 @@ pub enum EventKind {
     Stream {
         node: String,
         url: String,
+        protocol: String,
     },
     Record {
         node: String,

@@ -5,7 +5,7 @@
 //! listen:   { ask: ["yes please"] }          # transcripts on successive attempts
 //! agent:    { agent: { result: { intent: billing }, duration: 20s } }   # or { error: ".." }
 //!           # or the tool the model calls at the end: { tool: billing, arguments: { account: "42" } }
-//! stream:   { bot: { result: {}, duration: 10s } }
+//! stream:   { bot: { result: {}, duration: 10s } }   # or { transfer: "tel:+1555", duration: 5s }
 //! transfer: { operator: { ok: false, reason: "486 Busy Here" } }       # default: ok
 //! record:   { voicemail: { error: "no disk" } }  # or { duration: 12s } (default: its `max`)
 //! play:     { "https://example.com/song.mp3": 30s }                   # remote prompt lengths
@@ -31,7 +31,7 @@ pub struct Mocks {
     pub http: BTreeMap<String, HttpMock>,
     pub listen: BTreeMap<String, ListenMock>,
     pub agent: BTreeMap<String, SessionMock>,
-    pub stream: BTreeMap<String, SessionMock>,
+    pub stream: BTreeMap<String, StreamMock>,
     pub transfer: BTreeMap<String, TransferMock>,
     pub record: BTreeMap<String, RecordMock>,
     /// Lengths of prompts by URL (or file name as written) instead of the defaults.
@@ -64,6 +64,17 @@ pub struct SessionMock {
     pub tool: Option<String>,
     /// Agent only: the tool's arguments (`transfer` takes `{ target: name }`).
     pub arguments: Option<Value>,
+}
+
+/// A bot session: like [`SessionMock`], or a bot that hands the caller on (`transfer`).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StreamMock {
+    pub result: Option<Value>,
+    pub error: Option<String>,
+    pub duration: Option<MockDuration>,
+    /// The bot asks to transfer the caller to this target when the session ends.
+    pub transfer: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]

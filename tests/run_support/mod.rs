@@ -26,8 +26,13 @@ pub struct Server {
 
 /// 1 s of a 440 Hz tone, 8 kHz mono 16-bit WAV.
 pub fn tone_wav() -> Vec<u8> {
-    let samples: Vec<i16> = (0..8000)
-        .map(|i| ((i as f32 * 440.0 * std::f32::consts::TAU / 8000.0).sin() * 8000.0) as i16)
+    tone_wav_of(440.0, 1000)
+}
+
+/// `ms` of a `freq` Hz tone, 8 kHz mono 16-bit WAV.
+pub fn tone_wav_of(freq: f32, ms: u32) -> Vec<u8> {
+    let samples: Vec<i16> = (0..ms * 8)
+        .map(|i| ((i as f32 * freq * std::f32::consts::TAU / 8000.0).sin() * 8000.0) as i16)
         .collect();
     let data_len = (samples.len() * 2) as u32;
     let mut w = Vec::new();
@@ -86,6 +91,27 @@ impl Server {
         }
         for (name, text) in files {
             std::fs::write(dir.path().join(name), text).expect("file");
+        }
+        Self::start_in(dir, env)
+    }
+
+    /// Like [`Server::start`], with extra sound files (name, WAV bytes) in `sound/`.
+    pub fn start_sounds(
+        flows: &[(&str, &str)],
+        sounds: &[(&str, Vec<u8>)],
+        env: &[(&str, &str)],
+    ) -> Server {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let fdir = dir.path().join("flows");
+        let sdir = dir.path().join("sound");
+        std::fs::create_dir_all(&fdir).expect("flows dir");
+        std::fs::create_dir_all(&sdir).expect("sound dir");
+        std::fs::write(sdir.join("tone.wav"), tone_wav()).expect("wav");
+        for (name, bytes) in sounds {
+            std::fs::write(sdir.join(name), bytes).expect("sound");
+        }
+        for (name, text) in flows {
+            std::fs::write(fdir.join(name), text).expect("flow");
         }
         Self::start_in(dir, env)
     }

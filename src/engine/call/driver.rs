@@ -37,7 +37,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::engine::call_log::CallLog;
-use crate::engine::integrations::{Control, Done, Request};
+use crate::engine::integrations::{Ask, Control, Done, Request};
 use crate::engine::leg::{LegCmd, LegEvent};
 use crate::engine::pii::Pii;
 use crate::flow::program::Program;
@@ -57,6 +57,8 @@ pub const TRANSFER_TIMEOUT: Duration = Duration::from_secs(60);
 pub enum DriverInput {
     Leg(LegEvent),
     Done(Done),
+    /// A running side request asks for something ([`Ask`]).
+    Ask(RequestId, Ask),
     /// `now` reached [`CallDriver::poll_timeout`].
     Timeout,
     /// The server's drain deadline: hang up.
@@ -173,6 +175,7 @@ impl CallDriver {
         match input {
             DriverInput::Leg(ev) => self.on_leg(ev, now),
             DriverInput::Done(done) => self.on_done(done, now),
+            DriverInput::Ask(id, ask) => self.on_ask(id, ask),
             DriverInput::Timeout => self.on_timeout(now),
             DriverInput::Drain => {
                 tracing::info!(call = %self.id, "drain timeout: hanging up");
@@ -320,10 +323,28 @@ impl CallDriver {
                     self.feed(Input::StreamEnded { id, result }, now);
                 }
             }
+            Done::StreamTransfer { target, .. } => {
+                if self.take(id, Inflight::Side) {
+                    self.feed(Input::StreamTransfer { id, target }, now);
+                }
+            }
             Done::Record { result, .. } => {
                 if self.take(id, Inflight::Side) {
                     self.feed(Input::RecordFinished { id, result }, now);
                 }
+            }
+        }
+    }
+
+    /// A side request still in flight may ask the leg for things; a late ask is dropped.
+    fn on_ask(&mut self, id: RequestId, ask: Ask) {
+        if self.inflight.get(&id) != Some(&Inflight::Side) || self.leg_ended {
+            return;
+        }
+        match ask {
+            Ask::SendDtmf(d) => {
+                tracing::info!(call = %self.id, digit = %d, "sending a key for the bot");
+                self.out.push_back(DriverOutput::Leg(LegCmd::SendDtmf(d)));
             }
         }
     }
@@ -465,13 +486,13 @@ impl CallDriver {
             ),
             Action::Agent { id, agent } => self.start(Request::Agent { id, agent }, Inflight::Side),
             Action::PrepareAgent { agent } => self.out.push_back(DriverOutput::Prepare(agent)),
-            Action::AgentDtmf { id, digit } => {
+            Action::Stream(req) => self.start(Request::Stream(req), Inflight::Side),
+            Action::AgentDtmf { id, digit } | Action::StreamDtmf { id, digit } => {
                 if self.inflight.get(&id) == Some(&Inflight::Side) {
                     self.out
                         .push_back(DriverOutput::Control(id, Control::Dtmf(digit)));
                 }
             }
-            Action::Stream { id, url } => self.start(Request::Stream { id, url }, Inflight::Side),
             Action::Record {
                 id,
                 max,

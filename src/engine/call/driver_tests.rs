@@ -355,6 +355,64 @@ fn a_templated_transfer_without_an_allow_list_is_refused_and_takes_on_fail() {
     assert_eq!(s.d.poll_timeout(), None, "no transfer deadline");
 }
 
+const BOT: &str = "name: b\nstart: bot\nnodes:\n  bot: { stream: { url: \"ws://127.0.0.1:9/bot\", protocol: ringover }, on_error: sorry, next: end }\n  sorry: { play: a.wav, next: end }\n  end: { hangup: {} }\n";
+
+#[test]
+fn a_bot_hears_the_callers_keys_and_its_keys_reach_the_leg_while_it_runs() {
+    let mut s = Script::new(BOT);
+    s.leg(LegEvent::Answered);
+    assert_eq!(s.take(), ["start stream 1"]);
+    s.leg(dtmf('7'));
+    assert_eq!(s.take(), ["control 1 Dtmf(Digit(7))"]);
+    let nine = Digit::from_char('9').unwrap();
+    s.input(DriverInput::Ask(RequestId(1), Ask::SendDtmf(nine)));
+    assert_eq!(s.take(), ["leg SendDtmf(Digit(9))"]);
+    // An ask from a request no longer in flight is dropped.
+    s.input(DriverInput::Ask(RequestId(9), Ask::SendDtmf(nine)));
+    assert!(s.take().is_empty());
+    s.done(Done::Stream {
+        id: RequestId(1),
+        result: Ok(serde_json::json!({})),
+    });
+    assert_eq!(s.take(), ["leg hangup"]);
+    s.input(DriverInput::Ask(RequestId(1), Ask::SendDtmf(nine)));
+    assert!(s.take().is_empty(), "late ask");
+}
+
+#[test]
+fn a_bots_transfer_goes_through_the_allow_list_as_a_dynamic_target() {
+    let mut s = Script::new(BOT);
+    s.leg(LegEvent::Answered);
+    let _ = s.take();
+    s.done(Done::StreamTransfer {
+        id: RequestId(1),
+        target: "tel:+15550009".into(),
+    });
+    // No transfer.allow: a target chosen by a bot is refused, and the flow takes on_error.
+    assert_eq!(s.take(), ["leg play 3 snd/a.wav"]);
+
+    let info = CallInfo {
+        id: "call-2".into(),
+        ..CallInfo::default()
+    };
+    let policy = TransferPolicy::new(&["tel:+1555*"]).unwrap();
+    let mut d = CallDriver::new(program(BOT), info, Arc::new(policy));
+    let now = Instant::now();
+    d.handle(DriverInput::Leg(LegEvent::Answered), now);
+    d.handle(
+        DriverInput::Done(Done::StreamTransfer {
+            id: RequestId(1),
+            target: "tel:+15550009".into(),
+        }),
+        now,
+    );
+    let outs: Vec<String> = std::iter::from_fn(|| d.poll_output())
+        .map(|o| format(&o))
+        .filter(|l| !l.starts_with("view"))
+        .collect();
+    assert_eq!(outs, ["start stream 1", "leg transfer 2 tel:+15550009"]);
+}
+
 const AGENT: &str = "name: t\nstart: intro\nnodes:\n  intro: { play: a.wav, next: bot }\n  bot:\n    agent:\n      instructions: \"Help {{ call.from }}.\"\n      dtmf: send\n      tools:\n        - { builtin: transfer, targets: { desk: \"sip:100@pbx\" } }\n    next: end\n    on_error: end\n  end: { play: b.wav, next: bye }\n  bye: { hangup: {} }\n";
 
 #[test]

@@ -22,7 +22,7 @@ use deps::CallDeps;
 use driver::{CallDriver, DriverInput, DriverOutput};
 
 use super::audio_port::{self, AudioPort, PortConfig};
-use super::integrations::tasks::Tasks;
+use super::integrations::tasks::{TaskEvent, Tasks};
 use super::leg::{Leg, LegCmd, LegEnd, LegInfo, Reject};
 use super::pii::caller;
 use super::rt::sleep_opt;
@@ -45,7 +45,8 @@ pub async fn run(deps: Arc<CallDeps>, mut leg: Leg) {
         &info.to,
         Instant::now(),
     );
-    let Some(program) = deps.router.route(dialled, info.source) else {
+    let named = info.flow.as_deref().and_then(|f| deps.router.named(f));
+    let Some(program) = named.or_else(|| deps.router.route(dialled, info.source)) else {
         tracing::warn!(%call, to = %dialled, "no flow for this number and no default flow");
         leg.reject(Reject::NoRoute);
         rec.end(Instant::now(), "rejected:no_route", Some(404));
@@ -165,6 +166,7 @@ fn call_info(
         from: info.from.clone(),
         to: info.to.clone(),
         env,
+        params: info.params.clone(),
         ..CallInfo::default()
     }
 }
@@ -191,12 +193,15 @@ impl Pump {
             }
             let input = tokio::select! {
                 ev = self.leg.next_event() => DriverInput::Leg(ev),
-                (done, had_audio) = self.tasks.next() => {
-                    if had_audio {
-                        self.leg.command(LegCmd::DetachAudio { id: done.id() });
+                ev = self.tasks.next() => match ev {
+                    TaskEvent::Done(done, had_audio) => {
+                        if had_audio {
+                            self.leg.command(LegCmd::DetachAudio { id: done.id() });
+                        }
+                        DriverInput::Done(done)
                     }
-                    DriverInput::Done(done)
-                }
+                    TaskEvent::Ask(id, ask) => DriverInput::Ask(id, ask),
+                },
                 () = sleep_opt(self.driver.poll_timeout()) => DriverInput::Timeout,
                 Ok(()) = hangup_all.changed() => {
                     if !*hangup_all.borrow() {

@@ -57,7 +57,10 @@ impl RegisterHook {
                 LegEnd::Failed(_) => "failed",
             }),
             DriverInput::Drain => self.because("shutdown"),
-            DriverInput::Leg(_) | DriverInput::Done(_) | DriverInput::Timeout => {}
+            DriverInput::Leg(_)
+            | DriverInput::Done(_)
+            | DriverInput::Ask(..)
+            | DriverInput::Timeout => {}
         }
     }
 

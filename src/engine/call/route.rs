@@ -31,6 +31,22 @@ pub struct Router {
 }
 
 impl Router {
+    /// The loaded flow called `name` (a leg that names its flow, like Twilio's `flow`
+    /// parameter); `None` (logged) when no such flow is loaded: the call is then routed as usual.
+    pub fn named(&self, name: &str) -> Option<Arc<Program>> {
+        let snap = self.registry.snapshot();
+        let found = snap
+            .flows
+            .iter()
+            .filter_map(|e| e.program.as_ref())
+            .find(|p| p.name == name)
+            .cloned();
+        if found.is_none() {
+            tracing::warn!(flow = %name, "the call asks for a flow that is not loaded");
+        }
+        found
+    }
+
     /// The flow for a call to `dialled` (empty when the leg has no number) from `source`.
     pub fn route(&self, dialled: &str, source: Option<SocketAddr>) -> Option<Arc<Program>> {
         route(

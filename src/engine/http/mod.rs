@@ -11,10 +11,11 @@
 //! | `/metrics` | [`prom`] | open, or API with `api.metrics_auth` |
 //! | `POST /demo/crm/lookup` | [`demo`] | open (made-up data for the demo flow) |
 //! | `/`, `/login` (page), `/calls`, `/outbound`, `/flows`, `/alerts`, `/logs`, `/settings`, `/static/*` | [`dash`] | login session (or token); `/login` and `/static` open |
+//! | `POST /twilio/voice`, `/twilio/stream`, `/convo` (websocket) | [`twilio`] | Twilio's own: `X-Twilio-Signature`, or loopback and `twilio.allow` |
 //!
 //! "API" is [`auth::require`]: a Bearer token, a login session, or nothing while the API is
-//! open (see `auth`). Later groups (outbound `/api/calls` POST/DELETE, `/api/alertmanager`,
-//! `/twilio/*`) add a module and a `.merge(...)` here. Unknown paths get
+//! open (see `auth`). Later groups (outbound `/api/calls` POST/DELETE, `/api/alertmanager`)
+//! add a module and a `.merge(...)` here. Unknown paths get
 //! a JSON 404, wrong methods a JSON 405. Only these modules know the JSON wire shapes. Paths in
 //! answers are relative to the flows folder. [`serve`] bounds how long a client may take to
 //! send its request headers (`http.header_timeout`).
@@ -28,6 +29,7 @@ pub mod prom;
 pub mod register;
 pub mod schedules;
 pub mod status;
+pub mod twilio;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -41,12 +43,13 @@ use tower_service::Service;
 use axum::http::StatusCode;
 use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
+use axum::routing::{any, delete, get, post};
 use axum::{Json, Router};
 use metrics_exporter_prometheus::PrometheusHandle;
 use serde_json::json;
 
 use super::status::Status;
+use super::twilio_http::{TwilioHttp, STREAM_PATHS, VOICE_PATH};
 use crate::config::api::ApiConfig;
 use crate::db::{Db, DbError, DbSlot};
 
@@ -59,6 +62,8 @@ pub struct HttpState {
     pub db: DbSlot,
     pub auth: Arc<auth::AuthState>,
     pub metrics: Option<PrometheusHandle>,
+    /// Twilio's way in ([`twilio`]); `None` answers 404 there.
+    pub twilio: Option<Arc<TwilioHttp>>,
     /// What the dashboard pages read beyond the above (`dash::DashState`).
     pub dash: Arc<dash::DashState>,
     /// Outbound jobs and Alertmanager (`None` in tests that do not run the dialler).
@@ -79,9 +84,16 @@ impl HttpState {
             db,
             auth: Arc::new(auth::AuthState::new(api, listen)),
             metrics,
+            twilio: None,
             dash: Arc::new(dash::DashState::default()),
             outbound: None,
         }
+    }
+
+    /// Mounts Twilio's routes ([`twilio`]).
+    pub fn with_twilio(mut self, twilio: Arc<TwilioHttp>) -> HttpState {
+        self.twilio = Some(twilio);
+        self
     }
 
     /// With the outbound routes' state.
@@ -130,6 +142,9 @@ pub fn router(state: HttpState) -> Router {
         .route("/livez", get(health::livez))
         .route(crate::engine::demo_crm::PATH, post(demo::lookup))
         .route("/logout", post(auth::logout))
+        .route(VOICE_PATH, any(twilio::handle))
+        .route(STREAM_PATHS[0], any(twilio::handle))
+        .route(STREAM_PATHS[1], any(twilio::handle))
         .merge(api)
         .merge(metrics)
         .merge(dash::routes(&state))

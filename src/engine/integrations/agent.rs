@@ -197,7 +197,7 @@ impl CallAudio for PortAudio {
                 Err(TrySendError::Detached) => Ok(()),
             },
             PlayoutItem::Mark(m) => {
-                if self.port.try_mark(m) {
+                if self.port.try_mark(m).is_ok() {
                     Ok(())
                 } else {
                     Err(PlayoutItem::Mark(m))

@@ -16,6 +16,7 @@ pub mod agent;
 pub mod echo;
 pub mod listen;
 pub mod record;
+pub mod stream;
 pub mod tasks;
 
 use std::path::PathBuf;
@@ -24,7 +25,7 @@ use std::time::Duration;
 use crate::flow::digit::Digit;
 use crate::flow::program::{AsrEngine, ListenGrammar, TtsEngine};
 use crate::machine::io::{
-    AgentOutcome, AgentRequest, HttpReply, HttpRequest, RecordingInfo, RequestId,
+    AgentOutcome, AgentRequest, HttpReply, HttpRequest, RecordingInfo, RequestId, StreamRequest,
 };
 
 /// The failure given to requests this server has no provider for.
@@ -60,10 +61,7 @@ pub enum Request {
         agent: Box<AgentRequest>,
     },
     /// Connect the caller to a bot over a websocket (needs audio both ways).
-    Stream {
-        id: RequestId,
-        url: String,
-    },
+    Stream(StreamRequest),
     /// Record the caller (needs audio).
     Record {
         id: RequestId,
@@ -79,10 +77,10 @@ impl Request {
     pub fn id(&self) -> RequestId {
         match self {
             Request::Http(r) => r.id,
+            Request::Stream(r) => r.id,
             Request::Say { id, .. }
             | Request::Listen { id, .. }
             | Request::Agent { id, .. }
-            | Request::Stream { id, .. }
             | Request::Record { id, .. } => *id,
         }
     }
@@ -93,7 +91,7 @@ impl Request {
             self,
             Request::Listen { .. }
                 | Request::Agent { .. }
-                | Request::Stream { .. }
+                | Request::Stream(_)
                 | Request::Record { .. }
         )
     }
@@ -105,7 +103,7 @@ impl Request {
             Request::Http(_) => "http",
             Request::Listen { .. } => "listen",
             Request::Agent { .. } => "agent",
-            Request::Stream { .. } => "stream",
+            Request::Stream(_) => "stream",
             Request::Record { .. } => "record",
         }
     }
@@ -142,6 +140,8 @@ pub enum Done {
         id: RequestId,
         result: Result<serde_json::Value, String>,
     },
+    /// The bot asked to transfer the caller; its session is over.
+    StreamTransfer { id: RequestId, target: String },
     Record {
         id: RequestId,
         result: Result<RecordingInfo, String>,
@@ -158,6 +158,7 @@ impl Done {
             | Done::Speech { id, .. }
             | Done::Agent { id, .. }
             | Done::Stream { id, .. }
+            | Done::StreamTransfer { id, .. }
             | Done::Record { id, .. } => *id,
         }
     }
@@ -187,7 +188,7 @@ impl Done {
                 id,
                 result: Err(reason),
             },
-            Request::Stream { .. } => Done::Stream {
+            Request::Stream(_) => Done::Stream {
                 id,
                 result: Err(reason),
             },
@@ -204,6 +205,15 @@ impl Done {
 pub enum Control {
     /// End a recording now (its `finish_on` key); its `Done` follows as usual.
     Finish,
-    /// A key for a voice agent whose `dtmf` is `send` or `end`.
+    /// A key the caller pressed: for a bot stream, or a voice agent whose `dtmf` is `send` or
+    /// `end`.
     Dtmf(Digit),
+}
+
+/// What a running integration asks of the call while it runs (answered by nothing: the leg
+/// does it, or the driver drops it when the request is no longer in flight).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ask {
+    /// Send a key to the caller's side (RFC 4733 on SIP).
+    SendDtmf(Digit),
 }

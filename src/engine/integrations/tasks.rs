@@ -9,7 +9,7 @@ use std::collections::HashMap;
 
 use tokio::sync::mpsc;
 
-use super::{Control, Done, Request};
+use super::{Ask, Control, Done, Request};
 use crate::engine::audio_port::{AudioFormat, AudioPort};
 use crate::engine::call::deps::ServiceDeps;
 use crate::engine::rt::AbortOnDrop;
@@ -22,6 +22,9 @@ use crate::machine::io::RequestId;
 /// Signals buffered per running request.
 const CONTROL_QUEUE: usize = 4;
 
+/// Asks buffered from all of a call's requests (a request waits while it is full).
+const ASK_QUEUE: usize = 32;
+
 /// What a running integration is given.
 pub struct Ctx {
     pub id: RequestId,
@@ -31,6 +34,31 @@ pub struct Ctx {
     pub audio: Option<AudioPort>,
     /// Signals from the flow (e.g. [`Control::Finish`] for a recording).
     pub control: mpsc::Receiver<Control>,
+    /// Where the request asks the call for things ([`Ask`]).
+    pub asks: AskSender,
+}
+
+/// What [`Tasks::next`] found.
+#[derive(Debug)]
+pub enum TaskEvent {
+    /// A request reported (finished, or progress when [`Done::is_final`] is false); `true`
+    /// when its audio must be detached.
+    Done(Done, bool),
+    Ask(RequestId, Ask),
+}
+
+/// A request's way to ask the call for things while it runs.
+#[derive(Clone)]
+pub struct AskSender {
+    id: RequestId,
+    tx: mpsc::Sender<(RequestId, Ask)>,
+}
+
+impl AskSender {
+    /// Queues `ask` (waits while the call is behind); `false` once the call is over.
+    pub async fn send(&self, ask: Ask) -> bool {
+        self.tx.send((self.id, ask)).await.is_ok()
+    }
 }
 
 struct Running {
@@ -46,6 +74,8 @@ pub struct Tasks {
     running: HashMap<RequestId, Running>,
     done_tx: mpsc::UnboundedSender<Done>,
     done_rx: mpsc::UnboundedReceiver<Done>,
+    ask_tx: mpsc::Sender<(RequestId, Ask)>,
+    ask_rx: mpsc::Receiver<(RequestId, Ask)>,
     /// A voice agent connected ahead of its node (at most one).
     prepared: Option<super::agent::Prepared>,
 }
@@ -60,10 +90,13 @@ impl Tasks {
     /// The side requests of call `call`.
     pub fn new(call: String) -> Tasks {
         let (done_tx, done_rx) = mpsc::unbounded_channel();
+        let (ask_tx, ask_rx) = mpsc::channel(ASK_QUEUE);
         Tasks {
             running: HashMap::new(),
             done_tx,
             done_rx,
+            ask_tx,
+            ask_rx,
             prepared: None,
             call,
         }
@@ -92,11 +125,16 @@ impl Tasks {
         }
         let (control_tx, control) = mpsc::channel(CONTROL_QUEUE);
         let has_audio = audio.is_some();
+        let asks = AskSender {
+            id,
+            tx: self.ask_tx.clone(),
+        };
         let ctx = Ctx {
             id,
             call: self.call.clone(),
             audio,
             control,
+            asks,
         };
         let tx = self.done_tx.clone();
         let task = match req {
@@ -143,6 +181,12 @@ impl Tasks {
                 tokio::spawn(async move {
                     let result = services::http(&client, &req).await;
                     let _ = tx.send(Done::Http { id, result });
+                })
+            }
+            Request::Stream(req) => {
+                let http = services.http.clone();
+                tokio::spawn(async move {
+                    let _ = tx.send(super::stream::run(ctx, req, http).await);
                 })
             }
             Request::Listen {
@@ -195,9 +239,6 @@ impl Tasks {
                     })
                 }
             },
-            // No provider here: fails at once with the capability's reason, which the call log
-            // shows and the flow's error branch gets.
-            other => return Err(Done::failed(&other, services.unavailable(&other))),
         };
         self.running.insert(
             id,
@@ -222,19 +263,21 @@ impl Tasks {
         }
     }
 
-    /// The next report of a request: a finished one is removed from the table, and
-    /// `had_audio` says whether its leg audio must be detached; a progress report
-    /// ([`Done::is_final`] false) leaves it running. Cancel-safe.
-    pub async fn next(&mut self) -> (Done, bool) {
-        // `self` holds a sender, so the channel never closes.
-        let Some(done) = self.done_rx.recv().await else {
-            return std::future::pending().await;
-        };
-        if !done.is_final() {
-            return (done, false);
+    /// The next report of a request, or the next ask of a running one. A finished request is
+    /// removed from the table, and `had_audio` says whether its leg audio must be detached; a
+    /// progress report ([`Done::is_final`] false) leaves it running. Cancel-safe.
+    pub async fn next(&mut self) -> TaskEvent {
+        // `self` holds both senders, so neither channel closes.
+        tokio::select! {
+            Some(done) = self.done_rx.recv() => {
+                if !done.is_final() {
+                    return TaskEvent::Done(done, false);
+                }
+                let had_audio = self.running.remove(&done.id()).is_some_and(|r| r.audio);
+                TaskEvent::Done(done, had_audio)
+            }
+            Some((id, ask)) = self.ask_rx.recv() => TaskEvent::Ask(id, ask),
         }
-        let had_audio = self.running.remove(&done.id()).is_some_and(|r| r.audio);
-        (done, had_audio)
     }
 
     pub fn len(&self) -> usize {

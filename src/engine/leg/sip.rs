@@ -106,6 +106,8 @@ impl SipLeg {
             to: inc.to_user.clone().unwrap_or_else(|| inc.to.clone()),
             dialled: inc.to_user.clone(),
             source: Some(inc.source),
+            flow: None,
+            params: Default::default(),
         };
         SipLeg {
             call: inc.call,

@@ -98,6 +98,8 @@ impl SipLeg {
             to: out.to.clone(),
             dialled: None,
             source: Some(out.next_hop),
+            flow: None,
+            params: Default::default(),
         };
         Ok(SipLeg {
             call: dialled.call,

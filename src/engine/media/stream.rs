@@ -96,7 +96,7 @@ impl std::error::Error for StreamError {}
 
 /// What the session receives.
 #[derive(Debug)]
-pub(super) enum StreamMsg {
+pub(crate) enum StreamMsg {
     Frame(Frame),
     End,
     Failed(StreamError),
@@ -104,7 +104,7 @@ pub(super) enum StreamMsg {
 
 /// Aborts a task when dropped.
 #[derive(Debug)]
-pub(super) struct AbortOnDrop(pub JoinHandle<()>);
+pub(crate) struct AbortOnDrop(pub JoinHandle<()>);
 
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {
@@ -113,7 +113,7 @@ impl Drop for AbortOnDrop {
 }
 
 /// Starts streaming `url` as `codec` frames.
-pub(super) fn spawn(
+pub(crate) fn spawn(
     url: String,
     codec: Codec,
     cfg: &StreamConfig,

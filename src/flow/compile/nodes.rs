@@ -196,8 +196,32 @@ impl Builder<'_> {
                 if let Some(v) = &s.save {
                     self.defined.insert(v.clone());
                 }
+                let mut map = |field: &str, pairs: &ast::Ordered<String>| {
+                    pairs
+                        .0
+                        .iter()
+                        .map(|(name, value)| {
+                            let t = self.text(unit, value, &at.p(&[k, field, name]));
+                            (name.clone(), t)
+                        })
+                        .collect::<Vec<_>>()
+                };
+                let headers = map("headers", &s.headers);
+                let custom = map("custom", &s.custom);
+                let max_duration = s
+                    .max_duration
+                    .as_deref()
+                    .and_then(|d| self.duration(unit, d, &at.p(&[k, "max_duration"])));
                 NodeKind::Stream(Box::new(Stream {
                     url,
+                    protocol: match s.protocol.as_deref() {
+                        Some("ringover") => StreamProtocol::Ringover,
+                        _ => StreamProtocol::Twilio,
+                    },
+                    headers,
+                    custom,
+                    max_duration,
+                    rate: s.rate.unwrap_or(8000),
                     save: s.save,
                     next: self.next(unit, &links, &at),
                     on_error: self.opt_target(

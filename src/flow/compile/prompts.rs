@@ -1,6 +1,8 @@
 //! Prompts: interning each prompt once per program and resolving it per theme against the
 //! caller's [`SoundIndex`](super::SoundIndex): `<sound>/<theme>/<file>`, else `<sound>/<file>`.
-//! `http://` and `https://` prompts are remote streams and are not looked up.
+//! `http://` and `https://` prompts are remote streams and are not looked up. A prompt written as
+//! a template (`{{ vars.reply.audio_url }}`) is a remote stream whose URL is rendered when it
+//! plays (the machine plays it only if it renders to an http(s) URL).
 
 use crate::flow::program::{Prompt, PromptId, PromptSource};
 
@@ -13,7 +15,7 @@ impl Builder<'_> {
             Some(id) => *id,
             None => {
                 let id = PromptId(self.prompts.len() as u32);
-                let source = self.resolve_prompt(name);
+                let source = self.resolve_prompt(unit, name, ptr);
                 self.prompts.push(Prompt {
                     name: name.to_owned(),
                     source,
@@ -22,7 +24,7 @@ impl Builder<'_> {
                 id
             }
         };
-        if !is_safe_relative(name) && !is_url(name) {
+        if !is_safe_relative(name) && !is_url(name) && !is_template(name) {
             let pos = self.value_pos(unit, ptr);
             self.error(
                 unit,
@@ -59,7 +61,11 @@ impl Builder<'_> {
         id
     }
 
-    fn resolve_prompt(&mut self, name: &str) -> PromptSource {
+    fn resolve_prompt(&mut self, unit: usize, name: &str, ptr: &str) -> PromptSource {
+        if is_template(name) {
+            self.prompt_missing.insert(name.to_owned(), Vec::new());
+            return PromptSource::UrlTemplate(self.text(unit, name, ptr));
+        }
         if is_url(name) {
             self.prompt_missing.insert(name.to_owned(), Vec::new());
             return PromptSource::Url(name.to_owned());
@@ -81,6 +87,12 @@ impl Builder<'_> {
         self.prompt_missing.insert(name.to_owned(), missing);
         PromptSource::File(paths)
     }
+}
+
+/// A prompt written as a template is a URL rendered when it plays (a file path is never
+/// computed: a caller's value must not pick a file).
+fn is_template(name: &str) -> bool {
+    name.contains("{{")
 }
 
 fn is_url(name: &str) -> bool {

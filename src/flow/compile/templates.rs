@@ -11,7 +11,7 @@ use crate::flow::template::{TemplateError, ROOTS};
 
 use super::{Builder, VarUse};
 
-const CALL_FIELDS: [&str; 4] = ["from", "to", "id", "direction"];
+const CALL_FIELDS: [&str; 5] = ["from", "to", "id", "params", "direction"];
 
 impl Builder<'_> {
     /// Compiles a text template written at `ptr`.
@@ -175,7 +175,7 @@ impl Builder<'_> {
                 "call" => match field {
                     Some(f) if !CALL_FIELDS.contains(&f) => Some((
                         format!("`call.{f}` does not exist"),
-                        did_you_mean(f, CALL_FIELDS).map_or_else(|| "`call` has `from`, `to` and `id`".to_owned(), |s| format!("did you mean `call.{s}`?")),
+                        did_you_mean(f, CALL_FIELDS).map_or_else(|| "`call` has `from`, `to`, `id` and `params`".to_owned(), |s| format!("did you mean `call.{s}`?")),
                     )),
                     _ => None,
                 },

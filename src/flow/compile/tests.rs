@@ -88,6 +88,16 @@ fn urls_are_remote_prompts() {
 }
 
 #[test]
+fn a_templated_prompt_is_a_url_rendered_at_play_time_and_its_variables_are_checked() {
+    let c = run("vars: { reply: {} }\nstart: a\nnodes:\n  a: { play: \"{{ vars.reply.src }}\" }\n");
+    assert!(c.diagnostics.is_empty(), "{:?}", c.diagnostics);
+    let p = c.program.unwrap();
+    assert!(matches!(p.prompts[0].source, PromptSource::UrlTemplate(_)));
+    let c = run("start: a\nnodes:\n  a: { play: \"{{ vars.nope }}\" }\n");
+    assert_eq!(codes(&c), vec![("flow.undefined_variable", 3, 14)]);
+}
+
+#[test]
 fn endless_loop_is_named() {
     let c = run("start: a\nnodes:\n  a: { set: { x: 1 }, next: b }\n  b: { goto: a }\n");
     assert_eq!(codes(&c), vec![("flow.endless_loop", 3, 3)]);
