@@ -34,8 +34,8 @@ struct BotLog {
     auth: Option<String>,
     texts: Vec<Value>,
     binary: Vec<usize>,
-    /// (mark name, seconds from sending it to its echo).
-    echoes: Vec<(String, f64)>,
+    /// (mark name, media frames received from sending it to its echo).
+    echoes: Vec<(String, u32)>,
 }
 
 type Log = Arc<Mutex<BotLog>>;
@@ -380,8 +380,12 @@ fn a_ringover_bot_at_16k_gets_wideband_frames_and_its_end_result_is_saved() {
 fn a_twilio_bot_gets_twilios_messages_its_marks_echoed_when_played_and_the_callers_keys() {
     let (addr, log) = bot(1, |ws, log| async move {
         let (mut tx, mut rx) = ws.split();
-        let mut sent_mark: Option<Instant> = None;
-        let mut media = 0;
+        // Media frames from phonetree counted when the mark went out; the echo's distance from it
+        // in frames (the caller sends one per 20 ms) tells "echoed once played" from "echoed on
+        // arrival" without reading a clock. The exact rule is unit-tested in
+        // `audio_port::tests::a_mark_is_reported_when_the_audio_before_it_has_played`.
+        let mut sent_mark: Option<u32> = None;
+        let mut media = 0u32;
         while let Some(Ok(m)) = rx.next().await {
             let Message::Text(t) = m else { continue };
             let v: Value = serde_json::from_str(&t).unwrap();
@@ -396,16 +400,16 @@ fn a_twilio_bot_gets_twilios_messages_its_marks_echoed_when_played_and_the_calle
                         tx.send(Message::text(msg.to_string())).await.unwrap();
                         let mark = json!({"event": "mark", "streamSid": sid, "mark": {"name": "greeting"}});
                         tx.send(Message::text(mark.to_string())).await.unwrap();
-                        sent_mark = Some(Instant::now());
+                        sent_mark = Some(media);
                     }
                     if media % 50 == 0 {
                         log.lock().unwrap().texts.push(v.clone());
                     }
                 }
                 "mark" => {
-                    let secs = sent_mark.map_or(0.0, |t| t.elapsed().as_secs_f64());
+                    let frames = sent_mark.map_or(0, |at| media - at);
                     let name = v["mark"]["name"].as_str().unwrap_or("").to_string();
-                    log.lock().unwrap().echoes.push((name, secs));
+                    log.lock().unwrap().echoes.push((name, frames));
                 }
                 "dtmf" => {
                     log.lock().unwrap().texts.push(v.clone());
@@ -478,9 +482,10 @@ fn a_twilio_bot_gets_twilios_messages_its_marks_echoed_when_played_and_the_calle
     assert_eq!(dtmf["dtmf"]["digit"], "5");
     assert_eq!(l.echoes.len(), 1, "{:?}", l.echoes);
     assert_eq!(l.echoes[0].0, "greeting");
+    // The 1 s clip is 50 frames; echoed on arrival it would be 0-2.
     assert!(
-        l.echoes[0].1 >= 0.8,
-        "echoed once played, not on arrival: {:?}",
+        l.echoes[0].1 >= 20,
+        "echoed once played, not on arrival (frames between): {:?}",
         l.echoes
     );
 }

@@ -30,7 +30,7 @@ from websockets.asyncio.server import serve  # noqa: E402
 
 T0 = time.monotonic()
 SUMMARY = {"path": None, "auth": None, "texts": [], "binary_sizes": {}, "binary_frames": 0,
-           "events": [], "echoes": {}, "errors": []}
+           "events": [], "echoes": {}, "echo_frames": {}, "media_frames": 0, "errors": []}
 
 
 def log(msg):
@@ -76,7 +76,9 @@ async def run_plan(ws, protocol, plan, stream_sid, marks):
             await ws.send(json.dumps({"event": "media", "streamSid": stream_sid(),
                                       "media": {"payload": base64.b64encode(mulaw).decode()}}))
         elif "mark" in step:
-            marks[step["mark"]] = time.monotonic()
+            # The caller's media frames seen so far: the echo's distance from here in frames tells
+            # "echoed once played" from "echoed on arrival" without trusting a clock under load.
+            marks[step["mark"]] = (time.monotonic(), SUMMARY["media_frames"])
             SUMMARY["echoes"][step["mark"]] = None
             await ws.send(json.dumps({"event": "mark", "streamSid": stream_sid(), "mark": {"name": step["mark"]}}))
         elif "clear" in step:
@@ -105,6 +107,8 @@ async def handler(ws, args, plan, done):
                     continue
                 v = json.loads(msg)
                 ev = v.get("event")
+                if ev == "media":
+                    SUMMARY["media_frames"] += 1
                 if len(SUMMARY["texts"]) < 3:
                     SUMMARY["texts"].append(v)
                 if ev == "start":
@@ -115,7 +119,9 @@ async def handler(ws, args, plan, done):
                 if ev == "mark":
                     name = v["mark"]["name"]
                     if name in marks:
-                        SUMMARY["echoes"][name] = round(time.monotonic() - marks[name], 3)
+                        sent_at, frames_at = marks[name]
+                        SUMMARY["echoes"][name] = round(time.monotonic() - sent_at, 3)
+                        SUMMARY["echo_frames"][name] = SUMMARY["media_frames"] - frames_at
                 if ev not in (None, "media"):
                     SUMMARY["events"].append({"event": ev, "t": t, "detail": v.get("dtmf") or v.get("mark")})
         except Exception as e:  # the connection closed under us
