@@ -8,10 +8,13 @@
 #        with pocketsphinx and piper: .ci/install-deps.sh) into bench/ASR.md; otherwise it is kept.
 #        AGENT=1 also re-measures the voice agents (bench/agent.rs, ~2 min), else the last
 #        bench/AGENT.md is kept.
+#        TWILIO=1 also re-measures websocket media (bench/twilio.rs: Twilio-leg and bot-stream
+#        latency and CPU, concurrent Twilio-leg calls; ~4 min), else the last bench/TWILIO.md is kept.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "${ENGINE:-0}" = 1 ]; then bench/engine/run.sh; fi
 if [ "${AGENT:-0}" = 1 ]; then cargo bench --quiet --bench agent -- --markdown > bench/AGENT.md; fi
+if [ "${TWILIO:-0}" = 1 ]; then cargo bench --quiet --bench twilio -- --markdown > bench/TWILIO.md; fi
 if [ "${ASR:-0}" = 1 ]; then
   asr=$(cargo bench --quiet --bench asr)
   {
@@ -48,5 +51,6 @@ echo "$dash"
   if [ -f bench/ENGINE.md ]; then echo; cat bench/ENGINE.md; fi
   if [ -f bench/AGENT.md ]; then echo; cat bench/AGENT.md; fi
   if [ -f bench/ASR.md ]; then echo; cat bench/ASR.md; fi
+  if [ -f bench/TWILIO.md ]; then echo; cat bench/TWILIO.md; fi
 } > BENCHMARKS.md
 echo "wrote BENCHMARKS.md"

@@ -16,6 +16,9 @@ mod audio;
 #[path = "interop/harness.rs"]
 #[allow(dead_code)]
 mod harness;
+#[path = "interop/streamdouble.rs"]
+#[allow(dead_code)]
+mod streamdouble;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -66,14 +69,6 @@ fn duration(path: &Path) -> f64 {
         .trim()
         .parse()
         .unwrap_or(0.0)
-}
-
-fn trace(work: &Work, path: &Path) -> Vec<Value> {
-    std::fs::read_to_string(path)
-        .unwrap_or_else(|e| work.fail(&format!("no streamdouble trace: {e}")))
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect()
 }
 
 #[test]
@@ -142,7 +137,7 @@ fn streamdouble_hears_the_demo_flow_over_twilio_paced_cleared_and_finished_by_ma
         report["time_to_first_audio_ms"]
     );
     // What streamdouble heard (right channel), against the prompts, at the keys' times.
-    let events = trace(&work, &tr);
+    let events = streamdouble::trace(&work, &tr);
     let t0 = events.first().and_then(|e| e["t"].as_f64()).unwrap_or(0.0);
     let at = |ev: &str, pred: &dyn Fn(&Value) -> bool| -> Vec<f64> {
         events
@@ -154,7 +149,7 @@ fn streamdouble_hears_the_demo_flow_over_twilio_paced_cleared_and_finished_by_ma
     let key = |d: &'static str| at("dtmf", &move |e| e["digit"] == d)[0];
     let (one, pound) = (key("1"), key("#"));
     let heard = work.path("heard.wav");
-    write_wav(&heard, &playout(&events, t0));
+    streamdouble::write_wav(&heard, &streamdouble::playout(&events, t0));
     assert_heard(&work, &heard, "bunny/greeting.wav", 0.0, 1.0, 2.5);
     assert_heard(&work, &heard, "bunny/response_1.wav", one, one + 1.0, 3.0);
     assert_heard(&work, &heard, "robot/greeting.wav", pound, pound + 1.0, 3.0);
@@ -199,67 +194,6 @@ fn streamdouble_hears_the_demo_flow_over_twilio_paced_cleared_and_finished_by_ma
         }
     }
     assert_no_call_left(&work, &engine);
-}
-
-/// What Twilio would have played from the trace of what phonetree sent: each frame at the later
-/// of its arrival and the end of the frame before (Twilio's buffer), cut where a `clear` came.
-/// (streamdouble's own stereo recording places every frame at its arrival, which jitter turns
-/// into overlaps and gaps that the waveform matcher cannot see through.)
-fn playout(events: &[Value], t0: f64) -> Vec<i16> {
-    use base64::Engine as _;
-    let mut pcm: Vec<i16> = Vec::new();
-    let mut pos = 0usize;
-    for e in events.iter().filter(|e| e["dir"] == "in") {
-        let at = ((e["t"].as_f64().unwrap_or(t0) - t0) * 8000.0).max(0.0) as usize;
-        match e["event"].as_str() {
-            Some("media") => {
-                let Some(b64) = e["payload"].as_str() else {
-                    continue;
-                };
-                let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(b64) else {
-                    continue;
-                };
-                pos = pos.max(at);
-                if pcm.len() < pos {
-                    pcm.resize(pos, 0);
-                }
-                pcm.truncate(pos);
-                pcm.extend(
-                    bytes
-                        .iter()
-                        .map(|&c| phonetree::media::g711::ulaw_decode(c)),
-                );
-                pos = pcm.len();
-            }
-            Some("clear") => {
-                pcm.truncate(at.min(pcm.len()));
-                pos = at;
-            }
-            _ => {}
-        }
-    }
-    pcm
-}
-
-fn write_wav(path: &Path, samples: &[i16]) {
-    let data_len = (samples.len() * 2) as u32;
-    let mut w = Vec::with_capacity(44 + samples.len() * 2);
-    w.extend_from_slice(b"RIFF");
-    w.extend_from_slice(&(36 + data_len).to_le_bytes());
-    w.extend_from_slice(b"WAVEfmt ");
-    w.extend_from_slice(&16u32.to_le_bytes());
-    w.extend_from_slice(&1u16.to_le_bytes());
-    w.extend_from_slice(&1u16.to_le_bytes());
-    w.extend_from_slice(&8000u32.to_le_bytes());
-    w.extend_from_slice(&16000u32.to_le_bytes());
-    w.extend_from_slice(&2u16.to_le_bytes());
-    w.extend_from_slice(&16u16.to_le_bytes());
-    w.extend_from_slice(b"data");
-    w.extend_from_slice(&data_len.to_le_bytes());
-    for s in samples {
-        w.extend_from_slice(&s.to_le_bytes());
-    }
-    std::fs::write(path, w).expect("write wav");
 }
 
 /// No call is left in `/api/calls` (within 5 s).

@@ -576,66 +576,9 @@ fn the_same_flow_tells_the_same_story_over_sip_and_over_twilio() {
     assert_eq!(over_sip, over_twilio, "the same story on both legs");
 }
 
-/// A stand-in of Masdif (SDiFI's dialogue server, its REST shape): `POST /conversations`,
-/// `PUT /conversations/{id}` answering with an audio reply, and the reply's audio. Records
-/// every request line with its body.
+/// The Masdif stand-in (`twilio_support::masdif`) replying with a 1320 Hz tone.
 fn masdif_standin() -> (String, Arc<Mutex<Vec<String>>>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let (seen2, base2) = (seen.clone(), base.clone());
-    let audio = tone_wav_of(1320.0, 1000);
-    std::thread::spawn(move || {
-        for stream in listener.incoming().take(40) {
-            let Ok(mut s) = stream else { return };
-            s.set_read_timeout(Some(Duration::from_secs(5))).ok();
-            let mut r = BufReader::new(s.try_clone().unwrap());
-            let mut first = String::new();
-            let _ = r.read_line(&mut first);
-            let mut len = 0;
-            loop {
-                let mut line = String::new();
-                if r.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
-                    break;
-                }
-                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                    len = v.trim().parse().unwrap_or(0);
-                }
-            }
-            let mut body = vec![0; len];
-            let _ = r.read_exact(&mut body);
-            let body = String::from_utf8_lossy(&body).to_string();
-            let line = first.trim().to_string();
-            seen2.lock().unwrap().push(format!("{line} {body}"));
-            let (status, ctype, reply): (&str, &str, Vec<u8>) = if line
-                .starts_with("POST /conversations ")
-            {
-                (
-                    "201 Created",
-                    "application/json",
-                    br#"{"conversation_id":"c42"}"#.to_vec(),
-                )
-            } else if line.starts_with("PUT /conversations/c42 ") {
-                let json = serde_json::json!([{
-                    "text": "Opið er frá níu til fimm.",
-                    "message_id": "m1",
-                    "data": {"attachment": [{"type": "audio", "payload": {"src": format!("{base2}/audio/m1.wav")}}]}
-                }]);
-                ("200 OK", "application/json", json.to_string().into_bytes())
-            } else if line.starts_with("GET /audio/m1.wav ") {
-                ("200 OK", "audio/wav", audio.clone())
-            } else {
-                ("404 Not Found", "text/plain", b"no".to_vec())
-            };
-            let _ = write!(
-                s,
-                "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                reply.len()
-            );
-            let _ = s.write_all(&reply);
-        }
-    });
-    (base, seen)
+    twilio_support::masdif::standin(tone_wav_of(1320.0, 1000))
 }
 
 fn sdifi_flow() -> String {
@@ -688,22 +631,7 @@ fn the_sdifi_demo_over_twilio_puts_what_was_said_to_masdif_and_plays_its_audio_r
     let seen = seen.lock().unwrap().clone();
     assert!(seen[0].starts_with("POST /conversations "), "{seen:#?}");
     assert!(seen[0].contains("+3545551234"), "{seen:#?}");
-    let put = seen
-        .iter()
-        .find(|l| l.starts_with("PUT /conversations/c42 "))
-        .expect("the PUT");
-    let body: serde_json::Value = serde_json::from_str(
-        put.split_once(' ')
-            .unwrap()
-            .1
-            .split_once(' ')
-            .unwrap()
-            .1
-            .split_once(' ')
-            .unwrap()
-            .1,
-    )
-    .unwrap();
+    let body = twilio_support::masdif::put_body(&seen).expect("the PUT");
     assert_eq!(body["text"], "hvenær er opið");
     assert_eq!(body["metadata"]["asr_generated"], true);
     assert!(

@@ -10,6 +10,8 @@
 
 #![allow(dead_code)]
 
+pub mod masdif;
+
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
