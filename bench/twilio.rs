@@ -341,12 +341,14 @@ async fn twilio_call(
                     break;
                 }
                 let frame = if tag_up { tag_bytes(k, UP) } else { silence.clone() };
-                if tx.send(Message::text(side.media(&frame, u64::from(k) * 20))).await.is_err() {
+                let text = Message::text(side.media(&frame, u64::from(k) * 20));
+                let at = Instant::now();
+                if tx.send(text).await.is_err() {
                     log.connected = false;
                     break;
                 }
                 if tag_up {
-                    log.sent_up.push((k, Instant::now()));
+                    log.sent_up.push((k, at));
                 }
                 k += 1;
             }
@@ -477,8 +479,9 @@ fn sip_bot_latency(secs: u32) -> (Vec<f64>, Vec<f64>) {
             }
             std::thread::sleep(Duration::from_micros(200));
         }
-        c.rtp.send_to(&rtp(k, &tag_bytes(k, UP)), dest).unwrap();
+        let packet = rtp(k, &tag_bytes(k, UP));
         sent_up.insert(k, Instant::now());
+        c.rtp.send_to(&packet, dest).unwrap();
     }
     std::thread::sleep(Duration::from_millis(300));
     let st = bot.stamps.lock().unwrap();
@@ -598,11 +601,7 @@ fn concurrency(n: usize) -> Held {
             continue;
         }
         out.connected += 1;
-        let anchor = log
-            .got
-            .iter()
-            .map(|(i, t, _)| *t - FRAME * *i)
-            .min();
+        let anchor = log.got.iter().map(|(i, t, _)| *t - FRAME * *i).min();
         let Some(anchor) = anchor else { continue };
         let late: Vec<f64> = log
             .got
@@ -640,7 +639,10 @@ fn main() {
     let (sip_up, sip_down) = sip_bot_latency(10);
 
     let bot = Bot::start();
-    let flows = [("twbot.yaml", bot_flow(bot.addr)), ("ivr.yaml", IVR_FLOW.into())];
+    let flows = [
+        ("twbot.yaml", bot_flow(bot.addr)),
+        ("ivr.yaml", IVR_FLOW.into()),
+    ];
     let flows: Vec<(&str, &str)> = flows.iter().map(|(a, b)| (*a, b.as_str())).collect();
     let per_call = |(cpu, _, logs): (f64, Instant, Vec<CallLog>)| {
         let up = logs.iter().filter(|l| l.connected).count().max(1);

@@ -140,9 +140,12 @@ fn a_listen_node_on_the_twilio_leg_takes_the_branch_of_the_menu_word_the_caller_
         "leave_message.wav",
         &["speech_account.wav", "hours.wav"],
     );
-    engine.wait_for(&work, "/api/calls to be empty", Duration::from_secs(5), || {
-        engine.calls(&work).is_empty()
-    });
+    engine.wait_for(
+        &work,
+        "/api/calls to be empty",
+        Duration::from_secs(5),
+        || engine.calls(&work).is_empty(),
+    );
 }
 
 #[test]
@@ -201,7 +204,9 @@ fn the_shipped_sdifi_demo_over_twilio_puts_the_recognised_words_to_masdif_and_pl
         .first()
         .is_some_and(|l| l.starts_with("POST /conversations ") && l.contains("+3545551234"))
     {
-        work.fail(&format!("a conversation per call, for the caller: {seen:#?}"));
+        work.fail(&format!(
+            "a conversation per call, for the caller: {seen:#?}"
+        ));
     }
     let body = masdif::put_body(&seen)
         .unwrap_or_else(|| work.fail(&format!("no PUT of what was said: {seen:#?}")));
@@ -216,7 +221,10 @@ fn the_shipped_sdifi_demo_over_twilio_puts_the_recognised_words_to_masdif_and_pl
     if rec["transcript"] != "sales" || rec["language"] != "is-IS" {
         work.fail(&format!("the speech server's stream: {text}"));
     }
-    engine.wait_for(&work, "/api/calls to be empty", Duration::from_secs(5), || {
-        engine.calls(&work).is_empty()
-    });
+    engine.wait_for(
+        &work,
+        "/api/calls to be empty",
+        Duration::from_secs(5),
+        || engine.calls(&work).is_empty(),
+    );
 }

@@ -588,8 +588,9 @@ fn sdifi_flow() -> String {
 #[test]
 fn the_sdifi_demo_over_twilio_puts_what_was_said_to_masdif_and_plays_its_audio_reply() {
     let (masdif, seen) = masdif_standin();
-    // The recognizer's part is given (this build has no `listen` engine): what the caller
-    // said is set where `listen` would save it; everything else is the shipped flow.
+    // The recognizer's part is given (no speech engine or peer here; the shipped flow with a
+    // speech-server stand-in runs in tests/interop_twilio_speech.rs): what the caller said is
+    // set where `listen` would save it; everything else is the shipped flow.
     let flow = sdifi_flow().replace(
         "    listen: { timeout: 8s, tries: 3, language: is-IS, save: said }\n    next: ask\n    on_fail: goodbye\n",
         "    set: { said: \"hvenær er opið\" }\n    next: think\n  think: { pause: 300ms, next: ask }\n",

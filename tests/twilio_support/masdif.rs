@@ -19,7 +19,9 @@ pub fn standin(audio: Vec<u8>) -> (String, Arc<Mutex<Vec<String>>>) {
         for stream in listener.incoming().take(40) {
             let Ok(mut s) = stream else { return };
             s.set_read_timeout(Some(Duration::from_secs(5))).ok();
-            let Ok(read_half) = s.try_clone() else { continue };
+            let Ok(read_half) = s.try_clone() else {
+                continue;
+            };
             let mut r = BufReader::new(read_half);
             let mut first = String::new();
             let _ = r.read_line(&mut first);
@@ -38,25 +40,26 @@ pub fn standin(audio: Vec<u8>) -> (String, Arc<Mutex<Vec<String>>>) {
             let body = String::from_utf8_lossy(&body).to_string();
             let line = first.trim().to_string();
             seen2.lock().unwrap().push(format!("{line} {body}"));
-            let (status, ctype, reply): (&str, &str, Vec<u8>) =
-                if line.starts_with("POST /conversations ") {
-                    (
-                        "201 Created",
-                        "application/json",
-                        br#"{"conversation_id":"c42"}"#.to_vec(),
-                    )
-                } else if line.starts_with("PUT /conversations/c42 ") {
-                    let json = serde_json::json!([{
-                        "text": "Opið er frá níu til fimm.",
-                        "message_id": "m1",
-                        "data": {"attachment": [{"type": "audio", "payload": {"src": format!("{base2}/audio/m1.wav")}}]}
-                    }]);
-                    ("200 OK", "application/json", json.to_string().into_bytes())
-                } else if line.starts_with("GET /audio/m1.wav ") {
-                    ("200 OK", "audio/wav", audio.clone())
-                } else {
-                    ("404 Not Found", "text/plain", b"no".to_vec())
-                };
+            let (status, ctype, reply): (&str, &str, Vec<u8>) = if line
+                .starts_with("POST /conversations ")
+            {
+                (
+                    "201 Created",
+                    "application/json",
+                    br#"{"conversation_id":"c42"}"#.to_vec(),
+                )
+            } else if line.starts_with("PUT /conversations/c42 ") {
+                let json = serde_json::json!([{
+                    "text": "Opið er frá níu til fimm.",
+                    "message_id": "m1",
+                    "data": {"attachment": [{"type": "audio", "payload": {"src": format!("{base2}/audio/m1.wav")}}]}
+                }]);
+                ("200 OK", "application/json", json.to_string().into_bytes())
+            } else if line.starts_with("GET /audio/m1.wav ") {
+                ("200 OK", "audio/wav", audio.clone())
+            } else {
+                ("404 Not Found", "text/plain", b"no".to_vec())
+            };
             let _ = write!(
                 s,
                 "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
