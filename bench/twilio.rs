@@ -25,7 +25,6 @@
 //!   phonetree, so the figures are an upper bound of what phonetree adds.
 
 #[path = "../tests/run_support/mod.rs"]
-#[allow(dead_code)]
 mod run_support;
 
 use std::collections::{BTreeMap, HashMap};
