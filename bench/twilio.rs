@@ -718,6 +718,12 @@ fn main() {
             h.cpu
         );
     }
+    if section {
+        println!();
+        println!("- *Added latency*: one call for 10 s (the first second left out), every 20 ms frame tagged in its μ-law bytes and followed across: the caller's frame (Twilio `media` over the websocket, or an RTP packet) → the bot's `media`; the bot's `media`, sent at real time → the caller's frame. The bot → caller direction includes the pacer: live audio is prebuffered and played on the leg's 20 ms schedule (the Twilio leg also keeps two frames in Twilio's buffer).");
+        println!("- *CPU per call*: utime + stime of the phonetree process over 10 s with every call up, divided by the calls; the callers and the bot run in the bench process and are not counted. Bot calls stream audio both ways all the time; IVR calls play a prompt while the caller sends audio.");
+        println!("- *Concurrent calls*: each call's lateness is its frame's arrival minus the call's best schedule in the 10 s window (earliest arrival − 20 ms × frame index), so a perfectly paced call reads 0; a call *held* when it got every frame of the window and none was more than 20 ms late. The callers run on the same cores and their own scheduling delays count as lateness.");
+    }
 }
 
 fn loadavg() -> String {
