@@ -64,7 +64,7 @@ pub const HELP: &[(&str, &str)] = &[
     ("phonetree_logins_total", "Dashboard logins by result (ok, failed, limited)."),
     ("phonetree_refused_total", "What the hardening rules refused (docs/security.md), by what: sip_403, sip_silent, sip_oversize, sdp, transfer, rtp_foreign, rtp_competing."),
     ("phonetree_rtp_rebinds_total", "Latched RTP sources replaced after silence (NAT rebinding)."),
-    ("phonetree_sip_limited_total", "SIP traffic the admission limits shed (docs/security.md), by why: rate (sip.rate_*, dropped), max_calls, per_source (sip.max_calls_per_source), overload (inbox behind), table_full (503), inbox_dropped (datagrams)."),
+    ("phonetree_sip_limited_total", "SIP traffic the admission limits shed (docs/security.md), by why: rate (sip.rate_*, dropped), max_calls, per_source (sip.max_calls_per_source), overload (inbox behind), table_full (503), inbox_dropped (datagrams), tcp_full / tcp_per_source (TCP connections closed at accept: sip.tcp_max_connections / sip.tcp_max_per_source), tcp_slow (sip.tcp_header_timeout), tcp_idle (sip.tcp_idle_timeout)."),
     ("phonetree_outbound_queue_depth", "Outbound jobs queued (waiting for their time or a free slot)."),
     ("phonetree_outbound_attempts_total", "Outbound call and SMS attempts, by outcome."),
 ];
@@ -131,7 +131,7 @@ pub fn render(handle: &PrometheusHandle) -> String {
 }
 
 /// The admission-limit counts of `policy::counters`, by the `why` label they are exported with.
-fn limited(r: &crate::policy::counters::Snapshot) -> [(&'static str, u64); 6] {
+fn limited(r: &crate::policy::counters::Snapshot) -> [(&'static str, u64); 10] {
     [
         ("rate", r.sip_rate_limited),
         ("max_calls", r.sip_max_calls_503),
@@ -139,6 +139,10 @@ fn limited(r: &crate::policy::counters::Snapshot) -> [(&'static str, u64); 6] {
         ("overload", r.sip_overload_503),
         ("table_full", r.sip_table_full),
         ("inbox_dropped", r.sip_inbox_dropped),
+        ("tcp_full", r.sip_tcp_full),
+        ("tcp_per_source", r.sip_tcp_source_full),
+        ("tcp_slow", r.sip_tcp_slow),
+        ("tcp_idle", r.sip_tcp_idle),
     ]
 }
 
@@ -194,9 +198,13 @@ mod tests {
             sip_overload_503: 4,
             sip_table_full: 5,
             sip_inbox_dropped: 6,
+            sip_tcp_full: 7,
+            sip_tcp_source_full: 8,
+            sip_tcp_slow: 9,
+            sip_tcp_idle: 10,
             ..Default::default()
         };
         let got: Vec<u64> = limited(&r).iter().map(|(_, v)| *v).collect();
-        assert_eq!(got, [1, 2, 3, 4, 5, 6]);
+        assert_eq!(got, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
     }
 }

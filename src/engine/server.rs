@@ -81,7 +81,7 @@ pub async fn serve(cfg: Config, stop: impl Future<Output = ()>) -> Result<(), St
     crate::sip::build::set_user_agent(cfg.limits.user_agent.clone());
     let (endpoint, inbox) = EndpointHandle::channel();
     let (datagram_tx, datagrams) = endpoint_loop::datagram_channel();
-    let transport = SipTransport::bind(cfg.sip_listen, datagram_tx)
+    let transport = SipTransport::bind(cfg.sip_listen, datagram_tx, cfg.limits.tcp)
         .await
         .map_err(|source| StartError::Bind {
             what: "SIP",
