@@ -219,6 +219,9 @@ impl Phonetree {
             .args(["--http", &format!("127.0.0.1:{http_port}")])
             .args(["--flows", "flows", "--rtp-ports", "30000-39998"])
             .env("PHONETREE_LOG", "warn")
+            // Every bench caller is 127.0.0.1: lift the per-source call and INVITE-rate limits.
+            .env("PHONETREE_SIP_MAX_CALLS_PER_SOURCE", "0")
+            .env("PHONETREE_SIP_RATE_INVITE", "0")
             .env_remove("OPENAI_API_KEY")
             .env_remove("OPENAI_BASE_URL")
             .envs(env.iter().copied())
