@@ -217,8 +217,7 @@ fn spoken(name: &str, lead_ms: usize, tail_ms: usize) -> Vec<u8> {
 }
 
 #[test]
-fn an_openai_listen_gives_the_transcription_session_the_nodes_silence_and_routes_its_transcript(
-) {
+fn an_openai_listen_gives_the_transcription_session_the_nodes_silence_and_routes_its_transcript() {
     let s = Standin::start(Script {
         transcripts: vec!["Billing, please.".into()],
         ..Script::default()
@@ -239,7 +238,12 @@ fn an_openai_listen_gives_the_transcription_session_the_nodes_silence_and_routes
     let dest = ok.sdp_rtp_addr().expect("RTP address");
     // "billing", then silence while the transcript comes back and the route's tone plays.
     let said = spoken("piper_billing", 500, 6000);
-    let heard = talk(&c, dest, &said, Duration::from_millis(20 * (said.len() as u64 / 160)));
+    let heard = talk(
+        &c,
+        dest,
+        &said,
+        Duration::from_millis(20 * (said.len() as u64 / 160)),
+    );
     c.bye("5001");
 
     let seen = s.seen();
