@@ -3,7 +3,9 @@
 //! A G.711 call reaches the model as `audio/pcmu` without transcoding — the caller's μ-law bytes
 //! are the bytes the model gets, the model's bytes are the bytes the caller gets —, a flow that
 //! starts with an agent has it connected before the call is answered, and a refused key takes
-//! `on_error`. Loopback only; every wait is bounded.
+//! `on_error`. A `listen` node on the `openai` engine opens a transcription session with the
+//! node's silence as the server's end-of-turn silence and routes on its transcript. Loopback
+//! only; every wait is bounded.
 
 mod run_support;
 #[path = "support/realtime_standin.rs"]
@@ -179,5 +181,100 @@ fn a_refused_key_takes_on_error_with_the_cause_in_the_log() {
     assert!(
         !srv.log_text().contains("sk-wrong"),
         "the key is never logged"
+    );
+}
+
+const LISTEN_FLOW: &str = r#"
+name: menu
+routes: ["5001"]
+start: ask
+nodes:
+  ask:
+    listen: { engine: openai, silence: 900ms, timeout: 8s, tries: 1, save: said }
+    routes: { "billing": billing }
+    on_fail: failed
+  billing: { play: tone.wav, next: bye }
+  failed: { hangup: {} }
+  bye: { hangup: {} }
+"#;
+
+/// A speech fixture (8 kHz) as μ-law: `lead_ms` of silence, the phrase, `tail_ms` of silence.
+fn spoken(name: &str, lead_ms: usize, tail_ms: usize) -> Vec<u8> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join(format!("tests/fixtures/speech/{name}.wav"));
+    let pcm = phonetree::audio::decode_file(&path, Duration::from_secs(30)).expect("fixture");
+    assert_eq!(pcm.rate, 8000, "{name}");
+    let mut s = vec![0i16; 8 * lead_ms];
+    s.extend(
+        pcm.samples
+            .iter()
+            .map(|&x| (x * 32768.0).clamp(-32768.0, 32767.0) as i16),
+    );
+    s.extend(std::iter::repeat_n(0i16, 8 * tail_ms));
+    let mut mu = Vec::new();
+    Law::Mu.encode(&s, &mut mu);
+    mu
+}
+
+#[test]
+fn an_openai_listen_gives_the_transcription_session_the_nodes_silence_and_routes_its_transcript() {
+    let s = Standin::start(Script {
+        transcripts: vec!["Billing, please.".into()],
+        ..Script::default()
+    });
+    let srv = Server::start(
+        &[("menu.yaml", LISTEN_FLOW)],
+        &[
+            ("OPENAI_API_KEY", "sk-test"),
+            ("OPENAI_BASE_URL", &s.base_url()),
+        ],
+    );
+    let mut c = Caller::new(srv.sip);
+    let offer = c.pcmu_offer();
+    c.invite("5001", Some(&offer));
+    let ok = c.final_response();
+    assert_eq!(ok.status(), Some(200), "{ok:?}");
+    c.ack("5001", None);
+    let dest = ok.sdp_rtp_addr().expect("RTP address");
+    // "billing", then silence while the transcript comes back and the route's tone plays.
+    let said = spoken("piper_billing", 500, 6000);
+    let heard = talk(
+        &c,
+        dest,
+        &said,
+        Duration::from_millis(20 * (said.len() as u64 / 160)),
+    );
+    c.bye("5001");
+
+    let seen = s.seen();
+    assert_eq!(seen.connections.len(), 1, "{:?}", seen.connections);
+    assert!(
+        seen.connections[0].ends_with("/v1/realtime?intent=transcription"),
+        "{:?}",
+        seen.connections
+    );
+    let update = &seen.session_updates[0];
+    assert_eq!(update["type"], "transcription");
+    // The node's `silence: 900ms` is the server's end of turn.
+    assert_eq!(
+        update["audio"]["input"]["turn_detection"],
+        serde_json::json!({"type": "server_vad", "silence_duration_ms": 900})
+    );
+    assert_eq!(
+        update["audio"]["input"]["transcription"]["prompt"], "billing",
+        "the menu's words guide the transcription"
+    );
+    assert!(seen.errors_sent.is_empty(), "{:?}", seen.errors_sent);
+    // The transcript took the `billing` route: its tone reached the caller.
+    let tone: Vec<i16> = (0..8000)
+        .map(|i| ((i as f32 * 440.0 * std::f32::consts::TAU / 8000.0).sin() * 8000.0) as i16)
+        .collect();
+    let mut tone_mu = Vec::new();
+    Law::Mu.encode(&tone, &mut tone_mu);
+    assert!(
+        contains(&heard, &tone_mu[2000..3600]),
+        "the billing route played its tone ({} bytes heard); log: {}",
+        heard.len(),
+        srv.log_text()
     );
 }

@@ -148,6 +148,7 @@ mod tests {
                 language: "en-US".into(),
                 grammar: None,
                 call: "c".into(),
+                silence: Duration::from_millis(700),
             },
         );
         assert!(matches!(

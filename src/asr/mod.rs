@@ -29,6 +29,7 @@ pub mod vad;
 pub mod vosk;
 
 use std::fmt;
+use std::time::Duration;
 
 use tokio::sync::mpsc;
 
@@ -46,6 +47,10 @@ pub struct Request {
     pub grammar: Option<Grammar>,
     /// Call identifier, for engines that group streams by conversation (axy) and for logs.
     pub call: String,
+    /// Silence that ends the utterance (the node's `listen.silence`, else `asr.silence`). The
+    /// listen core endpoints with it; engines whose server decides the end of speech too
+    /// (`openai`: the session's `turn_detection.silence_duration_ms`) pass it on.
+    pub silence: Duration,
 }
 
 /// Something a recognizer reports.
