@@ -382,7 +382,11 @@ fn say_and_listen_requests_and_their_errors_are_in_metrics_by_engine() {
         Some(1.0)
     );
     assert_eq!(
-        metric(&srv, "phonetree_asr_request_seconds", &[("engine", "openai")]),
+        metric(
+            &srv,
+            "phonetree_asr_request_seconds",
+            &[("engine", "openai")]
+        ),
         Some(1.0),
         "{}",
         srv.log_text()

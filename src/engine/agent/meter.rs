@@ -79,9 +79,9 @@ mod tests {
                 code: None,
                 message: None,
             }));
-            failed(&Failure::Session(AgentError::NoAnswer(Duration::from_secs(
-                3,
-            ))));
+            failed(&Failure::Session(AgentError::NoAnswer(
+                Duration::from_secs(3),
+            )));
             failed(&Failure::Abandoned);
             connected(Instant::now());
         });

@@ -500,13 +500,18 @@ async fn a_cancelled_job_is_retried_from_its_page_as_a_new_job_once() {
     // Queued: no retry button, and a retry is refused.
     let page = get(&f, &format!("/outbound/{job}"), Some(&cookie)).await;
     assert!(!page.body.contains(&path), "{}", page.body);
-    let g = send(&f, req(Method::POST, &path, Some(&cookie), &format!("csrf={csrf}"))).await;
+    let g = send(
+        &f,
+        req(Method::POST, &path, Some(&cookie), &format!("csrf={csrf}")),
+    )
+    .await;
     assert_eq!(location(&g), format!("/outbound/{job}?notice=not_retried"));
     assert!(f.db.cancel_job(&job, 1_700_000_000_001).await.unwrap());
     // Cancelled: the button, with the session's CSRF token.
     let page = get(&f, &format!("/outbound/{job}"), Some(&cookie)).await;
     assert!(
-        page.body.contains(&format!("action=\"{}\"", path.replace('/', "&#x2f;")))
+        page.body
+            .contains(&format!("action=\"{}\"", path.replace('/', "&#x2f;")))
             || page.body.contains(&format!("action=\"{path}\"")),
         "{}",
         page.body
@@ -518,11 +523,29 @@ async fn a_cancelled_job_is_retried_from_its_page_as_a_new_job_once() {
     let g = send(&f, req(Method::POST, &path, Some(&cookie), "csrf=0000")).await;
     assert_eq!(g.status, StatusCode::FORBIDDEN);
     let (vcookie, vcsrf) = login(&f, "val").await;
-    let g = send(&f, req(Method::POST, &path, Some(&vcookie), &format!("csrf={vcsrf}"))).await;
+    let g = send(
+        &f,
+        req(
+            Method::POST,
+            &path,
+            Some(&vcookie),
+            &format!("csrf={vcsrf}"),
+        ),
+    )
+    .await;
     assert_eq!(g.status, StatusCode::FORBIDDEN);
-    assert_eq!(f.db.count_jobs(crate::db::jobs::JobState::Queued).await.unwrap(), 0);
+    assert_eq!(
+        f.db.count_jobs(crate::db::jobs::JobState::Queued)
+            .await
+            .unwrap(),
+        0
+    );
     // The admin with the token: a new job, due now, naming the old one; the old one unchanged.
-    let g = send(&f, req(Method::POST, &path, Some(&cookie), &format!("csrf={csrf}"))).await;
+    let g = send(
+        &f,
+        req(Method::POST, &path, Some(&cookie), &format!("csrf={csrf}")),
+    )
+    .await;
     assert_eq!(g.status, StatusCode::SEE_OTHER);
     let to = location(&g).to_string();
     let new = to
@@ -535,7 +558,10 @@ async fn a_cancelled_job_is_retried_from_its_page_as_a_new_job_once() {
     assert_eq!(n.state, crate::db::jobs::JobState::Queued);
     assert_eq!(n.request["retry_of"], job.as_str());
     assert_eq!(n.request["to"], json!(["+4930111"]));
-    assert!(n.run_at_ms > 1_700_000_000_000, "due now, not at the old time");
+    assert!(
+        n.run_at_ms > 1_700_000_000_000,
+        "due now, not at the old time"
+    );
     assert_eq!(n.attempts, 0);
     assert_eq!(
         f.db.get_job(&job).await.unwrap().unwrap().state,
@@ -544,9 +570,18 @@ async fn a_cancelled_job_is_retried_from_its_page_as_a_new_job_once() {
     let page = get(&f, &to, Some(&cookie)).await;
     assert!(page.body.contains("Retry of"), "{}", page.body);
     // Again (a double click): the same retry, not a second one.
-    let g = send(&f, req(Method::POST, &path, Some(&cookie), &format!("csrf={csrf}"))).await;
+    let g = send(
+        &f,
+        req(Method::POST, &path, Some(&cookie), &format!("csrf={csrf}")),
+    )
+    .await;
     assert_eq!(location(&g), format!("/outbound/{new}?notice=retried"));
-    assert_eq!(f.db.count_jobs(crate::db::jobs::JobState::Queued).await.unwrap(), 1);
+    assert_eq!(
+        f.db.count_jobs(crate::db::jobs::JobState::Queued)
+            .await
+            .unwrap(),
+        1
+    );
     // A job whose target is no longer allowed is not retried.
     let other = message_job(&f, "+3312345").await;
     f.db.cancel_job(&other, 1_700_000_000_001).await.unwrap();
@@ -560,10 +595,18 @@ async fn a_cancelled_job_is_retried_from_its_page_as_a_new_job_once() {
         ),
     )
     .await;
-    assert_eq!(location(&g), format!("/outbound/{other}?notice=retry_refused"));
+    assert_eq!(
+        location(&g),
+        format!("/outbound/{other}?notice=retry_refused")
+    );
     let g = send(
         &f,
-        req(Method::POST, "/outbound/nope/retry", Some(&cookie), &format!("csrf={csrf}")),
+        req(
+            Method::POST,
+            "/outbound/nope/retry",
+            Some(&cookie),
+            &format!("csrf={csrf}"),
+        ),
     )
     .await;
     assert_eq!(g.status, StatusCode::NOT_FOUND);
