@@ -220,3 +220,41 @@ impl Register {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_register_turned_off_takes_everything_and_writes_nothing() {
+        let cfg = DatabaseConfig {
+            register_enabled: false,
+            ..DatabaseConfig::default()
+        };
+        let r = Register::start(DbSlot::default(), &cfg, "n");
+        assert!(!r.is_on());
+        r.send(Item::Event {
+            call_id: "c".into(),
+            event: TimelineEvent {
+                seq: 0,
+                at_ms: 0,
+                kind: "node".into(),
+                data: serde_json::json!({}),
+            },
+        });
+        assert!(r.flush(Duration::from_secs(1)).await);
+        assert_eq!(
+            r.close(Duration::from_secs(1)).await,
+            CloseReport::default()
+        );
+        assert_eq!(
+            r.stats(),
+            StatsSnapshot {
+                written: 0,
+                dropped: 0,
+                queued: 0,
+                db_up: true
+            }
+        );
+    }
+}
