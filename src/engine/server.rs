@@ -112,7 +112,8 @@ pub async fn serve(cfg: Config, stop: impl Future<Output = ()>) -> Result<(), St
     let db = crate::db::slot::connect(&cfg.database, &cfg.node_id)
         .await
         .map_err(StartError::Database)?;
-    tracing::info!(db = %cfg.database.describe(), node = %cfg.node_id, "call register");
+    tracing::info!(db = %cfg.database.describe(), node = %cfg.node_id,
+        recording = cfg.database.register_enabled, "call register");
     let register = Register::start(db.clone(), &cfg.database, &cfg.node_id);
     // RTP binds where SIP listens (all interfaces for 0.0.0.0).
     let ports =
