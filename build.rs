@@ -29,9 +29,13 @@ fn main() {
     let text = git(&["rev-parse", "--short=12", "HEAD"]).unwrap_or_else(|| "unknown".into());
     println!("cargo:rustc-env=PHONETREE_GIT_HASH={text}");
     // Rebuild when the commit changes: HEAD itself, the branch it points at, packed refs.
+    // A path that does not exist (no `packed-refs` until git packs refs) would make cargo rerun
+    // this script, and rebuild the crate, on every build.
     for path in ["HEAD", "packed-refs"] {
         if let Some(p) = git(&["rev-parse", "--git-path", path]) {
-            println!("cargo:rerun-if-changed={p}");
+            if std::path::Path::new(&p).exists() {
+                println!("cargo:rerun-if-changed={p}");
+            }
         }
     }
     if let Some(branch) = git(&["symbolic-ref", "-q", "HEAD"]) {

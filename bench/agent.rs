@@ -219,6 +219,9 @@ impl Phonetree {
             .args(["--http", &format!("127.0.0.1:{http_port}")])
             .args(["--flows", "flows", "--rtp-ports", "30000-39998"])
             .env("PHONETREE_LOG", "warn")
+            // Every bench caller is 127.0.0.1: lift the per-source call and INVITE-rate limits.
+            .env("PHONETREE_SIP_MAX_CALLS_PER_SOURCE", "0")
+            .env("PHONETREE_SIP_RATE_INVITE", "0")
             .env_remove("OPENAI_API_KEY")
             .env_remove("OPENAI_BASE_URL")
             .envs(env.iter().copied())
@@ -388,6 +391,8 @@ fn first_audio(flow: &str, user: &str, preconnect: bool, delay: Duration, calls:
                     out.push(ms(Instant::now() - last_intro.unwrap_or(answered)));
                     break;
                 }
+                // Silence (a μ-law zero is 0xFF or 0x7F) is not the intro.
+                Ok((n, _)) if buf[12..n].iter().all(|b| b & 0x7f == 0x7f) => {}
                 Ok(_) => last_intro = Some(Instant::now()),
                 Err(_) => std::thread::sleep(Duration::from_micros(200)),
             }
@@ -435,6 +440,10 @@ fn cpu_per_call(flow: (&str, &str), user: &str, n: usize, env: &[(&'static str, 
 
 fn main() {
     let section = std::env::args().any(|a| a == "--markdown");
+    let load = std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next().map(str::to_owned))
+        .unwrap_or_default();
     let (mut up, mut down) = latency(10);
     let mut rows = Vec::new();
     rows.push(format!(
@@ -482,9 +491,15 @@ fn main() {
     if section {
         println!("## Voice agents (`bench/agent.rs`)\n");
         println!(
-            "Measured on {}, {} cores, release build; `phonetree run` against a local Realtime server written in the bench (GA events, tagged μ-law frames), callers from `tests/run_support` on the same machine.\n",
+            "Measured on {}, {} cores (load average {} at the start), {}; `phonetree run` against a local Realtime server written in the bench (GA events, tagged μ-law frames), callers from `tests/run_support` on the same machine.\n",
             today(),
-            std::thread::available_parallelism().map_or(0, |n| n.get())
+            std::thread::available_parallelism().map_or(0, |n| n.get()),
+            load,
+            if cfg!(debug_assertions) {
+                "dev build (`--profile dev`: dependencies at opt-level 1, phonetree unoptimised)"
+            } else {
+                "release build"
+            }
         );
     }
     println!("| figure | measured | baseline | ratio | target |");

@@ -10,11 +10,18 @@
 #        bench/AGENT.md is kept.
 #        TWILIO=1 also re-measures websocket media (bench/twilio.rs: Twilio-leg and bot-stream
 #        latency and CPU, concurrent Twilio-leg calls; ~4 min), else the last bench/TWILIO.md is kept.
+#        OPS=1 also re-measures operations (bench/ops.py, ~4 min, needs sipp: origination rate
+#        to a sipp UAS, call-record write cost with the register on vs off) into bench/OPS.md,
+#        else the last bench/OPS.md is kept.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "${ENGINE:-0}" = 1 ]; then bench/engine/run.sh; fi
 if [ "${AGENT:-0}" = 1 ]; then cargo bench --quiet --bench agent -- --markdown > bench/AGENT.md; fi
 if [ "${TWILIO:-0}" = 1 ]; then cargo bench --quiet --bench twilio -- --markdown > bench/TWILIO.md; fi
+if [ "${OPS:-0}" = 1 ]; then
+  cargo build --release --quiet --bin phonetree
+  bench/ops.py > bench/OPS.md.new && mv bench/OPS.md.new bench/OPS.md
+fi
 if [ "${ASR:-0}" = 1 ]; then
   asr=$(cargo bench --quiet --bench asr)
   {
@@ -47,10 +54,11 @@ echo "$dash"
   echo
   echo "$dash"
   echo
-  echo "- The status page (\`GET /\` through the whole HTTP router: gate, template, headers) with 1,000 live calls, requested one after another, timed to the body's last byte. Measured: a SQLite database open and the call register's writer busy with what 1,000 live calls send it (~1,100 items/s). Baseline: the same page with no database and no writer. Alternating rounds in one run."
+  echo "- The status page (\`GET /\` through the whole HTTP router: gate, template, headers) with 1,000 live calls, requested one after another, timed to the body's last byte. Measured: a SQLite database open and the call register's writer busy with what 1,000 live calls send it (~1,100 items/s). Baseline: the same page with no database and no writer. Alternating rounds in one run. The *live event* is the first \`live\` event of \`GET /status/events\` (the SSE stream the page's script opens: the same 1,000 calls as JSON), timed to its bytes."
   if [ -f bench/ENGINE.md ]; then echo; cat bench/ENGINE.md; fi
   if [ -f bench/AGENT.md ]; then echo; cat bench/AGENT.md; fi
   if [ -f bench/ASR.md ]; then echo; cat bench/ASR.md; fi
   if [ -f bench/TWILIO.md ]; then echo; cat bench/TWILIO.md; fi
+  if [ -f bench/OPS.md ]; then echo; cat bench/OPS.md; fi
 } > BENCHMARKS.md
 echo "wrote BENCHMARKS.md"

@@ -661,11 +661,12 @@ mod listen_openai {
             language: "en-US".into(),
             grammar: phonetree::asr::Grammar::new(["billing", "support"]),
             call: "call-1".into(),
+            silence: Duration::from_millis(750),
         }
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn the_openai_engine_plugs_into_the_servers_recognizers() {
+    async fn the_openai_engine_plugs_into_the_servers_recognizers_with_the_nodes_silence() {
         let s = Standin::start(Script {
             transcripts: vec!["Support.".into()],
             ..Script::default()
@@ -684,6 +685,11 @@ mod listen_openai {
         assert_eq!(
             seen.session_updates[0]["audio"]["input"]["transcription"]["prompt"],
             "billing, support"
+        );
+        // The request's silence (the node's `listen.silence`) ends the server's turns.
+        assert_eq!(
+            seen.session_updates[0]["audio"]["input"]["turn_detection"],
+            json!({"type": "server_vad", "silence_duration_ms": 750})
         );
         let no_key = OpenAiConfig::default();
         assert!(transcribe::engine(Arc::new(no_key), reqwest::Client::new()).is_none());

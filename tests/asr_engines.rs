@@ -165,6 +165,7 @@ fn request(grammar: Option<Grammar>, language: &str) -> phonetree::asr::Request 
         language: language.into(),
         grammar,
         call: "call-42@example".into(),
+        silence: Duration::from_millis(700),
     }
 }
 

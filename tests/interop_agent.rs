@@ -29,6 +29,12 @@ use serde_json::{json, Value};
 use standin::{Answer, Script, Standin};
 
 const CALL_LIMIT: Duration = Duration::from_secs(60);
+/// How long a peer that loads a neural model may take to be ready on a loaded machine.
+const SLOW_PEER: Duration = Duration::from_secs(180);
+/// An `assert_heard` bound past any recording's end (seconds).
+const NO_LATER_THAN_THE_END: f64 = 1.0e5;
+/// An `assert_heard` reference length longer than any sentence: the whole sentence (seconds).
+const WHOLE: f64 = 600.0;
 
 /// Speech by Piper's joe voice, as an 8 kHz mono 16-bit WAV in the work dir.
 fn piper(work: &Work, name: &str, text: &str) -> PathBuf {
@@ -134,8 +140,19 @@ fn webhook(body: &'static str) -> (String, Arc<Mutex<Vec<String>>>) {
 }
 
 fn pj_call(work: &Work, target: &str, name: &str, args: &[&str]) -> (Value, PathBuf) {
+    pj_call_within(work, target, name, args, CALL_LIMIT)
+}
+
+/// [`pj_call`] with the caller process bounded by `limit`.
+fn pj_call_within(
+    work: &Work,
+    target: &str,
+    name: &str,
+    args: &[&str],
+    limit: Duration,
+) -> (Value, PathBuf) {
     let rec = work.path(&format!("{name}.wav"));
-    let (status, summary) = run_peer(work, name, pj_caller(target, &rec).args(args), CALL_LIMIT);
+    let (status, summary) = run_peer(work, name, pj_caller(target, &rec).args(args), limit);
     if !status.success() || summary["answered"] != true || summary["record"].is_null() {
         work.fail(&format!(
             "{name}: the call was not answered or not recorded ({status}): {summary}"
@@ -400,6 +417,31 @@ fn openai_speech(work: &Work, key: &'static str) -> (String, Arc<Mutex<Vec<Value
     (base, got)
 }
 
+/// POSTs `{"text": ..}` to a TTS server's URL and reads the whole answer: whether it was a
+/// `200` with a WAV. Bounded by `within` (connect, write and each read).
+fn synthesizes(port: u16, path: &str, within: Duration) -> bool {
+    let Ok(mut s) = std::net::TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), within)
+    else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(within));
+    let _ = s.set_write_timeout(Some(within));
+    let body = r#"{"text": "Ready."}"#;
+    let req = format!(
+        "POST {path} HTTP/1.1\r\nhost: 127.0.0.1:{port}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    if s.write_all(req.as_bytes()).is_err() {
+        return false;
+    }
+    let mut got = Vec::new();
+    let _ = s.take(16 << 20).read_to_end(&mut got);
+    got.starts_with(b"HTTP/1.") && got.get(9..12) == Some(b"200") && {
+        let at = got.windows(4).position(|w| w == b"\r\n\r\n");
+        at.is_some_and(|a| got[a + 4..].starts_with(b"RIFF"))
+    }
+}
+
 const SAY_FLOW: &str = r#"
 name: say-engines
 routes: ["7100"]
@@ -440,12 +482,11 @@ fn pjsua2_hears_say_with_each_engine_espeak_piper_openai_and_pipers_http_server(
             .args(["-m", "piper.http_server", "--host", "127.0.0.1"])
             .args(["--port", &port.to_string(), "-m", &model]),
     );
-    wait_until(
-        &work,
-        "Piper's HTTP server",
-        Duration::from_secs(30),
-        || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok(),
-    );
+    // Ready when it has synthesized once (its model loaded and warm): on a loaded machine that
+    // takes far longer than accepting connections, and the call must not wait for it.
+    wait_until(&work, "Piper's HTTP server", SLOW_PEER, || {
+        synthesizes(port, "/synthesize", Duration::from_secs(30))
+    });
     let (openai_base, openai_got) = openai_speech(&work, "sk-tts");
     let cache = work.path("tts-cache");
     work.write_flow("say-engines.yaml", SAY_FLOW);
@@ -464,16 +505,25 @@ fn pjsua2_hears_say_with_each_engine_espeak_piper_openai_and_pipers_http_server(
             ("PHONETREE_TTS_CACHE", cache_s.as_str()),
             ("OPENAI_API_KEY", "sk-tts"),
             ("OPENAI_BASE_URL", openai_base.as_str()),
+            // Synthesis is slow on a loaded machine; the flow's end, not a clock, ends the call.
+            ("PHONETREE_TTS_TIMEOUT", "60s"),
         ],
     );
-    let args = ["--user", "7100", "--duration", "40"];
-    let (summary, rec) = pj_call(&work, &engine.target(), "pj_say", &args);
+    // The flow hangs up when the four sentences are said, however long synthesis takes: the
+    // caller's own limit only bounds a stuck call.
+    let args = ["--user", "7100", "--duration", "150"];
+    let limit = Duration::from_secs(180);
+    let (summary, rec) = pj_call_within(&work, &engine.target(), "pj_say", &args, limit);
     assert_eq!(
         summary["hung_up_by"], "remote",
         "the flow ran to its end: {summary}"
     );
 
-    // Four cached files, one per engine: the caller heard each, in the flow's order.
+    // Four cached files, one per engine: the caller heard each, in the flow's order — each
+    // after the one before, however long its synthesis took (the call lasted until all four
+    // were said, so the recording holds them all) — and each whole sentence, matched in 1 s
+    // chunks: a frame lost or late on a loaded machine costs one chunk of the sentence, where
+    // it would spoil a 1.5 s waveform match of the sentence's start.
     let mut files: Vec<(std::time::SystemTime, PathBuf)> = std::fs::read_dir(&cache)
         .unwrap_or_else(|e| work.fail(&format!("no TTS cache: {e}")))
         .flatten()
@@ -484,7 +534,7 @@ fn pjsua2_hears_say_with_each_engine_espeak_piper_openai_and_pipers_http_server(
     let mut after = 0.0;
     for (_, f) in &files {
         let rel = format!("../tts-cache/{}", f.file_name().unwrap().to_string_lossy());
-        after = assert_heard(&work, &rec, &rel, after, after + 15.0, 1.5) + 0.5;
+        after = assert_heard(&work, &rec, &rel, after, NO_LATER_THAN_THE_END, WHOLE) + 0.5;
     }
     let asked = openai_got.lock().unwrap().clone();
     assert_eq!(asked.len(), 1, "{asked:?}");
@@ -496,7 +546,8 @@ fn pjsua2_hears_say_with_each_engine_espeak_piper_openai_and_pipers_http_server(
     );
 
     // The same sentences again: from the cache (no new synthesis).
-    let (_, _rec2) = pj_call(&work, &engine.target(), "pj_say_again", &args);
+    let (summary, _) = pj_call_within(&work, &engine.target(), "pj_say_again", &args, limit);
+    assert_eq!(summary["hung_up_by"], "remote", "{summary}");
     assert_eq!(
         openai_got.lock().unwrap().len(),
         1,

@@ -1,6 +1,7 @@
 //! Load and abuse limits of issue 10 (second part) against the real `phonetree run` on
 //! loopback (docs/security.md, "Limits"): an INVITE flood from one source, `max_calls`, an INFO
-//! storm's log lines, a slow HTTP client, the `Server` header, TCP responses to a closed port.
+//! storm's log lines, a slow HTTP client, the `Server` header, TCP responses to a closed port,
+//! TCP connection limits and read deadlines.
 //! Each attack is bounded in packets and time and prints its `figures:` line.
 
 mod run_support;
@@ -309,4 +310,139 @@ fn tcp_responses_to_a_closed_client_port_are_not_retried_in_a_loop() {
     let mut c = Caller::new(srv.sip);
     c.options();
     assert_eq!(c.final_response().status(), Some(200));
+}
+
+/// A TCP connection to `to` from the loopback address `ip` (127.0.0.x: another "source").
+fn tcp_from(ip: &str, to: SocketAddr) -> TcpStream {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let s = tokio::net::TcpSocket::new_v4().unwrap();
+        s.bind(format!("{ip}:0").parse().unwrap()).unwrap();
+        let stream = s.connect(to).await.expect("tcp connect");
+        let std = stream.into_std().unwrap();
+        std.set_nonblocking(false).unwrap();
+        std
+    })
+}
+
+/// Whether the server closes `s` within `within` (what it sends meanwhile is skipped).
+fn closed_within(s: &mut TcpStream, within: Duration) -> bool {
+    let end = Instant::now() + within;
+    let mut buf = [0u8; 2048];
+    loop {
+        let left = end.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return false;
+        }
+        s.set_read_timeout(Some(left)).unwrap();
+        match s.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => continue,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                return false
+            }
+            Err(_) => return true, // reset
+        }
+    }
+}
+
+/// Sends an OPTIONS on `s` and reads the response's status line (None: no answer in 5 s).
+fn tcp_options(s: &mut TcpStream, to: SocketAddr, n: u32) -> Option<u16> {
+    let local = s.local_addr().unwrap();
+    let msg = format!(
+        "OPTIONS sip:{to} SIP/2.0\r\nVia: SIP/2.0/TCP {local};branch=z9hG4bK-opt-{n}-{}\r\n\
+         Max-Forwards: 70\r\nFrom: <sip:probe@{local}>;tag=o{n}\r\nTo: <sip:{to}>\r\n\
+         Call-ID: opt-{n}-{}\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n",
+        local.port(),
+        local.port()
+    );
+    s.write_all(msg.as_bytes()).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 2048];
+    while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+        let k = s.read(&mut buf).ok()?;
+        if k == 0 {
+            return None;
+        }
+        got.extend_from_slice(&buf[..k]);
+    }
+    let text = String::from_utf8_lossy(&got);
+    text.split_whitespace().nth(1)?.parse().ok()
+}
+
+#[test]
+fn tcp_connections_are_limited_per_source_and_in_all_and_slow_or_idle_ones_are_closed() {
+    let srv = Server::start(
+        &[("menu.yaml", MENU_FLOW)],
+        &[
+            ("PHONETREE_SIP_TCP_MAX_CONNECTIONS", "4"),
+            ("PHONETREE_SIP_TCP_MAX_PER_SOURCE", "3"),
+            ("PHONETREE_SIP_TCP_HEADER_TIMEOUT", "3s"),
+            ("PHONETREE_SIP_TCP_IDLE_TIMEOUT", "8s"),
+        ],
+    );
+    // Three from 127.0.0.1: two say nothing, one dribbles an INVITE a byte at a time.
+    let mut silent: Vec<TcpStream> = (0..2).map(|_| tcp_from("127.0.0.1", srv.sip)).collect();
+    let mut dribbler = tcp_from("127.0.0.1", srv.sip);
+    let mut writer = dribbler.try_clone().unwrap();
+    let dribbling = std::thread::spawn(move || {
+        let invite = format!(
+            "INVITE sip:5000@example.com SIP/2.0\r\nX-Slow: {}",
+            "a".repeat(200)
+        );
+        for b in invite.bytes() {
+            if writer.write_all(&[b]).is_err() {
+                return true; // closed under us
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        false
+    });
+    // A fourth from the same address is closed at accept.
+    let mut fourth = tcp_from("127.0.0.1", srv.sip);
+    assert!(closed_within(&mut fourth, Duration::from_secs(10)));
+    assert_eq!(limited(&srv, "tcp_per_source"), 1);
+    // Another source is served meanwhile, and fills the last slot.
+    let mut other = tcp_from("127.0.0.2", srv.sip);
+    assert_eq!(tcp_options(&mut other, srv.sip, 1), Some(200));
+    let mut over = tcp_from("127.0.0.3", srv.sip);
+    assert!(closed_within(&mut over, Duration::from_secs(10)));
+    assert_eq!(limited(&srv, "tcp_full"), 1);
+    // The silent ones and the dribbler are cut at the header timeout (the dribbler while it
+    // is still sending).
+    for s in &mut silent {
+        assert!(
+            closed_within(s, Duration::from_secs(20)),
+            "a silent connection stayed"
+        );
+    }
+    assert!(closed_within(&mut dribbler, Duration::from_secs(20)));
+    assert!(
+        dribbling.join().unwrap(),
+        "the dribbler was not cut off mid-message"
+    );
+    assert_eq!(limited(&srv, "tcp_slow"), 3);
+    // The connection that spoke outlived the header timeout and still answers ...
+    assert_eq!(tcp_options(&mut other, srv.sip, 2), Some(200));
+    // ... until it is silent for the idle timeout.
+    assert!(closed_within(&mut other, Duration::from_secs(30)));
+    assert_eq!(limited(&srv, "tcp_idle"), 1);
+    // Every slot came back.
+    let mut again = tcp_from("127.0.0.1", srv.sip);
+    assert_eq!(tcp_options(&mut again, srv.sip, 3), Some(200));
+    let log = srv.log_text();
+    assert!(log.contains("SIP TCP connection refused"), "{log}");
+    eprintln!(
+        "figures: 4th connection from one IP and 5th in all closed at accept; 2 silent + 1 dribbling \
+         connection closed at the 3 s header timeout; a connection that spoke closed after 8 s idle"
+    );
 }

@@ -1,7 +1,8 @@
 //! Outbound calls through the real `phonetree run` binary and its database, against a small UDP
 //! callee of our own (run_support's UA): a message job answered and acknowledged with RFC 4733
 //! `1` → `done/acknowledged`; a callee that answers 486 → retried with the backoff, then
-//! `failed/busy` after `max_attempts`; the allow-list refusing a number at the API; a queued
+//! `failed/busy` after `max_attempts`, then retried through the API as a new job (once); the
+//! allow-list refusing a number at the API; a queued
 //! job cancelled; `kill -9` while a call rings → after the restart the attempt is
 //! `interrupted` and the job is retried, acknowledged jobs are not dialled again; a recurring
 //! schedule due two seconds after its creation places its call, and its job is listed.
@@ -219,6 +220,34 @@ fn a_busy_callee_is_retried_then_the_job_fails() {
         metrics.contains("phonetree_outbound_queue_depth"),
         "{metrics}"
     );
+
+    // Retried from the API: a new job with the same request, dialled at once.
+    let (status, body) = http(&srv, "POST", &format!("/api/calls/{id}/retry"), None);
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["retry_of"], id.as_str());
+    let retry = body["id"].as_str().expect("id").to_string();
+    assert_ne!(retry, id);
+    let invite = take_invite(&callee);
+    respond(&callee, &invite, 603, "Decline", None);
+    assert_eq!(callee.recv().method(), Some("ACK"));
+    let j = wait_job(&srv, &retry, Duration::from_secs(20), |j| {
+        state(j).0 == "failed"
+    });
+    assert_eq!(state(&j), ("failed", "rejected"), "a 603 is not retried");
+    assert_eq!(j["job"]["request"]["retry_of"], id.as_str());
+    assert_eq!(j["attempts"].as_array().map(Vec::len), Some(1));
+    assert_eq!(
+        job(&srv, &id)["attempts"].as_array().map(Vec::len),
+        Some(3),
+        "the old job keeps its record"
+    );
+    // A job is retried once: asking again answers the retry already made.
+    let (status, body) = http(&srv, "POST", &format!("/api/calls/{id}/retry"), None);
+    assert_eq!((status, body["id"].as_str()), (200, Some(retry.as_str())));
+    assert!(
+        callee.recv_within(Duration::from_secs(1)).is_none(),
+        "not dialled again"
+    );
 }
 
 #[test]
@@ -260,6 +289,10 @@ fn the_allow_list_refuses_at_the_api_and_a_queued_job_can_be_cancelled() {
     );
     assert_eq!(in_an_hour.0, 201, "{}", in_an_hour.1);
     let id = in_an_hour.1["id"].as_str().expect("id").to_string();
+    let (status, body) = http(&srv, "POST", &format!("/api/calls/{id}/retry"), None);
+    assert_eq!(status, 409, "a queued job is not retried: {body}");
+    let (status, _) = http(&srv, "POST", "/api/calls/nope/retry", None);
+    assert_eq!(status, 404);
     let (status, body) = http(&srv, "DELETE", &format!("/api/calls/{id}"), None);
     assert_eq!(status, 200, "{body}");
     assert_eq!(state(&job(&srv, &id)).0, "cancelled");

@@ -261,6 +261,7 @@ async fn drive(
         language: "en-US".into(),
         grammar,
         call: "bench".into(),
+        silence: params.silence,
     };
     let mut rec = engine.recognizer(&req);
     for frame in pcm.chunks(160) {

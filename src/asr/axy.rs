@@ -350,6 +350,7 @@ mod tests {
             language: "is-IS".into(),
             grammar: None,
             call: "call-7".into(),
+            silence: Duration::from_millis(700),
         };
         let bytes = config_request(&req).encode_to_vec();
         let back = pb::StreamingRecognizeRequest::decode(bytes.as_slice()).unwrap();

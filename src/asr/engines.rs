@@ -95,8 +95,13 @@ impl Engines {
         }
     }
 
-    /// A recognizer for one attempt (one that fails at once when the engine cannot run).
+    /// A recognizer for one attempt (one that fails at once when the engine cannot run),
+    /// reporting its latency and errors under the engine's name ([`super::meter`]).
     pub fn recognizer(&self, engine: AsrEngine, req: &Request) -> Recognizer {
+        self.unmetered(engine, req).metered(engine.as_str())
+    }
+
+    fn unmetered(&self, engine: AsrEngine, req: &Request) -> Recognizer {
         match engine {
             AsrEngine::PocketSphinx => match &self.pocketsphinx {
                 Ok(ps) => ps.recognizer(req),
@@ -148,6 +153,7 @@ mod tests {
                 language: "en-US".into(),
                 grammar: None,
                 call: "c".into(),
+                silence: Duration::from_millis(700),
             },
         );
         assert!(matches!(

@@ -20,6 +20,7 @@ pub mod endpoint;
 pub mod engines;
 pub mod grammar;
 pub mod listen;
+pub mod meter;
 pub mod pcm;
 pub mod pocketsphinx;
 pub mod session;
@@ -29,6 +30,7 @@ pub mod vad;
 pub mod vosk;
 
 use std::fmt;
+use std::time::Duration;
 
 use tokio::sync::mpsc;
 
@@ -46,6 +48,10 @@ pub struct Request {
     pub grammar: Option<Grammar>,
     /// Call identifier, for engines that group streams by conversation (axy) and for logs.
     pub call: String,
+    /// Silence that ends the utterance (the node's `listen.silence`, else `asr.silence`). The
+    /// listen core endpoints with it; engines whose server decides the end of speech too
+    /// (`openai`: the session's `turn_detection.silence_duration_ms`) pass it on.
+    pub silence: Duration,
 }
 
 /// Something a recognizer reports.
@@ -102,6 +108,8 @@ pub struct Recognizer {
     sink: Box<dyn AudioSink>,
     events: mpsc::Receiver<AsrEvent>,
     finished: bool,
+    /// Latency and errors for `/metrics` (set by `Engines::recognizer`).
+    meter: Option<meter::Meter>,
 }
 
 impl Recognizer {
@@ -111,7 +119,14 @@ impl Recognizer {
             sink,
             events,
             finished: false,
+            meter: None,
         }
+    }
+
+    /// Reports this recognition's latency and errors under `engine` ([`meter`]).
+    pub fn metered(mut self, engine: &'static str) -> Recognizer {
+        self.meter = Some(meter::Meter::new(engine));
+        self
     }
 
     /// A recognizer that fails at once (an engine that is not configured).
@@ -125,11 +140,18 @@ impl Recognizer {
         if self.finished {
             return Ok(());
         }
-        self.sink.audio(pcm)
+        let r = self.sink.audio(pcm);
+        if let (Err(e), Some(m)) = (&r, self.meter.as_mut()) {
+            m.audio_error(e);
+        }
+        r
     }
 
     pub fn finish(&mut self) {
         if !std::mem::replace(&mut self.finished, true) {
+            if let Some(m) = self.meter.as_mut() {
+                m.finished(std::time::Instant::now());
+            }
             self.sink.finish();
         }
     }
@@ -137,12 +159,24 @@ impl Recognizer {
     /// The next event; `None` when the engine went away without a `Final` (treated as an error
     /// by callers).
     pub async fn event(&mut self) -> Option<AsrEvent> {
-        self.events.recv().await
+        let ev = self.events.recv().await;
+        if let Some(m) = self.meter.as_mut() {
+            m.event(ev.as_ref(), std::time::Instant::now());
+        }
+        ev
     }
 
     /// An event if one is ready (sans-IO callers and tests).
     pub fn try_event(&mut self) -> Option<AsrEvent> {
-        self.events.try_recv().ok()
+        let ev = match self.events.try_recv() {
+            Ok(ev) => Some(ev),
+            Err(mpsc::error::TryRecvError::Empty) => return None,
+            Err(mpsc::error::TryRecvError::Disconnected) => None,
+        };
+        if let Some(m) = self.meter.as_mut() {
+            m.event(ev.as_ref(), std::time::Instant::now());
+        }
+        ev
     }
 }
 

@@ -268,6 +268,7 @@ mod tests {
             language: "en-US".into(),
             grammar,
             call: "c1".into(),
+            silence: Duration::from_millis(700),
         }
     }
 

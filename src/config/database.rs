@@ -8,6 +8,7 @@
 //! | `database.pool_size` | `PHONETREE_DATABASE_POOL_SIZE` | 8 (PostgreSQL connections) |
 //! | `register.retention` (alias `database.retention`) | `PHONETREE_REGISTER_RETENTION` (`PHONETREE_DATABASE_RETENTION`) | `90d`; `0` or `forever` keeps everything |
 //! | `register.spill` | `PHONETREE_REGISTER_SPILL` | 100000 records held in memory while the database is unreachable |
+//! | `register.enabled` | `PHONETREE_REGISTER_ENABLED` | `true`; `false` records no calls (jobs, users, tokens still use the database) |
 //!
 //! The URL is a secret (it may hold a password): `Debug` shows only its scheme and host.
 
@@ -25,6 +26,7 @@ pub const KEYS: &[(&str, &str)] = &[
     ("database.retention", "DATABASE_RETENTION"),
     ("register.retention", "REGISTER_RETENTION"),
     ("register.spill", "REGISTER_SPILL"),
+    ("register.enabled", "REGISTER_ENABLED"),
 ];
 
 /// The database settings.
@@ -38,6 +40,8 @@ pub struct DatabaseConfig {
     pub retention: Option<Duration>,
     /// Register records kept in memory while the database is unreachable.
     pub spill: usize,
+    /// Calls are recorded (`false`: the register discards everything it is handed).
+    pub register_enabled: bool,
 }
 
 impl Default for DatabaseConfig {
@@ -48,6 +52,7 @@ impl Default for DatabaseConfig {
             pool_size: 8,
             retention: Some(DEFAULT_RETENTION),
             spill: 100_000,
+            register_enabled: true,
         }
     }
 }
@@ -128,6 +133,11 @@ pub(super) fn build(b: &mut Builder<'_>) -> DatabaseConfig {
         pool_size: b.parse("database.pool_size", parse_pool, d.pool_size),
         retention,
         spill: b.parse("register.spill", parse_spill, d.spill),
+        register_enabled: b.parse(
+            "register.enabled",
+            super::api::parse_bool,
+            d.register_enabled,
+        ),
     }
 }
 
@@ -277,6 +287,11 @@ mod tests {
         let c = load(&s).unwrap().database;
         assert_eq!(c.retention, None);
         assert_eq!(c.spill, 500);
+        assert!(c.register_enabled);
+        let c = load(&env(&[("PHONETREE_REGISTER_ENABLED", "false")]))
+            .unwrap()
+            .database;
+        assert!(!c.register_enabled);
     }
 
     #[test]

@@ -154,6 +154,7 @@ fn default_of(key: &str, c: &Config) -> Option<String> {
             None => "forever".into(),
         },
         "register.spill" => c.database.spill.to_string(),
+        "register.enabled" => c.database.register_enabled.to_string(),
         "api.auth" => format!("{:?}", c.api.auth).to_ascii_lowercase(),
         "api.metrics_auth" => c.api.metrics_auth.to_string(),
         "api.session_ttl" => secs(c.api.session_ttl),

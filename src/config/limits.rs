@@ -13,6 +13,10 @@
 //! | `sip.user_agent` | `PHONETREE_SIP_USER_AGENT` | `phonetree` (no version; empty: no header) |
 //! | `http.header_timeout` | `PHONETREE_HTTP_HEADER_TIMEOUT` | `10s` |
 //! | `rtp.inband_dtmf` | `PHONETREE_RTP_INBAND_DTMF` | `auto` (`always`, `off`) |
+//! | `sip.tcp_max_connections` | `PHONETREE_SIP_TCP_MAX_CONNECTIONS` | `512` (connections others open to us) |
+//! | `sip.tcp_max_per_source` | `PHONETREE_SIP_TCP_MAX_PER_SOURCE` | `16` per IP (`0`: no limit) |
+//! | `sip.tcp_header_timeout` | `PHONETREE_SIP_TCP_HEADER_TIMEOUT` | `10s` (a message complete after its first byte) |
+//! | `sip.tcp_idle_timeout` | `PHONETREE_SIP_TCP_IDLE_TIMEOUT` | `1h` |
 //!
 //! The per-source rules apply to sources that are not trusted (`sip.allow` entries,
 //! registrars and outbound proxies are trusted; see `policy::limits`).
@@ -26,6 +30,7 @@ use crate::policy::limits::{
     DEFAULT_RATE_REGISTER,
 };
 use crate::policy::rate::Rate;
+use crate::policy::tcp::TcpLimits;
 
 use super::Builder;
 
@@ -39,6 +44,10 @@ pub const KEYS: &[(&str, &str)] = &[
     ("sip.user_agent", "SIP_USER_AGENT"),
     ("http.header_timeout", "HTTP_HEADER_TIMEOUT"),
     ("rtp.inband_dtmf", "RTP_INBAND_DTMF"),
+    ("sip.tcp_max_connections", "SIP_TCP_MAX_CONNECTIONS"),
+    ("sip.tcp_max_per_source", "SIP_TCP_MAX_PER_SOURCE"),
+    ("sip.tcp_header_timeout", "SIP_TCP_HEADER_TIMEOUT"),
+    ("sip.tcp_idle_timeout", "SIP_TCP_IDLE_TIMEOUT"),
 ];
 
 /// Default `http.header_timeout`.
@@ -59,6 +68,8 @@ pub struct LimitsConfig {
     pub user_agent: Option<String>,
     pub http_header_timeout: Duration,
     pub inband_dtmf: InbandDtmf,
+    /// `sip.tcp_*`: connection limits and read deadlines for SIP over TCP.
+    pub tcp: TcpLimits,
 }
 
 impl Default for LimitsConfig {
@@ -72,6 +83,7 @@ impl Default for LimitsConfig {
             user_agent: Some("phonetree".into()),
             http_header_timeout: DEFAULT_HEADER_TIMEOUT,
             inband_dtmf: InbandDtmf::Auto,
+            tcp: TcpLimits::default(),
         }
     }
 }
@@ -141,6 +153,7 @@ pub(super) fn build(b: &mut Builder<'_>) -> LimitsConfig {
         },
         d.inband_dtmf,
     );
+    let tcp = tcp(b, d.tcp);
     LimitsConfig {
         max_calls,
         max_calls_per_source,
@@ -150,6 +163,40 @@ pub(super) fn build(b: &mut Builder<'_>) -> LimitsConfig {
         user_agent,
         http_header_timeout,
         inband_dtmf,
+        tcp,
+    }
+}
+
+/// `sip.tcp_*`.
+fn tcp(b: &mut Builder<'_>, d: TcpLimits) -> TcpLimits {
+    let max_connections = b.parse(
+        "sip.tcp_max_connections",
+        |s| match s.parse::<usize>() {
+            Ok(n) if n > 0 => Ok(n),
+            _ => Err(format!(
+                "expected a number of connections (1 or more), got `{s}`"
+            )),
+        },
+        d.max_connections,
+    );
+    let max_per_source = b.parse(
+        "sip.tcp_max_per_source",
+        |s| match s.parse::<usize>() {
+            Ok(0) => Ok(None),
+            Ok(n) => Ok(Some(n)),
+            Err(_) => Err(format!(
+                "expected a number of connections (0 for no limit), got `{s}`"
+            )),
+        },
+        d.max_per_source,
+    );
+    let header_timeout = b.duration("sip.tcp_header_timeout", super::dur, d.header_timeout);
+    let idle_timeout = b.duration("sip.tcp_idle_timeout", super::dur, d.idle_timeout);
+    TcpLimits {
+        max_connections,
+        max_per_source,
+        header_timeout,
+        idle_timeout,
     }
 }
 
@@ -187,7 +234,8 @@ mod tests {
         let c = load(&yaml(
             "max_calls: 300\n\
              sip: { max_calls_per_source: 0, rate_invite: 2.5, rate_register: 0, \
-                    rate_options: 50, user_agent: 'Acme IVR' }\n\
+                    rate_options: 50, user_agent: 'Acme IVR', tcp_max_connections: 100, \
+                    tcp_max_per_source: 0, tcp_header_timeout: 4s, tcp_idle_timeout: 10m }\n\
              http: { header_timeout: 3s }\nrtp: { inband_dtmf: always }\n",
         ))
         .unwrap();
@@ -201,6 +249,15 @@ mod tests {
         assert_eq!(l.user_agent.as_deref(), Some("Acme IVR"));
         assert_eq!(l.http_header_timeout, Duration::from_secs(3));
         assert_eq!(l.inband_dtmf, InbandDtmf::Always);
+        assert_eq!(
+            l.tcp,
+            TcpLimits {
+                max_connections: 100,
+                max_per_source: None,
+                header_timeout: Duration::from_secs(4),
+                idle_timeout: Duration::from_secs(600),
+            }
+        );
         assert!(l.policy(&c.rtp_ports).register.is_unlimited());
         let env: BTreeMap<String, String> = [
             ("PHONETREE_MAX_CALLS", "300"),
@@ -211,6 +268,10 @@ mod tests {
             ("PHONETREE_SIP_USER_AGENT", "Acme IVR"),
             ("PHONETREE_HTTP_HEADER_TIMEOUT", "3s"),
             ("PHONETREE_RTP_INBAND_DTMF", "always"),
+            ("PHONETREE_SIP_TCP_MAX_CONNECTIONS", "100"),
+            ("PHONETREE_SIP_TCP_MAX_PER_SOURCE", "0"),
+            ("PHONETREE_SIP_TCP_HEADER_TIMEOUT", "4s"),
+            ("PHONETREE_SIP_TCP_IDLE_TIMEOUT", "10m"),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))

@@ -18,6 +18,12 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 use super::media::counters;
 
+/// Buckets of the speech and agent services' latencies (seconds): a local engine answers in
+/// milliseconds, a remote one in tenths of seconds, a stuck one at its timeout.
+const SERVICE: &[f64] = &[
+    0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.5, 5.0, 10.0, 30.0,
+];
+
 /// Histogram buckets (seconds).
 pub const BUCKETS: &[(&str, &[f64])] = &[
     (
@@ -38,6 +44,10 @@ pub const BUCKETS: &[(&str, &[f64])] = &[
             0.0005, 0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0,
         ],
     ),
+    ("phonetree_asr_request_seconds", SERVICE),
+    ("phonetree_tts_request_seconds", SERVICE),
+    ("phonetree_agent_connect_seconds", SERVICE),
+    ("phonetree_agent_first_audio_seconds", SERVICE),
     (
         "phonetree_db_write_lag_seconds",
         &[
@@ -64,9 +74,16 @@ pub const HELP: &[(&str, &str)] = &[
     ("phonetree_logins_total", "Dashboard logins by result (ok, failed, limited)."),
     ("phonetree_refused_total", "What the hardening rules refused (docs/security.md), by what: sip_403, sip_silent, sip_oversize, sdp, transfer, rtp_foreign, rtp_competing."),
     ("phonetree_rtp_rebinds_total", "Latched RTP sources replaced after silence (NAT rebinding)."),
-    ("phonetree_sip_limited_total", "SIP traffic the admission limits shed (docs/security.md), by why: rate (sip.rate_*, dropped), max_calls, per_source (sip.max_calls_per_source), overload (inbox behind), table_full (503), inbox_dropped (datagrams)."),
+    ("phonetree_sip_limited_total", "SIP traffic the admission limits shed (docs/security.md), by why: rate (sip.rate_*, dropped), max_calls, per_source (sip.max_calls_per_source), overload (inbox behind), table_full (503), inbox_dropped (datagrams), tcp_full / tcp_per_source (TCP connections closed at accept: sip.tcp_max_connections / sip.tcp_max_per_source), tcp_slow (sip.tcp_header_timeout), tcp_idle (sip.tcp_idle_timeout)."),
     ("phonetree_outbound_queue_depth", "Outbound jobs queued (waiting for their time or a free slot)."),
     ("phonetree_outbound_attempts_total", "Outbound call and SMS attempts, by outcome."),
+    ("phonetree_asr_request_seconds", "Speech recognition, by engine: from the end of the caller's utterance to the final transcript."),
+    ("phonetree_asr_errors_total", "Failed speech recognitions, by engine and reason (not_configured, connect, remote, overloaded, decoder, gone)."),
+    ("phonetree_tts_request_seconds", "Text to speech not served from the cache, by engine: from the request to audio the call can play (the first chunk when streamed)."),
+    ("phonetree_tts_errors_total", "Failed text to speech, by engine and reason (not_installed, not_configured, failed, http_4xx, http_5xx, io)."),
+    ("phonetree_agent_connect_seconds", "Voice agent sessions, by engine: opening the Realtime socket."),
+    ("phonetree_agent_first_audio_seconds", "Voice agent sessions, by engine: from the node starting (or the connection, if later) to the model's first audio."),
+    ("phonetree_agent_errors_total", "Voice agent sessions that failed, by engine and reason (connect_timeout, refused, connect_failed, bad_url, server_error, closed, no_answer, protocol, audio)."),
 ];
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
@@ -131,7 +148,7 @@ pub fn render(handle: &PrometheusHandle) -> String {
 }
 
 /// The admission-limit counts of `policy::counters`, by the `why` label they are exported with.
-fn limited(r: &crate::policy::counters::Snapshot) -> [(&'static str, u64); 6] {
+fn limited(r: &crate::policy::counters::Snapshot) -> [(&'static str, u64); 10] {
     [
         ("rate", r.sip_rate_limited),
         ("max_calls", r.sip_max_calls_503),
@@ -139,6 +156,10 @@ fn limited(r: &crate::policy::counters::Snapshot) -> [(&'static str, u64); 6] {
         ("overload", r.sip_overload_503),
         ("table_full", r.sip_table_full),
         ("inbox_dropped", r.sip_inbox_dropped),
+        ("tcp_full", r.sip_tcp_full),
+        ("tcp_per_source", r.sip_tcp_source_full),
+        ("tcp_slow", r.sip_tcp_slow),
+        ("tcp_idle", r.sip_tcp_idle),
     ]
 }
 
@@ -194,9 +215,13 @@ mod tests {
             sip_overload_503: 4,
             sip_table_full: 5,
             sip_inbox_dropped: 6,
+            sip_tcp_full: 7,
+            sip_tcp_source_full: 8,
+            sip_tcp_slow: 9,
+            sip_tcp_idle: 10,
             ..Default::default()
         };
         let got: Vec<u64> = limited(&r).iter().map(|(_, v)| *v).collect();
-        assert_eq!(got, [1, 2, 3, 4, 5, 6]);
+        assert_eq!(got, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
     }
 }

@@ -81,7 +81,7 @@ pub async fn serve(cfg: Config, stop: impl Future<Output = ()>) -> Result<(), St
     crate::sip::build::set_user_agent(cfg.limits.user_agent.clone());
     let (endpoint, inbox) = EndpointHandle::channel();
     let (datagram_tx, datagrams) = endpoint_loop::datagram_channel();
-    let transport = SipTransport::bind(cfg.sip_listen, datagram_tx)
+    let transport = SipTransport::bind(cfg.sip_listen, datagram_tx, cfg.limits.tcp)
         .await
         .map_err(|source| StartError::Bind {
             what: "SIP",
@@ -112,7 +112,8 @@ pub async fn serve(cfg: Config, stop: impl Future<Output = ()>) -> Result<(), St
     let db = crate::db::slot::connect(&cfg.database, &cfg.node_id)
         .await
         .map_err(StartError::Database)?;
-    tracing::info!(db = %cfg.database.describe(), node = %cfg.node_id, "call register");
+    tracing::info!(db = %cfg.database.describe(), node = %cfg.node_id,
+        recording = cfg.database.register_enabled, "call register");
     let register = Register::start(db.clone(), &cfg.database, &cfg.node_id);
     // RTP binds where SIP listens (all interfaces for 0.0.0.0).
     let ports =

@@ -13,6 +13,11 @@
 //! tried again for [`RETRY_AFTER_FAILURE`] (its messages are dropped meanwhile: SIP over TCP
 //! has no retransmissions to lose, and the transaction times out as it would). Failures are
 //! logged through [`log_limit`] per destination, not once per message.
+//!
+//! Connections others open to us are admitted by [`TcpAdmission`] (`sip.tcp_max_connections`,
+//! `sip.tcp_max_per_source`: refused ones are closed at once) and read under a [`ReadClock`]
+//! (`sip.tcp_header_timeout`, `sip.tcp_idle_timeout`); each refusal and timeout is counted in
+//! `policy::counters` and logged per source through [`log_limit`].
 
 use std::collections::HashMap;
 use std::io;
@@ -27,6 +32,8 @@ use tokio::sync::mpsc;
 use super::endpoint_loop::{DatagramSender, Offered};
 use super::log_limit;
 use super::rt::lock;
+use crate::policy::counters::{self, Counters};
+use crate::policy::tcp::{Expired, Permit, ReadClock, Refused, TcpAdmission, TcpLimits};
 use crate::sip::{message, Transmit, Transport};
 
 /// Largest UDP datagram read (a larger one is truncated by the kernel, which would hide it).
@@ -52,12 +59,18 @@ pub struct SipTransport {
     /// Destinations whose last connect failed, and when.
     failed: Arc<Mutex<HashMap<SocketAddr, Instant>>>,
     inbound: DatagramSender,
+    admission: Arc<TcpAdmission>,
 }
 
 impl SipTransport {
     /// Binds UDP and TCP on `listen` (TCP on the port UDP got, when `listen` has port 0) and
-    /// starts the receive tasks. Must be called inside a tokio runtime.
-    pub async fn bind(listen: SocketAddr, inbound: DatagramSender) -> io::Result<SipTransport> {
+    /// starts the receive tasks; accepted TCP connections are held to `tcp_limits`. Must be
+    /// called inside a tokio runtime.
+    pub async fn bind(
+        listen: SocketAddr,
+        inbound: DatagramSender,
+        tcp_limits: TcpLimits,
+    ) -> io::Result<SipTransport> {
         let udp = Arc::new(UdpSocket::bind(listen).await?);
         let bound = udp.local_addr()?;
         let tcp = TcpListener::bind(bound).await?;
@@ -67,6 +80,7 @@ impl SipTransport {
             conns: Arc::new(Mutex::new(HashMap::new())),
             failed: Arc::new(Mutex::new(HashMap::new())),
             inbound,
+            admission: TcpAdmission::new(tcp_limits),
         };
         tokio::spawn(udp_loop(t.udp.clone(), t.inbound.clone()));
         tokio::spawn(accept_loop(tcp, t.clone()));
@@ -130,7 +144,7 @@ impl SipTransport {
                     drop(stream);
                     this.connect_failed(dest, &io::Error::other("connected to itself"));
                 }
-                Ok(stream) => this.adopt_with(stream, dest, rx),
+                Ok(stream) => this.adopt_with(stream, dest, rx, None),
                 Err(e) => this.connect_failed(dest, &e),
             }
         });
@@ -176,19 +190,41 @@ impl SipTransport {
                     && (dest.ip().is_loopback() || super::net::local_ips().contains(&dest.ip()))))
     }
 
-    /// Registers an accepted connection and starts its reader and writer.
+    /// Admits an accepted connection (or closes it at once) and starts its reader and writer.
     fn adopt(&self, stream: TcpStream, peer: SocketAddr) {
+        let permit = match self.admission.admit(peer.ip()) {
+            Ok(permit) => permit,
+            Err(why) => {
+                let (counter, what) = match why {
+                    Refused::Full => (&counters::global().sip_tcp_full, "sip.tcp_max_connections"),
+                    Refused::SourceFull => (
+                        &counters::global().sip_tcp_source_full,
+                        "sip.tcp_max_per_source",
+                    ),
+                };
+                Counters::bump(counter);
+                if let Some(suppressed) =
+                    log_limit::global().allow_from("sip tcp refused", peer.ip())
+                {
+                    tracing::warn!(%peer, limit = what, suppressed, "SIP TCP connection refused");
+                }
+                return; // dropping the stream closes it
+            }
+        };
         let (tx, rx) = mpsc::unbounded_channel::<Vec<u8>>();
         lock(&self.conns).insert(peer, tx);
-        self.adopt_with(stream, peer, rx);
+        self.adopt_with(stream, peer, rx, Some(permit));
     }
 
-    /// Starts the reader and writer of a connection whose sender is in `conns`.
+    /// Starts the reader and writer of a connection whose sender is in `conns`. An accepted
+    /// connection carries its admission `permit` (given back when the reader ends) and is read
+    /// under the TCP deadlines; one we opened has neither.
     fn adopt_with(
         &self,
         stream: TcpStream,
         peer: SocketAddr,
         mut rx: mpsc::UnboundedReceiver<Vec<u8>>,
+        permit: Option<Permit>,
     ) {
         let _ = stream.set_nodelay(true);
         let (mut rd, mut wr) = stream.into_split();
@@ -202,19 +238,41 @@ impl SipTransport {
         });
         let inbound = self.inbound.clone();
         let conns = self.conns.clone();
+        let limits = self.admission.limits();
         tokio::spawn(async move {
+            let mut clock = ReadClock::new(limits, Instant::now());
             let mut buf: Vec<u8> = Vec::with_capacity(4096);
             let mut chunk = vec![0u8; 16 * 1024];
             loop {
-                let n = match rd.read(&mut chunk).await {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => n,
+                let read = rd.read(&mut chunk);
+                // `permit` lives as long as this reader: its slot is given back when it ends.
+                let n = if permit.is_some() {
+                    let (deadline, why) = clock.deadline();
+                    match tokio::time::timeout_at(deadline.into(), read).await {
+                        Ok(Ok(n)) if n > 0 => n,
+                        Ok(_) => break,
+                        Err(_) => {
+                            expired(peer, why);
+                            break;
+                        }
+                    }
+                } else {
+                    match read.await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => n,
+                    }
                 };
                 buf.extend_from_slice(&chunk[..n]);
+                let mut complete = 0;
                 loop {
                     match message::frame_len(&buf) {
                         Ok(Some(len)) => {
                             let msg: Vec<u8> = buf.drain(..len).collect();
+                            // Keep-alive CRLFs (RFC 5626) are a frame but not a message: a
+                            // connection that only pings them never counts as having spoken.
+                            if !msg.iter().all(|b| matches!(b, b'\r' | b'\n')) {
+                                complete += 1;
+                            }
                             if !inbound.send(msg, peer, Transport::Tcp).await {
                                 return; // shutting down
                             }
@@ -227,9 +285,23 @@ impl SipTransport {
                         }
                     }
                 }
+                // Framing drained any CRLFs: what is left is the start of a message.
+                clock.on_read(Instant::now(), complete, buf.len());
             }
             lock(&conns).remove(&peer);
         });
+    }
+}
+
+/// Counts and logs (per source, rate-limited) a connection the read deadlines closed.
+fn expired(peer: SocketAddr, why: Expired) {
+    let (counter, what) = match why {
+        Expired::Slow => (&counters::global().sip_tcp_slow, "sip.tcp_header_timeout"),
+        Expired::Idle => (&counters::global().sip_tcp_idle, "sip.tcp_idle_timeout"),
+    };
+    Counters::bump(counter);
+    if let Some(suppressed) = log_limit::global().allow_from("sip tcp timeout", peer.ip()) {
+        tracing::info!(%peer, limit = what, suppressed, "closing SIP TCP connection");
     }
 }
 

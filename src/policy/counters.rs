@@ -41,6 +41,14 @@ pub struct Counters {
     pub sip_table_full: AtomicU64,
     /// SIP datagrams dropped because the endpoint's inbox was full.
     pub sip_inbox_dropped: AtomicU64,
+    /// TCP connections closed at accept: `sip.tcp_max_connections` reached.
+    pub sip_tcp_full: AtomicU64,
+    /// TCP connections closed at accept: `sip.tcp_max_per_source` reached.
+    pub sip_tcp_source_full: AtomicU64,
+    /// TCP connections closed for a message not complete within `sip.tcp_header_timeout`.
+    pub sip_tcp_slow: AtomicU64,
+    /// TCP connections closed after `sip.tcp_idle_timeout` of silence.
+    pub sip_tcp_idle: AtomicU64,
 }
 
 /// A copy of the counters at one moment.
@@ -60,6 +68,10 @@ pub struct Snapshot {
     pub sip_overload_503: u64,
     pub sip_table_full: u64,
     pub sip_inbox_dropped: u64,
+    pub sip_tcp_full: u64,
+    pub sip_tcp_source_full: u64,
+    pub sip_tcp_slow: u64,
+    pub sip_tcp_idle: u64,
 }
 
 static GLOBAL: Counters = Counters {
@@ -77,6 +89,10 @@ static GLOBAL: Counters = Counters {
     sip_overload_503: AtomicU64::new(0),
     sip_table_full: AtomicU64::new(0),
     sip_inbox_dropped: AtomicU64::new(0),
+    sip_tcp_full: AtomicU64::new(0),
+    sip_tcp_source_full: AtomicU64::new(0),
+    sip_tcp_slow: AtomicU64::new(0),
+    sip_tcp_idle: AtomicU64::new(0),
 };
 
 /// The process's counters.
@@ -116,6 +132,10 @@ impl Counters {
             sip_overload_503: r(&self.sip_overload_503),
             sip_table_full: r(&self.sip_table_full),
             sip_inbox_dropped: r(&self.sip_inbox_dropped),
+            sip_tcp_full: r(&self.sip_tcp_full),
+            sip_tcp_source_full: r(&self.sip_tcp_source_full),
+            sip_tcp_slow: r(&self.sip_tcp_slow),
+            sip_tcp_idle: r(&self.sip_tcp_idle),
         }
     }
 }

@@ -5,7 +5,8 @@
 //! - [`outbound`]: whom outbound calls may dial (`outbound.allow`, same glob matcher);
 //! - [`counters`]: process-wide counts of what was refused, for logs and metrics;
 //! - [`limits`]: `max_calls`, calls and request rates per source (load and floods);
-//! - [`rate`]: the bounded per-key token buckets under [`limits`] and the log limiter.
+//! - [`rate`]: the bounded per-key token buckets under [`limits`] and the log limiter;
+//! - [`tcp`]: SIP over TCP connection limits and read deadlines (slowloris, idle connections).
 //!
 //! The media rules live with the media they guard: RTP latching and verification in
 //! `engine::media::latch`, refused SDP addresses in `sdp::remote`, the SIP message size limit in
@@ -17,4 +18,5 @@ pub mod inbound;
 pub mod limits;
 pub mod outbound;
 pub mod rate;
+pub mod tcp;
 pub mod transfer;

@@ -94,6 +94,8 @@ pub struct Register {
     tx: mpsc::Sender<Cmd>,
     stats: Arc<Stats>,
     node_id: Arc<str>,
+    /// `register.enabled: false`: everything handed over is discarded (no writer runs).
+    off: bool,
 }
 
 impl std::fmt::Debug for Register {
@@ -108,6 +110,9 @@ impl Register {
     /// Starts the writer (loading a spill file left by the last run) and the maintenance task.
     /// Must be called inside a tokio runtime.
     pub fn start(slot: DbSlot, cfg: &DatabaseConfig, node_id: &str) -> Register {
+        if !cfg.register_enabled {
+            return Register::off(node_id);
+        }
         let spill = cfg.data_dir.join(SPILL_FILE);
         let reg = Register::writer_only(slot.clone(), cfg.spill, Some(spill), node_id);
         tokio::spawn(maintenance::retention(slot, cfg.retention));
@@ -131,7 +136,28 @@ impl Register {
             tx,
             stats,
             node_id: node_id.into(),
+            off: false,
         }
+    }
+
+    /// A register that records nothing (`register.enabled: false`): `send` returns at once,
+    /// `flush` and `close` have nothing to do. Retention does not run either.
+    pub fn off(node_id: &str) -> Register {
+        let (tx, _) = mpsc::channel(1);
+        Register {
+            tx,
+            stats: Arc::new(Stats {
+                db_up: AtomicBool::new(true),
+                ..Stats::default()
+            }),
+            node_id: node_id.into(),
+            off: true,
+        }
+    }
+
+    /// Whether calls are recorded.
+    pub fn is_on(&self) -> bool {
+        !self.off
     }
 
     /// The node id records are stamped with.
@@ -141,6 +167,9 @@ impl Register {
 
     /// Hands a record to the writer; never waits. A full channel drops it (counted).
     pub fn send(&self, item: Item) {
+        if self.off {
+            return;
+        }
         let env = Envelope {
             item,
             enqueued: Instant::now(),
@@ -153,6 +182,9 @@ impl Register {
 
     /// Waits until everything sent so far is written, or `timeout`; whether it was.
     pub async fn flush(&self, timeout: Duration) -> bool {
+        if self.off {
+            return true;
+        }
         let (tx, rx) = oneshot::channel();
         if self.tx.send(Cmd::Flush(tx)).await.is_err() {
             return false;
@@ -163,6 +195,9 @@ impl Register {
     /// Writes what it can until `timeout`, saves the rest to the spill file and stops the
     /// writer (the drain's last step).
     pub async fn close(&self, timeout: Duration) -> CloseReport {
+        if self.off {
+            return CloseReport::default();
+        }
         let (done, rx) = oneshot::channel();
         let deadline = tokio::time::Instant::now() + timeout;
         if self.tx.send(Cmd::Close { deadline, done }).await.is_err() {
@@ -183,5 +218,43 @@ impl Register {
             queued: self.stats.queued.load(Ordering::Relaxed),
             db_up: self.stats.db_up.load(Ordering::Relaxed),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_register_turned_off_takes_everything_and_writes_nothing() {
+        let cfg = DatabaseConfig {
+            register_enabled: false,
+            ..DatabaseConfig::default()
+        };
+        let r = Register::start(DbSlot::default(), &cfg, "n");
+        assert!(!r.is_on());
+        r.send(Item::Event {
+            call_id: "c".into(),
+            event: TimelineEvent {
+                seq: 0,
+                at_ms: 0,
+                kind: "node".into(),
+                data: serde_json::json!({}),
+            },
+        });
+        assert!(r.flush(Duration::from_secs(1)).await);
+        assert_eq!(
+            r.close(Duration::from_secs(1)).await,
+            CloseReport::default()
+        );
+        assert_eq!(
+            r.stats(),
+            StatsSnapshot {
+                written: 0,
+                dropped: 0,
+                queued: 0,
+                db_up: true
+            }
+        );
     }
 }

@@ -22,6 +22,7 @@ fn request(grammar: Option<Grammar>) -> Request {
         language: "en-US".into(),
         grammar,
         call: "test".into(),
+        silence: Duration::from_millis(700),
     }
 }
 

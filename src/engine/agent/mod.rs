@@ -4,6 +4,7 @@
 //! - [`pump`]: the task serving one session (socket, call audio, webhooks, timer).
 //! - [`bridge`]: the call's PCM frames ⇄ the session's `audio/pcmu`, `audio/pcma` or 24 kHz PCM.
 //! - [`tools`]: a webhook tool's HTTP call.
+//! - [`meter`]: connect and first-audio latency and session errors for `/metrics`.
 //! - [`transcribe`]: the `openai` speech recognizer (a Realtime transcription session).
 //! - [`session_config`]: an `agent` node's request + the `openai:` settings → a session.
 //!
@@ -11,6 +12,7 @@
 //! call's audio (the leg's audio port).
 
 pub mod bridge;
+pub mod meter;
 pub mod pump;
 pub mod tools;
 pub mod transcribe;

@@ -23,6 +23,7 @@ use tokio::task::JoinSet;
 use tokio_tungstenite::tungstenite::Message;
 
 use super::bridge::Bridge;
+use super::meter;
 use super::tools;
 use super::ws::{self, Ws};
 use crate::config::openai::ApiKey;
@@ -121,6 +122,18 @@ pub struct Endpoint {
 pub async fn run(
     endpoint: Endpoint,
     prepared: SessionConfig,
+    ctl: mpsc::Receiver<Ctl>,
+) -> Result<AgentOutcome, Failure> {
+    let r = connect_and_serve(endpoint, prepared, ctl).await;
+    if let Err(f) = &r {
+        meter::failed(f);
+    }
+    r
+}
+
+async fn connect_and_serve(
+    endpoint: Endpoint,
+    prepared: SessionConfig,
     mut ctl: mpsc::Receiver<Ctl>,
 ) -> Result<AgentOutcome, Failure> {
     let t0 = Instant::now();
@@ -156,6 +169,7 @@ pub async fn run(
         }
     };
     tracing::debug!(call = %label, took = ?t0.elapsed(), "agent: connected");
+    meter::connected(t0);
     session.connected(Instant::now());
     let mut pump = Pump {
         endpoint,
@@ -169,6 +183,7 @@ pub async fn run(
         bytes: Vec::new(),
         prepared_until: Instant::now() + PREPARED_TTL,
         started: false,
+        audio_from: None,
     };
     if let Some((cfg, audio)) = pending_start {
         pump.attach(&cfg, audio)?;
@@ -190,6 +205,8 @@ struct Pump {
     prepared_until: Instant,
     /// The node started (the call's audio was attached).
     started: bool,
+    /// Since when the caller waits for the model's first audio (until it comes).
+    audio_from: Option<Instant>,
 }
 
 impl Pump {
@@ -199,6 +216,7 @@ impl Pump {
         self.bridge = Some(bridge);
         self.audio = Some(audio);
         self.started = true;
+        self.audio_from = Some(Instant::now());
         Ok(())
     }
 
@@ -303,6 +321,9 @@ impl Pump {
                 }
             }
             Output::Audio(bytes) => {
+                if let Some(t) = self.audio_from.take() {
+                    meter::first_audio(t);
+                }
                 if let Some(b) = self.bridge.as_mut() {
                     self.frame_buf.clear();
                     if b.agent(&bytes, &mut self.frame_buf).is_ok() {

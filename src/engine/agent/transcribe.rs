@@ -5,8 +5,9 @@
 //!
 //! The caller's audio comes in as 16 kHz PCM ([`crate::asr::RATE`]), goes out as 24 kHz PCM
 //! (the [`Bridge`]); the session's partial and final transcripts come back as
-//! [`AsrEvent`]s. [`Feed::Finish`] (the listen core decided the utterance is over) commits the
-//! audio and waits briefly for its transcript. Dropping the recognizer abandons the recognition.
+//! [`AsrEvent`]s. The server's VAD ends a turn after the request's silence (the node's
+//! `listen.silence`, as `turn_detection.silence_duration_ms`); [`Feed::Finish`] (the listen core
+//! decided the utterance is over) commits the audio and waits briefly for its transcript. Dropping the recognizer abandons the recognition.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -48,7 +49,8 @@ pub fn engine(openai: Arc<OpenAiConfig>, http: reqwest::Client) -> Option<OpenAi
                 .filter(|g| !g.is_digits())
                 .map(|g| g.phrases().join(", ")),
             format: AudioFormat::Pcm24k,
-            silence: None,
+            // The server's VAD ends the turn after the same silence as the listen core.
+            silence: Some(req.silence),
             connect_timeout: openai.connect_timeout,
         };
         recognizer(endpoint, cfg)

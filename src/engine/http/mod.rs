@@ -6,6 +6,7 @@
 //! | `/api/flows`, `/api/registrations`, `/api/calls` (live) | [`status`] | API |
 //! | `/api/register`, `/api/register/{id}` | [`register`] | API |
 //! | `/api/calls` (jobs), `/api/alertmanager` | [`outbound`] | API |
+//! | `POST /api/calls/{id}/retry` | [`retry`] | API |
 //! | `/api/schedules`, `/api/schedules/{name}` | [`schedules`] | API |
 //! | `/api/session`, `POST /login`, `POST /logout` | [`auth`] | API / open |
 //! | `/metrics` | [`prom`] | open, or API with `api.metrics_auth` |
@@ -27,6 +28,7 @@ pub mod health;
 pub mod outbound;
 pub mod prom;
 pub mod register;
+pub mod retry;
 pub mod schedules;
 pub mod status;
 pub mod twilio;
@@ -123,6 +125,7 @@ pub fn router(state: HttpState) -> Router {
             "/api/calls/{id}",
             get(outbound::show).delete(outbound::cancel),
         )
+        .route("/api/calls/{id}/retry", post(retry::retry))
         .route("/api/alertmanager", post(outbound::alertmanager))
         .route(
             "/api/schedules",

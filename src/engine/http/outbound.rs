@@ -5,6 +5,7 @@
 //! | `POST /api/calls` | queues a job ([`CallRequest`] body), `201 {id, state, run_at}` |
 //! | `GET /api/calls/{id}` | the job, its escalation chain, every attempt and its outcome |
 //! | `DELETE /api/calls/{id}` | cancels a job still waiting (`409` once it is dialling or done) |
+//! | `POST /api/calls/{id}/retry` | a new job with a failed or cancelled job's request ([`super::retry`]) |
 //! | `GET /api/calls?status=…` | jobs, filtered (`status`, `number`, `since`, `until`), paged (`before`, `limit`, `next`) |
 //! | `GET /api/calls?direction=inbound` | the register's calls in the same shape (see `/api/register`) |
 //! | `POST /api/alertmanager` | Alertmanager webhook (v4): jobs created or cancelled, then `200` |

@@ -47,15 +47,16 @@ pub async fn run(
         ListenGrammar::Digits => Some(Grammar::digits()),
         ListenGrammar::Phrases(p) => Grammar::new(&p),
     };
-    let request = Request {
-        language: job.language.unwrap_or_else(|| engines.language.clone()),
-        grammar: grammar.clone(),
-        call: ctx.call.clone(),
-    };
     let params = ListenParams {
         silence: job.silence.unwrap_or(engines.silence),
         max_speech: engines.max_speech,
         rate: port.format().rate,
+    };
+    let request = Request {
+        language: job.language.unwrap_or_else(|| engines.language.clone()),
+        grammar: grammar.clone(),
+        call: ctx.call.clone(),
+        silence: params.silence,
     };
     tracing::debug!(
         call = %ctx.call,

@@ -21,12 +21,15 @@
 //! written files go first. The call then plays the file through the prompt cache, which
 //! decodes and encodes it once per codec.
 //!
+//! Every synthesis that is not a cache hit is measured for `/metrics` ([`meter`]).
+//!
 //! Not owned here: playing the audio (the media session), which text to say (the machine).
 //! Secrets: the API keys are only put in `Authorization` headers; errors never contain them
 //! nor the URL's query.
 
 pub mod cache;
 pub mod local;
+pub mod meter;
 pub mod remote;
 pub mod stream;
 
@@ -145,19 +148,29 @@ impl Tts {
         if let Some(path) = i.cache.lookup(&key).await {
             return Ok(path);
         }
-        let audio = match engine {
-            TtsEngine::EspeakNg => local::espeak(&text, voice.as_deref()).await?,
-            TtsEngine::Piper => local::piper(&i.cfg, &text, voice.as_deref()).await?,
+        let t0 = std::time::Instant::now();
+        let made = match engine {
+            TtsEngine::EspeakNg => local::espeak(&text, voice.as_deref()).await,
+            TtsEngine::Piper => local::piper(&i.cfg, &text, voice.as_deref()).await,
             TtsEngine::OpenAi => {
                 let voice = voice.as_deref().unwrap_or(&i.cfg.openai_voice);
-                remote::openai(&i.http, &i.openai, &i.cfg, voice, &text).await?
+                remote::openai(&i.http, &i.openai, &i.cfg, voice, &text).await
             }
-            TtsEngine::Http => remote::http(&i.http, &i.cfg, voice.as_deref(), &text).await?,
+            TtsEngine::Http => remote::http(&i.http, &i.cfg, voice.as_deref(), &text).await,
         };
-        i.cache
-            .store(&key, audio.extension, &audio.bytes)
-            .await
-            .map_err(TtsError::Io)
+        let stored = match made {
+            Ok(audio) => i
+                .cache
+                .store(&key, audio.extension, &audio.bytes)
+                .await
+                .map_err(TtsError::Io),
+            Err(e) => Err(e),
+        };
+        match &stored {
+            Ok(_) => meter::ready(engine, t0),
+            Err(e) => meter::failed(engine, e),
+        }
+        stored
     }
 }
 

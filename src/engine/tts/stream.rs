@@ -11,11 +11,11 @@
 //! A sentence already cached is not fetched: [`Spoken::Cached`] says which file to play.
 
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use super::{cache, remote, wav, Tts, TtsError, MAX_TTS_CHARS};
+use super::{cache, meter, remote, wav, Tts, TtsError, MAX_TTS_CHARS};
 use crate::audio::Resampler;
 use crate::engine::audio_port::{AudioFrame, AudioPort};
 use crate::flow::program::TtsEngine;
@@ -49,7 +49,7 @@ impl Tts {
         engine: Option<TtsEngine>,
         voice: Option<&str>,
         text: &str,
-        mut port: AudioPort,
+        port: AudioPort,
     ) -> Result<Spoken, TtsError> {
         let i = &self.inner;
         let engine = engine.unwrap_or(i.cfg.engine);
@@ -76,6 +76,27 @@ impl Tts {
         if let Some(path) = i.cache.lookup(&key).await {
             return Ok(Spoken::Cached(path));
         }
+        let t0 = Instant::now();
+        let r = self
+            .fetch_and_play(engine, voice.as_deref(), &text, &key, port, t0)
+            .await;
+        if let Err(e) = &r {
+            meter::failed(engine, e);
+        }
+        r
+    }
+
+    /// [`Tts::speak_streaming`] once the cache missed; reports the first audio to [`meter`].
+    async fn fetch_and_play(
+        &self,
+        engine: TtsEngine,
+        voice: Option<&str>,
+        text: &str,
+        key: &str,
+        mut port: AudioPort,
+        t0: Instant,
+    ) -> Result<Spoken, TtsError> {
+        let i = &self.inner;
         let rb = match engine {
             TtsEngine::OpenAi => {
                 let k = i.openai.api_key.as_ref().ok_or_else(|| {
@@ -83,7 +104,7 @@ impl Tts {
                         "the openai TTS engine needs openai.api_key (OPENAI_API_KEY)".into(),
                     )
                 })?;
-                let voice = voice.as_deref().unwrap_or(&i.cfg.openai_voice);
+                let voice = voice.unwrap_or(&i.cfg.openai_voice);
                 let body = json!({"model": i.cfg.openai_model, "voice": voice, "input": text,
                                   "response_format": "pcm"});
                 i.http
@@ -97,7 +118,7 @@ impl Tts {
                     TtsError::NotConfigured("the http TTS engine needs tts.http.url".into())
                 })?;
                 let mut body = json!({ "text": text });
-                if let Some(v) = &voice {
+                if let Some(v) = voice {
                     body["voice"] = json!(v);
                 }
                 let mut rb = i
@@ -161,7 +182,10 @@ impl Tts {
             if let Some(Body::Pcm { rate, channels }) = body {
                 let p = match player.as_mut() {
                     Some(p) => p,
-                    None => player.insert(Player::new(engine, rate, channels, &port)?),
+                    None => {
+                        meter::ready(engine, t0);
+                        player.insert(Player::new(engine, rate, channels, &port)?)
+                    }
                 };
                 let usable = consumed + (all.len() - consumed) / p.frame_bytes * p.frame_bytes;
                 p.play(&all[consumed..usable], &port).await?;
@@ -184,10 +208,11 @@ impl Tts {
         };
         let path = i
             .cache
-            .store(&key, extension, &file)
+            .store(key, extension, &file)
             .await
             .map_err(TtsError::Io)?;
         let Some(mut p) = player else {
+            meter::ready(engine, t0);
             return Ok(Spoken::Cached(path));
         };
         p.finish(&port).await?;

@@ -6,7 +6,7 @@
 //! | login | `GET /login` (the form posts to `POST /login`, `http::auth`) | [`login`] |
 //! | status | `GET /`, `GET /status/events` (SSE) | [`status_page`] |
 //! | calls | `GET /calls`, `GET /calls/{id}`, `GET /calls/{id}/recording/{var}` | [`calls_page`] |
-//! | outbound | `GET /outbound`, `GET /outbound/{id}`, `POST /outbound/{id}/cancel` | [`outbound_page`] |
+//! | outbound | `GET /outbound`, `GET /outbound/{id}`, `POST /outbound/{id}/cancel`, `POST /outbound/{id}/retry` | [`outbound_page`] |
 //! | place a call | `POST /outbound` (the form on the outbound page) | [`place`] |
 //! | flows | `GET /flows`, `GET /flows/{file}` | [`flows_page`] |
 //! | alerts | `GET /alerts` | [`outbound_page`] |
@@ -108,6 +108,7 @@ pub fn routes(state: &HttpState) -> Router<HttpState> {
         .route("/outbound", get(outbound_page::list).post(place::place))
         .route("/outbound/{id}", get(outbound_page::show))
         .route("/outbound/{id}/cancel", post(outbound_page::cancel))
+        .route("/outbound/{id}/retry", post(outbound_page::retry))
         .route("/alerts", get(outbound_page::alerts))
         .route("/flows", get(flows_page::list))
         .route("/flows/{file}", get(flows_page::show))

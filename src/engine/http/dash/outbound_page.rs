@@ -5,6 +5,9 @@
 //!   jobs. `GET /outbound/{id}`: one job, every attempt (contact, outcome, SIP status, the
 //!   attempt's call) and the request as stored. `POST /outbound/{id}/cancel` cancels a queued
 //!   job (`Db::cancel_job`; a running or finished job is left alone and the page says so).
+//!   `POST /outbound/{id}/retry` (a button on failed and cancelled jobs) makes a new job with
+//!   the same request through the API's `http::retry::retry_job` and goes to its page; a job
+//!   that cannot be retried stays on its page with the reason.
 //! - `GET /alerts`: the notifications received (`alert_notifications`), the alerts in each
 //!   and what they triggered (jobs link to their page).
 //!
@@ -22,6 +25,7 @@ use serde_json::Value;
 use super::place::{loaded_flows, PlaceForm};
 use super::{check_form, render, PageError, PageResult, Viewer};
 use crate::db::jobs::{Job, JobState};
+use crate::engine::http::retry::{retry_job, NotRetried};
 use crate::engine::http::HttpState;
 
 /// Jobs per page.
@@ -132,6 +136,13 @@ fn notice_text(code: Option<&str>) -> Option<&'static str> {
         "not_cancelled" => {
             "The job was not cancelled: it is no longer queued (it is dialling or finished)."
         }
+        "retried" => "This job retries the one it names: it is dialled now.",
+        "not_retried" => {
+            "The job was not retried: only a failed or cancelled job can be (see its state)."
+        }
+        "retry_refused" => {
+            "The job was not retried: its target is no longer allowed (outbound.allow) or its flow is not loaded."
+        }
         _ => return None,
     })
 }
@@ -237,6 +248,30 @@ pub async fn cancel(
     }
     let notice = if done { "cancelled" } else { "not_cancelled" };
     Ok(Redirect::to(&format!("/outbound/{id}?notice={notice}")).into_response())
+}
+
+/// `POST /outbound/{id}/retry`.
+pub async fn retry(
+    State(s): State<HttpState>,
+    Extension(v): Extension<Viewer>,
+    UrlPath(id): UrlPath<String>,
+    Form(f): Form<CsrfForm>,
+) -> PageResult {
+    check_form(&v, f.csrf.as_deref())?;
+    match retry_job(&s, &id).await {
+        Ok(r) => {
+            tracing::info!(job = %id, retry = %r.job.id, by = %v.name, "job retried from the dashboard");
+            Ok(Redirect::to(&format!("/outbound/{}?notice=retried", r.job.id)).into_response())
+        }
+        Err(NotRetried::State(_)) => {
+            Ok(Redirect::to(&format!("/outbound/{id}?notice=not_retried")).into_response())
+        }
+        Err(NotRetried::NotAllowed(why) | NotRetried::Unusable(why)) => {
+            tracing::info!(job = %id, why = %why, "dashboard retry refused");
+            Ok(Redirect::to(&format!("/outbound/{id}?notice=retry_refused")).into_response())
+        }
+        Err(NotRetried::Api(e)) => Err(PageError::new(e.status, &e.message)),
+    }
 }
 
 #[derive(Debug, Serialize)]

@@ -448,6 +448,170 @@ async fn forms_need_their_csrf_token_and_the_admin_role() {
     assert_eq!(g.status, StatusCode::UNAUTHORIZED);
 }
 
+/// The outbound API as `run` wires it, admitting `+49…` numbers.
+fn with_outbound(f: &mut Fx) {
+    use crate::engine::http::outbound::OutboundApi;
+    let cfg = crate::config::outbound::OutboundConfig {
+        allow: crate::policy::outbound::OutboundPolicy::new(&["+49*"]).unwrap(),
+        ..Default::default()
+    };
+    let api = OutboundApi {
+        cfg,
+        rules: Vec::new(),
+        registry: f.state.status.registry.clone(),
+        accounts: Vec::new(),
+        wake: Arc::new(tokio::sync::Notify::new()),
+        schedules_wake: Arc::new(tokio::sync::Notify::new()),
+    };
+    f.state = f.state.clone().with_outbound(Arc::new(api));
+}
+
+/// A stored message job to `to` (the request as `POST /api/calls` stores it).
+async fn message_job(f: &Fx, to: &str) -> String {
+    let defaults = crate::config::outbound::OutboundConfig::default().defaults;
+    let req = crate::outbound::request::CallRequest::parse(
+        &json!({"to": to, "message": "Disk full"}),
+        &defaults,
+        1_700_000_000_000,
+    )
+    .unwrap();
+    let request = crate::outbound::job::JobRequest::Call(req);
+    f.db.create_job(
+        &NewJob {
+            request: serde_json::to_value(&request).unwrap(),
+            run_at_ms: 1_700_000_000_000,
+            max_attempts: request.max_attempts(),
+            ..NewJob::default()
+        },
+        1_700_000_000_000,
+    )
+    .await
+    .unwrap()
+    .id
+}
+
+#[tokio::test]
+async fn a_cancelled_job_is_retried_from_its_page_as_a_new_job_once() {
+    let mut f = fixture().await;
+    with_outbound(&mut f);
+    let job = message_job(&f, "+4930111").await;
+    let (cookie, csrf) = login(&f, "ada").await;
+    let path = format!("/outbound/{job}/retry");
+    // Queued: no retry button, and a retry is refused.
+    let page = get(&f, &format!("/outbound/{job}"), Some(&cookie)).await;
+    assert!(!page.body.contains(&path), "{}", page.body);
+    let g = send(
+        &f,
+        req(Method::POST, &path, Some(&cookie), &format!("csrf={csrf}")),
+    )
+    .await;
+    assert_eq!(location(&g), format!("/outbound/{job}?notice=not_retried"));
+    assert!(f.db.cancel_job(&job, 1_700_000_000_001).await.unwrap());
+    // Cancelled: the button, with the session's CSRF token.
+    let page = get(&f, &format!("/outbound/{job}"), Some(&cookie)).await;
+    assert!(
+        page.body
+            .contains(&format!("action=\"{}\"", path.replace('/', "&#x2f;")))
+            || page.body.contains(&format!("action=\"{path}\"")),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains(&format!("value=\"{csrf}\"")));
+    let list = get(&f, "/outbound", Some(&cookie)).await;
+    assert!(list.body.contains(">Retry</button>"), "{}", list.body);
+    // Without the token, or as a viewer: refused, nothing created.
+    let g = send(&f, req(Method::POST, &path, Some(&cookie), "csrf=0000")).await;
+    assert_eq!(g.status, StatusCode::FORBIDDEN);
+    let (vcookie, vcsrf) = login(&f, "val").await;
+    let g = send(
+        &f,
+        req(
+            Method::POST,
+            &path,
+            Some(&vcookie),
+            &format!("csrf={vcsrf}"),
+        ),
+    )
+    .await;
+    assert_eq!(g.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        f.db.count_jobs(crate::db::jobs::JobState::Queued)
+            .await
+            .unwrap(),
+        0
+    );
+    // The admin with the token: a new job, due now, naming the old one; the old one unchanged.
+    let g = send(
+        &f,
+        req(Method::POST, &path, Some(&cookie), &format!("csrf={csrf}")),
+    )
+    .await;
+    assert_eq!(g.status, StatusCode::SEE_OTHER);
+    let to = location(&g).to_string();
+    let new = to
+        .strip_prefix("/outbound/")
+        .and_then(|r| r.strip_suffix("?notice=retried"))
+        .unwrap_or_else(|| panic!("{to}"))
+        .to_string();
+    assert_ne!(new, job);
+    let n = f.db.get_job(&new).await.unwrap().unwrap();
+    assert_eq!(n.state, crate::db::jobs::JobState::Queued);
+    assert_eq!(n.request["retry_of"], job.as_str());
+    assert_eq!(n.request["to"], json!(["+4930111"]));
+    assert!(
+        n.run_at_ms > 1_700_000_000_000,
+        "due now, not at the old time"
+    );
+    assert_eq!(n.attempts, 0);
+    assert_eq!(
+        f.db.get_job(&job).await.unwrap().unwrap().state,
+        crate::db::jobs::JobState::Cancelled
+    );
+    let page = get(&f, &to, Some(&cookie)).await;
+    assert!(page.body.contains("Retry of"), "{}", page.body);
+    // Again (a double click): the same retry, not a second one.
+    let g = send(
+        &f,
+        req(Method::POST, &path, Some(&cookie), &format!("csrf={csrf}")),
+    )
+    .await;
+    assert_eq!(location(&g), format!("/outbound/{new}?notice=retried"));
+    assert_eq!(
+        f.db.count_jobs(crate::db::jobs::JobState::Queued)
+            .await
+            .unwrap(),
+        1
+    );
+    // A job whose target is no longer allowed is not retried.
+    let other = message_job(&f, "+3312345").await;
+    f.db.cancel_job(&other, 1_700_000_000_001).await.unwrap();
+    let g = send(
+        &f,
+        req(
+            Method::POST,
+            &format!("/outbound/{other}/retry"),
+            Some(&cookie),
+            &format!("csrf={csrf}"),
+        ),
+    )
+    .await;
+    assert_eq!(
+        location(&g),
+        format!("/outbound/{other}?notice=retry_refused")
+    );
+    let g = send(
+        &f,
+        req(
+            Method::POST,
+            "/outbound/nope/retry",
+            Some(&cookie),
+            &format!("csrf={csrf}"),
+        ),
+    )
+    .await;
+    assert_eq!(g.status, StatusCode::NOT_FOUND);
+}
+
 #[tokio::test]
 async fn logout_needs_the_token_and_ends_the_session() {
     let f = fixture().await;
