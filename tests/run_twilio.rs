@@ -186,14 +186,10 @@ fn a_twilio_call_hears_paced_prompts_finished_by_marks_and_a_key_moves_the_flow(
         let freqs = media_freqs(&got);
         assert!(count_freq(&freqs, 440.0) >= 45, "{:?}", summary(&got));
         assert_eq!(count_freq(&freqs, 880.0), 0);
-        // Paced, not dumped: 1 s of audio takes at least 0.8 s to arrive.
-        let first = freqs.first().unwrap().0;
-        let last = freqs.last().unwrap().0;
-        assert!(
-            last - first >= Duration::from_millis(800),
-            "a second of audio arrived in {:?}",
-            last - first
-        );
+        // Paced, not dumped: the pacing itself (two frames of lead, then one per 20 ms) is
+        // checked on virtual time in `leg::twilio::core_tests::a_prompt_is_paced_in_real_time_with_a_small_lead`;
+        // measured here with a wall clock it failed under load (a late reader gets a burst).
+        // What this call shows is the order: the whole greeting, then its mark.
         // The menu prompt (880 Hz) follows once the mark was echoed; a key barges in.
         let got = call
             .until(Duration::from_secs(10), "the menu prompt", |h| {
