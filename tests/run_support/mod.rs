@@ -125,6 +125,10 @@ impl Server {
             .args(["--flows", "flows", "--rtp-ports", "40000-49998"])
             .env("PHONETREE_LOG", "info,phonetree=debug")
             .env("NO_COLOR", "1")
+            // Each server its own speech cache: the default (`<temp>/phonetree-tts`) is shared by
+            // every test, so one test's `say` could be another's cache hit (no engine request,
+            // no metrics, a different voice).
+            .env("PHONETREE_TTS_CACHE", dir.path().join("tts-cache"))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
