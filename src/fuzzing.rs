@@ -118,8 +118,22 @@ fn drain(ep: &mut Endpoint, now: Instant, calls: &mut Vec<crate::sip::event::Cal
         if let Err((e, _)) = message::parse(&t.bytes) {
             // By design a 400/501 to a request that lacks a mandatory header (or has it in a
             // form we cannot echo) lacks it too, and its Warning says which (a client still
-            // matches it by Via branch and CSeq). Anything else we send must parse.
-            let answers_a_broken_request = matches!(e, message::ParseError::MissingHeader(_))
+            // matches it by Via branch and CSeq); a 501 names the unknown method in its CSeq,
+            // which our parser (known methods only) refuses. Anything else we send must parse.
+            let by_design = match &e {
+                message::ParseError::MissingHeader(_) => true,
+                message::ParseError::BadHeader {
+                    name: "CSeq",
+                    value,
+                } => {
+                    let mut it = value.split_whitespace();
+                    it.next().is_some_and(|n| n.parse::<u32>().is_ok())
+                        && it.next().is_some_and(message::is_token)
+                        && it.next().is_none()
+                }
+                _ => false,
+            };
+            let answers_a_broken_request = by_design
                 && (t.bytes.starts_with(b"SIP/2.0 400 ") || t.bytes.starts_with(b"SIP/2.0 501 "));
             if answers_a_broken_request {
                 continue;

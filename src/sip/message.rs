@@ -404,6 +404,13 @@ impl CSeq {
     }
 }
 
+/// Whether `s` is a SIP `token` (RFC 3261 §25.1): what a method name is made of.
+pub fn is_token(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-.!%*_+`'~".contains(&b))
+}
+
 /// A request that failed to parse but whose Via, From, To, Call-ID and CSeq could be read raw,
 /// so that it can be answered (400, or 501 for an unknown method).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -622,9 +629,12 @@ fn salvage(bytes: &[u8]) -> Option<Salvage> {
             } else if is("Call-ID", "i") {
                 ("Call-ID", !value.is_empty())
             } else if is("CSeq", "CSeq") {
+                // A number and a method that is a SIP token (non-token bytes were echoed once:
+                // fuzzing). An unknown method stays: the 501 must name it.
                 let mut it = value.split_whitespace();
                 let num = it.next().is_some_and(|n| n.parse::<u32>().is_ok());
-                ("CSeq", num && it.next().is_some() && it.next().is_none())
+                let method = it.next().is_some_and(is_token);
+                ("CSeq", num && method && it.next().is_none())
             } else {
                 continue;
             };
