@@ -84,3 +84,12 @@ fn a_400_never_echoes_a_cseq_with_a_method_that_is_not_a_token() {
     let input = include_bytes!("fixtures/fuzz/sip_endpoint-cseq-method-not-a-token.bin");
     fuzzing::sip_endpoint(input);
 }
+
+/// A `From` whose value held a bare line feed followed by `To: …` (lines are split on CRLF) was
+/// echoed in a 400, where the line feed started a second, broken `To`. Salvaged answers now echo
+/// no value with a control byte in it, and refuse to answer when a Via has one.
+#[test]
+fn a_400_never_carries_a_header_injected_by_a_bare_line_feed() {
+    let input = include_bytes!("fixtures/fuzz/sip_endpoint-bare-lf-injects-a-header.bin");
+    fuzzing::sip_endpoint(input);
+}

@@ -615,7 +615,13 @@ fn salvage(bytes: &[u8]) -> Option<Salvage> {
         let is = |long: &str, short: &str| {
             name.eq_ignore_ascii_case(long) || name.eq_ignore_ascii_case(short)
         };
+        // Lines were split on CRLF only: a bare CR or LF (or another control byte) left in a
+        // value would start a new header in our answer (fuzzing found a From carrying a `To`).
+        let clean = !value.chars().any(|c| c.is_control() && c != '\t');
         if is("Via", "v") {
+            if !clean {
+                return None;
+            }
             for v in split_list(&value) {
                 vias.push(Via::parse(&v).ok()?);
             }
@@ -638,7 +644,7 @@ fn salvage(bytes: &[u8]) -> Option<Salvage> {
             } else {
                 continue;
             };
-            if ok && !echo.iter().any(|(n, _)| *n == key) {
+            if ok && clean && !echo.iter().any(|(n, _)| *n == key) {
                 echo.push((key, value));
             }
         }
