@@ -121,6 +121,32 @@ impl Tts {
         &self.inner.cfg
     }
 
+    /// What one request speaks, with which voice (the engine's configured one by default), and
+    /// its cache key: shared by [`Tts::synthesize`] and [`Tts::speak_streaming`].
+    fn request(
+        &self,
+        engine: TtsEngine,
+        voice: Option<&str>,
+        text: &str,
+    ) -> (Option<String>, String, String) {
+        let cfg = &self.inner.cfg;
+        let voice = voice
+            .map(str::to_owned)
+            .or_else(|| cfg.default_voice(engine).map(str::to_owned));
+        let text: String = text.chars().take(MAX_TTS_CHARS).collect();
+        let model = match engine {
+            TtsEngine::OpenAi => cfg.openai_model.as_str(),
+            _ => "",
+        };
+        let key = cache::key(
+            engine.as_str(),
+            model,
+            voice.as_deref().unwrap_or(""),
+            &text,
+        );
+        (voice, text, key)
+    }
+
     /// Speaks `text` with `engine` (default: the configured one) and `voice` (default: the
     /// engine's configured voice) into a cached audio file, and returns its path.
     pub async fn synthesize(
@@ -131,20 +157,7 @@ impl Tts {
     ) -> Result<PathBuf, TtsError> {
         let i = &self.inner;
         let engine = engine.unwrap_or(i.cfg.engine);
-        let voice = voice
-            .map(str::to_owned)
-            .or_else(|| i.cfg.default_voice(engine).map(str::to_owned));
-        let text: String = text.chars().take(MAX_TTS_CHARS).collect();
-        let model = match engine {
-            TtsEngine::OpenAi => i.cfg.openai_model.as_str(),
-            _ => "",
-        };
-        let key = cache::key(
-            engine.as_str(),
-            model,
-            voice.as_deref().unwrap_or(""),
-            &text,
-        );
+        let (voice, text, key) = self.request(engine, voice, text);
         if let Some(path) = i.cache.lookup(&key).await {
             return Ok(path);
         }

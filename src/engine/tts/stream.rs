@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use super::{cache, meter, remote, wav, Tts, TtsError, MAX_TTS_CHARS};
+use super::{meter, remote, wav, Tts, TtsError};
 use crate::audio::Resampler;
 use crate::engine::audio_port::{AudioFrame, AudioPort};
 use crate::flow::program::TtsEngine;
@@ -59,20 +59,7 @@ impl Tts {
                 .await
                 .map(Spoken::Cached);
         }
-        let voice = voice
-            .map(str::to_owned)
-            .or_else(|| i.cfg.default_voice(engine).map(str::to_owned));
-        let text: String = text.chars().take(MAX_TTS_CHARS).collect();
-        let model = match engine {
-            TtsEngine::OpenAi => i.cfg.openai_model.as_str(),
-            _ => "",
-        };
-        let key = cache::key(
-            engine.as_str(),
-            model,
-            voice.as_deref().unwrap_or(""),
-            &text,
-        );
+        let (voice, text, key) = self.request(engine, voice, text);
         if let Some(path) = i.cache.lookup(&key).await {
             return Ok(Spoken::Cached(path));
         }
