@@ -10,6 +10,7 @@ use std::sync::Arc;
 use phonetree::config::database::{DatabaseConfig, DatabaseUrl};
 use phonetree::db::calls::{self, CallFilter, CallRecord, Direction, TimelineEvent};
 use phonetree::db::jobs::{Attempt, JobState, NewJob};
+use phonetree::db::limits::{Claim, ClusterLimits};
 use phonetree::db::outbound::JobFilter;
 use phonetree::db::{self, Db, DbError, Stmt};
 use serde_json::json;
@@ -80,6 +81,8 @@ both!(
     alerts_schedules_and_heartbeats,
     outbound_restart_release_alert_cancel_and_filtered_list,
     a_schedule_fires_once_across_two_nodes_and_catches_up_after_downtime,
+    cluster_max_concurrent_holds_across_nodes_and_a_dead_nodes_jobs_come_back,
+    cluster_rate_holds_across_nodes_on_one_shared_bucket,
 );
 
 async fn migrations_are_applied_once_and_a_newer_schema_is_refused(db: Db) {
@@ -784,4 +787,126 @@ async fn a_schedule_fires_once_across_two_nodes_and_catches_up_after_downtime(db
         (None, Some(t0 + 86_400_000))
     );
     assert_eq!(db.count_jobs(JobState::Queued).await.unwrap(), 2);
+}
+
+/// Four nodes claim at the same virtual instant `now` until each sees no more: the ids claimed.
+async fn claim_race(db: &Db, now: i64, lease_until: i64, limits: ClusterLimits) -> Vec<String> {
+    let claimed = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let mut tasks = Vec::new();
+    for n in 0..4 {
+        let node = db.with_node_id(&format!("node-{n}"));
+        let claimed = claimed.clone();
+        tasks.push(tokio::spawn(async move {
+            loop {
+                match node.claim_due_job_limited(now, lease_until, &limits).await {
+                    Ok(Claim::Job(j)) => {
+                        assert_eq!(j.lease_owner.as_deref(), Some(node.node_id()));
+                        claimed.lock().unwrap().push(j.id.clone());
+                    }
+                    Ok(Claim::NothingDue | Claim::AtLimit) => break,
+                    Err(e) if e.is_transient() => continue,
+                    Err(e) => panic!("{e}"),
+                }
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let ids = claimed.lock().unwrap().clone();
+    assert_eq!(ids.iter().collect::<HashSet<_>>().len(), ids.len(), "a job claimed twice");
+    ids
+}
+
+async fn cluster_max_concurrent_holds_across_nodes_and_a_dead_nodes_jobs_come_back(db: Db) {
+    for _ in 0..20 {
+        db.create_job(&new_job(0), 0).await.unwrap();
+    }
+    let limits = ClusterLimits {
+        max_concurrent: 5,
+        rate: 1_000.0,
+    };
+    // Enough rate tokens for everything: only the concurrency limit can stop the claims.
+    let first = claim_race(&db, 10_000, 20_000, limits).await;
+    assert_eq!(first.len(), 5, "five running over four nodes, not five per node");
+    assert_eq!(db.count_jobs(JobState::Running).await.unwrap(), 5);
+    let again = claim_race(&db, 11_000, 20_000, limits).await;
+    assert!(again.is_empty(), "still at the limit: {again:?}");
+
+    // One call ends: exactly one slot frees, whichever node asks first takes it.
+    let done = db.get_job(&first[0]).await.unwrap().unwrap();
+    let owner = db.with_node_id(done.lease_owner.as_deref().unwrap());
+    assert!(owner
+        .finish_job(&done.id, JobState::Done, "answered", 12_000)
+        .await
+        .unwrap());
+    assert_eq!(claim_race(&db, 12_000, 20_000, limits).await.len(), 1);
+
+    // A node dies holding jobs: they count against the limit until their lease runs out,
+    // then any node may take them again (the open attempt is marked interrupted).
+    let dead_jobs: Vec<_> = {
+        let mut v = Vec::new();
+        for id in db.list_jobs(Some(JobState::Running), None, 100).await.unwrap() {
+            v.push(id);
+        }
+        v
+    };
+    let victim = dead_jobs[0].lease_owner.clone().unwrap();
+    let theirs: Vec<_> = dead_jobs
+        .iter()
+        .filter(|j| j.lease_owner.as_deref() == Some(victim.as_str()))
+        .collect();
+    let dead = db.with_node_id(&victim);
+    assert_eq!(
+        dead.start_attempt(&theirs[0].id, "sip:x@127.0.0.1", 12_500)
+            .await
+            .unwrap(),
+        Some(1)
+    );
+    // The survivors renew their leases; the dead node does not.
+    for j in &dead_jobs {
+        if j.lease_owner.as_deref() != Some(victim.as_str()) {
+            let n = db.with_node_id(j.lease_owner.as_deref().unwrap());
+            assert!(n.renew_lease(&j.id, 60_000, 19_000).await.unwrap());
+        }
+    }
+    assert!(claim_race(&db, 19_000, 60_000, limits).await.is_empty());
+    assert_eq!(db.expire_leases(20_001).await.unwrap(), theirs.len() as u64);
+    let retaken = claim_race(&db, 20_001, 60_000, limits).await;
+    assert_eq!(retaken.len(), theirs.len(), "the dead node's slots are free again");
+    assert_eq!(db.count_jobs(JobState::Running).await.unwrap(), 5);
+    let attempts = db.job_attempts(&theirs[0].id).await.unwrap();
+    assert_eq!(attempts[0].outcome.as_deref(), Some("interrupted"));
+}
+
+async fn cluster_rate_holds_across_nodes_on_one_shared_bucket(db: Db) {
+    let limits = ClusterLimits {
+        max_concurrent: 1_000,
+        rate: 2.0,
+    };
+    // An empty queue spends no token.
+    for _ in 0..3 {
+        let c = db.claim_due_job_limited(1_000, 90_000, &limits).await.unwrap();
+        assert_eq!(c, Claim::NothingDue);
+    }
+    for _ in 0..30 {
+        db.create_job(&new_job(0), 0).await.unwrap();
+    }
+    // A full bucket holds one second's worth: two claims at t = 1 s, over all four nodes.
+    assert_eq!(claim_race(&db, 1_000, 90_000, limits).await.len(), 2);
+    assert!(claim_race(&db, 1_000, 90_000, limits).await.is_empty());
+    // Half a second later: one token.
+    assert_eq!(claim_race(&db, 1_500, 90_000, limits).await.len(), 1);
+    assert!(claim_race(&db, 1_700, 90_000, limits).await.is_empty());
+    // A node whose clock lags does not refill the bucket (time never goes back).
+    assert!(claim_race(&db, 500, 90_000, limits).await.is_empty());
+    // A long pause refills at most one second's worth.
+    assert_eq!(claim_race(&db, 60_000, 90_000, limits).await.len(), 2);
+    // Over 10 s of polling every 100 ms by four nodes: at most 2/s + the burst.
+    let mut n = 0;
+    for t in (60_100..=70_000).step_by(100) {
+        n += claim_race(&db, t, 90_000, limits).await.len();
+    }
+    assert_eq!(n, 20, "2 per second for 10 s (the burst was spent at 60 s)");
+    assert_eq!(db.count_jobs(JobState::Running).await.unwrap(), 25);
 }

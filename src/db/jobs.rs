@@ -131,13 +131,13 @@ const LIST: &str = concat!(
     " FROM jobs WHERE (CAST($1 AS TEXT) IS NULL OR state = $1) \
      AND (CAST($2 AS TEXT) IS NULL OR id < $2) ORDER BY id DESC LIMIT $3"
 );
-const CLAIM_SQLITE: &str = concat!(
+pub(super) const CLAIM_SQLITE: &str = concat!(
     "UPDATE jobs SET state = 'running', lease_owner = $1, lease_until_ms = $2, updated_ms = $3 \
      WHERE state = 'queued' AND id = (SELECT id FROM jobs WHERE state = 'queued' \
      AND run_at_ms <= $3 ORDER BY run_at_ms, id LIMIT 1) RETURNING ",
     job_cols!()
 );
-const CLAIM_POSTGRES: &str = concat!(
+pub(super) const CLAIM_POSTGRES: &str = concat!(
     "UPDATE jobs SET state = 'running', lease_owner = $1, lease_until_ms = $2, updated_ms = $3 \
      WHERE state = 'queued' AND id = (SELECT id FROM jobs WHERE state = 'queued' \
      AND run_at_ms <= $3 ORDER BY run_at_ms, id LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING ",
@@ -177,7 +177,7 @@ const EXPIRE: &str = "UPDATE jobs SET state = 'queued', lease_owner = NULL, \
      WHERE state = 'running' AND lease_until_ms < $1";
 const COUNT_STATE: &str = "SELECT COUNT(*) FROM jobs WHERE state = $1";
 
-fn job(r: &Row) -> Result<Job, DbError> {
+pub(super) fn job(r: &Row) -> Result<Job, DbError> {
     let state = r.text(2)?;
     Ok(Job {
         id: r.text(0)?,

@@ -20,11 +20,18 @@ pub struct Migration {
 }
 
 /// Every migration, in order.
-pub static MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "init",
-    sql: include_str!("migrations/0001_init.sql"),
-}];
+pub static MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "init",
+        sql: include_str!("migrations/0001_init.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "cluster_limits",
+        sql: include_str!("migrations/0002_cluster_limits.sql"),
+    },
+];
 
 /// The bookkeeping table (same text on both engines).
 pub const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (\

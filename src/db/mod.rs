@@ -19,6 +19,7 @@
 pub mod auth;
 pub mod calls;
 pub mod jobs;
+pub mod limits;
 pub mod migrate;
 pub mod ops;
 pub mod outbound;
@@ -71,6 +72,19 @@ pub trait Backend: Send + Sync + 'static {
     fn query(&self, sql: &'static str, params: Vec<Val>) -> BoxFut<'_, Result<Vec<Row>, DbError>>;
     /// Runs the statements in one transaction: all or nothing. Rows changed per statement.
     fn transaction(&self, stmts: Vec<Stmt>) -> BoxFut<'_, Result<Vec<u64>, DbError>>;
+    /// Runs `guards`, then `query`, in one transaction, and commits only when every guard
+    /// changed (or, for a `SELECT`, returned) at least one row and `query` returned rows:
+    /// `Ok(None)` when a guard stopped it, `Ok(Some(rows))` otherwise (`rows` empty: rolled
+    /// back). The cluster-wide outbound limits ([`limits`]) are built on it. Backends that
+    /// cannot (test doubles) refuse it.
+    fn guarded_query(
+        &self,
+        guards: Vec<Stmt>,
+        query: Stmt,
+    ) -> BoxFut<'_, Result<Option<Vec<Row>>, DbError>> {
+        let _ = (guards, query);
+        Box::pin(async { Err(DbError::Query("guarded_query is not supported".into())) })
+    }
     /// Applies the migrations the database lacks, in order, each in its own transaction,
     /// serialised against other nodes migrating at the same time. The versions applied.
     fn migrate(

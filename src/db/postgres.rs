@@ -188,6 +188,33 @@ impl Backend for Postgres {
         })
     }
 
+    fn guarded_query(
+        &self,
+        guards: Vec<Stmt>,
+        query: Stmt,
+    ) -> BoxFut<'_, Result<Option<Vec<Row>>, DbError>> {
+        Box::pin(async move {
+            let mut c = self.client().await?;
+            let tx = c.transaction().await.map_err(err)?;
+            for g in &guards {
+                let st = tx.prepare_cached(g.sql).await.map_err(err)?;
+                if tx.execute(&st, &refs(&g.params)).await.map_err(err)? == 0 {
+                    tx.rollback().await.map_err(err)?;
+                    return Ok(None);
+                }
+            }
+            let st = tx.prepare_cached(query.sql).await.map_err(err)?;
+            let rows = tx.query(&st, &refs(&query.params)).await.map_err(err)?;
+            let rows: Vec<Row> = rows.iter().map(row).collect::<Result<_, _>>()?;
+            if rows.is_empty() {
+                tx.rollback().await.map_err(err)?;
+            } else {
+                tx.commit().await.map_err(err)?;
+            }
+            Ok(Some(rows))
+        })
+    }
+
     fn migrate(&self, migrations: &'static [Migration]) -> BoxFut<'_, Result<Vec<u32>, DbError>> {
         Box::pin(async move {
             let mut c = self.client().await?;

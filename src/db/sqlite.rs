@@ -211,6 +211,29 @@ impl Backend for Sqlite {
         })
     }
 
+    fn guarded_query(
+        &self,
+        guards: Vec<Stmt>,
+        q: Stmt,
+    ) -> BoxFut<'_, Result<Option<Vec<Row>>, DbError>> {
+        self.with(false, move |c| {
+            // IMMEDIATE: the write lock is taken at BEGIN, so guards and query see one state.
+            let tx = c
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                .map_err(err)?;
+            for g in &guards {
+                if execute(&tx, g.sql, &g.params)? == 0 {
+                    return Ok(None); // dropping `tx` rolls back
+                }
+            }
+            let rows = query(&tx, q.sql, &q.params)?;
+            if !rows.is_empty() {
+                tx.commit().map_err(err)?;
+            }
+            Ok(Some(rows))
+        })
+    }
+
     fn migrate(&self, migrations: &'static [Migration]) -> BoxFut<'_, Result<Vec<u32>, DbError>> {
         self.with(false, move |c| {
             c.execute_batch(super::migrate::CREATE_TABLE).map_err(err)?;

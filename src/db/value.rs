@@ -18,6 +18,12 @@ pub enum Val {
     Blob(Vec<u8>),
 }
 
+impl From<f64> for Val {
+    fn from(v: f64) -> Val {
+        Val::Float(v)
+    }
+}
+
 impl From<i64> for Val {
     fn from(v: i64) -> Val {
         Val::Int(v)

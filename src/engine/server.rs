@@ -598,7 +598,13 @@ fn start_outbound(
     });
     let o = &cfg.outbound;
     let dialler = Dialler::new(
-        Arc::new(DbStore(db.clone())),
+        Arc::new(DbStore(
+            db.clone(),
+            crate::db::limits::ClusterLimits {
+                max_concurrent: cfg.outbound.max_concurrent,
+                rate: cfg.outbound.rate,
+            },
+        )),
         placer,
         DiallerConfig {
             max_concurrent: o.max_concurrent,

@@ -1,17 +1,21 @@
 //! The dialler's [`JobStore`] on the database ([`crate::db`]): the `jobs` and `job_attempts`
 //! tables with their leases. An empty [`DbSlot`] (the database not reachable yet) is a
-//! [`StoreError`]; the dialler waits and tries again.
+//! [`StoreError`]; the dialler waits and tries again. Claims respect the cluster-wide
+//! `outbound.max_concurrent` and `outbound.rate` ([`crate::db::limits`]).
 
-use super::dialler::{AttemptReport, AttemptRow, BoxFut, ClaimedJob, JobStore, StoreError};
+use super::dialler::{
+    AttemptReport, AttemptRow, BoxFut, ClaimResult, ClaimedJob, JobStore, StoreError,
+};
 use super::job::JobRequest;
 use super::plan::Marks;
 use crate::db::jobs::{Attempt, Job, JobState};
+use crate::db::limits::{Claim, ClusterLimits};
 use crate::db::{Db, DbError, DbSlot};
 use crate::flow::program::Mark;
 
-/// The database as the dialler's store.
+/// The database as the dialler's store, with the cluster's limits.
 #[derive(Clone, Debug)]
-pub struct DbStore(pub DbSlot);
+pub struct DbStore(pub DbSlot, pub ClusterLimits);
 
 impl DbStore {
     fn db(&self) -> Result<Db, StoreError> {
@@ -44,19 +48,21 @@ impl JobStore for DbStore {
         &self,
         now_ms: i64,
         lease_until_ms: i64,
-    ) -> BoxFut<'_, Result<Option<ClaimedJob>, StoreError>> {
+    ) -> BoxFut<'_, Result<ClaimResult, StoreError>> {
         Box::pin(async move {
             let db = self.db()?;
             loop {
-                let Some(job) = db
-                    .claim_due_job(now_ms, lease_until_ms)
+                let job = match db
+                    .claim_due_job_limited(now_ms, lease_until_ms, &self.1)
                     .await
                     .map_err(err)?
-                else {
-                    return Ok(None);
+                {
+                    Claim::Job(j) => j,
+                    Claim::NothingDue => return Ok(ClaimResult::Idle),
+                    Claim::AtLimit => return Ok(ClaimResult::AtLimit),
                 };
                 match claimed(&job) {
-                    Some(c) => return Ok(Some(c)),
+                    Some(c) => return Ok(ClaimResult::Job(c)),
                     None => {
                         tracing::error!(job = %job.id, "outbound: unreadable job request; failing it");
                         db.finish_job(&job.id, JobState::Failed, "unreadable", now_ms)

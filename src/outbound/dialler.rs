@@ -7,7 +7,8 @@
 //! next runs [`JobStore::expire_leases`] (any node, or this one after a restart via
 //! [`JobStore::release_own`]) marks the open attempt `interrupted` and puts the job back in the
 //! queue, where the plan retries it like any failed attempt. A job is claimed by one node at
-//! a time (the claim is one atomic statement), an acknowledgement is stored the moment the
+//! a time (the claim is one atomic statement; with a shared database the limits are
+//! cluster-wide, enforced by the store in the claim's transaction: [`crate::db::limits`]), an acknowledgement is stored the moment the
 //! flow's `ack` node runs, and the plan never dials a job whose `until` holds — so after a
 //! `kill -9` no job is lost, none acknowledged is dialled again, none is dialled twice at once.
 //!
@@ -51,6 +52,16 @@ pub struct ClaimedJob {
     pub marks: Marks,
 }
 
+/// What a claim got.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ClaimResult {
+    Job(ClaimedJob),
+    /// Nothing is due.
+    Idle,
+    /// The store's own (cluster-wide) limits refused a claim now: look again shortly.
+    AtLimit,
+}
+
 /// One stored attempt.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AttemptRow {
@@ -73,12 +84,13 @@ pub struct AttemptReport {
 
 /// Where jobs live (the database in production).
 pub trait JobStore: Send + Sync + 'static {
-    /// The earliest due queued job, now leased to this node until `lease_until_ms`.
+    /// The earliest due queued job, now leased to this node until `lease_until_ms`; a
+    /// shared store may refuse with [`ClaimResult::AtLimit`] (cluster-wide limits).
     fn claim(
         &self,
         now_ms: i64,
         lease_until_ms: i64,
-    ) -> BoxFut<'_, Result<Option<ClaimedJob>, StoreError>>;
+    ) -> BoxFut<'_, Result<ClaimResult, StoreError>>;
     /// Extends this node's lease; `false` when the job is no longer ours.
     fn renew(
         &self,
@@ -243,7 +255,7 @@ impl Dialler {
                 let now = now_ms();
                 let lease = this.cfg.lease.as_millis() as i64;
                 match this.store.claim(now, now + lease).await {
-                    Ok(Some(job)) => {
+                    Ok(ClaimResult::Job(job)) => {
                         this.stats.running.fetch_add(1, Ordering::SeqCst);
                         let me = this.clone();
                         tokio::spawn(async move {
@@ -252,7 +264,14 @@ impl Dialler {
                             me.wake.notify_one();
                         });
                     }
-                    Ok(None) => break,
+                    Ok(ClaimResult::Idle) => break,
+                    Ok(ClaimResult::AtLimit) => {
+                        // Another node holds the cluster's slots or tokens: look again after
+                        // about one token's time (a finished local call wakes us earlier).
+                        let token = Duration::from_secs_f64(1.0 / this.cfg.rate.max(0.001));
+                        wait = wait.min(token.clamp(Duration::from_millis(10), this.cfg.poll));
+                        break;
+                    }
                     Err(e) => {
                         tracing::warn!(error = %e, "outbound: cannot claim jobs");
                         break;

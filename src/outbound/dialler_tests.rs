@@ -109,7 +109,7 @@ impl JobStore for Mem {
         &self,
         now_ms: i64,
         lease_until_ms: i64,
-    ) -> BoxFut<'_, Result<Option<ClaimedJob>, StoreError>> {
+    ) -> BoxFut<'_, Result<ClaimResult, StoreError>> {
         let mut db = self.db.lock().unwrap();
         let node = self.node.clone();
         let got = db
@@ -127,7 +127,7 @@ impl JobStore for Mem {
                     marks: r.marks,
                 }
             });
-        Box::pin(async move { Ok(got) })
+        Box::pin(async move { Ok(got.map_or(ClaimResult::Idle, ClaimResult::Job)) })
     }
 
     fn renew(
