@@ -22,6 +22,7 @@ pub mod agent;
 pub mod audio_port;
 pub mod call;
 pub mod call_log;
+pub mod cluster;
 pub mod demo_crm;
 pub mod endpoint_loop;
 pub mod exporter;

@@ -323,13 +323,15 @@ fn spawn_heartbeat(status: &Arc<Status>, db: &DbSlot) {
                 return (0, serde_json::Value::Null);
             };
             let snap = s.registry.snapshot();
-            let flows: serde_json::Map<String, serde_json::Value> = snap
+            let flows = snap
                 .flows
                 .iter()
                 .filter_map(|e| e.program.as_ref())
-                .map(|p| (p.name.clone(), p.short_hash().into()))
+                .map(|p| (p.name.clone(), p.short_hash().to_string()))
                 .collect();
-            (s.calls.len() as u64, serde_json::json!({ "flows": flows }))
+            let calls = s.calls.snapshot();
+            let info = super::cluster::heartbeat_info(flows, &calls);
+            (calls.len() as u64, info)
         },
     ));
 }

@@ -12,8 +12,8 @@ use crate::db::DbSlot;
 pub const PURGE_EVERY: Duration = Duration::from_secs(3600);
 /// Calls deleted per statement.
 pub const PURGE_BATCH: u32 = 1000;
-/// How often the heartbeat row is written.
-pub const HEARTBEAT: Duration = Duration::from_secs(15);
+/// How often the heartbeat row is written (it carries the live calls the other nodes show).
+pub const HEARTBEAT: Duration = Duration::from_secs(5);
 
 /// Purges forever (first pass a minute after start, then hourly).
 pub async fn retention(slot: DbSlot, retention: Option<Duration>) {

@@ -22,6 +22,7 @@
 //! send its request headers (`http.header_timeout`).
 
 pub mod auth;
+pub mod cluster;
 pub mod dash;
 pub mod demo;
 pub mod health;
@@ -117,6 +118,7 @@ pub fn router(state: HttpState) -> Router {
     let api = Router::new()
         .route("/api/flows", get(status::flows))
         .route("/api/registrations", get(status::registrations))
+        .route("/api/cluster", get(cluster::show))
         .route(
             "/api/calls",
             get(outbound::list_or_live).post(outbound::create),

@@ -2,6 +2,10 @@
 //! error), live calls (flow, node, theme, duration), and `GET /status/events`, an SSE stream that
 //! sends the same live data as one JSON `live` event whenever it changed (checked every second).
 //!
+//! With several nodes on one database it also shows the cluster (every node, its flow
+//! versions, its live calls as of its last heartbeat) and warns when the live nodes run
+//! different versions of a flow ([`crate::engine::cluster`]).
+//!
 //! The page shows at most [`SHOWN`] live calls (it says how many there are); the stream sends the
 //! same first [`SHOWN`]. Streams count against [`super::MAX_STREAMS`].
 
@@ -105,13 +109,15 @@ pub async fn page(State(s): State<HttpState>, Extension(v): Extension<Viewer>) -
     let flows_ok = snap.flows.iter().filter(|e| e.program.is_some()).count();
     let started_ms = unix_ms(s.status.started);
     let uptime = view::dur(unix_ms(SystemTime::now()) - started_ms);
+    // The other nodes sharing the database (none shown with SQLite on one node).
+    let cluster = crate::engine::http::cluster::cluster_view(&s).await.ok();
     render(
         "status.html",
         ctx! {
             viewer => v, page => "status", title => "Status",
             node_id => s.dash.node_id.clone(), started_ms, uptime,
             regs, calls, shown => SHOWN, flows_ok, flows_bad,
-            db_up => s.db.get().is_some(),
+            db_up => s.db.get().is_some(), cluster,
         },
     )
 }

@@ -782,3 +782,78 @@ async fn the_place_a_call_form_queues_a_job_through_the_api_checks() {
 fn urlencode(s: &str) -> String {
     serde_urlencoded::to_string([("x", s)]).unwrap()[2..].to_string()
 }
+
+#[tokio::test]
+async fn the_api_and_status_page_show_every_nodes_calls_and_warn_when_flows_differ() {
+    let f = fixture().await;
+    let now = crate::db::now_ms();
+    // This node has one live call in memory; node-b has one in its heartbeat; node-c is down.
+    f.state.status.calls.insert(CallView {
+        id: "call-1".into(),
+        flow: "menu".into(),
+        version: "aaaaaaaaaaaa".into(),
+        node: "hello".into(),
+        theme: String::new(),
+        since: SystemTime::now(),
+    });
+    let b_call = CallView {
+        id: "call-77".into(),
+        flow: "menu".into(),
+        version: "bbbbbbbbbbbb".into(),
+        node: "bye".into(),
+        theme: String::new(),
+        since: SystemTime::now(),
+    };
+    let flows = |v: &str| [("menu".to_string(), v.to_string())].into_iter().collect();
+    let beats = [
+        ("node-a", now, "aaaaaaaaaaaa", vec![]),
+        ("node-b", now - 1_000, "bbbbbbbbbbbb", vec![b_call]),
+        ("node-c", now - 600_000, "cccccccccccc", vec![]),
+    ];
+    for (node, seen, version, calls) in beats {
+        let info = crate::engine::cluster::heartbeat_info(flows(version), &calls);
+        f.db.with_node_id(node)
+            .heartbeat(seen - 5_000, seen, calls.len() as u64, &info)
+            .await
+            .unwrap();
+    }
+
+    let g = get(&f, "/api/cluster", None).await;
+    assert_eq!(g.status, StatusCode::OK, "{}", g.body);
+    let v: serde_json::Value = serde_json::from_str(&g.body).unwrap();
+    let nodes = v["nodes"].as_array().unwrap();
+    assert_eq!(nodes.len(), 3);
+    assert_eq!(nodes[0]["me"], true);
+    assert_eq!(nodes[2]["alive"], false);
+    let calls: Vec<(&str, &str)> = v["calls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["node_id"].as_str().unwrap(), c["id"].as_str().unwrap()))
+        .collect();
+    assert_eq!(calls, [("node-a", "call-1"), ("node-b", "call-77")]);
+    assert_eq!(v["calls"][1]["state"], "bye");
+    assert_eq!(v["disagreements"][0]["flow"], "menu");
+    assert_eq!(v["disagreements"][0]["versions"]["node-b"], "bbbbbbbbbbbb");
+    assert!(v["disagreements"][0]["versions"].get("node-c").is_none());
+
+    let (cookie, _) = login(&f, "val").await;
+    let g = get(&f, "/", Some(&cookie)).await;
+    assert_eq!(g.status, StatusCode::OK);
+    assert!(g.body.contains("Nodes disagree on flow versions"), "{}", g.body);
+    assert!(g.body.contains("node-b: bbbbbbbbbbbb"), "{}", g.body);
+    assert!(g.body.contains("id=\"cluster-calls\"") && g.body.contains("call-77"));
+    assert!(g.body.contains("<strong class=\"bad\">down</strong>"));
+
+    // Every node on the same version: no warning, the cluster table stays.
+    f.db.with_node_id("node-b")
+        .heartbeat(now, now, 0, &crate::engine::cluster::heartbeat_info(flows("aaaaaaaaaaaa"), &[]))
+        .await
+        .unwrap();
+    let g = get(&f, "/", Some(&cookie)).await;
+    assert!(!g.body.contains("Nodes disagree"), "{}", g.body);
+    assert!(g.body.contains("id=\"cluster-nodes\""));
+    let v: serde_json::Value =
+        serde_json::from_str(&get(&f, "/api/cluster", None).await.body).unwrap();
+    assert_eq!(v["disagreements"], json!([]));
+}
