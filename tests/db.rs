@@ -814,7 +814,11 @@ async fn claim_race(db: &Db, now: i64, lease_until: i64, limits: ClusterLimits) 
         t.await.unwrap();
     }
     let ids = claimed.lock().unwrap().clone();
-    assert_eq!(ids.iter().collect::<HashSet<_>>().len(), ids.len(), "a job claimed twice");
+    assert_eq!(
+        ids.iter().collect::<HashSet<_>>().len(),
+        ids.len(),
+        "a job claimed twice"
+    );
     ids
 }
 
@@ -828,7 +832,11 @@ async fn cluster_max_concurrent_holds_across_nodes_and_a_dead_nodes_jobs_come_ba
     };
     // Enough rate tokens for everything: only the concurrency limit can stop the claims.
     let first = claim_race(&db, 10_000, 20_000, limits).await;
-    assert_eq!(first.len(), 5, "five running over four nodes, not five per node");
+    assert_eq!(
+        first.len(),
+        5,
+        "five running over four nodes, not five per node"
+    );
     assert_eq!(db.count_jobs(JobState::Running).await.unwrap(), 5);
     let again = claim_race(&db, 11_000, 20_000, limits).await;
     assert!(again.is_empty(), "still at the limit: {again:?}");
@@ -846,7 +854,11 @@ async fn cluster_max_concurrent_holds_across_nodes_and_a_dead_nodes_jobs_come_ba
     // then any node may take them again (the open attempt is marked interrupted).
     let dead_jobs: Vec<_> = {
         let mut v = Vec::new();
-        for id in db.list_jobs(Some(JobState::Running), None, 100).await.unwrap() {
+        for id in db
+            .list_jobs(Some(JobState::Running), None, 100)
+            .await
+            .unwrap()
+        {
             v.push(id);
         }
         v
@@ -873,7 +885,11 @@ async fn cluster_max_concurrent_holds_across_nodes_and_a_dead_nodes_jobs_come_ba
     assert!(claim_race(&db, 19_000, 60_000, limits).await.is_empty());
     assert_eq!(db.expire_leases(20_001).await.unwrap(), theirs.len() as u64);
     let retaken = claim_race(&db, 20_001, 60_000, limits).await;
-    assert_eq!(retaken.len(), theirs.len(), "the dead node's slots are free again");
+    assert_eq!(
+        retaken.len(),
+        theirs.len(),
+        "the dead node's slots are free again"
+    );
     assert_eq!(db.count_jobs(JobState::Running).await.unwrap(), 5);
     let attempts = db.job_attempts(&theirs[0].id).await.unwrap();
     assert_eq!(attempts[0].outcome.as_deref(), Some("interrupted"));
@@ -886,7 +902,10 @@ async fn cluster_rate_holds_across_nodes_on_one_shared_bucket(db: Db) {
     };
     // An empty queue spends no token.
     for _ in 0..3 {
-        let c = db.claim_due_job_limited(1_000, 90_000, &limits).await.unwrap();
+        let c = db
+            .claim_due_job_limited(1_000, 90_000, &limits)
+            .await
+            .unwrap();
         assert_eq!(c, Claim::NothingDue);
     }
     for _ in 0..30 {

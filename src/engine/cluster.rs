@@ -217,7 +217,11 @@ mod tests {
         );
         let v = view(&rows, "a", mine, 100_000);
         let per_node = |n: &str| v.calls.iter().filter(|c| c.node_id == n).count();
-        assert_eq!(per_node("a"), 1, "this node's own live table, not its heartbeat");
+        assert_eq!(
+            per_node("a"),
+            1,
+            "this node's own live table, not its heartbeat"
+        );
         assert_eq!(per_node("b"), 3);
         assert_eq!(per_node("c"), 0, "down");
         assert_eq!(
@@ -243,7 +247,10 @@ mod tests {
         let menu = &v.disagreements[0];
         assert_eq!(menu.flow, "menu");
         assert_eq!(menu.versions["b"].as_deref(), Some("bbb"));
-        assert!(!menu.versions.contains_key("d"), "a dead node is not compared");
+        assert!(
+            !menu.versions.contains_key("d"),
+            "a dead node is not compared"
+        );
         let sales = &v.disagreements[1];
         assert_eq!(sales.versions["c"], None, "c lacks the flow");
     }
@@ -252,7 +259,11 @@ mod tests {
     fn the_heartbeat_carries_a_bounded_call_list_and_junk_info_is_harmless() {
         let r = row("b", 100_000, &[], SHARED_CALLS + 50);
         assert_eq!(r.info["calls"].as_array().unwrap().len(), SHARED_CALLS);
-        for info in [Value::Null, json!({"flows": 3, "calls": "x"}), json!([1, 2])] {
+        for info in [
+            Value::Null,
+            json!({"flows": 3, "calls": "x"}),
+            json!([1, 2]),
+        ] {
             let junk = Heartbeat { info, ..r.clone() };
             let v = view(&[junk], "a", vec![], 100_000);
             assert!(v.calls.is_empty() && v.nodes[0].flows.is_empty());

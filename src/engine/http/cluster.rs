@@ -10,11 +10,10 @@ use crate::engine::cluster::{self, ClusterView};
 
 /// The cluster as this node sees it now.
 pub async fn cluster_view(s: &HttpState) -> Result<ClusterView, ApiError> {
-    let rows = s
-        .db()?
-        .heartbeats()
-        .await
-        .map_err(|e| ApiError::new(axum::http::StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
+    let rows =
+        s.db()?.heartbeats().await.map_err(|e| {
+            ApiError::new(axum::http::StatusCode::SERVICE_UNAVAILABLE, e.to_string())
+        })?;
     let me = s.dash.node_id.clone();
     let mine = cluster::own_calls(&me, &s.status.calls.snapshot());
     Ok(cluster::view(&rows, &me, mine, crate::db::now_ms()))

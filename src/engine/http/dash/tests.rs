@@ -840,14 +840,23 @@ async fn the_api_and_status_page_show_every_nodes_calls_and_warn_when_flows_diff
     let (cookie, _) = login(&f, "val").await;
     let g = get(&f, "/", Some(&cookie)).await;
     assert_eq!(g.status, StatusCode::OK);
-    assert!(g.body.contains("Nodes disagree on flow versions"), "{}", g.body);
+    assert!(
+        g.body.contains("Nodes disagree on flow versions"),
+        "{}",
+        g.body
+    );
     assert!(g.body.contains("node-b: bbbbbbbbbbbb"), "{}", g.body);
     assert!(g.body.contains("id=\"cluster-calls\"") && g.body.contains("call-77"));
     assert!(g.body.contains("<strong class=\"bad\">down</strong>"));
 
     // Every node on the same version: no warning, the cluster table stays.
     f.db.with_node_id("node-b")
-        .heartbeat(now, now, 0, &crate::engine::cluster::heartbeat_info(flows("aaaaaaaaaaaa"), &[]))
+        .heartbeat(
+            now,
+            now,
+            0,
+            &crate::engine::cluster::heartbeat_info(flows("aaaaaaaaaaaa"), &[]),
+        )
         .await
         .unwrap();
     let g = get(&f, "/", Some(&cookie)).await;
