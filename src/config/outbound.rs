@@ -4,8 +4,8 @@
 //! | key | environment | default |
 //! |---|---|---|
 //! | `outbound.allow` | `PHONETREE_OUTBOUND_ALLOW` (comma-separated) | none: every target is refused |
-//! | `outbound.max_concurrent` | `PHONETREE_OUTBOUND_MAX_CONCURRENT` | `10` calls at once |
-//! | `outbound.rate` | `PHONETREE_OUTBOUND_RATE` | `5` calls started per second |
+//! | `outbound.max_concurrent` | `PHONETREE_OUTBOUND_MAX_CONCURRENT` | `10` calls at once (whole cluster) |
+//! | `outbound.rate` | `PHONETREE_OUTBOUND_RATE` | `5` calls started per second (whole cluster) |
 //! | `outbound.max_attempts` | `PHONETREE_OUTBOUND_MAX_ATTEMPTS`, `SIP_INVITE_MAX_ATTEMPTS` | `5` per contact |
 //! | `outbound.backoff_base` | `PHONETREE_OUTBOUND_BACKOFF_BASE`, `SIP_INVITE_RETRY_BASE` | `1s` |
 //! | `outbound.backoff_max` | `PHONETREE_OUTBOUND_BACKOFF_MAX`, `SIP_INVITE_RETRY_MAX` | `30s` |

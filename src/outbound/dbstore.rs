@@ -62,7 +62,7 @@ impl JobStore for DbStore {
                     Claim::AtLimit => return Ok(ClaimResult::AtLimit),
                 };
                 match claimed(&job) {
-                    Some(c) => return Ok(ClaimResult::Job(c)),
+                    Some(c) => return Ok(ClaimResult::Job(Box::new(c))),
                     None => {
                         tracing::error!(job = %job.id, "outbound: unreadable job request; failing it");
                         db.finish_job(&job.id, JobState::Failed, "unreadable", now_ms)

@@ -55,7 +55,7 @@ pub struct ClaimedJob {
 /// What a claim got.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ClaimResult {
-    Job(ClaimedJob),
+    Job(Box<ClaimedJob>),
     /// Nothing is due.
     Idle,
     /// The store's own (cluster-wide) limits refused a claim now: look again shortly.
@@ -259,7 +259,7 @@ impl Dialler {
                         this.stats.running.fetch_add(1, Ordering::SeqCst);
                         let me = this.clone();
                         tokio::spawn(async move {
-                            me.work(job).await;
+                            me.work(*job).await;
                             me.stats.running.fetch_sub(1, Ordering::SeqCst);
                             me.wake.notify_one();
                         });

@@ -127,7 +127,9 @@ impl JobStore for Mem {
                     marks: r.marks,
                 }
             });
-        Box::pin(async move { Ok(got.map_or(ClaimResult::Idle, ClaimResult::Job)) })
+        Box::pin(
+            async move { Ok(got.map_or(ClaimResult::Idle, |j| ClaimResult::Job(Box::new(j)))) },
+        )
     }
 
     fn renew(
