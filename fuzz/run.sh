@@ -55,7 +55,14 @@ for t in "${targets[@]}"; do
   runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n1)
   size=$(ls "$corpus" | wc -l)
   if [ "$rc" -ne 0 ]; then
-    tail -n 40 "$log"
+    # The panic message (what went wrong) and the input, so CI's log alone reproduces it.
+    sed -n '/panicked at/,/stack backtrace/p' "$log" | head -n 80
+    grep -E '^(SUMMARY|MS:|artifact_prefix)' "$log" || tail -n 20 "$log"
+    for f in artifacts/"$t"/crash-* artifacts/"$t"/timeout-* artifacts/"$t"/oom-*; do
+      [ -f "$f" ] || continue
+      echo "input $f (base64; turn it into a test in tests/fuzz_regressions.rs):"
+      head -c 16384 "$f" | base64 -w 100
+    done
     echo "fuzz: $t: CRASH after ${runs:-?} runs (input in fuzz/artifacts/$t/)"
     exit 1
   fi

@@ -93,3 +93,14 @@ fn a_400_never_carries_a_header_injected_by_a_bare_line_feed() {
     let input = include_bytes!("fixtures/fuzz/sip_endpoint-bare-lf-injects-a-header.bin");
     fuzzing::sip_endpoint(input);
 }
+
+/// An INVITE whose Contact (`<sip:sipp@-Record-Route: 2/…;transpor!=UDP>`) and To (`<sPRACK
+/// Content-Length: 4>`) held no usable URI was answered; the BYE we then sent had the Contact
+/// as its request line, which no parser takes. An INVITE whose Contact, From or To is no URI we
+/// could send a request to is now refused with 400, and a name-addr with spaces, quotes or
+/// angle brackets inside its URI does not parse.
+#[test]
+fn an_invite_whose_contact_is_no_uri_is_refused_not_answered() {
+    let input = include_bytes!("fixtures/fuzz/sip_endpoint-contact-not-a-uri.bin");
+    fuzzing::sip_endpoint(input);
+}

@@ -342,7 +342,11 @@ impl NameAddr {
                 None => (None, t, ""),
             }
         };
-        if uri.is_empty() || !uri.contains(':') {
+        // A URI has no spaces, quotes or angle brackets (RFC 3261 §25.1): such a value is
+        // refused here rather than echoed into a request line later.
+        let unusable =
+            |c: char| c.is_whitespace() || c.is_control() || matches!(c, '<' | '>' | '"');
+        if uri.is_empty() || !uri.contains(':') || uri.contains(unusable) {
             return Err(bad());
         }
         let tag = params
@@ -362,6 +366,13 @@ impl NameAddr {
     pub fn user(&self) -> Option<&str> {
         uri_user(&self.uri)
     }
+}
+
+/// Whether `uri` is one our parser takes as a request URI (the test for a URI we will later
+/// send requests to: a dialog's remote target, its From and To).
+pub fn is_request_uri(uri: &str) -> bool {
+    !uri.contains(|c: char| c.is_whitespace() || c.is_control())
+        && rsipstack::sip::Uri::try_from(uri).is_ok()
 }
 
 /// The user part of a `sip:`/`sips:`/`tel:` URI.
