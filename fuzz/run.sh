@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Builds the fuzz targets with libFuzzer's coverage instrumentation on the stable toolchain (the
 # same flags cargo-fuzz passes, minus the nightly-only sanitizer) and runs each over its seed
-# corpus (fuzz/seeds/{sip,sdp,rtp,tcp,config}, the flows and fixtures for flow_loader).
+# corpus (fuzz/seeds/{sip,sdp,rtp,tcp,config,websocket_json}, the flows and fixtures for flow_loader).
 #
 #   fuzz/run.sh [SECONDS] [TARGET...]       each target for SECONDS (default 25; all targets)
 #   fuzz/run.sh --runs N [TARGET...]        each target for N executions (the 10-million run)
 #
-# Targets: sip_endpoint sdp rtp tcp_framer config flow_loader (harnesses: src/fuzzing.rs).
+# Targets: sip_endpoint sdp rtp tcp_framer config flow_loader websocket_json (harnesses: src/fuzzing.rs).
 # A crash stops the run with its input in fuzz/artifacts/<target>/; turn it into a named
 # regression test in tests/fuzz_regressions.rs. One summary line per target:
 #   fuzz: <target>: <runs> runs in <s> s (<runs/s>/s), corpus <n>, crashes 0
@@ -20,7 +20,7 @@ elif [[ "${1:-}" =~ ^[0-9]+$ ]]; then
   limit="$1"; shift
 fi
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(sip_endpoint sdp rtp tcp_framer config flow_loader)
+[ ${#targets[@]} -gt 0 ] || targets=(sip_endpoint sdp rtp tcp_framer config flow_loader websocket_json)
 triple="$(rustc -vV | sed -n 's/^host: //p')"
 export RUSTFLAGS="-Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4 \
  -Cllvm-args=-sanitizer-coverage-inline-8bit-counters -Cllvm-args=-sanitizer-coverage-pc-table \
