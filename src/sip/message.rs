@@ -211,13 +211,23 @@ impl Via {
             proto_parts.next().ok_or_else(bad)?,
             proto_parts.next().ok_or_else(bad)?,
         );
-        if !name.trim().eq_ignore_ascii_case("SIP") || version.trim() != "2.0" {
+        if !name.trim().eq_ignore_ascii_case("SIP")
+            || version.trim() != "2.0"
+            || proto_parts.next().is_some()
+        {
             return Err(bad());
         }
         let transport = Transport::from_token(transport.trim()).ok_or_else(bad)?;
         let mut parts = rest.split(';');
         let sent_by = parts.next().ok_or_else(bad)?.trim();
         let (host, port) = split_host_port(sent_by).ok_or_else(bad)?;
+        // A host name or an IP literal (fuzzing: `SIP/2.0` was taken as a host, and the 400
+        // echoing it did not parse).
+        let host_char =
+            |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | ':' | '[' | ']');
+        if host.is_empty() || !host.chars().all(host_char) {
+            return Err(bad());
+        }
         let mut via = Via {
             transport,
             host,
