@@ -10,7 +10,6 @@
 //! row, `FOR UPDATE SKIP LOCKED` claim, one transaction) with limits too high to bind. Baseline:
 //! the plain claim (`Db::claim_due_job`, one statement, no limits) in the same run, alternating.
 
-#[allow(dead_code)]
 #[path = "../tests/pg_support/mod.rs"]
 mod pg_support;
 

@@ -13,6 +13,8 @@
 #        OPS=1 also re-measures operations (bench/ops.py, ~4 min, needs sipp: origination rate
 #        to a sipp UAS, call-record write cost with the register on vs off) into bench/OPS.md,
 #        else the last bench/OPS.md is kept.
+#        CLAIMS=1 also re-measures outbound claims per second, SQLite vs PostgreSQL (bench/claims.rs,
+#        ~1 min, needs the Debian postgresql package) into bench/CLAIMS.md, else it is kept.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "${ENGINE:-0}" = 1 ]; then bench/engine/run.sh; fi
@@ -21,6 +23,16 @@ if [ "${TWILIO:-0}" = 1 ]; then cargo bench --quiet --bench twilio -- --markdown
 if [ "${OPS:-0}" = 1 ]; then
   cargo build --release --quiet --bin phonetree
   bench/ops.py > bench/OPS.md.new && mv bench/OPS.md.new bench/OPS.md
+fi
+if [ "${CLAIMS:-0}" = 1 ]; then
+  claims=$(cargo bench --quiet --bench claims -- --jobs 2000)
+  {
+    echo "## Outbound claims (\`bench/claims.rs\`)"
+    echo
+    echo "Measured on $(date -u +%Y-%m-%d), $(nproc) cores, release build, one node; see the module doc for the method."
+    echo
+    echo "$claims"
+  } > bench/CLAIMS.md
 fi
 if [ "${ASR:-0}" = 1 ]; then
   asr=$(cargo bench --quiet --bench asr)
@@ -60,5 +72,6 @@ echo "$dash"
   if [ -f bench/ASR.md ]; then echo; cat bench/ASR.md; fi
   if [ -f bench/TWILIO.md ]; then echo; cat bench/TWILIO.md; fi
   if [ -f bench/OPS.md ]; then echo; cat bench/OPS.md; fi
+  if [ -f bench/CLAIMS.md ]; then echo; cat bench/CLAIMS.md; fi
 } > BENCHMARKS.md
 echo "wrote BENCHMARKS.md"
