@@ -2,7 +2,7 @@
 //! from the shipped `deploy/kamailio/kamailio.cfg` with `-A` defines (loopback ports, the node
 //! list, a 1 s OPTIONS probe), sipp placing the calls through Kamailio.
 //!
-//! One test, in phases: the nodes take calls from the dispatcher only (`sip.allow`: a direct
+//! One test, in phases: the PBX registers at Kamailio (digest); the nodes take calls from the dispatcher only (`sip.allow`: a direct
 //! INVITE from another loopback address gets 403); 300 calls spread over the three nodes (each
 //! gets a fair share, all succeed); then a second load during which one node is killed (`kill
 //! -9`: Kamailio's probe takes it out, later calls succeed on the others, the survivors' calls
@@ -34,6 +34,9 @@ use serde_json::Value;
 const PROXY_IP: &str = "127.0.0.1";
 /// A loopback address that is not the dispatcher (Linux routes all of 127/8 to `lo`).
 const STRANGER_IP: &str = "127.0.0.9";
+/// The account the PBX registers with at Kamailio (`REG_USER`, `REG_PASS`).
+const PBX_USER: &str = "pbx";
+const PBX_PASSWORD: &str = "pbx-secret";
 
 fn now_ms() -> i64 {
     SystemTime::now()
@@ -176,6 +179,8 @@ impl Proxy {
             "FR_TIMER=1500".to_string(),
             "FR_INV_TIMER=5000".to_string(),
             "WORKERS=4".to_string(),
+            format!("REG_USER=\"{PBX_USER}\""),
+            format!("REG_PASS=\"{PBX_PASSWORD}\""),
         ];
         let mut check = Command::new("kamailio");
         check.arg("-c").arg("-f").arg(&cfg);
@@ -233,6 +238,18 @@ impl Proxy {
             }
         }
         states
+    }
+
+    /// Whether `user` has a registered contact (`kamcmd ul.lookup`; kamcmd exits 0 even on
+    /// RPC errors, so its output is read).
+    fn has_binding(&self, work: &Work, user: &str) -> bool {
+        let out = Command::new("kamcmd")
+            .arg("-s")
+            .arg(format!("unix:{}", self.ctl.display()))
+            .args(["ul.lookup", "location", &format!("s:{user}")])
+            .output()
+            .unwrap_or_else(|e| work.fail(&format!("kamcmd: {e}")));
+        String::from_utf8_lossy(&out.stdout).contains("Address")
     }
 
     /// Whether the dispatcher sends new calls to `node` (its flags start with `A`).
@@ -379,6 +396,24 @@ fn three_nodes_behind_kamailio_share_calls_survive_a_kill_and_drain_on_sigterm()
     // sip.allow: only the dispatcher may start calls; the nodes still answer OPTIONS to anyone.
     assert_eq!(sip_probe(STRANGER_IP, nodes[2].sip, "INVITE"), Some(403));
     assert_eq!(sip_probe(STRANGER_IP, nodes[2].sip, "OPTIONS"), Some(200));
+
+    // Kamailio is also the registrar the PBX talks to: a wrong password is refused, the right
+    // one registers (digest).
+    for (password, registers) in [("wrong", false), (PBX_PASSWORD, true)] {
+        let mut cmd = Command::new("sipp");
+        cmd.arg(proxy.target())
+            .arg("-sf")
+            .arg(script("sipp/register_auth.xml"))
+            .args(["-s", PBX_USER, "-au", PBX_USER, "-ap", password])
+            .args(["-i", PROXY_IP, "-p", &free_port().to_string()])
+            .args(["-m", "1", "-timeout", "10s", "-nostdin"]);
+        let mut reg = Proc::spawn(&work, "sipp-register", &mut cmd);
+        let status = reg
+            .wait(Duration::from_secs(15))
+            .unwrap_or_else(|e| work.fail(&e));
+        assert_eq!(status.success(), registers, "REGISTER with password {password:?}");
+        assert_eq!(proxy.has_binding(&work, PBX_USER), registers);
+    }
 
     // 1. 300 calls through Kamailio: all succeed, each node gets a fair share.
     let started = Instant::now();
