@@ -13,8 +13,12 @@
 #        OPS=1 also re-measures operations (bench/ops.py, ~4 min, needs sipp: origination rate
 #        to a sipp UAS, call-record write cost with the register on vs off) into bench/OPS.md,
 #        else the last bench/OPS.md is kept.
+#        CLUSTER=1 also re-measures scale-out (bench/cluster.sh: 1, 2, 3 nodes behind Kamailio,
+#        calls/s, concurrent calls, CPU per call per node and for Kamailio, failover; ~3 min,
+#        needs kamailio and sipp) into bench/CLUSTER.md, else the last bench/CLUSTER.md is kept.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if [ "${CLUSTER:-0}" = 1 ]; then bench/cluster.sh; fi
 if [ "${ENGINE:-0}" = 1 ]; then bench/engine/run.sh; fi
 if [ "${AGENT:-0}" = 1 ]; then cargo bench --quiet --bench agent -- --markdown > bench/AGENT.md; fi
 if [ "${TWILIO:-0}" = 1 ]; then cargo bench --quiet --bench twilio -- --markdown > bench/TWILIO.md; fi
@@ -60,5 +64,6 @@ echo "$dash"
   if [ -f bench/ASR.md ]; then echo; cat bench/ASR.md; fi
   if [ -f bench/TWILIO.md ]; then echo; cat bench/TWILIO.md; fi
   if [ -f bench/OPS.md ]; then echo; cat bench/OPS.md; fi
+  if [ -f bench/CLUSTER.md ]; then echo; cat bench/CLUSTER.md; fi
 } > BENCHMARKS.md
 echo "wrote BENCHMARKS.md"
