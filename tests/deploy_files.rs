@@ -52,7 +52,10 @@ fn every_variable_the_deploy_files_set_is_a_documented_setting() {
             checked += 1;
         }
     }
-    assert!(checked >= 10, "only {checked} variables found: the scan is broken");
+    assert!(
+        checked >= 10,
+        "only {checked} variables found: the scan is broken"
+    );
     assert_eq!(
         env_names("a PHONETREE_NODE_ID=x, ${PHONETREE_SIP_ALLOW}"),
         ["PHONETREE_NODE_ID", "PHONETREE_SIP_ALLOW"]
@@ -74,7 +77,10 @@ fn the_dispatcher_lists_name_sip_destinations_of_set_1() {
         assert_eq!(lines.len(), 3, "{file}: three nodes");
         for l in lines {
             let fields: Vec<&str> = l.split_whitespace().collect();
-            assert_eq!(fields[0], "1", "{file}: set 1 (kamailio.cfg selects set 1): {l}");
+            assert_eq!(
+                fields[0], "1",
+                "{file}: set 1 (kamailio.cfg selects set 1): {l}"
+            );
             assert!(fields[1].starts_with("sip:"), "{file}: {l}");
             assert!(fields[2..4].iter().all(|f| f.parse::<u32>().is_ok()), "{l}");
         }
@@ -88,7 +94,10 @@ fn the_dispatcher_lists_name_sip_destinations_of_set_1() {
 fn the_systemd_unit_verifies_without_a_warning() {
     let unit = read("deploy/systemd/phonetree@.service");
     assert!(unit.contains("Environment=PHONETREE_NODE_ID=%i"));
-    assert!(unit.contains("TimeoutStopSec="), "a stop must outlast the drain");
+    assert!(
+        unit.contains("TimeoutStopSec="),
+        "a stop must outlast the drain"
+    );
     let Some(analyze) = ["/usr/bin/systemd-analyze", "/bin/systemd-analyze"]
         .into_iter()
         .map(Path::new)
@@ -100,10 +109,7 @@ fn the_systemd_unit_verifies_without_a_warning() {
     // The unit as installed, pointing at the binary this build made.
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("phonetree@node1.service");
-    let text = unit.replace(
-        "/usr/local/bin/phonetree",
-        env!("CARGO_BIN_EXE_phonetree"),
-    );
+    let text = unit.replace("/usr/local/bin/phonetree", env!("CARGO_BIN_EXE_phonetree"));
     std::fs::write(&path, text).expect("write unit");
     let out = Command::new(analyze)
         .arg("verify")
@@ -128,7 +134,10 @@ fn the_deploy_files_are_documented_and_the_container_files_say_they_are_untested
         "deploy/compose.yaml",
         "deploy/Dockerfile",
     ] {
-        assert!(doc.contains(file), "docs/scale-out.md does not mention {file}");
+        assert!(
+            doc.contains(file),
+            "docs/scale-out.md does not mention {file}"
+        );
     }
     for file in ["deploy/compose.yaml", "deploy/Dockerfile"] {
         assert!(read(file).contains("NOT built"), "{file}");

@@ -855,8 +855,8 @@ fn every_interop_test_is_ignored_unless_phonetree_interop_is_set() {
         "tests/interop_agent.rs",
         "tests/interop_cluster.rs",
     ]
-        .map(|f| std::fs::read_to_string(root().join(f)).unwrap())
-        .join("\n");
+    .map(|f| std::fs::read_to_string(root().join(f)).unwrap())
+    .join("\n");
     let lines: Vec<&str> = text.lines().collect();
     let mut unmarked = Vec::new();
     for (i, l) in lines.iter().enumerate() {

@@ -197,7 +197,10 @@ impl Proxy {
             ));
         }
         let mut cmd = Command::new("kamailio");
-        cmd.arg("-f").arg(&cfg).args(["-DD", "-E", "-Y"]).arg(&run_dir);
+        cmd.arg("-f")
+            .arg(&cfg)
+            .args(["-DD", "-E", "-Y"])
+            .arg(&run_dir);
         cmd.arg("-P").arg(run_dir.join("kamailio.pid"));
         for d in &defines {
             cmd.args(["-A", d]);
@@ -208,9 +211,12 @@ impl Proxy {
             ctl,
             _proc: proc,
         };
-        wait_until(work, "kamailio to answer OPTIONS", Duration::from_secs(10), || {
-            sip_probe(PROXY_IP, ([127, 0, 0, 1], port).into(), "OPTIONS") == Some(200)
-        });
+        wait_until(
+            work,
+            "kamailio to answer OPTIONS",
+            Duration::from_secs(10),
+            || sip_probe(PROXY_IP, ([127, 0, 0, 1], port).into(), "OPTIONS") == Some(200),
+        );
         proxy
     }
 
@@ -265,7 +271,8 @@ impl Proxy {
 fn sip_probe(from_ip: &str, to: SocketAddr, method: &str) -> Option<u16> {
     let sock = UdpSocket::bind((from_ip, 0)).ok()?;
     let local = sock.local_addr().ok()?;
-    sock.set_read_timeout(Some(Duration::from_millis(500))).ok()?;
+    sock.set_read_timeout(Some(Duration::from_millis(500)))
+        .ok()?;
     let tag = local.port();
     let (ctype, body) = if method == "INVITE" {
         let sdp = format!(
@@ -411,7 +418,11 @@ fn three_nodes_behind_kamailio_share_calls_survive_a_kill_and_drain_on_sigterm()
         let status = reg
             .wait(Duration::from_secs(15))
             .unwrap_or_else(|e| work.fail(&e));
-        assert_eq!(status.success(), registers, "REGISTER with password {password:?}");
+        assert_eq!(
+            status.success(),
+            registers,
+            "REGISTER with password {password:?}"
+        );
         assert_eq!(proxy.has_binding(&work, PBX_USER), registers);
     }
 
@@ -436,7 +447,9 @@ fn three_nodes_behind_kamailio_share_calls_survive_a_kill_and_drain_on_sigterm()
             n.name
         );
     }
-    eprintln!("figures: 300 calls at 30/s through kamailio in {spread_s:.1} s, per node {shares:?}");
+    eprintln!(
+        "figures: 300 calls at 30/s through kamailio in {spread_s:.1} s, per node {shares:?}"
+    );
 
     // 2. A second load; node1 is killed (-9), node2 gets SIGTERM while both carry calls.
     let before: Vec<usize> = shares.clone();
