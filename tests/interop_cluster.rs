@@ -337,7 +337,7 @@ fn sipp_counts(work: &Work, name: &str) -> (u64, u64) {
     let text = std::fs::read_to_string(work.path(&format!("{name}.csv"))).unwrap_or_default();
     let mut lines = text.lines().filter(|l| !l.trim().is_empty());
     let header: Vec<&str> = lines.next().unwrap_or_default().split(';').collect();
-    let last: Vec<&str> = lines.last().unwrap_or_default().split(';').collect();
+    let last: Vec<&str> = lines.next_back().unwrap_or_default().split(';').collect();
     let field = |name: &str| {
         header
             .iter()
@@ -387,7 +387,7 @@ fn three_nodes_behind_kamailio_share_calls_survive_a_kill_and_drain_on_sigterm()
         return;
     }
     let work = Work::new();
-    let mut nodes = vec![
+    let mut nodes = [
         Node::start(&work, "node1"),
         Node::start(&work, "node2"),
         Node::start(&work, "node3"),
