@@ -30,6 +30,7 @@ fn neg(remote: Option<SocketAddr>) -> Negotiated {
         remote_ptime: None,
         remote_fmtp: None,
         media_index: 0,
+        srtp: None,
     }
 }
 
