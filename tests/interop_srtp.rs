@@ -23,7 +23,12 @@ use serde_json::Value;
 const CALL_LIMIT: Duration = Duration::from_secs(60);
 
 /// One baresip call with `mediaenc` ("" for plain RTP): its summary and recording.
-fn baresip(work: &Work, engine: &Engine, name: &str, mediaenc: &str) -> (Value, std::path::PathBuf) {
+fn baresip(
+    work: &Work,
+    engine: &Engine,
+    name: &str,
+    mediaenc: &str,
+) -> (Value, std::path::PathBuf) {
     let rec = work.path(&format!("{name}.wav"));
     let rtp = free_range(20);
     let mut cmd = Command::new(python());
@@ -53,10 +58,14 @@ fn baresip(work: &Work, engine: &Engine, name: &str, mediaenc: &str) -> (Value, 
 /// greeting and the answer to key 1 were heard.
 fn assert_srtp_call(work: &Work, engine: &Engine, summary: &Value, rec: &std::path::Path) {
     if summary["answered"] != true || summary["record"].is_null() {
-        work.fail(&format!("baresip SRTP call not answered or not recorded: {summary}"));
+        work.fail(&format!(
+            "baresip SRTP call not answered or not recorded: {summary}"
+        ));
     }
     let log = engine.log_text();
-    if !log.contains("srtp=\"AES_CM_128_HMAC_SHA1_80\"") && !log.contains("srtp=\"AES_CM_128_HMAC_SHA1_32\"") {
+    if !log.contains("srtp=\"AES_CM_128_HMAC_SHA1_80\"")
+        && !log.contains("srtp=\"AES_CM_128_HMAC_SHA1_32\"")
+    {
         work.fail("phonetree did not log an SRTP suite for the call");
     }
     assert_heard(work, rec, "bunny/greeting.wav", 0.0, 1.5, 3.0);
@@ -122,7 +131,9 @@ fn required_srtp_answers_a_plain_rtp_offer_with_488() {
     let engine = Engine::start(&work, &[("SIP_ENABLE_SRTP", "true")]);
     let (summary, _) = baresip(&work, &engine, "baresip_plain_refused", "");
     if summary["answered"] != false {
-        work.fail(&format!("a plain RTP call was answered under srtp: required: {summary}"));
+        work.fail(&format!(
+            "a plain RTP call was answered under srtp: required: {summary}"
+        ));
     }
     let error = summary["error"].as_str().unwrap_or("");
     if !error.contains("488") {

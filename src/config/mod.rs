@@ -26,8 +26,8 @@ pub mod openai;
 pub mod outbound;
 pub mod record;
 pub mod security;
-pub mod srtp;
 pub mod sms;
+pub mod srtp;
 pub mod tts;
 pub mod twilio;
 

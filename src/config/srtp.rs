@@ -47,17 +47,14 @@ fn truthy(s: &str) -> Option<bool> {
 }
 
 fn parse(s: &str) -> Result<SrtpPolicy, String> {
-    SrtpPolicy::parse(s).ok_or_else(|| {
-        format!("expected `off`, `optional` or `required`, got `{s}`")
-    })
+    SrtpPolicy::parse(s)
+        .ok_or_else(|| format!("expected `off`, `optional` or `required`, got `{s}`"))
 }
 
 /// The policy in force (`srtp`, else `rtp.srtp`, else off).
 pub(super) fn build(b: &mut Builder<'_>) -> SrtpPolicy {
     let nested = b.parse_opt("rtp.srtp", parse);
-    b.parse_opt("srtp", parse)
-        .or(nested)
-        .unwrap_or_default()
+    b.parse_opt("srtp", parse).or(nested).unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -88,7 +85,10 @@ mod tests {
     #[test]
     fn default_yaml_env_and_seed_aliases() {
         assert_eq!(load(&Sources::default()).unwrap().srtp, SrtpPolicy::Off);
-        assert_eq!(load(&yaml("srtp: required\n")).unwrap().srtp, SrtpPolicy::Required);
+        assert_eq!(
+            load(&yaml("srtp: required\n")).unwrap().srtp,
+            SrtpPolicy::Required
+        );
         assert_eq!(
             load(&yaml("rtp:\n  srtp: optional\n")).unwrap().srtp,
             SrtpPolicy::Optional
@@ -102,22 +102,31 @@ mod tests {
             SrtpPolicy::Required
         );
         assert_eq!(
-            load(&env(&[("SIP_ENABLE_SRTP", "true"), ("SIP_SRTP_OPTIONAL", "true")]))
-                .unwrap()
-                .srtp,
+            load(&env(&[
+                ("SIP_ENABLE_SRTP", "true"),
+                ("SIP_SRTP_OPTIONAL", "true")
+            ]))
+            .unwrap()
+            .srtp,
             SrtpPolicy::Optional
         );
         assert_eq!(
-            load(&env(&[("SIP_ENABLE_SRTP", "false"), ("SIP_SRTP_OPTIONAL", "true")]))
-                .unwrap()
-                .srtp,
+            load(&env(&[
+                ("SIP_ENABLE_SRTP", "false"),
+                ("SIP_SRTP_OPTIONAL", "true")
+            ]))
+            .unwrap()
+            .srtp,
             SrtpPolicy::Off
         );
         // PHONETREE_SRTP wins over the seed's names.
         assert_eq!(
-            load(&env(&[("SIP_ENABLE_SRTP", "true"), ("PHONETREE_SRTP", "off")]))
-                .unwrap()
-                .srtp,
+            load(&env(&[
+                ("SIP_ENABLE_SRTP", "true"),
+                ("PHONETREE_SRTP", "off")
+            ]))
+            .unwrap()
+            .srtp,
             SrtpPolicy::Off
         );
     }
@@ -125,8 +134,13 @@ mod tests {
     #[test]
     fn a_bad_value_names_where_it_came_from() {
         let e = load(&yaml("srtp: sometimes\n")).unwrap_err().to_string();
-        assert!(e.contains("expected `off`, `optional` or `required`"), "{e}");
-        let e = load(&env(&[("SIP_ENABLE_SRTP", "maybe")])).unwrap_err().to_string();
+        assert!(
+            e.contains("expected `off`, `optional` or `required`"),
+            "{e}"
+        );
+        let e = load(&env(&[("SIP_ENABLE_SRTP", "maybe")]))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("SIP_ENABLE_SRTP"), "{e}");
     }
 }

@@ -183,6 +183,9 @@ fn keys_are_never_printed() {
     assert_eq!(format!("{k:?}"), "MasterKey(***)");
     let ctx = SrtpContext::new(Suite::AesCm128HmacSha1_80, &k).unwrap();
     assert!(!format!("{ctx:?}").contains("0x"));
-    assert_eq!(Suite::from_name("AES_CM_128_HMAC_SHA1_32"), Some(Suite::AesCm128HmacSha1_32));
+    assert_eq!(
+        Suite::from_name("AES_CM_128_HMAC_SHA1_32"),
+        Some(Suite::AesCm128HmacSha1_32)
+    );
     assert_eq!(Suite::from_name("aes_cm_128_hmac_sha1_80"), None);
 }

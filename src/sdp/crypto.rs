@@ -162,7 +162,9 @@ pub(super) fn answer_for(m: &MediaDescription) -> Option<Crypto> {
 
 /// The suite our offer gave `tag` (see [`Sdes::offer_attributes`]).
 fn offered_suite(tag: u32) -> Option<Suite> {
-    Suite::ALL.get(usize::try_from(tag).ok()?.checked_sub(1)?).copied()
+    Suite::ALL
+        .get(usize::try_from(tag).ok()?.checked_sub(1)?)
+        .copied()
 }
 
 /// Whether `m` has any `a=crypto` line (usable or not).

@@ -64,7 +64,11 @@ fn hostile_or_unsupported_crypto_lines_are_skipped_not_errors() {
         let m = media(&offer("RTP/SAVP", &[b.as_str()]));
         assert!(first_usable(&m).is_none(), "{b}");
         // Required: a SAVP line with no usable crypto is declined (488), never a panic.
-        assert!(negotiate(&parse(&offer("RTP/SAVP", &[b])).unwrap(), &local(SrtpPolicy::Required)).is_err());
+        assert!(negotiate(
+            &parse(&offer("RTP/SAVP", &[b])).unwrap(),
+            &local(SrtpPolicy::Required)
+        )
+        .is_err());
     }
     // A good line after bad ones is found.
     let good = format!("2 AES_CM_128_HMAC_SHA1_32 inline:{KEY_B64}");
@@ -99,12 +103,18 @@ fn the_policy_table() {
 #[test]
 fn the_answer_repeats_tag_and_suite_with_our_key() {
     let c = format!("5 AES_CM_128_HMAC_SHA1_32 inline:{KEY_B64}|2^31");
-    let a = negotiate(&parse(&offer("RTP/SAVP", &[&c])).unwrap(), &local(SrtpPolicy::Optional)).unwrap();
+    let a = negotiate(
+        &parse(&offer("RTP/SAVP", &[&c])).unwrap(),
+        &local(SrtpPolicy::Optional),
+    )
+    .unwrap();
     let text = a.sdp.to_string();
     assert!(text.contains("m=audio 30000 RTP/SAVP 0 101\r\n"), "{text}");
     let ours = base64::engine::general_purpose::STANDARD.encode([0x42u8; MASTER_LEN]);
     assert!(
-        text.contains(&format!("a=crypto:5 AES_CM_128_HMAC_SHA1_32 inline:{ours}\r\n")),
+        text.contains(&format!(
+            "a=crypto:5 AES_CM_128_HMAC_SHA1_32 inline:{ours}\r\n"
+        )),
         "{text}"
     );
     let keys = a.negotiated.srtp.clone().unwrap();
@@ -113,7 +123,10 @@ fn the_answer_repeats_tag_and_suite_with_our_key() {
     assert_eq!(keys.local.as_bytes(), &[0x42; MASTER_LEN]);
     // Our answer parses again and reads back as SRTP with the roles swapped.
     let m = media(&text);
-    assert_eq!(first_usable(&m).unwrap().key.as_bytes(), &[0x42; MASTER_LEN]);
+    assert_eq!(
+        first_usable(&m).unwrap().key.as_bytes(),
+        &[0x42; MASTER_LEN]
+    );
     assert!(!format!("{:?}", a.negotiated).contains(KEY_B64));
 }
 
@@ -121,9 +134,17 @@ fn the_answer_repeats_tag_and_suite_with_our_key() {
 fn our_offers_follow_the_policy_and_read_the_answer() {
     let off = create_offer(&local(SrtpPolicy::Off)).unwrap().to_string();
     assert!(off.contains("RTP/AVP") && !off.contains("crypto"), "{off}");
-    let opt = create_offer(&local(SrtpPolicy::Optional)).unwrap().to_string();
-    assert!(opt.contains(" RTP/AVP ") && opt.contains("a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:"), "{opt}");
-    assert!(opt.contains("a=crypto:2 AES_CM_128_HMAC_SHA1_32 inline:"), "{opt}");
+    let opt = create_offer(&local(SrtpPolicy::Optional))
+        .unwrap()
+        .to_string();
+    assert!(
+        opt.contains(" RTP/AVP ") && opt.contains("a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:"),
+        "{opt}"
+    );
+    assert!(
+        opt.contains("a=crypto:2 AES_CM_128_HMAC_SHA1_32 inline:"),
+        "{opt}"
+    );
     let req_local = local(SrtpPolicy::Required);
     let req = create_offer(&req_local).unwrap();
     assert!(req.to_string().contains(" RTP/SAVP "), "{req}");
@@ -149,7 +170,10 @@ fn our_offers_follow_the_policy_and_read_the_answer() {
     let opt_local = local(SrtpPolicy::Optional);
     let plain_answer = negotiate(&create_offer(&opt_local).unwrap(), &plain_peer).unwrap();
     assert!(!plain_answer.sdp.to_string().contains("crypto"));
-    assert_eq!(process_answer(&plain_answer.sdp, &opt_local).unwrap().srtp, None);
+    assert_eq!(
+        process_answer(&plain_answer.sdp, &opt_local).unwrap().srtp,
+        None
+    );
     assert_eq!(
         process_answer(&plain_answer.sdp, &req_local),
         Err(NegotiationError::SrtpRequired)
@@ -161,13 +185,19 @@ fn our_offers_follow_the_policy_and_read_the_answer() {
             *v = v.replacen("crypto:1 ", "crypto:9 ", 1);
         }
     }
-    assert_eq!(process_answer(&odd, &req_local), Err(NegotiationError::SrtpRequired));
+    assert_eq!(
+        process_answer(&odd, &req_local),
+        Err(NegotiationError::SrtpRequired)
+    );
 }
 
 #[test]
 fn keys_are_redacted_from_sdp_lines() {
     let line = format!("a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:{KEY_B64}|2^31");
-    assert_eq!(redact_line(&line), "a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:***");
+    assert_eq!(
+        redact_line(&line),
+        "a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:***"
+    );
     assert_eq!(redact_line("a=CRYPTO:x"), "a=crypto:x  inline:***");
     assert_eq!(redact_line("a=rtpmap:0 PCMU/8000"), "a=rtpmap:0 PCMU/8000");
     assert_eq!(SrtpPolicy::parse("Mandatory"), Some(SrtpPolicy::Required));

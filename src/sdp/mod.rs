@@ -24,10 +24,10 @@ mod offer;
 mod parse;
 mod remote;
 
+pub use crypto::{Sdes, SrtpKeys, SrtpPolicy};
 pub use negotiate::{
     negotiate, Answer, Codec, LocalMedia, Negotiated, NegotiationError, TelephoneEvent,
 };
-pub use crypto::{Sdes, SrtpKeys, SrtpPolicy};
 pub use offer::{create_offer, process_answer};
 pub use parse::{parse, SdpError, SdpErrorKind};
 pub use remote::UnsafeRemote;

@@ -44,14 +44,19 @@ fn only_authenticated_srtp_counts_and_replays_are_dropped() {
     let (mut h, mut tx, _) = srtp_harness(Suite::AesCm128HmacSha1_80);
     // Plain RTP and a forged packet from the SDP address: dropped, counted, nothing latched.
     h.receive(a(SDP), &audio(1, 5));
-    let mut forged = protect(&mut SrtpContext::new(Suite::AesCm128HmacSha1_80, &MasterKey::new([9; 30])).unwrap(), audio(2, 5));
+    let mut forged = protect(
+        &mut SrtpContext::new(Suite::AesCm128HmacSha1_80, &MasterKey::new([9; 30])).unwrap(),
+        audio(2, 5),
+    );
     h.receive(a(SDP), &forged);
     forged[15] ^= 0xff;
     h.receive(a(SDP), &forged);
     let s = h.core.stats();
     assert_eq!((s.rtp_received, s.srtp_auth_failed), (0, 3));
     assert!(
-        !h.events.iter().any(|e| matches!(e, MediaEvent::RemoteAddr(_))),
+        !h.events
+            .iter()
+            .any(|e| matches!(e, MediaEvent::RemoteAddr(_))),
         "a forged packet latches nothing"
     );
     // The genuine packet counts; its replay does not.
@@ -89,7 +94,9 @@ fn what_we_send_is_srtp_the_caller_can_decrypt() {
         for s in sent {
             assert_eq!(s.bytes.len(), 12 + 160 + suite.tag_len());
             let mut p = s.bytes.clone();
-            let n = rx.unprotect(&mut p).expect("the caller authenticates our packets");
+            let n = rx
+                .unprotect(&mut p)
+                .expect("the caller authenticates our packets");
             let plain = rtp::parse(&p[..n]).unwrap();
             assert_eq!(plain.payload.len(), 160);
         }
