@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Builds the fuzz targets with libFuzzer's coverage instrumentation on the stable toolchain (the
 # same flags cargo-fuzz passes, minus the nightly-only sanitizer) and runs each over its seed
-# corpus (fuzz/seeds/{sip,sdp,rtp,tcp,config}, the flows and fixtures for flow_loader).
+# corpus (fuzz/seeds/{sip,sdp,rtp,tcp,config,websocket_json}, the flows and fixtures for flow_loader).
 #
 #   fuzz/run.sh [SECONDS] [TARGET...]       each target for SECONDS (default 25; all targets)
 #   fuzz/run.sh --runs N [TARGET...]        each target for N executions (the 10-million run)
 #
-# Targets: sip_endpoint sdp rtp tcp_framer config flow_loader (harnesses: src/fuzzing.rs).
+# Targets: sip_endpoint sdp rtp tcp_framer config flow_loader websocket_json (harnesses: src/fuzzing.rs).
 # A crash stops the run with its input in fuzz/artifacts/<target>/; turn it into a named
 # regression test in tests/fuzz_regressions.rs. One summary line per target:
 #   fuzz: <target>: <runs> runs in <s> s (<runs/s>/s), corpus <n>, crashes 0
@@ -20,7 +20,7 @@ elif [[ "${1:-}" =~ ^[0-9]+$ ]]; then
   limit="$1"; shift
 fi
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(sip_endpoint sdp rtp tcp_framer config flow_loader)
+[ ${#targets[@]} -gt 0 ] || targets=(sip_endpoint sdp rtp tcp_framer config flow_loader websocket_json)
 triple="$(rustc -vV | sed -n 's/^host: //p')"
 export RUSTFLAGS="-Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4 \
  -Cllvm-args=-sanitizer-coverage-inline-8bit-counters -Cllvm-args=-sanitizer-coverage-pc-table \
@@ -55,7 +55,14 @@ for t in "${targets[@]}"; do
   runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n1)
   size=$(ls "$corpus" | wc -l)
   if [ "$rc" -ne 0 ]; then
-    tail -n 40 "$log"
+    # The panic message (what went wrong) and the input, so CI's log alone reproduces it.
+    sed -n '/panicked at/,/stack backtrace/p' "$log" | head -n 80
+    grep -E '^(SUMMARY|MS:|artifact_prefix)' "$log" || tail -n 20 "$log"
+    for f in artifacts/"$t"/crash-* artifacts/"$t"/timeout-* artifacts/"$t"/oom-*; do
+      [ -f "$f" ] || continue
+      echo "input $f (base64; turn it into a test in tests/fuzz_regressions.rs):"
+      head -c 16384 "$f" | base64 -w 100
+    done
     echo "fuzz: $t: CRASH after ${runs:-?} runs (input in fuzz/artifacts/$t/)"
     exit 1
   fi

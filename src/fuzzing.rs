@@ -13,6 +13,7 @@
 //! | [`tcp_framer`] | a TCP byte stream in arbitrary chunks | frames are within the buffer and never empty |
 //! | [`config`] | a `phonetree.yaml` | a bad file is problems, never a panic |
 //! | [`flow_loader`] | a flow file | a program exists exactly when there are no errors |
+//! | [`websocket_json`] | one websocket text frame: Twilio Media Streams (both directions), a bot's reply (Ringover protocol), an OpenAI Realtime server event | what we re-encode parses back the same; a bot's transfer target the policy admits is a URI we can send |
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -262,6 +263,38 @@ fn split<'a>(data: &'a [u8], sep: &'a [u8]) -> impl Iterator<Item = &'a [u8]> + 
     })
 }
 
+/// One websocket text frame read by every parser that takes frames from outside: Twilio's side
+/// and an app's side of a Media Stream, a bot's reply, an OpenAI Realtime server event; and the
+/// same bytes as a binary PCM frame.
+pub fn websocket_json(data: &[u8]) {
+    use crate::policy::transfer::{TargetOrigin, TransferPolicy};
+    use crate::wsmedia::{ringover, twilio};
+    let text = String::from_utf8_lossy(data);
+    let _ = twilio::parse_from_twilio(&text);
+    if let Ok(msg) = twilio::parse_to_twilio(&text) {
+        let again = twilio::parse_to_twilio(&twilio::encode_to_twilio(&msg, "MZ1"));
+        assert_eq!(
+            again.as_ref(),
+            Ok(&msg),
+            "an app's message re-encoded reads back the same"
+        );
+    }
+    if let Ok(ringover::Reply::Transfer(target)) = ringover::parse_reply(&text) {
+        let uri = ringover::transfer_uri(&target);
+        let policy = TransferPolicy::new(&["sip:*@127.0.0.1", "tel:*"]).expect("literal patterns");
+        if policy.check(&uri, TargetOrigin::Dynamic).is_ok() {
+            assert!(
+                message::is_request_uri(&uri) || uri.starts_with("tel:"),
+                "an admitted transfer target is no URI: {uri:?}"
+            );
+            assert!(!uri.contains(['\r', '\n', '<', '>']), "{uri:?}");
+        }
+    }
+    let _ = crate::realtime::events::parse(&text);
+    let samples = ringover::pcm_samples(data);
+    assert_eq!(samples.len(), data.len() / 2);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -284,6 +317,11 @@ mod tests {
     #[test]
     fn the_sip_seeds_run_clean() {
         assert!(seeds("sip", sip_endpoint) >= 10);
+    }
+
+    #[test]
+    fn the_websocket_seeds_run_clean() {
+        assert!(seeds("websocket_json", websocket_json) >= 8);
     }
 
     #[test]

@@ -93,3 +93,31 @@ fn a_400_never_carries_a_header_injected_by_a_bare_line_feed() {
     let input = include_bytes!("fixtures/fuzz/sip_endpoint-bare-lf-injects-a-header.bin");
     fuzzing::sip_endpoint(input);
 }
+
+/// An INVITE whose Contact (`<sip:sipp@-Record-Route: 2/…;transpor!=UDP>`) and To (`<sPRACK
+/// Content-Length: 4>`) held no usable URI was answered; the BYE we then sent had the Contact
+/// as its request line, which no parser takes. An INVITE whose Contact, From or To is no URI we
+/// could send a request to is now refused with 400, and a name-addr with spaces, quotes or
+/// angle brackets inside its URI does not parse.
+#[test]
+fn an_invite_whose_contact_is_no_uri_is_refused_not_answered() {
+    let input = include_bytes!("fixtures/fuzz/sip_endpoint-contact-not-a-uri.bin");
+    fuzzing::sip_endpoint(input);
+}
+
+/// A CANCEL whose Via was `SIP/2.0/UDP/X127.0.0.1:37.0.0.1:4080;received=7 SIP/2.0` (a fourth
+/// protocol part; `SIP/2.0` where the host goes) got a 400 echoing that Via, stamped, which
+/// no parser takes. A Via needs exactly `SIP/2.0/<transport>` and a host name or IP literal.
+#[test]
+fn a_400_never_echoes_a_via_whose_host_is_no_host() {
+    let input = include_bytes!("fixtures/fuzz/sip_endpoint-via-host-not-a-host.bin");
+    fuzzing::sip_endpoint(input);
+}
+
+/// A Via whose parameters held quoted strings, commas and spaces was echoed in a 400 that read
+/// back as different Vias. Via parameters must be tokens (or `name=token`).
+#[test]
+fn a_400_never_echoes_a_via_with_quoted_or_spaced_parameters() {
+    let input = include_bytes!("fixtures/fuzz/sip_endpoint-via-params-with-quotes.bin");
+    fuzzing::sip_endpoint(input);
+}

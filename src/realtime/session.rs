@@ -34,12 +34,13 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Map, Value};
 
 use super::events::{self, client, ServerEvent, Usage};
-use super::format::AudioFormat;
 use super::playback::Playback;
+pub use super::session_config::{turn_detection_json, SessionConfig};
+pub use super::session_output::{AgentError, Log, Output};
 use super::transcript::{Role, Transcript};
-use crate::flow::agent::{AgentDtmf, TurnDetection};
+use crate::flow::agent::AgentDtmf;
 use crate::flow::digit::Digit;
-use crate::machine::io::{AgentOutcome, AgentThen, ToolKind, ToolRequest};
+use crate::machine::io::{AgentOutcome, AgentThen, ToolKind};
 
 /// Extra wait for the playout to report the end of the agent's last words.
 pub const DRAIN_SLACK: Duration = Duration::from_secs(2);
@@ -51,167 +52,6 @@ const MAX_CANCELLED: usize = 16;
 const MAX_CALLS: usize = 16;
 
 /// Everything a session needs, defaults applied.
-#[derive(Debug, Clone)]
-pub struct SessionConfig {
-    pub model: String,
-    pub voice: Option<String>,
-    pub instructions: Option<String>,
-    pub greeting: Option<String>,
-    pub format: AudioFormat,
-    pub turn_detection: Option<TurnDetection>,
-    pub dtmf: AgentDtmf,
-    pub tools: Vec<ToolRequest>,
-    /// Transcribe the caller with this model.
-    pub transcription_model: Option<String>,
-    pub silence_timeout: Duration,
-    pub max_duration: Option<Duration>,
-    pub connect_timeout: Duration,
-}
-
-impl SessionConfig {
-    /// The `session` object of `session.update`.
-    pub fn session_json(&self) -> Value {
-        let mut input = Map::new();
-        input.insert("format".into(), self.format.to_json());
-        if let Some(td) = &self.turn_detection {
-            input.insert("turn_detection".into(), turn_detection_json(td));
-        }
-        if let Some(m) = &self.transcription_model {
-            input.insert("transcription".into(), json!({ "model": m }));
-        }
-        let mut output = Map::new();
-        output.insert("format".into(), self.format.to_json());
-        if let Some(v) = &self.voice {
-            output.insert("voice".into(), Value::String(v.clone()));
-        }
-        let mut s = Map::new();
-        s.insert("type".into(), json!("realtime"));
-        s.insert("model".into(), json!(self.model));
-        s.insert("output_modalities".into(), json!(["audio"]));
-        if let Some(i) = &self.instructions {
-            s.insert("instructions".into(), json!(i));
-        }
-        s.insert(
-            "audio".into(),
-            json!({"input": Value::Object(input), "output": Value::Object(output)}),
-        );
-        if !self.tools.is_empty() {
-            let tools: Vec<Value> = self
-                .tools
-                .iter()
-                .map(|t| {
-                    json!({"type": "function", "name": t.name, "description": t.description,
-                           "parameters": t.parameters})
-                })
-                .collect();
-            s.insert("tools".into(), Value::Array(tools));
-            s.insert("tool_choice".into(), json!("auto"));
-        }
-        Value::Object(s)
-    }
-}
-
-/// `turn_detection` as the API wants it; responses are created and interrupted by the server.
-pub fn turn_detection_json(td: &TurnDetection) -> Value {
-    match td {
-        TurnDetection::ServerVad {
-            threshold,
-            prefix_padding,
-            silence_duration,
-            idle_timeout,
-        } => {
-            let mut v =
-                json!({"type": "server_vad", "create_response": true, "interrupt_response": true});
-            if let Some(t) = threshold {
-                v["threshold"] = json!(t);
-            }
-            if let Some(d) = prefix_padding {
-                v["prefix_padding_ms"] = json!(d.as_millis() as u64);
-            }
-            if let Some(d) = silence_duration {
-                v["silence_duration_ms"] = json!(d.as_millis() as u64);
-            }
-            if let Some(d) = idle_timeout {
-                v["idle_timeout_ms"] = json!(d.as_millis() as u64);
-            }
-            v
-        }
-        TurnDetection::SemanticVad { eagerness } => {
-            let mut v = json!({"type": "semantic_vad", "create_response": true, "interrupt_response": true});
-            if let Some(e) = eagerness {
-                v["eagerness"] = json!(e.as_str());
-            }
-            v
-        }
-    }
-}
-
-/// Something the pump must do.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Output {
-    /// A client event (JSON text frame).
-    Send(String),
-    /// Agent audio (session format) to queue for the caller.
-    Audio(Vec<u8>),
-    /// A mark to queue after what is queued; report [`AgentSession::played`] when it plays.
-    Mark(u64),
-    /// Drop the agent audio queued for the caller, now.
-    Clear,
-    /// Run the webhook of `tools[tool]` with these arguments; answer with
-    /// [`AgentSession::tool_result`].
-    CallTool {
-        call_id: String,
-        tool: usize,
-        arguments: Value,
-    },
-    Log(Log),
-    /// The session is over; the pump closes the socket.
-    End(Result<AgentOutcome, AgentError>),
-}
-
-/// A line for the call's log. Transcripts are the caller's words: the pump logs them at
-/// debug level only.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Log {
-    Transcript { role: Role, text: String },
-    Warning(String),
-    BargeIn { item_id: String, heard_ms: u64 },
-    Usage(Usage),
-}
-
-/// Why a session failed (the flow takes `on_error`).
-#[derive(Debug, Clone, PartialEq)]
-pub enum AgentError {
-    /// No connection (or no open socket) within the connect timeout.
-    ConnectTimeout(Duration),
-    /// The server sent an `error` event.
-    Server(events::ServerError),
-    /// The socket closed (or failed) before the session ended.
-    Closed(String),
-    /// The agent did not answer within the silence timeout.
-    NoAnswer(Duration),
-    /// A server event we could not read.
-    Protocol(String),
-}
-
-impl std::fmt::Display for AgentError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            AgentError::ConnectTimeout(d) => {
-                write!(f, "no Realtime session within {}s", d.as_secs_f32())
-            }
-            AgentError::Server(e) => write!(f, "server error: {e}"),
-            AgentError::Closed(why) => write!(f, "connection closed: {why}"),
-            AgentError::NoAnswer(d) => {
-                write!(f, "the agent did not answer within {}s", d.as_secs_f32())
-            }
-            AgentError::Protocol(e) => write!(f, "protocol error: {e}"),
-        }
-    }
-}
-
-impl std::error::Error for AgentError {}
-
 /// The session's timers (a closed set).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Timer {

@@ -7,8 +7,10 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use super::*;
+use crate::flow::agent::TurnDetection;
 use crate::flow::program::HttpMethod;
-use crate::machine::io::WebhookRequest;
+use crate::machine::io::{ToolRequest, WebhookRequest};
+use crate::realtime::AudioFormat;
 
 fn tools() -> Vec<ToolRequest> {
     vec![

@@ -75,6 +75,11 @@ impl Pending {
         }
     }
 
+    /// When the oldest waiting record was queued.
+    pub fn oldest(&self) -> Option<Instant> {
+        self.items.front().map(|e| e.enqueued)
+    }
+
     /// Records waiting (not counting a batch in flight).
     pub fn queued(&self) -> usize {
         self.items.len()

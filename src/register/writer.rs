@@ -22,6 +22,12 @@ use crate::db::{DbSlot, Stmt};
 
 /// Records per transaction.
 pub const BATCH: usize = 256;
+/// How long a record may wait for others to share its transaction. A call hands over ~10
+/// records (its row at start, answer and end, its timeline) a few at a time; writing each
+/// handful in its own transaction cost a 10 s call +13.5 % CPU (bench/OPS.md), most of it
+/// per-transaction overhead (a blocking-pool hop, BEGIN/COMMIT, a WAL append). Waiting this
+/// long lets the records of every call in the window share one. A flush or close writes at once.
+pub const LINGER: Duration = Duration::from_millis(100);
 const BACKOFF_MIN: Duration = Duration::from_millis(200);
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
 /// How long a closing writer waits when nobody gave a deadline (all handles dropped).
@@ -85,12 +91,17 @@ pub(super) async fn run(
                 return;
             }
         }
-        if !w.pending.is_empty() && w.retry_at.is_none_or(|t| Instant::now() >= t) {
+        let linger_until = w.linger_until();
+        if !w.pending.is_empty()
+            && w.retry_at.is_none_or(|t| Instant::now() >= t)
+            && linger_until.is_none()
+        {
             w.write_batch(&mut rx).await;
             continue;
         }
         let close_at = w.closing.as_ref().map(|(d, _)| *d);
         tokio::select! {
+            () = sleep_opt(linger_until) => {}
             cmd = rx.recv(), if open => match cmd {
                 Some(cmd) => w.absorb(cmd),
                 None => {
@@ -129,6 +140,20 @@ impl Writer {
                 self.closing = Some((deadline, Some(done)));
             }
         }
+    }
+
+    /// Until when to wait for more records before writing: while the batch is not full, its
+    /// oldest record is younger than [`LINGER`], and nobody waits (flush, close, a retry).
+    fn linger_until(&self) -> Option<Instant> {
+        if self.pending.queued() >= BATCH
+            || self.closing.is_some()
+            || !self.flushers.is_empty()
+            || self.retry_at.is_some()
+        {
+            return None;
+        }
+        let until = Instant::from_std(self.pending.oldest()?) + LINGER;
+        (Instant::now() < until).then_some(until)
     }
 
     fn publish(&self) {

@@ -40,6 +40,26 @@ pub struct Dialog {
     pub peer: Peer,
 }
 
+/// Which URI of an INVITE the dialog it would create could not use (`None`: all usable): its
+/// Contact (the remote target: our BYE's request line), From and To (our requests' To and
+/// From). Checked before the call is accepted, so a dialog never holds a URI we cannot send.
+pub fn unusable_uri(invite: &Inbound) -> Option<&'static str> {
+    use super::message::is_request_uri;
+    if let Some(c) = invite.header("Contact") {
+        match NameAddr::parse(c, "Contact") {
+            Ok(c) if is_request_uri(&c.uri) => {}
+            _ => return Some("Contact"),
+        }
+    }
+    if !is_request_uri(&invite.core.from.uri) {
+        return Some("From");
+    }
+    if !is_request_uri(&invite.core.to.uri) {
+        return Some("To");
+    }
+    None
+}
+
 impl Dialog {
     /// The dialog an INVITE creates when we answer it with `local_tag`.
     pub fn from_invite(invite: &Inbound, local_tag: String, peer: Peer, first_cseq: u32) -> Dialog {

@@ -472,6 +472,11 @@ impl Endpoint {
                     let min_se = min_se.to_string();
                     return self.reply(&inb, peer, 422, &[("Min-SE", min_se.as_str())]);
                 }
+                if let Some(what) = super::dialog::unusable_uri(&inb) {
+                    // We would send this dialog's BYE/re-INVITE to, from or as this URI.
+                    let warning = format!("399 phonetree \"unusable {what} URI\"");
+                    return self.reply(&inb, peer, 400, &[("Warning", warning.as_str())]);
+                }
                 if self.refuse_call(&inb, peer, source, now)
                     || self.server_table_full(&inb, peer, now)
                 {

@@ -211,13 +211,23 @@ impl Via {
             proto_parts.next().ok_or_else(bad)?,
             proto_parts.next().ok_or_else(bad)?,
         );
-        if !name.trim().eq_ignore_ascii_case("SIP") || version.trim() != "2.0" {
+        if !name.trim().eq_ignore_ascii_case("SIP")
+            || version.trim() != "2.0"
+            || proto_parts.next().is_some()
+        {
             return Err(bad());
         }
         let transport = Transport::from_token(transport.trim()).ok_or_else(bad)?;
         let mut parts = rest.split(';');
         let sent_by = parts.next().ok_or_else(bad)?.trim();
         let (host, port) = split_host_port(sent_by).ok_or_else(bad)?;
+        // A host name or an IP literal (fuzzing: `SIP/2.0` was taken as a host, and the 400
+        // echoing it did not parse).
+        let host_char =
+            |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | ':' | '[' | ']');
+        if host.is_empty() || !host.chars().all(host_char) {
+            return Err(bad());
+        }
         let mut via = Via {
             transport,
             host,
@@ -227,10 +237,37 @@ impl Via {
             rport: None,
             raw: raw.to_string(),
         };
+        // Parameters are tokens (`branch=z9hG4bK-1`, `rport`, `received=192.0.2.1`,
+        // `maddr=[::1]`): a quoted string, a comma or a space inside one is refused, so a Via we
+        // accept is one we can echo and read back (fuzzing: a Via with quotes and commas in its
+        // parameters split differently when our 400 was read again).
+        let param_char = |c: char| {
+            c.is_ascii_alphanumeric()
+                || matches!(
+                    c,
+                    '-' | '.'
+                        | '!'
+                        | '%'
+                        | '*'
+                        | '_'
+                        | '+'
+                        | '`'
+                        | '\''
+                        | '~'
+                        | '='
+                        | ':'
+                        | '['
+                        | ']'
+                )
+        };
+        let parts: Vec<&str> = parts.map(str::trim).collect();
+        if parts.iter().any(|p| !p.chars().all(param_char)) {
+            return Err(bad());
+        }
         for p in parts {
             let (k, v) = match p.split_once('=') {
                 Some((k, v)) => (k.trim(), Some(v.trim())),
-                None => (p.trim(), None),
+                None => (p, None),
             };
             if k.eq_ignore_ascii_case("branch") {
                 via.branch = v.map(str::to_string);
@@ -342,7 +379,11 @@ impl NameAddr {
                 None => (None, t, ""),
             }
         };
-        if uri.is_empty() || !uri.contains(':') {
+        // A URI has no spaces, quotes or angle brackets (RFC 3261 §25.1): such a value is
+        // refused here rather than echoed into a request line later.
+        let unusable =
+            |c: char| c.is_whitespace() || c.is_control() || matches!(c, '<' | '>' | '"');
+        if uri.is_empty() || !uri.contains(':') || uri.contains(unusable) {
             return Err(bad());
         }
         let tag = params
@@ -362,6 +403,13 @@ impl NameAddr {
     pub fn user(&self) -> Option<&str> {
         uri_user(&self.uri)
     }
+}
+
+/// Whether `uri` is one our parser takes as a request URI (the test for a URI we will later
+/// send requests to: a dialog's remote target, its From and To).
+pub fn is_request_uri(uri: &str) -> bool {
+    !uri.contains(|c: char| c.is_whitespace() || c.is_control())
+        && rsipstack::sip::Uri::try_from(uri).is_ok()
 }
 
 /// The user part of a `sip:`/`sips:`/`tel:` URI.

@@ -159,6 +159,23 @@ fn uri_helpers() {
         Some("127.0.0.1:5080".parse().expect("addr"))
     );
     assert_eq!(uri_socket_addr("sip:a@pbx.example.com"), None);
+    for ok in [
+        "sip:1001@pbx.example.com:5070;transport=udp",
+        "tel:+15550001",
+        "sips:a@[::1]",
+    ] {
+        assert!(is_request_uri(ok), "{ok}");
+    }
+    for bad in [
+        "sip:a@-x: 2/.1;t!=U",
+        "sip:a b@x",
+        "sip:a@x:99999",
+        "sip:a@x\r\n",
+    ] {
+        assert!(!is_request_uri(bad), "{bad}");
+    }
+    assert!(NameAddr::parse("<sPRACK Content-Length: 4>", "To").is_err());
+    assert!(NameAddr::parse("\"sipp\" 'sip:sipp@h:5>;tag=1", "From").is_err());
     assert_eq!(
         split_list("<sip:a,b@x>;q=1, \"x, y\" <sip:c@d>"),
         vec!["<sip:a,b@x>;q=1", "\"x, y\" <sip:c@d>"]
