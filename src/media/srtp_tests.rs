@@ -1,3 +1,6 @@
+//! `media::srtp` against the RFC 3711 appendix B vectors, round trips over a roll-over,
+//! forged, replayed and malformed packets.
+
 use super::*;
 
 fn hex(s: &str) -> Vec<u8> {

@@ -1,3 +1,6 @@
+//! SDES lines (valid, hostile, unsupported), the `srtp` policy table, our offers and answers,
+//! and redaction.
+
 use super::*;
 use crate::sdp::{create_offer, negotiate, parse, process_answer, LocalMedia, NegotiationError};
 
