@@ -404,6 +404,73 @@ async fn walk(srv: &Server, driver: &Driver, profile: &Path, base: &str) {
     answered.await.expect("the callee");
     shot(&c, "job").await;
 
+    // A call for later: cancelled from its page, then retried (both buttons ask to confirm):
+    // the retry is a new queued job whose page names the old one.
+    c.goto(&format!("{base}/outbound")).await.unwrap();
+    c.find(Locator::Css("#to"))
+        .await
+        .unwrap()
+        .send_keys("sip:later@127.0.0.1:9")
+        .await
+        .unwrap();
+    c.find(Locator::Css("#message"))
+        .await
+        .unwrap()
+        .send_keys("Backup report")
+        .await
+        .unwrap();
+    c.execute(
+        "document.getElementById('at').value = \
+         new Date(Date.now() + 30 * 864e5).toISOString().slice(0, 16);",
+        vec![],
+    )
+    .await
+    .unwrap();
+    c.find(Locator::Css("form[action='/outbound'] button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    if let Err(e) = c
+        .wait()
+        .at_most(SHOW)
+        .for_element(Locator::Css("span.state.queued"))
+        .await
+    {
+        let page = c.source().await.unwrap_or_default();
+        panic!("the job for later is not queued ({e}):\n{page}");
+    }
+    let later = c.current_url().await.unwrap().path().to_string();
+    let later_id = later.trim_start_matches("/outbound/").to_string();
+    // The retry is due now: it may already be dialling (or have failed: port 9 is closed).
+    for (button, state) in [("cancel", ".cancelled"), ("retry", "")] {
+        c.find(Locator::Css(&format!(
+            "form[action='/outbound/{later_id}/{button}'] button"
+        )))
+        .await
+        .unwrap_or_else(|e| panic!("no {button} button: {e}"))
+        .click()
+        .await
+        .unwrap();
+        c.accept_alert().await.expect("the confirm dialog");
+        c.wait()
+            .at_most(SHOW)
+            .for_element(Locator::Css(&format!("span.state{state}")))
+            .await
+            .unwrap_or_else(|e| panic!("after {button}: no state {state}: {e}"));
+    }
+    wait_for_text(&c, "Retry of").await;
+    let retry = c.current_url().await.unwrap();
+    assert_ne!(retry.path(), later, "the retry is a new job");
+    assert_eq!(retry.query(), Some("notice=retried"));
+    let page = c.source().await.unwrap();
+    assert!(
+        page.contains("Retry of") && page.contains(&format!("href=\"/outbound/{later_id}\"")),
+        "the retry's page links the old job:\n{page}"
+    );
+    shot(&c, "job-retried").await;
+
     // Log out: back to the login form, and the pages are closed again.
     c.find(Locator::Css("form[action='/logout'] button"))
         .await

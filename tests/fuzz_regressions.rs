@@ -113,3 +113,11 @@ fn a_400_never_echoes_a_via_whose_host_is_no_host() {
     let input = include_bytes!("fixtures/fuzz/sip_endpoint-via-host-not-a-host.bin");
     fuzzing::sip_endpoint(input);
 }
+
+/// A Via whose parameters held quoted strings, commas and spaces was echoed in a 400 that read
+/// back as different Vias. Via parameters must be tokens (or `name=token`).
+#[test]
+fn a_400_never_echoes_a_via_with_quoted_or_spaced_parameters() {
+    let input = include_bytes!("fixtures/fuzz/sip_endpoint-via-params-with-quotes.bin");
+    fuzzing::sip_endpoint(input);
+}

@@ -237,10 +237,37 @@ impl Via {
             rport: None,
             raw: raw.to_string(),
         };
+        // Parameters are tokens (`branch=z9hG4bK-1`, `rport`, `received=192.0.2.1`,
+        // `maddr=[::1]`): a quoted string, a comma or a space inside one is refused, so a Via we
+        // accept is one we can echo and read back (fuzzing: a Via with quotes and commas in its
+        // parameters split differently when our 400 was read again).
+        let param_char = |c: char| {
+            c.is_ascii_alphanumeric()
+                || matches!(
+                    c,
+                    '-' | '.'
+                        | '!'
+                        | '%'
+                        | '*'
+                        | '_'
+                        | '+'
+                        | '`'
+                        | '\''
+                        | '~'
+                        | '='
+                        | ':'
+                        | '['
+                        | ']'
+                )
+        };
+        let parts: Vec<&str> = parts.map(str::trim).collect();
+        if parts.iter().any(|p| !p.chars().all(param_char)) {
+            return Err(bad());
+        }
         for p in parts {
             let (k, v) = match p.split_once('=') {
                 Some((k, v)) => (k.trim(), Some(v.trim())),
-                None => (p.trim(), None),
+                None => (p, None),
             };
             if k.eq_ignore_ascii_case("branch") {
                 via.branch = v.map(str::to_string);

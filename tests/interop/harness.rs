@@ -459,6 +459,8 @@ impl Engine {
                     | "CODEC"
                     | "SIP_PREFERRED_CODECS"
                     | "THEMES"
+                    | "SIP_ENABLE_SRTP"
+                    | "SIP_SRTP_OPTIONAL"
                     | "OPENAI_API_KEY"
                     | "OPENAI_BASE_URL"
                     | "OPENAI_MODEL"
