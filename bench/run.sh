@@ -15,8 +15,12 @@
 #        else the last bench/OPS.md is kept.
 #        CLAIMS=1 also re-measures outbound claims per second, SQLite vs PostgreSQL (bench/claims.rs,
 #        ~1 min, needs the Debian postgresql package) into bench/CLAIMS.md, else it is kept.
+#        CLUSTER=1 also re-measures scale-out (bench/cluster.sh: 1, 2, 3 nodes behind Kamailio,
+#        calls/s, concurrent calls, CPU per call per node and for Kamailio, failover; ~3 min,
+#        needs kamailio and sipp) into bench/CLUSTER.md, else the last bench/CLUSTER.md is kept.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if [ "${CLUSTER:-0}" = 1 ]; then bench/cluster.sh; fi
 if [ "${ENGINE:-0}" = 1 ]; then bench/engine/run.sh; fi
 if [ "${AGENT:-0}" = 1 ]; then cargo bench --quiet --bench agent -- --markdown > bench/AGENT.md; fi
 if [ "${TWILIO:-0}" = 1 ]; then cargo bench --quiet --bench twilio -- --markdown > bench/TWILIO.md; fi
@@ -73,5 +77,6 @@ echo "$dash"
   if [ -f bench/TWILIO.md ]; then echo; cat bench/TWILIO.md; fi
   if [ -f bench/OPS.md ]; then echo; cat bench/OPS.md; fi
   if [ -f bench/CLAIMS.md ]; then echo; cat bench/CLAIMS.md; fi
+  if [ -f bench/CLUSTER.md ]; then echo; cat bench/CLUSTER.md; fi
 } > BENCHMARKS.md
 echo "wrote BENCHMARKS.md"

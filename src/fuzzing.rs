@@ -147,25 +147,42 @@ fn drain(ep: &mut Endpoint, now: Instant, calls: &mut Vec<crate::sip::event::Cal
     }
 }
 
-/// One SDP offer: parse, negotiate against our usual media, re-parse our answer.
+/// One SDP offer: parse, negotiate against our usual media under each `srtp` policy, re-parse
+/// our answer (an SRTP answer must carry our `a=crypto` line).
 pub fn sdp(data: &[u8]) {
-    use crate::sdp::{negotiate, parse, LocalMedia};
+    use crate::sdp::{negotiate, parse, LocalMedia, Sdes, SrtpPolicy};
     let text = String::from_utf8_lossy(data);
     let Ok(offer) = parse(&text) else { return };
-    let mut local = LocalMedia::new("127.0.0.1".parse().expect("literal"), 40000, 7);
-    local.refuse = vec!["127.0.0.1:5060".parse().expect("literal")];
-    if let Ok(answer) = negotiate(&offer, &local) {
-        let again = parse(&answer.sdp.to_string());
-        assert!(
-            again.is_ok(),
-            "our answer does not parse: {again:?}\n{}",
-            answer.sdp
-        );
-        assert!(local.codecs.contains(&answer.negotiated.codec));
-    }
-    // As an answer to our own offer, too.
-    if let Ok(n) = crate::sdp::process_answer(&offer, &local) {
-        assert!(local.codecs.contains(&n.codec));
+    for policy in [SrtpPolicy::Off, SrtpPolicy::Optional, SrtpPolicy::Required] {
+        let mut local = LocalMedia::new("127.0.0.1".parse().expect("literal"), 40000, 7);
+        local.refuse = vec!["127.0.0.1:5060".parse().expect("literal")];
+        local.srtp = Sdes {
+            policy,
+            key: crate::media::srtp::MasterKey::new([7; crate::media::srtp::MASTER_LEN]),
+        };
+        if let Ok(answer) = negotiate(&offer, &local) {
+            let again = parse(&answer.sdp.to_string());
+            assert!(
+                again.is_ok(),
+                "our answer does not parse: {again:?}\n{}",
+                answer.sdp
+            );
+            assert!(local.codecs.contains(&answer.negotiated.codec));
+            if answer.negotiated.srtp.is_some() {
+                let m = &again.expect("checked above").media[answer.negotiated.media_index];
+                assert!(
+                    crate::sdp::crypto::first_usable(m).is_some(),
+                    "{}",
+                    answer.sdp
+                );
+            }
+            assert!(policy != SrtpPolicy::Required || answer.negotiated.srtp.is_some());
+        }
+        // As an answer to our own offer, too.
+        if let Ok(n) = crate::sdp::process_answer(&offer, &local) {
+            assert!(local.codecs.contains(&n.codec));
+            assert!(policy != SrtpPolicy::Required || n.srtp.is_some());
+        }
     }
 }
 

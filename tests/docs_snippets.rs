@@ -178,7 +178,8 @@ fn the_asterisk_parser_catches_an_undefined_context() {
 
 /// The rows of docs/interop.md's tables are exactly the tests of tests/interop.rs,
 /// tests/interop_outbound.rs, tests/interop_twilio.rs, tests/interop_twilio_speech.rs and
-/// tests/interop_agent.rs (the guard tests aside), and the page states no hand-counted number of
+/// tests/interop_agent.rs, tests/interop_srtp.rs and tests/interop_cluster.rs (the guard tests
+/// aside), and the page states no hand-counted number of
 /// tests that would go stale.
 #[test]
 fn docs_interop_lists_exactly_the_interop_tests() {
@@ -187,7 +188,9 @@ fn docs_interop_lists_exactly_the_interop_tests() {
         + &read("tests/interop_outbound.rs")
         + &read("tests/interop_twilio.rs")
         + &read("tests/interop_twilio_speech.rs")
-        + &read("tests/interop_agent.rs");
+        + &read("tests/interop_agent.rs")
+        + &read("tests/interop_srtp.rs")
+        + &read("tests/interop_cluster.rs");
     let mut documented: Vec<&str> = doc
         .lines()
         .filter_map(|l| l.strip_prefix("| `"))

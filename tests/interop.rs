@@ -850,9 +850,13 @@ fn kamailio_restart_phonetree_registers_again_and_still_gets_calls() {
 /// so none passes unrun.
 #[test]
 fn every_interop_test_is_ignored_unless_phonetree_interop_is_set() {
-    let text = ["tests/interop.rs", "tests/interop_agent.rs"]
-        .map(|f| std::fs::read_to_string(root().join(f)).unwrap())
-        .join("\n");
+    let text = [
+        "tests/interop.rs",
+        "tests/interop_agent.rs",
+        "tests/interop_cluster.rs",
+    ]
+    .map(|f| std::fs::read_to_string(root().join(f)).unwrap())
+    .join("\n");
     let lines: Vec<&str> = text.lines().collect();
     let mut unmarked = Vec::new();
     for (i, l) in lines.iter().enumerate() {

@@ -79,6 +79,7 @@ async fn steady_state_packets_do_not_allocate() {
         remote_ptime: None,
         remote_fmtp: None,
         media_index: 0,
+        srtp: None,
     };
     let cache = Arc::new(PromptCache::new(PromptCacheConfig::default()));
     let (session, _events) =

@@ -108,6 +108,9 @@ fn sigterm_refuses_new_calls_with_503_and_exits_0_when_the_call_ends() {
     a.invite("5000", Some(&offer));
     assert_eq!(a.final_response().status(), Some(200));
     a.ack("5000", None);
+    let mut prober = Caller::new(srv.sip);
+    prober.options();
+    assert_eq!(prober.final_response().status(), Some(200), "healthy");
 
     srv.signal("TERM");
     // Draining: the running call continues, a new one is refused.
@@ -129,6 +132,12 @@ fn sigterm_refuses_new_calls_with_503_and_exits_0_when_the_call_ends() {
         b = Caller::new(srv.sip);
     };
     assert_eq!(status, Some(503));
+    // A dispatcher's OPTIONS probe hears the drain too: 503 with Retry-After.
+    let mut prober = Caller::new(srv.sip);
+    prober.options();
+    let probe = prober.final_response();
+    assert_eq!(probe.status(), Some(503));
+    assert_eq!(probe.header("Retry-After"), Some("60"));
     // While draining: /healthz and /readyz answer 503 with a JSON body; /livez stays 200.
     let (code, body) = srv.get("/healthz");
     assert_eq!(code, 503, "{body}");

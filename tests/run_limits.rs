@@ -162,7 +162,9 @@ fn max_calls_answers_503_with_retry_after_and_options_say_busy() {
     assert_eq!(refused.header("Retry-After"), Some("5"));
     let mut prober = Caller::new_at(srv.sip, "127.0.0.5");
     prober.options();
-    assert_eq!(prober.final_response().status(), Some(503));
+    let probe = prober.final_response();
+    assert_eq!(probe.status(), Some(503));
+    assert_eq!(probe.header("Retry-After"), Some("5"));
     assert_eq!(limited(&srv, "max_calls"), 1);
     // One call ends: the next caller gets in, OPTIONS says 200 again.
     up[0].bye("5000");

@@ -142,6 +142,7 @@ fn default_of(key: &str, c: &Config) -> Option<String> {
         "registration.backoff_max" => secs(c.backoff_max),
         "sip.allow" => "the mode's default (docs/security.md)".into(),
         "sip.reject" | "rtp.latching" | "transfer.allow" => "built-in default".into(),
+        "srtp" | "rtp.srtp" => c.srtp.to_string(),
         "log.level" => c.log.level.clone(),
         "log.format" => format!("{:?}", c.log.format).to_ascii_lowercase(),
         "log.redact_numbers" => c.log.redact_numbers.to_string(),

@@ -100,6 +100,7 @@ const KEY_TABLES: &[&[(&str, &str)]] = &[
     super::alerts::KEYS,
     super::asr::KEYS,
     super::record::KEYS,
+    super::srtp::KEYS,
 ];
 
 /// Every scalar setting, from every table in `KEY_TABLES`.
@@ -273,6 +274,9 @@ pub fn env_layer(env: &BTreeMap<String, String>) -> Layer {
     {
         // Only the port: keep the default (or configured) listen address.
         set("sip.listen_port", "SIP_TRANSPORT_PORT", port);
+    }
+    if let Some((name, text)) = super::srtp::env_alias(env) {
+        set("srtp", name, &text);
     }
     if let Some(codec) = env.get("CODEC").filter(|v| !v.trim().is_empty()) {
         set("codecs.first", "CODEC", codec);

@@ -27,6 +27,7 @@ pub mod outbound;
 pub mod record;
 pub mod security;
 pub mod sms;
+pub mod srtp;
 pub mod tts;
 pub mod twilio;
 
@@ -74,6 +75,8 @@ pub struct Config {
     pub accounts: Vec<Account>,
     /// `sip.allow`, `sip.reject`, `rtp.latching`, `transfer.allow` (docs/security.md).
     pub security: security::Security,
+    /// `srtp: off | optional | required` (SDES-SRTP; docs/security.md).
+    pub srtp: crate::sdp::SrtpPolicy,
     /// The `openai:` section (agents, the `openai` recognizer and TTS engine).
     pub openai: openai::OpenAiConfig,
     /// The `tts:` section (`say` engines and their cache).
@@ -374,6 +377,7 @@ fn build(l: &Layer, mut problems: Vec<Problem>) -> Result<Config, ConfigError> {
     let backoff_max = b.duration("registration.backoff_max", dur, Duration::from_secs(60));
     let accounts = b.accounts();
     let security = security::build(&mut b);
+    let srtp = srtp::build(&mut b);
     let twilio = twilio::build(&mut b);
     let openai = openai::build(&mut b);
     let tts = tts::build(&mut b);
@@ -406,6 +410,7 @@ fn build(l: &Layer, mut problems: Vec<Problem>) -> Result<Config, ConfigError> {
             backoff_max,
             accounts,
             security,
+            srtp,
             twilio,
             openai,
             tts,

@@ -137,6 +137,8 @@ pub fn render(handle: &PrometheusHandle) -> String {
         ("transfer", r.transfer_refused),
         ("rtp_foreign", r.rtp_foreign_dropped),
         ("rtp_competing", r.rtp_competing_dropped),
+        ("srtp_auth", r.srtp_auth_failed),
+        ("srtp_replay", r.srtp_replayed),
     ] {
         metrics::counter!("phonetree_refused_total", "what" => what).absolute(v);
     }

@@ -199,6 +199,7 @@ pub async fn serve(cfg: Config, stop: impl Future<Output = ()>) -> Result<(), St
         },
         sip_addr,
         inbound: inbound.clone(),
+        srtp: cfg.srtp,
     });
 
     let (outbound_api, dialler_task) = start_outbound(&cfg, &db, &deps, &sip, &registry);

@@ -5,7 +5,8 @@
 //!
 //! Credentials never reach the log: the values of `Authorization` and `Proxy-Authorization` are
 //! replaced by their scheme and username (`Digest username="1001", ***`), and a password in a
-//! URI's user part (`sip:1001:secret@pbx`) by `***`. The masking works on the text and never
+//! URI's user part (`sip:1001:secret@pbx`) by `***`, and the key of an SDP `a=crypto` line
+//! (SRTP) by `inline:***`. The masking works on the text and never
 //! fails: a message that is not UTF-8 is logged lossily, one that is not SIP as it is.
 
 use std::net::SocketAddr;
@@ -65,7 +66,8 @@ pub fn masked(text: &str) -> String {
             in_headers = false;
         }
         if !in_headers {
-            out.push_str(line);
+            // The body: an SDP `a=crypto` line carries an SRTP master key.
+            out.push_str(&crate::sdp::crypto::redact_line(line));
             continue;
         }
         match line.split_once(':') {
@@ -183,6 +185,20 @@ mod tests {
         );
         assert!(m.ends_with("x=Authorization: keep"), "{m}");
         assert!(!m.contains('\r'));
+    }
+
+    #[test]
+    fn srtp_keys_in_sdp_bodies_are_masked() {
+        let invite = "INVITE sip:5000@us SIP/2.0\r\nContent-Type: application/sdp\r\n\r\n\
+            v=0\r\nm=audio 4000 RTP/SAVP 0\r\n\
+            a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwd|2^31\r\n\
+            a=rtpmap:0 PCMU/8000\r\n";
+        let m = masked(invite);
+        assert!(!m.contains("AAECAwQFBgcI"), "{m}");
+        assert!(
+            m.contains("a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:***\na=rtpmap:0 PCMU/8000"),
+            "{m}"
+        );
     }
 
     #[test]

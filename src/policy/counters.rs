@@ -49,6 +49,10 @@ pub struct Counters {
     pub sip_tcp_slow: AtomicU64,
     /// TCP connections closed after `sip.tcp_idle_timeout` of silence.
     pub sip_tcp_idle: AtomicU64,
+    /// SRTP packets dropped for a wrong authentication tag.
+    pub srtp_auth_failed: AtomicU64,
+    /// SRTP packets dropped as replayed (or older than the replay window).
+    pub srtp_replayed: AtomicU64,
 }
 
 /// A copy of the counters at one moment.
@@ -72,6 +76,8 @@ pub struct Snapshot {
     pub sip_tcp_source_full: u64,
     pub sip_tcp_slow: u64,
     pub sip_tcp_idle: u64,
+    pub srtp_auth_failed: u64,
+    pub srtp_replayed: u64,
 }
 
 static GLOBAL: Counters = Counters {
@@ -93,6 +99,8 @@ static GLOBAL: Counters = Counters {
     sip_tcp_source_full: AtomicU64::new(0),
     sip_tcp_slow: AtomicU64::new(0),
     sip_tcp_idle: AtomicU64::new(0),
+    srtp_auth_failed: AtomicU64::new(0),
+    srtp_replayed: AtomicU64::new(0),
 };
 
 /// The process's counters.
@@ -113,6 +121,10 @@ impl Counters {
         self.rtp_competing_dropped
             .fetch_add(s.competing_dropped, Ordering::Relaxed);
         self.rtp_rebinds.fetch_add(s.rebinds, Ordering::Relaxed);
+        self.srtp_auth_failed
+            .fetch_add(s.srtp_auth_failed, Ordering::Relaxed);
+        self.srtp_replayed
+            .fetch_add(s.srtp_replayed, Ordering::Relaxed);
     }
 
     pub fn snapshot(&self) -> Snapshot {
@@ -136,6 +148,8 @@ impl Counters {
             sip_tcp_source_full: r(&self.sip_tcp_source_full),
             sip_tcp_slow: r(&self.sip_tcp_slow),
             sip_tcp_idle: r(&self.sip_tcp_idle),
+            srtp_auth_failed: r(&self.srtp_auth_failed),
+            srtp_replayed: r(&self.srtp_replayed),
         }
     }
 }
@@ -151,6 +165,8 @@ mod tests {
             foreign_dropped: 3,
             competing_dropped: 2,
             rebinds: 1,
+            srtp_auth_failed: 4,
+            srtp_replayed: 5,
             ..MediaStats::default()
         });
         Counters::bump(&c.sip_refused_403);
@@ -164,5 +180,6 @@ mod tests {
             (3, 2, 1)
         );
         assert_eq!(s.sip_refused_403, 1);
+        assert_eq!((s.srtp_auth_failed, s.srtp_replayed), (4, 5));
     }
 }

@@ -12,15 +12,19 @@
 //! and its tests use SDP as baresip, pjsua, sipp, Asterisk and Linphone write it.
 //! [`remote`](UnsafeRemote) refuses media addresses we must never send to (broadcast,
 //! multicast, our own ports...): a 488 rather than a reflection.
-//! Not owned here: ICE, SRTP (`RTP/SAVP` streams are declined), video, T.38.
+//! [`crypto`] is SDES (RFC 4568 `a=crypto`) and the `srtp` policy: which of plain RTP and
+//! `RTP/SAVP` is accepted and offered; the SRTP transform itself is [`crate::media::srtp`].
+//! Not owned here: ICE, DTLS-SRTP, video, T.38.
 
 use std::fmt;
 
+pub mod crypto;
 mod negotiate;
 mod offer;
 mod parse;
 mod remote;
 
+pub use crypto::{Sdes, SrtpKeys, SrtpPolicy};
 pub use negotiate::{
     negotiate, Answer, Codec, LocalMedia, Negotiated, NegotiationError, TelephoneEvent,
 };

@@ -1,7 +1,8 @@
 //! Offer/answer (RFC 3264) for phonetree's one audio stream.
 //!
-//! Answering: the first audio `m=` line over plain RTP that shares a codec with us is accepted;
-//! every other `m=` line (video, SRTP, a second audio line) is declined with port 0. The codec
+//! Answering: the first audio `m=` line whose transport the `srtp` policy takes (plain RTP, or
+//! SRTP with a usable `a=crypto` line: [`super::crypto`]) and that shares a codec with us is
+//! accepted; every other `m=` line (video, DTLS-SRTP, a second audio line) is declined with port 0. The codec
 //! is the first of OUR preference list that the offer has (the offer's payload type number is
 //! kept); telephone-event is taken at the codec's clock rate, else at any rate the offer has
 //! (baresip offers `telephone-event/8000` beside `opus/48000/2`), and its rate is reported so
@@ -16,6 +17,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use crate::media::g711::Law;
 
+use super::crypto::{self, Crypto, Sdes, SrtpKeys, SrtpPolicy};
 use super::{Address, Direction, MediaDescription, Origin, RtpMap, SessionDescription};
 
 /// A codec phonetree can send and receive.
@@ -132,6 +134,8 @@ pub struct LocalMedia {
     /// Addresses the remote side may never name for its media: ours (SIP) — see
     /// [`super::remote`] for the full list of refused addresses.
     pub refuse: Vec<SocketAddr>,
+    /// The `srtp` policy and our SDES key (default: off).
+    pub srtp: Sdes,
 }
 
 impl LocalMedia {
@@ -146,6 +150,7 @@ impl LocalMedia {
             ptime: 20,
             telephone_event_pts: (101, 102),
             refuse: Vec::new(),
+            srtp: Sdes::default(),
         }
     }
 
@@ -182,6 +187,8 @@ pub struct Negotiated {
     pub remote_fmtp: Option<String>,
     /// Index of the accepted `m=` line.
     pub media_index: usize,
+    /// SRTP keys when the stream is SRTP (SDES), `None` for plain RTP.
+    pub srtp: Option<SrtpKeys>,
 }
 
 /// An accepted offer: the answer to send and what was agreed.
@@ -207,6 +214,8 @@ pub enum NegotiationError {
     NoCodecsConfigured,
     /// The media address is one we never send to (broadcast, multicast, ours...).
     UnsafeRemote(super::remote::UnsafeRemote),
+    /// `srtp: required`, and the peer offered (or answered) plain RTP only.
+    SrtpRequired,
 }
 
 impl fmt::Display for NegotiationError {
@@ -228,6 +237,9 @@ impl fmt::Display for NegotiationError {
             NegotiationError::NoConnection => f.write_str("audio stream has no c= address"),
             NegotiationError::NoCodecsConfigured => f.write_str("no codecs configured"),
             NegotiationError::UnsafeRemote(why) => why.fmt(f),
+            NegotiationError::SrtpRequired => {
+                f.write_str("SRTP is required (srtp: required) and the peer offers plain RTP")
+            }
         }
     }
 }
@@ -241,19 +253,27 @@ pub fn negotiate(
 ) -> Result<Answer, NegotiationError> {
     let mut offered_codecs = Vec::new();
     let mut chosen = None;
+    let mut plain_refused = false;
     for (i, m) in offer.media.iter().enumerate() {
-        if !is_usable_audio(m) {
+        if !is_audio(m) {
             continue;
         }
+        let Some(crypto) = crypto::accept(m, local.srtp.policy) else {
+            plain_refused |= m.is_plain_rtp() && local.srtp.policy == SrtpPolicy::Required;
+            continue;
+        };
         match choose_codec(m, &local.codecs) {
             Some(pick) => {
-                chosen = Some((i, pick));
+                chosen = Some((i, pick, crypto));
                 break;
             }
             None => offered_codecs.extend(m.payload_types().map(|pt| describe(m, pt))),
         }
     }
-    let Some((index, (codec, pt))) = chosen else {
+    let Some((index, (codec, pt), crypto)) = chosen else {
+        if offered_codecs.is_empty() && plain_refused {
+            return Err(NegotiationError::SrtpRequired);
+        }
         if offered_codecs.is_empty() {
             return Err(NegotiationError::NoAudio {
                 offered: offer
@@ -296,13 +316,17 @@ pub fn negotiate(
         .enumerate()
         .map(|(i, om)| {
             if i == index {
-                our_media(
+                let mut m = our_media(
                     local,
                     &om.proto,
                     &[(codec, pt)],
                     telephone_event.as_slice(),
                     direction,
-                )
+                );
+                if let Some(c) = &crypto {
+                    m.extra.push(('a', local.srtp.attribute(c.tag, c.suite)));
+                }
+                m
             } else {
                 declined(om)
             }
@@ -319,12 +343,23 @@ pub fn negotiate(
             remote_ptime: m.ptime,
             remote_fmtp: m.fmtp(pt).map(str::to_string),
             media_index: index,
+            srtp: crypto.map(|c| keys(&local.srtp, c)),
         },
     })
 }
 
-pub(super) fn is_usable_audio(m: &MediaDescription) -> bool {
-    m.media.eq_ignore_ascii_case("audio") && m.port != 0 && m.is_plain_rtp()
+/// An audio line that is not disabled (its transport is the policy's to judge).
+pub(super) fn is_audio(m: &MediaDescription) -> bool {
+    m.media.eq_ignore_ascii_case("audio") && m.port != 0
+}
+
+/// The keys of a stream: ours from `sdes`, the peer's from its line.
+pub(super) fn keys(sdes: &Sdes, theirs: Crypto) -> SrtpKeys {
+    SrtpKeys {
+        suite: theirs.suite,
+        local: sdes.key.clone(),
+        remote: theirs.key,
+    }
 }
 
 /// The first codec in OUR order that the line offers, with the offer's payload type.

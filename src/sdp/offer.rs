@@ -5,7 +5,8 @@
 
 use std::net::SocketAddr;
 
-use super::negotiate::{choose_telephone_event, describe, is_usable_audio, our_media, session};
+use super::crypto::{self, SrtpPolicy};
+use super::negotiate::{choose_telephone_event, describe, is_audio, keys, our_media, session};
 use super::{
     Codec, Direction, LocalMedia, Negotiated, NegotiationError, SessionDescription, TelephoneEvent,
 };
@@ -32,7 +33,15 @@ pub fn create_offer(local: &LocalMedia) -> Result<SessionDescription, Negotiatio
             clock_rate,
         })
         .collect();
-    let m = our_media(local, "RTP/AVP", &codecs, &events, Direction::SendRecv);
+    // `required`: RTP/SAVP; `optional`: RTP/AVP with a=crypto (a peer without SRTP ignores it).
+    let proto = match local.srtp.policy {
+        SrtpPolicy::Required => "RTP/SAVP",
+        SrtpPolicy::Off | SrtpPolicy::Optional => "RTP/AVP",
+    };
+    let mut m = our_media(local, proto, &codecs, &events, Direction::SendRecv);
+    if local.srtp.policy != SrtpPolicy::Off {
+        m.extra.extend(local.srtp.offer_attributes());
+    }
     Ok(session(local, vec![m]))
 }
 
@@ -43,7 +52,11 @@ pub fn process_answer(
     local: &LocalMedia,
 ) -> Result<Negotiated, NegotiationError> {
     // We offered one stream, so the answer's first m= line is ours.
-    let Some(m) = answer.media.first().filter(|m| is_usable_audio(m)) else {
+    let policy = local.srtp.policy;
+    let usable = |m: &&super::MediaDescription| {
+        is_audio(m) && (m.is_plain_rtp() || (crypto::is_savp(m) && policy != SrtpPolicy::Off))
+    };
+    let Some(m) = answer.media.first().filter(usable) else {
         return Err(NegotiationError::NoAudio {
             offered: answer
                 .media
@@ -66,6 +79,13 @@ pub fn process_answer(
             supported: local.codecs.iter().map(Codec::to_string).collect(),
         });
     };
+    let crypto = match policy {
+        SrtpPolicy::Off => None,
+        SrtpPolicy::Optional | SrtpPolicy::Required => crypto::answer_for(m),
+    };
+    if crypto.is_none() && (policy == SrtpPolicy::Required || crypto::is_savp(m)) {
+        return Err(NegotiationError::SrtpRequired);
+    }
     let connection = m
         .connection
         .as_ref()
@@ -89,6 +109,7 @@ pub fn process_answer(
         remote_ptime: m.ptime,
         remote_fmtp: m.fmtp(pt).map(str::to_string),
         media_index: 0,
+        srtp: crypto.map(|c| keys(&local.srtp, c)),
     })
 }
 

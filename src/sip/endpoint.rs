@@ -460,7 +460,8 @@ impl Endpoint {
         }
         match method {
             Method::Invite if !self.accepting => {
-                self.reply(&inb, peer, 503, &[("Retry-After", "60")]);
+                let retry = limits::DRAIN_RETRY_AFTER_SECS.to_string();
+                self.reply(&inb, peer, 503, &[("Retry-After", retry.as_str())]);
             }
             Method::Invite if self.is_merged(&inb) => {
                 // RFC 3261 §8.2.2.2: the same INVITE arrived by another path (new branch).
@@ -510,8 +511,15 @@ impl Endpoint {
             }
             Method::Options => {
                 // Answered statelessly: a scanner's OPTIONS leaves nothing behind.
-                let status = if self.busy_for_options() { 503 } else { 200 };
-                let msg = options_response(build::response(&inb, status, Some(&self.ids.tag())));
+                // 503 + Retry-After while draining or at `max_calls`: a dispatcher's probe
+                // takes the node out of its set until the probe sees 200 again.
+                let busy = self.busy_for_options();
+                let status = if busy.is_some() { 503 } else { 200 };
+                let mut msg =
+                    options_response(build::response(&inb, status, Some(&self.ids.tag())));
+                if let Some(secs) = busy {
+                    msg = msg.header("Retry-After", secs.to_string());
+                }
                 self.send_reply(peer, msg);
             }
             Method::Bye | Method::Info | Method::Notify | Method::Update | Method::PRack => {

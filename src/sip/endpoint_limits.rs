@@ -19,6 +19,10 @@ use super::{build, Endpoint, Inbound, Peer, Transmit};
 use crate::policy::counters::{self, Counters};
 use crate::policy::inbound::Admission;
 use crate::policy::limits::{CallRefusal, Class, LimitState, Limits, RETRY_AFTER_SECS};
+
+/// `Retry-After` of the 503s a draining endpoint answers (new INVITEs, OPTIONS): a drain ends in
+/// a restart, so a minute is the right order of magnitude.
+pub const DRAIN_RETRY_AFTER_SECS: u32 = 60;
 use crate::policy::rate::{Rate, RateTable, Verdict};
 
 /// Server transactions kept at most; beyond it requests get a stateless 503 (an INFO storm
@@ -173,9 +177,18 @@ impl Endpoint {
         true
     }
 
-    /// Whether OPTIONS should say we take no calls (draining, or at `max_calls`).
-    pub(super) fn busy_for_options(&self) -> bool {
-        !self.accepting || self.limits.state.at_max_calls(self.active_calls())
+    /// What an out-of-dialog OPTIONS answers: `None` (200, calls welcome) or the `Retry-After`
+    /// seconds of a 503 — [`DRAIN_RETRY_AFTER_SECS`] while draining, [`RETRY_AFTER_SECS`] at
+    /// `max_calls`. A load balancer's health probe (Kamailio's dispatcher) reads this: the runtime
+    /// tells the endpoint about a drain through `set_accepting`, never through a global.
+    pub(super) fn busy_for_options(&self) -> Option<u32> {
+        if !self.accepting {
+            Some(DRAIN_RETRY_AFTER_SECS)
+        } else if self.limits.state.at_max_calls(self.active_calls()) {
+            Some(RETRY_AFTER_SECS)
+        } else {
+            None
+        }
     }
 
     /// Whether the server-transaction table is full (the request is then answered 503

@@ -146,7 +146,14 @@ fn max_calls_answers_503_to_everyone_and_options_say_so() {
     h.sent();
     h.recv(&invite(2), FRIEND);
     h.recv(&out_of_dialog("OPTIONS", 1), PBX);
-    assert_eq!(statuses(&mut h), vec![503, 503]);
+    let sent = h.sent();
+    let codes: Vec<u16> = sent.iter().map(|(_, m)| status(m)).collect();
+    assert_eq!(codes, vec![503, 503]);
+    assert_eq!(
+        sent[1].1.header("Retry-After"),
+        Some("5"),
+        "OPTIONS at max_calls"
+    );
     assert_eq!(h.ep.stats().max_calls_503, 1);
     h.ep.hangup(up[1], h.now).expect("hangup");
     h.sent();

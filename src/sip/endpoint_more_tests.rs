@@ -72,32 +72,41 @@ fn require_of_an_unsupported_extension_gets_420() {
 }
 
 #[test]
-fn an_invite_with_a_contact_from_or_to_we_could_not_send_to_gets_400() {
-    let contact = [
-        "Contact: sip:sipp@127.0.0.1:5061",
-        "Contact: <sip:a@-x: 2/.1;t!=U>",
+fn an_invite_whose_remote_target_we_could_not_send_to_gets_400() {
+    let contact = "Contact: sip:sipp@127.0.0.1:5061\r\n";
+    let from = "From: sipp <sip:sipp@127.0.0.1:5061>";
+    let invite = |edits: &[(&str, &str)]| {
+        let mut inv = String::from_utf8(INVITE.to_vec()).expect("utf8");
+        for (find, with) in edits {
+            assert!(inv.contains(find), "{find}");
+            inv = inv.replacen(find, with, 1);
+        }
+        inv
+    };
+    let refused = [
+        // The Contact is the remote target: our BYE's request line.
+        invite(&[(contact, "Contact: <sip:a@-x: 2/.1;t!=U>\r\n")]),
+        // Without a Contact the From is.
+        invite(&[(contact, ""), (from, "From: <sip:a@x:99999>")]),
     ];
-    let from = [
-        "From: sipp <sip:sipp@127.0.0.1:5061>",
-        "From: <sip:a@x:99999>",
-    ];
-    for (i, [find, bad]) in [contact, from].into_iter().enumerate() {
+    for inv in refused {
         let mut h = Harness::new();
-        let inv = String::from_utf8(INVITE.to_vec()).expect("utf8");
-        assert!(inv.contains(find), "{find}");
-        h.recv(inv.replacen(find, bad, 1).as_bytes(), "127.0.0.1:5061");
-        let sent = h.sent();
-        let codes: Vec<u16> = sent.iter().map(|(_, m)| status(m)).collect();
-        assert_eq!(codes, vec![400], "case {i}: {bad}");
-        assert!(h.events().is_empty(), "no call for the app: {bad}");
+        h.recv(inv.as_bytes(), "127.0.0.1:5061");
+        let codes: Vec<u16> = h.sent().iter().map(|(_, m)| status(m)).collect();
+        assert_eq!(codes, vec![400], "{inv}");
+        assert!(h.events().is_empty(), "no call for the app: {inv}");
     }
-    // A tel: URI in From is a URI we can send to.
-    let mut h = Harness::new();
-    let inv = String::from_utf8(INVITE.to_vec()).expect("utf8");
-    let inv = inv.replacen(from[0], "From: <tel:+15550001>", 1);
-    h.recv(inv.as_bytes(), "127.0.0.1:5061");
-    assert!(h.sent().iter().all(|(_, m)| status(m) != 400));
-    assert!(!h.events().is_empty(), "a tel: caller is a call");
+    // A tel: caller, and a user part with `;` (RFC 3261 user-unreserved), are calls.
+    let taken = [
+        invite(&[(contact, ""), (from, "From: <tel:+15550001>")]),
+        invite(&[(from, "From: <sip:0088;transport=tcp@127.0.0.1>")]),
+    ];
+    for inv in taken {
+        let mut h = Harness::new();
+        h.recv(inv.as_bytes(), "127.0.0.1:5061");
+        assert!(h.sent().iter().all(|(_, m)| status(m) != 400), "{inv}");
+        assert!(!h.events().is_empty(), "a call: {inv}");
+    }
 }
 
 #[test]

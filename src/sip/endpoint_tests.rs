@@ -465,9 +465,20 @@ fn options_answered_in_and_out_of_dialog_and_503_when_draining() {
         .replace(INVITE_BRANCH, "z9hG4bK-new")
         .replace("1-3377@", "2-3377@");
     h.recv(inv.as_bytes(), SIPP);
-    let codes: Vec<u16> = h.sent().iter().map(|(_, m)| status(m)).collect();
+    let sent = h.sent();
+    let codes: Vec<u16> = sent.iter().map(|(_, m)| status(m)).collect();
     // Refusals are stateless: no 100 Trying, no transaction kept.
     assert_eq!(codes, vec![503, 503]);
+    // Both say when to come back: a dispatcher's OPTIONS probe and a caller alike.
+    for (_, m) in &sent {
+        assert_eq!(m.header("Retry-After"), Some("60"));
+    }
+    // Back to taking calls (a cancelled drain): OPTIONS says 200 again, without Retry-After.
+    h.ep.set_accepting(true);
+    h.recv(&request("OPTIONS", "z9hG4bK-o4", None, 1, "", ""), SIPP);
+    let m = h.sent().remove(0).1;
+    assert_eq!(status(&m), 200);
+    assert_eq!(m.header("Retry-After"), None);
     assert_eq!(h.ep.server_transactions(), kept);
     assert_eq!(h.ep.active_calls(), 1, "the running call continues");
 }

@@ -421,6 +421,18 @@ impl Engine {
     pub fn start_at(work: &Work, sip_port: u16, env: &[(&str, &str)]) -> Engine {
         let sip: SocketAddr = ([127, 0, 0, 1], sip_port).into();
         let http: SocketAddr = ([127, 0, 0, 1], free_port()).into();
+        Engine::start_named(work, "phonetree", sip, http, env)
+    }
+
+    /// [`Engine::start_at`] with both addresses given and its logs in `<work>/<name>.out|.err`
+    /// (several engines in one test: the nodes of a cluster, a node restarted on its ports).
+    pub fn start_named(
+        work: &Work,
+        name: &str,
+        sip: SocketAddr,
+        http: SocketAddr,
+        env: &[(&str, &str)],
+    ) -> Engine {
         let rtp = free_range(100);
         let program = std::env::var_os("PHONETREE_INTEROP_ENGINE")
             .map(PathBuf::from)
@@ -447,6 +459,8 @@ impl Engine {
                     | "CODEC"
                     | "SIP_PREFERRED_CODECS"
                     | "THEMES"
+                    | "SIP_ENABLE_SRTP"
+                    | "SIP_SRTP_OPTIONAL"
                     | "OPENAI_API_KEY"
                     | "OPENAI_BASE_URL"
                     | "OPENAI_MODEL"
@@ -463,7 +477,7 @@ impl Engine {
             .unwrap_or_else(|_| "phonetree=debug,phonetree::registry::watch=warn".to_string());
         cmd.env("PHONETREE_LOG", log);
         cmd.envs(env.iter().copied());
-        let mut proc = Proc::spawn(work, "phonetree", &mut cmd);
+        let mut proc = Proc::spawn(work, name, &mut cmd);
         let engine_addr = http;
         let end = Instant::now() + Duration::from_secs(20);
         loop {

@@ -49,6 +49,7 @@ fn negotiated(codec: Codec, pt: u8, te: Option<u8>, remote: SocketAddr) -> Negot
         remote_ptime: None,
         remote_fmtp: None,
         media_index: 0,
+        srtp: None,
     }
 }
 

@@ -49,6 +49,7 @@ mod respond;
 mod wire;
 
 use respond::{Plan, Responder};
+#[allow(unused_imports)] // each test binary uses some
 pub use wire::{alaw, alaw_decode, b64_decode, b64_encode, ulaw, ulaw_decode};
 use wire::{usage, Fmt};
 

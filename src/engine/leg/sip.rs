@@ -33,7 +33,7 @@ use crate::engine::net::MediaAddress;
 use crate::engine::rt::recv_opt;
 use crate::machine::io::RequestId;
 use crate::policy::inbound::SharedInbound;
-use crate::sdp::{self, Codec, LocalMedia, Negotiated};
+use crate::sdp::{self, Codec, LocalMedia, Negotiated, Sdes, SrtpPolicy};
 use crate::sip::event::{CallHandle, EndReason, TransferProgress};
 use crate::sip::Event;
 
@@ -56,6 +56,8 @@ pub struct SipDeps {
     pub sip_addr: SocketAddr,
     /// Who may call (`sip.allow`); calls from listed sources are trusted for media latching.
     pub inbound: SharedInbound,
+    /// `srtp: off | optional | required` for answers and offers (SDES keys per call).
+    pub srtp: SrtpPolicy,
 }
 
 /// One incoming SIP call.
@@ -170,6 +172,14 @@ impl SipLeg {
         local.codecs = self.deps.codecs.clone();
         let sip_addr = self.deps.sip_addr;
         local.refuse = vec![sip_addr, SocketAddr::new(local.address, sip_addr.port())];
+        local.srtp = match Sdes::new(self.deps.srtp) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(%call, error = %e, "no randomness for an SRTP key: 503");
+                self.refuse(503);
+                return Err(LegEnd::Failed(format!("no SRTP key: {e}")));
+            }
+        };
         // Decide the SDP before ringing, so a caller we cannot talk to gets its 488 at once.
         let plan = match self.offer.take() {
             Some(offer) => answer_offer(&offer, &local).map(|(sdp, neg)| (sdp, Some(neg))),
@@ -323,7 +333,8 @@ impl SipLeg {
             .remote
             .unwrap_or(SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)));
         tracing::info!(%call, codec = %neg.codec, %remote,
-            telephone_event = neg.telephone_event.is_some(), "media");
+            telephone_event = neg.telephone_event.is_some(),
+            srtp = neg.srtp.as_ref().map(|k| k.suite.name()), "media");
         let hold = !neg.direction.sends();
         self.codec = Some(neg.codec);
         let deps = &self.deps;

@@ -72,6 +72,8 @@ impl SipLeg {
         local.codecs = deps.codecs.clone();
         let sip_addr = deps.sip_addr;
         local.refuse = vec![sip_addr, SocketAddr::new(local.address, sip_addr.port())];
+        local.srtp = crate::sdp::Sdes::new(deps.srtp)
+            .map_err(|e| failed(format!("no randomness for an SRTP key: {e}")))?;
         let offer = sdp::create_offer(&local)
             .map_err(|e| failed(format!("cannot make an SDP offer: {e}")))?;
         let req = DialRequest {

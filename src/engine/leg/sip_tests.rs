@@ -39,6 +39,7 @@ fn rig(offer: Option<&str>) -> Rig {
         },
         sip_addr: "127.0.0.1:5060".parse().unwrap(),
         inbound: SharedInbound::default(),
+        srtp: crate::sdp::SrtpPolicy::Off,
     });
     let (sip, events) = mpsc::unbounded_channel();
     let inc = Incoming {

@@ -32,6 +32,7 @@ use super::live::LiveOut;
 use super::playout::{Guard, Item, Next, Playout, Source};
 use super::prompts::{Prompt, PromptError};
 use super::receive::Receive;
+use super::secure::{Inbound, Secure};
 use super::stream::{AbortOnDrop, StreamMsg};
 use super::{IdleAudio, MediaConfig, MediaEvent};
 use crate::engine::audio_port::AudioTap;
@@ -40,6 +41,7 @@ use crate::machine::io::{Media, RequestId};
 use crate::media::pacer::{Pacer, PacerConfig};
 use crate::media::rfc4733::{self, EventPacket};
 use crate::media::rtp::{self, PayloadType, RtpError, RtpHeader};
+use crate::media::srtp::SrtpError;
 use crate::sdp::{Codec, Negotiated};
 
 /// How often a stream still filling its prebuffer is looked at.
@@ -98,6 +100,10 @@ pub struct MediaStats {
     pub rtp_late: u64,
     /// Sequence numbers skipped in what the caller sent (reordering counts as loss).
     pub rtp_lost: u64,
+    /// SRTP packets dropped for a wrong authentication tag (or plain RTP in an SRTP call).
+    pub srtp_auth_failed: u64,
+    /// SRTP packets dropped as replayed or older than the replay window.
+    pub srtp_replayed: u64,
 }
 
 /// Everything [`MediaCore::new`] needs.
@@ -136,6 +142,8 @@ pub(super) struct MediaCore {
     stats: MediaStats,
     /// The last sequence number taken from the caller (loss counting).
     last_seq: Option<u16>,
+    /// SRTP in and out ([`Secure::Off`] for plain RTP).
+    secure: Secure,
 }
 
 /// SplitMix64: the next 64 bits from `state`.
@@ -171,6 +179,7 @@ impl MediaCore {
         let latch = Latch::new(s.cfg.latching, s.cfg.rebind_after, s.peer);
         MediaCore {
             pacer: new_pacer(&s.neg, &mut rng, None),
+            secure: Secure::new(s.neg.srtp.as_ref()),
             rng,
             known_target: latch.target(),
             latch,
@@ -317,8 +326,30 @@ impl MediaCore {
         self.playout.attach_stream(id, rx, guard, prebuffer);
     }
 
-    /// One datagram on the call's RTP port.
+    /// One datagram on the call's RTP port: SRTP is checked and decrypted first.
     pub fn handle_datagram(&mut self, data: &[u8], src: SocketAddr, now: Instant) {
+        let mut secure = std::mem::replace(&mut self.secure, Secure::Off);
+        match secure.inbound(data) {
+            Inbound::Rtp(plain) => self.handle_rtp(plain, src, now),
+            Inbound::Rtcp => tracing::trace!(%src, "SRTCP ignored"),
+            Inbound::Dropped(e) => {
+                let count = match e {
+                    SrtpError::Replayed => &mut self.stats.srtp_replayed,
+                    SrtpError::AuthFailed | SrtpError::Malformed | SrtpError::Crypto => {
+                        &mut self.stats.srtp_auth_failed
+                    }
+                };
+                *count += 1;
+                if *count == 1 {
+                    tracing::info!(%src, error = %e, "SRTP packet dropped (counted from now on)");
+                }
+            }
+        }
+        self.secure = secure;
+    }
+
+    /// One RTP packet (decrypted if the call is SRTP).
+    fn handle_rtp(&mut self, data: &[u8], src: SocketAddr, now: Instant) {
         let packet = match rtp::parse(data) {
             Ok(p) => p,
             Err(RtpError::Rtcp { packet_type }) => {
@@ -503,6 +534,9 @@ impl MediaCore {
         let dest = self.destination()?;
         buf.clear();
         header.write(payload, buf);
+        if !self.secure.outbound(buf) {
+            return None;
+        }
         self.stats.rtp_sent += 1;
         Some(dest)
     }
@@ -547,6 +581,10 @@ impl MediaCore {
     fn update_remote(&mut self, remote: SocketAddr, neg: Negotiated) {
         let codec_changed =
             neg.codec != self.neg.codec || neg.payload_type != self.neg.payload_type;
+        if neg.srtp != self.neg.srtp {
+            // New SDES keys (or SRTP switched on/off) in a re-INVITE: fresh contexts.
+            self.secure = Secure::new(neg.srtp.as_ref());
+        }
         self.latch.renegotiated(usable(remote));
         self.known_target = self.latch.target();
         self.wake = true;

@@ -30,6 +30,7 @@ fn neg(remote: Option<SocketAddr>) -> Negotiated {
         remote_ptime: None,
         remote_fmtp: None,
         media_index: 0,
+        srtp: None,
     }
 }
 
@@ -39,6 +40,8 @@ struct Sent {
     to: SocketAddr,
     header: RtpHeader,
     at: Instant,
+    /// The datagram as sent (SRTP tests decrypt it).
+    bytes: Vec<u8>,
 }
 
 struct Harness {
@@ -94,6 +97,7 @@ impl Harness {
                 to,
                 header,
                 at: self.now,
+                bytes: self.buf.clone(),
             });
         }
         self.core.take_wake();
@@ -480,3 +484,6 @@ fn skipped_sequence_numbers_count_as_lost_for_metrics() {
     assert_eq!(s.rtp_late, 0, "virtual time is never late");
     assert!(h.core.stats().rtp_sent > 0);
 }
+
+#[path = "secure_tests.rs"]
+mod secure;

@@ -43,6 +43,7 @@ pub fn receive(data: &[u8]) {
         remote_ptime: None,
         remote_fmtp: None,
         media_index: 0,
+        srtp: None,
     };
     let cfg = MediaConfig {
         inband_dtmf: if data.get(1).is_some_and(|b| b & 1 == 1) {

@@ -11,8 +11,8 @@
 //! - [`session`]: the [`MediaSession`] handle the SIP runtime holds per call.
 //! - `core`: the per-call media as a sans-IO machine (`MediaCore`: datagrams, commands
 //!   and the time in; packets, events and tasks out; seeded randomness), tested on virtual
-//!   time; `playout` (what to send next), `receive` (RTP in → DTMF) and [`latch`] (which
-//!   sources count, where we send, `rtp.latching`) are its parts.
+//!   time; `playout` (what to send next), `receive` (RTP in → DTMF), [`latch`] (which
+//!   sources count, where we send, `rtp.latching`) and `secure` (SRTP in and out) are its parts.
 //! - `state`: the runtime half of a call's media: the socket, prompt loads and stream
 //!   downloads on tokio, around a `MediaCore`.
 //! - [`live`]: integrations' audio ports on a session (caller audio out to them, their audio
@@ -37,6 +37,7 @@ mod poller;
 pub mod ports;
 pub mod prompts;
 mod receive;
+mod secure;
 pub mod session;
 mod state;
 pub mod stream;

@@ -22,6 +22,7 @@ fn neg(codec: Codec, te: bool) -> Negotiated {
         remote_ptime: None,
         remote_fmtp: None,
         media_index: 0,
+        srtp: None,
     }
 }
 

@@ -158,6 +158,13 @@ impl Session {
                 "RTP packets dropped by the latching rule in this call"
             );
         }
+        if stats.srtp_auth_failed + stats.srtp_replayed > 0 {
+            tracing::info!(
+                auth_failed = stats.srtp_auth_failed,
+                replayed = stats.srtp_replayed,
+                "SRTP packets dropped in this call"
+            );
+        }
         crate::policy::counters::global().add_media(&stats);
     }
 
