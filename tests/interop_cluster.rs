@@ -497,7 +497,13 @@ fn three_nodes_behind_kamailio_share_calls_survive_a_kill_and_drain_on_sigterm()
     }
     // The survivor's calls all ended normally; the drained node's too, and it took none after
     // the signal (the 500 ms allow for the signal's delivery).
-    let survivor = nodes[2].register(&work);
+    // The register writes a call's last row shortly after it ends (batched): wait for them.
+    let mut survivor = nodes[2].register(&work);
+    let until = Instant::now() + Duration::from_secs(15);
+    while survivor.iter().any(|r| r["ended_ms"].is_null()) && Instant::now() < until {
+        thread::sleep(Duration::from_millis(200));
+        survivor = nodes[2].register(&work);
+    }
     let odd: Vec<&Value> = survivor
         .iter()
         .filter(|r| r["end_reason"] != "caller_hangup")
