@@ -288,6 +288,10 @@ pub fn websocket_json(data: &[u8]) {
                 "an admitted transfer target is no URI: {uri:?}"
             );
             assert!(!uri.contains(['\r', '\n', '<', '>']), "{uri:?}");
+            assert!(
+                uri.starts_with("tel:") || uri.matches('@').count() == 1,
+                "an admitted SIP transfer target names one host: {uri:?}"
+            );
         }
     }
     let _ = crate::realtime::events::parse(&text);

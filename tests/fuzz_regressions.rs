@@ -121,3 +121,15 @@ fn a_400_never_echoes_a_via_with_quoted_or_spaced_parameters() {
     let input = include_bytes!("fixtures/fuzz/sip_endpoint-via-params-with-quotes.bin");
     fuzzing::sip_endpoint(input);
 }
+
+/// A bot's `transfer` to `sip:;000@127.0.0.1` was admitted by `transfer.allow: sip:*@127.0.0.1`
+/// although no SIP parser of ours reads it as a request URI; the same rule admitted
+/// `sip:x@evil.example;a=@127.0.0.1` (two `@`: a PBX may dial evil.example). A SIP transfer
+/// target must now have one `@` and parse as a request URI, whatever the allow list says.
+#[test]
+fn a_bot_transfer_target_the_policy_admits_is_a_request_uri() {
+    let input = include_bytes!("fixtures/fuzz/websocket_json-transfer-not-a-request-uri.bin");
+    fuzzing::websocket_json(input);
+    let two_at = br#"{"event":"transfer","data":{"target":"sip:x@evil.example;a=@127.0.0.1"}}"#;
+    fuzzing::websocket_json(two_at);
+}

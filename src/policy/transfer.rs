@@ -9,7 +9,8 @@
 //! - without it, targets written literally in a flow are allowed (the author chose them) and
 //!   dynamic ones (templated, agent, bot) are refused;
 //! - every target must be one well-formed `sip:`/`sips:`/`tel:` URI with no URI headers (`?`),
-//!   spaces, quotes, angle brackets or commas, whatever the list says. Values inserted by a
+//!   spaces, quotes, angle brackets or commas, whatever the list says; a SIP URI has one `@` and
+//!   must parse as a request URI. Values inserted by a
 //!   template are URI-escaped before this check ([`crate::flow::template`]), so digits or a
 //!   caller's number cannot add parameters or headers.
 //!
@@ -173,6 +174,17 @@ fn well_formed(target: &str) -> Result<&str, Refusal> {
     if uri.contains('?') {
         return Err(Refusal::Malformed("URI headers (`?`) are not allowed"));
     }
+    if !lower.starts_with("tel:") {
+        // A second `@` lets a glob like `sip:*@pbx` admit `sip:x@evil.example;a=@pbx`, which a
+        // PBX may read as a call to evil.example (found by fuzzing the bot's transfer event).
+        if uri.matches('@').count() > 1 {
+            return Err(Refusal::Malformed("more than one `@` in the URI"));
+        }
+        // And it must be a URI our own SIP parser reads as a request URI (the REFER's target).
+        if !crate::sip::message::is_request_uri(uri) {
+            return Err(Refusal::Malformed("not a SIP URI a request can be sent to"));
+        }
+    }
     Ok(uri)
 }
 
@@ -325,6 +337,10 @@ mod tests {
             "sip:100 @pbx",
             "mailto:x@y",
             "sip:",
+            // A second `@`: `sip:*@pbx` must not admit a call to evil.example (fuzzing).
+            "sip:x@evil.example;a=@pbx",
+            // Not a request URI (the fuzzer's bot transfer target).
+            "sip:;000@127.0.0.1",
         ] {
             assert!(
                 matches!(p.check(bad, Literal), Err(Refusal::Malformed(_))),
