@@ -272,7 +272,10 @@ def main():
               f"Kamailio's probe (1 s interval) marked it out {marked:.2f} s after the kill; "
               f"{failed} calls lost (those up on it), {ok} of 600 succeeded; INVITEs that met "
               "the dead node before that were retried on another one after `FR_TIMER` (1.5 s).")
-    shutil.rmtree(work, ignore_errors=True)
+    if not os.environ.get("KEEP_WORK"):
+        shutil.rmtree(work, ignore_errors=True)
+    else:
+        print(f"work kept in {work}", file=sys.stderr)
 
 
 if __name__ == "__main__":
