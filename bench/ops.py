@@ -22,7 +22,8 @@ process is started with a `timeout` and stopped by its PID.
    then off (alternating rounds). Measured: phonetree's CPU (utime + stime of the process, all
    threads: the SQLite writer included) per call, and INVITE → 200 latency (sipp's response
    time, p50/p99). The write cost is on ÷ off − 1 (target ≤ 2 % of a call's CPU). With `perf`
-   installed, the "on" rounds are also profiled (`perf record -g`): the direct cost is the share
+   installed, every round is profiled (`perf record -g`; both settings, so perf's own cost is in
+   both columns), and in the "on" rounds the direct cost is the share
    of samples with a register frame on their stack (the channel send, the writer task, the
    database layer, SQLite). On a busy machine the on/off difference of whole-process CPU is
    noisier than the profile (the "off" rounds alone spread by ±4 %).
@@ -305,14 +306,15 @@ def calls_round(binary, sound, calls, rate, hold, register_on):
         sipp_uac(d, pt.sip, 1, 1, 2, "warm")
         time.sleep(1)
         cpu0 = pt.cpu()
-        perf = start_perf(pt.proc.pid, work) if register_on else None
+        # Profiled in both settings, so that perf's own sampling cost is in both columns.
+        perf = start_perf(pt.proc.pid, work)
         t0 = time.time()
         sipp_uac(d, pt.sip, calls, rate, hold, "run")
         wall = time.time() - t0
         # The register writes the last records after the calls end: let it finish.
         time.sleep(2)
         cpu = pt.cpu() - cpu0
-        share = stop_perf(perf)
+        share = stop_perf(perf) if register_on else stop_perf(perf) and None
     finally:
         pt.stop()
     ok = last_stat(f"{d}/run_stat.csv").get("SuccessfulCall(C)", "?")
