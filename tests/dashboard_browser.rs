@@ -160,6 +160,16 @@ async fn text_of(c: &Client, css: &str) -> String {
         .unwrap_or_default()
 }
 
+/// Types `text` into the element `css` names.
+async fn type_into(c: &Client, css: &str, text: &str) {
+    c.find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"))
+        .send_keys(text)
+        .await
+        .unwrap();
+}
+
 /// Waits until the page's source contains `needle`.
 async fn wait_for_text(c: &Client, needle: &str) {
     let end = Instant::now() + SHOW;
@@ -225,18 +235,8 @@ async fn walk(srv: &Server, driver: &Driver, profile: &Path, base: &str) {
     let url = c.current_url().await.unwrap();
     assert_eq!(url.path(), "/login", "{url}");
     shot(&c, "login").await;
-    c.find(Locator::Css("#username"))
-        .await
-        .unwrap()
-        .send_keys("admin")
-        .await
-        .unwrap();
-    c.find(Locator::Css("#password"))
-        .await
-        .unwrap()
-        .send_keys(PASSWORD)
-        .await
-        .unwrap();
+    type_into(&c, "#username", "admin").await;
+    type_into(&c, "#password", PASSWORD).await;
     c.find(Locator::Css("form button[type=submit]"))
         .await
         .unwrap()
@@ -357,18 +357,8 @@ async fn walk(srv: &Server, driver: &Driver, profile: &Path, base: &str) {
     let callee = Caller::new(srv.sip);
     let to = format!("sip:oncall@{}", callee.local());
     c.goto(&format!("{base}/outbound")).await.unwrap();
-    c.find(Locator::Css("#to"))
-        .await
-        .unwrap()
-        .send_keys(&to)
-        .await
-        .unwrap();
-    c.find(Locator::Css("#message"))
-        .await
-        .unwrap()
-        .send_keys("Disk full on db1")
-        .await
-        .unwrap();
+    type_into(&c, "#to", &to).await;
+    type_into(&c, "#message", "Disk full on db1").await;
     c.find(Locator::Css("form[action='/outbound'] button[type=submit]"))
         .await
         .unwrap()
@@ -407,18 +397,8 @@ async fn walk(srv: &Server, driver: &Driver, profile: &Path, base: &str) {
     // A call for later: cancelled from its page, then retried (both buttons ask to confirm):
     // the retry is a new queued job whose page names the old one.
     c.goto(&format!("{base}/outbound")).await.unwrap();
-    c.find(Locator::Css("#to"))
-        .await
-        .unwrap()
-        .send_keys("sip:later@127.0.0.1:9")
-        .await
-        .unwrap();
-    c.find(Locator::Css("#message"))
-        .await
-        .unwrap()
-        .send_keys("Backup report")
-        .await
-        .unwrap();
+    type_into(&c, "#to", "sip:later@127.0.0.1:9").await;
+    type_into(&c, "#message", "Backup report").await;
     c.execute(
         "document.getElementById('at').value = \
          new Date(Date.now() + 30 * 864e5).toISOString().slice(0, 16);",
