@@ -444,8 +444,45 @@ fn main() {
         .ok()
         .and_then(|l| l.split_whitespace().next().map(str::to_owned))
         .unwrap_or_default();
-    let (mut up, mut down) = latency(10);
+    // `--cpu-only`: just the CPU comparison (for profiling it, e.g. under `perf record`).
+    let cpu_only = std::env::args().any(|a| a == "--cpu-only");
     let mut rows = Vec::new();
+    if !cpu_only {
+        latency_and_first_audio(&mut rows);
+    }
+    let n = 100;
+    let s = BenchServer::start(Mode::Stream { frames: 50 * 60 }, Duration::ZERO);
+    let agent = cpu_per_call(("bot.yaml", AGENT_FLOW), "7000", n, &env_for(&s, true));
+    drop(s);
+    let ivr = cpu_per_call(("ivr.yaml", IVR_FLOW), "7002", n, &[]);
+    rows.push(format!(
+        "| CPU per call at {n} concurrent calls, % of a core | {agent:.3} % (agent: audio both ways over the websocket) | {ivr:.3} % (IVR: a prompt plays) | {:.2}× | ≤ 2× |",
+        agent / ivr
+    ));
+    if section {
+        println!("## Voice agents (`bench/agent.rs`)\n");
+        println!(
+            "Measured on {}, {} cores (load average {} at the start), {}; `phonetree run` against a local Realtime server written in the bench (GA events, tagged μ-law frames), callers from `tests/run_support` on the same machine.\n",
+            today(),
+            std::thread::available_parallelism().map_or(0, |n| n.get()),
+            load,
+            if cfg!(debug_assertions) {
+                "dev build (`--profile dev`: dependencies at opt-level 1, phonetree unoptimised)"
+            } else {
+                "release build"
+            }
+        );
+    }
+    println!("| figure | measured | baseline | ratio | target |");
+    println!("|---|---|---|---|---|");
+    for r in rows {
+        println!("{r}");
+    }
+}
+
+/// The latency rows: engine-added latency per direction, first agent audio after answer.
+fn latency_and_first_audio(rows: &mut Vec<String>) {
+    let (mut up, mut down) = latency(10);
     rows.push(format!(
         "| engine-added latency, RTP in → websocket out, p50 / p99 | {:.2} / {:.2} ms (n={}) | | | ≤ 5 ms p99 |",
         percentile(&mut up, 0.5),
@@ -478,34 +515,6 @@ fn main() {
             "| gap between a 1 s intro and the agent's first audio, {label}, median of 5 | {a:.1} ms with pre-connect | {b:.1} ms without | {:.2}× | |",
             a / b
         ));
-    }
-    let n = 100;
-    let s = BenchServer::start(Mode::Stream { frames: 50 * 60 }, Duration::ZERO);
-    let agent = cpu_per_call(("bot.yaml", AGENT_FLOW), "7000", n, &env_for(&s, true));
-    drop(s);
-    let ivr = cpu_per_call(("ivr.yaml", IVR_FLOW), "7002", n, &[]);
-    rows.push(format!(
-        "| CPU per call at {n} concurrent calls, % of a core | {agent:.3} % (agent: audio both ways over the websocket) | {ivr:.3} % (IVR: a prompt plays) | {:.2}× | ≤ 2× |",
-        agent / ivr
-    ));
-    if section {
-        println!("## Voice agents (`bench/agent.rs`)\n");
-        println!(
-            "Measured on {}, {} cores (load average {} at the start), {}; `phonetree run` against a local Realtime server written in the bench (GA events, tagged μ-law frames), callers from `tests/run_support` on the same machine.\n",
-            today(),
-            std::thread::available_parallelism().map_or(0, |n| n.get()),
-            load,
-            if cfg!(debug_assertions) {
-                "dev build (`--profile dev`: dependencies at opt-level 1, phonetree unoptimised)"
-            } else {
-                "release build"
-            }
-        );
-    }
-    println!("| figure | measured | baseline | ratio | target |");
-    println!("|---|---|---|---|---|");
-    for r in rows {
-        println!("{r}");
     }
 }
 

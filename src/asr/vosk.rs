@@ -31,6 +31,9 @@ pub const BATCH: usize = 1_600;
 /// The end-of-stream message, byte for byte.
 pub const EOF: &str = "{\"eof\" : 1}";
 
+/// Largest message the recogniser may send us (its results are small JSON objects).
+pub const MAX_MESSAGE: usize = 1 << 20;
+
 /// Settings of the `websocket` engine.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VoskConfig {
@@ -197,7 +200,11 @@ async fn run(
     mut feed: mpsc::Receiver<Feed>,
     events: &mpsc::Sender<AsrEvent>,
 ) -> Result<AsrEvent, AsrError> {
-    let connect = tokio_tungstenite::connect_async(cfg.url.as_str());
+    let connect = tokio_tungstenite::connect_async_with_config(
+        cfg.url.as_str(),
+        Some(crate::engine::ws_config::ws_config(MAX_MESSAGE)),
+        true,
+    );
     let (ws, _) = tokio::time::timeout(cfg.connect_timeout, connect)
         .await
         .map_err(|_| AsrError::Connect("timed out".into()))?

@@ -47,3 +47,4 @@ pub mod sip_transport;
 pub mod status;
 pub mod tts;
 pub mod twilio_http;
+pub mod ws_config;

@@ -13,7 +13,6 @@ use std::time::Duration;
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
 
 use crate::config::openai::ApiKey;
@@ -79,9 +78,7 @@ pub async fn connect(url: &str, key: &ApiKey, timeout: Duration) -> Result<Ws, C
         "user-agent",
         HeaderValue::from_static(concat!("phonetree/", env!("CARGO_PKG_VERSION"))),
     );
-    let config = WebSocketConfig::default()
-        .max_message_size(Some(MAX_MESSAGE))
-        .max_frame_size(Some(MAX_MESSAGE));
+    let config = crate::engine::ws_config::ws_config(MAX_MESSAGE);
     let connector = if url.starts_with("wss://") {
         Some(Connector::Rustls(
             tls_config().map_err(ConnectError::Failed)?,

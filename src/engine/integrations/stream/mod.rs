@@ -26,7 +26,6 @@ use futures_util::{SinkExt, StreamExt};
 use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
@@ -107,9 +106,7 @@ async fn connect(req: &StreamRequest) -> Result<Ws, String> {
             .map_err(|_| format!("bad value for header `{k}`"))?;
         request.headers_mut().insert(name, value);
     }
-    let config = WebSocketConfig::default()
-        .max_message_size(Some(MAX_MESSAGE))
-        .max_frame_size(Some(MAX_MESSAGE));
+    let config = crate::engine::ws_config::ws_config(MAX_MESSAGE);
     match tokio::time::timeout(
         CONNECT_TIMEOUT,
         tokio_tungstenite::connect_async_with_config(request, Some(config), true),

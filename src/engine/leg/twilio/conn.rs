@@ -57,9 +57,7 @@ enum Wake {
 
 /// The websocket configuration for a Twilio stream.
 pub fn ws_config() -> tokio_tungstenite::tungstenite::protocol::WebSocketConfig {
-    tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
-        .max_message_size(Some(MAX_MESSAGE))
-        .max_frame_size(Some(MAX_MESSAGE))
+    crate::engine::ws_config::ws_config(MAX_MESSAGE)
 }
 
 struct Conn<S> {
