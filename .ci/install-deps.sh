@@ -8,12 +8,16 @@
 #    system cluster is created or started.
 #  - chromium, chromium-driver (and ca-certificates for the WebDriver client's TLS roots): the
 #    dashboard's browser test (tests/dashboard_browser.rs) drives headless Chromium.
+#  - nftables, coturn: the NAT tests (tests/interop_nat.rs) masquerade between network namespaces
+#    and ask coturn's `turnserver` (run by the test, STUN only; no service is started) for the
+#    public address.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 pkgs=(pkg-config libopus-dev
   sip-tester baresip baresip-core kamailio espeak-ng sox libsox-fmt-all tshark python3-venv
   postgresql
-  chromium chromium-driver ca-certificates)
+  chromium chromium-driver ca-certificates
+  nftables coturn)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

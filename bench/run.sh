@@ -18,6 +18,9 @@
 #        CLUSTER=1 also re-measures scale-out (bench/cluster.sh: 1, 2, 3 nodes behind Kamailio,
 #        calls/s, concurrent calls, CPU per call per node and for Kamailio, failover; ~3 min,
 #        needs kamailio and sipp) into bench/CLUSTER.md, else the last bench/CLUSTER.md is kept.
+#        bench/ENDPOINT.md (SIP endpoint cost per message vs calls up) is written by hand from
+#        `cargo bench --bench endpoint -- --markdown` run beside the same bench built against an
+#        older commit (its "before" table); it is kept as it is.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "${CLUSTER:-0}" = 1 ]; then bench/cluster.sh; fi
@@ -78,5 +81,6 @@ echo "$dash"
   if [ -f bench/OPS.md ]; then echo; cat bench/OPS.md; fi
   if [ -f bench/CLAIMS.md ]; then echo; cat bench/CLAIMS.md; fi
   if [ -f bench/CLUSTER.md ]; then echo; cat bench/CLUSTER.md; fi
+  if [ -f bench/ENDPOINT.md ]; then echo; cat bench/ENDPOINT.md; fi
 } > BENCHMARKS.md
 echo "wrote BENCHMARKS.md"

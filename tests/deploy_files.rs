@@ -91,6 +91,34 @@ fn the_dispatcher_lists_name_sip_destinations_of_set_1() {
 }
 
 #[test]
+fn kamailio_gets_enough_shared_memory_wherever_we_start_it() {
+    // Debian's default 64 MB runs out at a few hundred calls/s (tm answers `500 No error (2/SL)`,
+    // its out-of-memory code): the compose file and the benchmark pass `-m 256`, the docs say so.
+    let compose = read("deploy/compose.yaml");
+    let kamailio = &compose[compose.find("\n  kamailio:").expect("a kamailio service")..];
+    let command = &kamailio[kamailio.find("command:").expect("its command")..];
+    let args: Vec<&str> = command
+        .lines()
+        .skip(1)
+        .take_while(|l| l.trim_start().starts_with('-') || l.trim_start().starts_with('#'))
+        .filter_map(|l| l.trim().strip_prefix("- "))
+        .map(|a| a.trim_matches('"'))
+        .collect();
+    let m = args
+        .iter()
+        .position(|a| *a == "-m")
+        .expect("compose passes -m to kamailio");
+    let mb: u32 = args[m + 1].parse().expect("a size in MB");
+    assert!(mb >= 256, "{mb} MB of shared memory");
+    assert!(
+        read("bench/cluster.py").contains("\"-m\", os.environ.get(\"KAMAILIO_SHM_MB\", \"256\")")
+    );
+    assert!(read("docs/scale-out.md").contains("SHM_MEMORY=256"));
+    assert!(read("deploy/kamailio/kamailio.cfg").contains("-m 256"));
+    assert!(read("tests/interop_cluster.rs").contains(r#""-m", "256""#));
+}
+
+#[test]
 fn the_systemd_unit_verifies_without_a_warning() {
     let unit = read("deploy/systemd/phonetree@.service");
     assert!(unit.contains("Environment=PHONETREE_NODE_ID=%i"));

@@ -176,21 +176,28 @@ fn the_asterisk_parser_catches_an_undefined_context() {
     assert!(bad.is_err());
 }
 
-/// The rows of docs/interop.md's tables are exactly the tests of tests/interop.rs,
+/// The rows of docs/interop.md's tables are exactly the tests of tests/interop.rs (and its
+/// modules tests/interop/*_tests.rs),
 /// tests/interop_outbound.rs, tests/interop_twilio.rs, tests/interop_twilio_speech.rs and
-/// tests/interop_agent.rs, tests/interop_srtp.rs and tests/interop_cluster.rs (the guard tests
+/// tests/interop_agent.rs, tests/interop_srtp.rs, tests/interop_cluster.rs and
+/// tests/interop_nat.rs (the guard tests
 /// aside), and the page states no hand-counted number of
 /// tests that would go stale.
 #[test]
 fn docs_interop_lists_exactly_the_interop_tests() {
     let doc = read("docs/interop.md");
     let code = read("tests/interop.rs")
+        + &read("tests/interop/kamailio_tests.rs")
+        + &read("tests/interop/media_tests.rs")
+        + &read("tests/interop/signalling_tests.rs")
+        + &read("tests/interop/transfer_tests.rs")
         + &read("tests/interop_outbound.rs")
         + &read("tests/interop_twilio.rs")
         + &read("tests/interop_twilio_speech.rs")
         + &read("tests/interop_agent.rs")
         + &read("tests/interop_srtp.rs")
-        + &read("tests/interop_cluster.rs");
+        + &read("tests/interop_cluster.rs")
+        + &read("tests/interop_nat.rs");
     let mut documented: Vec<&str> = doc
         .lines()
         .filter_map(|l| l.strip_prefix("| `"))

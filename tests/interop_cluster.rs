@@ -199,7 +199,7 @@ impl Proxy {
         let mut cmd = Command::new("kamailio");
         cmd.arg("-f")
             .arg(&cfg)
-            .args(["-DD", "-E", "-Y"])
+            .args(["-DD", "-E", "-m", "256", "-Y"])
             .arg(&run_dir);
         cmd.arg("-P").arg(run_dir.join("kamailio.pid"));
         for d in &defines {

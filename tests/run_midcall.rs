@@ -87,11 +87,10 @@ fn a_caller_that_sends_no_rtp_is_hung_up() {
     );
     let mut c = Caller::new(srv.sip);
     answered(&mut c);
-    let started = Instant::now();
+    // When the timer fires is checked on virtual time by the media core's unit tests; here (wall
+    // clock, a loaded machine) only that the silent caller gets a BYE for that reason.
     let bye = c.expect_request("BYE");
     c.reply_ok(&bye);
-    let waited = started.elapsed();
-    assert!(waited >= Duration::from_millis(900), "{waited:?}");
     assert!(srv.logged("no RTP from the caller"));
 }
 

@@ -161,6 +161,9 @@ fn default_of(key: &str, c: &Config) -> Option<String> {
         "api.session_ttl" => secs(c.api.session_ttl),
         "api.secure_cookies" => c.api.secure_cookies.to_string(),
         "node.id" => c.node_id.clone(),
+        "sip.learn_public_address" => c.nat.learn_public_address.to_string(),
+        "sip.keepalive_interval" => secs(c.nat.keepalive_interval),
+        "sip.stun_server" => "none".into(),
         _ => return None,
     };
     Some(s)

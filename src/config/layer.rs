@@ -101,6 +101,8 @@ const KEY_TABLES: &[&[(&str, &str)]] = &[
     super::asr::KEYS,
     super::record::KEYS,
     super::srtp::KEYS,
+    super::nat::KEYS,
+    super::tls::KEYS,
 ];
 
 /// Every scalar setting, from every table in `KEY_TABLES`.
@@ -147,11 +149,12 @@ const ALIASES: &[(&str, &str)] = &[
     ("SIP_OUTBOUND", "accounts.0.outbound_proxy"),
     ("SIP_PREFERRED_CODECS", "codecs"),
     ("THEMES", "themes"),
+    ("SIP_STUN_SERVER", "sip.stun_server"),
 ];
 
 /// Sections whose keys may nest more than one level (`tts.piper.voice`,
 /// `asr.pocketsphinx.model`).
-const NESTED_SECTIONS: &[&str] = &["openai", "tts", "asr", "record"];
+const NESTED_SECTIONS: &[&str] = &["openai", "tts", "asr", "record", "sip"];
 
 /// Reads `phonetree.yaml`: the layer plus every problem found (unknown keys, wrong shapes).
 pub fn yaml_layer(text: &str, path: &Path) -> (Layer, Vec<Diagnostic>) {
@@ -262,7 +265,8 @@ pub fn env_layer(env: &BTreeMap<String, String>) -> Layer {
         .iter()
         .chain(super::sms::ALIASES)
         .chain(super::twilio::ALIASES)
-        .chain(super::openai::ALIASES);
+        .chain(super::openai::ALIASES)
+        .chain(super::tls::ALIASES);
     for (alias, key) in ALIASES.iter().chain(section_aliases) {
         if let Some(v) = env.get(*alias).filter(|v| !v.trim().is_empty()) {
             set(key, alias, v);

@@ -21,6 +21,7 @@ pub mod environment;
 pub mod layer;
 pub mod limits;
 pub mod log;
+pub mod nat;
 pub mod node;
 pub mod openai;
 pub mod outbound;
@@ -28,8 +29,34 @@ pub mod record;
 pub mod security;
 pub mod sms;
 pub mod srtp;
+pub mod tls;
 pub mod tts;
 pub mod twilio;
+
+/// Sources for the section tests: only environment variables, or only a `phonetree.yaml` text.
+#[cfg(test)]
+pub(crate) mod test_sources {
+    use std::path::PathBuf;
+
+    use super::Sources;
+
+    pub fn env(vars: &[(&str, &str)]) -> Sources {
+        Sources {
+            env: vars
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            ..Sources::default()
+        }
+    }
+
+    pub fn yaml(text: &str) -> Sources {
+        Sources {
+            file: Some((text.into(), PathBuf::from("p.yaml"))),
+            ..Sources::default()
+        }
+    }
+}
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -108,6 +135,10 @@ pub struct Config {
     pub asr: asr::AsrConfig,
     /// The `record:` section (`record` nodes).
     pub record: record::RecordConfig,
+    /// NAT: `sip.learn_public_address`, `sip.keepalive_interval`, `sip.stun_server`.
+    pub nat: nat::NatConfig,
+    /// `sip.tls.*`: SIP over TLS (config/tls.rs).
+    pub tls: tls::TlsConfig,
 }
 
 /// The public address to advertise (an IP; the SIP port defaults to the listen port).
@@ -376,6 +407,10 @@ fn build(l: &Layer, mut problems: Vec<Problem>) -> Result<Config, ConfigError> {
     let backoff_base = b.duration("registration.backoff_base", dur, Duration::from_secs(2));
     let backoff_max = b.duration("registration.backoff_max", dur, Duration::from_secs(60));
     let accounts = b.accounts();
+    let tls = tls::build(
+        &mut b,
+        accounts.iter().any(|a| a.transport == Transport::Tls),
+    );
     let security = security::build(&mut b);
     let srtp = srtp::build(&mut b);
     let twilio = twilio::build(&mut b);
@@ -383,6 +418,7 @@ fn build(l: &Layer, mut problems: Vec<Problem>) -> Result<Config, ConfigError> {
     let tts = tts::build(&mut b);
     let asr = asr::build(&mut b);
     let record = record::build(&mut b);
+    let nat = nat::build(&mut b);
     let limits = limits::build(&mut b);
     let database = database::build(&mut b);
     let api = api::build(&mut b);
@@ -426,6 +462,8 @@ fn build(l: &Layer, mut problems: Vec<Problem>) -> Result<Config, ConfigError> {
             sms,
             asr,
             record,
+            nat,
+            tls,
         })
     } else {
         Err(ConfigError { problems })
@@ -528,16 +566,28 @@ impl<'a> Builder<'a> {
         let mut out = Vec::new();
         for i in indices {
             let k = |f: &str| format!("accounts.{i}.{f}");
-            let registrar = self.parse_opt(&k("registrar"), parse_hostport);
+            // `sips:host` / `host;transport=tls` (config::tls) ask for a transport.
+            let registrar =
+                self.parse_opt(&k("registrar"), |s| parse_hostport(tls::registrar_uri(s).0));
+            let asked = |key: &str| {
+                self.get(&k(key))
+                    .and_then(|r| tls::registrar_uri(&r.text).1)
+            };
+            let uri_transport = asked("outbound_proxy").or_else(|| asked("registrar"));
             let username = self.parse_opt(&k("username"), nonempty);
             let password = self
                 .l
                 .get(&k("password"))
                 .map(|r| Secret::new(r.text.clone()));
             let auth_username = self.parse_opt(&k("auth_username"), nonempty);
-            let outbound_proxy = self.parse_opt(&k("outbound_proxy"), parse_hostport);
+            let outbound_proxy = self.parse_opt(&k("outbound_proxy"), |s| {
+                parse_hostport(tls::registrar_uri(s).0)
+            });
             let expires = self.duration(&k("expires"), parse_expires, Duration::from_secs(3600));
-            let transport = self.parse(&k("transport"), parse_transport, Transport::Udp);
+            let transport = self
+                .parse_opt(&k("transport"), parse_transport)
+                .or(uri_transport)
+                .unwrap_or(Transport::Udp);
             let flow = self.parse_opt(&k("flow"), nonempty);
             let any = self
                 .l
@@ -697,7 +747,7 @@ fn parse_expires(s: &str) -> Result<Duration, Bad> {
 }
 
 fn parse_transport(s: &str) -> Result<Transport, String> {
-    Transport::from_token(s).ok_or_else(|| format!("`{s}`: transport must be udp or tcp"))
+    Transport::from_token(s).ok_or_else(|| format!("`{s}`: transport must be udp, tcp or tls"))
 }
 
 /// `PCMU/8000` → `PCMU`, `opus/48000/2` → `opus`.

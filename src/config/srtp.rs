@@ -59,28 +59,11 @@ pub(super) fn build(b: &mut Builder<'_>) -> SrtpPolicy {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
-    use std::path::PathBuf;
 
     use crate::config::{load, Sources};
     use crate::sdp::SrtpPolicy;
 
-    fn env(vars: &[(&str, &str)]) -> Sources {
-        Sources {
-            env: vars
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect::<BTreeMap<_, _>>(),
-            ..Sources::default()
-        }
-    }
-
-    fn yaml(text: &str) -> Sources {
-        Sources {
-            file: Some((text.into(), PathBuf::from("p.yaml"))),
-            ..Sources::default()
-        }
-    }
+    use crate::config::test_sources::{env, yaml};
 
     #[test]
     fn default_yaml_env_and_seed_aliases() {

@@ -258,6 +258,7 @@ pub async fn run(
 ) {
     let mut calls: HashMap<CallHandle, mpsc::UnboundedSender<CallEvent>> = HashMap::new();
     let mut overloaded = false;
+    let mut advertised = ep.advertised_addr();
     loop {
         let deadline = ep.poll_timeout();
         let cmd = tokio::select! {
@@ -303,6 +304,11 @@ pub async fn run(
         }
         while let Some(ev) = ep.poll_event() {
             dispatch(ev, &mut calls, &mut hooks);
+        }
+        if ep.advertised_addr() != advertised {
+            // NAT: the endpoint adopted a public address (STUN, received/rport): SDP follows.
+            advertised = ep.advertised_addr();
+            super::net::set_learned_ip(Some(advertised.ip()));
         }
     }
 }

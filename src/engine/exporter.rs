@@ -72,7 +72,7 @@ pub const HELP: &[(&str, &str)] = &[
     ("phonetree_register_written_total", "Register records written."),
     ("phonetree_register_dropped_total", "Register records lost (buffer full or refused by the database)."),
     ("phonetree_logins_total", "Dashboard logins by result (ok, failed, limited)."),
-    ("phonetree_refused_total", "What the hardening rules refused (docs/security.md), by what: sip_403, sip_silent, sip_oversize, sdp, transfer, rtp_foreign, rtp_competing."),
+    ("phonetree_refused_total", "What the hardening rules refused (docs/security.md), by what: sip_403, sip_silent, sip_oversize, sdp, transfer, rtp_foreign, rtp_competing, srtp_auth, srtp_replay, tls_handshake, tls_slow."),
     ("phonetree_rtp_rebinds_total", "Latched RTP sources replaced after silence (NAT rebinding)."),
     ("phonetree_sip_limited_total", "SIP traffic the admission limits shed (docs/security.md), by why: rate (sip.rate_*, dropped), max_calls, per_source (sip.max_calls_per_source), overload (inbox behind), table_full (503), inbox_dropped (datagrams), tcp_full / tcp_per_source (TCP connections closed at accept: sip.tcp_max_connections / sip.tcp_max_per_source), tcp_slow (sip.tcp_header_timeout), tcp_idle (sip.tcp_idle_timeout)."),
     ("phonetree_outbound_queue_depth", "Outbound jobs queued (waiting for their time or a free slot)."),
@@ -139,6 +139,8 @@ pub fn render(handle: &PrometheusHandle) -> String {
         ("rtp_competing", r.rtp_competing_dropped),
         ("srtp_auth", r.srtp_auth_failed),
         ("srtp_replay", r.srtp_replayed),
+        ("tls_handshake", r.sip_tls_handshake_failed),
+        ("tls_slow", r.sip_tls_handshake_slow),
     ] {
         metrics::counter!("phonetree_refused_total", "what" => what).absolute(v);
     }

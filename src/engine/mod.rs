@@ -44,6 +44,7 @@ pub mod services;
 pub mod shutdown;
 pub mod sip_trace;
 pub mod sip_transport;
+pub mod sip_transport_tls;
 pub mod status;
 pub mod tts;
 pub mod twilio_http;

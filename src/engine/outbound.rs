@@ -213,7 +213,7 @@ impl EnginePlacer {
                     lookup: Some(format!(
                         "{}:{}",
                         hop.host.trim_matches(['[', ']']),
-                        hop.port.unwrap_or(5060)
+                        hop.port.unwrap_or(a.transport.default_port())
                     )),
                 })
             }
@@ -225,6 +225,8 @@ impl EnginePlacer {
                     None => format!("sip:phonetree@{here}"),
                 };
                 let direct = crate::sip::message::uri_socket_addr(&to);
+                let transport =
+                    crate::sip::Transport::of_uri(&to).unwrap_or(crate::sip::Transport::Udp);
                 let lookup = match direct {
                     Some(_) => None,
                     None => Some(host_port_of(&to).ok_or("the SIP URI has no host")?),
@@ -236,7 +238,7 @@ impl EnginePlacer {
                         from_uri,
                         from_display: None,
                         next_hop: direct.unwrap_or(SocketAddr::from(([0, 0, 0, 0], 0))),
-                        transport: crate::sip::Transport::Udp,
+                        transport,
                         route: Vec::new(),
                         credentials: None,
                         ring_timeout,
@@ -268,8 +270,12 @@ impl EnginePlacer {
     }
 }
 
-/// `sip:user@host:port;params` → `host:port` (5060 by default).
+/// `sip:user@host:port;params` → `host:port` (5060 by default, 5061 for `sips:` and
+/// `;transport=tls`).
 fn host_port_of(uri: &str) -> Option<String> {
+    let default = crate::sip::Transport::of_uri(uri)
+        .unwrap_or(crate::sip::Transport::Udp)
+        .default_port();
     let rest = uri.split_once(':')?.1;
     let rest = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
     let hostport = rest.split([';', '?']).next()?;
@@ -279,7 +285,7 @@ fn host_port_of(uri: &str) -> Option<String> {
     if hostport.contains(':') && !hostport.ends_with(']') {
         Some(hostport.to_string())
     } else {
-        Some(format!("{hostport}:5060"))
+        Some(format!("{hostport}:{default}"))
     }
 }
 
@@ -394,5 +400,14 @@ mod tests {
             Some("pbx.example.com:5060")
         );
         assert_eq!(host_port_of("sip:a@").as_deref(), None);
+        // TLS targets default to 5061.
+        assert_eq!(
+            host_port_of("sips:a@pbx.example.com").as_deref(),
+            Some("pbx.example.com:5061")
+        );
+        assert_eq!(
+            host_port_of("sip:a@pbx.example.com;transport=tls").as_deref(),
+            Some("pbx.example.com:5061")
+        );
     }
 }

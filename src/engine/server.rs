@@ -26,6 +26,7 @@ use super::leg::Leg;
 use super::media::{MediaConfig, PromptCache, PromptCacheConfig, RtpPortAllocator};
 use super::net::{primary_ip, route_to, MediaAddress};
 use super::sip_transport::SipTransport;
+use super::sip_transport_tls::{ServerNames, TlsSetup};
 use super::status::{RegState, Status};
 use super::twilio_http::TwilioHttp;
 use super::{http, shutdown};
@@ -37,7 +38,7 @@ use crate::register::Register;
 use crate::registry::watch::{self as reg_watch, Watcher};
 use crate::registry::Registry;
 use crate::sip::register::RegistrationConfig;
-use crate::sip::{Endpoint, EndpointConfig};
+use crate::sip::{Endpoint, EndpointConfig, Transport};
 
 /// Why the server could not start.
 #[derive(Debug)]
@@ -52,6 +53,8 @@ pub enum StartError {
     FlowsDir(PathBuf),
     /// The database cannot be used (bad URL, schema newer than this binary, unwritable folder).
     Database(crate::db::DbError),
+    /// `sip.tls.*`: the certificate or key cannot be used.
+    Tls(String),
 }
 
 impl std::fmt::Display for StartError {
@@ -63,6 +66,7 @@ impl std::fmt::Display for StartError {
             StartError::Rtp(e) => write!(f, "RTP ports: {e}"),
             StartError::FlowsDir(p) => write!(f, "flows folder {} does not exist", p.display()),
             StartError::Database(e) => write!(f, "{e}"),
+            StartError::Tls(e) => write!(f, "SIP over TLS: {e}"),
         }
     }
 }
@@ -81,14 +85,22 @@ pub async fn serve(cfg: Config, stop: impl Future<Output = ()>) -> Result<(), St
     crate::sip::build::set_user_agent(cfg.limits.user_agent.clone());
     let (endpoint, inbox) = EndpointHandle::channel();
     let (datagram_tx, datagrams) = endpoint_loop::datagram_channel();
-    let transport = SipTransport::bind(cfg.sip_listen, datagram_tx, cfg.limits.tcp)
-        .await
-        .map_err(|source| StartError::Bind {
-            what: "SIP",
-            addr: cfg.sip_listen,
-            source,
-        })?;
+    let tls = TlsSetup::new(&cfg.tls, &certificate_names(&cfg)).map_err(StartError::Tls)?;
+    let transport = SipTransport::bind_with_tls(
+        cfg.sip_listen,
+        datagram_tx,
+        cfg.limits.tcp,
+        Some((tls, cfg.tls.port)),
+    )
+    .await
+    .map_err(|source| StartError::Bind {
+        what: "SIP",
+        addr: cfg.sip_listen,
+        source,
+    })?;
     let bound = transport.local_addr().unwrap_or(cfg.sip_listen);
+    let tls_bound = transport.tls_local_addr();
+    let server_names = transport.tls().map(|t| t.names.clone());
     let accounts = resolve_accounts(&cfg.accounts).await;
     let inbound = super::inbound::build(&cfg).await;
     let sip_ip = match (cfg.advertise, bound.ip()) {
@@ -205,8 +217,20 @@ pub async fn serve(cfg: Config, stop: impl Future<Output = ()>) -> Result<(), St
     let (outbound_api, dialler_task) = start_outbound(&cfg, &db, &deps, &sip, &registry);
 
     let seed = seed();
-    let mut ep = Endpoint::new(EndpointConfig::new(sip_addr, seed));
+    let mut ep_cfg = EndpointConfig::new(sip_addr, seed);
+    ep_cfg.tls_port = tls_bound.map(|a| a.port());
+    let mut ep = Endpoint::new(ep_cfg);
     ep.set_inbound_policy(inbound.clone());
+    // NAT: follow the public address (STUN, the registrar's received/rport when
+    // sip.learn_public_address is on) unless sip.advertise pins it.
+    ep.set_follow_public_address(cfg.advertise.is_none());
+    if let Some(server) = resolve_stun(&cfg.nat, bound).await {
+        if cfg.advertise.is_some() {
+            tracing::warn!("sip.stun_server is asked, but sip.advertise pins the address");
+        }
+        tracing::info!(%server, "STUN: asking for our public address");
+        ep.stun_discover(server, std::time::Instant::now());
+    }
     let limits = cfg.limits.policy(&cfg.rtp_ports);
     tracing::info!(
         max_calls = ?limits.max_calls,
@@ -239,13 +263,17 @@ pub async fn serve(cfg: Config, stop: impl Future<Output = ()>) -> Result<(), St
     tracing::info!(
         sip = %bound, advertised = %sip_addr, http = %http_addr,
         flows = %registry.dir().display(),
-        "phonetree run: listening (SIP over UDP and TCP)"
+        tls = %tls_bound.map_or("off".to_string(), |a| a.to_string()),
+        "phonetree run: listening (SIP over UDP and TCP{})",
+        if tls_bound.is_some() { ", TLS" } else { "" }
     );
     let reg = Registrar {
         endpoint: endpoint.clone(),
         status: status.clone(),
         inbound,
         backoff: (cfg.backoff_base, cfg.backoff_max),
+        nat: cfg.nat.clone(),
+        server_names,
     };
     reg.register_accounts(accounts);
 
@@ -428,13 +456,41 @@ async fn resolve_accounts(accounts: &[Account]) -> Vec<(Account, Option<SocketAd
     out
 }
 
-/// Where an account's REGISTERs go: its outbound proxy, else its registrar (port 5060).
+/// `sip.stun_server` resolved to an address of the SIP socket's family (`None`, logged, when
+/// it does not resolve: phonetree runs without it).
+async fn resolve_stun(
+    nat: &crate::config::nat::NatConfig,
+    bound: SocketAddr,
+) -> Option<SocketAddr> {
+    let (host, port) = nat.stun_server.as_ref()?;
+    match tokio::net::lookup_host((host.as_str(), *port)).await {
+        Ok(addrs) => {
+            let addrs: Vec<SocketAddr> = addrs.collect();
+            let found = addrs
+                .iter()
+                .find(|a| a.is_ipv4() == bound.is_ipv4())
+                .or(addrs.first())
+                .copied();
+            if found.is_none() {
+                tracing::warn!(server = %host, "STUN: the server has no address");
+            }
+            found
+        }
+        Err(e) => {
+            tracing::warn!(server = %host, error = %e, "STUN: cannot resolve the server");
+            None
+        }
+    }
+}
+
+/// Where an account's REGISTERs go: its outbound proxy, else its registrar (port 5060, 5061
+/// over TLS).
 async fn resolve(a: &Account) -> Result<SocketAddr, String> {
     let target = a.outbound_proxy.as_ref().unwrap_or(&a.registrar);
     let hostport = format!(
         "{}:{}",
         target.host.trim_matches(['[', ']']),
-        target.port.unwrap_or(5060)
+        target.port.unwrap_or(a.transport.default_port())
     );
     let found = tokio::net::lookup_host(hostport.as_str()).await;
     match found {
@@ -449,6 +505,17 @@ fn label(a: &Account) -> String {
     format!("{}@{}", a.username, a.registrar)
 }
 
+/// The names a self-signed TLS certificate is made for: the advertised or listening address,
+/// else this host's primary address.
+fn certificate_names(cfg: &Config) -> Vec<String> {
+    let ip = match (cfg.advertise, cfg.sip_listen.ip()) {
+        (Some(a), _) => a.ip,
+        (None, ip) if !ip.is_unspecified() => ip,
+        _ => primary_ip(),
+    };
+    vec![ip.to_string()]
+}
+
 /// Starts the accounts' registrations.
 struct Registrar {
     endpoint: EndpointHandle,
@@ -457,6 +524,11 @@ struct Registrar {
     inbound: SharedInbound,
     /// Retry delays for a registrar that does not resolve (first, longest).
     backoff: (std::time::Duration, std::time::Duration),
+    /// Public-address learning and keep-alives (`sip.learn_public_address`,
+    /// `sip.keepalive_interval`).
+    nat: crate::config::nat::NatConfig,
+    /// Where TLS registrars' host names are remembered for their certificate check.
+    server_names: Option<Arc<ServerNames>>,
 }
 
 impl Registrar {
@@ -473,6 +545,8 @@ impl Registrar {
                         status: self.status.clone(),
                         inbound: self.inbound.clone(),
                         backoff: self.backoff,
+                        nat: self.nat.clone(),
+                        server_names: self.server_names.clone(),
                     };
                     tokio::spawn(async move {
                         let (mut delay, max) = me.backoff;
@@ -502,9 +576,15 @@ impl Registrar {
             a.password.clone(),
         );
         rc.transport = a.transport;
+        if let (Transport::Tls, Some(names)) = (a.transport, &self.server_names) {
+            let hop = a.outbound_proxy.as_ref().unwrap_or(&a.registrar);
+            names.remember(dest, &hop.host);
+        }
         rc.auth_username = a.auth_username.clone();
         rc.expires = a.expires;
         (rc.backoff_base, rc.backoff_max) = self.backoff;
+        rc.learn_public = self.nat.learn_public_address;
+        rc.keepalive = self.nat.keepalive_interval;
         let label = label(a);
         tracing::info!(account = %label, registrar = %dest, "registering");
         self.endpoint.register(rc, label);

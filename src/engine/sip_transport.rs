@@ -1,4 +1,4 @@
-//! SIP over UDP and TCP: the listeners, TCP stream framing and the send side.
+//! SIP over UDP, TCP and TLS: the listeners, stream framing and the send side.
 //!
 //! Every datagram (or framed TCP message) goes to the endpoint loop's bounded datagram queue
 //! ([`DatagramSender`]: UDP drops when it is full, a TCP stream waits); [`SipTransport::send`]
@@ -18,6 +18,10 @@
 //! `sip.tcp_max_per_source`: refused ones are closed at once) and read under a [`ReadClock`]
 //! (`sip.tcp_header_timeout`, `sip.tcp_idle_timeout`); each refusal and timeout is counted in
 //! `policy::counters` and logged per source through [`log_limit`].
+//!
+//! TLS ([`super::sip_transport_tls`]) is TCP with a rustls stream around it: the connection code
+//! here is generic over the stream, and connections are keyed by (address, transport), so a
+//! peer's TCP and TLS connections never mix.
 
 use std::collections::HashMap;
 use std::io;
@@ -25,13 +29,14 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::mpsc;
 
 use super::endpoint_loop::{DatagramSender, Offered};
 use super::log_limit;
 use super::rt::lock;
+use super::sip_transport_tls::{self as tls, TlsSetup};
 use crate::policy::counters::{self, Counters};
 use crate::policy::tcp::{Expired, Permit, ReadClock, Refused, TcpAdmission, TcpLimits};
 use crate::sip::{message, Transmit, Transport};
@@ -46,9 +51,11 @@ pub const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(5);
 /// Destinations remembered as failed at most (the oldest are forgotten first).
 const MAX_FAILED: usize = 1024;
 /// Wait after a failed accept (out of file descriptors): the listener sleeps rather than spins.
-const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+pub(super) const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
-type Conns = Arc<Mutex<HashMap<SocketAddr, mpsc::UnboundedSender<Vec<u8>>>>>;
+/// A stream connection: its peer and whether it is TCP or TLS.
+type ConnKey = (SocketAddr, Transport);
+type Conns = Arc<Mutex<HashMap<ConnKey, mpsc::UnboundedSender<Vec<u8>>>>>;
 
 /// The bound SIP sockets. Cheap to clone.
 #[derive(Clone, Debug)]
@@ -57,10 +64,36 @@ pub struct SipTransport {
     local: SocketAddr,
     conns: Conns,
     /// Destinations whose last connect failed, and when.
-    failed: Arc<Mutex<HashMap<SocketAddr, Instant>>>,
+    failed: Arc<Mutex<HashMap<ConnKey, Instant>>>,
     inbound: DatagramSender,
     admission: Arc<TcpAdmission>,
+    /// TLS: listener and client sides (`None`: no TLS at all).
+    tls: Option<Arc<TlsSetup>>,
+    /// The TLS listener's address, when it listens.
+    tls_local: Option<SocketAddr>,
 }
+
+/// UDP and TCP on the same address. With port 0 the port UDP got may be taken for TCP (another
+/// program's listener or an outgoing connection's local port): then another port is tried, up to
+/// [`PAIR_ATTEMPTS`] times, instead of failing the start.
+async fn bind_pair(listen: SocketAddr) -> io::Result<(UdpSocket, SocketAddr, TcpListener)> {
+    let attempts = if listen.port() == 0 { PAIR_ATTEMPTS } else { 1 };
+    let mut attempt = 1;
+    loop {
+        let udp = UdpSocket::bind(listen).await?;
+        let bound = udp.local_addr()?;
+        match TcpListener::bind(bound).await {
+            Ok(tcp) => return Ok((udp, bound, tcp)),
+            Err(e) if e.kind() == io::ErrorKind::AddrInUse && attempt < attempts => {
+                attempt += 1;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// How many ports `bind_pair` tries when any port will do.
+const PAIR_ATTEMPTS: u32 = 16;
 
 impl SipTransport {
     /// Binds UDP and TCP on `listen` (TCP on the port UDP got, when `listen` has port 0) and
@@ -71,9 +104,33 @@ impl SipTransport {
         inbound: DatagramSender,
         tcp_limits: TcpLimits,
     ) -> io::Result<SipTransport> {
-        let udp = Arc::new(UdpSocket::bind(listen).await?);
-        let bound = udp.local_addr()?;
-        let tcp = TcpListener::bind(bound).await?;
+        Self::bind_with_tls(listen, inbound, tcp_limits, None).await
+    }
+
+    /// [`SipTransport::bind`], plus TLS: a listener on `tls_port` of the same IP when `tls` has
+    /// an acceptor (port 0: any free port), and TLS connections we open with its connector.
+    pub async fn bind_with_tls(
+        listen: SocketAddr,
+        inbound: DatagramSender,
+        tcp_limits: TcpLimits,
+        tls: Option<(TlsSetup, u16)>,
+    ) -> io::Result<SipTransport> {
+        let (udp, bound, tcp) = bind_pair(listen).await?;
+        let udp = Arc::new(udp);
+        let mut tls_listener = None;
+        if let Some((setup, port)) = &tls {
+            if let Some(acceptor) = &setup.acceptor {
+                let at = SocketAddr::new(bound.ip(), *port);
+                let l = TcpListener::bind(at).await.map_err(|e| {
+                    io::Error::new(e.kind(), format!("TLS listener (sip.tls.port) {at}: {e}"))
+                })?;
+                tls_listener = Some((l, acceptor.clone()));
+            }
+        }
+        let tls_local = match &tls_listener {
+            Some((l, _)) => Some(l.local_addr()?),
+            None => None,
+        };
         let t = SipTransport {
             udp,
             local: bound,
@@ -81,10 +138,28 @@ impl SipTransport {
             failed: Arc::new(Mutex::new(HashMap::new())),
             inbound,
             admission: TcpAdmission::new(tcp_limits),
+            tls: tls.map(|(setup, _)| Arc::new(setup)),
+            tls_local,
         };
         tokio::spawn(udp_loop(t.udp.clone(), t.inbound.clone()));
         tokio::spawn(accept_loop(tcp, t.clone()));
+        if let Some((l, acceptor)) = tls_listener {
+            tokio::spawn(tls::accept_loop(l, acceptor, t.clone()));
+        }
         Ok(t)
+    }
+
+    /// The TLS listener's address, when TLS listens.
+    pub fn tls_local_addr(&self) -> Option<SocketAddr> {
+        self.tls_local
+    }
+
+    pub(super) fn tls(&self) -> Option<&TlsSetup> {
+        self.tls.as_deref()
+    }
+
+    pub(super) fn admission(&self) -> &TcpAdmission {
+        &self.admission
     }
 
     /// The bound address (UDP and TCP share it).
@@ -108,8 +183,8 @@ impl SipTransport {
                 }
                 Err(e) => udp_send_failed(t.dest, &e),
             },
-            Transport::Tcp => {
-                let existing = lock(&self.conns).get(&t.dest).cloned();
+            Transport::Tcp | Transport::Tls => {
+                let existing = lock(&self.conns).get(&(t.dest, t.transport)).cloned();
                 match existing {
                     Some(tx) if tx.send(t.bytes.clone()).is_ok() => {}
                     _ => self.connect(t),
@@ -121,20 +196,22 @@ impl SipTransport {
     /// Opens a connection to `t.dest` for `t` (and whatever is sent there meanwhile).
     fn connect(&self, t: Transmit) {
         let dest = t.dest;
+        let transport = t.transport;
+        let key = (dest, transport);
         if self.is_self(dest) {
             if let Some(suppressed) = log_limit::global().allow("sip tcp to self") {
                 tracing::warn!(%dest, suppressed, "not opening a SIP TCP connection to ourselves");
             }
             return;
         }
-        if self.recently_failed(dest, Instant::now()) {
+        if self.recently_failed(key, Instant::now()) {
             tracing::debug!(%dest, "SIP TCP destination failed lately: message dropped");
             return;
         }
         // Queue now: messages sent while connecting wait in this channel.
         let (tx, rx) = mpsc::unbounded_channel::<Vec<u8>>();
         let _ = tx.send(t.bytes);
-        lock(&self.conns).insert(dest, tx);
+        lock(&self.conns).insert(key, tx);
         let this = self.clone();
         tokio::spawn(async move {
             let connected = TcpStream::connect(dest).await;
@@ -142,16 +219,27 @@ impl SipTransport {
                 Ok(stream) if is_self_connected(&stream) => {
                     // A closed local port: the kernel's simultaneous open joined us to ourselves.
                     drop(stream);
-                    this.connect_failed(dest, &io::Error::other("connected to itself"));
+                    this.connect_failed(key, &io::Error::other("connected to itself"));
                 }
-                Ok(stream) => this.adopt_with(stream, dest, rx, None),
-                Err(e) => this.connect_failed(dest, &e),
+                Ok(stream) if transport == Transport::Tls => {
+                    let _ = stream.set_nodelay(true);
+                    match tls::connect(&this, stream, dest).await {
+                        Ok(session) => this.adopt_with(session, key, rx, None),
+                        Err(e) => this.connect_failed(key, &e),
+                    }
+                }
+                Ok(stream) => {
+                    let _ = stream.set_nodelay(true);
+                    this.adopt_with(stream, key, rx, None)
+                }
+                Err(e) => this.connect_failed(key, &e),
             }
         });
     }
 
-    fn connect_failed(&self, dest: SocketAddr, e: &io::Error) {
-        lock(&self.conns).remove(&dest);
+    fn connect_failed(&self, key: ConnKey, e: &io::Error) {
+        let dest = key.0;
+        lock(&self.conns).remove(&key);
         {
             let mut failed = lock(&self.failed);
             if failed.len() >= MAX_FAILED {
@@ -163,37 +251,42 @@ impl SipTransport {
                     failed.clear();
                 }
             }
-            failed.insert(dest, Instant::now());
+            failed.insert(key, Instant::now());
         }
         if let Some(suppressed) = log_limit::global().allow_from("sip tcp connect", dest.ip()) {
-            tracing::warn!(%dest, error = %e, suppressed, "SIP TCP connect failed");
+            tracing::warn!(%dest, transport = %key.1, error = %e, suppressed, "SIP connect failed");
         }
     }
 
-    fn recently_failed(&self, dest: SocketAddr, now: Instant) -> bool {
+    fn recently_failed(&self, key: ConnKey, now: Instant) -> bool {
         let mut failed = lock(&self.failed);
-        match failed.get(&dest) {
+        match failed.get(&key) {
             Some(at) if now.saturating_duration_since(*at) < RETRY_AFTER_FAILURE => true,
             Some(_) => {
-                failed.remove(&dest);
+                failed.remove(&key);
                 false
             }
             None => false,
         }
     }
 
-    /// Whether `dest` is our own listening socket.
+    /// Whether `dest` is one of our own listening sockets (SIP or TLS).
     fn is_self(&self, dest: SocketAddr) -> bool {
-        dest.port() == self.local.port()
-            && (dest.ip() == self.local.ip()
-                || (self.local.ip().is_unspecified()
-                    && (dest.ip().is_loopback() || super::net::local_ips().contains(&dest.ip()))))
+        let is = |local: SocketAddr| {
+            dest.port() == local.port()
+                && (dest.ip() == local.ip()
+                    || (local.ip().is_unspecified()
+                        && (dest.ip().is_loopback()
+                            || super::net::local_ips().contains(&dest.ip()))))
+        };
+        is(self.local) || self.tls_local.is_some_and(is)
     }
 
-    /// Admits an accepted connection (or closes it at once) and starts its reader and writer.
-    fn adopt(&self, stream: TcpStream, peer: SocketAddr) {
-        let permit = match self.admission.admit(peer.ip()) {
-            Ok(permit) => permit,
+    /// An admission slot for a connection from `peer`, or `None` (counted and logged: the
+    /// caller drops the stream, which closes it).
+    pub(super) fn admit(&self, peer: SocketAddr) -> Option<Permit> {
+        match self.admission.admit(peer.ip()) {
+            Ok(permit) => Some(permit),
             Err(why) => {
                 let (counter, what) = match why {
                     Refused::Full => (&counters::global().sip_tcp_full, "sip.tcp_max_connections"),
@@ -208,33 +301,64 @@ impl SipTransport {
                 {
                     tracing::warn!(%peer, limit = what, suppressed, "SIP TCP connection refused");
                 }
-                return; // dropping the stream closes it
+                None
             }
+        }
+    }
+
+    /// Admits an accepted TCP connection (or closes it at once) and starts its reader and writer.
+    fn adopt(&self, stream: TcpStream, peer: SocketAddr) {
+        let Some(permit) = self.admit(peer) else {
+            return; // dropping the stream closes it
         };
+        let _ = stream.set_nodelay(true);
+        self.adopt_accepted(stream, peer, Transport::Tcp, permit);
+    }
+
+    /// Starts an admitted connection others opened (a TCP stream, or a TLS session whose
+    /// handshake is done).
+    pub(super) fn adopt_accepted<S>(
+        &self,
+        stream: S,
+        peer: SocketAddr,
+        transport: Transport,
+        permit: Permit,
+    ) where
+        S: AsyncRead + AsyncWrite + Send + 'static,
+    {
         let (tx, rx) = mpsc::unbounded_channel::<Vec<u8>>();
-        lock(&self.conns).insert(peer, tx);
-        self.adopt_with(stream, peer, rx, Some(permit));
+        lock(&self.conns).insert((peer, transport), tx);
+        self.adopt_with(stream, (peer, transport), rx, Some(permit));
     }
 
     /// Starts the reader and writer of a connection whose sender is in `conns`. An accepted
     /// connection carries its admission `permit` (given back when the reader ends) and is read
-    /// under the TCP deadlines; one we opened has neither.
-    fn adopt_with(
+    /// under the TCP deadlines; one we opened has neither. Generic over the stream: TCP, or
+    /// TLS around TCP.
+    fn adopt_with<S>(
         &self,
-        stream: TcpStream,
-        peer: SocketAddr,
+        stream: S,
+        key: ConnKey,
         mut rx: mpsc::UnboundedReceiver<Vec<u8>>,
         permit: Option<Permit>,
-    ) {
-        let _ = stream.set_nodelay(true);
-        let (mut rd, mut wr) = stream.into_split();
+    ) where
+        S: AsyncRead + AsyncWrite + Send + 'static,
+    {
+        let (peer, transport) = key;
+        let (mut rd, mut wr) = tokio::io::split(stream);
         tokio::spawn(async move {
             while let Some(bytes) = rx.recv().await {
-                if let Err(e) = wr.write_all(&bytes).await {
-                    tracing::debug!(%peer, error = %e, "SIP TCP write failed");
+                // Flush: a TLS stream may hold the record until asked.
+                let written = match wr.write_all(&bytes).await {
+                    Ok(()) => wr.flush().await,
+                    Err(e) => Err(e),
+                };
+                if let Err(e) = written {
+                    tracing::debug!(%peer, %transport, error = %e, "SIP stream write failed");
                     break;
                 }
             }
+            let _ = wr.shutdown().await;
         });
         let inbound = self.inbound.clone();
         let conns = self.conns.clone();
@@ -273,14 +397,14 @@ impl SipTransport {
                             if !msg.iter().all(|b| matches!(b, b'\r' | b'\n')) {
                                 complete += 1;
                             }
-                            if !inbound.send(msg, peer, Transport::Tcp).await {
+                            if !inbound.send(msg, peer, transport).await {
                                 return; // shutting down
                             }
                         }
                         Ok(None) if buf.len() <= MAX_STREAM_MESSAGE => break,
                         Ok(None) | Err(_) => {
-                            tracing::info!(%peer, "closing SIP TCP stream that cannot be framed");
-                            lock(&conns).remove(&peer);
+                            tracing::info!(%peer, %transport, "closing SIP stream that cannot be framed");
+                            lock(&conns).remove(&key);
                             return;
                         }
                     }
@@ -288,7 +412,7 @@ impl SipTransport {
                 // Framing drained any CRLFs: what is left is the start of a message.
                 clock.on_read(Instant::now(), complete, buf.len());
             }
-            lock(&conns).remove(&peer);
+            lock(&conns).remove(&key);
         });
     }
 }

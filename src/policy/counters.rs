@@ -53,6 +53,11 @@ pub struct Counters {
     pub srtp_auth_failed: AtomicU64,
     /// SRTP packets dropped as replayed (or older than the replay window).
     pub srtp_replayed: AtomicU64,
+    /// TLS connections closed for a failed handshake (garbage instead of a ClientHello, no
+    /// common cipher, a certificate we refuse).
+    pub sip_tls_handshake_failed: AtomicU64,
+    /// TLS connections closed for a handshake not done within `sip.tcp_header_timeout`.
+    pub sip_tls_handshake_slow: AtomicU64,
 }
 
 /// A copy of the counters at one moment.
@@ -78,6 +83,8 @@ pub struct Snapshot {
     pub sip_tcp_idle: u64,
     pub srtp_auth_failed: u64,
     pub srtp_replayed: u64,
+    pub sip_tls_handshake_failed: u64,
+    pub sip_tls_handshake_slow: u64,
 }
 
 static GLOBAL: Counters = Counters {
@@ -101,6 +108,8 @@ static GLOBAL: Counters = Counters {
     sip_tcp_idle: AtomicU64::new(0),
     srtp_auth_failed: AtomicU64::new(0),
     srtp_replayed: AtomicU64::new(0),
+    sip_tls_handshake_failed: AtomicU64::new(0),
+    sip_tls_handshake_slow: AtomicU64::new(0),
 };
 
 /// The process's counters.
@@ -150,6 +159,8 @@ impl Counters {
             sip_tcp_idle: r(&self.sip_tcp_idle),
             srtp_auth_failed: r(&self.srtp_auth_failed),
             srtp_replayed: r(&self.srtp_replayed),
+            sip_tls_handshake_failed: r(&self.sip_tls_handshake_failed),
+            sip_tls_handshake_slow: r(&self.sip_tls_handshake_slow),
         }
     }
 }

@@ -100,8 +100,11 @@ pub struct RateTable<K> {
     rate: Rate,
     capacity: usize,
     buckets: HashMap<K, Bucket>,
-    /// When idle buckets were last dropped (a sweep runs at most once per refill time).
+    /// When idle buckets were last dropped (a sweep runs at most once per refill time, and
+    /// at most once per [`FULL_SWEEP_EVERY`] while the table is full).
     swept: Option<Instant>,
+    /// Sweeps so far (each scans the table).
+    sweeps: u64,
 }
 
 impl<K: Hash + Eq + Clone> RateTable<K> {
@@ -111,6 +114,7 @@ impl<K: Hash + Eq + Clone> RateTable<K> {
             capacity: capacity.max(1),
             buckets: HashMap::new(),
             swept: None,
+            sweeps: 0,
         }
     }
 
@@ -133,7 +137,13 @@ impl<K: Hash + Eq + Clone> RateTable<K> {
             return Verdict::Allowed { suppressed: 0 };
         }
         if !self.buckets.contains_key(key) {
-            if self.buckets.len() >= self.capacity {
+            // A full table is swept at most once per FULL_SWEEP_EVERY: a flood of new
+            // sources while every bucket is active must not scan the table per message.
+            if self.buckets.len() >= self.capacity
+                && self
+                    .swept
+                    .is_none_or(|t| now.saturating_duration_since(t) >= FULL_SWEEP_EVERY)
+            {
                 self.sweep(now);
             }
             if self.buckets.len() >= self.capacity {
@@ -183,8 +193,18 @@ impl<K: Hash + Eq + Clone> RateTable<K> {
         self.buckets
             .retain(|_, b| b.suppressed > 0 || !b.is_full(&rate, now));
         self.swept = Some(now);
+        self.sweeps += 1;
+    }
+
+    /// Sweeps so far (tests: a flood of new keys does not sweep per key).
+    #[cfg(test)]
+    fn sweeps(&self) -> u64 {
+        self.sweeps
     }
 }
+
+/// A full table is swept at most this often (each sweep scans it: amortised O(1) per event).
+const FULL_SWEEP_EVERY: Duration = Duration::from_millis(100);
 
 /// Sweep at most this often when the table is not full.
 const SWEEP_EVERY: Duration = Duration::from_secs(10);
@@ -245,6 +265,24 @@ mod tests {
             t.check(&(k + 1000), ms(t0, 2000 + u64::from(k / 1000)));
         }
         assert!(t.len() <= 4);
+    }
+
+    #[test]
+    fn a_flood_of_new_keys_on_a_full_table_does_not_sweep_per_key() {
+        let t0 = Instant::now();
+        let mut t = RateTable::new(Rate::per_second(1.0), 1000);
+        for k in 0..1000u32 {
+            assert!(t.check(&k, t0).allowed());
+        }
+        // 100,000 new sources within 50 ms while every bucket is active: refused, one sweep.
+        for k in 0..100_000u32 {
+            let now = ms(t0, u64::from(k / 2000));
+            assert_eq!(t.check(&(k + 10_000), now), Verdict::TableFull);
+        }
+        assert_eq!(t.sweeps(), 1);
+        // Once the buckets are full again (2 s), the next new source gets room.
+        assert!(t.check(&7_777_777, ms(t0, 2000)).allowed());
+        assert_eq!(t.sweeps(), 2);
     }
 
     #[test]

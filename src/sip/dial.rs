@@ -538,7 +538,7 @@ impl Dial {
         let mut msg = build::request(
             Method::Invite,
             &self.req.target,
-            &ctx.sent_by(),
+            &ctx.sent_by_on(self.req.transport),
             self.req.transport,
             &self.branch,
             &from,

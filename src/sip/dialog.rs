@@ -158,7 +158,7 @@ impl Dialog {
         let mut msg = build::request(
             method,
             &self.remote_target,
-            &ctx.sent_by(),
+            &ctx.sent_by_on(self.peer.transport),
             self.peer.transport,
             &branch,
             &self.local_name_addr(),
@@ -183,7 +183,7 @@ impl Dialog {
         let mut msg = build::request(
             Method::Ack,
             &self.remote_target,
-            &ctx.sent_by(),
+            &ctx.sent_by_on(self.peer.transport),
             self.peer.transport,
             &branch,
             &self.local_name_addr(),
@@ -203,16 +203,16 @@ impl Dialog {
     }
 }
 
-/// `<sip:user@ip:port;transport=tcp>` using the user part of `uri` and our address.
+/// `<sip:user@ip:port;transport=tcp>` using the user part of `uri` and our address (the TLS port
+/// and `;transport=tls` over TLS).
 pub fn contact_for(uri: &str, transport: super::Transport, ctx: &Ctx<'_>) -> String {
     let user = super::message::uri_user(uri).filter(|u| !u.is_empty());
+    let sent_by = ctx.sent_by_on(transport);
     let mut c = match user {
-        Some(u) if !u.starts_with('+') || u.len() > 1 => format!("<sip:{u}@{}", ctx.sent_by()),
-        _ => format!("<sip:{}", ctx.sent_by()),
+        Some(u) if !u.starts_with('+') || u.len() > 1 => format!("<sip:{u}@{sent_by}"),
+        _ => format!("<sip:{sent_by}"),
     };
-    if transport.is_reliable() {
-        c.push_str(";transport=tcp");
-    }
+    c.push_str(transport.uri_param());
     c.push('>');
     c
 }

@@ -11,6 +11,28 @@
 //! Runtime contract (sans-IO): feed `handle_datagram(bytes, source, transport, now)`, app
 //! commands and `handle_timeout(now)` when `poll_timeout()` is reached; drain `poll_transmit()`
 //! and `poll_event()` after each input. Never reads a clock, never does I/O.
+//!
+//! Cost per message does not grow with load (issue 10, finding 2): no path a datagram, a
+//! command or a timer takes scans the transactions, calls, dialogs or registrations. Checked,
+//! with what each costs (n = entries of the table it touches):
+//! - timers: `poll_timeout` is a peek at the heaps of [`timers`], `handle_timeout` pops only
+//!   what is due, O(log n) each; every owner is re-armed after each input it gets.
+//! - server transactions: [`TxKey`] → entry, `HashMap` (retransmissions, ACK, CANCEL, responses
+//!   we send), O(1); the table bound (`server_table_full`) is a `len()`.
+//! - client transactions: branch → entry, `HashMap`, O(1); outbound INVITEs likewise, and a
+//!   dial's INVITE branches are listed per dial (its sweep never scans all INVITEs).
+//! - dialogs: (Call-ID, our tag) → call and merged INVITEs (Call-ID, their tag) → call,
+//!   `HashMap`, O(1); calls and registrations in `BTreeMap`s, O(log n).
+//! - admission: `active_calls` is two counters (calls held, dials not yet settled — no scan);
+//!   `sip.allow` checks the configured networks (a config-sized list, not load); `max_calls`
+//!   and per-source call counts are a `HashMap` by IP, O(1).
+//! - rates: per-source token buckets in a `HashMap` (`policy::rate`), O(1); the sweep of quiet
+//!   sources runs at most once per sweep interval, also when the table is full (amortised
+//!   O(1)); the limit log lines likewise.
+//! - `apply` (a transaction user's outputs): each output is one O(1)/O(log n) table operation;
+//!   an ended call leaves the call, dialog, merge and per-source tables by key.
+//! - the runtime side (`engine::endpoint_loop`): per-call channels in a `HashMap`, the inbox
+//!   length is O(1); `poll_timeout` is called twice per loop turn, now a peek.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -36,6 +58,7 @@ use crate::policy::inbound::SharedInbound;
 
 pub use super::event::Event;
 pub use admission::EndpointStats;
+pub use timers::TimerWork;
 
 #[path = "endpoint_accounts.rs"]
 mod accounts;
@@ -43,6 +66,12 @@ mod accounts;
 mod admission;
 #[path = "endpoint_limits.rs"]
 pub mod limits;
+#[path = "endpoint_nat.rs"]
+mod nat;
+#[path = "endpoint_routing.rs"]
+mod routing;
+#[path = "endpoint_timers.rs"]
+mod timers;
 #[path = "endpoint_uac.rs"]
 mod uac;
 
@@ -51,6 +80,8 @@ mod uac;
 pub struct EndpointConfig {
     /// The address we advertise in Via and Contact (the runtime's bound or public address).
     pub local_addr: SocketAddr,
+    /// The port advertised for TLS (Via sent-by and Contact of TLS messages); `None`: no TLS.
+    pub tls_port: Option<u16>,
     pub timers: TimerConfig,
     /// Seed for tags, branches, Call-IDs and cnonces (the runtime passes OS randomness).
     pub seed: u64,
@@ -60,6 +91,7 @@ impl EndpointConfig {
     pub fn new(local_addr: SocketAddr, seed: u64) -> EndpointConfig {
         EndpointConfig {
             local_addr,
+            tls_port: None,
             timers: TimerConfig::default(),
             seed,
         }
@@ -76,6 +108,15 @@ enum ServerTx {
 struct ServerEntry {
     tx: ServerTx,
     call: Option<CallHandle>,
+}
+
+impl ServerEntry {
+    fn deadline(&self) -> Option<Instant> {
+        match &self.tx {
+            ServerTx::Invite(t) => t.poll_timeout(),
+            ServerTx::NonInvite(t) => t.poll_timeout(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,8 +141,11 @@ struct ClientEntry {
 pub struct Endpoint {
     cfg: EndpointConfig,
     ids: IdGen,
-    server: HashMap<TxKey, ServerEntry>,
-    client: HashMap<String, ClientEntry>,
+    server: timers::TxTable<TxKey, ServerEntry>,
+    /// Non-INVITE client transactions by branch.
+    client: timers::TxTable<String, ClientEntry>,
+    /// Every owner's next deadline.
+    timers: timers::TimerHeap,
     calls: BTreeMap<CallHandle, Call>,
     /// (Call-ID, our tag) → call.
     dialogs: HashMap<(String, String), CallHandle>,
@@ -119,6 +163,7 @@ pub struct Endpoint {
     inbound: Option<SharedInbound>,
     stats: EndpointStats,
     uac: uac::Uac,
+    nat: nat::NatState,
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
 }
@@ -128,8 +173,9 @@ impl Endpoint {
         Endpoint {
             ids: IdGen::new(cfg.seed),
             cfg,
-            server: HashMap::new(),
-            client: HashMap::new(),
+            server: timers::TxTable::default(),
+            client: timers::TxTable::default(),
+            timers: timers::TimerHeap::default(),
             calls: BTreeMap::new(),
             dialogs: HashMap::new(),
             invites: HashMap::new(),
@@ -143,6 +189,7 @@ impl Endpoint {
             inbound: None,
             stats: EndpointStats::default(),
             uac: uac::Uac::default(),
+            nat: nat::NatState::default(),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
         }
@@ -156,19 +203,6 @@ impl Endpoint {
     /// Next event for the app.
     pub fn poll_event(&mut self) -> Option<Event> {
         self.events.pop_front()
-    }
-
-    /// When `handle_timeout` is next due.
-    pub fn poll_timeout(&self) -> Option<Instant> {
-        let s = self.server.values().filter_map(|e| match &e.tx {
-            ServerTx::Invite(t) => t.poll_timeout(),
-            ServerTx::NonInvite(t) => t.poll_timeout(),
-        });
-        let c = self.client.values().filter_map(|e| e.tx.poll_timeout());
-        let r = self.regs.values().filter_map(Registration::poll_timeout);
-        let calls = self.calls.values().filter_map(Call::poll_timeout);
-        let uac = self.uac.poll_timeout();
-        s.chain(c).chain(r).chain(calls).chain(uac).min()
     }
 
     /// Whether new calls are taken; `false` answers new INVITEs (and OPTIONS) with 503 while
@@ -200,13 +234,16 @@ impl Endpoint {
         transport: Transport,
         now: Instant,
     ) {
+        if transport == Transport::Udp && super::stun::is_stun(bytes) {
+            return self.on_stun(bytes, source, now);
+        }
         match message::parse(bytes) {
             Ok(mut inbound) => {
                 if inbound.request().is_some() {
                     inbound.core.stamp_top_via(source);
                     self.on_request(inbound, source, transport, now);
                 } else {
-                    self.on_response(inbound, now);
+                    self.on_response(inbound, source, now);
                 }
             }
             Err((err, salvage)) => {
@@ -238,105 +275,6 @@ impl Endpoint {
                     bytes: msg.to_bytes(),
                 });
             }
-        }
-    }
-
-    /// Fires every timer due at `now`, in deadline order (then by branch), so that runs with
-    /// the same inputs emit the same datagrams in the same order.
-    pub fn handle_timeout(&mut self, now: Instant) {
-        let mut due: Vec<(Instant, TxKey)> = self
-            .server
-            .iter()
-            .filter_map(|(k, e)| {
-                let at = match &e.tx {
-                    ServerTx::Invite(t) => t.poll_timeout(),
-                    ServerTx::NonInvite(t) => t.poll_timeout(),
-                }?;
-                (at <= now).then(|| (at, k.clone()))
-            })
-            .collect();
-        due.sort_by(|a, b| (a.0, &a.1.branch).cmp(&(b.0, &b.1.branch)));
-        let mut ack_timeouts = Vec::new();
-        for (_, key) in due {
-            let Some(e) = self.server.get_mut(&key) else {
-                continue;
-            };
-            let terminated = match &mut e.tx {
-                ServerTx::Invite(t) => {
-                    if t.handle_timeout(now, &mut self.transmits)
-                        == Some(InviteServerEvent::AckTimeout)
-                    {
-                        if let Some(call) = e.call {
-                            ack_timeouts.push((call, key.clone()));
-                        }
-                    }
-                    t.is_terminated()
-                }
-                ServerTx::NonInvite(t) => {
-                    t.handle_timeout(now);
-                    t.is_terminated()
-                }
-            };
-            if terminated {
-                self.server.remove(&key);
-            }
-        }
-        let mut due: Vec<(Instant, String)> = self
-            .client
-            .iter()
-            .filter_map(|(b, e)| {
-                let at = e.tx.poll_timeout()?;
-                (at <= now).then(|| (at, b.clone()))
-            })
-            .collect();
-        due.sort();
-        let mut client_timeouts = Vec::new();
-        for (_, branch) in due {
-            let Some(e) = self.client.get_mut(&branch) else {
-                continue;
-            };
-            if e.tx.handle_timeout(now, &mut self.transmits) == Some(ClientEvent::Timeout) {
-                client_timeouts.push((e.owner, e.purpose));
-            }
-            if e.tx.is_terminated() {
-                self.client.remove(&branch);
-            }
-        }
-        for (call, key) in ack_timeouts {
-            let _ = self.with_call(call, now, |c, ctx| c.on_ack_timeout(&key, ctx));
-        }
-        for (owner, purpose) in client_timeouts {
-            match owner {
-                Owner::Call(id) => {
-                    let _ = self.with_call(id, now, |c, ctx| c.on_client_timeout(purpose, ctx));
-                }
-                Owner::Reg(id) => self.with_reg(id, now, |r, ctx| r.on_timeout(purpose, ctx)),
-                Owner::Ping(ping) => self
-                    .events
-                    .push_back(Event::OptionsResult { ping, status: None }),
-                Owner::Dial(id) => {
-                    self.with_dial(id, now, |d, ctx| d.on_request_done(purpose, ctx))
-                }
-            }
-        }
-        self.uac_timeouts(now);
-        let due: Vec<RegId> = self
-            .regs
-            .values()
-            .filter(|r| r.poll_timeout().is_some_and(|at| at <= now))
-            .map(Registration::id)
-            .collect();
-        for id in due {
-            self.with_reg(id, now, |r, ctx| r.handle_timeout(ctx));
-        }
-        let due: Vec<CallHandle> = self
-            .calls
-            .values()
-            .filter(|c| c.poll_timeout().is_some_and(|at| at <= now))
-            .map(Call::id)
-            .collect();
-        for id in due {
-            let _ = self.with_call(id, now, |c, ctx| c.on_timer(ctx));
         }
     }
 
@@ -396,280 +334,6 @@ impl Endpoint {
     }
 
     // ---- routing ------------------------------------------------------------------------
-
-    fn on_request(&mut self, inb: Inbound, source: SocketAddr, transport: Transport, now: Instant) {
-        let Some(method) = inb.request().map(|r| r.method) else {
-            return;
-        };
-        let peer = Peer {
-            dest: inb.core.top_via().response_dest(source, transport),
-            transport,
-        };
-        match method {
-            Method::Ack => return self.on_ack(inb, now),
-            Method::Cancel => return self.on_cancel(inb, peer, now),
-            _ => {}
-        }
-        let key = inb.core.tx_key(method);
-        if let Some(e) = self.server.get_mut(&key) {
-            match &mut e.tx {
-                ServerTx::Invite(t) => t.on_retransmit(&mut self.transmits),
-                ServerTx::NonInvite(t) => t.on_retransmit(&mut self.transmits),
-            }
-            return;
-        }
-        // Out of any dialog: source rules (sip.allow, rates) before anything is kept.
-        if inb.core.to.tag.is_none() && self.shed(&inb, &method, peer, source, now) {
-            return;
-        }
-        // Every refusal below is stateless: only requests that reach a call keep a transaction.
-        let unsupported: Vec<String> = inb
-            .header_list("Require")
-            .into_iter()
-            .filter(|t| {
-                !build::SUPPORTED_OPTION_TAGS
-                    .iter()
-                    .any(|s| s.eq_ignore_ascii_case(t))
-            })
-            .collect();
-        if !unsupported.is_empty() {
-            // RFC 3261 §8.2.2.3: we implement no extensions a request may require.
-            let unsupported = unsupported.join(", ");
-            return self.reply(&inb, peer, 420, &[("Unsupported", unsupported.as_str())]);
-        }
-
-        if let Some(to_tag) = inb.core.to.tag.clone() {
-            let found = self
-                .dialogs
-                .get(&(inb.core.call_id.clone(), to_tag))
-                .copied()
-                .filter(|id| {
-                    self.calls
-                        .get(id)
-                        .is_some_and(|c| c.dialog().matches(&inb.core))
-                });
-            match found {
-                Some(_) if self.server_table_full(&inb, peer, now) => {}
-                Some(id) => {
-                    self.new_server_tx(&inb, method, key.clone(), peer, Some(id));
-                    let _ = self.with_call(id, now, |c, ctx| c.on_request(&inb, key, ctx));
-                }
-                None => self.reply(&inb, peer, 481, &[]),
-            }
-            return;
-        }
-        match method {
-            Method::Invite if !self.accepting => {
-                let retry = limits::DRAIN_RETRY_AFTER_SECS.to_string();
-                self.reply(&inb, peer, 503, &[("Retry-After", retry.as_str())]);
-            }
-            Method::Invite if self.is_merged(&inb) => {
-                // RFC 3261 §8.2.2.2: the same INVITE arrived by another path (new branch).
-                self.reply(&inb, peer, 482, &[]);
-            }
-            Method::Invite => {
-                if let Some(min_se) = self.session_too_small(&inb) {
-                    // RFC 4028 §6: 422 Session Interval Too Small.
-                    let min_se = min_se.to_string();
-                    return self.reply(&inb, peer, 422, &[("Min-SE", min_se.as_str())]);
-                }
-                if let Some(what) = super::dialog::unusable_uri(&inb) {
-                    // We would send this dialog's BYE/re-INVITE to, from or as this URI.
-                    let warning = format!("399 phonetree \"unusable {what} URI\"");
-                    return self.reply(&inb, peer, 400, &[("Warning", warning.as_str())]);
-                }
-                if self.refuse_call(&inb, peer, source, now)
-                    || self.server_table_full(&inb, peer, now)
-                {
-                    return;
-                }
-                let id = CallHandle(self.next_call);
-                self.next_call += 1;
-                self.new_server_tx(&inb, method, key.clone(), peer, Some(id));
-                let call_peer = Peer {
-                    dest: source,
-                    transport,
-                };
-                let call_id = inb.core.call_id.clone();
-                let mut out = Vec::new();
-                let mut ctx = Ctx {
-                    now,
-                    ids: &mut self.ids,
-                    out: &mut out,
-                    local: self.cfg.local_addr,
-                };
-                let call = Call::new(id, inb, key, call_peer, &mut ctx);
-                let d = call.dialog();
-                self.dialogs
-                    .insert((call_id.clone(), d.local_tag.clone()), id);
-                if let Some(remote) = d.remote_tag.clone() {
-                    self.invites.insert((call_id, remote), id);
-                }
-                self.calls.insert(id, call);
-                self.count_call(id, source);
-                self.apply(Owner::Call(id), out, now);
-            }
-            Method::Options => {
-                // Answered statelessly: a scanner's OPTIONS leaves nothing behind.
-                // 503 + Retry-After while draining or at `max_calls`: a dispatcher's probe
-                // takes the node out of its set until the probe sees 200 again.
-                let busy = self.busy_for_options();
-                let status = if busy.is_some() { 503 } else { 200 };
-                let mut msg =
-                    options_response(build::response(&inb, status, Some(&self.ids.tag())));
-                if let Some(secs) = busy {
-                    msg = msg.header("Retry-After", secs.to_string());
-                }
-                self.send_reply(peer, msg);
-            }
-            Method::Bye | Method::Info | Method::Notify | Method::Update | Method::PRack => {
-                self.reply(&inb, peer, 481, &[])
-            }
-            _ => self.reply(&inb, peer, 405, &[("Allow", build::ALLOW)]),
-        }
-    }
-
-    /// A server transaction for a request that reached (or starts) `call`.
-    fn new_server_tx(
-        &mut self,
-        inb: &Inbound,
-        method: Method,
-        key: TxKey,
-        peer: Peer,
-        call: Option<CallHandle>,
-    ) {
-        let tx = if method == Method::Invite {
-            let trying = build::response(inb, 100, None).to_bytes();
-            ServerTx::Invite(InviteServerTx::new(
-                peer,
-                self.cfg.timers,
-                trying,
-                &mut self.transmits,
-            ))
-        } else {
-            ServerTx::NonInvite(NonInviteServerTx::new(peer, self.cfg.timers))
-        };
-        self.server.insert(key, ServerEntry { tx, call });
-    }
-
-    /// The `Min-SE` to answer 422 with, when an INVITE's session interval is below ours and
-    /// the UAC can retry (RFC 4028 §9).
-    fn session_too_small(&self, inb: &Inbound) -> Option<u32> {
-        match session_timer::plan(&session_timer::Asked::of(inb), true) {
-            session_timer::Plan::TooSmall { min_se } => Some(min_se),
-            _ => None,
-        }
-    }
-
-    /// Whether an out-of-dialog INVITE duplicates a live call's (same Call-ID, From tag, CSeq).
-    fn is_merged(&self, inb: &Inbound) -> bool {
-        let Some(from_tag) = inb.core.from.tag.clone() else {
-            return false;
-        };
-        self.invites
-            .get(&(inb.core.call_id.clone(), from_tag))
-            .and_then(|id| self.calls.get(id))
-            .is_some_and(|c| c.invite_cseq() == inb.core.cseq.seq)
-    }
-
-    fn on_ack(&mut self, inb: Inbound, now: Instant) {
-        let key = inb.core.tx_key(Method::Invite);
-        if let Some(ServerEntry {
-            tx: ServerTx::Invite(t),
-            ..
-        }) = self.server.get_mut(&key)
-        {
-            t.on_ack(now); // ACK for a 3xx-6xx: same transaction
-            return;
-        }
-        let Some(tag) = inb.core.to.tag.clone() else {
-            return;
-        };
-        if let Some(&id) = self.dialogs.get(&(inb.core.call_id.clone(), tag)) {
-            let _ = self.with_call(id, now, |c, ctx| c.on_ack(&inb, ctx));
-        }
-    }
-
-    fn on_cancel(&mut self, inb: Inbound, peer: Peer, now: Instant) {
-        let key = inb.core.tx_key(Method::Cancel);
-        if let Some(ServerEntry {
-            tx: ServerTx::NonInvite(t),
-            ..
-        }) = self.server.get_mut(&key)
-        {
-            return t.on_retransmit(&mut self.transmits);
-        }
-        let invite_key = inb.core.tx_key(Method::Invite);
-        // RFC 3261 §9.2: a CANCEL matching an INVITE transaction gets 200 even when the INVITE
-        // was already answered (it then has no effect); only an unmatched one gets 481
-        // (statelessly: a stray CANCEL keeps nothing).
-        let call = self.server.get(&invite_key).and_then(|e| match &e.tx {
-            ServerTx::Invite(_) => e.call,
-            ServerTx::NonInvite(_) => None,
-        });
-        match call {
-            Some(id) => {
-                self.server.insert(
-                    key.clone(),
-                    ServerEntry {
-                        tx: ServerTx::NonInvite(NonInviteServerTx::new(peer, self.cfg.timers)),
-                        call: None,
-                    },
-                );
-                let tag = self.calls.get(&id).map(|c| c.dialog().local_tag.clone());
-                let msg = build::response(&inb, 200, tag.as_deref());
-                self.respond(&key, 200, msg, now);
-                let _ = self.with_call(id, now, |c, ctx| c.on_cancel(&invite_key, ctx));
-            }
-            None => self.reply(&inb, peer, 481, &[]),
-        }
-    }
-
-    fn on_response(&mut self, inb: Inbound, now: Instant) {
-        let Some(status) = inb.response().map(|r| r.status_code.code()) else {
-            return;
-        };
-        if inb.core.cseq.method == Method::Invite {
-            return self.on_invite_response(inb, status, now);
-        }
-        let Some(branch) = inb.core.top_via().branch.clone() else {
-            return;
-        };
-        let Some(e) = self.client.get_mut(&branch) else {
-            tracing::debug!(status, "response matches no transaction");
-            return;
-        };
-        if e.method != inb.core.cseq.method || !e.tx.on_response(status, now) {
-            return;
-        }
-        let (owner, purpose) = (e.owner, e.purpose);
-        match owner {
-            Owner::Call(id) => {
-                let _ = self.with_call(id, now, |c, ctx| c.on_response(purpose, &inb, ctx));
-            }
-            Owner::Reg(id) => self.with_reg(id, now, |r, ctx| r.on_response(purpose, &inb, ctx)),
-            Owner::Ping(ping) if status >= 200 => self.events.push_back(Event::OptionsResult {
-                ping,
-                status: Some(status),
-            }),
-            Owner::Ping(_) => {}
-            Owner::Dial(id) if status >= 200 => {
-                self.with_dial(id, now, |d, ctx| d.on_request_done(purpose, ctx))
-            }
-            Owner::Dial(_) => {}
-        }
-    }
-
-    fn respond(&mut self, key: &TxKey, status: u16, msg: build::OutMessage, now: Instant) {
-        if let Some(e) = self.server.get_mut(key) {
-            let bytes = msg.to_bytes();
-            match &mut e.tx {
-                ServerTx::Invite(t) => t.respond(status, bytes, now, &mut self.transmits),
-                ServerTx::NonInvite(t) => t.respond(status, bytes, now, &mut self.transmits),
-            }
-        }
-    }
-
     fn with_call<R>(
         &mut self,
         id: CallHandle,
@@ -683,9 +347,11 @@ impl Endpoint {
             ids: &mut self.ids,
             out: &mut out,
             local: self.cfg.local_addr,
+            tls_port: self.cfg.tls_port,
         };
         let r = f(call, &mut ctx);
         self.apply(Owner::Call(id), out, now);
+        self.rearm_call(id);
         Ok(r)
     }
 
@@ -704,9 +370,14 @@ impl Endpoint {
             ids: &mut self.ids,
             out: &mut out,
             local: self.cfg.local_addr,
+            tls_port: self.cfg.tls_port,
         };
+        let before = reg.public_addr();
         f(reg, &mut ctx);
+        let learned = reg.public_addr().filter(|a| Some(*a) != before);
         self.apply(Owner::Reg(id), out, now);
+        self.rearm_reg(id);
+        self.adopt_public(learned);
     }
 
     /// Executes what a TU asked for.
@@ -733,7 +404,7 @@ impl Endpoint {
                         now,
                         &mut self.transmits,
                     );
-                    self.client.insert(
+                    self.insert_client(
                         branch,
                         ClientEntry {
                             tx,
@@ -749,6 +420,7 @@ impl Endpoint {
                     }
                 }
                 TuOutput::Transmit { msg, peer } => self.transmit(&msg, peer),
+                TuOutput::Raw { bytes, peer } => self.transmit_raw(bytes, peer),
                 TuOutput::Acked { key } => {
                     if let Some(ServerEntry {
                         tx: ServerTx::Invite(t),
@@ -756,6 +428,7 @@ impl Endpoint {
                     }) = self.server.get_mut(&key)
                     {
                         t.on_ack(now);
+                        self.rearm_server(&key);
                     }
                 }
                 TuOutput::Event(e) => {
@@ -768,6 +441,7 @@ impl Endpoint {
                                 self.invites.remove(&(d.call_id.clone(), remote.clone()));
                             }
                         }
+                        self.rearm_call(*call);
                         self.uncount_call(*call);
                     }
                     self.events.push_back(e);
@@ -780,6 +454,10 @@ impl Endpoint {
 #[cfg(test)]
 #[path = "endpoint_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "endpoint_refer_tests.rs"]
+mod refer_tests;
 
 #[cfg(test)]
 #[path = "endpoint_more_tests.rs"]

@@ -21,13 +21,16 @@ impl Endpoint {
         let id = RegId(self.next_reg);
         self.next_reg += 1;
         self.regs.insert(id, Registration::new(id, cfg));
-        self.with_reg(id, now, |r, ctx| r.start(ctx));
+        if !self.hold_registration(id) {
+            self.with_reg(id, now, |r, ctx| r.start(ctx));
+        }
         id
     }
 
     /// Unregisters every account (shutdown). Returns how many REGISTERs with `Expires: 0` went out.
     pub fn unregister_all(&mut self, now: Instant) -> usize {
         let ids: Vec<RegId> = self.regs.keys().copied().collect();
+        self.nat.waiting.clear(); // never started: nothing to unregister
         let mut sent = 0;
         for id in ids {
             let mut did = false;

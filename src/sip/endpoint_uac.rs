@@ -7,10 +7,15 @@
 //! and lives in the ordinary client table, matched by CSeq method) and the life of each
 //! `Dial`: removed once it is settled (answered or ended) and its last INVITE transaction has
 //! terminated, so retransmitted 2xx are still acknowledged for 64·T1.
+//!
+//! Nothing here scans all dials or INVITEs: each dial's INVITE branches are listed per dial,
+//! the dials not yet settled are a set (`active_calls` is O(1)), and timers go through the
+//! endpoint's heaps (`TimerKey::InviteTx`, `TimerKey::Dial`).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Instant;
 
+use super::timers::{TimerKey, TimerKind, TxTable};
 use super::{Endpoint, Owner};
 use crate::sip::build::OutMessage;
 use crate::sip::call::CallError;
@@ -28,7 +33,11 @@ use crate::sip::Transmit;
 pub(super) struct Uac {
     dials: BTreeMap<CallHandle, Dial>,
     /// INVITE client transactions by branch.
-    invites: HashMap<String, InviteEntry>,
+    invites: TxTable<String, InviteEntry>,
+    /// Each dial's INVITE branches (a few: the first INVITE, its auth retry).
+    branches: HashMap<CallHandle, Vec<String>>,
+    /// Dials not yet answered or ended.
+    unsettled: HashSet<CallHandle>,
 }
 
 #[derive(Debug)]
@@ -40,7 +49,9 @@ struct InviteEntry {
 }
 
 impl Uac {
-    pub(super) fn poll_timeout(&self) -> Option<Instant> {
+    /// The earliest deadline by a scan (test builds check the timer heaps against it).
+    #[cfg(test)]
+    pub(super) fn scan_timeout(&self) -> Option<Instant> {
         let tx = self.invites.values().filter_map(|e| e.tx.poll_timeout());
         let dials = self.dials.values().filter_map(Dial::poll_timeout);
         tx.chain(dials).min()
@@ -54,7 +65,14 @@ impl Uac {
 
     /// Outbound calls not yet answered or ended.
     pub(super) fn dialling(&self) -> usize {
-        self.dials.values().filter(|d| !d.is_settled()).count()
+        self.unsettled.len()
+    }
+
+    fn note_settled(&mut self, id: CallHandle) {
+        match self.dials.get(&id) {
+            Some(d) if !d.is_settled() => self.unsettled.insert(id),
+            _ => self.unsettled.remove(&id),
+        };
     }
 }
 
@@ -73,10 +91,13 @@ impl Endpoint {
             ids: &mut self.ids,
             out: &mut out,
             local: self.cfg.local_addr,
+            tls_port: self.cfg.tls_port,
         };
         let dial = Dial::start(id, req, self.cfg.timers, &mut ctx);
         self.uac.dials.insert(id, dial);
+        self.uac.note_settled(id);
         self.apply(Owner::Dial(id), out, now);
+        self.rearm_dial(id);
         Ok(id)
     }
 
@@ -116,14 +137,20 @@ impl Endpoint {
             now,
             &mut self.transmits,
         );
-        self.uac.invites.insert(
-            branch,
-            InviteEntry {
-                tx,
-                request: msg,
-                call,
-            },
-        );
+        let entry = InviteEntry {
+            tx,
+            request: msg,
+            call,
+        };
+        let (_, old) = self.uac.invites.insert(branch.clone(), entry);
+        if let Some(old) = old {
+            self.timers.set(TimerKey::InviteTx(old), None);
+        }
+        let list = self.uac.branches.entry(call).or_default();
+        if !list.contains(&branch) {
+            list.push(branch.clone());
+        }
+        self.rearm_invite(&branch);
     }
 
     /// Sends a message outside any transaction.
@@ -149,6 +176,7 @@ impl Endpoint {
             ack_for_failure(request, &inb)
         });
         let call = *call;
+        self.rearm_invite(&branch);
         if verdict == InviteClientVerdict::ToTu {
             self.with_dial(call, now, |d, ctx| d.on_invite_response(&inb, ctx));
         }
@@ -157,12 +185,12 @@ impl Endpoint {
     /// Fires the INVITE transactions' and the dials' due timers.
     pub(super) fn uac_timeouts(&mut self, now: Instant) {
         let mut due: Vec<(Instant, String)> = self
-            .uac
-            .invites
-            .iter()
-            .filter_map(|(b, e)| {
-                let at = e.tx.poll_timeout()?;
-                (at <= now).then(|| (at, b.clone()))
+            .timers
+            .take_due(TimerKind::InviteTx, now)
+            .into_iter()
+            .filter_map(|(at, k)| match k {
+                TimerKey::InviteTx(id) => self.uac.invites.key_of(id).map(|b| (at, b.clone())),
+                _ => None,
             })
             .collect();
         due.sort();
@@ -173,7 +201,9 @@ impl Endpoint {
             let timeout = e.tx.handle_timeout(now, &mut self.transmits);
             let (call, terminated) = (e.call, e.tx.is_terminated());
             if terminated {
-                self.uac.invites.remove(&branch);
+                self.remove_invite(&branch);
+            } else {
+                self.rearm_invite(&branch);
             }
             if timeout == Some(ClientEvent::Timeout) {
                 self.with_dial(call, now, |d, ctx| d.on_invite_timeout(ctx));
@@ -181,13 +211,16 @@ impl Endpoint {
                 self.sweep_dial(call);
             }
         }
-        let due: Vec<CallHandle> = self
-            .uac
-            .dials
-            .values()
-            .filter(|d| d.poll_timeout().is_some_and(|at| at <= now))
-            .map(Dial::id)
+        let mut due: Vec<CallHandle> = self
+            .timers
+            .take_due(TimerKind::Dial, now)
+            .into_iter()
+            .filter_map(|(_, k)| match k {
+                TimerKey::Dial(id) => Some(id),
+                _ => None,
+            })
             .collect();
+        due.sort();
         for id in due {
             self.with_dial(id, now, |d, ctx| d.on_timer(ctx));
         }
@@ -210,16 +243,46 @@ impl Endpoint {
             ids: &mut self.ids,
             out: &mut out,
             local: self.cfg.local_addr,
+            tls_port: self.cfg.tls_port,
         };
         f(dial, &mut ctx);
-        if let Some(call) = dial.take_call() {
+        let answered = dial.take_call().map(|call| {
             let d = call.dialog();
             self.dialogs
                 .insert((d.call_id.clone(), d.local_tag.clone()), id);
             self.calls.insert(id, call);
-        }
+        });
+        self.uac.note_settled(id);
         self.apply(Owner::Dial(id), out, now);
+        if answered.is_some() {
+            self.rearm_call(id);
+        }
         self.sweep_dial(id);
+        self.rearm_dial(id);
+    }
+
+    fn rearm_dial(&mut self, id: CallHandle) {
+        let at = self.uac.dials.get(&id).and_then(Dial::poll_timeout);
+        self.timers.set(TimerKey::Dial(id), at);
+    }
+
+    fn rearm_invite(&mut self, branch: &String) {
+        if let Some((id, e)) = self.uac.invites.get_with_id(branch) {
+            self.timers.set(TimerKey::InviteTx(id), e.tx.poll_timeout());
+        }
+    }
+
+    fn remove_invite(&mut self, branch: &String) {
+        let Some((id, e)) = self.uac.invites.remove(branch) else {
+            return;
+        };
+        self.timers.set(TimerKey::InviteTx(id), None);
+        if let Some(list) = self.uac.branches.get_mut(&e.call) {
+            list.retain(|b| b != branch);
+            if list.is_empty() {
+                self.uac.branches.remove(&e.call);
+            }
+        }
     }
 
     /// Drops a settled dial's lingering transactions and, once none is left, the dial.
@@ -232,16 +295,30 @@ impl Endpoint {
         }
         if *dial.state() == DialState::Ended {
             // Calling/Proceeding transactions of an ended dial would wait for nothing.
-            self.uac.invites.retain(|_, e| {
-                e.call != id
-                    || !matches!(
-                        e.tx.state(),
-                        InviteClientState::Calling | InviteClientState::Proceeding
-                    )
-            });
+            let waiting: Vec<String> = self
+                .uac
+                .branches
+                .get(&id)
+                .into_iter()
+                .flatten()
+                .filter(|b| {
+                    self.uac.invites.get(b).is_some_and(|e| {
+                        matches!(
+                            e.tx.state(),
+                            InviteClientState::Calling | InviteClientState::Proceeding
+                        )
+                    })
+                })
+                .cloned()
+                .collect();
+            for b in waiting {
+                self.remove_invite(&b);
+            }
         }
-        if !self.uac.invites.values().any(|e| e.call == id) {
+        if !self.uac.branches.contains_key(&id) {
             self.uac.dials.remove(&id);
+            self.uac.unsettled.remove(&id);
+            self.rearm_dial(id);
         }
     }
 }

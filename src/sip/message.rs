@@ -422,14 +422,18 @@ pub fn uri_user(uri: &str) -> Option<&str> {
     Some(user.split(':').next().unwrap_or(user))
 }
 
-/// The host and port of a `sip:` URI as a socket address when the host is an IP literal.
+/// The host and port of a `sip:` URI as a socket address when the host is an IP literal (port
+/// 5060 when none is given, 5061 for `sips:` and `;transport=tls`).
 pub fn uri_socket_addr(uri: &str) -> Option<SocketAddr> {
+    let default = Transport::of_uri(uri)
+        .unwrap_or(Transport::Udp)
+        .default_port();
     let (_, rest) = uri.split_once(':')?;
     let rest = rest.rsplit_once('@').map(|(_, h)| h).unwrap_or(rest);
     let hostport = rest.split([';', '?', '>']).next()?;
     let (host, port) = split_host_port(hostport)?;
     let ip: IpAddr = host.trim_matches(['[', ']']).parse().ok()?;
-    Some(SocketAddr::new(ip, port.unwrap_or(5060)))
+    Some(SocketAddr::new(ip, port.unwrap_or(default)))
 }
 
 /// The CSeq header.

@@ -35,7 +35,8 @@
 //! ```
 //! Over TCP the runtime frames the stream with [`message::frame_len`] and passes each message
 //! to `handle_datagram` with `Transport::Tcp`; `Transmit`s with `Transport::Tcp` go back on the
-//! connection to `dest`.
+//! connection to `dest`. TLS is the same with `Transport::Tls` (the runtime decrypts): Via
+//! `SIP/2.0/TLS`, Contact `;transport=tls` on the TLS port ([`EndpointConfig::tls_port`]).
 //!
 //! # Parser crate decision
 //! We use `rsipstack` (pinned `=0.7.14`, `default-features = false`) **only** for its message
@@ -81,6 +82,8 @@
 //!   CANCEL, ACK, the outcome of an unanswered attempt); the answered dialog joins [`call`].
 //! - [`digest`]: HTTP digest (RFC 7616/2617) with a redacting [`digest::Secret`].
 //! - [`register`]: the registration client (refresh, backoff, unregister).
+//! - [`nat`]: public address from `received`/`rport`, keep-alive payloads (RFC 3581, 5626).
+//! - [`stun`]: STUN Binding (RFC 5389) codec and client: the SIP socket's public address.
 //! - [`event`]: what the app is told ([`event::Event`]).
 //! - [`tu`]: the contract between transaction users (call, register) and the endpoint.
 //! - [`endpoint`]: the router the runtime pumps.
@@ -95,8 +98,10 @@ pub mod event;
 pub mod ids;
 pub mod info;
 pub mod message;
+pub mod nat;
 pub mod register;
 pub mod session_timer;
+pub mod stun;
 pub mod timer;
 pub mod transaction;
 pub mod tu;
@@ -111,31 +116,67 @@ pub use endpoint::{Endpoint, EndpointConfig, Event};
 pub enum Transport {
     Udp,
     Tcp,
+    /// TCP inside TLS (RFC 3261 §26.2; the runtime owns the TLS session).
+    Tls,
 }
 
 impl Transport {
     /// Reliable transports disable retransmission timers (RFC 3261 §17).
     pub fn is_reliable(self) -> bool {
-        matches!(self, Transport::Tcp)
+        matches!(self, Transport::Tcp | Transport::Tls)
     }
 
-    /// The Via token (`UDP`, `TCP`).
+    /// The Via token (`UDP`, `TCP`, `TLS`).
     pub fn as_str(self) -> &'static str {
         match self {
             Transport::Udp => "UDP",
             Transport::Tcp => "TCP",
+            Transport::Tls => "TLS",
         }
     }
 
-    /// Parses a Via transport token; TLS/WS are not served here.
+    /// Parses a Via transport token (or a `transport=` URI parameter); WS/SCTP are not served.
     pub fn from_token(s: &str) -> Option<Transport> {
-        if s.eq_ignore_ascii_case("UDP") {
-            Some(Transport::Udp)
-        } else if s.eq_ignore_ascii_case("TCP") {
-            Some(Transport::Tcp)
-        } else {
-            None
+        [Transport::Udp, Transport::Tcp, Transport::Tls]
+            .into_iter()
+            .find(|t| s.eq_ignore_ascii_case(t.as_str()))
+    }
+
+    /// The `;transport=` URI parameter for a Contact (none for UDP, the default).
+    pub fn uri_param(self) -> &'static str {
+        match self {
+            Transport::Udp => "",
+            Transport::Tcp => ";transport=tcp",
+            Transport::Tls => ";transport=tls",
         }
+    }
+
+    /// The port a URI without one means (RFC 3263: 5061 for TLS, else 5060).
+    pub fn default_port(self) -> u16 {
+        match self {
+            Transport::Tls => 5061,
+            Transport::Udp | Transport::Tcp => 5060,
+        }
+    }
+
+    /// The transport a URI asks for, if any: `sips:` means TLS (RFC 3261 §26.2.2), else its
+    /// `;transport=` parameter (`udp`, `tcp`, `tls`; others are ignored).
+    pub fn of_uri(uri: &str) -> Option<Transport> {
+        let uri = uri.trim().trim_start_matches('<');
+        if uri
+            .get(..5)
+            .is_some_and(|scheme| scheme.eq_ignore_ascii_case("sips:"))
+        {
+            return Some(Transport::Tls);
+        }
+        let params = uri.split(['?', '>']).next().unwrap_or_default();
+        params.split(';').skip(1).find_map(|p| {
+            let (k, v) = p.split_once('=')?;
+            k.trim()
+                .eq_ignore_ascii_case("transport")
+                .then(|| Transport::from_token(v.trim()))
+                .flatten()
+        })
     }
 }
 
@@ -162,5 +203,117 @@ impl fmt::Debug for Transmit {
             .field("first_line", &String::from_utf8_lossy(first))
             .field("len", &self.bytes.len())
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Transport;
+
+    #[test]
+    fn tls_is_a_reliable_transport_with_its_own_tokens() {
+        assert!(Transport::Tls.is_reliable());
+        assert_eq!(Transport::Tls.as_str(), "TLS");
+        assert_eq!(Transport::from_token("tls"), Some(Transport::Tls));
+        assert_eq!(Transport::from_token("TCP"), Some(Transport::Tcp));
+        assert_eq!(Transport::from_token("WSS"), None);
+        assert_eq!(Transport::Tls.uri_param(), ";transport=tls");
+        assert_eq!(Transport::Udp.uri_param(), "");
+        assert_eq!(Transport::Tls.default_port(), 5061);
+        assert_eq!(Transport::Tcp.default_port(), 5060);
+    }
+
+    #[test]
+    fn uris_map_to_transports() {
+        assert_eq!(
+            Transport::of_uri("sips:1000@pbx.example.com"),
+            Some(Transport::Tls)
+        );
+        assert_eq!(
+            Transport::of_uri("<SIPS:pbx.example.com>"),
+            Some(Transport::Tls)
+        );
+        assert_eq!(
+            Transport::of_uri("sip:1000@10.0.0.1:5071;transport=TLS"),
+            Some(Transport::Tls)
+        );
+        assert_eq!(
+            Transport::of_uri("sip:1000@10.0.0.1;lr;transport=tcp>;expires=60"),
+            Some(Transport::Tcp)
+        );
+        assert_eq!(Transport::of_uri("sip:1000@10.0.0.1"), None);
+        assert_eq!(Transport::of_uri("sip:1000@10.0.0.1;transport=sctp"), None);
+        // A header parameter after `?` is not the URI's transport.
+        assert_eq!(Transport::of_uri("sip:a@b?X=1;transport=tls"), None);
+        assert_eq!(
+            super::message::uri_socket_addr("sips:a@10.0.0.1"),
+            Some("10.0.0.1:5061".parse().unwrap())
+        );
+        assert_eq!(
+            super::message::uri_socket_addr("sip:a@10.0.0.1;transport=tls"),
+            Some("10.0.0.1:5061".parse().unwrap())
+        );
+        assert_eq!(
+            super::message::uri_socket_addr("sip:a@10.0.0.1"),
+            Some("10.0.0.1:5060".parse().unwrap())
+        );
+    }
+
+    /// An INVITE over TLS is answered on TLS with our TLS port in the Contact; our BYE goes
+    /// back over TLS with a `SIP/2.0/TLS` Via on that port.
+    #[test]
+    fn a_call_over_tls_answers_and_hangs_up_on_tls() {
+        use std::time::Instant;
+
+        use super::{Endpoint, EndpointConfig, Event};
+
+        let mut cfg = EndpointConfig::new("192.0.2.1:5060".parse().unwrap(), 7);
+        cfg.tls_port = Some(5061);
+        let mut ep = Endpoint::new(cfg);
+        let now = Instant::now();
+        let caller = "192.0.2.9:40123".parse().unwrap();
+        let invite = "INVITE sip:5000@192.0.2.1:5061;transport=tls SIP/2.0\r\n\
+            Via: SIP/2.0/TLS 192.0.2.9:40123;branch=z9hG4bK-t1\r\nMax-Forwards: 70\r\n\
+            From: <sip:a@192.0.2.9>;tag=f1\r\nTo: <sip:5000@192.0.2.1>\r\nCall-ID: tls-1\r\n\
+            CSeq: 1 INVITE\r\nContact: <sip:a@192.0.2.9:40123;transport=tls>\r\n\
+            Content-Length: 0\r\n\r\n";
+        ep.handle_datagram(invite.as_bytes(), caller, Transport::Tls, now);
+        let call = std::iter::from_fn(|| ep.poll_event())
+            .find_map(|e| match e {
+                Event::IncomingCall { call, .. } => Some(call),
+                _ => None,
+            })
+            .expect("an incoming call");
+        ep.answer(call, "v=0\r\n", now).unwrap();
+        let sent: Vec<_> = std::iter::from_fn(|| ep.poll_transmit()).collect();
+        let ok = sent
+            .iter()
+            .find(|t| t.bytes.starts_with(b"SIP/2.0 200"))
+            .expect("a 200");
+        assert_eq!((ok.dest, ok.transport), (caller, Transport::Tls));
+        let text = String::from_utf8_lossy(&ok.bytes);
+        assert!(
+            text.contains("Contact: <sip:5000@192.0.2.1:5061;transport=tls>"),
+            "{text}"
+        );
+        let to = text
+            .lines()
+            .find_map(|l| l.strip_prefix("To: "))
+            .expect("To")
+            .to_string();
+        let ack = format!(
+            "ACK sip:5000@192.0.2.1:5061;transport=tls SIP/2.0\r\n\
+             Via: SIP/2.0/TLS 192.0.2.9:40123;branch=z9hG4bK-t2\r\nMax-Forwards: 70\r\n\
+             From: <sip:a@192.0.2.9>;tag=f1\r\nTo: {to}\r\nCall-ID: tls-1\r\n\
+             CSeq: 1 ACK\r\nContent-Length: 0\r\n\r\n"
+        );
+        ep.handle_datagram(ack.as_bytes(), caller, Transport::Tls, now);
+        ep.hangup(call, now).unwrap();
+        let bye = std::iter::from_fn(|| ep.poll_transmit())
+            .find(|t| t.bytes.starts_with(b"BYE "))
+            .expect("a BYE");
+        assert_eq!((bye.dest, bye.transport), (caller, Transport::Tls));
+        let text = String::from_utf8_lossy(&bye.bytes);
+        assert!(text.contains("Via: SIP/2.0/TLS 192.0.2.1:5061;"), "{text}");
     }
 }

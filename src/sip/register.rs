@@ -8,6 +8,14 @@
 //! (`Expires: 0`) on shutdown. The state ([`RegistrationState`]) is surfaced as an event on
 //! every change. The password lives in a [`Secret`] and never reaches Debug output or errors.
 //!
+//! NAT (RFC 3581, RFC 5626 §4.4.1; [`super::nat`]): the `received`/`rport` the registrar
+//! writes on the top Via of its answers is our public address; when it differs from the one we
+//! advertised, the Contact (and Via) use it from then on and a 2xx is followed at once by a
+//! re-registration that also removes the old contact (`;expires=0`). With `keepalive` set, a
+//! `KeepAlive` timer sends a double CRLF over TCP or an OPTIONS over UDP to the registrar while
+//! registered; an OPTIONS answer is read for a changed address too, and one that never comes
+//! triggers a re-registration.
+//!
 //! Does not own DNS (the runtime resolves the registrar to a `SocketAddr`) or transactions.
 
 use std::fmt;
@@ -20,6 +28,7 @@ use super::build;
 use super::digest::{Challenge, Credentials, DigestError, DigestSession, Secret};
 use super::event::{Event, RegId};
 use super::message::{Inbound, NameAddr};
+use super::nat::{Learned, PublicAddress, KEEPALIVE_CRLF};
 use super::timer::TimerTable;
 use super::transaction::Peer;
 use super::tu::{Ctx, Purpose, TuOutput};
@@ -44,10 +53,15 @@ pub struct RegistrationConfig {
     pub refresh_ratio: f64,
     pub backoff_base: Duration,
     pub backoff_max: Duration,
+    /// Learn our public address from the registrar's `received`/`rport` and re-register with it.
+    pub learn_public: bool,
+    /// Keep-alive interval while registered (CRLF over TCP, OPTIONS over UDP); zero = off.
+    pub keepalive: Duration,
 }
 
 impl RegistrationConfig {
-    /// Defaults: 3600 s, refresh at 85 %, backoff 2 s → 60 s, UDP.
+    /// Defaults: 3600 s, refresh at 85 %, backoff 2 s → 60 s, UDP, public address learned, no
+    /// keep-alives.
     pub fn new(
         registrar: SocketAddr,
         domain: impl Into<String>,
@@ -65,6 +79,8 @@ impl RegistrationConfig {
             refresh_ratio: 0.85,
             backoff_base: Duration::from_secs(2),
             backoff_max: Duration::from_secs(60),
+            learn_public: true,
+            keepalive: Duration::ZERO,
         }
     }
 }
@@ -119,6 +135,8 @@ const MAX_EXPIRES: u64 = u32::MAX as u64;
 enum RegTimer {
     Refresh,
     Retry,
+    /// Send a keep-alive to the registrar (CRLF or OPTIONS) and re-arm.
+    KeepAlive,
 }
 
 /// The registration machine for one account.
@@ -138,6 +156,12 @@ pub struct Registration {
     timers: TimerTable<RegTimer>,
     /// Set once unregistering began: no more refreshes or retries.
     stopping: bool,
+    /// Our public address as the registrar sees it (RFC 3581).
+    public: PublicAddress,
+    /// The Contact URI of the last REGISTER sent.
+    sent_contact: Option<String>,
+    /// The Contact URI the registrar last accepted (removed when the address changes).
+    registered_contact: Option<String>,
 }
 
 impl Registration {
@@ -156,6 +180,9 @@ impl Registration {
             requested,
             timers: TimerTable::default(),
             stopping: false,
+            public: PublicAddress::default(),
+            sent_contact: None,
+            registered_contact: None,
         }
     }
 
@@ -169,6 +196,12 @@ impl Registration {
 
     pub fn config(&self) -> &RegistrationConfig {
         &self.cfg
+    }
+
+    /// Our public address learned from the registrar's answers (`received`/`rport`), if it
+    /// differs from the address we advertised.
+    pub fn public_addr(&self) -> Option<SocketAddr> {
+        self.public.get()
     }
 
     /// Sends the first REGISTER.
@@ -208,14 +241,39 @@ impl Registration {
                     self.set_state(RegistrationState::Registering, ctx);
                     self.send(self.requested, ctx);
                 }
+                RegTimer::KeepAlive => self.keepalive(ctx),
             }
         }
     }
 
-    /// A final (or provisional) response to our REGISTER.
+    /// A final (or provisional) response to our REGISTER, from the registrar.
     pub fn on_response(&mut self, purpose: Purpose, resp: &Inbound, ctx: &mut Ctx<'_>) {
+        self.answer(purpose, resp, true, ctx);
+    }
+
+    /// A response that came from `source`: its Via teaches us our public address only when
+    /// `source` is the registrar we sent to.
+    pub fn on_response_from(
+        &mut self,
+        source: SocketAddr,
+        purpose: Purpose,
+        resp: &Inbound,
+        ctx: &mut Ctx<'_>,
+    ) {
+        let trusted = source.ip() == self.cfg.registrar.ip();
+        self.answer(purpose, resp, trusted, ctx);
+    }
+
+    fn answer(&mut self, purpose: Purpose, resp: &Inbound, trusted: bool, ctx: &mut Ctx<'_>) {
         let Some(r) = resp.response() else { return };
         let status = r.status_code.code();
+        if purpose == Purpose::KeepAlive {
+            // Any final answer proves the path; its Via may show a new public address.
+            if status >= 200 && !self.stopping && trusted && self.learn(resp, ctx) == Some(true) {
+                self.send(self.requested, ctx);
+            }
+            return;
+        }
         if status < 200 || (self.stopping && purpose == Purpose::Register) {
             // A late answer to a REGISTER sent before `unregister` must not re-arm refreshes.
             return;
@@ -227,9 +285,10 @@ impl Registration {
             self.set_state(RegistrationState::Unregistered, ctx);
             return;
         }
+        let rebind = if trusted { self.learn(resp, ctx) } else { None };
         match status {
             200..=299 => {
-                let granted = self.granted(resp, &ctx.sent_by());
+                let granted = self.granted(resp);
                 self.failures = 0;
                 if granted.is_zero() {
                     return self.fail(
@@ -243,7 +302,17 @@ impl Registration {
                 let until = ctx.now + granted;
                 let refresh = granted.mul_f64(self.cfg.refresh_ratio.clamp(0.5, 0.95));
                 self.timers.set(RegTimer::Refresh, ctx.now + refresh);
+                self.registered_contact = self.sent_contact.clone();
+                if !self.cfg.keepalive.is_zero() && !self.timers.is_set(RegTimer::KeepAlive) {
+                    self.timers
+                        .set(RegTimer::KeepAlive, ctx.now + self.cfg.keepalive);
+                }
                 self.set_state(RegistrationState::Registered { until }, ctx);
+                if rebind == Some(true) {
+                    // Registered under the private address: register the public one now (the
+                    // old contact is removed in the same request).
+                    self.send(self.requested, ctx);
+                }
             }
             401 | 407 => {
                 if let Err(f) = self.answer_challenge(resp, status, ctx) {
@@ -270,6 +339,14 @@ impl Registration {
 
     /// No response at all (Timer F).
     pub fn on_timeout(&mut self, purpose: Purpose, ctx: &mut Ctx<'_>) {
+        if purpose == Purpose::KeepAlive {
+            // The registrar stopped answering on this path (binding lost?): refresh now; if
+            // that times out too, the usual backoff follows.
+            if !self.stopping && matches!(self.state, RegistrationState::Registered { .. }) {
+                self.send(self.requested, ctx);
+            }
+            return;
+        }
         if purpose == Purpose::Unregister {
             self.set_state(RegistrationState::Unregistered, ctx);
         } else if !self.stopping {
@@ -324,13 +401,14 @@ impl Registration {
         self.sent_nonce = None;
         let retry_at = ctx.now + self.backoff(self.failures);
         self.timers.stop(RegTimer::Refresh);
+        self.timers.stop(RegTimer::KeepAlive);
         self.timers.set(RegTimer::Retry, retry_at);
         self.set_state(RegistrationState::Failed { retry_at, reason }, ctx);
     }
 
     /// Granted expiry: our Contact's `expires` param, else the Expires header, else requested.
-    fn granted(&self, resp: &Inbound, sent_by: &str) -> Duration {
-        let ours = self.contact_uri(sent_by);
+    fn granted(&self, resp: &Inbound) -> Duration {
+        let ours = self.sent_contact.clone().unwrap_or_default();
         let from_contact = resp.header_list("Contact").iter().find_map(|c| {
             let na = NameAddr::parse(c, "Contact").ok()?;
             if !na.uri.eq_ignore_ascii_case(&ours) {
@@ -348,10 +426,84 @@ impl Registration {
     }
 
     fn contact_uri(&self, sent_by: &str) -> String {
-        match self.cfg.transport {
-            Transport::Udp => format!("sip:{}@{sent_by}", self.cfg.username),
-            Transport::Tcp => format!("sip:{}@{sent_by};transport=tcp", self.cfg.username),
+        let param = self.cfg.transport.uri_param();
+        format!("sip:{}@{sent_by}{param}", self.cfg.username)
+    }
+
+    /// The sent-by we advertise: the learned public address, else the endpoint's (its TLS
+    /// port for a registration over TLS).
+    fn advertised(&self, ctx: &Ctx<'_>) -> String {
+        match self.public.get() {
+            Some(public) => public.to_string(),
+            None => ctx.sent_by_on(self.cfg.transport),
         }
+    }
+
+    /// Reads a response's top Via for our public address. `Some(true)`: it changed and a
+    /// re-registration should follow; `Some(false)`: changed, but too often in a row.
+    fn learn(&mut self, resp: &Inbound, ctx: &Ctx<'_>) -> Option<bool> {
+        // Over TCP and TLS the `rport` a registrar stamps is our connection's ephemeral port,
+        // no listener: the connection itself is the way back (RFC 5626), so only UDP learns.
+        if !self.cfg.learn_public || self.cfg.transport != Transport::Udp {
+            return None;
+        }
+        let advertised = self.public.get().unwrap_or(ctx.local);
+        match self.public.observe(resp.core.top_via(), advertised) {
+            Learned::Changed(_) => Some(true),
+            Learned::ChangedTooOften(_) => Some(false),
+            Learned::Same | Learned::Nothing => None,
+        }
+    }
+
+    /// The keep-alive timer: CRLF over TCP, OPTIONS over UDP, while registered; re-armed.
+    fn keepalive(&mut self, ctx: &mut Ctx<'_>) {
+        if self.stopping || self.cfg.keepalive.is_zero() {
+            return;
+        }
+        if !matches!(self.state, RegistrationState::Registered { .. }) {
+            return; // re-armed by the next 2xx
+        }
+        self.timers
+            .set(RegTimer::KeepAlive, ctx.now + self.cfg.keepalive);
+        let peer = Peer {
+            dest: self.cfg.registrar,
+            transport: self.cfg.transport,
+        };
+        if self.cfg.transport.is_reliable() {
+            ctx.out.push(TuOutput::Raw {
+                bytes: KEEPALIVE_CRLF.to_vec(),
+                peer,
+            });
+            return;
+        }
+        let sent_by = self.advertised(ctx);
+        let branch = ctx.ids.branch();
+        let call_id = ctx.ids.call_id(&ctx.local.ip().to_string());
+        let from = format!(
+            "<sip:{}@{}>;tag={}",
+            self.cfg.username,
+            aor_host(&self.cfg.domain),
+            ctx.ids.tag()
+        );
+        let uri = format!("sip:{}", self.cfg.domain);
+        let msg = build::request(
+            Method::Options,
+            &uri,
+            &sent_by,
+            self.cfg.transport,
+            &branch,
+            &from,
+            &format!("<{uri}>"),
+            &call_id,
+            1,
+        )
+        .header("Accept", build::ACCEPT);
+        ctx.out.push(TuOutput::Request {
+            msg,
+            branch,
+            peer,
+            purpose: Purpose::KeepAlive,
+        });
     }
 
     fn send(&mut self, expires: Duration, ctx: &mut Ctx<'_>) {
@@ -363,11 +515,24 @@ impl Registration {
         let branch = ctx.ids.branch();
         let aor = format!("<sip:{}@{}>", self.cfg.username, aor_host(&self.cfg.domain));
         let request_uri = format!("sip:{}", self.cfg.domain);
-        let contact = self.contact_uri(&ctx.sent_by());
+        let sent_by = self.advertised(ctx);
+        let current = self.contact_uri(&sent_by);
+        let stale = self
+            .registered_contact
+            .clone()
+            .filter(|old| !old.eq_ignore_ascii_case(&current));
+        // Unregistering removes what the registrar holds; a refresh after an address change
+        // registers the new contact and removes the old one in the same request.
+        let (contact, contact_header) = match stale {
+            Some(old) if expires.is_zero() => (old.clone(), format!("<{old}>")),
+            Some(old) => (current.clone(), format!("<{current}>, <{old}>;expires=0")),
+            None => (current.clone(), format!("<{current}>")),
+        };
+        self.sent_contact = Some(contact);
         let mut msg = build::request(
             Method::Register,
             &request_uri,
-            &ctx.sent_by(),
+            &sent_by,
             self.cfg.transport,
             &branch,
             &format!("{aor};tag={}", self.from_tag),
@@ -375,7 +540,7 @@ impl Registration {
             self.call_id.as_deref().unwrap_or_default(),
             self.cseq,
         )
-        .header("Contact", format!("<{contact}>"))
+        .header("Contact", contact_header)
         .header("Expires", expires.as_secs().to_string())
         .header("Allow", build::ALLOW);
         if let Some((session, proxy)) = &mut self.digest {
@@ -448,3 +613,7 @@ fn rejected(resp: &Inbound, status: u16) -> RegisterFailure {
 #[cfg(test)]
 #[path = "register_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "register_nat_tests.rs"]
+mod nat_tests;

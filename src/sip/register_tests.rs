@@ -18,6 +18,8 @@ struct Rig {
     now: Instant,
     events: Vec<RegistrationState>,
     requests: Vec<(OutMessage, Purpose)>,
+    /// Our TLS port (`Ctx::tls_port`).
+    tls_port: Option<u16>,
 }
 
 impl Rig {
@@ -36,6 +38,7 @@ impl Rig {
             now: t0,
             events: Vec::new(),
             requests: Vec::new(),
+            tls_port: None,
         }
     }
 
@@ -46,6 +49,7 @@ impl Rig {
             ids: &mut self.ids,
             out: &mut out,
             local: "127.0.0.1:5060".parse().expect("addr"),
+            tls_port: self.tls_port,
         };
         f(&mut self.reg, &mut ctx);
         for o in out {
@@ -413,4 +417,27 @@ fn late_answer_to_a_register_sent_before_unregister_is_ignored() {
     assert_eq!(r.reg.poll_timeout(), None, "no refresh armed");
     r.run(|reg, ctx| reg.on_timeout(Purpose::Register, ctx));
     assert_eq!(r.reg.poll_timeout(), None, "no retry armed");
+}
+
+#[test]
+fn over_tls_via_and_contact_carry_the_tls_port() {
+    let mut r = Rig::new();
+    r.reg.cfg.transport = Transport::Tls;
+    r.tls_port = Some(5071);
+    r.run(|reg, ctx| reg.start(ctx));
+    let via = r.last().get("Via").expect("Via").to_string();
+    assert!(via.starts_with("SIP/2.0/TLS 127.0.0.1:5071;"), "{via}");
+    assert_eq!(
+        r.last().get("Contact"),
+        Some("<sip:1001@127.0.0.1:5071;transport=tls>")
+    );
+    // The registrar's 200 lists our TLS Contact with its expiry: that is what is granted.
+    r.reply(
+        200,
+        "Contact: <sip:1001@127.0.0.1:5071;transport=tls>;expires=120\r\n",
+    );
+    assert!(matches!(
+        r.events.last(),
+        Some(RegistrationState::Registered { until }) if *until == r.now + Duration::from_secs(120)
+    ));
 }

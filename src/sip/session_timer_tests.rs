@@ -22,7 +22,7 @@ fn invite_with(extra: &str) -> Vec<u8> {
 }
 
 /// INVITE (with `extra` headers) → answer → ACK; returns the call, our tag and the 200.
-fn answered(h: &mut Harness, extra: &str) -> (CallHandle, String, Inbound) {
+pub(super) fn answered(h: &mut Harness, extra: &str) -> (CallHandle, String, Inbound) {
     h.recv(&invite_with(extra), SIPP);
     let call = match h.events().as_slice() {
         [Event::IncomingCall { call, .. }] => *call,

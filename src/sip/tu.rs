@@ -26,6 +26,8 @@ pub enum Purpose {
     Unregister,
     /// An out-of-dialog OPTIONS (keep-alive / health check).
     Options,
+    /// A registration's NAT keep-alive OPTIONS to its registrar (`sip::nat`).
+    KeepAlive,
     /// CANCEL of an outbound INVITE (its answer is ignored: the INVITE's 487 is the outcome).
     Cancel,
     /// A BYE for a dialog nobody keeps (a second fork's 2xx); its answer is ignored.
@@ -56,6 +58,8 @@ pub enum TuOutput {
     },
     /// Send `msg` outside any transaction (the ACK for a 2xx).
     Transmit { msg: OutMessage, peer: Peer },
+    /// Send raw bytes that are no SIP message (the CRLF keep-alive of RFC 5626 §4.4.1).
+    Raw { bytes: Vec<u8>, peer: Peer },
     /// The ACK for the 2xx sent on INVITE transaction `key` arrived.
     Acked { key: TxKey },
     /// An application event.
@@ -69,6 +73,8 @@ pub struct Ctx<'a> {
     pub out: &'a mut Vec<TuOutput>,
     /// Our advertised address (Via sent-by, Contact).
     pub local: SocketAddr,
+    /// Our advertised TLS port, when we listen for TLS (`EndpointConfig::tls_port`).
+    pub tls_port: Option<u16>,
 }
 
 impl Ctx<'_> {
@@ -79,5 +85,16 @@ impl Ctx<'_> {
     /// `ip:port` for Via and Contact (IPv6 in brackets).
     pub fn sent_by(&self) -> String {
         self.local.to_string()
+    }
+
+    /// `ip:port` for Via and Contact of a message on `transport`: TLS has its own port (the UDP
+    /// and TCP one when no TLS port is known).
+    pub fn sent_by_on(&self, transport: super::Transport) -> String {
+        match (transport, self.tls_port) {
+            (super::Transport::Tls, Some(port)) => {
+                SocketAddr::new(self.local.ip(), port).to_string()
+            }
+            _ => self.sent_by(),
+        }
     }
 }

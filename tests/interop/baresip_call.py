@@ -3,7 +3,7 @@
 
 Usage: baresip_call.py HOST:PORT --dir WORKDIR --record heard.wav [--codec opus|pcmu|pcma]
            [--user 5000] [--dtmf '1@4'] [--duration 10] [--sip-port P --ctrl-port P --rtp-ports A-B]
-           [--mediaenc srtp|srtp-mand]
+           [--mediaenc srtp|srtp-mand] [--tls [--cafile ca.pem]]
 Offers only --codec (Opus as `opus/48000/2`: a bare `opus` is read as opus/8000/1), sends silence
 (aufile source, padded: aufile ends the call at end of file), sends RFC 4733 digits (`sndcode`) at
 the given seconds after the answer, hangs up after --duration s, and copies the audio it RECEIVED
@@ -12,6 +12,8 @@ aubridge (alsa,null busy-loops a core); `net_interface 127.0.0.1` keeps SDP c= o
 --mediaenc loads baresip's srtp module and sets the account's media encryption (SDES: `srtp` offers
 RTP/AVP with a=crypto, `srtp-mand` RTP/SAVP); "error" in the summary holds the last log lines of a
 call that was not answered (a 488, say).
+--tls dials `sip:USER@HOST:PORT;transport=tls` (HOST:PORT is then phonetree's TLS listener); with
+--cafile baresip is given that CA (`sip_cafile`).
 Prints one JSON summary; times in it are seconds since the answer. Exit 0 when answered.
 """
 import argparse
@@ -61,6 +63,8 @@ def main():
     ap.add_argument("--ctrl-port", type=int, default=4450)
     ap.add_argument("--rtp-ports", default="47000-47100")
     ap.add_argument("--mediaenc", default="", choices=["", "srtp", "srtp-mand"])
+    ap.add_argument("--tls", action="store_true")
+    ap.add_argument("--cafile", default="")
     a = ap.parse_args()
     os.makedirs(os.path.join(a.dir, "rec"), exist_ok=True)
     rate, ch = (48000, 2) if a.codec == "opus" else (8000, 1)
@@ -88,12 +92,14 @@ module_app\t\tctrl_tcp.so
 ctrl_tcp_listen\t\t127.0.0.1:{ctl}
 snd_path\t\t{rec}
 opus_bitrate\t\t32000
-""".format(sip=a.sip_port, rtp=a.rtp_ports, src=src, ctl=a.ctrl_port, rec=os.path.join(a.dir, "rec"),
-           srtp_module="module\t\t\tsrtp.so\n" if a.mediaenc else ""))
+{cafile}""".format(sip=a.sip_port, rtp=a.rtp_ports, src=src, ctl=a.ctrl_port, rec=os.path.join(a.dir, "rec"),
+           srtp_module="module\t\t\tsrtp.so\n" if a.mediaenc else "",
+           cafile="sip_cafile\t\t%s\n" % a.cafile if a.cafile else ""))
     codec = {"opus": "opus/48000/2", "pcmu": "PCMU", "pcma": "PCMA"}[a.codec]
     with open(os.path.join(a.dir, "accounts"), "w") as f:
         enc = ";mediaenc=%s" % a.mediaenc if a.mediaenc else ""
-        f.write("<sip:caller@127.0.0.1:%d>;regint=0;audio_codecs=%s%s\n" % (a.sip_port, codec, enc))
+        transport = ";transport=tls" if a.tls else ""
+        f.write("<sip:caller@127.0.0.1:%d%s>;regint=0;audio_codecs=%s%s\n" % (a.sip_port, transport, codec, enc))
     logp = os.path.join(a.dir, "baresip.log")
     log = open(logp, "w")
     proc = subprocess.Popen(["baresip", "-f", a.dir, "-t", str(int(a.duration + 25))], stdin=subprocess.DEVNULL,
@@ -103,7 +109,7 @@ opus_bitrate\t\t32000
         if not wait_log(logp, ["baresip is ready"], 5)[0]:
             raise SystemExit("baresip did not start: see %s" % logp)
         t_dial = time.monotonic()
-        ctrl(a.ctrl_port, "dial", "sip:%s@%s" % (a.user, a.target))
+        ctrl(a.ctrl_port, "dial", "sip:%s@%s%s" % (a.user, a.target, ";transport=tls" if a.tls else ""))
         word, text = wait_log(logp, ["Call established", "terminated", "failed"], 10)
         if word != "Call established":
             summary["error"] = "not answered: " + " | ".join(text.splitlines()[-4:])

@@ -6,7 +6,7 @@ natively: 202, a new call to the Refer-To target, NOTIFY sipfrag back to the tra
 
 Usage: pj_caller.py HOST:PORT --record heard.wav [--user 5000] [--codec PCMU|PCMA]
            [--dtmf '1@3,#@8/info,2@12/inband'] [--method rfc2833|info|inband] [--duration 12]
-           [--transport udp|tcp] [--hold-at 2 --resume-at 4]
+           [--transport udp|tcp|tls] [--hold-at 2 --resume-at 4]
 Prints one JSON summary on stdout (answered, codec, dtmf_sent, dtmf_received (keys the far end sent,
 RFC 4733), media_states after each offer/answer,
 transfer, hung_up_by, record). Times in it are seconds since the recording started.
@@ -152,7 +152,7 @@ def main():
     ap.add_argument("--duration", type=float, default=12, help="hang up N s after answer")
     ap.add_argument("--ring-timeout", type=float, default=10)
     ap.add_argument("--rtp-port", type=int, default=44000)
-    ap.add_argument("--transport", default="udp", choices=["udp", "tcp"])
+    ap.add_argument("--transport", default="udp", choices=["udp", "tcp", "tls"])
     ap.add_argument("--hold-at", type=float, help="put the call on hold (re-INVITE, sendonly) N s after answer")
     ap.add_argument("--resume-at", type=float, help="take it off hold (re-INVITE, sendrecv) N s after answer")
     ap.add_argument("--log-level", type=int, default=1)
@@ -173,7 +173,7 @@ def main():
     ACC.create(account_config("sip:caller@127.0.0.1", a.rtp_port))
     os.makedirs(os.path.dirname(os.path.abspath(a.record)), exist_ok=True)
     call = Caller(ACC, a.record, a.wav)
-    uri = "sip:%s@%s" % (a.user, a.target) + (";transport=tcp" if a.transport == "tcp" else "")
+    uri = "sip:%s@%s" % (a.user, a.target) + ("" if a.transport == "udp" else ";transport=" + a.transport)
     t_dial = time.monotonic()
     log("dialing " + uri)
     call.makeCall(uri, pj.CallOpParam(True))

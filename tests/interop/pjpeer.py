@@ -50,7 +50,9 @@ def make_endpoint(codecs, sip_port=0, log_level=1, transport="udp"):
     tc.port = sip_port
     tc.boundAddress = "127.0.0.1"
     tc.publicAddress = "127.0.0.1"
-    kind = {"udp": pj.PJSIP_TRANSPORT_UDP, "tcp": pj.PJSIP_TRANSPORT_TCP}[transport]
+    # TLS: pjsua2's client does not verify the server by default (phonetree's self-signed demo).
+    kind = {"udp": pj.PJSIP_TRANSPORT_UDP, "tcp": pj.PJSIP_TRANSPORT_TCP,
+            "tls": pj.PJSIP_TRANSPORT_TLS}[transport]
     ep.transportCreate(kind, tc)
     ep.libStart()
     ep.audDevManager().setNullDev()

@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 use futures_util::{SinkExt, StreamExt};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
+use tokio::time::Sleep;
 use tokio_tungstenite::tungstenite::Message;
 
 use super::bridge::Bridge;
@@ -226,6 +227,11 @@ impl Pump {
         mut ctl: mpsc::Receiver<Ctl>,
     ) -> Result<AgentOutcome, Failure> {
         let label = self.endpoint.label.clone();
+        // Two timers kept for the whole session and moved with `reset` rather than a new `Sleep`
+        // per loop turn: an agent call turns this loop ~100 times a second, and registering and
+        // dropping two timer entries each turn went through the runtime's shared timer lock;
+        // moving an entry later is a lock-free update in tokio.
+        let mut timers = PumpTimers::new();
         loop {
             while let Some(out) = session.poll_output() {
                 if let Some(end) = self.execute(out, &session).await {
@@ -245,6 +251,7 @@ impl Pump {
             };
             let backlog = !self.queue.is_empty();
             let holding = self.last_audio.is_some();
+            timers.arm(deadline, backlog || holding);
             tokio::select! {
                 msg = self.ws.next() => {
                     let now = Instant::now();
@@ -293,7 +300,8 @@ impl Pump {
                         session.tool_result(&call_id, result, Instant::now());
                     }
                 }
-                () = sleep_opt(deadline) => {
+                () = timers.deadline.as_mut(), if timers.armed.is_some() => {
+                    timers.armed = None;
                     let now = Instant::now();
                     if !self.started && now >= self.prepared_until {
                         tracing::debug!(call = %label, "agent: prepared session never used");
@@ -302,7 +310,10 @@ impl Pump {
                     }
                     session.handle_timeout(now);
                 }
-                () = tokio::time::sleep(TICK), if backlog || holding => self.flush_held(),
+                () = timers.idle.as_mut(), if timers.idle_on => {
+                    timers.idle_on = false;
+                    self.flush_held();
+                }
             }
         }
     }
@@ -441,9 +452,41 @@ async fn next_opt(audio: Option<&mut Box<dyn CallAudio>>) -> Option<AudioIn> {
     }
 }
 
-async fn sleep_opt(deadline: Option<Instant>) {
-    match deadline {
-        Some(t) => tokio::time::sleep_until(tokio::time::Instant::from_std(t)).await,
-        None => std::future::pending().await,
+/// The pump's two timers: the session's next deadline, and [`TICK`] of quiet (no other event)
+/// while the agent's audio is queued or held.
+struct PumpTimers {
+    deadline: Pin<Box<Sleep>>,
+    /// What `deadline` is set to; `None`: disarmed (or fired).
+    armed: Option<Instant>,
+    idle: Pin<Box<Sleep>>,
+    idle_on: bool,
+}
+
+impl PumpTimers {
+    fn new() -> PumpTimers {
+        let now = tokio::time::Instant::now();
+        PumpTimers {
+            deadline: Box::pin(tokio::time::sleep_until(now)),
+            armed: None,
+            idle: Box::pin(tokio::time::sleep_until(now)),
+            idle_on: false,
+        }
+    }
+
+    /// Before each wait: the session's deadline (re-set only when it changed) and, when `idle`,
+    /// the quiet timer [`TICK`] from now (a fresh `Sleep` per turn before).
+    fn arm(&mut self, deadline: Option<Instant>, idle: bool) {
+        if deadline != self.armed {
+            if let Some(t) = deadline {
+                self.deadline
+                    .as_mut()
+                    .reset(tokio::time::Instant::from_std(t));
+            }
+            self.armed = deadline;
+        }
+        self.idle_on = idle;
+        if idle {
+            self.idle.as_mut().reset(tokio::time::Instant::now() + TICK);
+        }
     }
 }
