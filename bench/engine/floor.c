@@ -10,8 +10,14 @@
  * % of a core (CLOCK_THREAD_CPUTIME_ID, user + system, softirq work done in its context
  * included), which is what `phonetree run` pays at least for the same traffic.
  *
- * Build: gcc -O2 -o floor floor.c -lpthread     Run: ./floor N SECONDS [--recv]
- * Uses 127.0.0.1 ports 40000.. and 44000.. (N each). */
+ * --raw K opens K raw IPPROTO_UDP sockets bound to 127.0.0.1 that are never read, as sipp's pcap
+ * player does (one per call playing a pcap; run.sh's measured calls): Linux hands every UDP
+ * datagram for 127.0.0.1 to each of them (a clone per socket, dropped once its queue is full),
+ * and on loopback the sender pays that delivery. phonetree pays it for every packet it sends
+ * while the bench's pcap callers run, so the floor it is compared with must pay it too.
+ *
+ * Build: gcc -O2 -o floor floor.c -lpthread     Run: ./floor N SECONDS [--recv] [--raw K]
+ * Uses 127.0.0.1 ports 40000.. and 44000.. (N each). --raw needs CAP_NET_RAW (root). */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -24,7 +30,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static int n, seconds, with_recv;
+static int n, seconds, with_recv, raw;
 static int *eng, *peer;
 static volatile int stop;
 
@@ -63,9 +69,19 @@ static void *peer_main(void *x) {
 }
 
 int main(int argc, char **argv) {
-  if (argc < 3) { fprintf(stderr, "usage: floor N SECONDS [--recv]\n"); return 2; }
-  n = atoi(argv[1]); seconds = atoi(argv[2]); with_recv = argc > 3 && !strcmp(argv[3], "--recv");
-  if (n < 1 || n > 4000 || seconds < 1) { fprintf(stderr, "N must be 1..4000, SECONDS >= 1\n"); return 2; }
+  if (argc < 3) { fprintf(stderr, "usage: floor N SECONDS [--recv] [--raw K]\n"); return 2; }
+  n = atoi(argv[1]); seconds = atoi(argv[2]);
+  for (int i = 3; i < argc; i++) {
+    if (!strcmp(argv[i], "--recv")) with_recv = 1;
+    else if (!strcmp(argv[i], "--raw") && i + 1 < argc) raw = atoi(argv[++i]);
+    else { fprintf(stderr, "unknown argument %s\n", argv[i]); return 2; }
+  }
+  if (n < 1 || n > 4000 || seconds < 1 || raw < 0 || raw > 1000) { fprintf(stderr, "N must be 1..4000, SECONDS >= 1, K 0..1000\n"); return 2; }
+  for (int i = 0; i < raw; i++) {   /* like sipp's pcap player: bound to 127.0.0.1, never read */
+    int s = socket(AF_INET, SOCK_RAW, IPPROTO_UDP);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(0x7f000001)};
+    if (s < 0 || bind(s, (void *)&a, sizeof a)) { perror("raw socket"); return 2; }
+  }
   eng = calloc(n, sizeof(int)); peer = calloc(n, sizeof(int));
   for (int i = 0; i < n; i++) { eng[i] = sock(40000 + i); peer[i] = sock(44000 + i); }
   pthread_t th; pthread_create(&th, 0, peer_main, 0);
@@ -90,7 +106,7 @@ int main(int argc, char **argv) {
   }
   double cpu = now_s(CLOCK_THREAD_CPUTIME_ID) - c0;
   stop = 1; pthread_join(th, 0);
-  printf("{\"floor_calls\":%d,\"floor_recv\":%s,\"floor_packets_sent\":%ld,\"floor_cpu_pct_core_per_call\":%.5f}\n",
-         n, with_recv ? "true" : "false", sent, 100.0 * cpu / (n * (double)seconds));
+  printf("{\"floor_calls\":%d,\"floor_recv\":%s,\"floor_raw_sockets\":%d,\"floor_packets_sent\":%ld,\"floor_cpu_pct_core_per_call\":%.5f}\n",
+         n, with_recv ? "true" : "false", raw, sent, 100.0 * cpu / (n * (double)seconds));
   return 0;
 }

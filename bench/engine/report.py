@@ -168,6 +168,15 @@ def main():
                  "20 ms to a peer thread on loopback costs %s %% of a core per call (%s %% when it also reads the peer's "
                  "stream): on this machine that is what any engine pays before doing anything, and the 0.02 %% target is "
                  "below it." % (f(fs.get("floor_cpu_pct_core_per_call"), nd=4), f(fr.get("floor_cpu_pct_core_per_call"), nd=4)))
+        raw = fs.get("floor_raw_sockets")
+        cs, cr = by.get("floor_send_clean", {}), by.get("floor_recv_clean", {})
+        if raw and cs and cr:
+            o.append("- The floor runs beside %s raw UDP sockets that are never read, as many as sipp's pcap player holds "
+                     "open during each level (one per measured call): Linux gives each of them a clone of every datagram "
+                     "sent to 127.0.0.1, and on loopback the sender pays for it, so phonetree pays it for every packet it "
+                     "sends while the bench runs. Without them the floor is %s %% (%s %% with `--recv`): the bench's own "
+                     "tax on every packet is the difference." % (
+                         raw, f(cs.get("floor_cpu_pct_core_per_call"), nd=4), f(cr.get("floor_cpu_pct_core_per_call"), nd=4)))
     wk = [r for r in levels + silent if r.get("wakeup_max_ms") is not None and r.get("late_max_ms") is not None]
     if wk:
         within = [r for r in wk if r["late_max_ms"] <= r["wakeup_max_ms"] + 1]

@@ -237,9 +237,14 @@ FLOOR_N=$(for n in $LEVELS ${SILENT_LEVELS:-}; do echo "$n"; done | sort -n | ta
 if [ "${FLOOR:-1}" = 1 ] && [ -n "$FLOOR_N" ] && command -v gcc >/dev/null; then
   echo "== kernel floor at $FLOOR_N calls (bench/engine/floor.c)"
   gcc -O2 -o "$W/floor" bench/engine/floor.c -lpthread || die "floor.c build"
-  for mode in send recv; do
-    flag=""; [ $mode = recv ] && flag=--recv
-    timeout $((WINDOW + 30)) "$W/floor" "$FLOOR_N" "$WINDOW" $flag | \
+  # sipp's pcap player opens a raw UDP socket per playing call (CAPTURE_CALLS of them at every
+  # level): each gets a clone of every datagram sent to 127.0.0.1, paid by the sender on
+  # loopback. The floor the ratios use pays that too (--raw); the clean floor is shown beside it.
+  RAW=$CAPTURE_CALLS; [ "$RAW" -gt "$FLOOR_N" ] && RAW=$FLOOR_N
+  for mode in send recv send_clean recv_clean; do
+    flag=(--raw "$RAW"); case $mode in *clean) flag=() ;; esac
+    case $mode in recv*) flag+=(--recv) ;; esac
+    timeout $((WINDOW + 30)) "$W/floor" "$FLOOR_N" "$WINDOW" "${flag[@]}" | \
       "$PY" -c 'import json,sys; r=json.load(sys.stdin); r["name"]="floor_'$mode'"; print(json.dumps(r))' | tee -a "$RESULTS"
   done
 fi
