@@ -133,3 +133,23 @@ fn a_bot_transfer_target_the_policy_admits_is_a_request_uri() {
     let two_at = br#"{"event":"transfer","data":{"target":"sip:x@evil.example;a=@127.0.0.1"}}"#;
     fuzzing::websocket_json(two_at);
 }
+
+/// `config` (10-million run, 1,434,038th execution): a `log.level` with a multi-byte character
+/// where tracing-subscriber's filter parser slices by byte offset ("end byte index 41 is not a
+/// char boundary") panicked inside `config::load`; a typo in `phonetree.yaml` or
+/// `PHONETREE_LOG` would have crashed `phonetree run` at start. Now a diagnostic.
+#[test]
+fn a_log_level_with_a_multi_byte_character_is_a_diagnostic_not_a_panic() {
+    fuzzing::config(b": ###########################################################################################################################au\x97t}\x0alog.level: 2,k\x96\x96\x96\x960s, lat\x99\x96\x96\x96\x96\x96\x93\x96k \xff\xff\xff\xff=0\x0ac\x85agent:");
+    let sources = phonetree::config::Sources {
+        file: Some((
+            "log:\n  level: \"2,k\u{96}0s, lat\u{e9}k =0\"\n".into(),
+            "phonetree.yaml".into(),
+        )),
+        ..phonetree::config::Sources::default()
+    };
+    let err = phonetree::config::load(&sources).expect_err("not a filter");
+    assert!(err.to_string().contains("log.level"), "{err}");
+    assert!(phonetree::config::log::parse_filter("phonetree=debug,warn").is_some());
+    assert!(phonetree::config::log::parse_filter("l\u{e9}vel=debug").is_none());
+}

@@ -107,9 +107,16 @@ pub fn sources(config: Option<PathBuf>, flags: Flags) -> anyhow::Result<Sources>
 /// (`engine::logtail`).
 fn init_logging(log: &LogConfig) {
     use tracing_subscriber::prelude::*;
-    let filter = tracing_subscriber::EnvFilter::try_from_env("PHONETREE_LOG")
-        .or_else(|_| tracing_subscriber::EnvFilter::builder().parse(&log.level))
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let from_env = std::env::var("PHONETREE_LOG").ok().and_then(|text| {
+        let f = crate::config::log::parse_filter(&text);
+        if f.is_none() {
+            eprintln!("PHONETREE_LOG is not a log filter; using log.level");
+        }
+        f
+    });
+    let filter = from_env
+        .or_else(|| crate::config::log::parse_filter(&log.level))
+        .unwrap_or_else(|| tracing_subscriber::EnvFilter::new("info"));
     let tail = crate::engine::logtail::layer(&crate::engine::logtail::global());
     let registry = tracing_subscriber::registry().with(filter).with(tail);
     let _ = match log.format {

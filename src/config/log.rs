@@ -52,6 +52,17 @@ impl Default for LogConfig {
     }
 }
 
+/// A `log.level` / `PHONETREE_LOG` filter, or `None` when it is not one. Only ASCII is
+/// handed to tracing-subscriber: its directive parser slices at byte offsets and panicked on a
+/// multi-byte character (found by the `config` fuzz target: `log.level: "2,k\u{96}…"`).
+/// Levels, targets (module paths) and span names are ASCII anyway.
+pub fn parse_filter(text: &str) -> Option<tracing_subscriber::EnvFilter> {
+    if !text.is_ascii() {
+        return None;
+    }
+    tracing_subscriber::EnvFilter::builder().parse(text).ok()
+}
+
 /// The section from the merged layer; bad values are added to `problems`.
 pub fn build(l: &Layer, problems: &mut Vec<Problem>) -> LogConfig {
     let mut c = LogConfig::default();
@@ -65,8 +76,8 @@ pub fn build(l: &Layer, problems: &mut Vec<Problem>) -> LogConfig {
     };
     if let Some(raw) = l.get("log.level") {
         let text = raw.text.trim();
-        match tracing_subscriber::EnvFilter::builder().parse(text) {
-            Ok(_) if !text.is_empty() => c.level = text.to_string(),
+        match parse_filter(text) {
+            Some(_) if !text.is_empty() => c.level = text.to_string(),
             _ => bad(
                 raw,
                 "log.level",

@@ -150,6 +150,18 @@ impl RtpHeader {
             .expect("PayloadType < 128, no extension, buffer sized by target_length")
     }
 
+    /// The fixed header (RFC 3550 §5.1: version 2, no padding, extension or CSRC) into `out`.
+    /// Written by hand rather than through the builder [`RtpHeader::write`] uses: the send path
+    /// has the payload in place behind these 12 bytes already, and the builder wants a zeroed
+    /// buffer and copies the payload again. The tests check both write the same bytes.
+    pub fn write_fixed(&self, out: &mut [u8; Self::LEN]) {
+        out[0] = 0x80;
+        out[1] = (u8::from(self.marker) << 7) | self.payload_type.get();
+        out[2..4].copy_from_slice(&self.sequence.to_be_bytes());
+        out[4..8].copy_from_slice(&self.timestamp.to_be_bytes());
+        out[8..12].copy_from_slice(&self.ssrc.to_be_bytes());
+    }
+
     /// The packet as a new buffer.
     pub fn to_packet(&self, payload: &[u8]) -> Vec<u8> {
         let mut out = Vec::with_capacity(Self::LEN + payload.len());
@@ -253,6 +265,21 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn write_fixed_writes_what_the_builder_writes(
+            pt in 0u8..128, marker: bool, sequence: u16, timestamp: u32, ssrc: u32,
+            payload in proptest::collection::vec(any::<u8>(), 0..200),
+        ) {
+            let h = RtpHeader {
+                payload_type: PayloadType::new(pt).expect("< 128"),
+                marker, sequence, timestamp, ssrc,
+            };
+            let mut by_hand = [0; RtpHeader::LEN].to_vec();
+            by_hand.extend_from_slice(&payload);
+            h.write_fixed(by_hand.first_chunk_mut().expect("12 bytes"));
+            prop_assert_eq!(by_hand, h.to_packet(&payload));
+        }
+
         #[test]
         fn never_panics_on_arbitrary_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..80)) {
             if let Ok(p) = parse(&bytes) {

@@ -204,8 +204,21 @@ fn to_i16(x: f32) -> i16 {
 
 /// A 20 ms frame of silence in `codec` (encoded once per process).
 pub fn silence_frame(codec: Codec) -> Frame {
+    silence_frames()[codec_index(codec)].clone()
+}
+
+/// The bytes of [`silence_frame`], without taking a reference on them.
+pub fn silence_payload(codec: Codec) -> &'static [u8] {
+    silence_frames()[codec_index(codec)].payload()
+}
+
+fn codec_index(codec: Codec) -> usize {
+    Codec::ALL.iter().position(|&c| c == codec).unwrap_or(0)
+}
+
+fn silence_frames() -> &'static [Frame; 3] {
     static CACHE: OnceLock<[Frame; 3]> = OnceLock::new();
-    let frames = CACHE.get_or_init(|| {
+    CACHE.get_or_init(|| {
         Codec::ALL.map(|c| {
             let zeros = vec![0.0; samples_per_frame(c)];
             FrameEncoder::encode_all(c, &zeros)
@@ -215,9 +228,7 @@ pub fn silence_frame(codec: Codec) -> Frame {
                 // payload is still a valid "no audio" Opus frame to send.
                 .unwrap_or(Frame(Bytes::new()))
         })
-    });
-    let i = Codec::ALL.iter().position(|&c| c == codec).unwrap_or(0);
-    frames[i].clone()
+    })
 }
 
 /// Decodes received payloads to 8 kHz 16-bit PCM (for DTMF detection).

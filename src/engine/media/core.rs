@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc::{self, error::TryRecvError};
 
-use super::codec::silence_frame;
+use super::codec::silence_payload;
 use super::latch::{usable, DropReason, Latch, MediaPeer, Verdict};
 use super::live::LiveOut;
 use super::playout::{Guard, Item, Next, Playout, Source};
@@ -272,20 +272,26 @@ impl MediaCore {
             if self.pacer.poll_timeout().is_none_or(|due| due > now) {
                 return None;
             }
-            let (frame, finished) = match self
-                .playout
-                .next_frame(self.neg.codec, &mut self.playout_events)
-            {
-                Next::Frame { frame, finished } => (frame, finished),
-                Next::Idle if self.cfg.idle == IdleAudio::Silence => {
-                    (silence_frame(self.neg.codec), None)
-                }
-                Next::Idle => {
-                    self.pacer.stop();
-                    self.move_playout_events();
-                    return None;
-                }
-            };
+            // The payload goes in behind room for the header, which is written once the
+            // slot (sequence number, timestamp) is known.
+            buf.clear();
+            buf.extend_from_slice(&[0; RtpHeader::LEN]);
+            let finished =
+                match self
+                    .playout
+                    .next_frame(self.neg.codec, &mut self.playout_events, buf)
+                {
+                    Next::Frame { finished } => finished,
+                    Next::Idle if self.cfg.idle == IdleAudio::Silence => {
+                        buf.extend_from_slice(silence_payload(self.neg.codec));
+                        None
+                    }
+                    Next::Idle => {
+                        self.pacer.stop();
+                        self.move_playout_events();
+                        return None;
+                    }
+                };
             self.move_playout_events();
             let late = self.pacer.stats().late_packets;
             let slot = self.pacer.poll_slot(now)?;
@@ -293,7 +299,7 @@ impl MediaCore {
             if let Some(id) = finished {
                 self.events.push_back(MediaEvent::PlaybackFinished(id));
             }
-            if let Some(dest) = self.write_rtp(&slot.header, frame.payload(), buf) {
+            if let Some(dest) = self.seal_rtp(&slot.header, buf) {
                 return Some(dest);
             }
         }
@@ -531,9 +537,20 @@ impl MediaCore {
         payload: &[u8],
         buf: &mut Vec<u8>,
     ) -> Option<SocketAddr> {
-        let dest = self.destination()?;
         buf.clear();
-        header.write(payload, buf);
+        buf.extend_from_slice(&[0; RtpHeader::LEN]);
+        buf.extend_from_slice(payload);
+        self.seal_rtp(header, buf)
+    }
+
+    /// Writes `header` over the first [`RtpHeader::LEN`] bytes of `buf` (the payload follows)
+    /// and protects the packet: where it goes, or `None` when it must not be sent.
+    fn seal_rtp(&mut self, header: &RtpHeader, buf: &mut Vec<u8>) -> Option<SocketAddr> {
+        let dest = self.destination()?;
+        let Some(room) = buf.first_chunk_mut::<{ RtpHeader::LEN }>() else {
+            return None;
+        };
+        header.write_fixed(room);
         if !self.secure.outbound(buf) {
             return None;
         }

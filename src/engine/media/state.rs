@@ -51,9 +51,6 @@ pub(super) struct Session {
     runtime: tokio::runtime::Handle,
     prompts: Arc<PromptCache>,
     events: mpsc::UnboundedSender<MediaEvent>,
-    out: Vec<u8>,
-    /// The instant the worker's timer queue holds for this session, if any.
-    pub scheduled: Option<Instant>,
     /// The owning worker's packet counters (`/metrics`), and what was added to them so far.
     counters: Arc<RtpCounters>,
     published: MediaStats,
@@ -106,8 +103,6 @@ impl Session {
             runtime: s.runtime,
             prompts: s.prompts,
             events: s.events,
-            out: Vec::with_capacity(1500),
-            scheduled: None,
             counters: Arc::default(),
             published: MediaStats::default(),
         }
@@ -199,11 +194,11 @@ impl Session {
     }
 
     /// Does the core's tasks, lets it start a talkspurt, sends what is due, reports events.
-    pub fn pump(&mut self, now: Instant) {
+    pub fn pump(&mut self, now: Instant, out: &mut Vec<u8>) {
         self.run_tasks(now);
         self.core.handle_timeout(now);
-        while let Some(dest) = self.core.poll_transmit(now, &mut self.out) {
-            if let Err(e) = self.socket.send_to(&self.out, dest) {
+        while let Some(dest) = self.core.poll_transmit(now, out) {
+            if let Err(e) = self.socket.send_to(out, dest) {
                 tracing::debug!(error = %e, %dest, "RTP send failed");
             }
         }

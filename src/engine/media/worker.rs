@@ -155,7 +155,7 @@ struct Worker {
     ctl: Epoll,
     rx_set: Epoll,
     rx: Rx,
-    sessions: HashMap<u64, Box<Session>>,
+    sessions: HashMap<u64, Slot>,
     timers: BinaryHeap<Reverse<(Instant, u64)>>,
     batch: RecvBatch,
     ready: Vec<u64>,
@@ -164,6 +164,16 @@ struct Worker {
     last_timer_pass: Instant,
     /// Packet counts of this worker's sessions (`/metrics`).
     counters: Arc<super::counters::RtpCounters>,
+    /// The packet being sent (one buffer for all sessions: warm in the cache).
+    out: Vec<u8>,
+}
+
+/// A session and the instant the timer queue holds for it. The instant lives here, in the
+/// map's own table, so telling a live timer from a stale one does not touch the session
+/// (`perf` at 2,000 calls: that load was the worker's most expensive cache miss).
+struct Slot {
+    scheduled: Option<Instant>,
+    session: Box<Session>,
 }
 
 impl Worker {
@@ -223,6 +233,7 @@ impl Worker {
             due: Vec::with_capacity(512),
             last_timer_pass: Instant::now(),
             counters: super::counters::register(),
+            out: Vec::with_capacity(1500),
         })
     }
 
@@ -296,12 +307,18 @@ impl Worker {
             // The call still sends; with nothing received, its RTP timeout ends it.
             tracing::error!(error = %e, "cannot watch an RTP socket");
         }
-        self.sessions.insert(id, session);
+        self.sessions.insert(
+            id,
+            Slot {
+                scheduled: None,
+                session,
+            },
+        );
         self.with(id, now, |_| {});
     }
 
     fn close(&mut self, id: u64) {
-        if let Some(s) = self.sessions.remove(&id) {
+        if let Some(Slot { session: s, .. }) = self.sessions.remove(&id) {
             let _ = self.rx_set.delete(s.socket());
             s.close();
             self.count.fetch_sub(1, Ordering::Relaxed);
@@ -311,19 +328,20 @@ impl Worker {
     /// Runs `f` on session `id`, then lets it send what is due and reschedules it. A panic
     /// in there ends that session only.
     fn with(&mut self, id: u64, now: Instant, f: impl FnOnce(&mut Session)) {
-        let Some(s) = self.sessions.get_mut(&id) else {
+        let Some(slot) = self.sessions.get_mut(&id) else {
             return;
         };
+        let (s, out) = (&mut slot.session, &mut self.out);
         if !guarded(id, || {
             f(s);
-            s.pump(now);
+            s.pump(now, out);
         }) {
             self.close(id);
             return;
         }
         let d = s.deadline(now);
-        if s.scheduled.is_none_or(|at| d < at) {
-            s.scheduled = Some(d);
+        if slot.scheduled.is_none_or(|at| d < at) {
+            slot.scheduled = Some(d);
             self.timers.push(Reverse((d, id)));
         }
     }
@@ -346,7 +364,7 @@ impl Worker {
         let found = !self.ready.is_empty();
         let ready = std::mem::take(&mut self.ready);
         for &id in &ready {
-            let Some(s) = self.sessions.get_mut(&id) else {
+            let Some(Slot { session: s, .. }) = self.sessions.get_mut(&id) else {
                 continue;
             };
             let batch = &mut self.batch;
@@ -405,12 +423,35 @@ impl Worker {
                 _ => {} // stale
             }
         }
-        for &id in &due {
+        for (i, &id) in due.iter().enumerate() {
+            // While this one sends, the next one's state comes in from memory.
+            if let Some(next) = due.get(i + 1).and_then(|n| self.sessions.get(n)) {
+                prefetch(&*next.session);
+            }
             self.with(id, now, |_| {});
         }
         due.clear();
         self.due = due;
     }
+}
+
+/// Asks the CPU to start loading `v`'s cache lines. A worker's sessions are spread over the
+/// heap and each packet touched a cold one: its first load was a fifth of a 2,000-call worker's
+/// time (`perf`), almost all of it waiting for memory; fetched while the previous session
+/// sends, it is there when its turn comes.
+fn prefetch<T>(v: &T) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        let p = (v as *const T).cast::<i8>();
+        for offset in (0..std::mem::size_of::<T>()).step_by(64) {
+            // SAFETY: a prefetch is only a hint: it never faults, reads nothing into the
+            // program and writes nothing; the addresses lie inside `v` anyway.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(offset)) };
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = v;
 }
 
 /// Runs `f` for session `id`; `false` (and an error log) if it panicked: a bug in one session
