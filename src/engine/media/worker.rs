@@ -17,12 +17,14 @@
 //! (a bug) drops that session with an error log; the worker and its other calls go on.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::BinaryHeap;
 use std::io;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, OnceLock};
 use std::time::{Duration, Instant};
+
+use rustc_hash::FxHashMap;
 
 use super::core::Command;
 use super::poller::{Epoll, RecvBatch, Waker};
@@ -155,7 +157,8 @@ struct Worker {
     ctl: Epoll,
     rx_set: Epoll,
     rx: Rx,
-    sessions: HashMap<u64, Slot>,
+    /// Keyed by session id, Fx-hashed: ids are ours (a counter), not an outsider's.
+    sessions: FxHashMap<u64, Slot>,
     timers: BinaryHeap<Reverse<(Instant, u64)>>,
     batch: RecvBatch,
     ready: Vec<u64>,
@@ -226,7 +229,7 @@ impl Worker {
             ctl,
             rx_set,
             rx: Rx::Armed,
-            sessions: HashMap::new(),
+            sessions: FxHashMap::default(),
             timers: BinaryHeap::new(),
             batch: RecvBatch::default(),
             ready: Vec::with_capacity(512),
