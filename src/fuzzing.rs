@@ -283,13 +283,18 @@ pub fn websocket_json(data: &[u8]) {
         let uri = ringover::transfer_uri(&target);
         let policy = TransferPolicy::new(&["sip:*@127.0.0.1", "tel:*"]).expect("literal patterns");
         if policy.check(&uri, TargetOrigin::Dynamic).is_ok() {
+            let tel = uri.get(..4).is_some_and(|s| s.eq_ignore_ascii_case("tel:"));
             assert!(
-                message::is_request_uri(&uri) || uri.starts_with("tel:"),
+                message::is_request_uri(&uri) || tel,
                 "an admitted transfer target is no URI: {uri:?}"
             );
             assert!(!uri.contains(['\r', '\n', '<', '>']), "{uri:?}");
             assert!(
-                uri.starts_with("tel:") || uri.matches('@').count() == 1,
+                uri.is_ascii(),
+                "an admitted transfer target is ASCII: {uri:?}"
+            );
+            assert!(
+                tel || uri.matches('@').count() == 1,
                 "an admitted SIP transfer target names one host: {uri:?}"
             );
         }

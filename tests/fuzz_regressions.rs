@@ -134,6 +134,20 @@ fn a_bot_transfer_target_the_policy_admits_is_a_request_uri() {
     fuzzing::websocket_json(two_at);
 }
 
+/// `websocket_json` (10-million run, 1,010,495th execution): `transfer.allow: tel:*` admitted a
+/// bot's `teL:` followed by non-ASCII garbage (the scheme matches in any case; a tel: target was
+/// not checked further), which would have gone into the REFER's `Refer-To`. A tel: target must
+/// now be an RFC 3966 number, and every target ASCII.
+#[test]
+fn a_bot_tel_transfer_target_the_policy_admits_is_a_number() {
+    let input = include_bytes!("fixtures/fuzz/websocket_json-transfer-tel-not-a-number.bin");
+    fuzzing::websocket_json(input);
+    let policy = phonetree::policy::transfer::TransferPolicy::new(&["tel:*"]).expect("pattern");
+    let dynamic = phonetree::policy::transfer::TargetOrigin::Dynamic;
+    assert!(policy.check("teL:\u{fffd}\u{ef};\u{ef}", dynamic).is_err());
+    assert!(policy.check("tel:+15550123", dynamic).is_ok());
+}
+
 /// `config` (10-million run, 1,434,038th execution): a `log.level` with a multi-byte character
 /// where tracing-subscriber's filter parser slices by byte offset ("end byte index 41 is not a
 /// char boundary") panicked inside `config::load`; a typo in `phonetree.yaml` or

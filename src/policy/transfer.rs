@@ -171,8 +171,18 @@ fn well_formed(target: &str) -> Result<&str, Refusal> {
             "spaces, quotes, brackets or commas in the URI",
         ));
     }
+    if !uri.is_ascii() {
+        return Err(Refusal::Malformed(
+            "characters outside ASCII in the URI (they must be %-escaped)",
+        ));
+    }
     if uri.contains('?') {
         return Err(Refusal::Malformed("URI headers (`?`) are not allowed"));
+    }
+    if lower.starts_with("tel:") && !is_tel_uri(uri) {
+        return Err(Refusal::Malformed(
+            "not a tel: number (RFC 3966: digits, `+`, `*`, `#`, separators, `;` parameters)",
+        ));
     }
     if !lower.starts_with("tel:") {
         // A second `@` lets a glob like `sip:*@pbx` admit `sip:x@evil.example;a=@pbx`, which a
@@ -186,6 +196,24 @@ fn well_formed(target: &str) -> Result<&str, Refusal> {
         }
     }
     Ok(uri)
+}
+
+/// Whether `uri` (starting `tel:`, any case) is an RFC 3966 number: a telephone-subscriber of
+/// digits (hex for local numbers), `+ * #` and visual separators, then `;` parameters of URI
+/// characters. Found by fuzzing a bot's transfer event: `tel:*` admitted `teL:` followed by
+/// arbitrary non-ASCII text, which then went into the REFER's `Refer-To`.
+fn is_tel_uri(uri: &str) -> bool {
+    let rest = uri.get(4..).unwrap_or_default();
+    let (number, params) = rest.split_once(';').unwrap_or((rest, ""));
+    number
+        .bytes()
+        .any(|b| b.is_ascii_hexdigit() || b == b'*' || b == b'#')
+        && number
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit() || b"*#+-.()".contains(&b))
+        && params
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.!~*'()[]/:&+$%=;".contains(&b))
 }
 
 /// A glob (`*`, `?`) as an anchored, case-insensitive regex (also `outbound.allow`'s matcher).
@@ -341,11 +369,26 @@ mod tests {
             "sip:x@evil.example;a=@pbx",
             // Not a request URI (the fuzzer's bot transfer target).
             "sip:;000@127.0.0.1",
+            // Not a tel: number (the fuzzer again): any case of the scheme, then garbage.
+            "teL:\u{fffd}\u{fffd}\u{ef};\u{ef}",
+            "tel:",
+            "tel:;phone-context=x",
+            "tel:+1 555",
+            "tel:1234;x=\u{e9}",
+            "sip:caf\u{e9}@pbx",
         ] {
             assert!(
                 matches!(p.check(bad, Literal), Err(Refusal::Malformed(_))),
                 "{bad:?}"
             );
+        }
+        for good in [
+            "tel:+1-201-555-0123",
+            "TEL:+441632960123",
+            "tel:7042;phone-context=example.com",
+            "tel:*21#",
+        ] {
+            assert_eq!(p.check(good, Literal), Ok(()), "{good:?}");
         }
         // Escaped values are harmless text inside the user part.
         let escaped = format!(

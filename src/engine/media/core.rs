@@ -547,10 +547,7 @@ impl MediaCore {
     /// and protects the packet: where it goes, or `None` when it must not be sent.
     fn seal_rtp(&mut self, header: &RtpHeader, buf: &mut Vec<u8>) -> Option<SocketAddr> {
         let dest = self.destination()?;
-        let Some(room) = buf.first_chunk_mut::<{ RtpHeader::LEN }>() else {
-            return None;
-        };
-        header.write_fixed(room);
+        header.write_fixed(buf.first_chunk_mut::<{ RtpHeader::LEN }>()?);
         if !self.secure.outbound(buf) {
             return None;
         }
