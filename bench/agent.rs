@@ -97,6 +97,9 @@ impl BenchServer {
                         continue;
                     };
                     let (stamps, stop) = (s2.clone(), stop2.clone());
+                    // As a real service does: without it, Nagle's algorithm held each delta
+                    // until phonetree's next append acknowledged the previous one (~17 ms).
+                    let _ = sock.set_nodelay(true);
                     tokio::spawn(async move {
                         tokio::time::sleep(accept_delay).await;
                         let Ok(ws) = tokio_tungstenite::accept_async(sock).await else {

@@ -438,6 +438,22 @@ impl LiveSource {
         self.started || queued >= self.prebuffer || (gone && queued > 0)
     }
 
+    /// Whether a talkspurt is running and its next frame has not arrived yet: the next slot
+    /// would be an underrun's silence. A pacer may hold the slot a little for the frame (an
+    /// integration pacing in real time sends each frame just after our slot would have
+    /// taken it); this arms the waker so the frame's arrival wakes the pacer.
+    pub fn starved(&mut self) -> bool {
+        self.refill();
+        let starved = self.started
+            && !self.closed
+            && self.underrun < self.hangover
+            && self.frames_pending() == 0;
+        if starved {
+            self.go_idle();
+        }
+        starved
+    }
+
     /// The audio for the next slot. Reports marks reached on the way.
     pub fn next_slot(&mut self) -> LiveNext {
         self.refill();
@@ -656,5 +672,38 @@ mod tests {
         assert_eq!(woken.load(Ordering::Relaxed), 1);
         port.clear();
         assert_eq!(woken.load(Ordering::Relaxed), 2, "a clear always wakes");
+    }
+
+    #[test]
+    fn a_talkspurt_waiting_for_its_next_frame_is_starved_and_the_frame_wakes_the_pacer() {
+        let (port, mut tap) = pair(AudioFormat::NARROWBAND, cfg(1, 2));
+        let woken = Arc::new(AtomicU64::new(0));
+        let w = woken.clone();
+        tap.live.set_waker(Box::new(move || {
+            w.fetch_add(1, Ordering::Relaxed);
+        }));
+        assert!(!tap.live.starved(), "no talkspurt yet: idle, not starved");
+        port.try_send(frame(1)).unwrap();
+        assert_eq!(woken.load(Ordering::Relaxed), 1);
+        assert!(!tap.live.starved(), "a frame is there");
+        assert_eq!(first(&tap.live.next_slot()), Some(1));
+        assert!(tap.live.starved(), "mid-talkspurt, nothing queued");
+        port.try_send(frame(2)).unwrap();
+        assert_eq!(
+            woken.load(Ordering::Relaxed),
+            2,
+            "the late frame wakes the pacer holding its slot"
+        );
+        assert!(!tap.live.starved());
+        assert_eq!(first(&tap.live.next_slot()), Some(2));
+        let got: Vec<_> = (0..2).map(|_| first(&tap.live.next_slot())).collect();
+        assert_eq!(got, [Some(0), Some(0)], "the hangover's silence");
+        assert!(
+            !tap.live.starved(),
+            "after the hangover the talkspurt ends rather than wait"
+        );
+        assert_eq!(tap.live.next_slot(), LiveNext::Idle);
+        drop(port);
+        assert!(!tap.live.starved(), "a gone port is never waited for");
     }
 }

@@ -178,6 +178,10 @@ pub async fn serve(listener: tokio::net::TcpListener, state: HttpState, header_t
                 continue;
             }
         };
+        // Small writes go out at once: a Twilio Media Stream gets a 20 ms media frame at a
+        // time, which Nagle's algorithm would hold until the previous one is acknowledged (on
+        // loopback, until the peer's next frame: a whole frame of added latency).
+        let _ = stream.set_nodelay(true);
         let app = app.clone();
         tokio::spawn(async move {
             let svc = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {

@@ -485,5 +485,51 @@ fn skipped_sequence_numbers_count_as_lost_for_metrics() {
     assert!(h.core.stats().rtp_sent > 0);
 }
 
+#[test]
+fn live_audio_paced_just_behind_the_slots_goes_out_as_it_arrives_without_gaps() {
+    use crate::engine::audio_port::{pair, AudioFormat, AudioFrame, PortConfig};
+    let mut h = Harness::new(MediaPeer::verified(a(SDP)), MediaConfig::default());
+    let (port, tap) = pair(AudioFormat::NARROWBAND, PortConfig::default());
+    h.command(Command::Attach(RequestId(9), tap));
+    let loud = AudioFrame {
+        samples: vec![8000; 160],
+    };
+    let is_silence = |s: &Sent| s.bytes[RtpHeader::LEN..].iter().all(|b| b & 0x7f == 0x7f);
+    // An integration pacing in real time: frame k arrives 20 k ms after the first, some
+    // (by their jitter) just behind the slot that should carry them, some just before.
+    let start = h.now;
+    let jitter = [0, 3, 3, 0, 9, 14, 1, 2, 0, 5];
+    for (k, j) in jitter.iter().enumerate() {
+        let at = start + Duration::from_millis(20 * k as u64 + j);
+        h.advance(at - h.now);
+        assert_eq!(h.sent.len(), k, "slot {k} waits for its frame");
+        port.try_send(loud.clone()).unwrap();
+        h.pump(); // the pass the port's waker asks for
+        let last = h.sent.last().expect("a packet");
+        assert_eq!(last.at, h.now, "frame {k} goes out as it arrives");
+        assert!(!is_silence(last), "frame {k} is the integration's audio");
+    }
+    let ts: Vec<u32> = h.sent.iter().map(|s| s.header.timestamp).collect();
+    assert!(
+        ts.windows(2).all(|w| w[1] == w[0].wrapping_add(160)),
+        "on the 20 ms grid: {ts:?}"
+    );
+    assert_eq!(
+        h.core.stats().rtp_late,
+        0,
+        "a held slot is not a late packet"
+    );
+    // The integration stops: each slot of the hangover waits the hold out for a frame, then
+    // goes out as silence, still 20 ms apart; then the talkspurt ends.
+    h.advance(Duration::from_millis(400));
+    let tail = &h.sent[10..];
+    assert_eq!(tail.len(), PortConfig::default().hangover);
+    assert!(tail.iter().all(is_silence));
+    for (k, s) in tail.iter().enumerate() {
+        let due = start + Duration::from_millis(200 + 20 * k as u64);
+        assert_eq!(s.at, due + LIVE_HOLD, "silence {k}");
+    }
+}
+
 #[path = "secure_tests.rs"]
 mod secure;

@@ -139,6 +139,11 @@ impl LiveOut {
         self.source.ready()
     }
 
+    /// Mid-talkspurt and the next frame has not arrived (arms the source's waker).
+    pub fn starved(&mut self) -> bool {
+        self.source.starved()
+    }
+
     /// The next slot's frame in `codec`: `Some(None)` is silence, `None` is nothing.
     pub fn next(&mut self, codec: Codec) -> Option<Option<Frame>> {
         match self.source.next_slot() {

@@ -195,6 +195,24 @@ impl Playout {
         self.live.retain(|l| l.id != id);
     }
 
+    /// Whether the next slot is live audio's and its frame has not arrived yet: no prompt is
+    /// queued and the integration that would fill the slot is mid-talkspurt with nothing to
+    /// send (see [`LiveSource::starved`](crate::engine::audio_port::LiveSource::starved)).
+    pub fn live_starved(&mut self) -> bool {
+        if !self.queue.is_empty() {
+            return false;
+        }
+        for l in &mut self.live {
+            if l.starved() {
+                return true;
+            }
+            if l.ready() {
+                return false;
+            }
+        }
+        false
+    }
+
     /// Live audio the new codec cannot carry is detached.
     pub fn live_renegotiated(&mut self, codec: Codec) {
         self.live.retain(|l| super::live::fits(codec, l.format()));
