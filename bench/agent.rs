@@ -15,8 +15,11 @@
 //!   and for a flow with a 1 s intro before the agent: intro's last packet → agent's first (the
 //!   gap the caller hears). Against the local server as it is, and with 150 ms added before it
 //!   accepts the websocket (a TLS handshake and a round trip to a remote service).
-//! - **CPU per agent call vs a plain IVR call** at 100 concurrent calls: the agent streams audio
-//!   both ways all the time; the IVR call plays a prompt. phonetree's own CPU (utime + stime of
+//! - **CPU per agent call vs a plain IVR call** at 100 concurrent calls: the agent talks all
+//!   the time and the caller too (audio both ways); the IVR call plays a prompt. Twice: with the
+//!   server sending each 2 s answer's audio 4× faster than real time (the service sends a
+//!   response's audio faster than it plays), and paced at real time, one delta per 20 ms (the
+//!   worst case: a wake-up per delta, and a playout that never has audio queued ahead). phonetree's own CPU (utime + stime of
 //!   its process) over a window with every call up.
 
 #[path = "../tests/run_support/mod.rs"]
@@ -51,14 +54,21 @@ fn tag_of(f: &[u8], marker: u8) -> Option<u32> {
         .then(|| u32::from(f[0]) + u32::from(f[1]) * 120 + u32::from(f[2]) * 14_400)
 }
 
+/// Deltas per answer in a [`Mode::Stream`] faster than real time: 2 s of audio.
+const ANSWER: u32 = 100;
+
 const UP: u8 = 0x11; // caller → model
 const DOWN: u8 = 0x22; // model → caller
 
 /// What the bench server does with each connection.
 #[derive(Clone, Copy, PartialEq)]
 enum Mode {
-    /// Answer `response.create` with tagged deltas, one per 20 ms, for `frames` frames.
-    Stream { frames: u32 },
+    /// Answer `response.create` with `frames` tagged deltas of 20 ms each. `speed` 1: one per
+    /// 20 ms, at real time. `speed` k > 1: in answers of [`ANSWER`] deltas starting every
+    /// `ANSWER` × 20 ms, each answer's deltas k times faster than real time (the service
+    /// sends a response's audio faster than it plays): on average still real time, so the
+    /// agent talks all the time either way.
+    Stream { frames: u32, speed: u32 },
 }
 
 #[derive(Default)]
@@ -165,16 +175,21 @@ async fn serve(
                 }
             }
             Some("response.create") => {
-                let Mode::Stream { frames } = mode;
+                let Mode::Stream { frames, speed } = mode;
                 let (tx, stamps, stop) = (tx.clone(), stamps.clone(), stop.clone());
                 tokio::spawn(async move {
                     let _ = tx.send(
                         json!({"type": "response.created", "response": {"id": "r1"}}).to_string(),
                     );
-                    let mut tick = tokio::time::interval(Duration::from_millis(20));
-                    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                    let start = tokio::time::Instant::now();
+                    let frame = Duration::from_millis(20);
                     for k in 0..frames {
-                        tick.tick().await;
+                        let at = if speed <= 1 {
+                            frame * k
+                        } else {
+                            frame * (k / ANSWER * ANSWER) + frame * (k % ANSWER) / speed
+                        };
+                        tokio::time::sleep_until(start + at).await;
                         if stop.load(Ordering::Relaxed) {
                             return;
                         }
@@ -339,7 +354,13 @@ fn start(flows: &[(&str, &str)], env: &[(&'static str, String)]) -> Phonetree {
 
 /// One call, caller sending tagged frames for `secs`, receiving the agent's: latencies (ms).
 fn latency(secs: u32) -> (Vec<f64>, Vec<f64>) {
-    let s = BenchServer::start(Mode::Stream { frames: secs * 50 }, Duration::ZERO);
+    let s = BenchServer::start(
+        Mode::Stream {
+            frames: secs * 50,
+            speed: 1,
+        },
+        Duration::ZERO,
+    );
     let p = start(&[("bot.yaml", AGENT_FLOW)], &env_for(&s, true));
     let (c, dest, _) = dial(p.sip, "7000");
     let mut sent_up = HashMap::new();
@@ -380,7 +401,13 @@ fn ms(d: Duration) -> f64 {
 
 /// First agent audio: ms from the answer (or from the intro's end) to the first agent packet.
 fn first_audio(flow: &str, user: &str, preconnect: bool, delay: Duration, calls: u32) -> Vec<f64> {
-    let s = BenchServer::start(Mode::Stream { frames: 100 }, delay);
+    let s = BenchServer::start(
+        Mode::Stream {
+            frames: 100,
+            speed: 1,
+        },
+        delay,
+    );
     let p = start(&[("f.yaml", flow)], &env_for(&s, preconnect));
     let mut out = Vec::new();
     for _ in 0..calls {
@@ -441,6 +468,9 @@ fn cpu_per_call(flow: (&str, &str), user: &str, n: usize, env: &[(&'static str, 
     used / wall * 100.0 / n as f64
 }
 
+/// How much faster than real time the service-shaped server sends an answer's audio.
+const SERVICE_SPEED: u32 = 4;
+
 fn main() {
     let section = std::env::args().any(|a| a == "--markdown");
     let load = std::fs::read_to_string("/proc/loadavg")
@@ -454,13 +484,37 @@ fn main() {
         latency_and_first_audio(&mut rows);
     }
     let n = 100;
-    let s = BenchServer::start(Mode::Stream { frames: 50 * 60 }, Duration::ZERO);
-    let agent = cpu_per_call(("bot.yaml", AGENT_FLOW), "7000", n, &env_for(&s, true));
-    drop(s);
+    let paced = BenchServer::start(
+        Mode::Stream {
+            frames: 50 * 60,
+            speed: 1,
+        },
+        Duration::ZERO,
+    );
+    let agent_paced = cpu_per_call(("bot.yaml", AGENT_FLOW), "7000", n, &env_for(&paced, true));
+    drop(paced);
+    let service = BenchServer::start(
+        Mode::Stream {
+            frames: 50 * 60,
+            speed: SERVICE_SPEED,
+        },
+        Duration::ZERO,
+    );
+    let agent_service = cpu_per_call(
+        ("bot.yaml", AGENT_FLOW),
+        "7000",
+        n,
+        &env_for(&service, true),
+    );
+    drop(service);
     let ivr = cpu_per_call(("ivr.yaml", IVR_FLOW), "7002", n, &[]);
     rows.push(format!(
-        "| CPU per call at {n} concurrent calls, % of a core | {agent:.3} % (agent: audio both ways over the websocket) | {ivr:.3} % (IVR: a prompt plays) | {:.2}× | ≤ 2× |",
-        agent / ivr
+        "| CPU per call at {n} concurrent calls, % of a core: agent audio in 2 s answers sent {SERVICE_SPEED}× faster than real time (as the service sends) | {agent_service:.3} % (agent: audio both ways over the websocket) | {ivr:.3} % (IVR: a prompt plays) | {:.2}× | ≤ 2× |",
+        agent_service / ivr
+    ));
+    rows.push(format!(
+        "| CPU per call at {n} concurrent calls, % of a core: agent audio paced at real time, one 20 ms delta per 20 ms (worst case) | {agent_paced:.3} % (agent: audio both ways over the websocket) | {ivr:.3} % (IVR: a prompt plays) | {:.2}× | |",
+        agent_paced / ivr
     ));
     if section {
         println!("## Voice agents (`bench/agent.rs`)\n");

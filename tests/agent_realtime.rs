@@ -42,7 +42,7 @@ struct RealTimeCall {
     tx: mpsc::Sender<(u64, PlayoutItem)>,
     epoch: Arc<AtomicU64>,
     caller: mpsc::Receiver<Vec<i16>>,
-    marks: mpsc::Receiver<u32>,
+    marks: mpsc::Receiver<(u32, Instant)>,
 }
 
 impl CallAudio for RealTimeCall {
@@ -67,13 +67,17 @@ impl CallAudio for RealTimeCall {
         self.epoch.fetch_add(1, Ordering::SeqCst);
     }
 
-    fn next(&mut self) -> Pin<Box<dyn Future<Output = Option<AudioIn>> + Send + '_>> {
+    fn next(&mut self, marks: bool) -> Pin<Box<dyn Future<Output = Option<AudioIn>> + Send + '_>> {
         Box::pin(async move {
             tokio::select! {
-                m = self.marks.recv() => m.map(AudioIn::Mark),
+                m = self.marks.recv(), if marks => m.map(|(m, at)| AudioIn::Mark(m, at)),
                 f = self.caller.recv() => f.map(AudioIn::Caller),
             }
         })
+    }
+
+    fn take_mark(&mut self) -> Option<(u32, Instant)> {
+        self.marks.try_recv().ok()
     }
 }
 
@@ -101,7 +105,7 @@ fn call(rate: u32) -> Call {
                 match rx.try_recv() {
                     Ok((e, _)) if e != e2.load(Ordering::SeqCst) => continue,
                     Ok((_, PlayoutItem::Mark(m))) => {
-                        let _ = mark_tx.try_send(m);
+                        let _ = mark_tx.try_send((m, Instant::now()));
                     }
                     Ok((_, PlayoutItem::Frame(f))) => {
                         h2.lock()

@@ -29,7 +29,7 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc::{self, error::TryRecvError};
 
@@ -84,8 +84,8 @@ impl fmt::Debug for AudioFrame {
 pub enum PortEvent {
     /// A frame of the caller's audio.
     Caller(AudioFrame),
-    /// Audio queued before this mark has been played (or cleared).
-    Mark(u32),
+    /// Audio queued before this mark has been played (or cleared), and when.
+    Mark(u32, Instant),
 }
 
 /// Queue sizes of a port.
@@ -230,7 +230,8 @@ pub struct AudioPort {
     format: AudioFormat,
     from_caller: mpsc::Receiver<AudioFrame>,
     to_caller: mpsc::Sender<LiveItem>,
-    marks: mpsc::UnboundedReceiver<u32>,
+    /// Marks reached, with when the leg reached them.
+    marks: mpsc::UnboundedReceiver<(u32, Instant)>,
     shared: Arc<Shared>,
 }
 
@@ -308,7 +309,7 @@ impl AudioPort {
     /// Cancel-safe.
     pub async fn next_event(&mut self) -> Option<PortEvent> {
         tokio::select! {
-            m = self.marks.recv() => m.map(PortEvent::Mark),
+            m = self.marks.recv() => m.map(|(m, at)| PortEvent::Mark(m, at)),
             f = self.from_caller.recv() => f.map(PortEvent::Caller),
         }
     }
@@ -324,7 +325,20 @@ impl AudioPort {
 
     /// The next mark that was reached; `None` once the leg has detached. Cancel-safe.
     pub async fn next_mark(&mut self) -> Option<u32> {
-        self.marks.recv().await
+        self.marks.recv().await.map(|(m, _)| m)
+    }
+
+    /// A mark already reached, with when the leg reached it, without waiting (and without
+    /// registering for a wake-up: an integration that only needs its marks when it wakes for
+    /// something else reads them here, and the leg's mark echoes never wake it).
+    pub fn try_mark_reached(&mut self) -> Option<(u32, Instant)> {
+        self.marks.try_recv().ok()
+    }
+
+    /// The caller's next frame only (marks stay queued for
+    /// [`AudioPort::try_mark_reached`]); `None` once the leg has detached. Cancel-safe.
+    pub async fn next_caller(&mut self) -> Option<AudioFrame> {
+        self.from_caller.recv().await
     }
 
     /// Live audio that has reached the caller since the port was made.
@@ -395,7 +409,7 @@ pub enum LiveNext {
 /// The integration's audio as a leg's pacer pulls it, one slot at a time.
 pub struct LiveSource {
     rx: mpsc::Receiver<LiveItem>,
-    marks: mpsc::UnboundedSender<u32>,
+    marks: mpsc::UnboundedSender<(u32, Instant)>,
     shared: Arc<Shared>,
     seen_epoch: u64,
     /// The epoch [`LiveSource::take_cleared`] last reported.
@@ -442,38 +456,35 @@ impl LiveSource {
     /// would be an underrun's silence. A pacer may hold the slot a little for the frame (an
     /// integration pacing in real time sends each frame just after our slot would have
     /// taken it); this arms the waker so the frame's arrival wakes the pacer.
-    pub fn starved(&mut self) -> bool {
-        self.refill();
-        let starved = self.started
-            && !self.closed
-            && self.underrun < self.hangover
-            && self.frames_pending() == 0;
+    pub fn starved(&mut self, now: Instant) -> bool {
+        self.refill(now);
+        let starved = self.started && self.may_fill_underrun() && self.frames_pending() == 0;
         if starved {
             self.go_idle();
         }
         starved
     }
 
-    /// The audio for the next slot. Reports marks reached on the way.
-    pub fn next_slot(&mut self) -> LiveNext {
-        self.refill();
+    /// The audio for the slot due `now`. Reports marks reached on the way (stamped `now`).
+    pub fn next_slot(&mut self, now: Instant) -> LiveNext {
+        self.refill(now);
         if !self.started {
             if self.frames_pending() < self.prebuffer && !self.flushing() {
-                self.echo_leading_marks();
+                self.echo_leading_marks(now);
                 self.go_idle();
                 return LiveNext::Idle;
             }
             self.started = true;
         }
-        self.echo_leading_marks();
+        self.echo_leading_marks(now);
         // Leading marks are gone, so the head is a frame or nothing.
         if let Some(LiveItem::Frame { frame, .. }) = self.pending.pop_front() {
             self.underrun = 0;
             self.shared.played.fetch_add(1, Ordering::AcqRel);
-            self.echo_leading_marks();
+            self.echo_leading_marks(now);
             return LiveNext::Frame(frame);
         }
-        if self.underrun < self.hangover && !self.closed {
+        if self.may_fill_underrun() {
             self.underrun += 1;
             return LiveNext::Silence;
         }
@@ -481,6 +492,12 @@ impl LiveSource {
         self.underrun = 0;
         self.go_idle();
         LiveNext::Idle
+    }
+
+    /// Whether an underrun now is still bridged with silence (the talkspurt goes on) rather
+    /// than ending the talkspurt.
+    fn may_fill_underrun(&self) -> bool {
+        self.underrun < self.hangover && !self.closed
     }
 
     /// Frames in the prebuffer.
@@ -498,12 +515,12 @@ impl LiveSource {
 
     /// Takes what the channel holds into `pending` (up to the prebuffer once started: the
     /// rest stays in the bounded channel), applying a `clear`.
-    fn refill(&mut self) {
+    fn refill(&mut self, now: Instant) {
         let epoch = self.shared.epoch.load(Ordering::Acquire);
         if epoch != self.seen_epoch {
             self.seen_epoch = epoch;
             for item in std::mem::take(&mut self.pending) {
-                self.drop_item(item);
+                self.drop_item(item, now);
             }
             self.started = false;
             self.underrun = 0;
@@ -511,7 +528,7 @@ impl LiveSource {
         let want = self.prebuffer.max(2);
         while self.frames_pending() < want {
             match self.rx.try_recv() {
-                Ok(item) if item.epoch() < epoch => self.drop_item(item),
+                Ok(item) if item.epoch() < epoch => self.drop_item(item, now),
                 Ok(item) => self.pending.push_back(item),
                 Err(TryRecvError::Empty) => break,
                 Err(TryRecvError::Disconnected) => {
@@ -523,15 +540,15 @@ impl LiveSource {
     }
 
     /// A cleared item: frames vanish, marks are reported.
-    fn drop_item(&self, item: LiveItem) {
+    fn drop_item(&self, item: LiveItem, now: Instant) {
         if let LiveItem::Mark { mark, .. } = item {
-            let _ = self.marks.send(mark);
+            let _ = self.marks.send((mark, now));
         }
     }
 
-    fn echo_leading_marks(&mut self) {
+    fn echo_leading_marks(&mut self, now: Instant) {
         while let Some(LiveItem::Mark { mark, .. }) = self.pending.front() {
-            let _ = self.marks.send(*mark);
+            let _ = self.marks.send((*mark, now));
             self.pending.pop_front();
         }
     }
@@ -549,6 +566,12 @@ impl LiveSource {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The one instant these tests stamp slots with.
+    fn now() -> Instant {
+        static T: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+        *T.get_or_init(Instant::now)
+    }
 
     fn frame(v: i16) -> AudioFrame {
         AudioFrame {
@@ -577,11 +600,11 @@ mod tests {
         let (port, mut tap) = pair(AudioFormat::NARROWBAND, cfg(2, 2));
         port.try_send(frame(1)).unwrap();
         assert!(!tap.live.ready(), "one frame is below the prebuffer");
-        assert_eq!(tap.live.next_slot(), LiveNext::Idle);
+        assert_eq!(tap.live.next_slot(now()), LiveNext::Idle);
         port.try_send(frame(2)).unwrap();
         port.try_send(frame(3)).unwrap();
         assert!(tap.live.ready());
-        let got: Vec<_> = (0..6).map(|_| first(&tap.live.next_slot())).collect();
+        let got: Vec<_> = (0..6).map(|_| first(&tap.live.next_slot(now()))).collect();
         assert_eq!(got, [Some(1), Some(2), Some(3), Some(0), Some(0), None]);
         assert_eq!(port.played(), FRAME * 3);
     }
@@ -596,20 +619,20 @@ mod tests {
             .build()
             .unwrap();
         rt.block_on(port.mark(7)).unwrap();
-        assert_eq!(first(&tap.live.next_slot()), Some(1));
+        assert_eq!(first(&tap.live.next_slot(now())), Some(1));
         port.clear();
         port.try_send(frame(9)).unwrap();
         assert_eq!(
-            first(&tap.live.next_slot()),
+            first(&tap.live.next_slot(now())),
             Some(9),
             "the cleared frames never play"
         );
         assert_eq!(
-            port.marks.try_recv().ok(),
+            port.marks.try_recv().ok().map(|(m, _)| m),
             Some(7),
             "the cleared mark is reported"
         );
-        assert_eq!(tap.live.next_slot(), LiveNext::Idle);
+        assert_eq!(tap.live.next_slot(now()), LiveNext::Idle);
         assert_eq!(port.played(), FRAME * 2);
     }
 
@@ -623,12 +646,17 @@ mod tests {
         rt.block_on(port.mark(1)).unwrap();
         port.try_send(frame(2)).unwrap();
         rt.block_on(port.mark(2)).unwrap();
-        assert!(port.marks.try_recv().is_err());
-        assert_eq!(first(&tap.live.next_slot()), Some(1));
-        assert_eq!(port.marks.try_recv().ok(), Some(1));
-        assert!(port.marks.try_recv().is_err(), "2 waits for its frame");
-        assert_eq!(first(&tap.live.next_slot()), Some(2));
-        assert_eq!(port.marks.try_recv().ok(), Some(2));
+        assert!(port.try_mark_reached().is_none());
+        assert_eq!(first(&tap.live.next_slot(now())), Some(1));
+        assert_eq!(
+            port.try_mark_reached(),
+            Some((1, now())),
+            "stamped with the slot that played the audio before it"
+        );
+        assert!(port.try_mark_reached().is_none(), "2 waits for its frame");
+        let later = now() + FRAME;
+        assert_eq!(first(&tap.live.next_slot(later)), Some(2));
+        assert_eq!(port.try_mark_reached(), Some((2, later)));
     }
 
     #[test]
@@ -654,8 +682,8 @@ mod tests {
         port.try_send(frame(1)).unwrap();
         drop(port);
         assert!(tap.live.ready(), "no prebuffer wait once the port is gone");
-        assert_eq!(first(&tap.live.next_slot()), Some(1));
-        assert_eq!(tap.live.next_slot(), LiveNext::Idle);
+        assert_eq!(first(&tap.live.next_slot(now())), Some(1));
+        assert_eq!(tap.live.next_slot(now()), LiveNext::Idle);
         assert!(tap.live.is_finished());
     }
 
@@ -682,28 +710,31 @@ mod tests {
         tap.live.set_waker(Box::new(move || {
             w.fetch_add(1, Ordering::Relaxed);
         }));
-        assert!(!tap.live.starved(), "no talkspurt yet: idle, not starved");
+        assert!(
+            !tap.live.starved(now()),
+            "no talkspurt yet: idle, not starved"
+        );
         port.try_send(frame(1)).unwrap();
         assert_eq!(woken.load(Ordering::Relaxed), 1);
-        assert!(!tap.live.starved(), "a frame is there");
-        assert_eq!(first(&tap.live.next_slot()), Some(1));
-        assert!(tap.live.starved(), "mid-talkspurt, nothing queued");
+        assert!(!tap.live.starved(now()), "a frame is there");
+        assert_eq!(first(&tap.live.next_slot(now())), Some(1));
+        assert!(tap.live.starved(now()), "mid-talkspurt, nothing queued");
         port.try_send(frame(2)).unwrap();
         assert_eq!(
             woken.load(Ordering::Relaxed),
             2,
             "the late frame wakes the pacer holding its slot"
         );
-        assert!(!tap.live.starved());
-        assert_eq!(first(&tap.live.next_slot()), Some(2));
-        let got: Vec<_> = (0..2).map(|_| first(&tap.live.next_slot())).collect();
+        assert!(!tap.live.starved(now()));
+        assert_eq!(first(&tap.live.next_slot(now())), Some(2));
+        let got: Vec<_> = (0..2).map(|_| first(&tap.live.next_slot(now()))).collect();
         assert_eq!(got, [Some(0), Some(0)], "the hangover's silence");
         assert!(
-            !tap.live.starved(),
+            !tap.live.starved(now()),
             "after the hangover the talkspurt ends rather than wait"
         );
-        assert_eq!(tap.live.next_slot(), LiveNext::Idle);
+        assert_eq!(tap.live.next_slot(now()), LiveNext::Idle);
         drop(port);
-        assert!(!tap.live.starved(), "a gone port is never waited for");
+        assert!(!tap.live.starved(now()), "a gone port is never waited for");
     }
 }

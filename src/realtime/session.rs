@@ -273,7 +273,15 @@ impl AgentSession {
         }
     }
 
-    /// The playout played everything queued before `mark`.
+    /// Whether the session waits for the playout to drain (a leaving tool): its marks must
+    /// be reported as they are reached. Otherwise they may be reported late, with the
+    /// instant each was reached ([`AgentSession::played`]), before the next other input.
+    pub fn awaits_playout(&self) -> bool {
+        self.leaving.is_some()
+    }
+
+    /// The playout played everything queued before `mark` (at `now`: the instant it was
+    /// reached, which may be earlier than inputs already handled).
     pub fn played(&mut self, mark: u64, now: Instant) {
         if self.ended {
             return;

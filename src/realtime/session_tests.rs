@@ -240,6 +240,34 @@ fn a_start_before_the_socket_opens_keeps_the_first_second_of_speech() {
 }
 
 #[test]
+fn marks_reported_late_with_when_they_were_reached_truncate_the_same() {
+    // The pump reads marks only when it wakes for something else: here both marks reach the
+    // session just before the caller's speech, stamped with when the playout reached them.
+    let mut t = T::running(cfg());
+    t.server(
+        json!({"type": "response.created", "response": {"id": "r1", "status": "in_progress"}}),
+    );
+    for _ in 0..4 {
+        t.delta("r1", "item_a", 8000);
+    }
+    t.take();
+    let started = t.at() + Duration::from_millis(100);
+    let one_second_in = t.at() + Duration::from_millis(1100);
+    t.advance(1400);
+    t.s.played(1, started);
+    t.s.played(2, one_second_in);
+    t.server(json!({"type": "input_audio_buffer.speech_started", "audio_start_ms": 1350, "item_id": "u2"}));
+    assert_eq!(
+        t.take(),
+        [
+            "clear",
+            "send conversation.item.truncate",
+            "log barge-in 1300ms"
+        ]
+    );
+}
+
+#[test]
 fn barge_in_clears_at_once_and_truncates_at_what_was_heard() {
     let mut t = T::running(cfg());
     t.server(
@@ -391,6 +419,10 @@ fn a_goto_tool_ends_after_the_last_words_have_played() {
     );
     t.server(json!({"type": "response.created", "response": {"id": "r1"}}));
     t.delta("r1", "a1", 8000);
+    assert!(
+        !t.s.awaits_playout(),
+        "talking, not leaving: marks may be reported late"
+    );
     t.server(
         json!({"type": "response.output_audio_transcript.done", "response_id": "r1",
         "item_id": "a1", "transcript": "Let me put you through to billing."}),
@@ -405,6 +437,10 @@ fn a_goto_tool_ends_after_the_last_words_have_played() {
     );
     t.take();
     assert!(!t.s.is_ended(), "waits for the words to play");
+    assert!(
+        t.s.awaits_playout(),
+        "leaving after the audio: the playout's marks must wake the pump"
+    );
     t.advance(900);
     t.s.played(2, t.at());
     assert_eq!(t.take(), ["end Goto { tool: 1 } \"tool\""]);

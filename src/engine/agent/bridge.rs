@@ -130,6 +130,11 @@ impl Bridge {
         Some(f)
     }
 
+    /// Whether agent audio short of a whole frame is held for the next delta.
+    pub fn holds_partial(&self) -> bool {
+        !self.partial.is_empty() || self.odd.is_some()
+    }
+
     /// Barge-in: what is held is dropped with the rest.
     pub fn clear(&mut self) {
         self.partial.clear();

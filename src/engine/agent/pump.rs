@@ -10,6 +10,13 @@
 //! Agent audio arrives faster than real time and the playout's queue is bounded: frames wait
 //! in a local queue (at most [`MAX_BACKLOG`], ten minutes) and are pushed as room frees, so the
 //! socket is always read — a barge-in is never stuck behind a full playout.
+//!
+//! The playout reports a mark after every chunk of agent audio, stamped with when it played.
+//! Those reports do not wake the task (at one chunk per 20 ms that was a thread wake-up per
+//! chunk per call): they are read, with their stamps, whenever the task wakes for anything
+//! else, before that thing is handled — so a barge-in's `audio_end_ms` and the silence timer
+//! see exactly what they saw before. Only a session waiting for its audio to drain (a leaving
+//! tool) asks to be woken by them.
 
 use std::collections::VecDeque;
 use std::future::Future;
@@ -54,8 +61,8 @@ pub enum PlayoutItem {
 pub enum AudioIn {
     /// 20 ms of the caller at [`CallAudio::rate`].
     Caller(Vec<i16>),
-    /// Everything queued before this mark has been played (or cleared).
-    Mark(u32),
+    /// Everything queued before this mark has been played (or cleared), at that instant.
+    Mark(u32, Instant),
 }
 
 /// The call's audio both ways, as the pump uses it: on a live call an integration's
@@ -70,9 +77,12 @@ pub trait CallAudio: Send {
     fn try_push(&mut self, item: PlayoutItem) -> Result<(), PlayoutItem>;
     /// Drops everything queued towards the caller (barge-in).
     fn clear(&mut self);
-    /// The next caller frame or mark reached; `None` once the call's audio is gone.
-    /// Cancel-safe (it is one arm of the pump's `select!`).
-    fn next(&mut self) -> Pin<Box<dyn Future<Output = Option<AudioIn>> + Send + '_>>;
+    /// The next caller frame, or (when `marks`) the next mark reached; `None` once the call's
+    /// audio is gone. Cancel-safe (it is one arm of the pump's `select!`). With `marks` off a
+    /// mark reached never wakes the pump: it waits for [`CallAudio::take_mark`].
+    fn next(&mut self, marks: bool) -> Pin<Box<dyn Future<Output = Option<AudioIn>> + Send + '_>>;
+    /// A mark already reached and when, without waiting.
+    fn take_mark(&mut self) -> Option<(u32, Instant)>;
 }
 
 /// Messages from the call to its agent task.
@@ -249,11 +259,20 @@ impl Pump {
                 (d, true) => Some(d.map_or(self.prepared_until, |d| d.min(self.prepared_until))),
                 (d, false) => d,
             };
-            let backlog = !self.queue.is_empty();
-            let holding = self.last_audio.is_some();
-            timers.arm(deadline, backlog || holding);
+            // Offer the backlog again after a tick; flush a held partial frame once no audio
+            // followed it for a while.
+            let quiet = if self.queue.is_empty() {
+                self.last_audio
+                    .filter(|_| self.bridge.as_ref().is_some_and(Bridge::holds_partial))
+                    .map(|t| t + FLUSH_AFTER)
+            } else {
+                Some(Instant::now() + TICK)
+            };
+            timers.arm(deadline, quiet);
+            let marks = session.awaits_playout();
             tokio::select! {
                 msg = self.ws.next() => {
+                    self.take_marks(&mut session);
                     let now = Instant::now();
                     match msg {
                         Some(Ok(Message::Text(t))) => session.server_text(t.as_str(), now),
@@ -267,32 +286,39 @@ impl Pump {
                         None => session.closed("the server hung up", now),
                     }
                 }
-                ev = next_opt(self.audio.as_mut()) => match ev {
-                    Some(AudioIn::Caller(pcm)) => {
-                        self.bytes.clear();
-                        if let Some(b) = self.bridge.as_mut() {
-                            if b.caller(&pcm, &mut self.bytes).is_ok() && !self.bytes.is_empty() {
-                                session.caller_audio(&self.bytes, Instant::now());
+                ev = next_opt(self.audio.as_mut(), marks) => {
+                    self.take_marks(&mut session);
+                    match ev {
+                        Some(AudioIn::Caller(pcm)) => {
+                            self.bytes.clear();
+                            if let Some(b) = self.bridge.as_mut() {
+                                if b.caller(&pcm, &mut self.bytes).is_ok() && !self.bytes.is_empty() {
+                                    session.caller_audio(&self.bytes, Instant::now());
+                                }
                             }
                         }
+                        Some(AudioIn::Mark(m, at)) => session.played(u64::from(m), at),
+                        // The call's audio went away (hangup, detach): the call ends the session.
+                        None => self.audio = None,
                     }
-                    Some(AudioIn::Mark(m)) => session.played(u64::from(m), Instant::now()),
-                    // The call's audio went away (hangup, detach): the call ends the session.
-                    None => self.audio = None,
-                },
-                c = ctl.recv() => match c {
-                    Some(Ctl::Start { cfg, audio }) => {
-                        self.attach(&cfg, audio)?;
-                        session.reconfigure(*cfg);
-                        session.start(Instant::now());
+                }
+                c = ctl.recv() => {
+                    self.take_marks(&mut session);
+                    match c {
+                        Some(Ctl::Start { cfg, audio }) => {
+                            self.attach(&cfg, audio)?;
+                            session.reconfigure(*cfg);
+                            session.start(Instant::now());
+                        }
+                        Some(Ctl::Dtmf(d)) => session.dtmf(d, Instant::now()),
+                        None => {
+                            let _ = self.ws.close(None).await;
+                            return Err(Failure::Abandoned);
+                        }
                     }
-                    Some(Ctl::Dtmf(d)) => session.dtmf(d, Instant::now()),
-                    None => {
-                        let _ = self.ws.close(None).await;
-                        return Err(Failure::Abandoned);
-                    }
-                },
+                }
                 Some(done) = self.tools.join_next(), if !self.tools.is_empty() => {
+                    self.take_marks(&mut session);
                     if let Ok((call_id, result)) = done {
                         if let Err(e) = &result {
                             tracing::warn!(call = %label, error = %e, "agent: tool webhook failed");
@@ -301,6 +327,7 @@ impl Pump {
                     }
                 }
                 () = timers.deadline.as_mut(), if timers.armed.is_some() => {
+                    self.take_marks(&mut session);
                     timers.armed = None;
                     let now = Instant::now();
                     if !self.started && now >= self.prepared_until {
@@ -310,8 +337,9 @@ impl Pump {
                     }
                     session.handle_timeout(now);
                 }
-                () = timers.idle.as_mut(), if timers.idle_on => {
-                    timers.idle_on = false;
+                () = timers.quiet.as_mut(), if timers.quiet_on => {
+                    timers.quiet_on = false;
+                    timers.quiet_at = None;
                     self.flush_held();
                 }
             }
@@ -397,6 +425,16 @@ impl Pump {
         None
     }
 
+    /// Hands the marks the playout reached meanwhile to the session, with when they were
+    /// reached.
+    fn take_marks(&mut self, session: &mut AgentSession) {
+        if let Some(a) = self.audio.as_mut() {
+            while let Some((m, at)) = a.take_mark() {
+                session.played(u64::from(m), at);
+            }
+        }
+    }
+
     /// Offers queued items to the playout until it is full.
     fn feed(&mut self) {
         let Some(a) = self.audio.as_mut() else {
@@ -445,21 +483,23 @@ fn log(label: &str, l: Log) {
 }
 
 /// The next audio event, or never when no audio is attached.
-async fn next_opt(audio: Option<&mut Box<dyn CallAudio>>) -> Option<AudioIn> {
+async fn next_opt(audio: Option<&mut Box<dyn CallAudio>>, marks: bool) -> Option<AudioIn> {
     match audio {
-        Some(a) => a.next().await,
+        Some(a) => a.next(marks).await,
         None => std::future::pending().await,
     }
 }
 
-/// The pump's two timers: the session's next deadline, and [`TICK`] of quiet (no other event)
-/// while the agent's audio is queued or held.
+/// The pump's two timers: the session's next deadline, and the quiet timer (offer a backlog
+/// again, flush a held partial frame).
 struct PumpTimers {
     deadline: Pin<Box<Sleep>>,
     /// What `deadline` is set to; `None`: disarmed (or fired).
     armed: Option<Instant>,
-    idle: Pin<Box<Sleep>>,
-    idle_on: bool,
+    quiet: Pin<Box<Sleep>>,
+    quiet_on: bool,
+    /// What `quiet` is set to.
+    quiet_at: Option<Instant>,
 }
 
 impl PumpTimers {
@@ -468,14 +508,15 @@ impl PumpTimers {
         PumpTimers {
             deadline: Box::pin(tokio::time::sleep_until(now)),
             armed: None,
-            idle: Box::pin(tokio::time::sleep_until(now)),
-            idle_on: false,
+            quiet: Box::pin(tokio::time::sleep_until(now)),
+            quiet_on: false,
+            quiet_at: None,
         }
     }
 
-    /// Before each wait: the session's deadline (re-set only when it changed) and, when `idle`,
-    /// the quiet timer [`TICK`] from now (a fresh `Sleep` per turn before).
-    fn arm(&mut self, deadline: Option<Instant>, idle: bool) {
+    /// Before each wait: the session's deadline and the quiet timer, each re-set only when it
+    /// changed (a fresh `Sleep` per turn before).
+    fn arm(&mut self, deadline: Option<Instant>, quiet: Option<Instant>) {
         if deadline != self.armed {
             if let Some(t) = deadline {
                 self.deadline
@@ -484,9 +525,12 @@ impl PumpTimers {
             }
             self.armed = deadline;
         }
-        self.idle_on = idle;
-        if idle {
-            self.idle.as_mut().reset(tokio::time::Instant::now() + TICK);
+        self.quiet_on = quiet.is_some();
+        if quiet != self.quiet_at {
+            if let Some(t) = quiet {
+                self.quiet.as_mut().reset(tokio::time::Instant::from_std(t));
+            }
+            self.quiet_at = quiet;
         }
     }
 }

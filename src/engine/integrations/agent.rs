@@ -16,6 +16,7 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Instant;
 
 use tokio::sync::{mpsc, oneshot};
 
@@ -210,12 +211,23 @@ impl CallAudio for PortAudio {
         self.port.clear();
     }
 
-    fn next(&mut self) -> Pin<Box<dyn Future<Output = Option<AudioIn>> + Send + '_>> {
+    fn next(&mut self, marks: bool) -> Pin<Box<dyn Future<Output = Option<AudioIn>> + Send + '_>> {
         Box::pin(async move {
-            match self.port.next_event().await? {
-                PortEvent::Caller(f) => Some(AudioIn::Caller(f.samples)),
-                PortEvent::Mark(m) => Some(AudioIn::Mark(m)),
+            if marks {
+                match self.port.next_event().await? {
+                    PortEvent::Caller(f) => Some(AudioIn::Caller(f.samples)),
+                    PortEvent::Mark(m, at) => Some(AudioIn::Mark(m, at)),
+                }
+            } else {
+                self.port
+                    .next_caller()
+                    .await
+                    .map(|f| AudioIn::Caller(f.samples))
             }
         })
+    }
+
+    fn take_mark(&mut self) -> Option<(u32, Instant)> {
+        self.port.try_mark_reached()
     }
 }

@@ -14,6 +14,8 @@
 //! cannot run at an attached port's rate (Opus → G.711 with a 16 kHz port) detaches it: the
 //! integration sees its port close.
 
+use std::time::Instant;
+
 use bytes::Bytes;
 
 use super::codec::{law, CodecError, Frame, RxDecoder};
@@ -140,13 +142,13 @@ impl LiveOut {
     }
 
     /// Mid-talkspurt and the next frame has not arrived (arms the source's waker).
-    pub fn starved(&mut self) -> bool {
-        self.source.starved()
+    pub fn starved(&mut self, now: Instant) -> bool {
+        self.source.starved(now)
     }
 
     /// The next slot's frame in `codec`: `Some(None)` is silence, `None` is nothing.
-    pub fn next(&mut self, codec: Codec) -> Option<Option<Frame>> {
-        match self.source.next_slot() {
+    pub fn next(&mut self, codec: Codec, now: Instant) -> Option<Option<Frame>> {
+        match self.source.next_slot(now) {
             LiveNext::Frame(f) => Some(self.encode(codec, &f.samples)),
             LiveNext::Silence => Some(None),
             LiveNext::Idle => None,
@@ -260,10 +262,14 @@ mod tests {
         })
         .unwrap();
         assert!(out.ready());
-        let frame = out.next(Codec::Pcma).unwrap().unwrap();
+        let frame = out.next(Codec::Pcma, Instant::now()).unwrap().unwrap();
         assert_eq!(frame.payload(), &[Law::A.encode_sample(2000); 160][..]);
-        assert_eq!(out.next(Codec::Pcma), Some(None), "underrun: silence");
-        assert_eq!(out.next(Codec::Pcma), None, "then nothing");
+        assert_eq!(
+            out.next(Codec::Pcma, Instant::now()),
+            Some(None),
+            "underrun: silence"
+        );
+        assert_eq!(out.next(Codec::Pcma, Instant::now()), None, "then nothing");
     }
 
     #[test]

@@ -14,6 +14,7 @@
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 use tokio::sync::mpsc::{self, error::TryRecvError};
 
@@ -198,12 +199,12 @@ impl Playout {
     /// Whether the next slot is live audio's and its frame has not arrived yet: no prompt is
     /// queued and the integration that would fill the slot is mid-talkspurt with nothing to
     /// send (see [`LiveSource::starved`](crate::engine::audio_port::LiveSource::starved)).
-    pub fn live_starved(&mut self) -> bool {
+    pub fn live_starved(&mut self, now: Instant) -> bool {
         if !self.queue.is_empty() {
             return false;
         }
         for l in &mut self.live {
-            if l.starved() {
+            if l.starved(now) {
                 return true;
             }
             if l.ready() {
@@ -219,10 +220,10 @@ impl Playout {
     }
 
     /// The slot's frame from live audio (prompts are all done), onto `out`.
-    fn next_live(&mut self, codec: Codec, out: &mut Vec<u8>) -> Next {
+    fn next_live(&mut self, codec: Codec, out: &mut Vec<u8>, now: Instant) -> Next {
         self.live.retain(|l| !l.source().is_finished());
         for l in &mut self.live {
-            match l.next(codec) {
+            match l.next(codec, now) {
                 Some(Some(frame)) => return copy(frame.payload(), None, out),
                 Some(None) => return copy(silence_payload(codec), None, out),
                 None => {}
@@ -271,25 +272,24 @@ impl Playout {
         codec: Codec,
         events: &mut Vec<MediaEvent>,
         out: &mut Vec<u8>,
+        now: Instant,
     ) -> Next {
         loop {
             let Some(head) = self.queue.front_mut() else {
-                return self.next_live(codec, out);
+                return self.next_live(codec, out, now);
             };
             let id = head.id;
             match &mut head.source {
                 Source::Loading { .. } => return Next::Idle,
                 Source::File { frames, next } => {
                     if let Some(frame) = frames.get(*next) {
-                        out.extend_from_slice(frame.payload());
+                        let done = *next + 1 >= frames.len();
+                        let sent = copy(frame.payload(), done.then_some(id), out);
                         *next += 1;
-                        let done = *next >= frames.len();
                         if done {
                             self.queue.pop_front();
                         }
-                        return Next::Frame {
-                            finished: done.then_some(id),
-                        };
+                        return sent;
                     }
                     // An empty prompt (or resumed past its end): finished at once.
                     self.queue.pop_front();
@@ -397,7 +397,9 @@ mod tests {
 
     fn frames(p: &mut Playout, ev: &mut Vec<MediaEvent>) -> Vec<Option<RequestId>> {
         let mut out = Vec::new();
-        while let Next::Frame { finished, .. } = p.next_frame(Codec::Pcmu, ev, &mut Vec::new()) {
+        while let Next::Frame { finished, .. } =
+            p.next_frame(Codec::Pcmu, ev, &mut Vec::new(), Instant::now())
+        {
             out.push(finished);
         }
         out
@@ -429,7 +431,7 @@ mod tests {
         let mut ev = Vec::new();
         let mut out = Vec::new();
         assert!(matches!(
-            p.next_frame(Codec::Pcmu, &mut ev, &mut out),
+            p.next_frame(Codec::Pcmu, &mut ev, &mut out, Instant::now()),
             Next::Frame { .. }
         ));
         assert!(p.stop(RequestId(1)));
@@ -455,7 +457,7 @@ mod tests {
         let mut ev = Vec::new();
         let mut out = Vec::new();
         assert!(matches!(
-            p.next_frame(Codec::Pcmu, &mut ev, &mut out),
+            p.next_frame(Codec::Pcmu, &mut ev, &mut out, Instant::now()),
             Next::Idle
         ));
         p.loaded(
@@ -505,7 +507,7 @@ mod tests {
         let mut out = Vec::new();
         let mut sent = Vec::new();
         for _ in 0..5 {
-            match p.next_frame(Codec::Pcmu, &mut ev, &mut out) {
+            match p.next_frame(Codec::Pcmu, &mut ev, &mut out, Instant::now()) {
                 Next::Frame { .. } => sent.push(out.pop().expect("a payload")),
                 Next::Idle => panic!("a started stream never idles"),
             }
@@ -518,7 +520,7 @@ mod tests {
         );
         tx.send(StreamMsg::End).await.unwrap();
         assert!(matches!(
-            p.next_frame(Codec::Pcmu, &mut ev, &mut out),
+            p.next_frame(Codec::Pcmu, &mut ev, &mut out, Instant::now()),
             Next::Idle
         ));
         assert!(matches!(

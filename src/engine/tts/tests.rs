@@ -303,7 +303,7 @@ async fn a_remote_engine_plays_as_it_downloads_and_caches_what_it_played() {
     let player = tokio::spawn(async move {
         let mut frames = Vec::new();
         for _ in 0..2000 {
-            match tap.live.next_slot() {
+            match tap.live.next_slot(std::time::Instant::now()) {
                 LiveNext::Frame(f) => frames.push(f.samples),
                 LiveNext::Silence | LiveNext::Idle => {}
             }

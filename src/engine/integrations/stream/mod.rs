@@ -182,7 +182,7 @@ impl Wake {
     fn of_port(e: Option<PortEvent>) -> Wake {
         match e {
             Some(PortEvent::Caller(f)) => Wake::Caller(Some(f)),
-            Some(PortEvent::Mark(m)) => Wake::Mark(Some(m)),
+            Some(PortEvent::Mark(m, _)) => Wake::Mark(Some(m)),
             None => Wake::Caller(None),
         }
     }

@@ -437,7 +437,7 @@ impl TwilioCore {
         self.live.retain(|(_, s)| !s.is_finished());
         let mut samples = None;
         for (_, src) in self.live.iter_mut().filter(|(_, s)| s.ready()) {
-            match src.next_slot() {
+            match src.next_slot(now) {
                 LiveNext::Frame(f) => samples = Some(f.samples),
                 LiveNext::Silence => samples = Some(Vec::new()),
                 LiveNext::Idle => continue,
