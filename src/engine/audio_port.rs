@@ -335,12 +335,6 @@ impl AudioPort {
         self.marks.try_recv().ok()
     }
 
-    /// The caller's next frame only (marks stay queued for
-    /// [`AudioPort::try_mark_reached`]); `None` once the leg has detached. Cancel-safe.
-    pub async fn next_caller(&mut self) -> Option<AudioFrame> {
-        self.from_caller.recv().await
-    }
-
     /// Live audio that has reached the caller since the port was made.
     pub fn played(&self) -> Duration {
         FRAME * self.shared.played.load(Ordering::Acquire) as u32

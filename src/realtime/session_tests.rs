@@ -239,10 +239,8 @@ fn a_start_before_the_socket_opens_keeps_the_first_second_of_speech() {
     assert_eq!(out.len(), 1 + 50, "one second kept");
 }
 
-#[test]
-fn marks_reported_late_with_when_they_were_reached_truncate_the_same() {
-    // The pump reads marks only when it wakes for something else: here both marks reach the
-    // session just before the caller's speech, stamped with when the playout reached them.
+/// A running session with four seconds of one answer (`r1`, `item_a`) queued in 40 ms.
+fn answering() -> T {
     let mut t = T::running(cfg());
     t.server(
         json!({"type": "response.created", "response": {"id": "r1", "status": "in_progress"}}),
@@ -250,6 +248,21 @@ fn marks_reported_late_with_when_they_were_reached_truncate_the_same() {
     for _ in 0..4 {
         t.delta("r1", "item_a", 8000);
     }
+    t
+}
+
+/// What a barge-in 1.3 s into the answer puts out.
+const BARGE_IN_AT_1300: [&str; 3] = [
+    "clear",
+    "send conversation.item.truncate",
+    "log barge-in 1300ms",
+];
+
+#[test]
+fn marks_reported_late_with_when_they_were_reached_truncate_the_same() {
+    // The pump reads marks only when it wakes for something else: here both marks reach the
+    // session just before the caller's speech, stamped with when the playout reached them.
+    let mut t = answering();
     t.take();
     let started = t.at() + Duration::from_millis(100);
     let one_second_in = t.at() + Duration::from_millis(1100);
@@ -257,26 +270,12 @@ fn marks_reported_late_with_when_they_were_reached_truncate_the_same() {
     t.s.played(1, started);
     t.s.played(2, one_second_in);
     t.server(json!({"type": "input_audio_buffer.speech_started", "audio_start_ms": 1350, "item_id": "u2"}));
-    assert_eq!(
-        t.take(),
-        [
-            "clear",
-            "send conversation.item.truncate",
-            "log barge-in 1300ms"
-        ]
-    );
+    assert_eq!(t.take(), BARGE_IN_AT_1300);
 }
 
 #[test]
 fn barge_in_clears_at_once_and_truncates_at_what_was_heard() {
-    let mut t = T::running(cfg());
-    t.server(
-        json!({"type": "response.created", "response": {"id": "r1", "status": "in_progress"}}),
-    );
-    // Four seconds of answer arrive in 40 ms.
-    for _ in 0..4 {
-        t.delta("r1", "item_a", 8000);
-    }
+    let mut t = answering();
     assert_eq!(
         t.take(),
         [
@@ -297,14 +296,7 @@ fn barge_in_clears_at_once_and_truncates_at_what_was_heard() {
     t.s.played(2, t.at()); // one second heard at 1100 ms
     t.advance(300);
     t.server(json!({"type": "input_audio_buffer.speech_started", "audio_start_ms": 1350, "item_id": "u2"}));
-    assert_eq!(
-        t.take(),
-        [
-            "clear",
-            "send conversation.item.truncate",
-            "log barge-in 1300ms"
-        ]
-    );
+    assert_eq!(t.take(), BARGE_IN_AT_1300);
     let trunc = t.sent().pop().unwrap();
     assert_eq!(
         (

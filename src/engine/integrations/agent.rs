@@ -219,10 +219,7 @@ impl CallAudio for PortAudio {
                     PortEvent::Mark(m, at) => Some(AudioIn::Mark(m, at)),
                 }
             } else {
-                self.port
-                    .next_caller()
-                    .await
-                    .map(|f| AudioIn::Caller(f.samples))
+                self.port.recv().await.map(|f| AudioIn::Caller(f.samples))
             }
         })
     }
