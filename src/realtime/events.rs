@@ -160,8 +160,75 @@ impl std::fmt::Display for ParseError {
     }
 }
 
+/// An audio delta's fields, borrowed from the text (unescaped copies only when the server
+/// escaped something in them).
+#[derive(serde::Deserialize)]
+struct DeltaFields<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: std::borrow::Cow<'a, str>,
+    #[serde(default, borrow)]
+    delta: Option<std::borrow::Cow<'a, str>>,
+    #[serde(default, borrow)]
+    response_id: Option<std::borrow::Cow<'a, str>>,
+    #[serde(default, borrow)]
+    item_id: Option<std::borrow::Cow<'a, str>>,
+}
+
+/// `Some` when `text` is an audio delta (the same result the general path gives); `None`
+/// sends anything else, or anything that does not fit these fields, the general way.
+fn audio_delta(text: &str) -> Option<Result<ServerEvent, ParseError>> {
+    let f: DeltaFields = serde_json::from_str(text).ok()?;
+    if !matches!(
+        &*f.kind,
+        "response.output_audio.delta" | "response.audio.delta"
+    ) {
+        return None;
+    }
+    Some(delta_event(
+        f.delta.as_deref(),
+        f.response_id.as_deref(),
+        f.item_id.as_deref(),
+    ))
+}
+
+fn delta_event(
+    delta: Option<&str>,
+    response_id: Option<&str>,
+    item_id: Option<&str>,
+) -> Result<ServerEvent, ParseError> {
+    const EVENT: &str = "response.output_audio.delta";
+    let delta = delta.ok_or(ParseError::Missing {
+        event: EVENT,
+        field: "delta",
+    })?;
+    if delta.len() > MAX_DELTA_BASE64 {
+        return Err(ParseError::BadAudio("larger than 4 MiB"));
+    }
+    let audio = base64::engine::general_purpose::STANDARD
+        .decode(delta)
+        .map_err(|_| ParseError::BadAudio("not base64"))?;
+    let field = |v: Option<&str>, field: &'static str| {
+        v.map(str::to_owned).ok_or(ParseError::Missing {
+            event: EVENT,
+            field,
+        })
+    };
+    Ok(ServerEvent::AudioDelta {
+        response_id: field(response_id, "response_id")?,
+        item_id: field(item_id, "item_id")?,
+        audio,
+    })
+}
+
 /// Parses one text frame from the server.
 pub fn parse(text: &str) -> Result<ServerEvent, ParseError> {
+    // Audio deltas are nearly every event of a call (one per 20-100 ms of the agent's voice):
+    // read their three fields borrowed, skipping the rest, instead of building a whole tree.
+    audio_delta(text).unwrap_or_else(|| parse_tree(text))
+}
+
+/// Parses any event through a JSON tree.
+fn parse_tree(text: &str) -> Result<ServerEvent, ParseError> {
     let v: Value = serde_json::from_str(text).map_err(|_| ParseError::NotAnEvent)?;
     let kind = v
         .get("type")
@@ -226,26 +293,11 @@ pub fn parse(text: &str) -> Result<ServerEvent, ParseError> {
                 })?
                 .to_owned(),
         },
-        "response.output_audio.delta" | "response.audio.delta" => {
-            let delta = v
-                .get("delta")
-                .and_then(Value::as_str)
-                .ok_or(ParseError::Missing {
-                    event: "response.output_audio.delta",
-                    field: "delta",
-                })?;
-            if delta.len() > MAX_DELTA_BASE64 {
-                return Err(ParseError::BadAudio("larger than 4 MiB"));
-            }
-            let audio = base64::engine::general_purpose::STANDARD
-                .decode(delta)
-                .map_err(|_| ParseError::BadAudio("not base64"))?;
-            ServerEvent::AudioDelta {
-                response_id: s("response_id", "response.output_audio.delta")?,
-                item_id: s("item_id", "response.output_audio.delta")?,
-                audio,
-            }
-        }
+        "response.output_audio.delta" | "response.audio.delta" => delta_event(
+            v.get("delta").and_then(Value::as_str),
+            v.get("response_id").and_then(Value::as_str),
+            v.get("item_id").and_then(Value::as_str),
+        )?,
         "response.output_audio_transcript.delta" | "response.audio_transcript.delta" => {
             ServerEvent::AgentTranscriptDelta {
                 item_id: s("item_id", "response.output_audio_transcript.delta")?,
@@ -409,6 +461,39 @@ mod tests {
                 field: "delta"
             })
         );
+    }
+
+    #[test]
+    fn the_audio_delta_shortcut_reads_what_the_tree_reads() {
+        for text in [
+            r#"{"type":"response.output_audio.delta","event_id":"e1","response_id":"r1","item_id":"i1","output_index":0,"content_index":0,"delta":"AAEC"}"#,
+            r#"{"type":"response.audio.delta","response_id":"r1","item_id":"i1","delta":"AAEC"}"#,
+            // Escapes in any field, '/' escaped in the base64.
+            r#"{"type":"response.output_audio.delta","response_id":"r\u0031","item_id":"i\"1","delta":"AA\/C"}"#,
+            r#"{"type":"response.output_audio.delta","response_id":"r1","item_id":"i1","delta":"!!"}"#,
+            r#"{"type":"response.output_audio.delta","response_id":"r1","delta":"AAEC"}"#,
+            r#"{"type":"response.output_audio.delta","item_id":"i1","delta":"AAEC"}"#,
+            r#"{"type":"response.output_audio.delta","response_id":"r1","item_id":"i1"}"#,
+            // Not a string, duplicated, nested: the tree decides.
+            r#"{"type":"response.output_audio.delta","response_id":"r1","item_id":"i1","delta":7}"#,
+            r#"{"type":"response.output_audio.delta","response_id":"r1","item_id":"i1","delta":"AAEC","delta":"AQ=="}"#,
+            r#"{"type":"response.output_audio.delta","response_id":{"x":1},"item_id":"i1","delta":"AAEC"}"#,
+            r#"{"type":"response.output_audio_transcript.delta","item_id":"i1","delta":"hello"}"#,
+            r#"{"type":7,"delta":"AAEC"}"#,
+            r#"{"delta":"AAEC"}"#,
+            "not json",
+        ] {
+            assert_eq!(parse(text), parse_tree(text), "{text}");
+        }
+        assert!(audio_delta(
+            r#"{"type":"response.output_audio.delta","response_id":"r","item_id":"i","delta":"AA\/C"}"#
+        )
+        .is_some_and(|e| e
+            == Ok(ServerEvent::AudioDelta {
+                response_id: "r".into(),
+                item_id: "i".into(),
+                audio: vec![0, 15, 194],
+            })));
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //!
 //! - [`ws`]: opening the Realtime websocket (Bearer key, rustls, timeouts, typed refusals).
 //! - [`pump`]: the task serving one session (socket, call audio, webhooks, timer).
+//! - [`runtime`]: the agents' own runtime, which batches the wake-ups of many calls.
 //! - [`bridge`]: the call's PCM frames ⇄ the session's `audio/pcmu`, `audio/pcma` or 24 kHz PCM.
 //! - [`tools`]: a webhook tool's HTTP call.
 //! - [`meter`]: connect and first-audio latency and session errors for `/metrics`.
@@ -14,6 +15,7 @@
 pub mod bridge;
 pub mod meter;
 pub mod pump;
+pub mod runtime;
 pub mod tools;
 pub mod transcribe;
 pub mod ws;

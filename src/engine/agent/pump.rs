@@ -1,4 +1,6 @@
 //! The agent's task: the I/O around one [`AgentSession`] (quinn's `ConnectionDriver` shape).
+//! Live calls spawn it on the agents' runtime ([`super::runtime`]), which batches the wake-ups
+//! of many calls.
 //!
 //! It opens the socket, then loops: drain the session's outputs (client events to the socket,
 //! agent audio through the [`Bridge`] into the call's [`CallAudio`], marks, clears, webhook

@@ -76,7 +76,7 @@ pub fn prepare(
     };
     let (ctl, ctl_rx) = mpsc::channel(16);
     let (result_tx, result) = oneshot::channel();
-    let task = tokio::spawn(async move {
+    let task = crate::engine::agent::runtime::spawn(async move {
         let r = pump::run(endpoint, cfg, ctl_rx).await;
         let _ = result_tx.send(r);
     });
@@ -133,7 +133,7 @@ pub async fn run(
             let (ctl, ctl_rx) = mpsc::channel(16);
             let (result_tx, result) = oneshot::channel();
             let first = cfg.clone();
-            let task = tokio::spawn(async move {
+            let task = crate::engine::agent::runtime::spawn(async move {
                 let _ = result_tx.send(pump::run(endpoint, first, ctl_rx).await);
             });
             (ctl, result, AbortOnDrop(task))

@@ -12,6 +12,7 @@ use std::io;
 use std::mem;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6, UdpSocket};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::sync::atomic::{fence, AtomicBool, Ordering};
 use std::time::Duration;
 
 use rustix::event::{epoll, eventfd, EventfdFlags, Timespec};
@@ -92,26 +93,46 @@ impl AsFd for Epoll {
 }
 
 /// Wakes a worker blocked in [`Epoll::wait`] from another thread (an eventfd).
+///
+/// Wake-ups between two [`Waker::reset`]s cost one system call: the first writes the eventfd,
+/// the rest see it pending (an agent pushing many calls' frames at once wakes a worker once).
+/// The worker must look at its inbox after `reset`, never before, so nothing sent after the
+/// last look can be missed.
 #[derive(Debug)]
 pub struct Waker {
     fd: OwnedFd,
+    /// The eventfd was written and not reset since.
+    pending: AtomicBool,
 }
 
 impl Waker {
     pub fn new() -> io::Result<Waker> {
         let fd = eventfd(0, EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK)?;
-        Ok(Waker { fd })
+        Ok(Waker {
+            fd,
+            pending: AtomicBool::new(false),
+        })
     }
 
     pub fn wake(&self) {
+        // Pairs with the fence in `reset`: either this sees the flag cleared (and writes), or
+        // the worker's look at its inbox after `reset` sees what was sent before this.
+        fence(Ordering::SeqCst);
+        if self.pending.swap(true, Ordering::SeqCst) {
+            return;
+        }
         // Fails only if the counter would overflow (it is then readable anyway).
         let _ = rustix::io::write(&self.fd, &1u64.to_ne_bytes());
     }
 
     /// Clears the wake-up (after it was reported).
+    /// Reads the eventfd before clearing the flag: a wake-up between the two finds the flag
+    /// still set and does not write, and its message is in the inbox the worker reads next.
     pub fn reset(&self) {
         let mut buf = [0u8; 8];
         let _ = rustix::io::read(&self.fd, &mut buf);
+        self.pending.store(false, Ordering::SeqCst);
+        fence(Ordering::SeqCst);
     }
 }
 
@@ -249,6 +270,52 @@ mod tests {
             assert_eq!(batch.recv(&rx6).unwrap(), 1);
             assert_eq!(batch.get(0).unwrap().1, b.local_addr().unwrap());
         }
+    }
+
+    #[test]
+    fn wake_ups_before_a_reset_write_once_and_none_is_lost() {
+        let count = |w: &Waker| {
+            let mut b = [0u8; 8];
+            rustix::io::read(&w.fd, &mut b).map_or(0, |_| u64::from_ne_bytes(b))
+        };
+        let w = Waker::new().unwrap();
+        w.wake();
+        w.wake();
+        w.wake();
+        assert_eq!(count(&w), 1, "one write for three wake-ups");
+        w.reset();
+        w.wake();
+        assert_eq!(count(&w), 1, "after a reset the next wake-up writes");
+        w.reset();
+
+        // A worker's loop against a sender: every message is seen without a wait running
+        // into its timeout (a lost wake-up would leave one waiting).
+        let w = std::sync::Arc::new(Waker::new().unwrap());
+        let (tx, rx) = std::sync::mpsc::channel::<u32>();
+        const N: u32 = 200_000;
+        let sender = {
+            let w = w.clone();
+            std::thread::spawn(move || {
+                for i in 0..N {
+                    tx.send(i).unwrap();
+                    w.wake();
+                    if i % 64 == 0 {
+                        std::thread::yield_now();
+                    }
+                }
+            })
+        };
+        let mut ctl = Epoll::new().unwrap();
+        ctl.add(&*w, 0).unwrap();
+        let (mut got, mut ready) = (0, Vec::new());
+        while got < N {
+            ready.clear();
+            ctl.wait(Some(Duration::from_secs(10)), &mut ready).unwrap();
+            assert!(!ready.is_empty(), "woken for nothing: {got} of {N} seen");
+            w.reset();
+            got += rx.try_iter().count() as u32;
+        }
+        sender.join().unwrap();
     }
 
     #[test]
