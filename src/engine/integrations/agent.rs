@@ -22,7 +22,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::tasks::Ctx;
 use super::{Control, Done};
-use crate::config::openai::OpenAiConfig;
+use crate::config::openai::{ApiKey, OpenAiConfig};
 use crate::engine::agent::bridge;
 use crate::engine::agent::pump::{self, AudioIn, CallAudio, Ctl, Endpoint, Failure, PlayoutItem};
 use crate::engine::agent::session_config;
@@ -30,6 +30,7 @@ use crate::engine::audio_port::{AudioFormat, AudioFrame, AudioPort, PortEvent, T
 use crate::engine::rt::AbortOnDrop;
 use crate::machine::io::{AgentOutcome, AgentRequest};
 use crate::media::g711::Law;
+use crate::realtime::SessionConfig;
 
 /// What the integration needs from the server.
 #[derive(Clone)]
@@ -66,27 +67,33 @@ pub fn prepare(
         &deps.openai,
         bridge::format_for(format.g711, format.rate),
     );
-    let model = cfg.model.clone();
-    let endpoint = Endpoint {
-        url: deps.openai.realtime_url(&model),
-        key,
-        connect_timeout: deps.openai.connect_timeout,
-        http: deps.http.clone(),
-        label: label.into(),
-    };
-    let (ctl, ctl_rx) = mpsc::channel(16);
-    let (result_tx, result) = oneshot::channel();
-    let task = crate::engine::agent::runtime::spawn(async move {
-        let r = pump::run(endpoint, cfg, ctl_rx).await;
-        let _ = result_tx.send(r);
-    });
-    tracing::debug!(call = %label, %model, "agent: preparing the session");
-    Some(Prepared {
-        model,
-        ctl,
-        result,
-        _task: AbortOnDrop(task),
-    })
+    tracing::debug!(call = %label, model = %cfg.model, "agent: preparing the session");
+    Some(Prepared::spawn(deps, key, cfg, label))
+}
+
+impl Prepared {
+    /// Starts the pump for `cfg` on the agents' runtime: it connects at once.
+    fn spawn(deps: &AgentDeps, key: ApiKey, cfg: SessionConfig, label: &str) -> Prepared {
+        let model = cfg.model.clone();
+        let endpoint = Endpoint {
+            url: deps.openai.realtime_url(&model),
+            key,
+            connect_timeout: deps.openai.connect_timeout,
+            http: deps.http.clone(),
+            label: label.into(),
+        };
+        let (ctl, ctl_rx) = mpsc::channel(16);
+        let (result_tx, result) = oneshot::channel();
+        let task = crate::engine::agent::runtime::spawn(async move {
+            let _ = result_tx.send(pump::run(endpoint, cfg, ctl_rx).await);
+        });
+        Prepared {
+            model,
+            ctl,
+            result,
+            _task: AbortOnDrop(task),
+        }
+    }
 }
 
 /// Runs an agent node's session on the call's audio until it ends.
@@ -117,27 +124,14 @@ pub async fn run(
     );
     let audio: Box<dyn CallAudio> = Box::new(PortAudio { port });
     // Adopt the prepared session when it is for this model and still alive.
-    let (ctl, result, _task) = match prepared.filter(|p| p.model == cfg.model) {
+    let Prepared {
+        ctl, result, _task, ..
+    } = match prepared.filter(|p| p.model == cfg.model) {
         Some(p) => {
             tracing::debug!(call = %label, "agent: using the prepared session");
-            (p.ctl, p.result, p._task)
+            p
         }
-        None => {
-            let endpoint = Endpoint {
-                url: deps.openai.realtime_url(&cfg.model),
-                key,
-                connect_timeout: deps.openai.connect_timeout,
-                http: deps.http.clone(),
-                label: label.as_str().into(),
-            };
-            let (ctl, ctl_rx) = mpsc::channel(16);
-            let (result_tx, result) = oneshot::channel();
-            let first = cfg.clone();
-            let task = crate::engine::agent::runtime::spawn(async move {
-                let _ = result_tx.send(pump::run(endpoint, first, ctl_rx).await);
-            });
-            (ctl, result, AbortOnDrop(task))
-        }
+        None => Prepared::spawn(&deps, key, cfg.clone(), &label),
     };
     if ctl
         .send(Ctl::Start {
